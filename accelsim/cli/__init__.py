@@ -1,0 +1,58 @@
+"""The ``accelsim`` command line.
+
+Each sub-command lives in its own module with ``register(subparsers)``; this
+module builds the parser, runs the command, and turns accelsim's errors into
+one paragraph on stderr and an exit code (2 usage/config, 1 simulation). The
+CLI is the only place that prints to the terminal or exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from accelsim import __version__
+from accelsim.cli import cmd_validate, cmd_workload
+from accelsim.errors import EXIT_USAGE, AccelsimError
+
+#: the sub-command modules, in the order --help lists them
+COMMANDS = (cmd_workload, cmd_validate)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own usage errors: exit 2, no traceback
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="accelsim",
+        description="Cycle-level simulator of analog in-memory-computing DNN accelerators: "
+        "timing, energy, area and accuracy of a network on a chip.",
+    )
+    parser.add_argument("--version", action="version", version=f"accelsim {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for module in COMMANDS:
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(args.func(args) or 0)
+    except AccelsimError as err:
+        sys.stderr.write(f"accelsim {args.command}: error: {err}\n")
+        return err.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("accelsim: interrupted\n")
+        return 130
+    except BrokenPipeError:  # e.g. `accelsim workload --csv | head`
+        return 0

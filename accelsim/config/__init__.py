@@ -1,0 +1,36 @@
+"""Typed, validated configuration: architecture models, YAML loading, overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from accelsim.config.arch import ArchConfig
+from accelsim.config.overrides import apply_overrides, attribute_to_overrides
+from accelsim.config.resources import resolve
+from accelsim.config.validate import validate_model
+from accelsim.config.yamlio import load_yaml, require_mapping
+from accelsim.errors import ConfigError
+
+__all__ = ["ArchConfig", "load_arch", "arch_from_dict"]
+
+
+def arch_from_dict(data: Any, overrides: Sequence[str | tuple[str, Any]] = (), smap=None) -> ArchConfig:
+    """Validate raw architecture data (with optional dotted overrides)."""
+    if overrides:
+        data = apply_overrides(data, overrides)
+    try:
+        return validate_model(ArchConfig, data, smap)
+    except ConfigError as err:
+        if overrides:
+            raise attribute_to_overrides(err, overrides) from None
+        raise
+
+
+def load_arch(name_or_path: str | Path = "mram72",
+              overrides: Sequence[str | tuple[str, Any]] = ()) -> ArchConfig:
+    """Load an architecture YAML by path or short name, apply overrides, validate."""
+    path = resolve(name_or_path, "configs")
+    data, smap = load_yaml(path)
+    data = require_mapping(data, smap, "an architecture file")
+    return arch_from_dict(data, overrides, smap)

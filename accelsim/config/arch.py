@@ -1,0 +1,291 @@
+"""The architecture config: clock, macro, chip, interconnect, mapping, technology.
+
+Every field has a unit in its name or its docstring. Physical limits are
+checked here, once, at the edge: code below ``config/`` trusts these objects.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from accelsim.config.base import Section
+
+PosInt = int  # documented positive through Field(gt=0)
+
+
+class ClockConfig(Section):
+    """The digital clock: simulated time is counted in its cycles."""
+
+    frequency_mhz: float = Field(gt=0, le=10_000)
+    """Digital clock frequency in MHz."""
+
+
+class MtjConfig(Section):
+    """The stacked magnetic-tunnel-junction cell (REFERENCE.md section 1).
+
+    A cell of ``bits_per_cell`` bits stacks ``bits_per_cell`` MTJs in series;
+    MTJ ``k`` has a parallel-state resistance ``r_p_kohm * stack_ratio**k``,
+    so that R_cell = R_P * sum_k stack_ratio**k * (1 + s_k * tmr) is linear in
+    the stored level.
+    """
+
+    r_p_kohm: float = Field(gt=0)
+    """Parallel-state resistance of the first (smallest) MTJ, kOhm."""
+    tmr: float = Field(gt=0, le=10)
+    """Tunnel magnetoresistance ratio (R_AP - R_P) / R_P, dimensionless (1.0 = 100 %)."""
+    stack_ratio: float = Field(default=2.0, gt=0)
+    """Ratio of each stacked MTJ's R_P to the previous one's (2 gives equally spaced levels)."""
+    read_voltage_v: float = Field(gt=0, le=2)
+    """Read voltage across a cell at full-scale input, V."""
+
+
+class AdcConfig(Section):
+    """The column ADCs of a macro."""
+
+    bits: int = Field(ge=1, le=16)
+    """Resolution of one conversion, bits."""
+    count: int = Field(gt=0)
+    """ADCs per macro; columns share them when fewer than the columns."""
+    conversion_ns: float = Field(gt=0)
+    """Time of one conversion when an ADC is shared between columns, ns."""
+    full_scale: float = Field(gt=0, le=4)
+    """ADC full-scale range as a fraction of the column's largest ideal signal (1.0: no clipping; <1 clips, finer LSB)."""
+
+
+class VariationConfig(Section):
+    """Process variation and noise of the macro population (REFERENCE.md section 1)."""
+
+    macro_gain_sigma: float = Field(ge=0, le=1)
+    """Die/macro-level relative gain shift, standard deviation (0.03 = 3 %)."""
+    macro_offset_sigma_lsb: float = Field(ge=0)
+    """Die/macro-level offset shift, standard deviation in ADC LSB."""
+    column_gain_sigma: float = Field(ge=0, le=1)
+    """Per-column relative gain error, standard deviation."""
+    column_offset_sigma_lsb: float = Field(ge=0)
+    """Per-column offset, standard deviation in ADC LSB."""
+    cell_sigma_r: float = Field(ge=0, le=1)
+    """Per-cell resistance spread sigma_R / R of each programmed level."""
+    read_noise_sigma_lsb: float = Field(ge=0)
+    """Random read noise of each conversion, standard deviation in ADC LSB."""
+
+
+class CalibrationConfig(Section):
+    """Per-macro, per-column two-point calibration after programming."""
+
+    enabled: bool = True
+    """Apply the fitted per-column gain/offset correction to every conversion."""
+    vectors: int = Field(default=32, ge=2, le=65536)
+    """Known calibration input vectors K applied to each macro."""
+    adc_trim: bool = False
+    """Also trim each macro's ADC reference to its measured gain before the digital fit."""
+
+
+class MacroConfig(Section):
+    """One analog in-memory-computing macro (ABP-MAC)."""
+
+    rows: int = Field(gt=0, le=8192)
+    """Word lines: inputs summed per column, i.e. the K extent of a weight tile."""
+    columns: int = Field(gt=0, le=8192)
+    """Physical cell columns (bit lines); a weight uses weight_bits / bits_per_cell of them (twice that if differential)."""
+    bits_per_cell: int = Field(ge=1, le=4)
+    """Bits stored per cell (a stack of this many MTJs, 2**bits_per_cell levels)."""
+    weight_bits: int = Field(ge=1, le=16)
+    """Bits of a signed weight; a multiple of bits_per_cell."""
+    weight_encoding: Literal["offset", "differential"] = "offset"
+    """Signed weights: ``offset`` stores w + 2**(weight_bits-1) and subtracts the offset digitally; ``differential`` uses a positive and a negative column per slice."""
+    input_bits: int = Field(ge=1, le=16)
+    """Bits of an (unsigned) input activation."""
+    input_mode: Literal["bit_parallel", "bit_serial"] = "bit_parallel"
+    """``bit_parallel``: all input bits in one binary-weighted analog evaluation (ABP-MAC); ``bit_serial``: one evaluation per input bit, combined by digital shift-add."""
+    readout: Literal["current_sum", "resistance_sum"] = "resistance_sum"
+    """How a column sums its cells: ``current_sum`` adds conductances (non-linear in the stored level for stacked MTJs); ``resistance_sum`` adds resistances (linear)."""
+    t_mvm_ns: float = Field(gt=0)
+    """Time of one analog evaluation including settling and one conversion per ADC, ns."""
+    mtj: MtjConfig
+    adc: AdcConfig
+    variation: VariationConfig
+    calibration: CalibrationConfig = CalibrationConfig()
+
+    @model_validator(mode="after")
+    def _check(self) -> "MacroConfig":
+        if self.weight_bits % self.bits_per_cell:
+            raise ValueError(
+                f"weight_bits ({self.weight_bits}) must be a multiple of bits_per_cell "
+                f"({self.bits_per_cell})"
+            )
+        if self.columns < self.columns_per_weight:
+            raise ValueError(
+                f"columns ({self.columns}) are fewer than one weight needs ({self.columns_per_weight})"
+            )
+        if self.adc.count > self.columns:
+            raise ValueError(f"adc.count ({self.adc.count}) exceeds the columns ({self.columns})")
+        return self
+
+    @property
+    def slices_per_weight(self) -> int:
+        """Cell slices per weight."""
+        return self.weight_bits // self.bits_per_cell
+
+    @property
+    def columns_per_weight(self) -> int:
+        """Physical columns per weight (slices, doubled if differential)."""
+        return self.slices_per_weight * (2 if self.weight_encoding == "differential" else 1)
+
+    @property
+    def weight_columns(self) -> int:
+        """Logical weight columns: the N extent of a weight tile."""
+        return self.columns // self.columns_per_weight
+
+
+class ChipConfig(Section):
+    """The chip: tiles of macros, their buffers and digital units."""
+
+    tiles: int = Field(gt=0)
+    """Tiles on the chip."""
+    macros_per_tile: int = Field(gt=0)
+    """Macros in one tile."""
+    macros: int = Field(gt=0)
+    """Total macros; must equal tiles x macros_per_tile (stated explicitly as a check)."""
+    tile_buffer_kib: float = Field(gt=0)
+    """Activation SRAM of one tile, KiB."""
+    tile_buffer_port_bits: int = Field(gt=0)
+    """Tile buffer port width, bits per cycle (read and write ports each)."""
+    global_buffer_kib: float = Field(gt=0)
+    """Global activation buffer, KiB."""
+    global_buffer_port_bits: int = Field(gt=0)
+    """Global buffer port width, bits per cycle."""
+    digital_ops_per_cycle: int = Field(gt=0)
+    """Throughput of one tile's digital unit (accumulate, normalise, activate, pool, depthwise), ops per cycle."""
+    activation_bits: int = Field(gt=0, le=32)
+    """Bits of a stored activation word (buffers and interconnect)."""
+    partial_sum_bits: int = Field(gt=0, le=64)
+    """Bits of a partial sum sent from a macro to a digital unit."""
+    mram_write_bits_per_cycle: int = Field(gt=0)
+    """MRAM programming bandwidth of one macro, bits per cycle (after the write pulse is pipelined)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "ChipConfig":
+        if self.tiles * self.macros_per_tile != self.macros:
+            raise ValueError(
+                f"tiles x macros_per_tile = {self.tiles} x {self.macros_per_tile} = "
+                f"{self.tiles * self.macros_per_tile}, but macros is {self.macros}"
+            )
+        return self
+
+
+class InterconnectConfig(Section):
+    """The network between the global buffer and the tiles."""
+
+    topology: Literal["bus", "ring", "mesh"] = "bus"
+    """``bus``: one shared link; ``ring``: tiles on a bidirectional ring; ``mesh``: a 2-D mesh of tiles."""
+    link_width_bits: int = Field(gt=0)
+    """Bits one link carries per cycle."""
+    hop_latency_cycles: int = Field(ge=0)
+    """Latency of one router/link hop, cycles."""
+
+
+class MappingConfig(Section):
+    """How layers are placed on macros and scheduled."""
+
+    depthwise: Literal["digital", "macro"] = "digital"
+    """Depthwise convolutions: in the tile's digital unit, or block-diagonal on macros."""
+    replicate: bool = True
+    """Fill spare macros with replicas of the bottleneck layer's tiles."""
+    schedule: Literal["layer_by_layer", "pipelined"] = "pipelined"
+    """``layer_by_layer``: a barrier between layers; ``pipelined``: a layer starts as soon as its input rows exist."""
+
+
+class SimulationConfig(Section):
+    """Defaults of a run (each can be overridden on the command line)."""
+
+    batch: int = Field(default=4, gt=0, le=1_000_000)
+    """Inferences streamed through the chip; latency is the first one's, throughput the steady state."""
+    seed: int = Field(default=0, ge=0)
+    """Root seed of every random draw (device instances, noise, calibration vectors)."""
+    mode: Literal["exact", "grouped"] = "exact"
+    """``exact``: one event sequence per input vector; ``grouped``: vectors grouped per event (faster)."""
+
+
+class EnergyTable(Section):
+    """Energy per action. The engine counts actions; these figures price them."""
+
+    cell_read_fj: float = Field(ge=0)
+    """Energy of one cell in one analog evaluation at full-scale input, fJ."""
+    row_drive_pj: float = Field(ge=0)
+    """Energy of one row (word-line) input driver in one evaluation, pJ."""
+    adc_conversion_pj: float = Field(ge=0)
+    """Energy of one conversion at adc_reference_bits, pJ."""
+    adc_reference_bits: int = Field(ge=1, le=16)
+    """Resolution at which adc_conversion_pj was taken."""
+    adc_energy_doubling_per_bit: float = Field(ge=0, le=2)
+    """Exponent k of ADC energy scaling E(b) = E_ref * 2**(k (b - b_ref)); 1 is Walden-FoM scaling."""
+    column_digital_pj: float = Field(ge=0)
+    """Digital shift-add, offset removal and calibration correction of one column output, pJ."""
+    macro_control_pj: float = Field(ge=0)
+    """Macro control and timing per analog evaluation, pJ."""
+    tile_buffer_pj_per_bit: float = Field(ge=0)
+    """Tile activation SRAM access, pJ per bit (read or write)."""
+    global_buffer_pj_per_bit: float = Field(ge=0)
+    """Global buffer access, pJ per bit."""
+    link_pj_per_bit_hop: float = Field(ge=0)
+    """Interconnect transfer, pJ per bit per hop."""
+    digital_op_pj: float = Field(ge=0)
+    """One digital-unit operation (add, multiply-by-scale, compare), pJ."""
+    mram_write_pj_per_bit: float = Field(ge=0)
+    """Programming one MRAM bit (macro level), pJ."""
+    leakage_mw_per_macro: float = Field(ge=0)
+    """Static power of one macro's periphery, mW."""
+    leakage_mw_per_tile: float = Field(ge=0)
+    """Static power of one tile (buffer, digital unit), mW."""
+
+
+class AreaTable(Section):
+    """Area of each component."""
+
+    cell_um2: float = Field(gt=0)
+    """One memory cell (stacked MTJ + access transistor), um^2."""
+    adc_um2: float = Field(gt=0)
+    """One ADC at the energy table's adc_reference_bits, um^2."""
+    adc_area_doubling_per_bit: float = Field(ge=0, le=2)
+    """Exponent of ADC area scaling A(b) = A_ref * 2**(k (b - b_ref))."""
+    row_driver_um2: float = Field(gt=0)
+    """One row input driver (binary-weighted DAC), um^2."""
+    column_digital_um2: float = Field(ge=0)
+    """Per-column digital shift-add and calibration logic, um^2."""
+    macro_control_um2: float = Field(ge=0)
+    """Per-macro control, timing and reference generation, um^2."""
+    buffer_mm2_per_kib: float = Field(gt=0)
+    """SRAM buffer area, mm^2 per KiB."""
+    digital_unit_mm2: float = Field(ge=0)
+    """One tile's digital unit, mm^2."""
+    router_mm2: float = Field(ge=0)
+    """One interconnect router or bus interface, mm^2."""
+    chip_control_mm2: float = Field(ge=0)
+    """Chip-level control, mm^2."""
+
+
+class TechnologyConfig(Section):
+    """The technology cost table (energy per action, area per component)."""
+
+    node_nm: float = Field(gt=0)
+    """Process node, nm (informational)."""
+    energy: EnergyTable
+    area: AreaTable
+
+
+class ArchConfig(Section):
+    """A whole accelerator: the top level of an architecture YAML."""
+
+    name: str = Field(min_length=1)
+    """Short name of the architecture."""
+    description: str = ""
+    """Free text, shown in reports."""
+    clock: ClockConfig
+    macro: MacroConfig
+    chip: ChipConfig
+    interconnect: InterconnectConfig
+    mapping: MappingConfig = MappingConfig()
+    simulation: SimulationConfig = SimulationConfig()
+    technology: TechnologyConfig

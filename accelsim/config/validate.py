@@ -1,0 +1,158 @@
+"""Turn pydantic validation errors into accelsim's file:line messages.
+
+``validate_model`` validates raw data against a model and, on failure, raises
+one :class:`ConfigError` listing every problem with its file, line, dotted
+path, value, and what was expected; an unknown key gets a "did you mean"
+suggestion from the model's own fields.
+"""
+
+from __future__ import annotations
+
+import difflib
+import typing
+from typing import Any, TypeVar
+
+import pydantic
+from pydantic import BaseModel
+
+from accelsim.config.yamlio import SourceMap, dotted
+from accelsim.errors import ConfigError, Problem
+
+M = TypeVar("M", bound=BaseModel)
+
+_TYPE_WORDS = {
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "string_type": "a string",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "tuple_type": "a list",
+}
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The BaseModel classes an annotation may hold (through Optional, Union, list, dict...)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    out: list[type[BaseModel]] = []
+    for arg in typing.get_args(annotation):
+        out.extend(_models_in(arg))
+    return out
+
+
+def _field_names_at(model: type[BaseModel], loc: tuple, data: Any) -> list[str]:
+    """Field names valid at ``loc`` (the parent of an unknown key)."""
+    candidates: list[type[BaseModel]] = [model]
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        nxt: list[type[BaseModel]] = []
+        for m in candidates:
+            f = m.model_fields.get(part)
+            if f is not None:
+                nxt.extend(_models_in(f.annotation))
+        if nxt:
+            candidates = nxt
+    names: list[str] = []
+    for m in candidates:
+        names.extend(m.model_fields)
+    return sorted(set(names))
+
+
+def _clean_loc(loc: tuple, data: Any) -> tuple:
+    """Drop the discriminator tags pydantic inserts into union locations.
+
+    ``("layers", 2, "conv2d", "kernel")`` becomes ``("layers", 2, "kernel")``
+    when the data at ``layers[2]`` has no key ``conv2d``.
+    """
+    out: list = []
+    cur = data
+    for part in loc:
+        if isinstance(cur, dict):
+            if part in cur:
+                out.append(part)
+                cur = cur[part]
+            elif isinstance(part, str) and (
+                ("[" in part or "," in part or "function-" in part)
+                or cur.get("type") == part
+                or part in ("tagged-union",)
+            ):
+                continue  # a tag or a validator name, not a key
+            else:
+                out.append(part)
+                cur = None
+        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+            out.append(part)
+            cur = cur[part]
+        elif isinstance(part, str) and cur is not None and not isinstance(cur, (dict, list)):
+            continue  # a validator's name below a scalar
+        else:
+            out.append(part)
+            cur = None
+    return tuple(out)
+
+
+def _message(err: dict, model: type[BaseModel], loc: tuple, data: Any) -> str:
+    kind = err.get("type", "")
+    if kind == "extra_forbidden":
+        key = loc[-1] if loc else ""
+        names = _field_names_at(model, loc[:-1], data)
+        near = difflib.get_close_matches(str(key), names, n=1, cutoff=0.5)
+        msg = f"unknown key {key!r}"
+        if near:
+            msg += f"; did you mean {near[0]!r}?"
+        if names:
+            msg += " Valid keys here: " + ", ".join(names) + "."
+        return msg
+    if kind == "missing":
+        return "required field is missing"
+    if kind in _TYPE_WORDS:
+        return f"expected {_TYPE_WORDS[kind]}"
+    msg = err.get("msg", "invalid value")
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix):]
+    if kind in ("literal_error", "enum"):
+        return msg.replace("Input should be", "expected one of")
+    return msg.replace("Input should be", "expected a value")
+
+
+def problems_from(exc: pydantic.ValidationError, model: type[BaseModel], data: Any,
+                  smap: SourceMap | None, prefix: tuple = ()) -> list[Problem]:
+    problems: list[Problem] = []
+    for err in exc.errors(include_url=False):
+        raw_loc = tuple(err.get("loc", ()))
+        loc = _clean_loc(raw_loc, data)
+        full = prefix + loc
+        is_key = err.get("type") in ("extra_forbidden",)
+        line = smap.line_of(full, key=is_key) if smap else None
+        value: Any = Problem.__dataclass_fields__["value"].default
+        if err.get("type") not in ("missing", "extra_forbidden") and "input" in err:
+            value = err["input"]
+            if isinstance(value, (dict, list)) and err.get("type") not in ("int_type", "float_type", "string_type", "bool_type"):
+                value = Problem.__dataclass_fields__["value"].default
+        problems.append(
+            Problem(
+                _message(err, model, loc, data),
+                path=dotted(full),
+                file=smap.file if smap else None,
+                line=line,
+                value=value,
+            )
+        )
+    return problems
+
+
+def validate_model(model: type[M], data: Any, smap: SourceMap | None = None) -> M:
+    """Validate ``data`` as ``model`` or raise one ConfigError with every problem."""
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise ConfigError(problems_from(exc, model, data, smap)) from None

@@ -1,0 +1,57 @@
+"""Area of the macro and of the chip, by component, from the technology table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accelsim.config.arch import ArchConfig
+from accelsim.units import UM2_PER_MM2
+
+
+@dataclass(frozen=True)
+class AreaBreakdown:
+    """Area by component, mm^2."""
+
+    components_mm2: dict[str, float]
+
+    @property
+    def total_mm2(self) -> float:
+        return sum(self.components_mm2.values())
+
+    def to_dict(self) -> dict[str, float]:
+        return dict(self.components_mm2)
+
+
+def adc_area_um2(arch: ArchConfig) -> float:
+    a, e = arch.technology.area, arch.technology.energy
+    return a.adc_um2 * 2.0 ** (a.adc_area_doubling_per_bit * (arch.macro.adc.bits - e.adc_reference_bits))
+
+
+def macro_area(arch: ArchConfig) -> AreaBreakdown:
+    """One macro: cell array, ADCs, row drivers, column digital, control."""
+    m, a = arch.macro, arch.technology.area
+    um2 = {
+        "array": m.rows * m.columns * a.cell_um2,
+        "adc": m.adc.count * adc_area_um2(arch),
+        "input_drivers": m.rows * a.row_driver_um2,
+        "macro_digital": m.columns * a.column_digital_um2,
+        "macro_control": a.macro_control_um2,
+    }
+    return AreaBreakdown({k: v / UM2_PER_MM2 for k, v in um2.items()})
+
+
+def routers(arch: ArchConfig) -> int:
+    """Interconnect endpoints: one per tile plus the global buffer's."""
+    return arch.chip.tiles + 1
+
+
+def chip_area(arch: ArchConfig) -> AreaBreakdown:
+    """The chip: macros, buffers, interconnect, digital units, control."""
+    c, a = arch.chip, arch.technology.area
+    return AreaBreakdown({
+        "macros": c.macros * macro_area(arch).total_mm2,
+        "buffers": (c.tiles * c.tile_buffer_kib + c.global_buffer_kib) * a.buffer_mm2_per_kib,
+        "interconnect": routers(arch) * a.router_mm2,
+        "digital_units": c.tiles * a.digital_unit_mm2,
+        "control": a.chip_control_mm2,
+    })

@@ -1,0 +1,82 @@
+"""Energy = counts x energy per action (+ leakage power x time).
+
+Each action belongs to one reported component; leakage is the only term not
+driven by a count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accelsim.config.arch import ArchConfig
+from accelsim.counts import Action, ActionCounts
+from accelsim.units import PJ
+
+#: the component each action's energy is reported under
+COMPONENT_OF: dict[Action, str] = {
+    Action.CELL_READ: "macro_array",
+    Action.ADC_CONVERSION: "adc",
+    Action.ROW_DRIVE: "input_drivers",
+    Action.COLUMN_DIGITAL: "macro_digital",
+    Action.MACRO_EVALUATION: "macro_control",
+    Action.TILE_BUFFER_BITS: "buffers",
+    Action.GLOBAL_BUFFER_BITS: "buffers",
+    Action.LINK_BIT_HOPS: "interconnect",
+    Action.DIGITAL_OPS: "digital_unit",
+    Action.MRAM_WRITE_BITS: "mram_programming",
+}
+
+COMPONENTS = ("macro_array", "adc", "input_drivers", "macro_digital", "macro_control",
+              "buffers", "interconnect", "digital_unit", "mram_programming", "leakage")
+
+
+def adc_energy_pj(arch: ArchConfig) -> float:
+    """One conversion at the macro's ADC bits: E_ref * 2**(k (b - b_ref))."""
+    e = arch.technology.energy
+    return e.adc_conversion_pj * 2.0 ** (e.adc_energy_doubling_per_bit * (arch.macro.adc.bits - e.adc_reference_bits))
+
+
+def energy_per_action_pj(arch: ArchConfig) -> dict[Action, float]:
+    """Energy of one action of each kind, pJ."""
+    e = arch.technology.energy
+    return {
+        Action.CELL_READ: e.cell_read_fj * 1e-3,
+        Action.ROW_DRIVE: e.row_drive_pj,
+        Action.ADC_CONVERSION: adc_energy_pj(arch),
+        Action.COLUMN_DIGITAL: e.column_digital_pj,
+        Action.MACRO_EVALUATION: e.macro_control_pj,
+        Action.TILE_BUFFER_BITS: e.tile_buffer_pj_per_bit,
+        Action.GLOBAL_BUFFER_BITS: e.global_buffer_pj_per_bit,
+        Action.LINK_BIT_HOPS: e.link_pj_per_bit_hop,
+        Action.DIGITAL_OPS: e.digital_op_pj,
+        Action.MRAM_WRITE_BITS: e.mram_write_pj_per_bit,
+    }
+
+
+def leakage_power_w(arch: ArchConfig) -> float:
+    e = arch.technology.energy
+    return (arch.chip.macros * e.leakage_mw_per_macro + arch.chip.tiles * e.leakage_mw_per_tile) * 1e-3
+
+
+@dataclass(frozen=True)
+class EnergyBreakdown:
+    """Energy by component, joules."""
+
+    components_j: dict[str, float]
+
+    @property
+    def total_j(self) -> float:
+        return sum(self.components_j.values())
+
+    def to_dict(self) -> dict[str, float]:
+        return dict(self.components_j)
+
+
+def price(counts: ActionCounts, arch: ArchConfig, elapsed_s: float = 0.0) -> EnergyBreakdown:
+    """Energy of ``counts`` plus leakage over ``elapsed_s``, by component."""
+    table = energy_per_action_pj(arch)
+    out = {c: 0.0 for c in COMPONENTS}
+    for action, n in counts.items():
+        out[COMPONENT_OF[action]] += n * table[action] * PJ
+    out["leakage"] = leakage_power_w(arch) * elapsed_s
+    return EnergyBreakdown(out)

@@ -1,0 +1,76 @@
+"""Static facts of a macro and a chip that follow from the config alone.
+
+Shared by the macro model, the mapping and the engine, so that all of them
+agree on what a macro holds and how long an MVM takes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from accelsim.config.arch import ArchConfig
+from accelsim.units import MHZ, NS, cycles_for
+
+
+@dataclass(frozen=True)
+class MacroGeometry:
+    """What one macro holds and what one MVM on it costs in time and actions.
+
+    Attributes:
+        rows: inputs summed per column (K extent of a weight tile).
+        weight_columns: signed weights per row (N extent of a weight tile).
+        physical_columns: cell columns.
+        slices: cell slices per weight.
+        evaluations_per_mvm: analog evaluations per MVM (1 bit-parallel, B_in bit-serial).
+        conversions_per_mvm: ADC conversions per MVM (all columns, all evaluations).
+        adc_rounds: sequential conversions each ADC makes per evaluation (columns / ADCs).
+        cycles_per_mvm: clock cycles a macro is busy with one MVM.
+        macs_per_mvm: weight MACs of a full MVM (rows x weight_columns).
+    """
+
+    rows: int
+    weight_columns: int
+    physical_columns: int
+    slices: int
+    evaluations_per_mvm: int
+    conversions_per_mvm: int
+    adc_rounds: int
+    cycles_per_evaluation: int
+    cycles_per_mvm: int
+    macs_per_mvm: int
+    input_bits: int
+    weight_bits: int
+
+    @property
+    def ops_per_mvm(self) -> int:
+        """Native ops of a full MVM (one MAC = 2 ops)."""
+        return 2 * self.macs_per_mvm
+
+    @property
+    def ops_per_mvm_1b(self) -> int:
+        """1-bit-normalised ops of a full MVM: native x B_in x B_w."""
+        return self.ops_per_mvm * self.input_bits * self.weight_bits
+
+
+def macro_geometry(arch: ArchConfig) -> MacroGeometry:
+    m = arch.macro
+    f_hz = arch.clock.frequency_mhz * MHZ
+    evaluations = m.input_bits if m.input_mode == "bit_serial" else 1
+    adc_rounds = math.ceil(m.columns / m.adc.count)
+    # t_mvm covers settling and one conversion per ADC; extra rounds of a shared ADC add conversions.
+    cycles_eval = cycles_for(m.t_mvm_ns * NS, f_hz) + (adc_rounds - 1) * cycles_for(m.adc.conversion_ns * NS, f_hz)
+    return MacroGeometry(
+        rows=m.rows,
+        weight_columns=m.weight_columns,
+        physical_columns=m.columns,
+        slices=m.slices_per_weight,
+        evaluations_per_mvm=evaluations,
+        conversions_per_mvm=m.columns * evaluations,
+        adc_rounds=adc_rounds,
+        cycles_per_evaluation=cycles_eval,
+        cycles_per_mvm=cycles_eval * evaluations,
+        macs_per_mvm=m.rows * m.weight_columns,
+        input_bits=m.input_bits,
+        weight_bits=m.weight_bits,
+    )

@@ -1,0 +1,4 @@
+"""Rendering of results: rich tables, JSON, CSV and (lazily) plots.
+
+The only package that imports rich or matplotlib.
+"""

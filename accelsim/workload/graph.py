@@ -1,0 +1,304 @@
+"""Shape inference and per-layer figures of a workload.
+
+:func:`build_workload` turns a validated :class:`WorkloadSpec` into a
+:class:`Workload`: every layer with its input and output shapes, its MACs,
+its weights and its unrolled weight matrix (K rows x N columns) as the
+mapping sees it. Shapes that do not chain are reported together, each with
+the layer's file and line.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from accelsim.config.yamlio import SourceMap
+from accelsim.errors import ConfigError, Problem
+from accelsim.workload.schema import (
+    Add,
+    Conv2d,
+    DepthwiseConv2d,
+    Flatten,
+    Linear,
+    MatMul,
+    Pool,
+    WorkloadSpec,
+)
+
+Shape = tuple[int, ...]
+
+#: layer kinds whose weights are stationary in the macros
+WEIGHT_KINDS = ("conv2d", "depthwise_conv2d", "linear")
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One layer with everything the mapping, the engine and the reports need.
+
+    Attributes:
+        name, kind: the layer's name and type.
+        inputs: names of the layers it reads (``input`` = network input).
+        in_shapes: shapes of its inputs; out_shape: its output shape.
+        macs: multiply-accumulates per inference.
+        weights: weight parameters (biases and batch-norm not included).
+        k, n: the unrolled weight matrix (rows = inputs summed, columns = outputs)
+            of one group; 0 for layers without weights.
+        groups: independent weight matrices of K x N (channels of a depthwise layer).
+        vectors: input vectors per inference (output positions), per group.
+        output_elements: elements of the output tensor.
+        digital_ops: digital-unit operations per inference besides accumulation
+            (bias, batch-norm, activation, pooling, residual add).
+        spec: the layer as written.
+    """
+
+    name: str
+    kind: str
+    inputs: tuple[str, ...]
+    in_shapes: tuple[Shape, ...]
+    out_shape: Shape
+    macs: int
+    weights: int
+    k: int
+    n: int
+    groups: int
+    vectors: int
+    output_elements: int
+    digital_ops: int
+    spec: Any = field(repr=False, compare=False)
+
+    @property
+    def has_weights(self) -> bool:
+        return self.kind in WEIGHT_KINDS
+
+    @property
+    def activation_matmul(self) -> bool:
+        """A product of two activations (cannot be weight-stationary)."""
+        return self.kind == "matmul"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A network with inferred shapes; the input of mapping and simulation."""
+
+    name: str
+    description: str
+    input_shape: Shape
+    layers: tuple[LayerInfo, ...]
+    source: str | None = None
+    weights_file: str | None = None
+
+    @property
+    def total_macs(self) -> int:
+        return sum(layer.macs for layer in self.layers)
+
+    @property
+    def total_weights(self) -> int:
+        return sum(layer.weights for layer in self.layers)
+
+    def layer(self, name: str) -> LayerInfo:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(name)
+
+
+class _ShapeProblem(Exception):
+    pass
+
+
+def _pair(v) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+def _pads(padding, in_hw, kernel, stride, dilation) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right)."""
+    if padding == "valid":
+        return (0, 0, 0, 0)
+    if padding == "same":
+        out = []
+        for size, k, s, d in zip(in_hw, kernel, stride, dilation):
+            o = math.ceil(size / s)
+            total = max((o - 1) * s + d * (k - 1) + 1 - size, 0)
+            out += [total // 2, total - total // 2]
+        return tuple(out)  # type: ignore[return-value]
+    if isinstance(padding, int):
+        return (padding,) * 4
+    if len(padding) == 2:
+        return (padding[0], padding[0], padding[1], padding[1])
+    return tuple(padding)  # type: ignore[return-value]
+
+
+def _window_out(in_hw, kernel, stride, padding, dilation=(1, 1)) -> tuple[int, int]:
+    t, b, left, r = _pads(padding, in_hw, kernel, stride, dilation)
+    out = []
+    for size, k, s, d, p in zip(in_hw, kernel, stride, dilation, (t + b, left + r)):
+        eff = d * (k - 1) + 1
+        o = (size + p - eff) // s + 1
+        if o <= 0 or size + p < eff:
+            raise _ShapeProblem(
+                f"kernel {k} (dilation {d}) is larger than the padded input {size + p}"
+            )
+        out.append(o)
+    return out[0], out[1]
+
+
+def _need_rank(shape: Shape, rank: int, what: str) -> None:
+    if len(shape) != rank:
+        names = {1: "[F]", 2: "[T, F]", 3: "[C, H, W]"}
+        hint = " (add a flatten layer first)" if what == "linear" and len(shape) == 3 else ""
+        raise _ShapeProblem(
+            f"{what} expects an input of shape {names[rank]}, got {list(shape)}{hint}"
+        )
+
+
+def _post_ops(spec, out_elems: int) -> int:
+    ops = 0
+    if getattr(spec, "bias", False):
+        ops += out_elems
+    if spec.batch_norm:
+        ops += 2 * out_elems
+    if spec.activation != "none":
+        ops += out_elems
+    return ops
+
+
+def _infer(spec, shapes: list[Shape]) -> dict:
+    """Output shape and figures of one layer from its input shapes."""
+    if isinstance(spec, Add):
+        if len(shapes) < 2:
+            raise _ShapeProblem("add needs at least two inputs (give `inputs: [a, b]`)")
+        if any(s != shapes[0] for s in shapes):
+            raise _ShapeProblem(
+                "add inputs differ in shape: " + ", ".join(str(list(s)) for s in shapes)
+            )
+        out = shapes[0]
+        elems = math.prod(out)
+        return dict(out=out, macs=0, weights=0, k=0, n=0, groups=1, vectors=0,
+                    digital=elems * (len(shapes) - 1) + _post_ops(spec, elems))
+    if isinstance(spec, MatMul):
+        if len(shapes) != 2:
+            raise _ShapeProblem("matmul needs exactly two inputs")
+        a, b = shapes
+        _need_rank(a, 2, "matmul")
+        _need_rank(b, 2, "matmul")
+        bk, bn = (b[1], b[0]) if spec.transpose_b else (b[0], b[1])
+        if a[1] != bk:
+            raise _ShapeProblem(
+                f"matmul inner dimensions differ: {list(a)} x {list(b)}"
+                + (" (transposed)" if spec.transpose_b else "")
+            )
+        out = (a[0], bn)
+        elems = math.prod(out)
+        return dict(out=out, macs=a[0] * a[1] * bn, weights=0, k=a[1], n=bn, groups=1,
+                    vectors=a[0], digital=_post_ops(spec, elems))
+    if len(shapes) != 1:
+        raise _ShapeProblem(f"{spec.type} takes one input, got {len(shapes)}")
+    (shape,) = shapes
+    if isinstance(spec, Conv2d):
+        _need_rank(shape, 3, "conv2d")
+        c, h, w = shape
+        kh, kw = _pair(spec.kernel)
+        oh, ow = _window_out((h, w), (kh, kw), _pair(spec.stride), spec.padding, _pair(spec.dilation))
+        out = (spec.filters, oh, ow)
+        k = kh * kw * c
+        elems = math.prod(out)
+        return dict(out=out, macs=k * spec.filters * oh * ow, weights=k * spec.filters, k=k,
+                    n=spec.filters, groups=1, vectors=oh * ow, digital=_post_ops(spec, elems))
+    if isinstance(spec, DepthwiseConv2d):
+        _need_rank(shape, 3, "depthwise_conv2d")
+        c, h, w = shape
+        kh, kw = _pair(spec.kernel)
+        oh, ow = _window_out((h, w), (kh, kw), _pair(spec.stride), spec.padding, _pair(spec.dilation))
+        m = spec.multiplier
+        out = (c * m, oh, ow)
+        elems = math.prod(out)
+        return dict(out=out, macs=kh * kw * c * m * oh * ow, weights=kh * kw * c * m, k=kh * kw,
+                    n=m, groups=c, vectors=oh * ow, digital=_post_ops(spec, elems))
+    if isinstance(spec, Linear):
+        if len(shape) == 1:
+            (f,) = shape
+            out: Shape = (spec.units,)
+            vectors = 1
+        elif len(shape) == 2:
+            t, f = shape
+            out = (t, spec.units)
+            vectors = t
+        else:
+            _need_rank(shape, 1, "linear")
+            raise AssertionError  # unreachable: _need_rank raised
+        elems = math.prod(out)
+        return dict(out=out, macs=f * spec.units * vectors, weights=f * spec.units, k=f,
+                    n=spec.units, groups=1, vectors=vectors, digital=_post_ops(spec, elems))
+    if isinstance(spec, Pool):
+        _need_rank(shape, 3, spec.type)
+        c, h, w = shape
+        if spec.global_:
+            kh, kw, out = h, w, (c, 1, 1)
+        else:
+            if spec.kernel is None:
+                raise _ShapeProblem(f"{spec.type} needs a kernel unless global: true")
+            kh, kw = _pair(spec.kernel)
+            stride = _pair(spec.stride) if spec.stride is not None else (kh, kw)
+            oh, ow = _window_out((h, w), (kh, kw), stride, spec.padding)
+            out = (c, oh, ow)
+        elems = math.prod(out)
+        return dict(out=out, macs=0, weights=0, k=0, n=0, groups=1, vectors=0,
+                    digital=elems * kh * kw + _post_ops(spec, elems))
+    if isinstance(spec, Flatten):
+        out = (math.prod(shape),)
+        return dict(out=out, macs=0, weights=0, k=0, n=0, groups=1, vectors=0,
+                    digital=_post_ops(spec, out[0]))
+    raise AssertionError(f"unhandled layer type {type(spec).__name__}")
+
+
+def build_workload(spec: WorkloadSpec, smap: SourceMap | None = None,
+                   source: str | None = None) -> Workload:
+    """Infer every layer's shapes and figures; report every chaining problem at once."""
+    file = smap.file if smap else source
+    problems: list[Problem] = []
+    shapes: dict[str, Shape] = {"input": tuple(spec.input_shape)}
+    infos: list[LayerInfo] = []
+    prev = "input"
+    for i, layer in enumerate(spec.layers):
+        path = f"layers[{i}]"
+        line = smap.line_of(("layers", i)) if smap else None
+        if layer.name in shapes:
+            problems.append(Problem(f"layer name {layer.name!r} is used twice (or is the reserved name 'input')",
+                                    path=path + ".name", file=file,
+                                    line=smap.line_of(("layers", i, "name")) if smap else line,
+                                    value=layer.name))
+            continue
+        names = tuple(layer.inputs) if layer.inputs else (prev,)
+        missing = [n for n in names if n not in shapes]
+        if missing:
+            known = ", ".join(list(shapes)[-6:])
+            problems.append(Problem(f"inputs name unknown or later layers {missing}; known so far: {known}",
+                                    path=path + ".inputs", file=file,
+                                    line=smap.line_of(("layers", i, "inputs")) if smap else line,
+                                    value=list(names)))
+            prev = layer.name
+            continue
+        in_shapes = tuple(shapes[n] for n in names)
+        try:
+            fig = _infer(layer, list(in_shapes))
+        except _ShapeProblem as exc:
+            problems.append(Problem(
+                f"layer {layer.name!r} ({layer.type}) does not chain: {exc}; "
+                f"input shape{'s' if len(in_shapes) > 1 else ''} "
+                + ", ".join(str(list(s)) for s in in_shapes),
+                path=path, file=file, line=line))
+            prev = layer.name
+            continue
+        shapes[layer.name] = fig["out"]
+        infos.append(LayerInfo(
+            name=layer.name, kind=layer.type, inputs=names, in_shapes=in_shapes,
+            out_shape=fig["out"], macs=fig["macs"], weights=fig["weights"], k=fig["k"],
+            n=fig["n"], groups=fig["groups"], vectors=fig["vectors"],
+            output_elements=math.prod(fig["out"]), digital_ops=fig["digital"], spec=layer))
+        prev = layer.name
+    if problems:
+        raise ConfigError(problems)
+    return Workload(name=spec.name, description=spec.description,
+                    input_shape=tuple(spec.input_shape), layers=tuple(infos),
+                    source=source, weights_file=spec.weights)

@@ -1,0 +1,165 @@
+"""The workload file format: a network as a list of layers.
+
+Tensors are laid out channels-first: ``[C, H, W]`` for feature maps,
+``[F]`` for flat vectors and ``[T, F]`` for token sequences. A layer reads
+the previous layer's output unless ``inputs`` names others (``input`` is the
+network's input). Batch-norm and activation are attributes of a layer,
+executed in the tile's digital unit.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, field_validator
+
+from accelsim.config.base import Section
+
+Activation = Literal["none", "relu", "relu6", "sigmoid", "tanh", "gelu", "softmax"]
+PairOrInt = Union[int, tuple[int, int]]
+Padding = Union[Literal["same", "valid"], int, tuple[int, int], tuple[int, int, int, int]]
+
+
+class LayerBase(Section):
+    name: str = Field(min_length=1)
+    """Unique layer name."""
+    inputs: list[str] | None = None
+    """Layers whose outputs this layer reads (``input`` = the network input); default: the previous layer."""
+    batch_norm: bool = False
+    """A batch-norm (per-channel scale and shift) follows, in the digital unit."""
+    activation: Activation = "none"
+    """Activation applied after the layer (and its batch-norm), in the digital unit."""
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _one_input_as_list(cls, v):
+        return [v] if isinstance(v, str) else v
+
+
+class _Spatial(Section):
+    kernel: PairOrInt
+    """Kernel size: an int or [height, width]."""
+    stride: PairOrInt = 1
+    """Stride: an int or [height, width]."""
+    padding: Padding = 0
+    """``same`` (output = ceil(input / stride)), ``valid`` (no padding), an int, [h, w] or [top, bottom, left, right]."""
+
+    @field_validator("kernel", "stride")
+    @classmethod
+    def _positive(cls, v):
+        vals = (v,) if isinstance(v, int) else v
+        if any(x <= 0 for x in vals):
+            raise ValueError("must be positive")
+        return v
+
+    @field_validator("padding")
+    @classmethod
+    def _non_negative(cls, v):
+        if isinstance(v, str):
+            return v
+        vals = (v,) if isinstance(v, int) else v
+        if any(x < 0 for x in vals):
+            raise ValueError("padding must not be negative")
+        return v
+
+
+class Conv2d(LayerBase, _Spatial):
+    """A standard 2-D convolution: im2col matrix K = kh*kw*cin rows, N = filters columns."""
+
+    type: Literal["conv2d"]
+    filters: int = Field(gt=0)
+    """Output channels."""
+    dilation: PairOrInt = 1
+    """Dilation: an int or [height, width]."""
+    bias: bool = True
+    """A per-output-channel bias (added in the digital unit)."""
+
+
+class DepthwiseConv2d(LayerBase, _Spatial):
+    """A depthwise convolution: one kh x kw filter per channel."""
+
+    type: Literal["depthwise_conv2d"]
+    multiplier: int = Field(default=1, gt=0)
+    """Output channels per input channel."""
+    dilation: PairOrInt = 1
+    """Dilation: an int or [height, width]."""
+    bias: bool = True
+    """A per-channel bias."""
+
+
+class Linear(LayerBase):
+    """A fully connected layer on a flat vector [F] or on every token of [T, F]."""
+
+    type: Literal["linear"]
+    units: int = Field(gt=0)
+    """Output features."""
+    bias: bool = True
+    """A per-output bias."""
+
+
+class MatMul(LayerBase):
+    """A product of two activations, [T, F] x [F, T2] (attention scores and context).
+
+    Not weight-stationary: both operands change with every inference.
+    ``transpose_b`` takes the second operand as [T2, F] (Q x K^T).
+    """
+
+    type: Literal["matmul"]
+    transpose_b: bool = False
+    """Use the second input transposed."""
+
+
+class Pool(LayerBase):
+    """Average or max pooling; ``global`` pools each channel to 1 x 1."""
+
+    type: Literal["avgpool", "maxpool"]
+    kernel: PairOrInt | None = None
+    """Window size (not needed when global)."""
+    stride: PairOrInt | None = None
+    """Stride; default: the window size."""
+    padding: Padding = 0
+    """As for convolutions."""
+    global_: bool = Field(default=False, alias="global")
+    """Pool the whole feature map of each channel."""
+
+
+class Add(LayerBase):
+    """Element-wise sum of two or more equally shaped inputs (residual add)."""
+
+    type: Literal["add"]
+
+
+class Flatten(LayerBase):
+    """[C, H, W] -> [C*H*W] (layout only)."""
+
+    type: Literal["flatten"]
+
+
+Layer = Annotated[
+    Union[Conv2d, DepthwiseConv2d, Linear, MatMul, Pool, Add, Flatten],
+    Field(discriminator="type"),
+]
+
+LAYER_TYPES = ("conv2d", "depthwise_conv2d", "linear", "matmul", "avgpool", "maxpool", "add", "flatten")
+
+
+class WorkloadSpec(Section):
+    """The top level of a workload YAML."""
+
+    name: str = Field(min_length=1)
+    """Short name of the workload."""
+    description: str = ""
+    """Free text: the network, its dataset, its source."""
+    input_shape: list[int] = Field(min_length=1, max_length=3)
+    """Shape of one input sample: [C, H, W], [F] or [T, F]."""
+    weights: str | None = None
+    """Optional .npz of trained weights keyed by layer name (relative to this file)."""
+    layers: list[Layer] = Field(min_length=1)
+    """The layers, in execution order."""
+
+    @field_validator("input_shape")
+    @classmethod
+    def _positive(cls, v):
+        if any(x <= 0 for x in v):
+            raise ValueError("every dimension must be positive")
+        return v
