@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 
 from accelsim.config.arch import ArchConfig
+from accelsim.counts import Action, ActionCounts
 from accelsim.units import MHZ, NS, cycles_for
 
 
@@ -74,3 +75,28 @@ def macro_geometry(arch: ArchConfig) -> MacroGeometry:
         input_bits=m.input_bits,
         weight_bits=m.weight_bits,
     )
+
+
+def mvm_counts(geom: MacroGeometry, rows_used: int | None = None,
+               weight_columns_used: int | None = None, mvms: int = 1) -> ActionCounts:
+    """Actions of ``mvms`` MVMs on one macro using ``rows_used`` x ``weight_columns_used``.
+
+    Unused rows are not driven and unused columns' ADCs and column logic are
+    gated, so a partly filled tile costs less than a full one; control is paid
+    per evaluation regardless.
+    """
+    rows = geom.rows if rows_used is None else rows_used
+    wcols = geom.weight_columns if weight_columns_used is None else weight_columns_used
+    if not (0 < rows <= geom.rows and 0 < wcols <= geom.weight_columns):
+        raise ValueError(
+            f"a tile of {rows} x {wcols} does not fit a macro of {geom.rows} x {geom.weight_columns}"
+        )
+    phys = wcols * (geom.physical_columns // geom.weight_columns)
+    ev = geom.evaluations_per_mvm * mvms
+    return ActionCounts({
+        Action.MACRO_EVALUATION: ev,
+        Action.CELL_READ: rows * phys * ev,
+        Action.ROW_DRIVE: rows * ev,
+        Action.ADC_CONVERSION: phys * ev,
+        Action.COLUMN_DIGITAL: phys * ev,
+    })
