@@ -60,9 +60,21 @@ def _field_names_at(model: type[BaseModel], loc: tuple, data: Any) -> list[str]:
                 nxt.extend(_models_in(f.annotation))
         if nxt:
             candidates = nxt
+    # a discriminated union: keep the member whose ``type`` tag the data names
+    cur = data
+    for part in loc:
+        try:
+            cur = cur[part]
+        except (KeyError, IndexError, TypeError):
+            cur = None
+            break
+    if isinstance(cur, dict) and "type" in cur and len(candidates) > 1:
+        tagged = [m for m in candidates
+                  if "type" in m.model_fields and cur["type"] in typing.get_args(m.model_fields["type"].annotation)]
+        candidates = tagged or candidates
     names: list[str] = []
     for m in candidates:
-        names.extend(m.model_fields)
+        names.extend(f.alias or n for n, f in m.model_fields.items())
     return sorted(set(names))
 
 
@@ -113,6 +125,9 @@ def _message(err: dict, model: type[BaseModel], loc: tuple, data: Any) -> str:
         return msg
     if kind == "missing":
         return "required field is missing"
+    if kind == "union_tag_invalid":
+        ctx = err.get("ctx", {})
+        return f"unknown type; expected one of {ctx.get('expected_tags', '')}"
     if kind in _TYPE_WORDS:
         return f"expected {_TYPE_WORDS[kind]}"
     msg = err.get("msg", "invalid value")
@@ -130,9 +145,18 @@ def problems_from(exc: pydantic.ValidationError, model: type[BaseModel], data: A
     for err in exc.errors(include_url=False):
         raw_loc = tuple(err.get("loc", ()))
         loc = _clean_loc(raw_loc, data)
+        if err.get("type") == "union_tag_invalid":  # point at the tag itself
+            disc = str(err.get("ctx", {}).get("discriminator", "type")).strip("'")
+            loc = loc + (disc,)
+            err = {**err, "input": err.get("ctx", {}).get("tag", err.get("input"))}
         full = prefix + loc
-        is_key = err.get("type") in ("extra_forbidden",)
-        line = smap.line_of(full, key=is_key) if smap else None
+        kind = err.get("type")
+        if smap is None:
+            line = None
+        elif kind == "missing":  # point at the section that lacks the key
+            line = smap.key_lines.get(full[:-1]) or smap.line_of(full[:-1])
+        else:
+            line = smap.line_of(full, key=kind == "extra_forbidden")
         value: Any = Problem.__dataclass_fields__["value"].default
         if err.get("type") not in ("missing", "extra_forbidden") and "input" in err:
             value = err["input"]
