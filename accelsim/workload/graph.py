@@ -11,18 +11,23 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 from accelsim.config.yamlio import SourceMap
 from accelsim.errors import ConfigError, Problem
 from accelsim.workload.schema import (
     Add,
+    Concat,
     Conv2d,
     DepthwiseConv2d,
+    Eltwise,
     Flatten,
     Linear,
     MatMul,
+    Mul,
     Pool,
+    Reshape,
+    Transpose,
     WorkloadSpec,
 )
 
@@ -30,6 +35,18 @@ Shape = tuple[int, ...]
 
 #: layer kinds whose weights are stationary in the macros
 WEIGHT_KINDS = ("conv2d", "depthwise_conv2d", "linear")
+#: layer kinds that only move data (no arithmetic of their own)
+LAYOUT_KINDS = ("flatten", "reshape", "transpose", "concat")
+
+#: digital-unit operations per output element of each activation function. A
+#: softmax is an exponential, a term of the row sum and a division per element.
+ACTIVATION_OPS = {"none": 0, "relu": 1, "relu6": 1, "sigmoid": 1, "tanh": 1, "gelu": 1, "softmax": 3}
+#: batch-norm at inference is a folded per-channel scale and shift
+BATCH_NORM_OPS = 2
+#: layer-norm computes its statistics at run time: a term of the mean, a
+#: subtraction, a term of the variance, a multiplication by 1/sigma, then the
+#: learned scale and shift
+LAYER_NORM_OPS = 6
 
 
 @dataclass(frozen=True)
@@ -76,6 +93,23 @@ class LayerInfo:
         """A product of two activations (cannot be weight-stationary)."""
         return self.kind == "matmul"
 
+    @property
+    def data_movement(self) -> bool:
+        """A layout-only layer (flatten, reshape, transpose, concat): no arithmetic."""
+        return self.kind in LAYOUT_KINDS
+
+    @property
+    def category(self) -> str:
+        """``weights`` (weight-stationary MVMs), ``activation_matmul``, ``digital``
+        (element-wise work in the digital units) or ``data_movement``."""
+        if self.has_weights:
+            return "weights"
+        if self.activation_matmul:
+            return "activation_matmul"
+        if self.data_movement:
+            return "data_movement"
+        return "digital"
+
 
 @dataclass(frozen=True)
 class Workload:
@@ -87,6 +121,9 @@ class Workload:
     layers: tuple[LayerInfo, ...]
     source: str | None = None
     weights_file: str | None = None
+    weight_arrays: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
+    """Trained weights read from an ONNX model (numpy arrays keyed ``<layer>.weight``,
+    ``<layer>.bias``, ...); None when the weights live in ``weights_file`` or nowhere."""
 
     @property
     def total_macs(self) -> int:
@@ -95,6 +132,11 @@ class Workload:
     @property
     def total_weights(self) -> int:
         return sum(layer.weights for layer in self.layers)
+
+    @property
+    def data_movement_layers(self) -> tuple[LayerInfo, ...]:
+        """Layers that only move data (no arithmetic cost of their own)."""
+        return tuple(layer for layer in self.layers if layer.data_movement)
 
     def layer(self, name: str) -> LayerInfo:
         for layer in self.layers:
@@ -157,10 +199,76 @@ def _post_ops(spec, out_elems: int) -> int:
     if getattr(spec, "bias", False):
         ops += out_elems
     if spec.batch_norm:
-        ops += 2 * out_elems
-    if spec.activation != "none":
-        ops += out_elems
+        ops += BATCH_NORM_OPS * out_elems
+    if spec.layer_norm:
+        ops += LAYER_NORM_OPS * out_elems
+    ops += ACTIVATION_OPS[spec.activation] * out_elems
     return ops
+
+
+def _figures(out: Shape, spec, digital: int = 0, **mvm) -> dict:
+    """Figures of a layer without weights (element-wise or layout)."""
+    fig = dict(out=out, macs=0, weights=0, k=0, n=0, groups=1, vectors=0,
+               digital=digital + _post_ops(spec, math.prod(out)))
+    fig.update(mvm)
+    return fig
+
+
+def _broadcast(shapes: list[Shape]) -> Shape:
+    """numpy broadcasting of shapes (right-aligned; size 1 repeats)."""
+    rank = max(len(s) for s in shapes)
+    padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
+    out = []
+    for sizes in zip(*padded):
+        big = {x for x in sizes if x != 1}
+        if len(big) > 1:
+            raise _ShapeProblem("inputs do not broadcast: " + ", ".join(str(list(s)) for s in shapes))
+        out.append(big.pop() if big else 1)
+    return tuple(out)
+
+
+def _reshape(shape: Shape, target: list[int]) -> Shape:
+    elems = math.prod(shape)
+    known = math.prod(x for x in target if x != -1)
+    if -1 in target:
+        if elems % known:
+            raise _ShapeProblem(f"cannot reshape {list(shape)} ({elems} elements) to {target}")
+        return tuple(elems // known if x == -1 else x for x in target)
+    if known != elems:
+        raise _ShapeProblem(f"cannot reshape {list(shape)} ({elems} elements) to {target} ({known} elements)")
+    return tuple(target)
+
+
+def _concat(shapes: list[Shape], axis: int) -> Shape:
+    rank = len(shapes[0])
+    if any(len(s) != rank for s in shapes):
+        raise _ShapeProblem("concat inputs differ in rank: " + ", ".join(str(list(s)) for s in shapes))
+    if not -rank <= axis < rank:
+        raise _ShapeProblem(f"axis {axis} is out of range for rank {rank}")
+    axis %= rank
+    for s in shapes:
+        if s[:axis] + s[axis + 1:] != shapes[0][:axis] + shapes[0][axis + 1:]:
+            raise _ShapeProblem(f"concat inputs differ outside axis {axis}: "
+                                + ", ".join(str(list(s)) for s in shapes))
+    return shapes[0][:axis] + (sum(s[axis] for s in shapes),) + shapes[0][axis + 1:]
+
+
+def _matmul(spec: MatMul, a: Shape, b: Shape) -> dict:
+    """[..., T, F] x [..., F, T2]; leading axes (heads) are independent products."""
+    if len(a) < 2 or len(b) < 2:
+        raise _ShapeProblem(f"matmul expects inputs of shape [T, F] or [H, T, F], got {list(a)} and {list(b)}")
+    bk, bn = (b[-1], b[-2]) if spec.transpose_b else (b[-2], b[-1])
+    if a[-1] != bk:
+        raise _ShapeProblem(
+            f"matmul inner dimensions differ: {list(a)} x {list(b)}"
+            + (" (transposed)" if spec.transpose_b else "")
+        )
+    if a[:-2] != b[:-2]:
+        raise _ShapeProblem(f"matmul leading (head) axes differ: {list(a)} x {list(b)}")
+    heads = math.prod(a[:-2])
+    out = a[:-1] + (bn,)
+    return _figures(out, spec, macs=heads * a[-2] * a[-1] * bn, k=a[-1], n=bn, groups=heads,
+                    vectors=a[-2])
 
 
 def _infer(spec, shapes: list[Shape]) -> dict:
@@ -179,32 +287,32 @@ def _infer(spec, shapes: list[Shape]) -> dict:
     if isinstance(spec, MatMul):
         if len(shapes) != 2:
             raise _ShapeProblem("matmul needs exactly two inputs")
-        a, b = shapes
-        _need_rank(a, 2, "matmul")
-        _need_rank(b, 2, "matmul")
-        bk, bn = (b[1], b[0]) if spec.transpose_b else (b[0], b[1])
-        if a[1] != bk:
-            raise _ShapeProblem(
-                f"matmul inner dimensions differ: {list(a)} x {list(b)}"
-                + (" (transposed)" if spec.transpose_b else "")
-            )
-        out = (a[0], bn)
-        elems = math.prod(out)
-        return dict(out=out, macs=a[0] * a[1] * bn, weights=0, k=a[1], n=bn, groups=1,
-                    vectors=a[0], digital=_post_ops(spec, elems))
+        return _matmul(spec, *shapes)
+    if isinstance(spec, Mul):
+        if len(shapes) < 2:
+            raise _ShapeProblem("mul needs at least two inputs (give `inputs: [a, b]`)")
+        out = _broadcast(shapes)
+        return _figures(out, spec, digital=math.prod(out) * (len(shapes) - 1))
+    if isinstance(spec, Concat):
+        if len(shapes) < 2:
+            raise _ShapeProblem("concat needs at least two inputs (give `inputs: [a, b]`)")
+        return _figures(_concat(shapes, spec.axis), spec)
     if len(shapes) != 1:
         raise _ShapeProblem(f"{spec.type} takes one input, got {len(shapes)}")
     (shape,) = shapes
     if isinstance(spec, Conv2d):
         _need_rank(shape, 3, "conv2d")
         c, h, w = shape
+        g = spec.groups
+        if c % g or spec.filters % g:
+            raise _ShapeProblem(f"groups {g} must divide the input channels {c} and the filters {spec.filters}")
         kh, kw = _pair(spec.kernel)
         oh, ow = _window_out((h, w), (kh, kw), _pair(spec.stride), spec.padding, _pair(spec.dilation))
         out = (spec.filters, oh, ow)
-        k = kh * kw * c
+        k = kh * kw * c // g
         elems = math.prod(out)
         return dict(out=out, macs=k * spec.filters * oh * ow, weights=k * spec.filters, k=k,
-                    n=spec.filters, groups=1, vectors=oh * ow, digital=_post_ops(spec, elems))
+                    n=spec.filters // g, groups=g, vectors=oh * ow, digital=_post_ops(spec, elems))
     if isinstance(spec, DepthwiseConv2d):
         _need_rank(shape, 3, "depthwise_conv2d")
         c, h, w = shape
@@ -246,9 +354,15 @@ def _infer(spec, shapes: list[Shape]) -> dict:
         return dict(out=out, macs=0, weights=0, k=0, n=0, groups=1, vectors=0,
                     digital=elems * kh * kw + _post_ops(spec, elems))
     if isinstance(spec, Flatten):
-        out = (math.prod(shape),)
-        return dict(out=out, macs=0, weights=0, k=0, n=0, groups=1, vectors=0,
-                    digital=_post_ops(spec, out[0]))
+        return _figures((math.prod(shape),), spec)
+    if isinstance(spec, Reshape):
+        return _figures(_reshape(shape, spec.shape), spec)
+    if isinstance(spec, Transpose):
+        if len(spec.perm) != len(shape):
+            raise _ShapeProblem(f"perm {spec.perm} has {len(spec.perm)} axes, the input has {len(shape)}")
+        return _figures(tuple(shape[i] for i in spec.perm), spec)
+    if isinstance(spec, Eltwise):
+        return _figures(shape, spec, digital=math.prod(shape) * int(spec.scale))
     raise AssertionError(f"unhandled layer type {type(spec).__name__}")
 
 

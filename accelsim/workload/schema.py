@@ -1,10 +1,16 @@
 """The workload file format: a network as a list of layers.
 
 Tensors are laid out channels-first: ``[C, H, W]`` for feature maps,
-``[F]`` for flat vectors and ``[T, F]`` for token sequences. A layer reads
-the previous layer's output unless ``inputs`` names others (``input`` is the
-network's input). Batch-norm and activation are attributes of a layer,
-executed in the tile's digital unit.
+``[F]`` for flat vectors and ``[T, F]`` for token sequences (``[heads, T, d]``
+inside attention). A layer reads the previous layer's output unless
+``inputs`` names others (``input`` is the network's input). Batch-norm,
+layer-norm and activation are attributes of a layer, executed in the tile's
+digital unit.
+
+Layer classes: weight layers (conv2d, depthwise_conv2d, linear) hold their
+weights in the macros; ``matmul`` multiplies two activations; element-wise
+layers (add, mul, eltwise, pooling) run in the digital units; layout layers
+(flatten, reshape, transpose, concat) only move data and do no arithmetic.
 """
 
 from __future__ import annotations
@@ -27,8 +33,10 @@ class LayerBase(Section):
     """Layers whose outputs this layer reads (``input`` = the network input); default: the previous layer."""
     batch_norm: bool = False
     """A batch-norm (per-channel scale and shift) follows, in the digital unit."""
+    layer_norm: bool = False
+    """A layer normalisation over the last axis follows (after batch-norm), in the digital unit."""
     activation: Activation = "none"
-    """Activation applied after the layer (and its batch-norm), in the digital unit."""
+    """Activation applied after the layer (and its normalisation), in the digital unit."""
 
     @field_validator("inputs", mode="before")
     @classmethod
@@ -71,6 +79,8 @@ class Conv2d(LayerBase, _Spatial):
     """Output channels."""
     dilation: PairOrInt = 1
     """Dilation: an int or [height, width]."""
+    groups: int = Field(default=1, gt=0)
+    """Grouped convolution: input and output channels split into this many independent groups."""
     bias: bool = True
     """A per-output-channel bias (added in the digital unit)."""
 
@@ -101,7 +111,8 @@ class MatMul(LayerBase):
     """A product of two activations, [T, F] x [F, T2] (attention scores and context).
 
     Not weight-stationary: both operands change with every inference.
-    ``transpose_b`` takes the second operand as [T2, F] (Q x K^T).
+    ``transpose_b`` takes the second operand as [T2, F] (Q x K^T). Leading
+    axes (attention heads: [H, T, F] x [H, F, T2]) are independent products.
     """
 
     type: Literal["matmul"]
@@ -129,18 +140,81 @@ class Add(LayerBase):
     type: Literal["add"]
 
 
+class Mul(LayerBase):
+    """Element-wise product of two or more activations (gating, squeeze-excitation).
+
+    Inputs broadcast like numpy: an axis of size 1 is repeated to match.
+    """
+
+    type: Literal["mul"]
+
+
+class Eltwise(LayerBase):
+    """An element-wise step in the digital unit on one input: scale, bias and the
+    normalisation and activation attributes (a softmax, a layer-norm or a GELU
+    that cannot be fused into the layer before it)."""
+
+    type: Literal["eltwise"]
+    scale: bool = False
+    """Multiply by a constant or per-channel factor (attention's 1/sqrt(d))."""
+    bias: bool = False
+    """Add a constant or per-channel term."""
+
+
 class Flatten(LayerBase):
     """[C, H, W] -> [C*H*W] (layout only)."""
 
     type: Literal["flatten"]
 
 
+class Reshape(LayerBase):
+    """A new shape of the same elements (layout only): splitting or merging attention heads."""
+
+    type: Literal["reshape"]
+    shape: list[int] = Field(min_length=1)
+    """Target shape; one entry may be -1 (inferred from the element count)."""
+
+    @field_validator("shape")
+    @classmethod
+    def _sizes(cls, v):
+        if any(x == 0 or x < -1 for x in v):
+            raise ValueError("every size must be positive or -1")
+        if v.count(-1) > 1:
+            raise ValueError("at most one size may be -1")
+        return v
+
+
+class Transpose(LayerBase):
+    """A permutation of the axes (layout only)."""
+
+    type: Literal["transpose"]
+    perm: list[int] = Field(min_length=1)
+    """Output axis i is input axis perm[i]."""
+
+    @field_validator("perm")
+    @classmethod
+    def _permutation(cls, v):
+        if sorted(v) != list(range(len(v))):
+            raise ValueError(f"must be a permutation of 0..{len(v) - 1}")
+        return v
+
+
+class Concat(LayerBase):
+    """Inputs joined along one axis (layout only); the other axes must agree."""
+
+    type: Literal["concat"]
+    axis: int = 0
+    """The axis to join along (negative counts from the end)."""
+
+
 Layer = Annotated[
-    Union[Conv2d, DepthwiseConv2d, Linear, MatMul, Pool, Add, Flatten],
+    Union[Conv2d, DepthwiseConv2d, Linear, MatMul, Pool, Add, Mul, Eltwise, Flatten, Reshape,
+          Transpose, Concat],
     Field(discriminator="type"),
 ]
 
-LAYER_TYPES = ("conv2d", "depthwise_conv2d", "linear", "matmul", "avgpool", "maxpool", "add", "flatten")
+LAYER_TYPES = ("conv2d", "depthwise_conv2d", "linear", "matmul", "avgpool", "maxpool", "add", "mul",
+               "eltwise", "flatten", "reshape", "transpose", "concat")
 
 
 class WorkloadSpec(Section):
