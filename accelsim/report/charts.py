@@ -1,0 +1,67 @@
+"""PNG plots with matplotlib (the ``plot`` extra), imported lazily."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from accelsim.errors import UsageError
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise UsageError("plots need the plot extra: pip install 'accelsim[plot]'") from None
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    """Write atomically: a reader never sees half a PNG."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
+    tmp.replace(path)
+    return path
+
+
+def front_scatter(path: Path, x: Sequence[float], y: Sequence[float], on_front: Sequence[bool],
+                  xlabel: str, ylabel: str, title: str) -> Path:
+    """All points grey, the Pareto front highlighted and joined."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    ax.scatter(x, y, s=14, c="0.7", label="points")
+    fx = [a for a, f in zip(x, on_front) if f]
+    fy = [b for b, f in zip(y, on_front) if f]
+    order = sorted(range(len(fx)), key=lambda i: fx[i])
+    ax.plot([fx[i] for i in order], [fy[i] for i in order], "o-", c="tab:red", ms=5, label="Pareto front")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    out = _save(fig, path)
+    plt.close(fig)
+    return out
+
+
+def stacked_bars(path: Path, labels: Sequence[str], parts: dict[str, Sequence[float]],
+                 ylabel: str, title: str) -> Path:
+    """One bar per label, stacked by component."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(labels) + 2), 4.5))
+    bottom = [0.0] * len(labels)
+    for name, values in parts.items():
+        ax.bar(range(len(labels)), values, bottom=bottom, label=name)
+        bottom = [b + v for b, v in zip(bottom, values)]
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(labels, rotation=45, ha="right", fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=7, ncol=2)
+    out = _save(fig, path)
+    plt.close(fig)
+    return out

@@ -1,0 +1,261 @@
+"""Running a sweep: validate every point, run the valid ones on an executor,
+store each result as it finishes.
+
+The runner is written against the ``concurrent.futures.Executor`` interface,
+so local worker processes and a Dask cluster (``Client.get_executor()``)
+share one code path.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+from accelsim.config import ArchConfig, arch_from_dict
+from accelsim.config.resources import resolve
+from accelsim.config.validate import validate_model
+from accelsim.config.yamlio import load_yaml, require_mapping
+from accelsim.errors import ConfigError, Problem
+from accelsim.sweep.space import Point, expand
+from accelsim.sweep.spec import SweepSpec
+from accelsim.sweep.store import PointRecord, Store
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class LoadedSweep:
+    """A validated sweep file with its base architecture data and resolved workloads."""
+
+    spec: SweepSpec
+    file: str
+    base_data: dict
+    workloads: dict[str, str]  # as written -> resolved path
+
+    @property
+    def fingerprint(self) -> str:
+        return self.spec.model_dump_json()
+
+
+def _relative(name: str, folder: Path) -> str:
+    cand = folder / name
+    return str(cand) if ("/" in name or name.endswith((".yaml", ".yml", ".onnx"))) and cand.exists() else name
+
+
+def load_sweep(path: str | Path) -> LoadedSweep:
+    """Read and validate a sweep file, its base architecture and its workloads."""
+    data, smap = load_yaml(path)
+    data = require_mapping(data, smap, "a sweep file")
+    spec = validate_model(SweepSpec, data, smap)
+    folder = Path(path).resolve().parent
+    base_path = resolve(_relative(spec.base, folder), "configs")
+    base_data, base_map = load_yaml(base_path)
+    base_data = require_mapping(base_data, base_map, "an architecture file")
+    arch_from_dict(base_data, smap=base_map)  # the base itself must be valid
+    problems = []
+    workloads = {}
+    from accelsim.workload import load_workload  # validates each workload once, here
+
+    for i, w in enumerate(spec.workloads):
+        try:
+            resolved = resolve(_relative(w, folder), "workloads")
+            load_workload(resolved)
+            workloads[w] = str(resolved)
+        except ConfigError as err:
+            for p in err.problems:
+                problems.append(Problem(p.message, path=f"workloads[{i}]", file=str(path),
+                                        line=smap.line_of(("workloads", i)), value=w))
+    if problems:
+        raise ConfigError(problems)
+    return LoadedSweep(spec, str(path), base_data, workloads)
+
+
+def point_overrides(sweep: LoadedSweep, point: Point) -> list[tuple[str, Any]]:
+    over = list(sweep.spec.fixed.items())
+    paths = {p for p, _ in point.params} | set(sweep.spec.fixed)
+    if "simulation.seed" not in paths:
+        over.append(("simulation.seed", point.seed))
+    return over + list(point.params)
+
+
+def point_arch(sweep: LoadedSweep, point: Point) -> ArchConfig:
+    """The point's architecture, or ConfigError when the combination is invalid."""
+    return arch_from_dict(sweep.base_data, point_overrides(sweep, point))
+
+
+# -- what a worker runs ---------------------------------------------------------------
+
+@lru_cache(maxsize=16)
+def _workload(path: str):
+    from accelsim.workload import load_workload
+
+    return load_workload(path)
+
+
+def flatten_metrics(result: dict[str, Any]) -> dict[str, float]:
+    """Scalar metrics of a run's ``to_dict()``: top-level numbers and one level of
+    numeric breakdowns (``energy_breakdown_j.adc``)."""
+    out: dict[str, float] = {}
+    for k, v in result.items():
+        if isinstance(v, bool):
+            continue
+        if isinstance(v, (int, float)):
+            out[k] = float(v)
+        elif isinstance(v, dict):
+            for sk, sv in v.items():
+                if isinstance(sv, (int, float)) and not isinstance(sv, bool):
+                    out[f"{k}.{sk}"] = float(sv)
+    return out
+
+
+def run_point(arch: ArchConfig, workload_path: str) -> dict[str, float]:
+    """Simulate one point; returns its scalar metrics. Runs in a worker."""
+    from accelsim.api import simulate
+
+    result = simulate(arch, _workload(workload_path))
+    return flatten_metrics(result.to_dict())
+
+
+def _timed(arch: ArchConfig, workload_path: str) -> tuple[str, Any, float]:
+    t0 = time.perf_counter()
+    try:
+        metrics = run_point(arch, workload_path)
+    except Exception as exc:  # a failing point is recorded, the sweep goes on
+        return "failed", f"{type(exc).__name__}: {exc}", time.perf_counter() - t0
+    return "ok", metrics, time.perf_counter() - t0
+
+
+# -- the driver -----------------------------------------------------------------------
+
+@dataclass
+class SweepOutcome:
+    total: int
+    computed: int = 0
+    resumed: int = 0
+    ok: int = 0
+    failed: int = 0
+    invalid: int = 0
+    invalid_points: list[tuple[Point, str]] = field(default_factory=list)
+
+
+def _record(point: Point, status: str, payload: Any, elapsed: float | None) -> PointRecord:
+    metrics = payload if status == "ok" else {}
+    error = None if status == "ok" else str(payload)
+    clean = {k: (v if math.isfinite(v) else None) for k, v in metrics.items()}
+    return PointRecord(point.key, point.index, point.workload, point.param_dict(), point.seed,
+                       status, error, clean, elapsed)
+
+
+def prepare_store(store: Store, sweep: LoadedSweep, resume: bool) -> None:
+    recorded = store.meta("sweep")
+    if recorded is None:
+        if len(store):
+            raise ConfigError(Problem("results store holds points but no sweep", file=str(store.path)))
+        store.set_meta("sweep", sweep.fingerprint)
+        return
+    if not resume:
+        raise ConfigError(Problem(
+            "results store already exists; pass --resume to continue it, or choose another --out",
+            file=str(store.path)))
+    if json.loads(recorded) != json.loads(sweep.fingerprint):
+        raise ConfigError(Problem(
+            "results store belongs to a different sweep (its parameters, workloads or objectives differ)",
+            file=str(store.path)))
+
+
+def run_sweep(sweep: LoadedSweep, store: Store, executor: Executor, *, resume: bool = False,
+              progress: ProgressFn | None = None) -> SweepOutcome:
+    """Run every point not yet in ``store`` on ``executor``; store each as it finishes."""
+    prepare_store(store, sweep, resume)
+    points = expand(sweep.spec)
+    done = store.keys()
+    outcome = SweepOutcome(total=len(points))
+    todo: list[tuple[Point, ArchConfig]] = []
+    for point in points:
+        if point.key in done:
+            outcome.resumed += 1
+            continue
+        try:
+            arch = point_arch(sweep, point)
+        except ConfigError as err:
+            msg = "; ".join(p.render() for p in err.problems)
+            store.put(_record(point, "invalid", msg, None))
+            outcome.invalid_points.append((point, msg))
+            continue
+        todo.append((point, arch))
+    finished = outcome.resumed + len(outcome.invalid_points)
+    if progress:
+        progress(finished, outcome.total)
+    futures: dict[Future, Point] = {
+        executor.submit(_timed, arch, sweep.workloads[point.workload]): point for point, arch in todo
+    }
+    try:
+        for fut in as_completed(futures):
+            point = futures[fut]
+            try:
+                status, payload, elapsed = fut.result()
+            except Exception as exc:  # the worker itself died
+                status, payload, elapsed = "failed", f"worker lost: {type(exc).__name__}: {exc}", None
+            store.put(_record(point, status, payload, elapsed))
+            outcome.computed += 1
+            finished += 1
+            if progress:
+                progress(finished, outcome.total)
+    finally:
+        for fut in futures:
+            fut.cancel()
+    for rec in store.records():
+        if rec.status == "ok":
+            outcome.ok += 1
+        elif rec.status == "failed":
+            outcome.failed += 1
+        else:
+            outcome.invalid += 1
+    return outcome
+
+
+def local_executor(workers: int) -> Executor:
+    return ProcessPoolExecutor(max_workers=max(1, workers))
+
+
+class DaskExecutor:
+    """A Dask cluster behind the Executor interface (``address`` or ``local``)."""
+
+    def __init__(self, address: str, workers: int):
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise ConfigError(Problem(
+                "--scheduler needs the dist extra: pip install 'accelsim[dist]'", file="--scheduler")) from None
+        self._cluster = None
+        if address == "local":
+            self._cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
+                                         dashboard_address=None, host="127.0.0.1")
+            self._client = Client(self._cluster)
+        else:
+            try:
+                self._client = Client(address, timeout="10s")
+            except OSError as exc:
+                raise ConfigError(Problem(f"cannot reach the Dask scheduler: {exc}",
+                                          file="--scheduler", value=address)) from None
+        self.executor = self._client.get_executor(pure=False)
+
+    def close(self) -> None:
+        self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+
+def records_table(records: Sequence[PointRecord]) -> Iterator[dict[str, Any]]:
+    for r in records:
+        row: dict[str, Any] = {"index": r.index, "workload": r.workload, "status": r.status, "seed": r.seed}
+        row.update(r.params)
+        row.update(r.metrics)
+        row["error"] = r.error or ""
+        yield row

@@ -1,0 +1,173 @@
+"""The sweep file: a base architecture, workloads, parameters, strategy,
+objectives and constraints. Validated like every other accelsim YAML."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal, Union
+
+from pydantic import Field, field_validator, model_validator
+
+from accelsim.config.base import Section
+
+
+class Range(Section):
+    """Values from ``start`` to ``stop`` (inclusive): every ``step``, or ``count`` values (linear or log-spaced)."""
+
+    start: float
+    """First value."""
+    stop: float
+    """Last value (included when the steps land on it)."""
+    step: float | None = None
+    """Distance between values (linear ranges)."""
+    count: int | None = Field(default=None, ge=1)
+    """Number of values (linear, or log-spaced with ``log: true``)."""
+    log: bool = False
+    """Space ``count`` values logarithmically (start and stop must be positive)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "Range":
+        if (self.step is None) == (self.count is None):
+            raise ValueError("give exactly one of step or count")
+        if self.step is not None:
+            if self.step == 0 or (self.stop - self.start) * self.step < 0:
+                raise ValueError(f"step {self.step} never reaches stop {self.stop} from start {self.start}")
+            if self.log:
+                raise ValueError("log spacing takes count, not step")
+        if self.log and (self.start <= 0 or self.stop <= 0):
+            raise ValueError("log-spaced ranges need positive start and stop")
+        return self
+
+
+class Distribution(Section):
+    """A random distribution (random strategy only)."""
+
+    distribution: Literal["uniform", "loguniform", "normal", "randint", "choice"]
+    """``uniform``/``loguniform`` in [low, high]; ``normal`` with mean, std; ``randint`` in [low, high]; ``choice`` of values."""
+    low: float | None = None
+    """Lower bound (uniform, loguniform, randint)."""
+    high: float | None = None
+    """Upper bound (uniform, loguniform, randint; inclusive for randint)."""
+    mean: float | None = None
+    """Mean (normal)."""
+    std: float | None = Field(default=None, ge=0)
+    """Standard deviation (normal)."""
+    values: list[Any] | None = None
+    """Candidates (choice)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "Distribution":
+        need = {
+            "uniform": ("low", "high"), "loguniform": ("low", "high"), "randint": ("low", "high"),
+            "normal": ("mean", "std"), "choice": ("values",),
+        }[self.distribution]
+        missing = [n for n in need if getattr(self, n) is None]
+        if missing:
+            raise ValueError(f"{self.distribution} needs {', '.join(missing)}")
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError(f"low {self.low} is above high {self.high}")
+        if self.distribution == "loguniform" and (self.low or 0) <= 0:
+            raise ValueError("loguniform needs a positive low")
+        return self
+
+
+ParamValues = Union[list[Any], Range, Distribution]
+
+_CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(<=|>=|==|<|>)\s*(-?[0-9.eE+-]+)\s*$")
+
+
+class Objective(Section):
+    metric: str = Field(min_length=1)
+    """A metric of ``accelsim run`` (e.g. ``energy_per_inference_j``)."""
+    goal: Literal["min", "max"]
+    """Minimise or maximise."""
+
+
+class Constraint(Section):
+    metric: str = Field(min_length=1)
+    """A metric of ``accelsim run``."""
+    op: Literal["<=", "<", ">=", ">", "=="]
+    """Comparison."""
+    value: float
+    """Bound."""
+
+    def holds(self, x: float) -> bool:
+        return {"<=": x <= self.value, "<": x < self.value, ">=": x >= self.value,
+                ">": x > self.value, "==": x == self.value}[self.op]
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.value:g}"
+
+
+class Strategy(Section):
+    kind: Literal["grid", "random", "zip"] = "grid"
+    """``grid``: every combination; ``random``: ``samples`` points drawn with ``seed``; ``zip``: the i-th value of every parameter together."""
+    samples: int | None = Field(default=None, ge=1)
+    """Points to draw (random)."""
+    seed: int = Field(default=0, ge=0)
+    """Seed of the random draw of points (random)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "Strategy":
+        if self.kind == "random" and self.samples is None:
+            raise ValueError("a random strategy needs samples")
+        if self.kind != "random" and self.samples is not None:
+            raise ValueError(f"samples only applies to the random strategy, not {self.kind}")
+        return self
+
+
+class SweepSpec(Section):
+    """The top level of a sweep YAML."""
+
+    name: str = Field(min_length=1)
+    """Short name of the sweep."""
+    description: str = ""
+    """Free text."""
+    base: str = "mram72"
+    """Base architecture: a path (relative to the sweep file) or a built-in name."""
+    workloads: list[str] = Field(min_length=1)
+    """Workloads to run every point on (paths relative to the sweep file, or built-in names)."""
+    parameters: dict[str, ParamValues] = Field(min_length=1)
+    """Dotted config path -> values (a list, a range, or a distribution). A key of several comma-separated paths sets them all to the same value."""
+    fixed: dict[str, Any] = Field(default_factory=dict)
+    """Dotted config path -> value set on every point (e.g. ``simulation.batch: 2``)."""
+    strategy: Strategy = Strategy()
+    objectives: list[Objective] = Field(min_length=1)
+    """What to optimise; the Pareto front is taken over these."""
+    constraints: list[Constraint] = Field(default_factory=list)
+    """Points violating a constraint are kept in the store but left off the front."""
+    seed: int = Field(default=0, ge=0)
+    """Root seed: each point's run seed is derived from it and the point's parameters."""
+
+    @field_validator("constraints", mode="before")
+    @classmethod
+    def _parse_strings(cls, v):
+        out = []
+        for item in v or []:
+            if isinstance(item, str):
+                m = _CONSTRAINT.match(item)
+                if not m:
+                    raise ValueError(f"constraint {item!r} is not of the form 'metric <= number'")
+                item = {"metric": m.group(1), "op": m.group(2), "value": float(m.group(3))}
+            out.append(item)
+        return out
+
+    @field_validator("parameters")
+    @classmethod
+    def _paths(cls, v):
+        for key, values in v.items():
+            for path in key.split(","):
+                if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", path.strip()):
+                    raise ValueError(f"parameter {key!r}: {path!r} is not a dotted config path")
+            if isinstance(values, list) and not values:
+                raise ValueError(f"parameter {key!r} has no values")
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> "SweepSpec":
+        if self.strategy.kind != "random":
+            dists = [k for k, v in self.parameters.items() if isinstance(v, Distribution)]
+            if dists:
+                raise ValueError(
+                    f"distributions ({', '.join(dists)}) need strategy kind: random, not {self.strategy.kind}")
+        return self
