@@ -74,3 +74,12 @@ def test_console_script_and_module_entry_points(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "accelsim", "workload", "nope.yaml"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_validate_sweep_files(cli, root, write):
+    files = sorted((root / "configs" / "sweeps").glob("*.yaml"))
+    r = cli("validate", *files)
+    assert r.code == 0 and r.out.count("valid sweep") == len(files)
+    bad = write("s.yaml", files[0].read_text().replace("goal: min", "goal: smallest", 1))
+    r = cli("validate", bad)
+    assert r.code == 2 and "objectives[0].goal" in r.out and "smallest" in r.out

@@ -6,7 +6,11 @@ import argparse
 import sys
 
 from accelsim.api import check_file
+from accelsim.config.yamlio import load_yaml
 from accelsim.errors import EXIT_USAGE, ConfigError
+from accelsim.sweep.runner import load_sweep
+
+SWEEP_KEYS = {"parameters", "objectives", "strategy"}
 
 
 def register(sub) -> None:
@@ -17,11 +21,19 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _check(path: str) -> tuple[str, str]:
+    data, _ = load_yaml(path)
+    if isinstance(data, dict) and SWEEP_KEYS & set(data):
+        sweep = load_sweep(path)
+        return "sweep", sweep.spec.name
+    return check_file(path)
+
+
 def run(args: argparse.Namespace) -> int:
     status = 0
     for f in args.files:
         try:
-            kind, name = check_file(f)
+            kind, name = _check(f)
         except ConfigError as err:
             sys.stdout.write(f"{f}: INVALID\n{err}\n")
             status = EXIT_USAGE
