@@ -121,6 +121,17 @@ class MacroConfig(Section):
             )
         if self.adc.count > self.columns:
             raise ValueError(f"adc.count ({self.adc.count}) exceeds the columns ({self.columns})")
+        # The stored level d = sum_k s_k 2**k must order the cell resistances, else two
+        # levels coincide or swap: MTJ k must outweigh all smaller MTJs together.
+        ratio = self.mtj.stack_ratio
+        for k in range(1, self.bits_per_cell):
+            if ratio**k <= sum(ratio**j for j in range(k)):
+                raise ValueError(
+                    f"mtj.stack_ratio ({ratio}) with bits_per_cell {self.bits_per_cell} gives "
+                    f"resistance levels that are not increasing in the stored value: MTJ {k} "
+                    f"({ratio**k:g} R_P) must exceed the sum of the smaller ones "
+                    f"({sum(ratio**j for j in range(k)):g} R_P)"
+                )
         return self
 
     @property

@@ -1,0 +1,269 @@
+"""Per-macro, per-column two-point calibration, and the error study around it.
+
+After programming, each macro is probed with K known input vectors. For every
+physical column the measured value ``y`` (ADC code x LSB, level units) is
+fitted against the ideal column sum ``a = sum_i x_i d_i`` by least squares,
+``y ~ g a + o``, and later conversions are corrected digitally,
+``a_hat = (y - o) / g``, before rounding to the integer partial sum. With
+``calibration.adc_trim`` the macro's ADC reference is first scaled by the
+median fitted gain (one more probe pass), so that its full scale follows the
+macro's actual signal range, and the digital fit is repeated.
+
+Cost: K MVMs per pass per macro (counted as MVM actions), and for the fit four
+digital accumulations per vector and column plus eight operations per column
+to solve it (counted as digital-unit operations).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from accelsim.config.arch import ArchConfig, VariationConfig
+from accelsim.counts import Action, ActionCounts
+from accelsim.hw.geometry import mvm_counts
+from accelsim.hw.macro import (
+    ProgrammedMacros,
+    adc_lsb_levels,
+    column_values,
+    ideal_mvm,
+    input_max,
+    mvm,
+    program,
+    weight_range,
+)
+from accelsim.hw.variation import MacroPopulation, make_population
+
+#: digital operations per vector and column of the least-squares fit (sums of a, y, a^2, a y)
+FIT_OPS_PER_VECTOR = 4
+#: digital operations per column to solve the 2 x 2 fit and store gain and offset
+FIT_OPS_PER_COLUMN = 8
+
+
+@dataclass(frozen=True, eq=False)
+class Calibration:
+    """The outcome of calibrating some programmed macros.
+
+    Attributes:
+        programmed: the macros with the correction (and ADC trim) applied.
+        gain: fitted gain of each used column, shape (n, columns used).
+        offset_levels: fitted offset of each used column, level units.
+        adc_trim: factor applied to each macro's ADC reference (1 without trim), shape (n,).
+        vectors: known vectors K per pass.
+        passes: probe passes (2 with ADC trim, else 1).
+        counts: actions of the whole calibration (all macros).
+        cycles_per_macro: clock cycles one macro spends being probed.
+    """
+
+    programmed: ProgrammedMacros
+    gain: np.ndarray
+    offset_levels: np.ndarray
+    adc_trim: np.ndarray
+    vectors: int
+    passes: int
+    counts: ActionCounts
+    cycles_per_macro: int
+
+
+def calibration_inputs(population: MacroPopulation, vectors: int, rows: int, passes: int) -> list[np.ndarray]:
+    """The known probe vectors of each pass, uniform over the input range, shape (vectors, rows).
+
+    They come from the population's calibration stream: a fixed pattern set
+    shared by all macros (as a calibration ROM would hold).
+    """
+    rng = np.random.default_rng(population.calibration_seed)
+    high = input_max(population.macro)
+    return [rng.integers(0, high + 1, (vectors, rows)) for _ in range(passes)]
+
+
+def fit_columns(measured: np.ndarray, ideal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares ``measured ~ gain x ideal + offset`` over axis 1, per macro and column.
+
+    Both arrays have shape (n, vectors, columns). A column whose ideal values
+    do not vary (e.g. all its cells at level 0) cannot reveal its gain: it
+    keeps gain 1 and gets its offset only.
+    """
+    a_mean = ideal.mean(axis=1)
+    y_mean = measured.mean(axis=1)
+    a_var = ((ideal - a_mean[:, None]) ** 2).mean(axis=1)
+    cov = ((ideal - a_mean[:, None]) * (measured - y_mean[:, None])).mean(axis=1)
+    usable = a_var > 1e-9
+    gain = np.where(usable, cov / np.where(usable, a_var, 1.0), 1.0)
+    gain = np.where(gain > 0, gain, 1.0)  # a non-positive slope is not a gain: leave it uncorrected
+    return gain, y_mean - gain * a_mean
+
+
+def calibrate(prog: ProgrammedMacros, vectors: int | None = None) -> Calibration:
+    """Probe each programmed macro with known vectors and fit its column correction."""
+    m = prog.macro
+    k = m.calibration.vectors if vectors is None else vectors
+    if k < 2:
+        raise ValueError(f"calibration needs at least 2 vectors to fit gain and offset, got {k}")
+    passes = 2 if m.calibration.adc_trim else 1
+    probes = calibration_inputs(prog.population, k, prog.rows_used, passes)
+    trim = np.ones(len(prog.macro_ids))
+    current = prog
+    for index, x in enumerate(probes):
+        measured = column_values(current, x, corrected=False, rounded=False)
+        ideal = np.matmul(x.astype(np.float64), prog.digits.astype(np.float64))
+        gain, offset = fit_columns(measured, np.broadcast_to(ideal, measured.shape))
+        if index + 1 < passes:
+            factor = np.median(gain, axis=1)
+            trim *= factor
+            current = current.with_adc_lsb(current.adc_lsb * factor)
+    n, cols = len(prog.macro_ids), prog.columns_used
+    geom = prog.population.geometry
+    probe_counts = mvm_counts(geom, prog.rows_used, prog.weight_columns_used, mvms=n * k * passes)
+    fit_ops = n * cols * (FIT_OPS_PER_VECTOR * k + FIT_OPS_PER_COLUMN) * passes
+    return Calibration(
+        programmed=current.with_correction(gain, offset),
+        gain=gain,
+        offset_levels=offset,
+        adc_trim=trim,
+        vectors=k,
+        passes=passes,
+        counts=probe_counts + ActionCounts({Action.DIGITAL_OPS: fit_ops}),
+        cycles_per_macro=k * passes * geom.cycles_per_mvm,
+    )
+
+
+# --------------------------------------------------------------------------- error study
+
+
+def macro_errors(outputs: np.ndarray, ideal: np.ndarray, lsb: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per macro (axis 0): RMSE of ``outputs - ideal`` in ADC LSB and SQNR in dB."""
+    err = (outputs.astype(np.float64) - ideal).reshape(len(outputs), -1)
+    signal = (ideal.astype(np.float64) ** 2).reshape(len(outputs), -1).mean(axis=1)
+    mse = (err**2).mean(axis=1)
+    with np.errstate(divide="ignore"):
+        sqnr = 10.0 * np.log10(signal / mse)
+    return np.sqrt(mse) / lsb, sqnr
+
+
+@dataclass(frozen=True)
+class ErrorStats:
+    """MAC error across macros: RMSE in ADC LSB and SQNR in dB.
+
+    ``*_p95`` is the 95th percentile of RMSE across macros; ``sqnr_db_p5`` the
+    matching 5th percentile of SQNR (95 % of macros do better); ``worst`` is
+    the worst macro (largest RMSE, smallest SQNR).
+    """
+
+    rmse_lsb_mean: float
+    rmse_lsb_p95: float
+    rmse_lsb_worst: float
+    sqnr_db_mean: float
+    sqnr_db_p5: float
+    sqnr_db_worst: float
+
+    @staticmethod
+    def of(rmse_lsb: np.ndarray, sqnr_db: np.ndarray) -> "ErrorStats":
+        return ErrorStats(
+            rmse_lsb_mean=float(np.mean(rmse_lsb)),
+            rmse_lsb_p95=float(np.percentile(rmse_lsb, 95)),
+            rmse_lsb_worst=float(np.max(rmse_lsb)),
+            sqnr_db_mean=float(np.mean(sqnr_db)),
+            sqnr_db_p5=float(np.percentile(sqnr_db, 5)),
+            sqnr_db_worst=float(np.min(sqnr_db)),
+        )
+
+    def to_dict(self) -> dict[str, float]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class CalibrationStudy:
+    """MAC error of a population before and after calibration.
+
+    Every macro holds its own random full-size weight tile and sees its own
+    random input vectors (uniform over the weight and input ranges); before
+    and after use the same tiles, vectors and read-noise draws. ``floor`` is
+    the error of ideal devices with the same ADC and readout (quantisation,
+    clipping and readout non-linearity only): calibration cannot go below it.
+    The LSB is the nominal ADC step in MAC units of the least-significant
+    slice (and, bit-serial, of one input bit).
+    """
+
+    macros: int
+    vectors: int
+    eval_vectors: int
+    seed: int
+    adc_trim: bool
+    adc_lsb_levels: float
+    before: ErrorStats
+    after: ErrorStats
+    floor: ErrorStats
+    rmse_lsb_before: tuple[float, ...]
+    rmse_lsb_after: tuple[float, ...]
+    cycles_per_macro: int
+    counts: ActionCounts
+
+    @property
+    def worst_rmse_reduction(self) -> float:
+        """Worst-macro RMSE before over worst-macro RMSE after."""
+        return self.before.rmse_lsb_worst / self.after.rmse_lsb_worst
+
+    def to_dict(self) -> dict:
+        return {
+            "macros": self.macros,
+            "vectors": self.vectors,
+            "eval_vectors": self.eval_vectors,
+            "seed": self.seed,
+            "adc_trim": self.adc_trim,
+            "adc_lsb_levels": self.adc_lsb_levels,
+            "before": self.before.to_dict(),
+            "after": self.after.to_dict(),
+            "floor": self.floor.to_dict(),
+            "worst_rmse_reduction": self.worst_rmse_reduction,
+            "cycles_per_macro": self.cycles_per_macro,
+            "counts": self.counts.to_dict(),
+        }
+
+
+def _ideal_devices(arch: ArchConfig) -> ArchConfig:
+    """The same design with every variation and noise sigma set to zero."""
+    zero = VariationConfig(**{name: 0.0 for name in VariationConfig.model_fields})
+    return arch.model_copy(update={"macro": arch.macro.model_copy(update={"variation": zero})})
+
+
+def calibration_study(arch: ArchConfig, size: int | None = None, seed: int | None = None,
+                      eval_vectors: int = 256) -> CalibrationStudy:
+    """Program, calibrate and measure a population of ``size`` macros."""
+    if eval_vectors < 1:
+        raise ValueError(f"eval_vectors must be >= 1, got {eval_vectors}")
+    pop = make_population(arch, size, seed)
+    m = arch.macro
+    rng = np.random.default_rng(pop.study_seed)
+    low, high = weight_range(m)
+    ids = np.arange(pop.size)
+    weights = rng.integers(low, high + 1, (pop.size, m.rows, m.weight_columns))
+    x = rng.integers(0, input_max(m) + 1, (pop.size, eval_vectors, m.rows))
+    noise_entropy = int(rng.integers(2**63))
+    ideal = ideal_mvm(weights, x)
+    lsb = adc_lsb_levels(m)
+
+    prog = program(pop, ids, weights)
+    cal = calibrate(prog)
+    before, _ = mvm(prog, x, rng=np.random.default_rng(noise_entropy), corrected=False)
+    after, _ = mvm(cal.programmed, x, rng=np.random.default_rng(noise_entropy))
+    ideal_pop = make_population(_ideal_devices(arch), pop.size, pop.seed)
+    floor, _ = mvm(program(ideal_pop, ids, weights), x)
+
+    rmse_before, sqnr_before = macro_errors(before, ideal, lsb)
+    rmse_after, sqnr_after = macro_errors(after, ideal, lsb)
+    return CalibrationStudy(
+        macros=pop.size,
+        vectors=cal.vectors,
+        eval_vectors=eval_vectors,
+        seed=pop.seed,
+        adc_trim=m.calibration.adc_trim,
+        adc_lsb_levels=lsb,
+        before=ErrorStats.of(rmse_before, sqnr_before),
+        after=ErrorStats.of(rmse_after, sqnr_after),
+        floor=ErrorStats.of(*macro_errors(floor, ideal, lsb)),
+        rmse_lsb_before=tuple(float(v) for v in rmse_before),
+        rmse_lsb_after=tuple(float(v) for v in rmse_after),
+        cycles_per_macro=cal.cycles_per_macro,
+        counts=cal.counts,
+    )

@@ -1,0 +1,446 @@
+"""The functional ABP-MAC macro: programmed weights times input vectors, as the
+hardware computes them.
+
+Signal chain of one evaluation (docs/macro-model.md has the equations):
+
+1. A signed weight of ``weight_bits`` becomes ``weight_bits / bits_per_cell``
+   unsigned cell digits per column (``offset``: ``w + 2**(B_w-1)``, the offset
+   removed digitally; ``differential``: a positive and a negative column).
+2. A stacked-MTJ cell stores digit ``d`` as resistance
+   ``R(d) = R_P sum_k r**k (1 + s_k TMR)``, ``s_k`` the bits of ``d``, times
+   the cell's log-normal spread.
+3. The column sums its cells weighted by the input: resistances
+   (``resistance_sum``, linear in ``R``) or conductances (``current_sum``,
+   linear in ``1/R``, hence non-linear in ``d``). The sum is read in *level
+   units*: the zero-level signal is removed and the nominal level-0 to
+   level-max span maps to ``0 .. 2**bits_per_cell - 1``.
+4. Column gain, offset and read noise act on the analog signal; an ADC of
+   ``adc.bits`` with full scale ``adc.full_scale`` x the column's largest ideal
+   signal quantises and clips it.
+5. Digital: bit-serial evaluations are shift-added, the calibration's
+   per-column gain/offset correction is applied, each column is rounded to an
+   integer partial sum, and slices (and differential pairs) are recombined.
+
+Everything is vectorised over macros and input vectors: one matmul per block
+of macros and vectors (per input bit when bit-serial), no loop per vector.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from accelsim.config.arch import MacroConfig, MtjConfig
+from accelsim.counts import Action, ActionCounts
+from accelsim.hw.geometry import mvm_counts
+from accelsim.hw.variation import MacroPopulation, fill_read_noise
+
+#: float32 integers are exact below this magnitude
+_FLOAT32_EXACT = 2**24
+#: elements of one block of the hot path (about 1 MiB of float32: stays in cache)
+_BLOCK_ELEMENTS = 2**18
+
+
+# --------------------------------------------------------------------------- cell physics
+
+
+def cell_resistances_kohm(mtj: MtjConfig, bits_per_cell: int) -> np.ndarray:
+    """Nominal resistance of each stored level ``d = 0 .. 2**bits_per_cell - 1``, kOhm.
+
+    ``R(d) = R_P sum_k stack_ratio**k (1 + s_k(d) TMR)`` with ``s_k(d)`` bit k of d.
+    """
+    d = np.arange(2**bits_per_cell)
+    k = np.arange(bits_per_cell)
+    states = (d[:, None] >> k) & 1
+    r_p = mtj.r_p_kohm * mtj.stack_ratio**k
+    return (r_p * (1.0 + states * mtj.tmr)).sum(axis=1)
+
+
+def readout_signal(resistance_kohm: np.ndarray, readout: str) -> np.ndarray:
+    """What a column adds per cell: resistance (kOhm) or conductance (mS)."""
+    if readout == "resistance_sum":
+        return resistance_kohm
+    if readout == "current_sum":
+        return 1.0 / resistance_kohm
+    raise ValueError(f"unknown readout {readout!r}; expected resistance_sum or current_sum")
+
+
+def levels_of(macro: MacroConfig, resistance_kohm: np.ndarray) -> np.ndarray:
+    """Cell resistances expressed in level units of the column readout.
+
+    The readout removes the level-0 signal and scales the nominal level-0 to
+    level-max span to ``0 .. 2**bits_per_cell - 1`` (an end-point linear
+    read-out): exact for a linear readout, a bowed transfer for current sum.
+    """
+    nominal = readout_signal(cell_resistances_kohm(macro.mtj, macro.bits_per_cell), macro.readout)
+    top = len(nominal) - 1
+    step = (nominal[top] - nominal[0]) / top
+    return (readout_signal(resistance_kohm, macro.readout) - nominal[0]) / step
+
+
+def nominal_levels(macro: MacroConfig) -> np.ndarray:
+    """Level-unit value of each stored digit of a nominal cell (``d`` when linear)."""
+    return levels_of(macro, cell_resistances_kohm(macro.mtj, macro.bits_per_cell))
+
+
+def readout_inl_levels(macro: MacroConfig) -> float:
+    """Largest deviation of a nominal cell's read level from its digit, in levels (INL)."""
+    levels = nominal_levels(macro)
+    return float(np.max(np.abs(levels - np.arange(len(levels)))))
+
+
+# --------------------------------------------------------------------------- ADC
+
+
+def input_max(macro: MacroConfig) -> int:
+    """Largest input value."""
+    return 2**macro.input_bits - 1
+
+
+def evaluation_input_max(macro: MacroConfig) -> int:
+    """Largest drive of one evaluation: the whole input (bit-parallel) or one bit (bit-serial)."""
+    return 1 if macro.input_mode == "bit_serial" else input_max(macro)
+
+
+def column_range_levels(macro: MacroConfig) -> float:
+    """The column's largest ideal signal in one evaluation, level units."""
+    return float(macro.rows * evaluation_input_max(macro) * (2**macro.bits_per_cell - 1))
+
+
+def adc_lsb_levels(macro: MacroConfig) -> float:
+    """ADC step in level units: full_scale x column range / (2**adc_bits - 1)."""
+    return macro.adc.full_scale * column_range_levels(macro) / (2**macro.adc.bits - 1)
+
+
+def adc_bits_for_exact(macro: MacroConfig) -> int:
+    """The fewest ADC bits whose LSB is at most one level at full_scale = 1."""
+    return int(np.ceil(np.log2(column_range_levels(macro) + 1)))
+
+
+# --------------------------------------------------------------------------- weights
+
+
+@dataclass(frozen=True)
+class WeightLayout:
+    """How signed weights map to physical columns and back.
+
+    Physical column ``p * weight_columns + j`` holds plane ``p`` of weight
+    column ``j``; a plane is a (polarity, slice) pair and weighs
+    ``coefficients[p]``. ``input_offset`` times the input sum is added
+    digitally (the offset encoding's ``-2**(B_w - 1) sum(x)``).
+    """
+
+    planes: int
+    coefficients: tuple[int, ...]
+    input_offset: int
+
+    @staticmethod
+    def of(macro: MacroConfig) -> "WeightLayout":
+        b, s = macro.bits_per_cell, macro.slices_per_weight
+        slice_weights = tuple(2 ** (b * i) for i in range(s))
+        if macro.weight_encoding == "differential":
+            return WeightLayout(2 * s, slice_weights + tuple(-w for w in slice_weights), 0)
+        return WeightLayout(s, slice_weights, -(2 ** (macro.weight_bits - 1)))
+
+
+def weight_range(macro: MacroConfig) -> tuple[int, int]:
+    """Smallest and largest signed weight."""
+    return -(2 ** (macro.weight_bits - 1)), 2 ** (macro.weight_bits - 1) - 1
+
+
+def _integers(values, name: str, low: int, high: int, what: str) -> np.ndarray:
+    """``values`` as an integer array, or a ValueError naming the allowed range."""
+    arr = np.asarray(values)
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.uint8)
+    if not np.issubdtype(arr.dtype, np.integer):
+        if not np.issubdtype(arr.dtype, np.floating) or not np.all(np.isfinite(arr)) \
+                or np.any(arr != np.rint(arr)):
+            raise ValueError(f"{name} must be integers in [{low}, {high}] ({what}); got dtype {arr.dtype} "
+                             "with non-integer values")
+        arr = arr.astype(np.int64)
+    if arr.size:
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < low or hi > high:
+            raise ValueError(f"{name} must be integers in [{low}, {high}] ({what}); got values in [{lo}, {hi}]")
+    return arr
+
+
+def encode_weights(macro: MacroConfig, weights: np.ndarray) -> np.ndarray:
+    """Cell digits of signed weights ``(..., rows, wcols)`` -> ``(..., rows, planes * wcols)``."""
+    low, high = weight_range(macro)
+    w = _integers(weights, "weights", low, high, f"weight_bits={macro.weight_bits}, signed").astype(np.int64)
+    b, s = macro.bits_per_cell, macro.slices_per_weight
+    mask = 2**b - 1
+    if macro.weight_encoding == "differential":
+        magnitudes = [np.maximum(w, 0), np.maximum(-w, 0)]
+    else:
+        magnitudes = [w - low]
+    planes = [(u >> (b * i)) & mask for u in magnitudes for i in range(s)]
+    return np.concatenate(planes, axis=-1).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------- programming
+
+
+@dataclass(frozen=True, eq=False)
+class ProgrammedMacros:
+    """Weight tiles written into some macros of a population.
+
+    Attributes:
+        population: the device instances.
+        macro_ids: which macros hold the tiles, shape (n,).
+        weights: the signed weight tiles, shape (n, rows_used, weight_columns_used).
+        digits: stored cell digits, shape (n, rows_used, physical columns used).
+        levels: each cell's read value in level units, with its spread, same shape.
+        adc_lsb: ADC step of each macro in level units (nominal, or trimmed), shape (n,).
+        correction_gain: fitted per-column gain (None before calibration), shape (n, columns used).
+        correction_offset: fitted per-column offset in level units (None before calibration).
+        counts: the MRAM writes of programming.
+    """
+
+    population: MacroPopulation
+    macro_ids: np.ndarray
+    weights: np.ndarray
+    digits: np.ndarray
+    levels: np.ndarray
+    adc_lsb: np.ndarray
+    correction_gain: np.ndarray | None
+    correction_offset: np.ndarray | None
+    counts: ActionCounts
+
+    @property
+    def macro(self) -> MacroConfig:
+        return self.population.macro
+
+    @property
+    def rows_used(self) -> int:
+        return self.weights.shape[1]
+
+    @property
+    def weight_columns_used(self) -> int:
+        return self.weights.shape[2]
+
+    @property
+    def columns_used(self) -> int:
+        return self.digits.shape[2]
+
+    @property
+    def calibrated(self) -> bool:
+        return self.correction_gain is not None
+
+    def with_correction(self, gain: np.ndarray, offset: np.ndarray) -> "ProgrammedMacros":
+        """The same programmed macros with a digital per-column correction ``(y - offset) / gain``."""
+        return dataclasses.replace(self, correction_gain=gain, correction_offset=offset)
+
+    def with_adc_lsb(self, adc_lsb: np.ndarray) -> "ProgrammedMacros":
+        """The same programmed macros with trimmed ADC references."""
+        return dataclasses.replace(self, adc_lsb=np.asarray(adc_lsb, dtype=np.float64))
+
+
+def program(population: MacroPopulation, macro_ids, weight_tiles) -> ProgrammedMacros:
+    """Write one signed weight tile into each macro of ``macro_ids``.
+
+    ``weight_tiles`` has shape (len(macro_ids), rows_used, weight_columns_used)
+    with rows_used <= rows and weight_columns_used <= weight_columns; the tile
+    takes the first rows and physical columns of its macro.
+    """
+    m = population.macro
+    ids = np.atleast_1d(np.asarray(macro_ids))
+    if not np.issubdtype(ids.dtype, np.integer) or ids.ndim != 1 or ids.size == 0:
+        raise ValueError("macro_ids must be a non-empty 1-D sequence of integers")
+    if ids.min() < 0 or ids.max() >= population.size:
+        raise ValueError(f"macro_ids must be in [0, {population.size - 1}]; got [{ids.min()}, {ids.max()}]")
+    if len(np.unique(ids)) != ids.size:
+        raise ValueError("macro_ids must be distinct: a macro holds one tile")
+    tiles = np.asarray(weight_tiles)
+    if tiles.ndim != 3 or tiles.shape[0] != ids.size:
+        raise ValueError(f"weight_tiles must have shape ({ids.size}, rows, weight_columns); got {tiles.shape}")
+    rows, wcols = tiles.shape[1:]
+    if not (0 < rows <= m.rows and 0 < wcols <= m.weight_columns):
+        raise ValueError(f"a weight tile of {rows} x {wcols} does not fit a macro of "
+                         f"{m.rows} x {m.weight_columns} (rows x weight columns)")
+    digits = encode_weights(m, tiles)
+    cols = digits.shape[2]
+    nominal = cell_resistances_kohm(m.mtj, m.bits_per_cell)
+    resistance = nominal[digits]
+    if m.variation.cell_sigma_r > 0:
+        for i, macro_id in enumerate(ids):
+            spread = population.cell_spread(int(macro_id), rows)[:, :cols]
+            resistance[i] *= np.take_along_axis(spread, digits[i][..., None].astype(np.intp), axis=-1)[..., 0]
+    levels = levels_of(m, resistance)
+    lsb = np.full(ids.size, adc_lsb_levels(m))
+    writes = ActionCounts({Action.MRAM_WRITE_BITS: digits.size * m.bits_per_cell})
+    return ProgrammedMacros(population, ids, tiles.astype(np.int64), digits, levels, lsb, None, None, writes)
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def _work_dtype(macro: MacroConfig, rows: int) -> type:
+    """float32 while every integer the kernel forms is exact in it, else float64."""
+    layout = WeightLayout.of(macro)
+    column = rows * input_max(macro) * (2**macro.bits_per_cell - 1)
+    output = column * sum(abs(c) for c in layout.coefficients) + rows * input_max(macro) * abs(layout.input_offset)
+    codes = 2**macro.adc.bits * 2**macro.input_bits
+    return np.float32 if max(column, output, codes) < _FLOAT32_EXACT else np.float64
+
+
+def _check_inputs(macro: MacroConfig, inputs, n_macros: int, rows: int) -> np.ndarray:
+    x = _integers(inputs, "inputs", 0, input_max(macro), f"input_bits={macro.input_bits}, unsigned")
+    shared = x.ndim == 2
+    if not (shared or (x.ndim == 3 and x.shape[0] == n_macros)) or x.shape[-1] != rows:
+        raise ValueError(f"inputs must have shape (batch, {rows}) or ({n_macros}, batch, {rows}); got {x.shape}")
+    return x
+
+
+def _blocks(n_macros: int, batch: int, columns: int) -> Iterator[tuple[slice, slice]]:
+    """Blocks of (macros, vectors) of about _BLOCK_ELEMENTS outputs each."""
+    per_macro = batch * columns
+    if per_macro >= _BLOCK_ELEMENTS:
+        step = max(1, _BLOCK_ELEMENTS // columns)
+        for m in range(n_macros):
+            for b in range(0, batch, step):
+                yield slice(m, m + 1), slice(b, min(batch, b + step))
+    else:
+        group = max(1, _BLOCK_ELEMENTS // per_macro)
+        for m in range(0, n_macros, group):
+            yield slice(m, min(n_macros, m + group)), slice(0, batch)
+
+
+def _code_blocks(prog: ProgrammedMacros, x: np.ndarray, rng: np.random.Generator | None,
+                 ) -> Iterator[tuple[slice, slice, np.ndarray, np.ndarray]]:
+    """Per block of (macros, vectors): the ADC codes of every used column and the input sums.
+
+    The analog sum is one matmul over the drive matrix ``levels x gain / LSB``
+    (so it comes out in ADC LSB); column offset and read noise are added, the
+    ADC rounds and clips, and bit-serial evaluations are shift-added. The
+    input sums (``sum_i x_i`` per vector) feed the offset encoding's digital term.
+    """
+    m = prog.macro
+    pop = prog.population
+    cols = prog.columns_used
+    dt = _work_dtype(m, prog.rows_used)
+    gain = pop.total_gain(prog.macro_ids)[:, :cols]
+    drive = (prog.levels * (gain / prog.adc_lsb[:, None])[:, None, :]).astype(dt)
+    offset = pop.total_offset_lsb(prog.macro_ids)[:, :cols].astype(dt)[:, None, :]
+    has_offset = bool(np.any(offset))
+    sigma = m.variation.read_noise_sigma_lsb
+    if sigma > 0 and rng is None:
+        rng = pop.noise_rng()
+    code_max = dt(2**m.adc.bits - 1)
+    ones = np.ones(prog.rows_used, dt)
+    shared = x.ndim == 2
+    batch = x.shape[-2]
+    noise = np.empty(0, dt)
+
+    def convert(drive_bits: np.ndarray, ms: slice) -> np.ndarray:
+        a = np.matmul(drive_bits, drive[ms])
+        if has_offset:
+            a += offset[ms]
+        if sigma > 0:
+            a += fill_read_noise(rng, sigma, noise[: a.size].reshape(a.shape))
+        np.rint(a, out=a)
+        return np.clip(a, 0, code_max, out=a)
+
+    for ms, bs in _blocks(len(prog.macro_ids), batch, cols):
+        xb = x[bs] if shared else x[ms, bs]
+        size = (ms.stop - ms.start) * (bs.stop - bs.start) * cols
+        if sigma > 0 and noise.size < size:
+            noise = np.empty(size, dt)
+        if m.input_mode == "bit_serial":
+            codes = convert((xb & 1).astype(dt), ms)
+            for bit in range(1, m.input_bits):
+                plane = convert(((xb >> bit) & 1).astype(dt), ms)
+                plane *= dt(2**bit)
+                codes += plane
+            xsum = xb.sum(axis=-1, dtype=dt)
+        else:
+            xf = xb.astype(dt)
+            codes = convert(xf, ms)
+            xsum = np.matmul(xf, ones)
+        yield ms, bs, codes, xsum
+
+
+def _post_transform(prog: ProgrammedMacros, corrected: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column ``scale, offset`` taking ADC codes to level units (and correcting them)."""
+    lsb = np.broadcast_to(prog.adc_lsb[:, None], (len(prog.macro_ids), prog.columns_used))
+    if corrected and prog.calibrated:
+        return lsb / prog.correction_gain, -prog.correction_offset / prog.correction_gain
+    return lsb, np.zeros_like(lsb)
+
+
+def column_values(prog: ProgrammedMacros, inputs, *, rng: np.random.Generator | None = None,
+                  corrected: bool = True, rounded: bool = True) -> np.ndarray:
+    """Digital value of each used physical column in level units, shape (n, batch, columns).
+
+    ``corrected`` applies the calibration correction when there is one;
+    ``rounded`` rounds (half up) to the integer partial sum the digital path keeps.
+    """
+    x = _check_inputs(prog.macro, inputs, len(prog.macro_ids), prog.rows_used)
+    scale, shift = _post_transform(prog, corrected)
+    out = np.empty((len(prog.macro_ids), x.shape[-2], prog.columns_used))
+    for ms, bs, codes, _ in _code_blocks(prog, x, rng):
+        values = codes * scale[ms][:, None, :] + shift[ms][:, None, :]
+        out[ms, bs] = np.floor(values + 0.5) if rounded else values
+    return out
+
+
+def _output_dtype(macro: MacroConfig, rows: int) -> type:
+    layout = WeightLayout.of(macro)
+    bound = rows * input_max(macro) * (sum(abs(c) for c in layout.coefficients) * (2**macro.bits_per_cell - 1)
+                                       + abs(layout.input_offset))
+    # corrected columns may overshoot the ideal range by the ADC's reach; keep headroom
+    return np.int32 if 4 * bound < 2**31 else np.int64
+
+
+def mvm(prog: ProgrammedMacros, inputs, *, rng: np.random.Generator | None = None,
+        corrected: bool = True) -> tuple[np.ndarray, ActionCounts]:
+    """Multiply input vectors by the programmed tiles, as the macros compute it.
+
+    Args:
+        prog: programmed (and possibly calibrated) macros, n of them.
+        inputs: unsigned integers of ``input_bits``, shape (n, batch, rows_used),
+            or (batch, rows_used) to send the same vectors to every macro.
+        rng: read-noise generator; by default the next child of the
+            population's noise stream.
+        corrected: apply the calibration correction when the macros have one.
+
+    Returns:
+        The signed integer outputs, shape (n, batch, weight_columns_used), and
+        the actions of the n x batch MVMs.
+    """
+    m = prog.macro
+    x = _check_inputs(m, inputs, len(prog.macro_ids), prog.rows_used)
+    n, batch, wcols = len(prog.macro_ids), x.shape[-2], prog.weight_columns_used
+    layout = WeightLayout.of(m)
+    dt = _work_dtype(m, prog.rows_used)
+    scale, shift = _post_transform(prog, corrected)
+    scale = scale.astype(dt)[:, None, :]
+    # + 0.5 then floor: each column rounds half up to its integer partial sum
+    shift_half = (shift + 0.5).astype(dt)[:, None, :]
+    out = np.empty((n, batch, wcols), _output_dtype(m, prog.rows_used))
+    simple = layout.planes == 1 and layout.coefficients[0] == 1
+    for ms, bs, codes, xsum in _code_blocks(prog, x, rng):
+        codes *= scale[ms]
+        codes += shift_half[ms]
+        if simple:
+            combined = codes
+        else:
+            np.floor(codes, out=codes)
+            combined = codes[..., :wcols] * layout.coefficients[0]
+            for p in range(1, layout.planes):
+                combined += codes[..., p * wcols:(p + 1) * wcols] * layout.coefficients[p]
+        if layout.input_offset:
+            xsum *= layout.input_offset
+            combined += xsum[..., None]
+        np.floor(combined, out=out[ms, bs], casting="unsafe")
+    return out, mvm_counts(prog.population.geometry, prog.rows_used, wcols, mvms=n * batch)
+
+
+def ideal_mvm(weights: np.ndarray, inputs: np.ndarray) -> np.ndarray:
+    """The exact integer result: inputs (n, batch, rows) or (batch, rows) times weights (n, rows, wcols)."""
+    return np.matmul(np.asarray(inputs, dtype=np.int64), np.asarray(weights, dtype=np.int64))
