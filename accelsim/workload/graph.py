@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from accelsim.config.yamlio import SourceMap
 from accelsim.errors import ConfigError, Problem
