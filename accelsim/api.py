@@ -26,3 +26,32 @@ def check_file(path: str | Path) -> tuple[str, str]:
         "cannot tell what this file is: an architecture has macro/chip/clock/interconnect/"
         "technology sections, a workload has layers and input_shape",
         file=str(path), line=smap.line_of(())))
+
+
+def characterize_macro(arch="mram72", overrides=(), *, seed: int | None = None,
+                       macros: int | None = None, eval_vectors: int = 256):
+    """Characterise one macro design: ops, timing, TOPS, TOPS/W, TOPS/mm2 (native and
+    1-bit normalised), energy per MVM and area by component, and the calibration
+    error study over a population of ``macros`` device instances (default: the
+    chip's) drawn from ``seed`` (default: ``simulation.seed``).
+
+    ``arch`` is an :class:`~accelsim.config.ArchConfig`, or a path or built-in name
+    loaded with the dotted ``overrides``. Returns a
+    :class:`~accelsim.hw.characterize.MacroCharacterization`.
+    """
+    from accelsim.config import ArchConfig, load_arch
+    from accelsim.cost import macro_area, price
+    from accelsim.hw.calibration import calibration_study
+    from accelsim.hw.characterize import characterization, mvm_time_ns
+    from accelsim.hw.geometry import macro_geometry, mvm_counts
+    from accelsim.units import PJ
+
+    if not isinstance(arch, ArchConfig):
+        arch = load_arch(arch, overrides)
+    counts = mvm_counts(macro_geometry(arch))
+    energy_pj = {name: joules / PJ for name, joules in price(counts, arch).to_dict().items() if joules}
+    # static power of the macro's periphery over one MVM: mW x ns = pJ
+    energy_pj["leakage"] = arch.technology.energy.leakage_mw_per_macro * mvm_time_ns(arch)
+    study = calibration_study(arch, macros, seed, eval_vectors)
+    calibration_pj = price(study.counts, arch).total_j / PJ
+    return characterization(arch, counts, energy_pj, macro_area(arch).to_dict(), study, calibration_pj)

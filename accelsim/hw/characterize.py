@@ -20,6 +20,11 @@ from accelsim.hw.macro import adc_lsb_levels, cell_resistances_kohm, nominal_lev
 from accelsim.units import MHZ, NS
 
 
+def mvm_time_ns(arch: ArchConfig) -> float:
+    """Time one full MVM holds a macro (whole clock cycles), ns."""
+    return macro_geometry(arch).cycles_per_mvm / (arch.clock.frequency_mhz * MHZ) / NS
+
+
 @dataclass(frozen=True)
 class MacroCharacterization:
     """What one macro of a design delivers, and at what cost.
@@ -96,7 +101,7 @@ def characterization(arch: ArchConfig, counts_per_mvm: ActionCounts,
     """
     m = arch.macro
     geom = macro_geometry(arch)
-    t_mvm_ns = geom.cycles_per_mvm / (arch.clock.frequency_mhz * MHZ) / NS
+    t_mvm_ns = mvm_time_ns(arch)
     energy_pj = sum(energy_per_mvm_pj.values())
     area = sum(area_mm2.values())
     tops = geom.ops_per_mvm / t_mvm_ns * 1e-3  # ops per ns = 1e9 ops/s; TOPS = 1e12 ops/s
