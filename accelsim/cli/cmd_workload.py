@@ -6,18 +6,45 @@ import argparse
 import sys
 
 from accelsim.cli.common import add_output_format
+from accelsim.errors import ConfigError, Problem
 from accelsim.report.console import stdout_console, table, to_csv, to_json
 from accelsim.workload import load_workload
+from accelsim.workload.onnx_import import parse_input_shape
 
-COLUMNS = ("layer", "type", "input", "output", "MACs", "weights", "K x N", "groups", "vectors")
+COLUMNS = ("layer", "type", "input", "output", "MACs", "weights", "K x N", "groups", "vectors", "class")
+
+#: how each layer class is named in the table
+CLASS_NAMES = {"weights": "weight MVM", "activation_matmul": "act x act", "digital": "digital",
+               "data_movement": "data movement"}
+
+
+def add_input_shape(parser: argparse.ArgumentParser) -> None:
+    """``--input-shape NAME=1,3,224,224`` (repeatable): fixes an ONNX model's dynamic input axes."""
+    parser.add_argument("--input-shape", dest="input_shapes", action="append", default=[],
+                        metavar="NAME=D0,D1,...",
+                        help="shape of an ONNX model input, batch axis first, e.g. input=1,3,224,224 "
+                        "(needed when the model's input has dynamic axes other than the batch)")
+
+
+def input_shapes_of(args: argparse.Namespace) -> dict[str, tuple[int, ...]] | None:
+    """The ``--input-shape`` values as {name: shape}; a ConfigError for a malformed or repeated one."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for text in getattr(args, "input_shapes", None) or []:
+        name, shape = parse_input_shape(text)
+        if name in shapes:
+            raise ConfigError(Problem(f"input {name!r} is given twice", file="--input-shape", value=text))
+        shapes[name] = shape
+    return shapes or None
 
 
 def register(sub) -> None:
     p = sub.add_parser("workload", help="show a workload's layers, shapes, MACs and weights",
                        description="Show a workload's layers: type, input/output shape, MACs, "
-                       "weights and the unrolled weight matrix K x N, with totals.")
+                       "weights and the unrolled weight matrix K x N, with totals. Reads a "
+                       "workload YAML, a built-in name or an ONNX model (the onnx extra).")
     p.add_argument("workload", nargs="?", default="kws_dscnn",
-                   help="workload YAML path or built-in name (default: kws_dscnn)")
+                   help="workload YAML path, built-in name or .onnx model (default: kws_dscnn)")
+    add_input_shape(p)
     add_output_format(p)
     p.set_defaults(func=run)
 
@@ -27,7 +54,14 @@ def _rows(w):
         yield (layer.name, layer.kind, " + ".join("x".join(map(str, s)) for s in layer.in_shapes),
                "x".join(map(str, layer.out_shape)), layer.macs, layer.weights,
                f"{layer.k}x{layer.n}" if layer.k else "", layer.groups if layer.k else "",
-               layer.vectors if layer.k else "")
+               layer.vectors if layer.k else "", CLASS_NAMES[layer.category])
+
+
+def _macs_by_class(w) -> dict[str, int]:
+    out = dict.fromkeys(CLASS_NAMES, 0)
+    for layer in w.layers:
+        out[layer.category] += layer.macs
+    return out
 
 
 def to_dict(w) -> dict:
@@ -37,27 +71,39 @@ def to_dict(w) -> dict:
         "input_shape": list(w.input_shape),
         "total_macs": w.total_macs,
         "total_weights": w.total_weights,
+        "macs_by_class": _macs_by_class(w),
+        "data_movement_layers": [layer.name for layer in w.data_movement_layers],
         "layers": [
             {"name": layer.name, "type": layer.kind, "inputs": list(layer.inputs),
              "input_shapes": [list(s) for s in layer.in_shapes], "output_shape": list(layer.out_shape),
              "macs": layer.macs, "weights": layer.weights, "k": layer.k, "n": layer.n,
-             "groups": layer.groups, "vectors": layer.vectors, "digital_ops": layer.digital_ops}
+             "groups": layer.groups, "vectors": layer.vectors, "digital_ops": layer.digital_ops,
+             "class": layer.category}
             for layer in w.layers
         ],
     }
 
 
 def run(args: argparse.Namespace) -> int:
-    w = load_workload(args.workload)
+    w = load_workload(args.workload, input_shapes_of(args))
     if args.json:
         sys.stdout.write(to_json(to_dict(w)) + "\n")
     elif args.csv:
         sys.stdout.write(to_csv(COLUMNS, _rows(w)))
     else:
-        numeric = [False] * 4 + [True] * 5
-        footer = ["total", "", "", "", w.total_macs, w.total_weights, "", "", ""]
+        numeric = [False] * 4 + [True] * 5 + [False]
+        footer = ["total", "", "", "", w.total_macs, w.total_weights, "", "", "", ""]
         con = stdout_console()
         con.print(table(f"{w.name}: {w.description}", COLUMNS, _rows(w), numeric, footer))
         con.print(f"{len(w.layers)} layers, {w.total_macs / 1e6:,.3f} M MACs, "
                   f"{w.total_weights / 1e6:,.4f} M weights per inference")
+        by_class = _macs_by_class(w)
+        if by_class["activation_matmul"]:
+            con.print(f"activation x activation MACs: {by_class['activation_matmul']:,} "
+                      f"({by_class['activation_matmul'] / w.total_macs:.1%}); both operands change every "
+                      "inference, so they are not weight-stationary")
+        moves = w.data_movement_layers
+        if moves:
+            con.print(f"{len(moves)} data-movement layers (no arithmetic): "
+                      + ", ".join(f"{layer.name} ({layer.kind})" for layer in moves))
     return 0
