@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     targets = [out] + ([out.with_suffix(".npz")] if weights else [])
     existing = [str(t) for t in targets if t.exists()]
     if existing and not args.force:
-        raise UsageError(f"{', '.join(existing)} exists; give --force to overwrite")
+        raise UsageError(f"{' and '.join(existing)} already exist{'s' if len(existing) == 1 else ''}; "
+                         "give --force to overwrite")
     data = dict(model.data, name=args.name or out.stem)
     w = workload_from_dict(data, None, str(model_path))  # never write a file that does not load
     header = (f"{data['description']}.\n"

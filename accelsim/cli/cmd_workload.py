@@ -104,6 +104,6 @@ def run(args: argparse.Namespace) -> int:
                       "inference, so they are not weight-stationary")
         moves = w.data_movement_layers
         if moves:
-            con.print(f"{len(moves)} data-movement layers (no arithmetic): "
+            con.print(f"{len(moves)} data-movement layer{'s' if len(moves) > 1 else ''} (no arithmetic): "
                       + ", ".join(f"{layer.name} ({layer.kind})" for layer in moves))
     return 0

@@ -21,7 +21,8 @@ _TOP_KEYS = ("name", "description", "input_shape", "weights")
 
 
 def _flow(value) -> str:
-    return yaml.safe_dump(value, default_flow_style=True, width=1 << 16, sort_keys=False).strip()
+    text = yaml.safe_dump(value, default_flow_style=True, width=1 << 16, sort_keys=False).strip()
+    return text.removesuffix("...").strip()  # the end-of-document mark of a lone scalar
 
 
 def workload_yaml(data: Mapping, header: str = "") -> str:
