@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
-from accelsim.config import arch_from_dict
+from accelsim.config import ArchConfig, arch_from_dict
 from accelsim.config.yamlio import load_yaml, require_mapping
 from accelsim.errors import ConfigError, Problem
-from accelsim.workload import workload_from_dict
+from accelsim.results import RunResult
+from accelsim.workload import Workload, workload_from_dict
 
 ARCH_KEYS = {"macro", "chip", "clock", "interconnect", "technology"}
 
@@ -55,3 +58,33 @@ def characterize_macro(arch="mram72", overrides=(), *, seed: int | None = None,
     study = calibration_study(arch, macros, seed, eval_vectors)
     calibration_pj = price(study.counts, arch).total_j / PJ
     return characterization(arch, counts, energy_pj, macro_area(arch).to_dict(), study, calibration_pj)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Options of one run; None takes the architecture's ``simulation``/``mapping`` defaults."""
+
+    batch: int | None = None
+    seed: int | None = None
+    mode: str | None = None
+    schedule: str | None = None
+    trace_max_events: int = 0
+    progress: Callable[[int, int], None] | None = field(default=None, compare=False)
+
+
+def simulate(arch: ArchConfig, workload: Workload, options: RunOptions = RunOptions()) -> RunResult:
+    """Map ``workload`` onto ``arch``, simulate a batch, price it: one run."""
+    from accelsim.engine import EngineOptions, simulate_plan
+    from accelsim.mapping import plan as make_plan
+    from accelsim.results import summarize
+
+    sim = arch.simulation
+    opts = EngineOptions(
+        batch=options.batch or sim.batch, mode=options.mode or sim.mode,
+        schedule=options.schedule or arch.mapping.schedule,
+        group_min_vectors=sim.group_min_vectors, trace_max_events=options.trace_max_events,
+        progress=options.progress)
+    tile_plan = make_plan(workload, arch)
+    engine = simulate_plan(tile_plan, arch, opts)
+    seed = sim.seed if options.seed is None else options.seed
+    return summarize(arch, workload, tile_plan, engine, opts, seed)

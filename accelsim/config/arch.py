@@ -175,6 +175,8 @@ class ChipConfig(Section):
     """Bits of a partial sum sent from a macro to a digital unit."""
     mram_write_bits_per_cycle: int = Field(gt=0)
     """MRAM programming bandwidth of one macro, bits per cycle (after the write pulse is pipelined)."""
+    offchip_port_bits: int = Field(default=128, gt=0)
+    """Off-chip memory interface, bits per cycle: network inputs and outputs, and tensors that cross programming rounds or do not fit on chip, stream through it (staged in the global buffer)."""
 
     @model_validator(mode="after")
     def _check(self) -> "ChipConfig":
@@ -217,6 +219,8 @@ class SimulationConfig(Section):
     """Root seed of every random draw (device instances, noise, calibration vectors)."""
     mode: Literal["exact", "grouped"] = "exact"
     """``exact``: one event sequence per input vector; ``grouped``: vectors grouped per event (faster)."""
+    group_min_vectors: int = Field(default=16, ge=2)
+    """Grouped mode books a whole output row as one group only when the row has at least this many vectors; shorter rows run vector by vector, as in exact mode."""
 
 
 class EnergyTable(Section):

@@ -1,0 +1,268 @@
+"""The mapping's result: where every weight tile lives and when it is programmed.
+
+A :class:`TilePlan` is data only: the engine reads it, the reports print it.
+Layers are placed in programming *rounds*; within a round every weight layer
+(or column part of a layer that is wider than the chip) is a :class:`Stage`
+whose weight tiles sit on macros, possibly replicated; digital layers are
+stages that run in one tile's digital unit. Every activation tensor used in a
+round has a :class:`TensorPlacement` in a tile buffer, the global buffer or
+off-chip memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Store = Literal["tile", "global", "offchip"]
+Unit = Literal["macros", "digital"]
+
+
+@dataclass(frozen=True)
+class MacroTile:
+    """One weight tile on one macro.
+
+    Attributes:
+        macro: global macro index (0 .. chip.macros - 1).
+        tile: chip tile holding the macro (macro // macros_per_tile).
+        rows_used, weight_columns_used: the part of the macro the tile fills.
+        input_slice: which slice of the layer's input vector feeds it (the row
+            tile of a dense matrix, the block of a block-diagonal one).
+    """
+
+    macro: int
+    tile: int
+    rows_used: int
+    weight_columns_used: int
+    input_slice: int
+
+
+@dataclass(frozen=True)
+class Replica:
+    """One full copy of a stage's weight tiles; vectors go round-robin to replicas."""
+
+    tiles: tuple[MacroTile, ...]
+    home_tile: int
+
+    @property
+    def macros(self) -> tuple[int, ...]:
+        return tuple(t.macro for t in self.tiles)
+
+
+@dataclass(frozen=True)
+class RowWindow:
+    """Which input rows an output row needs: rows [r*stride - pad, r*stride - pad + reach).
+
+    ``reach`` 0 means the whole input (global pooling, flatten, reshape).
+    """
+
+    stride: int
+    pad: int
+    reach: int
+
+    def last_row_needed(self, out_row: int, in_rows: int) -> int:
+        """Rows of the input that must exist (a count) before ``out_row`` can start."""
+        if self.reach == 0:
+            return in_rows
+        return max(1, min(in_rows, out_row * self.stride - self.pad + self.reach))
+
+    def first_row_kept(self, out_row: int, in_rows: int) -> int:
+        """Rows below this one are no longer needed once ``out_row - 1`` is done."""
+        if self.reach == 0:
+            return 0 if out_row < 1 else in_rows
+        return max(0, min(in_rows, out_row * self.stride - self.pad))
+
+    def window_rows(self, in_rows: int) -> int:
+        """Rows a line buffer must hold for one output row."""
+        return in_rows if self.reach == 0 else min(in_rows, self.reach)
+
+
+@dataclass(frozen=True)
+class StageInput:
+    """One input tensor of a stage and how much of it one vector reads."""
+
+    tensor: str
+    window: RowWindow
+    bits_per_vector: int
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One layer (or one column part of one) in one round.
+
+    Attributes:
+        layer: the workload layer's name; part/parts: column part of a layer
+            wider than the chip (1 of 1 when it fits).
+        unit: ``macros`` (weight-stationary MVMs) or ``digital`` (the tile's digital unit).
+        replicas: copies of the weight tiles (empty for digital stages).
+        home_tile: tile whose digital unit accumulates and post-processes.
+        inputs: tensors read; output: the tensor written (the layer's name).
+        out_rows, vectors_per_row: the output is produced row by row.
+        output_bits_per_vector: activation bits written per vector.
+        psum_bits_per_macro_vector: partial-sum bits one macro sends per vector.
+        digital_ops: digital-unit operations per inference (accumulation of
+            row tiles, depthwise/pool/add arithmetic, normalisation, activation).
+        macs: MACs per inference done by this stage (analog or digital).
+    """
+
+    layer: str
+    kind: str
+    part: int
+    parts: int
+    unit: Unit
+    replicas: tuple[Replica, ...]
+    home_tile: int
+    inputs: tuple[StageInput, ...]
+    output: str
+    out_rows: int
+    vectors_per_row: int
+    output_bits_per_vector: int
+    psum_bits_per_weight_column: int
+    digital_ops: int
+    macs: int
+
+    @property
+    def vectors(self) -> int:
+        return self.out_rows * self.vectors_per_row
+
+    @property
+    def macros(self) -> tuple[int, ...]:
+        return tuple(m for r in self.replicas for m in r.macros)
+
+    @property
+    def label(self) -> str:
+        return self.layer if self.parts == 1 else f"{self.layer}[{self.part + 1}/{self.parts}]"
+
+
+@dataclass(frozen=True)
+class TensorPlacement:
+    """Where one activation tensor lives during a round.
+
+    ``capacity_rows`` is None when the store does not limit it (off-chip, or a
+    tensor that leaves the round); otherwise the producer waits for a free row
+    (back-pressure) when the region is full.
+    """
+
+    tensor: str
+    store: Store
+    tile: int | None
+    rows: int
+    row_bits: int
+    capacity_rows: int | None
+
+    @property
+    def capacity_bits(self) -> int:
+        return (self.capacity_rows or 0) * self.row_bits
+
+    @property
+    def where(self) -> str:
+        return f"tile{self.tile} buffer" if self.store == "tile" else f"{self.store} buffer" \
+            if self.store == "global" else "off-chip memory"
+
+
+@dataclass(frozen=True)
+class MacroProgram:
+    """MRAM bits written into one macro at the start of a round."""
+
+    macro: int
+    bits: int
+
+
+@dataclass(frozen=True)
+class Round:
+    """A group of stages whose weights are on the chip at the same time."""
+
+    index: int
+    stages: tuple[Stage, ...]
+    tensors: tuple[TensorPlacement, ...]
+    programs: tuple[MacroProgram, ...]
+
+    @property
+    def macros_used(self) -> int:
+        return len(self.programs)
+
+    def tensor(self, name: str) -> TensorPlacement:
+        for t in self.tensors:
+            if t.tensor == name:
+                return t
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class LayerMapping:
+    """The mapping report of one layer."""
+
+    layer: str
+    kind: str
+    unit: Unit
+    k: int
+    n: int
+    groups: int
+    weight_tiles: int
+    macros: int
+    replicas: int
+    parts: int
+    rounds: tuple[int, ...]
+    cells_used: int
+    cells_allocated: int
+    macs: int
+
+    @property
+    def cell_utilization(self) -> float:
+        return self.cells_used / self.cells_allocated if self.cells_allocated else 0.0
+
+    def to_dict(self) -> dict:
+        return {"layer": self.layer, "kind": self.kind, "unit": self.unit, "k": self.k, "n": self.n,
+                "groups": self.groups, "weight_tiles": self.weight_tiles, "macros": self.macros,
+                "replicas": self.replicas, "parts": self.parts, "rounds": list(self.rounds),
+                "cell_utilization": self.cell_utilization}
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    """The whole mapping of a workload onto a chip."""
+
+    workload: str
+    arch: str
+    rounds: tuple[Round, ...]
+    layers: tuple[LayerMapping, ...]
+    macros: int
+    cells_per_macro: int
+    network_input: str
+    network_outputs: tuple[str, ...]
+
+    @property
+    def stages(self) -> tuple[Stage, ...]:
+        return tuple(s for r in self.rounds for s in r.stages)
+
+    @property
+    def macros_used(self) -> int:
+        """Most macros in use in any one round."""
+        return max((r.macros_used for r in self.rounds), default=0)
+
+    @property
+    def cell_utilization(self) -> float:
+        """Cells holding a weight over the cells of the macros in use, across rounds."""
+        alloc = sum(r.macros_used for r in self.rounds) * self.cells_per_macro
+        used = sum(m.cells_used for m in self.layers)
+        return used / alloc if alloc else 0.0
+
+    def layer(self, name: str) -> LayerMapping:
+        for m in self.layers:
+            if m.layer == name:
+                return m
+        raise KeyError(name)
+
+    def to_dict(self) -> dict:
+        return {
+            "rounds": len(self.rounds),
+            "macros": self.macros,
+            "macros_used": self.macros_used,
+            "cell_utilization": self.cell_utilization,
+            "layers": [m.to_dict() for m in self.layers],
+            "tensors": [
+                [{"tensor": t.tensor, "store": t.store, "tile": t.tile, "rows": t.rows,
+                  "row_bits": t.row_bits, "capacity_rows": t.capacity_rows} for t in r.tensors]
+                for r in self.rounds
+            ],
+        }

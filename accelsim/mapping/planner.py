@@ -1,0 +1,373 @@
+"""Build a :class:`TilePlan`: layers -> weight tiles -> macros, rounds, buffers.
+
+Steps, each a function:
+1. :func:`weight_tiles` cuts a layer's weight matrix into macro-sized tiles
+   (dense im2col tiling, or block-diagonal packing of a grouped/depthwise layer)
+   and bundles them into column groups (tiles that together produce a set of
+   output columns).
+2. :func:`form_rounds` packs stages into programming rounds of at most
+   ``chip.macros`` macros, splitting a layer wider than the chip into column parts.
+3. :func:`place_round` puts each stage's tiles on macros (a stage on its own
+   tile when it fits, so that each layer has a digital unit), adds replicas of
+   the bottleneck stage on spare macros, and places the round's tensors.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from accelsim.config.arch import ArchConfig
+from accelsim.errors import MappingError
+from accelsim.hw.geometry import macro_geometry
+from accelsim.mapping.plan import (
+    LayerMapping,
+    MacroProgram,
+    MacroTile,
+    Replica,
+    Round,
+    RowWindow,
+    Stage,
+    StageInput,
+    TensorPlacement,
+    TilePlan,
+)
+from accelsim.units import BITS_PER_KIB
+from accelsim.workload import LayerInfo, Workload
+from accelsim.workload.graph import _pads
+
+NETWORK_INPUT = "input"
+#: layer kinds computed element by element, row r of the output from row r of each input
+ELEMENTWISE = ("add", "mul", "eltwise")
+
+
+@dataclass(frozen=True)
+class WeightTile:
+    rows_used: int
+    weight_columns_used: int
+    input_slice: int
+
+
+@dataclass(frozen=True)
+class LayerWork:
+    """What a layer asks of the chip, before placement."""
+
+    layer: LayerInfo
+    on_macros: bool
+    column_groups: tuple[tuple[WeightTile, ...], ...]
+    out_rows: int
+    vectors_per_row: int
+    inputs: tuple[StageInput, ...]
+    digital_ops: int
+
+    @property
+    def macros(self) -> int:
+        return sum(len(g) for g in self.column_groups)
+
+
+def row_layout(shape: tuple[int, ...]) -> tuple[int, int]:
+    """(rows, positions per row) of a tensor laid out [C, H, W], [T, F] or [F]."""
+    if len(shape) >= 3:
+        return shape[-2], shape[-1]
+    if len(shape) == 2:
+        return shape[0], 1
+    return 1, 1
+
+
+def row_bits(shape: tuple[int, ...], activation_bits: int) -> int:
+    rows, _ = row_layout(shape)
+    return math.prod(shape) // rows * activation_bits
+
+
+def _window(layer: LayerInfo, index: int) -> RowWindow:
+    spec, shape = layer.spec, layer.in_shapes[index]
+    kernel = getattr(spec, "kernel", None)
+    if kernel is not None and not getattr(spec, "global_", False) and len(shape) == 3:
+        kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+        stride = getattr(spec, "stride", None) or (kh, kw)
+        sh, sw = (stride, stride) if isinstance(stride, int) else stride
+        dil = getattr(spec, "dilation", 1)
+        dh, dw = (dil, dil) if isinstance(dil, int) else dil
+        top = _pads(spec.padding, shape[1:], (kh, kw), (sh, sw), (dh, dw))[0]
+        return RowWindow(stride=sh, pad=top, reach=dh * (kh - 1) + 1)
+    same_rows = row_layout(shape)[0] == row_layout(layer.out_shape)[0]
+    if (layer.kind in ELEMENTWISE or (layer.kind == "linear" and len(shape) == 2)) and same_rows:
+        return RowWindow(stride=1, pad=0, reach=1)
+    return RowWindow(stride=1, pad=0, reach=0)
+
+
+def _input_elements_per_vector(layer: LayerInfo, index: int, vectors: int) -> int:
+    shape = layer.in_shapes[index]
+    spec = layer.spec
+    if layer.has_weights:
+        return layer.k * layer.groups
+    kernel = getattr(spec, "kernel", None)
+    if kernel is not None and not getattr(spec, "global_", False) and len(shape) == 3:
+        kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+        return shape[0] * kh * kw
+    return math.ceil(math.prod(shape) / vectors)
+
+
+def weight_tiles(layer: LayerInfo, rows: int, weight_columns: int) -> tuple[tuple[WeightTile, ...], ...]:
+    """Column groups of weight tiles of one layer (see module docstring)."""
+    k, n, g = layer.k, layer.n, layer.groups
+    if g > 1 and k <= rows and n <= weight_columns:
+        per_macro = min(rows // k, weight_columns // n)
+        blocks = math.ceil(g / per_macro)
+        out = []
+        for b in range(blocks):
+            gb = min(per_macro, g - b * per_macro)
+            out.append((WeightTile(gb * k, gb * n, b),))
+        return tuple(out)
+    row_tiles, col_tiles = math.ceil(k / rows), math.ceil(n / weight_columns)
+    out = []
+    for grp in range(g):
+        for j in range(col_tiles):
+            cols = min(weight_columns, n - j * weight_columns)
+            out.append(tuple(WeightTile(min(rows, k - i * rows), cols, grp * row_tiles + i)
+                             for i in range(row_tiles)))
+    return tuple(out)
+
+
+def layer_work(layer: LayerInfo, arch: ArchConfig) -> LayerWork:
+    geom = macro_geometry(arch)
+    on_macros = layer.has_weights and not (
+        layer.kind == "depthwise_conv2d" and arch.mapping.depthwise == "digital")
+    out_rows, per_row = row_layout(layer.out_shape)
+    if layer.has_weights and layer.vectors != out_rows * per_row:
+        out_rows, per_row = layer.vectors, 1
+    vectors = out_rows * per_row
+    bits = arch.chip.activation_bits
+    inputs = tuple(
+        StageInput(tensor=name, window=_window(layer, i),
+                   bits_per_vector=_input_elements_per_vector(layer, i, vectors) * bits)
+        for i, name in enumerate(layer.inputs))
+    groups: tuple[tuple[WeightTile, ...], ...] = ()
+    ops = layer.digital_ops
+    if on_macros:
+        groups = weight_tiles(layer, geom.rows, geom.weight_columns)
+        # partial sums of the row tiles of each column group are added in the digital unit
+        ops += sum((len(cg) - 1) * cg[0].weight_columns_used for cg in groups) * vectors
+    elif layer.has_weights or layer.activation_matmul:
+        ops += 2 * layer.macs  # one multiply and one add per MAC in the digital unit
+    return LayerWork(layer, on_macros, groups, out_rows, per_row, inputs, ops)
+
+
+def form_rounds(works: list[LayerWork], macros: int) -> list[list[tuple[LayerWork, tuple[int, ...]]]]:
+    """Pack (layer, column groups) into rounds of at most ``macros`` macros, in layer order."""
+    rounds: list[list[tuple[LayerWork, tuple[int, ...]]]] = [[]]
+    free = macros
+    for w in works:
+        if not w.on_macros:
+            rounds[-1].append((w, ()))
+            continue
+        largest = max(len(g) for g in w.column_groups)
+        if largest > macros:
+            raise MappingError(
+                f"layer {w.layer.name!r}: one column of its weight matrix needs {largest} macros "
+                f"(K = {w.layer.k} rows / {w.column_groups[0][0].rows_used} rows per macro), more than "
+                f"the chip's {macros} macros (chip.macros); splitting K across rounds is not modelled")
+        if w.macros > free and rounds[-1]:
+            rounds.append([])
+            free = macros
+        pending = list(range(len(w.column_groups)))
+        while pending:
+            take: list[int] = []
+            while pending and len(w.column_groups[pending[0]]) <= free:
+                free -= len(w.column_groups[pending[0]])
+                take.append(pending.pop(0))
+            rounds[-1].append((w, tuple(take)))
+            if pending:
+                rounds.append([])
+                free = macros
+    return [r for r in rounds if r]
+
+
+class _MacroPool:
+    """Free macros by tile; a stage goes to an empty tile when it fits in one."""
+
+    def __init__(self, tiles: int, per_tile: int):
+        self.per_tile = per_tile
+        self.free = [list(range(t * per_tile, (t + 1) * per_tile)) for t in range(tiles)]
+
+    @property
+    def spare(self) -> int:
+        return sum(len(f) for f in self.free)
+
+    def take(self, n: int) -> list[int]:
+        order: list[int]
+        empty = [t for t, f in enumerate(self.free) if len(f) == self.per_tile]
+        fitting = [t for t, f in enumerate(self.free) if len(f) >= n]
+        if n <= self.per_tile and empty:
+            order = [empty[0]]
+        elif n <= self.per_tile and fitting:
+            order = [fitting[0]]
+        else:
+            order = empty + [t for t in range(len(self.free)) if t not in empty]
+        got: list[int] = []
+        for t in order:
+            while self.free[t] and len(got) < n:
+                got.append(self.free[t].pop(0))
+        return got
+
+
+def _replica(tiles: list[WeightTile], macros: list[int], per_tile: int) -> Replica:
+    placed = tuple(MacroTile(m, m // per_tile, t.rows_used, t.weight_columns_used, t.input_slice)
+                   for t, m in zip(tiles, macros))
+    return Replica(placed, placed[0].tile)
+
+
+def _stage_cycles(stage_vectors: int, replicas: int, cycles_per_mvm: int) -> float:
+    return stage_vectors * cycles_per_mvm / replicas
+
+
+def place_round(index: int, items, arch: ArchConfig, consumers: dict[str, list[str]],
+                produced_in: dict[str, list[int]], parts_of: dict[str, int],
+                outputs: set[str]) -> Round:
+    chip = arch.chip
+    geom = macro_geometry(arch)
+    pool = _MacroPool(chip.tiles, chip.macros_per_tile)
+    stage_tiles: list[list[WeightTile]] = []
+    replicas: list[list[Replica]] = []
+    home_of: dict[str, int] = {}
+    for n, (w, groups) in enumerate(items):
+        tiles = [t for g in groups for t in w.column_groups[g]]
+        stage_tiles.append(tiles)
+        if w.on_macros:
+            reps = [_replica(tiles, pool.take(len(tiles)), chip.macros_per_tile)]
+            home_of[w.layer.name] = reps[0].home_tile
+        else:
+            reps = []
+            producer = next((home_of[i] for i in w.layer.inputs if i in home_of), None)
+            home_of[w.layer.name] = producer if producer is not None else n % chip.tiles
+        replicas.append(reps)
+    if arch.mapping.replicate:
+        while True:
+            cands = [(_stage_cycles(items[i][0].out_rows * items[i][0].vectors_per_row,
+                                    len(replicas[i]), geom.cycles_per_mvm), i)
+                     for i in range(len(items)) if items[i][0].on_macros
+                     and parts_of[items[i][0].layer.name] == 1]
+            if not cands:
+                break
+            _, i = max(cands)
+            if len(stage_tiles[i]) > pool.spare:
+                break
+            replicas[i].append(_replica(stage_tiles[i], pool.take(len(stage_tiles[i])), chip.macros_per_tile))
+    stages = []
+    for n, (w, groups) in enumerate(items):
+        layer = w.layer
+        parts = parts_of[layer.name]
+        cols = sum(t.weight_columns_used for t in stage_tiles[n]) if w.on_macros else 0
+        out_per_vector = (layer.output_elements // (w.out_rows * w.vectors_per_row))
+        if w.on_macros and parts > 1:
+            out_per_vector = out_per_vector * cols // (layer.n * layer.groups)
+        share = cols / (layer.n * layer.groups) if (w.on_macros and parts > 1) else 1.0
+        part = produced_in[layer.name].index(index) if parts > 1 else 0
+        stages.append(Stage(
+            layer=layer.name, kind=layer.kind, part=part, parts=parts,
+            unit="macros" if w.on_macros else "digital", replicas=tuple(replicas[n]),
+            home_tile=home_of[layer.name], inputs=w.inputs, output=layer.name,
+            out_rows=w.out_rows, vectors_per_row=w.vectors_per_row,
+            output_bits_per_vector=out_per_vector * chip.activation_bits,
+            psum_bits_per_weight_column=chip.partial_sum_bits,
+            digital_ops=round(w.digital_ops * share), macs=round(layer.macs * share)))
+    tensors = _place_tensors(index, items, stages, arch, consumers, produced_in, outputs)
+    programs = tuple(
+        MacroProgram(t.macro, t.rows_used * t.weight_columns_used * arch.macro.columns_per_weight
+                     * arch.macro.bits_per_cell)
+        for s in stages for r in s.replicas for t in r.tiles)
+    return Round(index, tuple(stages), tensors, tuple(sorted(programs, key=lambda p: p.macro)))
+
+
+def _place_tensors(index, items, stages, arch, consumers, produced_in, outputs) -> tuple[TensorPlacement, ...]:
+    chip = arch.chip
+    tile_free = [int(chip.tile_buffer_kib * BITS_PER_KIB)] * chip.tiles
+    global_free = int(chip.global_buffer_kib * BITS_PER_KIB)
+    here = {w.layer.name for w, _ in items}
+    shapes = {w.layer.name: w.layer.out_shape for w, _ in items}
+    home = {s.layer: s.home_tile for s in stages}
+    windows: dict[str, list[RowWindow]] = {}
+    read_here: dict[str, tuple[int, ...]] = {}
+    for w, _ in items:
+        for inp in w.inputs:
+            windows.setdefault(inp.tensor, []).append(inp.window)
+            read_here.setdefault(inp.tensor, w.layer.in_shapes[[i.tensor for i in w.inputs].index(inp.tensor)])
+    placed: list[TensorPlacement] = []
+    for name, shape in list(read_here.items()) + [(n, shapes[n]) for n in shapes if n not in read_here]:
+        rows = row_layout(shape)[0]
+        rbits = row_bits(shape, chip.activation_bits)
+        spill = (name not in here or name in outputs or len(produced_in.get(name, ())) > 1
+                 or any(c not in here for c in consumers.get(name, ())))
+        if spill:
+            placed.append(TensorPlacement(name, "offchip", None, rows, rbits, None))
+            continue
+        window = max(w.window_rows(rows) + w.stride for w in windows[name])
+        choices = [rows] if len(consumers[name]) > 1 else [rows, min(rows, window)]
+        t = home[name]
+        for cap in choices:
+            if cap * rbits <= tile_free[t]:
+                tile_free[t] -= cap * rbits
+                placed.append(TensorPlacement(name, "tile", t, rows, rbits, cap))
+                break
+            if cap * rbits <= global_free:
+                global_free -= cap * rbits
+                placed.append(TensorPlacement(name, "global", None, rows, rbits, cap))
+                break
+        else:
+            placed.append(TensorPlacement(name, "offchip", None, rows, rbits, None))
+    return tuple(placed)
+
+
+def _check_line_buffers(works: list[LayerWork], arch: ArchConfig, shapes: dict[str, tuple[int, ...]]) -> None:
+    chip = arch.chip
+    largest = max(chip.tile_buffer_kib, chip.global_buffer_kib) * BITS_PER_KIB
+    which = "global buffer (chip.global_buffer_kib)" if chip.global_buffer_kib >= chip.tile_buffer_kib \
+        else "tile buffer (chip.tile_buffer_kib)"
+    for w in works:
+        for inp in w.inputs:
+            shape = shapes[inp.tensor]
+            rows = row_layout(shape)[0]
+            need = inp.window.window_rows(rows) * row_bits(shape, chip.activation_bits)
+            if need > largest:
+                raise MappingError(
+                    f"layer {w.layer.name!r} needs a line buffer of {need:,} bits "
+                    f"({inp.window.window_rows(rows)} rows of {inp.tensor!r} at "
+                    f"{row_bits(shape, chip.activation_bits):,} bits each), more than the largest "
+                    f"on-chip buffer, the {which}, holds ({int(largest):,} bits)")
+
+
+def plan(workload: Workload, arch: ArchConfig) -> TilePlan:
+    """Map ``workload`` onto ``arch``; raises MappingError naming the layer and the limit."""
+    geom = macro_geometry(arch)
+    works = [layer_work(layer, arch) for layer in workload.layers]
+    shapes = {NETWORK_INPUT: workload.input_shape, **{w.layer.name: w.layer.out_shape for w in works}}
+    _check_line_buffers(works, arch, shapes)
+    consumers: dict[str, list[str]] = {}
+    for w in works:
+        for name in w.layer.inputs:
+            consumers.setdefault(name, []).append(w.layer.name)
+    outputs = {w.layer.name for w in works if w.layer.name not in consumers}
+    grouped = form_rounds(works, arch.chip.macros)
+    produced_in: dict[str, list[int]] = {}
+    for i, items in enumerate(grouped):
+        for w, _ in items:
+            produced_in.setdefault(w.layer.name, []).append(i)
+    parts_of = {name: len(r) for name, r in produced_in.items()}
+    rounds = tuple(place_round(i, items, arch, consumers, produced_in, parts_of, outputs)
+                   for i, items in enumerate(grouped))
+    cells_per_macro = geom.rows * geom.weight_columns
+    layers = []
+    for w in works:
+        stages = [s for r in rounds for s in r.stages if s.layer == w.layer.name]
+        tiles = sum(len(g) for g in w.column_groups)
+        macros = sum(len(s.macros) for s in stages)
+        used = sum(t.rows_used * t.weight_columns_used for g in w.column_groups for t in g)
+        layers.append(LayerMapping(
+            layer=w.layer.name, kind=w.layer.kind, unit="macros" if w.on_macros else "digital",
+            k=w.layer.k, n=w.layer.n, groups=w.layer.groups, weight_tiles=tiles, macros=macros,
+            replicas=max((len(s.replicas) for s in stages), default=0), parts=len(stages),
+            rounds=tuple(produced_in[w.layer.name]), cells_used=used * (macros // tiles if tiles else 0),
+            cells_allocated=macros * cells_per_macro, macs=w.layer.macs))
+    return TilePlan(workload=workload.name, arch=arch.name, rounds=rounds, layers=tuple(layers),
+                    macros=arch.chip.macros, cells_per_macro=cells_per_macro,
+                    network_input=NETWORK_INPUT, network_outputs=tuple(sorted(outputs)))

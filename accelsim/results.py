@@ -1,0 +1,225 @@
+"""Results of a run: frozen data, rendered by report/ and written as JSON/CSV by the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from accelsim.config.arch import ArchConfig
+from accelsim.cost import chip_area, price
+from accelsim.counts import Action, ActionCounts
+from accelsim.engine import CAUSES, EngineOptions, EngineResult
+from accelsim.hw.geometry import macro_geometry, mvm_counts
+from accelsim.mapping import TilePlan
+from accelsim.units import MHZ
+from accelsim.workload import Workload
+
+
+@dataclass(frozen=True)
+class LayerResult:
+    """Per-layer figures of a run (summed over the layer's column parts).
+
+    Cycles are those of the first inference: ``cycles`` from its first issued
+    vector to its last completed row; ``latency_share`` = cycles / latency
+    (shares overlap in the pipelined schedule and then sum to more than 1).
+    """
+
+    name: str
+    kind: str
+    unit: str
+    macros: int
+    replicas: int
+    rounds: int
+    vectors: int
+    macs: int
+    cycles: int
+    latency_share: float
+    macro_utilization: float
+    cell_utilization: float
+    energy_per_inference_j: float
+    stall_cycles: dict[str, int]
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "unit": self.unit, "macros": self.macros,
+                "replicas": self.replicas, "rounds": self.rounds, "vectors": self.vectors,
+                "macs": self.macs, "cycles": self.cycles, "latency_share": self.latency_share,
+                "macro_utilization": self.macro_utilization, "cell_utilization": self.cell_utilization,
+                "energy_per_inference_j": self.energy_per_inference_j,
+                "stall_cycles": dict(self.stall_cycles)}
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Everything one ``simulate`` call reports. Units are in the names."""
+
+    arch: str
+    workload: str
+    seed: int
+    batch: int
+    mode: str
+    schedule: str
+    clock_mhz: float
+    rounds: int
+    latency_cycles: int
+    latency_s: float
+    throughput_inferences_per_s: float
+    total_cycles: int
+    programming_cycles: int
+    setup_programming_cycles: int
+    energy_per_inference_j: float
+    energy_breakdown_j: dict[str, float]
+    setup_energy_j: float
+    area_mm2: float
+    area_breakdown_mm2: dict[str, float]
+    workload_macs: int
+    executed_macs: int
+    analog_macs: int
+    digital_macs: int
+    padded_macs: int
+    effective_tops: float
+    effective_tops_1b: float
+    effective_tops_per_w: float
+    effective_tops_per_w_1b: float
+    effective_tops_per_mm2: float
+    effective_tops_per_mm2_1b: float
+    peak_tops: float
+    peak_tops_1b: float
+    peak_tops_per_w: float
+    peak_tops_per_w_1b: float
+    peak_tops_per_mm2: float
+    peak_tops_per_mm2_1b: float
+    macro_utilization: float
+    cell_utilization: float
+    macros_used: int
+    counts_per_inference: dict[str, float]
+    offchip_bits_per_inference: float
+    stall_cycles: dict[str, int]
+    macro_busy_cycles: tuple[int, ...]
+    macro_programming_cycles: tuple[int, ...]
+    resource_utilization: dict[str, float]
+    peak_buffer_bits: dict[str, int]
+    layers: tuple[LayerResult, ...]
+    events: int
+    macros_per_tile: int
+    trace: tuple[dict, ...] = field(default=(), repr=False, compare=False)
+    trace_truncated: bool = False
+
+    def to_dict(self) -> dict:
+        return {
+            "arch": self.arch, "workload": self.workload, "seed": self.seed, "batch": self.batch,
+            "mode": self.mode, "schedule": self.schedule, "clock_mhz": self.clock_mhz,
+            "rounds": self.rounds, "latency_cycles": self.latency_cycles, "latency_s": self.latency_s,
+            "throughput_inferences_per_s": self.throughput_inferences_per_s,
+            "total_cycles": self.total_cycles, "programming_cycles": self.programming_cycles,
+            "setup_programming_cycles": self.setup_programming_cycles,
+            "energy_per_inference_j": self.energy_per_inference_j,
+            "energy_breakdown_j": dict(self.energy_breakdown_j), "setup_energy_j": self.setup_energy_j,
+            "area_mm2": self.area_mm2, "area_breakdown_mm2": dict(self.area_breakdown_mm2),
+            "workload_macs": self.workload_macs, "executed_macs": self.executed_macs,
+            "analog_macs": self.analog_macs, "digital_macs": self.digital_macs,
+            "padded_macs": self.padded_macs,
+            "effective_tops": self.effective_tops, "effective_tops_1b": self.effective_tops_1b,
+            "effective_tops_per_w": self.effective_tops_per_w,
+            "effective_tops_per_w_1b": self.effective_tops_per_w_1b,
+            "effective_tops_per_mm2": self.effective_tops_per_mm2,
+            "effective_tops_per_mm2_1b": self.effective_tops_per_mm2_1b,
+            "peak_tops": self.peak_tops, "peak_tops_1b": self.peak_tops_1b,
+            "peak_tops_per_w": self.peak_tops_per_w, "peak_tops_per_w_1b": self.peak_tops_per_w_1b,
+            "peak_tops_per_mm2": self.peak_tops_per_mm2, "peak_tops_per_mm2_1b": self.peak_tops_per_mm2_1b,
+            "macro_utilization": self.macro_utilization, "cell_utilization": self.cell_utilization,
+            "macros_used": self.macros_used, "counts_per_inference": dict(self.counts_per_inference),
+            "offchip_bits_per_inference": self.offchip_bits_per_inference,
+            "stall_cycles": dict(self.stall_cycles),
+            "macro_busy_cycles": list(self.macro_busy_cycles),
+            "macro_programming_cycles": list(self.macro_programming_cycles),
+            "resource_utilization": dict(self.resource_utilization),
+            "peak_buffer_bits": dict(self.peak_buffer_bits),
+            "events": self.events,
+            "layers": [layer.to_dict() for layer in self.layers],
+        }
+
+
+def _per(value: float, n: int) -> float:
+    return value / n if n else 0.0
+
+
+def _layers(arch, workload, plan, engine, batch, latency) -> tuple[LayerResult, ...]:
+    out = []
+    for m in plan.layers:
+        stages = [s for s in engine.stages if s.layer == m.layer]
+        start = min(s.inference0_start_cycle for s in stages)
+        end = max(s.inference0_end_cycle for s in stages)
+        span = max(s.last_end_cycle for s in stages) - min(s.first_start_cycle for s in stages)
+        busy = sum(s.macro_busy_cycles for s in stages)
+        counts = ActionCounts.total(s.counts for s in stages)
+        stalls = {c: sum(s.stall_cycles[c] for s in stages) for c in CAUSES}
+        out.append(LayerResult(
+            name=m.layer, kind=m.kind, unit=m.unit, macros=m.macros, replicas=m.replicas,
+            rounds=len(set(m.rounds)), vectors=stages[0].vectors, macs=m.macs, cycles=end - start,
+            latency_share=_per(end - start, latency),
+            macro_utilization=_per(busy, m.macros * span) if m.macros else 0.0,
+            cell_utilization=m.cell_utilization,
+            energy_per_inference_j=price(counts, arch).total_j / batch, stall_cycles=stalls))
+    return tuple(out)
+
+
+def summarize(arch: ArchConfig, workload: Workload, plan: TilePlan, engine: EngineResult,
+              opts: EngineOptions, seed: int) -> RunResult:
+    """Price the engine's counts and derive every reported figure (docs/reports.md)."""
+    f_hz = arch.clock.frequency_mhz * MHZ
+    batch = opts.batch
+    geom = macro_geometry(arch)
+    done = engine.inference_done_cycles
+    latency = done[0]
+    if len(plan.rounds) == 1 and batch > 1 and done[-1] > done[0]:
+        throughput = (batch - 1) * f_hz / (done[-1] - done[0])
+    else:
+        throughput = batch * f_hz / engine.total_cycles
+    elapsed_s = engine.total_cycles / f_hz
+    energy = price(engine.counts, arch, elapsed_s)
+    energy_per = {k: v / batch for k, v in energy.components_j.items()}
+    e_inf = sum(energy_per.values())
+    area = chip_area(arch)
+    area_mm2 = area.total_mm2
+    per_mvm = macro_geometry(arch).evaluations_per_mvm
+    cols_per_weight = arch.macro.columns_per_weight
+    analog = engine.counts[Action.CELL_READ] // (cols_per_weight * per_mvm) // batch
+    digital = sum(s.macs for r in plan.rounds for s in r.stages if s.unit == "digital")
+    slots = engine.counts[Action.MACRO_EVALUATION] // per_mvm * geom.macs_per_mvm // batch
+    macs = workload.total_macs
+    ops_1b = geom.input_bits * geom.weight_bits
+    t_mvm_s = geom.cycles_per_mvm / f_hz
+    peak_tops = arch.chip.macros * geom.ops_per_mvm / t_mvm_s / 1e12
+    e_mvm = price(mvm_counts(geom), arch).total_j
+    peak_tops_w = geom.ops_per_mvm / e_mvm / 1e12
+    eff_tops = 2 * macs * throughput / 1e12
+    eff_tops_w = 2 * macs / e_inf / 1e12 if e_inf else 0.0
+    total = engine.total_cycles
+    util = {r.name: _per(r.busy_cycles, total) for r in engine.resources}
+    stalls = {c: sum(s.stall_cycles[c] for s in engine.stages) for c in CAUSES}
+    return RunResult(
+        arch=arch.name, workload=workload.name, seed=seed, batch=batch, mode=opts.mode,
+        schedule=opts.schedule, clock_mhz=arch.clock.frequency_mhz, rounds=len(plan.rounds),
+        latency_cycles=latency, latency_s=latency / f_hz, throughput_inferences_per_s=throughput,
+        total_cycles=total, programming_cycles=engine.programming_cycles,
+        setup_programming_cycles=engine.setup_programming_cycles,
+        energy_per_inference_j=e_inf, energy_breakdown_j=energy_per,
+        setup_energy_j=price(engine.setup_counts, arch).total_j,
+        area_mm2=area_mm2, area_breakdown_mm2=area.to_dict(),
+        workload_macs=macs, executed_macs=analog + digital, analog_macs=analog, digital_macs=digital,
+        padded_macs=slots - analog,
+        effective_tops=eff_tops, effective_tops_1b=eff_tops * ops_1b,
+        effective_tops_per_w=eff_tops_w, effective_tops_per_w_1b=eff_tops_w * ops_1b,
+        effective_tops_per_mm2=eff_tops / area_mm2, effective_tops_per_mm2_1b=eff_tops * ops_1b / area_mm2,
+        peak_tops=peak_tops, peak_tops_1b=peak_tops * ops_1b,
+        peak_tops_per_w=peak_tops_w, peak_tops_per_w_1b=peak_tops_w * ops_1b,
+        peak_tops_per_mm2=peak_tops / area_mm2, peak_tops_per_mm2_1b=peak_tops * ops_1b / area_mm2,
+        macro_utilization=_per(sum(engine.macro_busy_cycles), arch.chip.macros * total),
+        cell_utilization=plan.cell_utilization, macros_used=plan.macros_used,
+        counts_per_inference={a.value: v / batch for a, v in engine.counts.items()},
+        offchip_bits_per_inference=engine.offchip_bits / batch, stall_cycles=stalls,
+        macro_busy_cycles=engine.macro_busy_cycles,
+        macro_programming_cycles=engine.macro_programming_cycles,
+        resource_utilization=util, peak_buffer_bits=engine.peak_buffer_bits,
+        layers=_layers(arch, workload, plan, engine, batch, latency), events=engine.events,
+        macros_per_tile=arch.chip.macros_per_tile, trace=engine.trace,
+        trace_truncated=engine.trace_truncated)
