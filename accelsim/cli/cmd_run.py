@@ -1,0 +1,100 @@
+"""``accelsim run``: simulate a network on a chip; throughput, latency, energy, area."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from accelsim.api import RunOptions, simulate
+from accelsim.cli.common import add_arch, add_output_format
+from accelsim.config import load_arch
+from accelsim.errors import UsageError
+from accelsim.report.console import stdout_console, to_csv, to_json
+from accelsim.report.run import (
+    LAYER_COLUMNS,
+    RunProgress,
+    area_table,
+    energy_table,
+    layer_rows,
+    layer_table,
+    summary_table,
+    write_plots,
+)
+from accelsim.workload import load_workload
+
+#: the most trace events written by --trace (about 150 bytes each)
+TRACE_MAX_EVENTS = 200_000
+
+
+def register(sub) -> None:
+    p = sub.add_parser("run", help="simulate a workload on an architecture",
+                       description="Map a workload onto an architecture, simulate a batch of "
+                       "inferences cycle by cycle and report latency, throughput, energy and area.")
+    p.add_argument("workload", nargs="?", default="kws_dscnn",
+                   help="workload YAML path or built-in name (default: kws_dscnn)")
+    add_arch(p)
+    add_output_format(p)
+    p.add_argument("--batch", type=int, help="inferences streamed (default: simulation.batch)")
+    p.add_argument("--seed", type=int, help="root seed (default: simulation.seed)")
+    p.add_argument("--mode", choices=("exact", "grouped"), help="default: simulation.mode")
+    p.add_argument("--schedule", choices=("layer_by_layer", "pipelined"), help="default: mapping.schedule")
+    p.add_argument("--trace", metavar="FILE", help="write a Chrome trace-event JSON timeline")
+    p.add_argument("--plot", metavar="DIR", help="write PNG plots (needs the plot extra)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.batch is not None and args.batch < 1:
+        raise UsageError(f"--batch must be at least 1, got {args.batch}")
+    overrides = list(args.overrides)
+    if args.seed is not None:
+        overrides.append(f"simulation.seed={args.seed}")
+    arch = load_arch(args.arch, overrides)
+    workload = load_workload(args.workload)
+    progress = RunProgress(enabled=sys.stderr.isatty() and not args.quiet)
+    try:
+        result = simulate(arch, workload, RunOptions(
+            batch=args.batch, mode=args.mode, schedule=args.schedule,
+            trace_max_events=TRACE_MAX_EVENTS if args.trace else 0, progress=progress))
+    finally:
+        progress.close()
+    if args.trace:
+        trace = {"traceEvents": list(result.trace), "displayTimeUnit": "ns",
+                 "otherData": {"workload": result.workload, "arch": result.arch,
+                               "truncated": result.trace_truncated, "max_events": TRACE_MAX_EVENTS}}
+        _atomic_write(Path(args.trace), json.dumps(trace))
+    if args.plot:
+        try:
+            write_plots(result, Path(args.plot))
+        except ImportError as err:
+            raise UsageError(str(err)) from None
+    if args.json:
+        sys.stdout.write(to_json(result.to_dict()) + "\n")
+    elif args.csv:
+        sys.stdout.write(to_csv(LAYER_COLUMNS, layer_rows(result)))
+    else:
+        con = stdout_console()
+        con.print(summary_table(result))
+        con.print(energy_table(result))
+        con.print(area_table(result))
+        con.print(layer_table(result))
+        if result.trace_truncated:
+            con.print(f"trace truncated at {TRACE_MAX_EVENTS:,} events")
+    return 0
