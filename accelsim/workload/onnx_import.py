@@ -242,10 +242,15 @@ def _shape_map(model) -> dict[str, tuple | None]:
 
 
 def _evaluate(onnx, node, consts: dict[str, np.ndarray], opset: int) -> list[np.ndarray]:
+    """One node on constant inputs, with the operator version of the model's opset."""
+    from onnx import helper
     from onnx.reference import ReferenceEvaluator
 
     feeds = {name: consts[name] for name in node.input if name}
-    return ReferenceEvaluator(node, opsets={"": opset}).run(None, feeds)
+    graph = helper.make_graph([node], "fold", [helper.make_empty_tensor_value_info(n) for n in feeds],
+                              [helper.make_empty_tensor_value_info(n) for n in node.output if n])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    return ReferenceEvaluator(model).run(None, feeds)
 
 
 def _fold_constants(onnx, model, opset: int, file: str):
