@@ -266,13 +266,18 @@ class _Sim:
         for i, (tl, t, lat, cause) in enumerate(chain):
             af = f + lat
             al = last + lat + t
-            if g == 1:
-                start, last = tl.reserve(af, t, 0, now)
-            else:
+            if g > 1:
                 start, last = _book_group(tl, af, al - t, g, t, now)
+                f = start + t
+            elif cause == _NET:
+                # a transfer is sent in flits that take whatever link cycles are free
+                start, last = tl.fill(af, t, now)
+                f = last
+            else:
+                start, last = tl.reserve(af, t, 0, now)
+                f = last
             if start > af and cause >= 0:
                 stalls[cause] += start - af
-            f = start + t
             tl.busy += g * t
             if i == 0:
                 fetch_end = last
