@@ -1,10 +1,12 @@
 """Per-macro, per-column two-point calibration, and the error study around it.
 
-After programming, each macro is probed with K known input vectors. For every
-physical column the measured value ``y`` (ADC code x LSB, level units) is
+After programming, each macro is probed with K known drive vectors (one
+evaluation each). For every physical column the measured value ``y`` (ADC code
+x LSB, level units) is
 fitted against the ideal column sum ``a = sum_i x_i d_i`` by least squares,
 ``y ~ g a + o``, and later conversions are corrected digitally,
-``a_hat = (y - o) / g``, before rounding to the integer partial sum. With
+``a_hat = (y - o) / g``, on every conversion, before rounding to the integer
+partial sum (bit-serial: before the shift-add). With
 ``calibration.adc_trim`` the macro's ADC reference is first scaled by the
 median fitted gain (one more probe pass), so that its full scale follows the
 macro's actual signal range, and the digital fit is repeated.
@@ -26,10 +28,11 @@ from accelsim.hw.geometry import mvm_counts
 from accelsim.hw.macro import (
     ProgrammedMacros,
     adc_lsb_levels,
-    column_values,
+    evaluation_input_max,
     ideal_mvm,
     input_max,
     mvm,
+    probe_columns,
     program,
     weight_range,
 )
@@ -67,13 +70,14 @@ class Calibration:
 
 
 def calibration_inputs(population: MacroPopulation, vectors: int, rows: int, passes: int) -> list[np.ndarray]:
-    """The known probe vectors of each pass, uniform over the input range, shape (vectors, rows).
+    """The known drive vectors of each pass, shape (vectors, rows): uniform over one
+    evaluation's range (the whole input bit-parallel, one bit bit-serial).
 
     They come from the population's calibration stream: a fixed pattern set
     shared by all macros (as a calibration ROM would hold).
     """
     rng = np.random.default_rng(population.calibration_seed)
-    high = input_max(population.macro)
+    high = evaluation_input_max(population.macro)
     return [rng.integers(0, high + 1, (vectors, rows)) for _ in range(passes)]
 
 
@@ -105,7 +109,7 @@ def calibrate(prog: ProgrammedMacros, vectors: int | None = None) -> Calibration
     trim = np.ones(len(prog.macro_ids))
     current = prog
     for index, x in enumerate(probes):
-        measured = column_values(current, x, corrected=False, rounded=False)
+        measured = probe_columns(current, x)
         ideal = np.matmul(x.astype(np.float64), prog.digits.astype(np.float64))
         gain, offset = fit_columns(measured, np.broadcast_to(ideal, measured.shape))
         if index + 1 < passes:
@@ -158,7 +162,7 @@ class ErrorStats:
     sqnr_db_worst: float
 
     @staticmethod
-    def of(rmse_lsb: np.ndarray, sqnr_db: np.ndarray) -> "ErrorStats":
+    def of(rmse_lsb: np.ndarray, sqnr_db: np.ndarray) -> ErrorStats:
         return ErrorStats(
             rmse_lsb_mean=float(np.mean(rmse_lsb)),
             rmse_lsb_p95=float(np.percentile(rmse_lsb, 95)),

@@ -16,7 +16,12 @@ from accelsim.config.arch import ArchConfig
 from accelsim.counts import ActionCounts
 from accelsim.hw.calibration import CalibrationStudy
 from accelsim.hw.geometry import macro_geometry
-from accelsim.hw.macro import adc_lsb_levels, cell_resistances_kohm, nominal_levels, readout_inl_levels
+from accelsim.hw.macro import (
+    adc_lsb_levels,
+    cell_resistances_kohm,
+    nominal_levels,
+    readout_inl_levels,
+)
 from accelsim.units import MHZ, NS
 
 

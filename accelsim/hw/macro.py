@@ -138,7 +138,7 @@ class WeightLayout:
     input_offset: int
 
     @staticmethod
-    def of(macro: MacroConfig) -> "WeightLayout":
+    def of(macro: MacroConfig) -> WeightLayout:
         b, s = macro.bits_per_cell, macro.slices_per_weight
         slice_weights = tuple(2 ** (b * i) for i in range(s))
         if macro.weight_encoding == "differential":
@@ -232,11 +232,11 @@ class ProgrammedMacros:
     def calibrated(self) -> bool:
         return self.correction_gain is not None
 
-    def with_correction(self, gain: np.ndarray, offset: np.ndarray) -> "ProgrammedMacros":
+    def with_correction(self, gain: np.ndarray, offset: np.ndarray) -> ProgrammedMacros:
         """The same programmed macros with a digital per-column correction ``(y - offset) / gain``."""
         return dataclasses.replace(self, correction_gain=gain, correction_offset=offset)
 
-    def with_adc_lsb(self, adc_lsb: np.ndarray) -> "ProgrammedMacros":
+    def with_adc_lsb(self, adc_lsb: np.ndarray) -> ProgrammedMacros:
         """The same programmed macros with trimmed ADC references."""
         return dataclasses.replace(self, adc_lsb=np.asarray(adc_lsb, dtype=np.float64))
 
@@ -311,14 +311,20 @@ def _blocks(n_macros: int, batch: int, columns: int) -> Iterator[tuple[slice, sl
             yield slice(m, min(n_macros, m + group)), slice(0, batch)
 
 
-def _code_blocks(prog: ProgrammedMacros, x: np.ndarray, rng: np.random.Generator | None,
-                 ) -> Iterator[tuple[slice, slice, np.ndarray, np.ndarray]]:
-    """Per block of (macros, vectors): the ADC codes of every used column and the input sums.
+def _column_blocks(prog: ProgrammedMacros, x: np.ndarray, rng: np.random.Generator | None,
+                   corrected: bool, probe: bool = False,
+                   ) -> Iterator[tuple[slice, slice, np.ndarray, np.ndarray]]:
+    """Per block of (macros, vectors): the digital value of every used column, and the input sums.
 
-    The analog sum is one matmul over the drive matrix ``levels x gain / LSB``
-    (so it comes out in ADC LSB); column offset and read noise are added, the
-    ADC rounds and clips, and bit-serial evaluations are shift-added. The
-    input sums (``sum_i x_i`` per vector) feed the offset encoding's digital term.
+    One evaluation is one matmul over the drive matrix ``levels x gain / LSB``
+    (so it comes out in ADC LSB); column offset and read noise are added and
+    the ADC rounds and clips. Each code becomes level units through
+    ``code x LSB`` (corrected: ``(code x LSB - o) / g``) and is rounded half up
+    to an integer; bit-serial evaluations are then shift-added. The input sums
+    (``sum_i x_i`` per vector) feed the offset encoding's digital term.
+
+    ``probe``: ``x`` is the drive of a single evaluation (no bit split) and the
+    values are left unrounded, as calibration measures them.
     """
     m = prog.macro
     pop = prog.population
@@ -332,37 +338,44 @@ def _code_blocks(prog: ProgrammedMacros, x: np.ndarray, rng: np.random.Generator
     if sigma > 0 and rng is None:
         rng = pop.noise_rng()
     code_max = dt(2**m.adc.bits - 1)
+    scale, shift = _post_transform(prog, corrected)
+    scale = scale.astype(dt)[:, None, :]
+    # + 0.5 then floor: round half up to the integer partial sum
+    shift = (shift + (0.0 if probe else 0.5)).astype(dt)[:, None, :]
     ones = np.ones(prog.rows_used, dt)
+    serial = m.input_mode == "bit_serial" and not probe
     shared = x.ndim == 2
-    batch = x.shape[-2]
     noise = np.empty(0, dt)
 
-    def convert(drive_bits: np.ndarray, ms: slice) -> np.ndarray:
+    def conversion(drive_bits: np.ndarray, ms: slice) -> np.ndarray:
         a = np.matmul(drive_bits, drive[ms])
         if has_offset:
             a += offset[ms]
         if sigma > 0:
             a += fill_read_noise(rng, sigma, noise[: a.size].reshape(a.shape))
         np.rint(a, out=a)
-        return np.clip(a, 0, code_max, out=a)
+        np.clip(a, 0, code_max, out=a)
+        a *= scale[ms]
+        a += shift[ms]
+        return a if probe else np.floor(a, out=a)
 
-    for ms, bs in _blocks(len(prog.macro_ids), batch, cols):
+    for ms, bs in _blocks(len(prog.macro_ids), x.shape[-2], cols):
         xb = x[bs] if shared else x[ms, bs]
         size = (ms.stop - ms.start) * (bs.stop - bs.start) * cols
         if sigma > 0 and noise.size < size:
             noise = np.empty(size, dt)
-        if m.input_mode == "bit_serial":
-            codes = convert((xb & 1).astype(dt), ms)
+        if serial:
+            values = conversion((xb & 1).astype(dt), ms)
             for bit in range(1, m.input_bits):
-                plane = convert(((xb >> bit) & 1).astype(dt), ms)
+                plane = conversion(((xb >> bit) & 1).astype(dt), ms)
                 plane *= dt(2**bit)
-                codes += plane
+                values += plane
             xsum = xb.sum(axis=-1, dtype=dt)
         else:
             xf = xb.astype(dt)
-            codes = convert(xf, ms)
+            values = conversion(xf, ms)
             xsum = np.matmul(xf, ones)
-        yield ms, bs, codes, xsum
+        yield ms, bs, values, xsum
 
 
 def _post_transform(prog: ProgrammedMacros, corrected: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -373,20 +386,35 @@ def _post_transform(prog: ProgrammedMacros, corrected: bool) -> tuple[np.ndarray
     return lsb, np.zeros_like(lsb)
 
 
-def column_values(prog: ProgrammedMacros, inputs, *, rng: np.random.Generator | None = None,
-                  corrected: bool = True, rounded: bool = True) -> np.ndarray:
-    """Digital value of each used physical column in level units, shape (n, batch, columns).
+def _collect(prog: ProgrammedMacros, x: np.ndarray, blocks) -> np.ndarray:
+    out = np.empty((len(prog.macro_ids), x.shape[-2], prog.columns_used))
+    for ms, bs, values, _ in blocks:
+        out[ms, bs] = values
+    return out
 
-    ``corrected`` applies the calibration correction when there is one;
-    ``rounded`` rounds (half up) to the integer partial sum the digital path keeps.
+
+def column_values(prog: ProgrammedMacros, inputs, *, rng: np.random.Generator | None = None,
+                  corrected: bool = True) -> np.ndarray:
+    """Integer digital value of each used physical column in level units, shape (n, batch, columns).
+
+    This is the partial sum before slices are recombined; ``corrected``
+    applies the calibration correction when there is one.
     """
     x = _check_inputs(prog.macro, inputs, len(prog.macro_ids), prog.rows_used)
-    scale, shift = _post_transform(prog, corrected)
-    out = np.empty((len(prog.macro_ids), x.shape[-2], prog.columns_used))
-    for ms, bs, codes, _ in _code_blocks(prog, x, rng):
-        values = codes * scale[ms][:, None, :] + shift[ms][:, None, :]
-        out[ms, bs] = np.floor(values + 0.5) if rounded else values
-    return out
+    return _collect(prog, x, _column_blocks(prog, x, rng, corrected))
+
+
+def probe_columns(prog: ProgrammedMacros, drive, *, rng: np.random.Generator | None = None) -> np.ndarray:
+    """One uncorrected evaluation per vector, as measured: ``code x LSB`` in level units.
+
+    ``drive`` is what one evaluation applies: inputs in ``[0, 2**input_bits - 1]``
+    bit-parallel, single bits ``{0, 1}`` bit-serial; shape (batch, rows_used) or
+    (n, batch, rows_used). Returns shape (n, batch, columns used), unrounded.
+    """
+    m = prog.macro
+    x = _integers(drive, "drive", 0, evaluation_input_max(m), f"one {m.input_mode} evaluation")
+    x = _check_inputs(m, x, len(prog.macro_ids), prog.rows_used)
+    return _collect(prog, x, _column_blocks(prog, x, rng, corrected=False, probe=True))
 
 
 def _output_dtype(macro: MacroConfig, rows: int) -> type:
@@ -417,27 +445,20 @@ def mvm(prog: ProgrammedMacros, inputs, *, rng: np.random.Generator | None = Non
     x = _check_inputs(m, inputs, len(prog.macro_ids), prog.rows_used)
     n, batch, wcols = len(prog.macro_ids), x.shape[-2], prog.weight_columns_used
     layout = WeightLayout.of(m)
-    dt = _work_dtype(m, prog.rows_used)
-    scale, shift = _post_transform(prog, corrected)
-    scale = scale.astype(dt)[:, None, :]
-    # + 0.5 then floor: each column rounds half up to its integer partial sum
-    shift_half = (shift + 0.5).astype(dt)[:, None, :]
     out = np.empty((n, batch, wcols), _output_dtype(m, prog.rows_used))
     simple = layout.planes == 1 and layout.coefficients[0] == 1
-    for ms, bs, codes, xsum in _code_blocks(prog, x, rng):
-        codes *= scale[ms]
-        codes += shift_half[ms]
+    for ms, bs, values, xsum in _column_blocks(prog, x, rng, corrected):
         if simple:
-            combined = codes
+            combined = values
         else:
-            np.floor(codes, out=codes)
-            combined = codes[..., :wcols] * layout.coefficients[0]
+            combined = values[..., :wcols] * layout.coefficients[0]
             for p in range(1, layout.planes):
-                combined += codes[..., p * wcols:(p + 1) * wcols] * layout.coefficients[p]
+                combined += values[..., p * wcols:(p + 1) * wcols] * layout.coefficients[p]
         if layout.input_offset:
             xsum *= layout.input_offset
-            combined += xsum[..., None]
-        np.floor(combined, out=out[ms, bs], casting="unsafe")
+            np.add(combined, xsum[..., None], out=out[ms, bs], casting="unsafe")
+        else:
+            out[ms, bs] = combined
     return out, mvm_counts(prog.population.geometry, prog.rows_used, wcols, mvms=n * batch)
 
 
