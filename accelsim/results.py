@@ -181,8 +181,7 @@ def summarize(arch: ArchConfig, workload: Workload, plan: TilePlan, engine: Engi
     area = chip_area(arch)
     area_mm2 = area.total_mm2
     per_mvm = macro_geometry(arch).evaluations_per_mvm
-    cols_per_weight = arch.macro.columns_per_weight
-    analog = engine.counts[Action.CELL_READ] // (cols_per_weight * per_mvm) // batch
+    analog = engine.analog_macs // batch
     digital = sum(s.macs for r in plan.rounds for s in r.stages if s.unit == "digital")
     slots = engine.counts[Action.MACRO_EVALUATION] // per_mvm * geom.macs_per_mvm // batch
     macs = workload.total_macs

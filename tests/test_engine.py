@@ -6,8 +6,8 @@ import pytest
 
 from accelsim.api import RunOptions, simulate
 from accelsim.config import load_arch
-from accelsim.counts import Action
 from accelsim.cost.energy import energy_per_action_pj, leakage_power_w
+from accelsim.counts import Action
 from accelsim.errors import DeadlockError
 from accelsim.hw.geometry import macro_geometry
 from accelsim.workload import load_workload, workload_from_dict

@@ -20,7 +20,7 @@ from accelsim.config.arch import ArchConfig
 class Timeline:
     """One resource: when it is next free, and how many cycles it has been busy."""
 
-    __slots__ = ("name", "kind", "busy", "starts", "ends")
+    __slots__ = ("busy", "ends", "kind", "name", "starts")
 
     def __init__(self, name: str, kind: str):
         self.name = name
@@ -45,16 +45,13 @@ class Timeline:
         n = len(starts)
         while i < n:
             end = t + duration
-            if min_end > end:
-                end = min_end
+            end = max(end, min_end)
             if starts[i] >= end:
                 break
-            if ends[i] > t:
-                t = ends[i]
+            t = max(t, ends[i])
             i += 1
         end = t + duration
-        if min_end > end:
-            end = min_end
+        end = max(end, min_end)
         # insert [t, end) at i, merging with touching neighbours
         if i > 0 and ends[i - 1] == t:
             if i < n and starts[i] == end:

@@ -21,8 +21,8 @@ that runs alone.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import simpy
 
@@ -90,6 +90,7 @@ class EngineResult:
     counts: ActionCounts
     setup_counts: ActionCounts
     offchip_bits: int
+    analog_macs: int
     stages: tuple[StageStats, ...]
     macro_busy_cycles: tuple[int, ...]
     macro_programming_cycles: tuple[int, ...]
@@ -120,7 +121,7 @@ def _book_group(tl: Timeline, first_arrival: int, last_arrival: int, g: int, t: 
         if start < 0:
             start = s
         last = first_arrival + (span * (j1 - 1)) // (g - 1) + t
-        end = e if e > last else last
+        end = max(last, e)
         j0 = j1
     return start, end
 
@@ -128,8 +129,16 @@ def _book_group(tl: Timeline, first_arrival: int, last_arrival: int, g: int, t: 
 class _Tensor:
     """Rows of one tensor produced so far, per inference, and who waits for them."""
 
-    __slots__ = ("place", "producers", "ready", "waiters", "region", "consumers", "released",
-                 "store_key")
+    __slots__ = (
+        "consumers",
+        "place",
+        "producers",
+        "ready",
+        "region",
+        "released",
+        "store_key",
+        "waiters",
+    )
 
     def __init__(self, place: TensorPlacement, producers: int, batch: int):
         self.place = place
@@ -139,7 +148,7 @@ class _Tensor:
         self.waiters: list[list[tuple[int, simpy.Event]]] = [[] for _ in range(batch)]
         self.region: simpy.Container | None = None
         self.consumers: list[str] = []
-        self.released: list[dict[str, int]] = [dict() for _ in range(batch)]
+        self.released: list[dict[str, int]] = [{} for _ in range(batch)]
         self.store_key = ""
 
     def rows_ready(self, inf: int) -> int:
@@ -167,6 +176,7 @@ class _Sim:
         self.trace_truncated = False
         self.events = 0
         self.offchip_bits = 0
+        self.analog_macs = 0
         self.done_count = 0
         self.total_jobs = sum(len(r.stages) for r in plan.rounds) * self.batch
 
@@ -234,6 +244,7 @@ class _Sim:
         if rep is not None:
             chain.append((macro_tl, self.geom.cycles_per_mvm, chain_lat, _NONE))
             chain_lat = 0
+            counts["macs"] = sum(t.weights for t in rep.tiles)
             for t in rep.tiles:
                 c = mvm_counts(self.geom, t.rows_used, t.weight_columns_used)
                 for a, v in c.items():
@@ -313,8 +324,6 @@ class _Sim:
             stats, counts, t_end = self.run_round(env, rnd, start, prog_cycles if not single_round else 0)
             stage_stats += stats
             counts_total = counts_total + counts
-            for s in stats:
-                pass
             t_round = t_end
             for i in range(self.batch):
                 done_at[i] = max(done_at[i], self.inference_end[i])
@@ -325,6 +334,7 @@ class _Sim:
             total_cycles=t_round, inference_done_cycles=tuple(done_at), rounds=len(self.plan.rounds),
             programming_cycles=prog_total, setup_programming_cycles=setup_prog,
             counts=counts_total, setup_counts=setup_counts, offchip_bits=self.offchip_bits,
+            analog_macs=self.analog_macs,
             stages=tuple(stage_stats), macro_busy_cycles=tuple(self.macro_busy),
             macro_programming_cycles=tuple(self.macro_prog), resources=tuple(resources),
             peak_buffer_bits=dict(self.buffer_peak), events=self.events, trace=tuple(self.trace),
@@ -359,9 +369,9 @@ class _Sim:
                 chains.append(chain)
                 fetch_steps.append(nfetch)
                 per_vector = per_vector or counts
-            info = dict(stage=st, tls=tls, chains=chains, fetch_steps=fetch_steps, per_vector=per_vector,
-                        stalls=[0] * len(CAUSES), first=None, last=0, inf0=[None, 0], vectors=0,
-                        next_rep=0)
+            info = {"stage": st, "tls": tls, "chains": chains, "per_vector": per_vector,
+                    "stalls": [0] * len(CAUSES), "first": None, "last": 0, "inf0": [None, 0], "vectors": 0,
+                    "next_rep": 0}
             info["stalls"][_PROG] += prog_cycles
             infos.append(info)
             for inf in range(self.batch):
@@ -388,6 +398,7 @@ class _Sim:
                                       f"{st.vectors * self.batch} expected")
             pv = info["per_vector"]
             self.offchip_bits += pv.pop("offchip", 0) * info["vectors"]
+            self.analog_macs += pv.pop("macs", 0) * info["vectors"]
             c = ActionCounts({a: v * info["vectors"] for a, v in pv.items()})
             c = c + ActionCounts({Action.DIGITAL_OPS: st.digital_ops * self.batch})
             counts_round = counts_round + c
@@ -432,7 +443,7 @@ class _Sim:
         part = 0
         if out.producers > 1:
             part = [s.output for s in rnd.stages[:si]].count(st.output)
-        chains, fetch_steps, stalls = info["chains"], info["fetch_steps"], info["stalls"]
+        chains, stalls = info["chains"], info["stalls"]
         nreps = len(chains)
         vpr = st.vectors_per_row
         row_end = 0
@@ -478,8 +489,7 @@ class _Sim:
                     info["first"] = now
                 if inf == 0 and info["inf0"][0] is None:
                     info["inf0"][0] = now
-                if last > row_end:
-                    row_end = last
+                row_end = max(row_end, last)
                 if trace_on and st.replicas:
                     self._trace(st, inf, info['tls'][rep], macro_start, g)
                 if fetch_end > now and (groups is None or not groups):
@@ -519,8 +529,7 @@ class _Sim:
         st: Stage = info["stage"]
 
         def complete(_):
-            if info["last"] < env.now:
-                info["last"] = env.now
+            info["last"] = max(info["last"], env.now)
             if inf == 0:
                 info["inf0"][1] = env.now
             out.ready[inf][part] = row + 1
@@ -529,8 +538,7 @@ class _Sim:
                 keep = window.first_row_kept(row + 1, in_rows) if row + 1 < st.out_rows else in_rows
                 self._release(ts, inf, st.label, keep)
             if row + 1 == st.out_rows:
-                if env.now > self.inference_end[inf]:
-                    self.inference_end[inf] = env.now
+                self.inference_end[inf] = max(self.inference_end[inf], env.now)
                 finished[(si, inf)].succeed()
                 self.done_count += 1
                 if self.opts.progress:

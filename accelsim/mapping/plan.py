@@ -28,6 +28,8 @@ class MacroTile:
         rows_used, weight_columns_used: the part of the macro the tile fills.
         input_slice: which slice of the layer's input vector feeds it (the row
             tile of a dense matrix, the block of a block-diagonal one).
+        weights: weights of the layer the tile holds (the zeros off a
+            block-diagonal's blocks excluded): MACs per vector.
     """
 
     macro: int
@@ -35,6 +37,7 @@ class MacroTile:
     rows_used: int
     weight_columns_used: int
     input_slice: int
+    weights: int
 
 
 @dataclass(frozen=True)

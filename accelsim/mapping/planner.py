@@ -46,6 +46,7 @@ class WeightTile:
     rows_used: int
     weight_columns_used: int
     input_slice: int
+    weights: int
 
 
 @dataclass(frozen=True)
@@ -117,14 +118,15 @@ def weight_tiles(layer: LayerInfo, rows: int, weight_columns: int) -> tuple[tupl
         out = []
         for b in range(blocks):
             gb = min(per_macro, g - b * per_macro)
-            out.append((WeightTile(gb * k, gb * n, b),))
+            out.append((WeightTile(gb * k, gb * n, b, gb * k * n),))
         return tuple(out)
     row_tiles, col_tiles = math.ceil(k / rows), math.ceil(n / weight_columns)
     out = []
     for grp in range(g):
         for j in range(col_tiles):
             cols = min(weight_columns, n - j * weight_columns)
-            out.append(tuple(WeightTile(min(rows, k - i * rows), cols, grp * row_tiles + i)
+            out.append(tuple(WeightTile(min(rows, k - i * rows), cols, grp * row_tiles + i,
+                                        min(rows, k - i * rows) * cols)
                              for i in range(row_tiles)))
     return tuple(out)
 
@@ -212,7 +214,7 @@ class _MacroPool:
 
 
 def _replica(tiles: list[WeightTile], macros: list[int], per_tile: int) -> Replica:
-    placed = tuple(MacroTile(m, m // per_tile, t.rows_used, t.weight_columns_used, t.input_slice)
+    placed = tuple(MacroTile(m, m // per_tile, t.rows_used, t.weight_columns_used, t.input_slice, t.weights)
                    for t, m in zip(tiles, macros))
     return Replica(placed, placed[0].tile)
 
@@ -361,7 +363,7 @@ def plan(workload: Workload, arch: ArchConfig) -> TilePlan:
         stages = [s for r in rounds for s in r.stages if s.layer == w.layer.name]
         tiles = sum(len(g) for g in w.column_groups)
         macros = sum(len(s.macros) for s in stages)
-        used = sum(t.rows_used * t.weight_columns_used for g in w.column_groups for t in g)
+        used = sum(t.weights for g in w.column_groups for t in g)
         layers.append(LayerMapping(
             layer=w.layer.name, kind=w.layer.kind, unit="macros" if w.on_macros else "digital",
             k=w.layer.k, n=w.layer.n, groups=w.layer.groups, weight_tiles=tiles, macros=macros,

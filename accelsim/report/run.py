@@ -36,10 +36,10 @@ def summary_table(r: RunResult):
         ("peak TOPS/mm2 (chip)", f"{r.peak_tops_per_mm2:.4g} native, {r.peak_tops_per_mm2_1b:.4g} 1b"),
         ("macro utilisation", f"{r.macro_utilization:.2%} (busy / macros x run cycles)"),
         ("cell utilisation", f"{r.cell_utilization:.2%} of the cells of the macros in use"),
-        ("rounds", f"{r.rounds} (programming {r.programming_cycles:,} cycles in the run; "
-                   f"setup {r.setup_programming_cycles:,} cycles, {r.setup_energy_j * 1e6:.4g} uJ)"),
-        ("MACs", f"{r.executed_macs:,} executed ({r.analog_macs:,} analog, {r.digital_macs:,} digital) "
-                 f"of {r.workload_macs:,}; {r.padded_macs:,} padded slots"),
+        ("rounds", (f"{r.rounds} (programming {r.programming_cycles:,} cycles in the run; "
+                    f"setup {r.setup_programming_cycles:,} cycles, {r.setup_energy_j * 1e6:.4g} uJ)")),
+        ("MACs", (f"{r.executed_macs:,} executed ({r.analog_macs:,} analog, {r.digital_macs:,} digital) "
+                  f"of {r.workload_macs:,}; {r.padded_macs:,} padded slots")),
         ("off-chip traffic", f"{r.offchip_bits_per_inference / 8e3:,.4g} kB / inference"),
         ("simulation", f"{r.mode} mode, {r.schedule} schedule, seed {r.seed}, {r.events:,} events"),
     ]

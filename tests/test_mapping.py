@@ -1,0 +1,64 @@
+"""Mapping: tiles, replicas, rounds, depthwise choice, buffer limits."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from accelsim.config import load_arch
+from accelsim.errors import MappingError
+from accelsim.mapping import plan
+from accelsim.workload import load_workload, workload_from_dict
+
+
+def test_kws_fits_one_round_and_pointwise_is_one_macro():
+    p = plan(load_workload("kws_dscnn"), load_arch("mram72", ["mapping.replicate=false"]))
+    assert len(p.rounds) == 1
+    pw1 = p.layer("pw1")
+    assert (pw1.unit, pw1.weight_tiles, pw1.macros, pw1.cell_utilization) == ("macros", 1, 1, 1.0)
+    assert p.layer("conv1").cell_utilization == pytest.approx(40 / 64)
+    assert p.layer("dw1").unit == "digital"
+
+
+def test_depthwise_on_macros_is_block_diagonal():
+    p = plan(load_workload("kws_dscnn"), load_arch("mram72", ["mapping.depthwise=macro",
+                                                             "mapping.replicate=false"]))
+    dw = p.layer("dw1")
+    # 3x3 kernels: 64 // 9 = 7 channels per 64-row macro -> ceil(64 / 7) = 10 blocks
+    assert (dw.unit, dw.weight_tiles) == ("macros", math.ceil(64 / (64 // 9)))
+    assert dw.cell_utilization == pytest.approx(576 / (10 * 64 * 64))
+
+
+def test_replicas_fill_spare_macros_with_the_bottleneck():
+    arch = load_arch()
+    p = plan(load_workload("kws_dscnn"), arch)
+    assert p.macros_used <= arch.chip.macros
+    assert max(m.replicas for m in p.layers) > 1
+    macros = [m for s in p.stages for m in s.macros]
+    assert len(macros) == len(set(macros))
+
+
+def test_resnet_needs_programming_rounds_and_splits_wide_layers():
+    arch = load_arch()
+    p = plan(load_workload("resnet18_imagenet"), arch)
+    assert len(p.rounds) > 1
+    assert all(r.macros_used <= arch.chip.macros for r in p.rounds)
+    assert p.layer("layer4_1_conv2").parts == 512 // 64  # 72 row tiles per column: one column per round
+    bits = sum(pr.bits for r in p.rounds for pr in r.programs)
+    assert bits >= load_workload("resnet18_imagenet").total_weights * arch.macro.weight_bits
+
+
+def test_line_buffer_larger_than_any_buffer_names_layer_and_limit():
+    arch = load_arch("mram72", ["chip.tile_buffer_kib=0.5", "chip.global_buffer_kib=0.5"])
+    with pytest.raises(MappingError) as err:
+        plan(load_workload("kws_dscnn"), arch)
+    assert "'dw1'" in str(err.value) and "4,096 bits" in str(err.value)
+
+
+def test_a_column_taller_than_the_chip_is_refused():
+    w = workload_from_dict({"name": "tall", "input_shape": [100000],
+                            "layers": [{"name": "fc", "type": "linear", "units": 4}]})
+    with pytest.raises(MappingError) as err:
+        plan(w, load_arch("mram72", ["chip.global_buffer_kib=1024"]))
+    assert "'fc'" in str(err.value) and "72 macros" in str(err.value)

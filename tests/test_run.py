@@ -1,0 +1,65 @@
+"""`accelsim run`: defaults, JSON keys, CSV, trace, bad input (docs examples run in test_docs.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+KEYS = ("latency_cycles", "latency_s", "throughput_inferences_per_s", "energy_per_inference_j",
+        "energy_breakdown_j", "area_mm2", "area_breakdown_mm2", "effective_tops", "effective_tops_per_w",
+        "macro_utilization", "layers", "arch", "workload", "seed")
+
+
+def test_run_without_arguments_runs_kws_on_mram72(cli):
+    r = cli("run", "--quiet")
+    assert r.code == 0, r.err
+    assert "kws_dscnn on mram72" in r.out and "per layer" in r.out
+    assert r.err == ""
+
+
+def test_run_json_has_the_documented_keys(cli):
+    r = cli("run", "--json", "--batch", "2", "--seed", "3")
+    assert r.code == 0, r.err
+    d = json.loads(r.out)
+    for key in KEYS:
+        assert key in d
+    assert (d["arch"], d["workload"], d["seed"], d["batch"]) == ("mram72", "kws_dscnn", 3, 2)
+    assert [layer["name"] for layer in d["layers"]][:2] == ["conv1", "dw1"]
+    assert d["energy_per_inference_j"] == pytest.approx(sum(d["energy_breakdown_j"].values()))
+    assert d["area_mm2"] == pytest.approx(sum(d["area_breakdown_mm2"].values()))
+
+
+def test_run_csv_is_the_layer_table(cli):
+    r = cli("run", "--csv", "--mode", "grouped", "--schedule", "layer_by_layer")
+    assert r.code == 0, r.err
+    lines = r.out.strip().splitlines()
+    assert lines[0].startswith("layer,type,unit,macros")
+    assert len(lines) == 1 + 12
+
+
+def test_set_override_changes_the_run(cli):
+    slow = json.loads(cli("run", "--json", "--set", "interconnect.link_width_bits=16").out)
+    fast = json.loads(cli("run", "--json", "--set", "interconnect.link_width_bits=256").out)
+    assert slow["latency_cycles"] > fast["latency_cycles"]
+
+
+def test_trace_is_chrome_trace_json(cli, tmp_path):
+    path = tmp_path / "t.json"
+    r = cli("run", "--quiet", "--json", "--trace", str(path))
+    assert r.code == 0, r.err
+    trace = json.loads(path.read_text())
+    events = trace["traceEvents"]
+    assert events and all(e["ph"] == "X" and e["dur"] > 0 for e in events)
+
+
+def test_unmappable_workload_exits_1_naming_layer_and_limit(cli):
+    r = cli("run", "--set", "chip.tile_buffer_kib=0.5", "--set", "chip.global_buffer_kib=0.5")
+    assert r.code == 1
+    assert "dw1" in r.err and "4,096 bits" in r.err and "Traceback" not in r.err
+
+
+def test_zero_width_interconnect_is_a_config_error(cli):
+    r = cli("run", "--set", "interconnect.link_width_bits=0")
+    assert r.code == 2
+    assert "interconnect.link_width_bits" in r.err
