@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 onnx = pytest.importorskip("onnx")
 
-from onnx import TensorProto, helper  # noqa: E402
+from onnx import TensorProto, helper
+from onnx_models import bert_encoder, onnx_from_workload, save
 
-from accelsim.errors import ConfigError  # noqa: E402
-from accelsim.workload import load_weights, load_workload  # noqa: E402
-from accelsim.workload.onnx_import import import_onnx, parse_input_shape  # noqa: E402
-from onnx_models import bert_encoder, onnx_from_workload, save  # noqa: E402
+from accelsim.errors import ConfigError
+from accelsim.workload import load_weights, load_workload
+from accelsim.workload.onnx_import import import_onnx, parse_input_shape
 
 EQUIVALENTS = [
     ("kws_dscnn", "bn", 13), ("kws_dscnn", "fused", 11), ("kws_dscnn", "symbolic", 21),
@@ -70,12 +71,12 @@ def test_constant_folded_reshape_is_a_flatten_and_weights_travel_with_the_worklo
 def test_bert_encoder_matches_the_shipped_transformer_workload(tmp_path):
     written = load_workload("bert_tiny_layer")
     assert written.total_macs == 58_720_256  # the hand count in the file's header
-    for kw in (dict(opset=20, gelu="op", layer_norm="op"), dict(opset=14, gelu="erf", layer_norm="decomposed")):
+    for kw in ({"opset": 20, "gelu": "op", "layer_norm": "op"}, {"opset": 14, "gelu": "erf", "layer_norm": "decomposed"}):
         w = load_workload(save(bert_encoder(**kw), tmp_path / "bert.onnx"))
         assert w.total_macs == written.total_macs and w.total_weights == written.total_weights
         by_kind = {k: sum(layer.macs for layer in w.layers if layer.kind == k) for k in ("linear", "matmul")}
         assert by_kind == {"linear": 50_331_648, "matmul": 8_388_608}
-        scores = [layer for layer in w.layers if layer.kind == "matmul"][0]
+        scores = next(layer for layer in w.layers if layer.kind == "matmul")
         assert (scores.groups, scores.vectors, scores.k, scores.n) == (2, 128, 64, 128)
         # GELU (op or Erf decomposition) and layer-norm (op or 9-node decomposition) fold
         ffn1 = [layer for layer in w.layers if layer.kind == "linear" and layer.n == 512]
@@ -105,7 +106,7 @@ def test_not_onnx_and_truncated_files(tmp_path, cli):
     text.write_text("name: not a model\nlayers: []\n")
     good = save(onnx_from_workload("kws_dscnn", "bn"), tmp_path / "kws.onnx")
     cut = tmp_path / "cut.onnx"
-    data = open(good, "rb").read()
+    data = Path(good).read_bytes()
     cut.write_bytes(data[: len(data) // 2])
     empty = tmp_path / "empty.onnx"
     empty.write_bytes(b"")

@@ -10,8 +10,8 @@ the layer's file and line.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from accelsim.config.yamlio import SourceMap
@@ -209,8 +209,8 @@ def _post_ops(spec, out_elems: int) -> int:
 
 def _figures(out: Shape, spec, digital: int = 0, **mvm) -> dict:
     """Figures of a layer without weights (element-wise or layout)."""
-    fig = dict(out=out, macs=0, weights=0, k=0, n=0, groups=1, vectors=0,
-               digital=digital + _post_ops(spec, math.prod(out)))
+    fig = {"out": out, "macs": 0, "weights": 0, "k": 0, "n": 0, "groups": 1, "vectors": 0,
+               "digital": digital + _post_ops(spec, math.prod(out))}
     fig.update(mvm)
     return fig
 
@@ -283,8 +283,8 @@ def _infer(spec, shapes: list[Shape]) -> dict:
             )
         out = shapes[0]
         elems = math.prod(out)
-        return dict(out=out, macs=0, weights=0, k=0, n=0, groups=1, vectors=0,
-                    digital=elems * (len(shapes) - 1) + _post_ops(spec, elems))
+        return {"out": out, "macs": 0, "weights": 0, "k": 0, "n": 0, "groups": 1, "vectors": 0,
+                    "digital": elems * (len(shapes) - 1) + _post_ops(spec, elems)}
     if isinstance(spec, MatMul):
         if len(shapes) != 2:
             raise _ShapeProblem("matmul needs exactly two inputs")
@@ -312,8 +312,8 @@ def _infer(spec, shapes: list[Shape]) -> dict:
         out = (spec.filters, oh, ow)
         k = kh * kw * c // g
         elems = math.prod(out)
-        return dict(out=out, macs=k * spec.filters * oh * ow, weights=k * spec.filters, k=k,
-                    n=spec.filters // g, groups=g, vectors=oh * ow, digital=_post_ops(spec, elems))
+        return {"out": out, "macs": k * spec.filters * oh * ow, "weights": k * spec.filters, "k": k,
+                    "n": spec.filters // g, "groups": g, "vectors": oh * ow, "digital": _post_ops(spec, elems)}
     if isinstance(spec, DepthwiseConv2d):
         _need_rank(shape, 3, "depthwise_conv2d")
         c, h, w = shape
@@ -322,8 +322,8 @@ def _infer(spec, shapes: list[Shape]) -> dict:
         m = spec.multiplier
         out = (c * m, oh, ow)
         elems = math.prod(out)
-        return dict(out=out, macs=kh * kw * c * m * oh * ow, weights=kh * kw * c * m, k=kh * kw,
-                    n=m, groups=c, vectors=oh * ow, digital=_post_ops(spec, elems))
+        return {"out": out, "macs": kh * kw * c * m * oh * ow, "weights": kh * kw * c * m, "k": kh * kw,
+                    "n": m, "groups": c, "vectors": oh * ow, "digital": _post_ops(spec, elems)}
     if isinstance(spec, Linear):
         if len(shape) == 1:
             (f,) = shape
@@ -337,8 +337,8 @@ def _infer(spec, shapes: list[Shape]) -> dict:
             _need_rank(shape, 1, "linear")
             raise AssertionError  # unreachable: _need_rank raised
         elems = math.prod(out)
-        return dict(out=out, macs=f * spec.units * vectors, weights=f * spec.units, k=f,
-                    n=spec.units, groups=1, vectors=vectors, digital=_post_ops(spec, elems))
+        return {"out": out, "macs": f * spec.units * vectors, "weights": f * spec.units, "k": f,
+                    "n": spec.units, "groups": 1, "vectors": vectors, "digital": _post_ops(spec, elems)}
     if isinstance(spec, Pool):
         _need_rank(shape, 3, spec.type)
         c, h, w = shape
@@ -352,8 +352,8 @@ def _infer(spec, shapes: list[Shape]) -> dict:
             oh, ow = _window_out((h, w), (kh, kw), stride, spec.padding)
             out = (c, oh, ow)
         elems = math.prod(out)
-        return dict(out=out, macs=0, weights=0, k=0, n=0, groups=1, vectors=0,
-                    digital=elems * kh * kw + _post_ops(spec, elems))
+        return {"out": out, "macs": 0, "weights": 0, "k": 0, "n": 0, "groups": 1, "vectors": 0,
+                    "digital": elems * kh * kw + _post_ops(spec, elems)}
     if isinstance(spec, Flatten):
         return _figures((math.prod(shape),), spec)
     if isinstance(spec, Reshape):

@@ -25,9 +25,9 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -131,7 +131,8 @@ def import_onnx(path: str | Path,
 def _load(onnx, file: str):
     try:
         model = onnx.load(file)
-    except Exception as exc:  # noqa: BLE001  protobuf raises DecodeError, RuntimeError, ... for a bad file
+    # protobuf raises DecodeError, RuntimeError, ... for a bad file
+    except Exception as exc:  # noqa: BLE001
         raise ConfigError(Problem(
             f"not a readable ONNX model (a truncated or non-ONNX file?): {type(exc).__name__}: {exc}",
             file=file)) from None
@@ -139,7 +140,8 @@ def _load(onnx, file: str):
         raise ConfigError(Problem("not an ONNX model, or a truncated one: it has no graph nodes", file=file))
     try:
         onnx.checker.check_model(model)
-    except Exception as exc:  # noqa: BLE001  onnx.checker.ValidationError and friends
+    # onnx.checker.ValidationError and friends
+    except Exception as exc:  # noqa: BLE001
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(Problem(f"not a valid ONNX model: {first}", file=file)) from None
     return model
@@ -223,7 +225,8 @@ def _fix_input(model, given: dict[str, Sequence[int]], file: str) -> tuple[str, 
 def _infer(onnx, model, file: str):
     try:
         return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True)
-    except Exception as exc:  # noqa: BLE001  InferenceError on a malformed model
+    # InferenceError on a malformed model
+    except Exception as exc:  # noqa: BLE001
         raise ConfigError(Problem(f"ONNX shape inference failed: {exc}", file=file)) from None
 
 
@@ -277,7 +280,8 @@ def _fold_constants(onnx, model, opset: int, file: str):
             elif all(name in consts for name in node.input if name):
                 try:
                     values = _evaluate(onnx, node, consts, opset)
-                except Exception as exc:  # noqa: BLE001  any operator's own failure
+                # any operator's own failure
+                except Exception as exc:  # noqa: BLE001
                     raise ConfigError(Problem(
                         f"node {node.name or '(unnamed)'!r} ({node.op_type}) has only constant inputs "
                         f"but could not be evaluated: {exc}", file=file, path=f"graph.node[{i}]")) from None

@@ -15,15 +15,15 @@ layers (add, mul, eltwise, pooling) run in the digital units; layout layers
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
 from accelsim.config.base import Section
 
 Activation = Literal["none", "relu", "relu6", "sigmoid", "tanh", "gelu", "softmax"]
-PairOrInt = Union[int, tuple[int, int]]
-Padding = Union[Literal["same", "valid"], int, tuple[int, int], tuple[int, int, int, int]]
+PairOrInt = int | tuple[int, int]
+Padding = Literal["same", "valid"] | int | tuple[int, int] | tuple[int, int, int, int]
 
 
 class LayerBase(Section):
@@ -208,8 +208,7 @@ class Concat(LayerBase):
 
 
 Layer = Annotated[
-    Union[Conv2d, DepthwiseConv2d, Linear, MatMul, Pool, Add, Mul, Eltwise, Flatten, Reshape,
-          Transpose, Concat],
+    Conv2d | DepthwiseConv2d | Linear | MatMul | Pool | Add | Mul | Eltwise | Flatten | Reshape | Transpose | Concat,
     Field(discriminator="type"),
 ]
 
