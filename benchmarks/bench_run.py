@@ -1,0 +1,56 @@
+"""Whole-process wall time and peak memory of `accelsim run --json`.
+
+Run: ``python benchmarks/bench_run.py``. Prints, per workload and mode, the
+wall time, the peak resident memory of the child process and the ratio to the
+target (kws_dscnn 1 s; resnet18_imagenet 5 s and 500 MB).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+
+CASES = ("kws_dscnn", "resnet18_cifar10", "resnet18_imagenet")
+TARGET_S = {"kws_dscnn": 1.0, "resnet18_cifar10": None, "resnet18_imagenet": 5.0}
+TARGET_MB = {"resnet18_imagenet": 500.0}
+
+
+def measure(workload: str, mode: str) -> tuple[float, float, dict]:
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "accelsim", "run", workload, "--json", "--mode", mode],
+                         check=True, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # ru_maxrss of children is the largest child so far: main() runs each case in a fresh process
+    return wall, peak_kb / 1024, json.loads(out.stdout)
+
+
+def main() -> None:
+    print(f"{'workload':20s} {'mode':8s} {'wall s':>8s} {'peak MB':>8s} {'latency cyc':>12s} {'vs target':>10s}")
+    for workload in CASES:
+        for mode in ("exact", "grouped"):
+            if len(sys.argv) > 1 and workload not in sys.argv[1:]:
+                continue
+            wall, mb, d = _fresh(workload, mode)
+            target = TARGET_S[workload]
+            ratio = f"{wall / target:.2f}x" if target else "-"
+            print(f"{workload:20s} {mode:8s} {wall:8.2f} {mb:8.0f} {d['latency_cycles']:12,d} {ratio:>10s}")
+
+
+def _fresh(workload: str, mode: str):
+    """Measure in a fresh Python so that ru_maxrss belongs to this case alone."""
+    cmd = [sys.executable, __file__, "--child", workload, mode]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    wall, mb, latency = out.stdout.split()
+    return float(wall), float(mb), {"latency_cycles": int(latency)}
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--child":
+        w, s, d = measure(sys.argv[2], sys.argv[3])
+        print(w, s, d["latency_cycles"])
+    else:
+        main()
