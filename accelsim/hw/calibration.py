@@ -183,8 +183,9 @@ class CalibrationStudy:
     Every macro holds its own random full-size weight tile and sees its own
     random input vectors (uniform over the weight and input ranges); before
     and after use the same tiles, vectors and read-noise draws. ``floor`` is
-    the error of ideal devices with the same ADC and readout (quantisation,
-    clipping and readout non-linearity only): calibration cannot go below it.
+    the error of ideal devices with the same ADC and readout, calibrated the
+    same way (quantisation, clipping and what a linear fit leaves of the
+    readout's non-linearity): what calibration of real devices aims at.
     The LSB is the nominal ADC step in MAC units of the least-significant
     slice (and, bit-serial, of one input bit).
     """
@@ -252,7 +253,7 @@ def calibration_study(arch: ArchConfig, size: int | None = None, seed: int | Non
     before, _ = mvm(prog, x, rng=np.random.default_rng(noise_entropy), corrected=False)
     after, _ = mvm(cal.programmed, x, rng=np.random.default_rng(noise_entropy))
     ideal_pop = make_population(_ideal_devices(arch), pop.size, pop.seed)
-    floor, _ = mvm(program(ideal_pop, ids, weights), x)
+    floor, _ = mvm(calibrate(program(ideal_pop, ids, weights)).programmed, x)
 
     rmse_before, sqnr_before = macro_errors(before, ideal, lsb)
     rmse_after, sqnr_after = macro_errors(after, ideal, lsb)
