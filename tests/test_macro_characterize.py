@@ -128,3 +128,13 @@ def test_stack_ratio_rule_is_config_validation():
     with pytest.raises(ConfigError, match="stack_ratio"):
         arch_with({"bits_per_cell": 3, "weight_bits": 3, "mtj": {"stack_ratio": 1.5}})
     arch_with({"bits_per_cell": 3, "weight_bits": 3, "mtj": {"stack_ratio": 1.8}})  # 1.8**2 > 1 + 1.8
+
+
+def test_docs_quote_the_model(default, root):
+    """docs/macro-model.md's default table is what the model computes."""
+    doc = (root / "docs" / "macro-model.md").read_text()
+    c, cal = default, default.calibration
+    assert f"**{c.tops_per_w_1b:.1f} 1b-TOPS/W**" in doc
+    assert f"**{c.tops_per_mm2_1b:.2f} 1b-TOPS/mm2**" in doc
+    assert f"| RMSE (LSB), worst macro | {cal.before.rmse_lsb_worst:.3f} | {cal.after.rmse_lsb_worst:.3f} |" in doc
+    assert f"| SQNR (dB), mean | {cal.before.sqnr_db_mean:.1f} | {cal.after.sqnr_db_mean:.1f} |" in doc
