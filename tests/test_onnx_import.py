@@ -57,6 +57,12 @@ def test_batch_norm_and_activation_fold_into_the_conv(tmp_path):
     np.testing.assert_allclose(model.weights["conv1.bn_scale"], 1 / np.sqrt(1 + 1e-5), rtol=1e-6)
     assert model.weights["conv1.weight"].shape == (64, 1, 10, 4)
     assert model.weights["fc.weight"].shape == (12, 64)  # out x in
+    # bias and batch-norm folded into one affine: y = (W x) * out_scale + out_shift
+    np.testing.assert_allclose(model.weights["conv1.out_scale"], model.weights["conv1.bn_scale"])
+    np.testing.assert_allclose(model.weights["conv1.out_shift"],
+                               model.weights["conv1.bias"] * model.weights["conv1.bn_scale"], rtol=1e-6)
+    np.testing.assert_array_equal(model.weights["fc.out_scale"], np.ones(12, np.float32))
+    np.testing.assert_array_equal(model.weights["fc.out_shift"], model.weights["fc.bias"])
 
 
 def test_constant_folded_reshape_is_a_flatten_and_weights_travel_with_the_workload(tmp_path):

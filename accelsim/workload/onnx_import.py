@@ -60,9 +60,11 @@ class ImportedModel:
     Attributes:
         data: the workload as a YAML file holds it (name, description,
             input_shape, layers); validate it with ``workload_from_dict``.
-        weights: trained parameters keyed ``<layer>.weight``, ``<layer>.bias``,
-            ``<layer>.bn_scale`` / ``.bn_shift`` (folded batch-norm),
-            ``<layer>.ln_scale`` / ``.ln_shift`` and ``<layer>.scale``.
+        weights: trained parameters keyed ``<layer>.weight`` (output channel
+            first, as ONNX), ``<layer>.bias``, ``<layer>.bn_scale`` / ``.bn_shift``
+            (batch-norm as a per-channel affine), ``<layer>.out_scale`` /
+            ``.out_shift`` (bias and batch-norm folded: y = (W x) * out_scale +
+            out_shift), ``<layer>.ln_scale`` / ``.ln_shift`` and ``<layer>.scale``.
         opset: the model's default-domain opset.
         input_name: the graph input that became the workload's ``input``.
         removed: names of nodes that have no effect at inference (Identity,
@@ -640,7 +642,23 @@ class _Builder:
         for i, node in enumerate(self.graph.node):
             self.index, self.node = i, node
             getattr(self, "op_" + node.op_type)()
+        self._fold_affine()
         return self._finish()
+
+    def _fold_affine(self) -> None:
+        """``<layer>.out_scale`` / ``.out_shift`` of every weight layer: its bias and
+        batch-norm as one per-output-channel affine, y = (W x) * out_scale + out_shift
+        (the float network of the weights file format, see accelsim.accuracy.weights)."""
+        for layer in self.layers:
+            if layer["type"] not in ("conv2d", "depthwise_conv2d", "linear"):
+                continue
+            name = layer["name"]
+            n = self.weights[f"{name}.weight"].shape[0]
+            bias = self.weights.get(f"{name}.bias", np.zeros(n, np.float32)).astype(np.float64)
+            scale = self.weights.get(f"{name}.bn_scale", np.ones(n)).astype(np.float64)
+            shift = self.weights.get(f"{name}.bn_shift", np.zeros(n)).astype(np.float64)
+            self.weights[f"{name}.out_scale"] = scale.astype(np.float32)
+            self.weights[f"{name}.out_shift"] = (bias * scale + shift).astype(np.float32)
 
     def _finish(self) -> list[dict]:
         out = []
