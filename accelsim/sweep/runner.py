@@ -236,7 +236,7 @@ class DaskExecutor:
         self._cluster = None
         if address == "local":
             self._cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
-                                         dashboard_address=None, host="127.0.0.1")
+                                         dashboard_address=":0", host="127.0.0.1")
             self._client = Client(self._cluster)
         else:
             try:
