@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from accelsim.api import RunOptions, simulate
-from accelsim.cli.common import add_arch, add_output_format
+from accelsim.cli.common import add_arch, add_input_shape, add_output_format, input_shapes_of
 from accelsim.config import load_arch
 from accelsim.errors import UsageError
 from accelsim.report.console import stdout_console, to_csv, to_json
@@ -38,6 +38,7 @@ def register(sub) -> None:
                    help="workload YAML path or built-in name (default: kws_dscnn)")
     add_arch(p)
     add_output_format(p)
+    add_input_shape(p)
     p.add_argument("--batch", type=int, help="inferences streamed (default: simulation.batch)")
     p.add_argument("--seed", type=int, help="root seed (default: simulation.seed)")
     p.add_argument("--mode", choices=("exact", "grouped"), help="default: simulation.mode")
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if args.seed is not None:
         overrides.append(f"simulation.seed={args.seed}")
     arch = load_arch(args.arch, overrides)
-    workload = load_workload(args.workload)
+    workload = load_workload(args.workload, input_shapes_of(args))
     progress = RunProgress(enabled=sys.stderr.isatty() and not args.quiet)
     try:
         result = simulate(arch, workload, RunOptions(

@@ -5,36 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from accelsim.cli.common import add_output_format
-from accelsim.errors import ConfigError, Problem
+from accelsim.cli.common import add_input_shape, add_output_format, input_shapes_of
 from accelsim.report.console import stdout_console, table, to_csv, to_json
 from accelsim.workload import load_workload
-from accelsim.workload.onnx_import import parse_input_shape
 
 COLUMNS = ("layer", "type", "input", "output", "MACs", "weights", "K x N", "groups", "vectors", "class")
 
 #: how each layer class is named in the table
 CLASS_NAMES = {"weights": "weight MVM", "activation_matmul": "act x act", "digital": "digital",
                "data_movement": "data movement"}
-
-
-def add_input_shape(parser: argparse.ArgumentParser) -> None:
-    """``--input-shape NAME=1,3,224,224`` (repeatable): fixes an ONNX model's dynamic input axes."""
-    parser.add_argument("--input-shape", dest="input_shapes", action="append", default=[],
-                        metavar="NAME=D0,D1,...",
-                        help="shape of an ONNX model input, batch axis first, e.g. input=1,3,224,224 "
-                        "(needed when the model's input has dynamic axes other than the batch)")
-
-
-def input_shapes_of(args: argparse.Namespace) -> dict[str, tuple[int, ...]] | None:
-    """The ``--input-shape`` values as {name: shape}; a ConfigError for a malformed or repeated one."""
-    shapes: dict[str, tuple[int, ...]] = {}
-    for text in getattr(args, "input_shapes", None) or []:
-        name, shape = parse_input_shape(text)
-        if name in shapes:
-            raise ConfigError(Problem(f"input {name!r} is given twice", file="--input-shape", value=text))
-        shapes[name] = shape
-    return shapes or None
 
 
 def register(sub) -> None:

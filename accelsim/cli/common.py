@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from accelsim.errors import ConfigError, Problem
+from accelsim.workload.onnx_import import parse_input_shape
+
 
 def add_output_format(parser: argparse.ArgumentParser) -> None:
     """``--json`` / ``--csv``: machine-readable output only, on stdout."""
@@ -17,3 +20,22 @@ def add_arch(parser: argparse.ArgumentParser) -> None:
                         help="architecture YAML path or built-in name (default: mram72)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config field by dotted path, e.g. macro.adc.bits=5 (repeatable)")
+
+
+def add_input_shape(parser: argparse.ArgumentParser) -> None:
+    """``--input-shape NAME=1,3,224,224`` (repeatable): fixes an ONNX model's dynamic input axes."""
+    parser.add_argument("--input-shape", dest="input_shapes", action="append", default=[],
+                        metavar="NAME=D0,D1,...",
+                        help="shape of an ONNX model input, batch axis first, e.g. input=1,3,224,224 "
+                        "(needed when the model's input has dynamic axes other than the batch)")
+
+
+def input_shapes_of(args: argparse.Namespace) -> dict[str, tuple[int, ...]] | None:
+    """The ``--input-shape`` values as {name: shape}; a ConfigError for a malformed or repeated one."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for text in getattr(args, "input_shapes", None) or []:
+        name, shape = parse_input_shape(text)
+        if name in shapes:
+            raise ConfigError(Problem(f"input {name!r} is given twice", file="--input-shape", value=text))
+        shapes[name] = shape
+    return shapes or None

@@ -60,6 +60,8 @@ class Store:
         try:
             self._db = sqlite3.connect(self.path, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL: a commit survives the process being killed (only power loss may drop the last ones)
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise ConfigError(Problem(f"not a usable results store: {exc}", file=str(path))) from None
