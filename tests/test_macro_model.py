@@ -235,3 +235,20 @@ def test_bad_macro_ids():
         program(pop, [2], np.zeros((1, 4, 4), int))
     with pytest.raises(ValueError, match="distinct"):
         program(pop, [0, 0], np.zeros((2, 4, 4), int))
+
+
+def test_results_do_not_depend_on_the_number_of_threads(monkeypatch):
+    import accelsim.hw.macro as macro_module
+
+    arch = arch_with()
+    pop = make_population(arch, 6, 9)
+    rng = np.random.default_rng(2)
+    prog = program(pop, np.arange(6), rng.integers(-2, 2, (6, 64, 64)))
+    x = rng.integers(0, 16, (6, 300, 64))
+    runs = []
+    for workers in (1, 3):
+        monkeypatch.setattr(macro_module, "_BLOCK_ELEMENTS", 64 * 128)
+        monkeypatch.setattr(macro_module, "_MAX_WORKERS", workers)
+        runs.append(mvm(prog, x, rng=np.random.default_rng(5))[0])
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert not np.array_equal(runs[0], mvm(prog, x, rng=np.random.default_rng(6))[0])  # noise is drawn

@@ -28,7 +28,9 @@ of macros and vectors (per input bit when bit-serial), no loop per vector.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +44,12 @@ from accelsim.hw.variation import MacroPopulation, fill_read_noise
 _FLOAT32_EXACT = 2**24
 #: elements of one block of the hot path (about 1 MiB of float32: stays in cache)
 _BLOCK_ELEMENTS = 2**18
+#: most threads one call uses
+_MAX_WORKERS = 8
+#: rows of the small matrix products a block's matmul is cut into: each stays under
+#: the size at which BLAS starts threads of its own, so the block threads do not
+#: fight BLAS threads for the cores
+_GEMM_ROWS = 64
 
 
 # --------------------------------------------------------------------------- cell physics
@@ -311,10 +319,37 @@ def _blocks(n_macros: int, batch: int, columns: int) -> Iterator[tuple[slice, sl
             yield slice(m, min(n_macros, m + group)), slice(0, batch)
 
 
-def _column_blocks(prog: ProgrammedMacros, x: np.ndarray, rng: np.random.Generator | None,
-                   corrected: bool, probe: bool = False,
-                   ) -> Iterator[tuple[slice, slice, np.ndarray, np.ndarray]]:
-    """Per block of (macros, vectors): the digital value of every used column, and the input sums.
+def _matmul(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``x (..., batch, rows) @ w (..., rows, cols)`` as stacked products of _GEMM_ROWS vectors."""
+    batch = x.shape[-2]
+    if batch <= _GEMM_ROWS or batch % _GEMM_ROWS:
+        return np.matmul(x, w)
+    stacked = x.reshape(x.shape[:-2] + (batch // _GEMM_ROWS, _GEMM_ROWS, x.shape[-1]))
+    out = np.matmul(stacked, w[..., None, :, :] if w.ndim > 1 else w)
+    return out.reshape(out.shape[:-3] + (batch,) + out.shape[-1:]) if w.ndim > 1 \
+        else out.reshape(out.shape[:-2] + (batch,))
+
+
+def _worker_count(blocks: int) -> int:
+    """Threads for the blocks of one call: numpy releases the GIL in matmul and ufuncs."""
+    return max(1, min(blocks, os.cpu_count() or 1, _MAX_WORKERS))
+
+
+def _noise_seeds(prog: ProgrammedMacros, rng: np.random.Generator | None, blocks: int):
+    """One read-noise stream per block, so results do not depend on thread scheduling."""
+    if prog.macro.variation.read_noise_sigma_lsb == 0:
+        return [None] * blocks
+    root = prog.population.noise_seed.spawn(1)[0] if rng is None \
+        else np.random.SeedSequence(int(rng.integers(2**63)))
+    return root.spawn(blocks)
+
+
+def _for_each_block(prog: ProgrammedMacros, x: np.ndarray, rng: np.random.Generator | None,
+                    corrected: bool, consume: Callable[[slice, slice, np.ndarray, np.ndarray], None],
+                    probe: bool = False) -> None:
+    """Per block of (macros, vectors): the digital value of every used column, and the input sums,
+    handed to ``consume(macros, vectors, values, input_sums)`` (blocks are disjoint; they may
+    run on several threads).
 
     One evaluation is one matmul over the drive matrix ``levels x gain / LSB``
     (so it comes out in ADC LSB); column offset and read noise are added and
@@ -335,8 +370,6 @@ def _column_blocks(prog: ProgrammedMacros, x: np.ndarray, rng: np.random.Generat
     offset = pop.total_offset_lsb(prog.macro_ids)[:, :cols].astype(dt)[:, None, :]
     has_offset = bool(np.any(offset))
     sigma = m.variation.read_noise_sigma_lsb
-    if sigma > 0 and rng is None:
-        rng = pop.noise_rng()
     code_max = dt(2**m.adc.bits - 1)
     scale, shift = _post_transform(prog, corrected)
     scale = scale.astype(dt)[:, None, :]
@@ -345,37 +378,47 @@ def _column_blocks(prog: ProgrammedMacros, x: np.ndarray, rng: np.random.Generat
     ones = np.ones(prog.rows_used, dt)
     serial = m.input_mode == "bit_serial" and not probe
     shared = x.ndim == 2
-    noise = np.empty(0, dt)
+    blocks = list(_blocks(len(prog.macro_ids), x.shape[-2], cols))
+    seeds = _noise_seeds(prog, rng, len(blocks))
 
-    def conversion(drive_bits: np.ndarray, ms: slice) -> np.ndarray:
-        a = np.matmul(drive_bits, drive[ms])
+    def conversion(drive_bits: np.ndarray, ms: slice, noise_rng, noise: np.ndarray) -> np.ndarray:
+        a = _matmul(drive_bits, drive[ms])
         if has_offset:
             a += offset[ms]
         if sigma > 0:
-            a += fill_read_noise(rng, sigma, noise[: a.size].reshape(a.shape))
+            a += fill_read_noise(noise_rng, sigma, noise)
         np.rint(a, out=a)
         np.clip(a, 0, code_max, out=a)
         a *= scale[ms]
         a += shift[ms]
         return a if probe else np.floor(a, out=a)
 
-    for ms, bs in _blocks(len(prog.macro_ids), x.shape[-2], cols):
+    def block(index: int) -> None:
+        ms, bs = blocks[index]
         xb = x[bs] if shared else x[ms, bs]
-        size = (ms.stop - ms.start) * (bs.stop - bs.start) * cols
-        if sigma > 0 and noise.size < size:
-            noise = np.empty(size, dt)
+        shape = (ms.stop - ms.start, bs.stop - bs.start, cols)
+        noise_rng = np.random.PCG64(seeds[index]) if sigma > 0 else None
+        noise = np.empty(shape, dt) if sigma > 0 else None
         if serial:
-            values = conversion((xb & 1).astype(dt), ms)
+            values = conversion((xb & 1).astype(dt), ms, noise_rng, noise)
             for bit in range(1, m.input_bits):
-                plane = conversion(((xb >> bit) & 1).astype(dt), ms)
+                plane = conversion(((xb >> bit) & 1).astype(dt), ms, noise_rng, noise)
                 plane *= dt(2**bit)
                 values += plane
             xsum = xb.sum(axis=-1, dtype=dt)
         else:
             xf = xb.astype(dt)
-            values = conversion(xf, ms)
-            xsum = np.matmul(xf, ones)
-        yield ms, bs, values, xsum
+            values = conversion(xf, ms, noise_rng, noise)
+            xsum = _matmul(xf, ones)
+        consume(ms, bs, values.reshape(shape), xsum)
+
+    workers = _worker_count(len(blocks))
+    if workers == 1:
+        for index in range(len(blocks)):
+            block(index)
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(block, range(len(blocks))))
 
 
 def _post_transform(prog: ProgrammedMacros, corrected: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -386,10 +429,13 @@ def _post_transform(prog: ProgrammedMacros, corrected: bool) -> tuple[np.ndarray
     return lsb, np.zeros_like(lsb)
 
 
-def _collect(prog: ProgrammedMacros, x: np.ndarray, blocks) -> np.ndarray:
+def _collect(prog: ProgrammedMacros, x: np.ndarray, rng, corrected: bool, probe: bool = False) -> np.ndarray:
     out = np.empty((len(prog.macro_ids), x.shape[-2], prog.columns_used))
-    for ms, bs, values, _ in blocks:
+
+    def store(ms: slice, bs: slice, values: np.ndarray, _xsum: np.ndarray) -> None:
         out[ms, bs] = values
+
+    _for_each_block(prog, x, rng, corrected, store, probe)
     return out
 
 
@@ -401,7 +447,7 @@ def column_values(prog: ProgrammedMacros, inputs, *, rng: np.random.Generator | 
     applies the calibration correction when there is one.
     """
     x = _check_inputs(prog.macro, inputs, len(prog.macro_ids), prog.rows_used)
-    return _collect(prog, x, _column_blocks(prog, x, rng, corrected))
+    return _collect(prog, x, rng, corrected)
 
 
 def probe_columns(prog: ProgrammedMacros, drive, *, rng: np.random.Generator | None = None) -> np.ndarray:
@@ -414,7 +460,7 @@ def probe_columns(prog: ProgrammedMacros, drive, *, rng: np.random.Generator | N
     m = prog.macro
     x = _integers(drive, "drive", 0, evaluation_input_max(m), f"one {m.input_mode} evaluation")
     x = _check_inputs(m, x, len(prog.macro_ids), prog.rows_used)
-    return _collect(prog, x, _column_blocks(prog, x, rng, corrected=False, probe=True))
+    return _collect(prog, x, rng, corrected=False, probe=True)
 
 
 def _output_dtype(macro: MacroConfig, rows: int) -> type:
@@ -447,7 +493,8 @@ def mvm(prog: ProgrammedMacros, inputs, *, rng: np.random.Generator | None = Non
     layout = WeightLayout.of(m)
     out = np.empty((n, batch, wcols), _output_dtype(m, prog.rows_used))
     simple = layout.planes == 1 and layout.coefficients[0] == 1
-    for ms, bs, values, xsum in _column_blocks(prog, x, rng, corrected):
+
+    def recombine(ms: slice, bs: slice, values: np.ndarray, xsum: np.ndarray) -> None:
         if simple:
             combined = values
         else:
@@ -459,6 +506,8 @@ def mvm(prog: ProgrammedMacros, inputs, *, rng: np.random.Generator | None = Non
             np.add(combined, xsum[..., None], out=out[ms, bs], casting="unsafe")
         else:
             out[ms, bs] = combined
+
+    _for_each_block(prog, x, rng, corrected, recombine)
     return out, mvm_counts(prog.population.geometry, prog.rows_used, wcols, mvms=n * batch)
 
 
