@@ -110,8 +110,8 @@ def calibrate(prog: ProgrammedMacros, vectors: int | None = None) -> Calibration
     current = prog
     for index, x in enumerate(probes):
         measured = probe_columns(current, x)
-        ideal = np.matmul(x.astype(np.float64), prog.digits.astype(np.float64))
-        gain, offset = fit_columns(measured, np.broadcast_to(ideal, measured.shape))
+        ideal = np.matmul(x.astype(np.float64), prog.digits.astype(np.float64))  # (n, K, columns)
+        gain, offset = fit_columns(measured, ideal)
         if index + 1 < passes:
             factor = np.median(gain, axis=1)
             trim *= factor

@@ -81,7 +81,8 @@ class MacroCharacterization:
     calibration_time_ns_per_macro: float
 
     def to_dict(self) -> dict:
-        out = {k: v for k, v in self.__dict__.items() if k != "calibration"}
+        calibration_keys = ("calibration", "calibration_energy_pj_per_macro", "calibration_time_ns_per_macro")
+        out = {k: v for k, v in self.__dict__.items() if k not in calibration_keys}
         out["cell_levels_kohm"] = list(self.cell_levels_kohm)
         out["read_levels"] = list(self.read_levels)
         cal = self.calibration.to_dict()

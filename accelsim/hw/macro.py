@@ -288,13 +288,18 @@ def program(population: MacroPopulation, macro_ids, weight_tiles) -> ProgrammedM
 # --------------------------------------------------------------------------- evaluation
 
 
-def _work_dtype(macro: MacroConfig, rows: int) -> type:
-    """float32 while every integer the kernel forms is exact in it, else float64."""
+def _ideal_bounds(macro: MacroConfig, rows: int) -> tuple[int, int]:
+    """Largest ideal column sum (level units) and largest ideal |output| of a tile of ``rows``."""
     layout = WeightLayout.of(macro)
     column = rows * input_max(macro) * (2**macro.bits_per_cell - 1)
     output = column * sum(abs(c) for c in layout.coefficients) + rows * input_max(macro) * abs(layout.input_offset)
+    return column, output
+
+
+def _work_dtype(macro: MacroConfig, rows: int) -> type:
+    """float32 while every integer the kernel forms is exact in it, else float64."""
     codes = 2**macro.adc.bits * 2**macro.input_bits
-    return np.float32 if max(column, output, codes) < _FLOAT32_EXACT else np.float64
+    return np.float32 if max(*_ideal_bounds(macro, rows), codes) < _FLOAT32_EXACT else np.float64
 
 
 def _check_inputs(macro: MacroConfig, inputs, n_macros: int, rows: int) -> np.ndarray:
@@ -464,11 +469,8 @@ def probe_columns(prog: ProgrammedMacros, drive, *, rng: np.random.Generator | N
 
 
 def _output_dtype(macro: MacroConfig, rows: int) -> type:
-    layout = WeightLayout.of(macro)
-    bound = rows * input_max(macro) * (sum(abs(c) for c in layout.coefficients) * (2**macro.bits_per_cell - 1)
-                                       + abs(layout.input_offset))
     # corrected columns may overshoot the ideal range by the ADC's reach; keep headroom
-    return np.int32 if 4 * bound < 2**31 else np.int64
+    return np.int32 if 4 * _ideal_bounds(macro, rows)[1] < 2**31 else np.int64
 
 
 def mvm(prog: ProgrammedMacros, inputs, *, rng: np.random.Generator | None = None,
