@@ -1,0 +1,28 @@
+"""Functional inference and accuracy: datasets, the MFCC front end, trained weights
+and the reference (float and ideal-quantised) inference of a workload."""
+
+from accelsim.accuracy.dataset import FeatureSet, builtin_kws_test_set, load_feature_set
+from accelsim.accuracy.mfcc import KWS_MFCC, MfccParams, mfcc
+from accelsim.accuracy.reference import Matmul, accuracy, forward, ideal_matmul, predict
+from accelsim.accuracy.speech_commands import CLASSES, load_split, read_wav
+from accelsim.accuracy.weights import NetworkWeights, load_weights, weights_path
+
+__all__ = [
+    "CLASSES",
+    "KWS_MFCC",
+    "FeatureSet",
+    "Matmul",
+    "MfccParams",
+    "NetworkWeights",
+    "accuracy",
+    "builtin_kws_test_set",
+    "forward",
+    "ideal_matmul",
+    "load_feature_set",
+    "load_split",
+    "load_weights",
+    "mfcc",
+    "predict",
+    "read_wav",
+    "weights_path",
+]

@@ -1,0 +1,95 @@
+"""Labelled feature sets stored as .npz: the shipped KWS test set and its kind.
+
+Keys: ``features`` (n, ...) float16 or float32, ``labels`` (n,) integers,
+optionally ``classes`` (unicode, class names in label order). The shipped
+set is ``workloads/data/kws_test.npz``: MFCC features (n, 49, 10) of the
+held-out speakers of the synthetic corpus (docs/accuracy.md).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from accelsim.config.resources import builtin_dir
+from accelsim.errors import ConfigError, Problem
+
+#: the shipped KWS test set, relative to the built-in workloads folder
+KWS_TEST_SET = "data/kws_test.npz"
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """Features and labels of a labelled set."""
+
+    features: np.ndarray
+    labels: np.ndarray
+    classes: tuple[str, ...] = ()
+    source: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def class_counts(self) -> dict[str, int]:
+        counts = np.bincount(self.labels, minlength=len(self.classes))
+        names = self.classes or tuple(str(i) for i in range(len(counts)))
+        return {name: int(c) for name, c in zip(names, counts)}
+
+
+def builtin_kws_test_set() -> Path:
+    """Path of the shipped KWS test set."""
+    return builtin_dir("workloads") / KWS_TEST_SET
+
+
+def load_feature_set(path: str | Path) -> FeatureSet:
+    """Read a feature-set .npz; ConfigError naming the file and key when it is malformed."""
+    file = str(path)
+    if not Path(path).is_file():
+        raise ConfigError(Problem("feature set not found", file=file))
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            data = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise ConfigError(Problem(f"cannot be read as a NumPy .npz file ({exc})", file=file)) from None
+    problems = []
+    for key in ("features", "labels"):
+        if key not in data:
+            problems.append(Problem("missing", path=key, file=file))
+    if problems:
+        raise ConfigError(problems)
+    features, labels = data["features"], data["labels"]
+    classes = tuple(str(c) for c in data["classes"].tolist()) if "classes" in data else ()
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer) or len(labels) != len(features):
+        problems.append(Problem(f"must be {len(features)} integer labels, one per feature row; "
+                                f"got shape {list(labels.shape)} of {labels.dtype}",
+                                path="labels", file=file))
+    elif labels.size and (labels.min() < 0 or (classes and labels.max() >= len(classes))):
+        problems.append(Problem(f"labels must lie in 0..{max(len(classes), 1) - 1}",
+                                path="labels", file=file))
+    if not np.issubdtype(features.dtype, np.floating) or not np.all(np.isfinite(features)):
+        problems.append(Problem("must be finite floating-point values", path="features", file=file))
+    if problems:
+        raise ConfigError(problems)
+    return FeatureSet(features=features, labels=labels.astype(np.int64), classes=classes, source=file)
+
+
+def save_feature_set(path: str | Path, features: np.ndarray, labels: np.ndarray,
+                     classes: tuple[str, ...] = (), dtype=np.float16) -> None:
+    """Write a feature set atomically (temporary file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)
+    os.close(fd)
+    try:
+        np.savez_compressed(tmp, features=np.asarray(features, dtype=dtype),
+                            labels=np.asarray(labels, dtype=np.int8 if len(classes) < 128 else np.int32),
+                            classes=np.array(classes, dtype=str))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,285 @@
+"""Reference inference of a workload with its trained weights, in numpy.
+
+Two paths through the same layer graph, both vectorised over samples:
+
+- **float**: float weights and activations; the digital affine ``out_scale``
+  / ``out_shift`` after each weight layer.
+- **quantised**: what ideal macros compute. Each weight layer's input is
+  turned into unsigned codes of ``input_bits`` with the layer's scale and
+  zero point, the codes are unrolled (im2col) and multiplied by the integer
+  weight codes, and the digital unit takes it from there: it removes the zero
+  point (``acc - zp * sum_k codes``, one constant per output channel since
+  padding uses the zero-point code), rescales by ``input_scale *
+  weight_scale``, applies the folded batch-norm ``q_out_scale`` /
+  ``q_out_shift``, the activation, pooling and residual adds in float.
+
+The weight-matrix product is one pluggable function, :data:`Matmul`:
+``matmul(layer, x_codes, w_codes) -> acc`` with ``x_codes`` of shape
+(G, M, K) (G groups: 1 for conv2d and linear, the channels of a depthwise
+layer; M input vectors; K rows), ``w_codes`` of shape (G, K, N) and ``acc``
+of shape (G, M, N). :func:`ideal_matmul` is exact integer arithmetic; a
+macro model replaces it to compute each tile on the macro it is placed on.
+
+Samples are processed ``chunk`` at a time; within a chunk every layer is a
+handful of numpy calls (no loop over samples or vectors).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Literal
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from accelsim.accuracy.weights import LayerWeights, NetworkWeights
+from accelsim.workload import LayerInfo, Workload
+
+#: matmul(layer, x_codes (G, M, K), w_codes (G, K, N)) -> accumulations (G, M, N)
+Matmul = Callable[[LayerInfo, np.ndarray, np.ndarray], np.ndarray]
+Path_ = Literal["float", "quantised"]
+
+
+def ideal_matmul(layer: LayerInfo, x_codes: np.ndarray, w_codes: np.ndarray) -> np.ndarray:
+    """Exact integer product of input codes and weight codes, as ideal macros compute it.
+
+    Computed with float BLAS, which is exact for integers while every sum
+    stays below the mantissa: float32 when K * max|x| * max|w| < 2**24,
+    float64 otherwise.
+    """
+    bound = x_codes.shape[-1] * float(np.abs(x_codes).max(initial=0)) * float(np.abs(w_codes).max(initial=0))
+    dtype = np.float32 if bound < 2**24 else np.float64
+    return np.matmul(x_codes.astype(dtype, copy=False), w_codes.astype(dtype, copy=False))
+
+
+# ---------------------------------------------------------------- geometry
+
+def _pair(v) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+def conv_pads(padding, in_hw, kernel, stride, dilation=(1, 1)) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) padding; ``same`` puts the odd pixel at the bottom/right."""
+    if padding == "valid":
+        return (0, 0, 0, 0)
+    if padding == "same":
+        pads = []
+        for size, k, s, d in zip(in_hw, kernel, stride, dilation):
+            total = max((math.ceil(size / s) - 1) * s + d * (k - 1) + 1 - size, 0)
+            pads += [total // 2, total - total // 2]
+        return tuple(pads)  # type: ignore[return-value]
+    if isinstance(padding, int):
+        return (padding,) * 4
+    if len(padding) == 2:
+        return (padding[0], padding[0], padding[1], padding[1])
+    return tuple(padding)  # type: ignore[return-value]
+
+
+def windows(x: np.ndarray, kernel, stride, padding, dilation=(1, 1), pad_value=0.0) -> np.ndarray:
+    """Sliding windows of a (B, C, H, W) tensor: a view-derived (B, C, OH, OW, kh, kw) array.
+
+    Uses stride tricks: no copy besides the padding.
+    """
+    kh, kw = kernel
+    dh, dw = dilation
+    t, b, left, r = conv_pads(padding, x.shape[2:], kernel, stride, dilation)
+    if t or b or left or r:
+        x = np.pad(x, ((0, 0), (0, 0), (t, b), (left, r)), constant_values=pad_value)
+    view = sliding_window_view(x, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(2, 3))
+    return view[:, :, :: stride[0], :: stride[1], ::dh, ::dw]
+
+
+# ---------------------------------------------------------------- digital unit
+
+def activate(y: np.ndarray, activation: str) -> np.ndarray:
+    """The activation applied in the digital unit (softmax over the channel/feature axis)."""
+    if activation == "none":
+        return y
+    if activation == "relu":
+        return np.maximum(y, 0.0)
+    if activation == "relu6":
+        return np.clip(y, 0.0, 6.0)
+    if activation == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-y))
+    if activation == "tanh":
+        return np.tanh(y)
+    if activation == "gelu":  # tanh approximation
+        return 0.5 * y * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (y + 0.044715 * y**3)))
+    if activation == "softmax":
+        axis = 1 if y.ndim in (2, 4) else -1
+        e = np.exp(y - y.max(axis=axis, keepdims=True))
+        return e / e.sum(axis=axis, keepdims=True)
+    raise ValueError(f"unknown activation {activation!r}")
+
+
+def _channel_axis_shape(y: np.ndarray) -> tuple[int, ...]:
+    """Shape that broadcasts a per-channel vector against y (channel = axis 1 of
+    (B, C, H, W), last axis of (B, F) and (B, T, F))."""
+    if y.ndim == 4:
+        return (1, -1, 1, 1)
+    return (1,) * (y.ndim - 1) + (-1,)
+
+
+def pool(x: np.ndarray, layer: LayerInfo) -> np.ndarray:
+    """Average or max pooling of (B, C, H, W); average pooling divides by the window area."""
+    spec = layer.spec
+    if spec.global_:
+        return (x.mean if spec.type == "avgpool" else x.max)(axis=(2, 3), keepdims=True)
+    kernel = _pair(spec.kernel)
+    stride = _pair(spec.stride) if spec.stride is not None else kernel
+    pad_value = 0.0 if spec.type == "avgpool" else -np.inf
+    win = windows(x, kernel, stride, spec.padding, pad_value=pad_value)
+    return (win.mean if spec.type == "avgpool" else win.max)(axis=(4, 5))
+
+
+# ---------------------------------------------------------------- weight layers
+
+def quantise_input(x: np.ndarray, lw: LayerWeights, input_bits: int) -> np.ndarray:
+    """Unsigned input codes: clip(round(x / scale) + zero_point, 0, 2**bits - 1).
+
+    Held as float32 (exact for codes below 2**24) so that the unrolled
+    vectors feed float BLAS without another copy.
+    """
+    codes = np.round(x / lw.input_scale) + lw.input_zero_point
+    return np.clip(codes, 0, 2**input_bits - 1).astype(np.float32)
+
+
+def _unroll(x: np.ndarray, layer: LayerInfo, pad_value: float) -> tuple[np.ndarray, tuple]:
+    """Input vectors of a weight layer as (G, M, K), and the output geometry."""
+    spec = layer.spec
+    if layer.kind == "linear":
+        lead = x.shape[:-1]
+        return x.reshape(1, -1, x.shape[-1]), lead
+    win = windows(x, _pair(spec.kernel), _pair(spec.stride), spec.padding,
+                  _pair(spec.dilation), pad_value)  # (B, C, OH, OW, kh, kw)
+    b, c, oh, ow, kh, kw = win.shape
+    if layer.kind == "conv2d":  # rows ordered (cin, kh, kw), as weight.reshape(N, -1)
+        return win.transpose(0, 2, 3, 1, 4, 5).reshape(1, b * oh * ow, c * kh * kw), (b, oh, ow)
+    return win.transpose(1, 0, 2, 3, 4, 5).reshape(c, b * oh * ow, kh * kw), (b, oh, ow)
+
+
+def weight_matrix(layer: LayerInfo, w: np.ndarray) -> np.ndarray:
+    """A layer's weights (or codes) as the (G, K, N) matrices the macros hold.
+
+    conv2d: one K = cin*kh*kw by N = filters matrix, rows ordered (cin, kh,
+    kw); depthwise: one kh*kw by multiplier matrix per channel; linear: F by
+    units.
+    """
+    if layer.kind == "linear":
+        return w.T[None]
+    if layer.kind == "conv2d":
+        return w.reshape(w.shape[0], -1).T[None]
+    c = layer.in_shapes[0][0]
+    m = layer.spec.multiplier
+    return w.reshape(c, m, -1).transpose(0, 2, 1)
+
+
+def _fold(acc: np.ndarray, layer: LayerInfo, geometry: tuple) -> np.ndarray:
+    """(G, M, N) accumulations back to the layer's output layout."""
+    if layer.kind == "linear":
+        return acc[0].reshape(*geometry, acc.shape[-1])
+    b, oh, ow = geometry
+    if layer.kind == "conv2d":
+        return acc[0].reshape(b, oh, ow, -1).transpose(0, 3, 1, 2)
+    g, _, m = acc.shape  # depthwise: output channel c*m + j
+    return acc.reshape(g, b, oh, ow, m).transpose(1, 0, 4, 2, 3).reshape(b, g * m, oh, ow)
+
+
+def float_layer(x: np.ndarray, layer: LayerInfo, lw: LayerWeights) -> np.ndarray:
+    """The float network's layer, in float32 (the precision the network was trained in)."""
+    cols, geometry = _unroll(x.astype(np.float32, copy=False), layer, 0.0)
+    acc = np.matmul(cols, weight_matrix(layer, lw.weight.astype(np.float32)))
+    y = _fold(acc, layer, geometry)
+    shape = _channel_axis_shape(y)
+    return y * lw.out_scale.astype(np.float32).reshape(shape) + lw.out_shift.astype(np.float32).reshape(shape)
+
+
+def quantised_layer(x: np.ndarray, layer: LayerInfo, lw: LayerWeights, input_bits: int,
+                    matmul: Matmul = ideal_matmul) -> np.ndarray:
+    codes = quantise_input(x, lw, input_bits)
+    cols, geometry = _unroll(codes, layer, float(lw.input_zero_point))
+    w_codes = weight_matrix(layer, lw.weight_codes)
+    acc = matmul(layer, cols, w_codes)
+    acc = acc.astype(np.float64)
+    if lw.input_zero_point:  # every window holds K codes (padding = zero point): one constant per column
+        acc -= lw.input_zero_point * w_codes.sum(axis=1, keepdims=True, dtype=np.int64)
+    y = _fold(acc, layer, geometry)
+    shape = _channel_axis_shape(y)
+    scale = lw.input_scale * lw.weight_scale * lw.q_out_scale
+    return y * scale.reshape(shape) + lw.q_out_shift.reshape(shape)
+
+
+# ---------------------------------------------------------------- the network
+
+def _last_use(workload: Workload) -> dict[str, int]:
+    last: dict[str, int] = {}
+    for i, layer in enumerate(workload.layers):
+        for name in layer.inputs:
+            last[name] = i
+    return last
+
+
+def normalise_input(features: np.ndarray, weights: NetworkWeights) -> np.ndarray:
+    """(features - input_mean) / input_std, where the weights file has them."""
+    x = np.asarray(features, dtype=np.float64)
+    if weights.input_mean is not None:
+        x = x - weights.input_mean
+    if weights.input_std is not None:
+        x = x / weights.input_std
+    return x
+
+
+def forward(workload: Workload, weights: NetworkWeights, inputs: np.ndarray,
+            path: Path_ = "quantised", matmul: Matmul = ideal_matmul) -> np.ndarray:
+    """Outputs of the last layer for a batch of inputs of shape (B, *input_shape)."""
+    inputs = np.asarray(inputs)
+    if math.prod(inputs.shape[1:]) != math.prod(workload.input_shape):
+        raise ValueError(f"inputs have shape {list(inputs.shape[1:])} per sample; "
+                         f"the workload expects {list(workload.input_shape)}")
+    x = normalise_input(inputs.reshape(len(inputs), *workload.input_shape), weights)
+    values = {"input": x}
+    last = _last_use(workload)
+    for i, layer in enumerate(workload.layers):
+        args = [values[name] for name in layer.inputs]
+        if layer.has_weights:
+            lw = weights.layers[layer.name]
+            if path == "float":
+                y = float_layer(args[0], layer, lw)
+            else:
+                y = quantised_layer(args[0], layer, lw, weights.input_bits, matmul)
+        elif layer.kind in ("avgpool", "maxpool"):
+            y = pool(args[0], layer)
+        elif layer.kind == "add":
+            y = sum(args[1:], args[0])
+        elif layer.kind == "flatten":
+            y = args[0].reshape(args[0].shape[0], -1)
+        elif layer.kind == "matmul":  # activation x activation, in the digital unit
+            b = np.swapaxes(args[1], -1, -2) if layer.spec.transpose_b else args[1]
+            y = np.matmul(args[0], b)
+        else:
+            raise ValueError(f"unknown layer kind {layer.kind!r}")
+        values[layer.name] = activate(y, layer.spec.activation)
+        for name in layer.inputs:
+            if last.get(name) == i:
+                del values[name]
+    return values[workload.layers[-1].name]
+
+
+def predict(workload: Workload, weights: NetworkWeights, inputs: np.ndarray,
+            path: Path_ = "quantised", matmul: Matmul = ideal_matmul,
+            chunk: int = 256) -> np.ndarray:
+    """Class index (argmax of the last layer) of every sample, ``chunk`` samples per pass."""
+    out = np.empty(len(inputs), dtype=np.int64)
+    for start in range(0, len(inputs), chunk):
+        logits = forward(workload, weights, inputs[start:start + chunk], path, matmul)
+        out[start:start + chunk] = logits.reshape(len(logits), -1).argmax(axis=1)
+    return out
+
+
+def accuracy(workload: Workload, weights: NetworkWeights, inputs: np.ndarray,
+             labels: np.ndarray, path: Path_ = "quantised", matmul: Matmul = ideal_matmul,
+             chunk: int = 256) -> float:
+    """Top-1 accuracy (fraction in 0..1) on a labelled set."""
+    predicted = predict(workload, weights, inputs, path, matmul, chunk)
+    return float(np.mean(predicted == np.asarray(labels)))

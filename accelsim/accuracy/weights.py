@@ -1,0 +1,265 @@
+"""Trained weights of a workload: the .npz file format and its checker.
+
+One file holds two versions of the same network, keyed by layer name:
+
+- the float network, for software accuracy;
+- the quantised network the macros run: integer weight codes of
+  ``weight_bits`` (two's-complement range, e.g. -2..1 for 2 bits), unsigned
+  input codes of ``input_bits`` with one scale and zero point per layer, and
+  a per-output-channel affine applied in the digital unit (batch-norm and
+  bias folded into it).
+
+Keys of a layer ``L`` with weights (conv2d, depthwise_conv2d, linear), all
+float32 unless said otherwise:
+
+=========================  ==================  ==========================================
+key                        shape               meaning
+=========================  ==================  ==========================================
+``L.weight``               W                   float weights
+``L.out_scale``            (N,)                float network: y = (W * x) * out_scale + out_shift
+``L.out_shift``            (N,)                (batch-norm and bias folded)
+``L.weight_codes``         W, int8             quantised weights: w = weight_codes * weight_scale
+``L.weight_scale``         (N,)                per output channel
+``L.input_scale``          ()                  input codes q = clip(round(x / input_scale) + zp, 0, 2**input_bits - 1)
+``L.input_zero_point``     (), int32           zp; 0 for the ReLU outputs, > 0 for a signed input
+``L.q_out_scale``          (N,)                quantised network: y = (acc - zp * sum_k codes) * input_scale
+``L.q_out_shift``          (N,)                * weight_scale * q_out_scale + q_out_shift
+=========================  ==================  ==========================================
+
+W is (N, C, kh, kw) for conv2d, (C * multiplier, 1, kh, kw) for
+depthwise_conv2d and (N, F) for linear: output channel first, as in ONNX and
+PyTorch. N is the number of output channels.
+
+File-level keys: ``weight_bits`` and ``input_bits`` (int32 scalars, the bit
+widths the codes use); optionally ``input_mean`` and ``input_std`` (float32,
+broadcast against the input's trailing axes: the network sees
+(features - input_mean) / input_std), ``classes`` (unicode, the class names
+in label order) and ``trained_accuracy_float`` / ``trained_accuracy_ideal``
+(float64, what the training measured on the shipped test set).
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from accelsim.errors import ConfigError, Problem
+from accelsim.workload import LayerInfo, Workload
+
+#: per-layer keys and whether each is per output channel ("n"), the weight shape ("w") or scalar
+LAYER_KEYS = {
+    "weight": "w", "out_scale": "n", "out_shift": "n",
+    "weight_codes": "w", "weight_scale": "n", "input_scale": "", "input_zero_point": "",
+    "q_out_scale": "n", "q_out_shift": "n",
+}
+FILE_KEYS = ("weight_bits", "input_bits")
+OPTIONAL_FILE_KEYS = ("input_mean", "input_std", "classes",
+                      "trained_accuracy_float", "trained_accuracy_ideal")
+
+
+@dataclass(frozen=True)
+class LayerWeights:
+    """The float and quantised parameters of one layer (see the module docstring)."""
+
+    weight: np.ndarray
+    out_scale: np.ndarray
+    out_shift: np.ndarray
+    weight_codes: np.ndarray
+    weight_scale: np.ndarray
+    input_scale: float
+    input_zero_point: int
+    q_out_scale: np.ndarray
+    q_out_shift: np.ndarray
+
+
+@dataclass(frozen=True)
+class NetworkWeights:
+    """Every weight layer's parameters plus the file-level keys."""
+
+    layers: dict[str, LayerWeights]
+    weight_bits: int
+    input_bits: int
+    input_mean: np.ndarray | None = None
+    input_std: np.ndarray | None = None
+    classes: tuple[str, ...] = ()
+    trained_accuracy_float: float | None = None
+    trained_accuracy_ideal: float | None = None
+    source: str | None = None
+
+    @property
+    def weight_code_range(self) -> tuple[int, int]:
+        return -(2 ** (self.weight_bits - 1)), 2 ** (self.weight_bits - 1) - 1
+
+    @property
+    def input_code_max(self) -> int:
+        return 2**self.input_bits - 1
+
+
+def weight_shape(layer: LayerInfo) -> tuple[int, ...]:
+    """The shape ``L.weight`` must have for this layer."""
+    spec = layer.spec
+    if layer.kind == "conv2d":
+        kh, kw = _pair(spec.kernel)
+        return (spec.filters, layer.in_shapes[0][0], kh, kw)
+    if layer.kind == "depthwise_conv2d":
+        kh, kw = _pair(spec.kernel)
+        return (layer.in_shapes[0][0] * spec.multiplier, 1, kh, kw)
+    if layer.kind == "linear":
+        return (spec.units, layer.in_shapes[0][-1])
+    raise ValueError(f"layer {layer.name!r} ({layer.kind}) has no weights")
+
+
+def _pair(v) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+def weights_path(workload: Workload) -> Path:
+    """The workload's weights file, relative to its YAML; ConfigError when it names none."""
+    if not workload.weights_file:
+        raise ConfigError(Problem(
+            "the workload names no weights file (add `weights: FILE.npz`)",
+            path="weights", file=workload.source))
+    path = Path(workload.weights_file)
+    if not path.is_absolute() and workload.source:
+        path = Path(workload.source).parent / path
+    return path
+
+
+def load_weights(workload: Workload, path: str | Path | None = None) -> NetworkWeights:
+    """Read and check a weights file against the workload's layers.
+
+    Every problem (missing layer or key, wrong shape, non-finite value, code
+    out of range, non-positive scale) is reported at once in one ConfigError
+    naming the file and the ``layer.key``.
+    """
+    path = Path(path) if path is not None else weights_path(workload)
+    file = str(path)
+    if not path.is_file():
+        raise ConfigError(Problem("weights file not found", file=file))
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            data = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise ConfigError(Problem(f"cannot be read as a NumPy .npz file ({exc})", file=file)) from None
+    problems: list[Problem] = []
+
+    def bad(key: str, message: str, value=None):
+        if value is None:
+            problems.append(Problem(message, path=key, file=file))
+        else:
+            problems.append(Problem(message, path=key, file=file, value=value))
+
+    bits = {}
+    for key in FILE_KEYS:
+        if key not in data:
+            bad(key, "missing: the file must say the bit width its codes use")
+        elif data[key].shape != () or not np.issubdtype(data[key].dtype, np.integer) or not 1 <= int(data[key]) <= 16:
+            bad(key, "must be an integer scalar between 1 and 16", data[key].tolist())
+        else:
+            bits[key] = int(data[key])
+    names = {layer.name for layer in workload.layers}
+    for key in data:
+        prefix = key.split(".", 1)[0]
+        if "." in key and prefix not in names:
+            bad(key, f"names layer {prefix!r}, which the workload {workload.name!r} does not have")
+    layers: dict[str, LayerWeights] = {}
+    for i, layer in enumerate(workload.layers):
+        if not layer.has_weights:
+            if layer.spec.batch_norm:
+                problems.append(Problem(
+                    f"batch-norm after a {layer.kind} layer: the weights file format holds "
+                    "batch-norm only as the folded affine of a weight layer",
+                    path=f"layers[{i}].batch_norm", file=workload.source))
+            continue
+        parsed = _check_layer(layer, data, bits, bad)
+        if parsed is not None:
+            layers[layer.name] = parsed
+    extras = _check_file_extras(workload, data, bad)
+    if problems:
+        raise ConfigError(problems)
+    return NetworkWeights(layers=layers, weight_bits=bits["weight_bits"],
+                          input_bits=bits["input_bits"], source=file, **extras)
+
+
+def _check_layer(layer: LayerInfo, data: dict, bits: dict, bad) -> LayerWeights | None:
+    name = layer.name
+    w_shape = weight_shape(layer)
+    n = w_shape[0]
+    missing = [k for k in LAYER_KEYS if f"{name}.{k}" not in data]
+    if len(missing) == len(LAYER_KEYS):
+        bad(name, f"layer {name!r} ({layer.kind}) has no weights in the file "
+                  f"(expected keys {name}.weight, {name}.weight_codes, ...)")
+        return None
+    ok = True
+    for k in missing:
+        bad(f"{name}.{k}", f"missing for layer {name!r}")
+        ok = False
+    for k, kind in LAYER_KEYS.items():
+        key = f"{name}.{k}"
+        if key not in data:
+            continue
+        arr = data[key]
+        want = w_shape if kind == "w" else (n,) if kind == "n" else ()
+        if arr.shape != want:
+            bad(key, f"shape {list(arr.shape)} does not fit layer {name!r} ({layer.kind}, "
+                     f"input {list(layer.in_shapes[0])}): expected {list(want)}")
+            ok = False
+        elif not np.issubdtype(arr.dtype, np.number):
+            bad(key, f"has dtype {arr.dtype}; expected numbers")
+            ok = False
+        elif not np.all(np.isfinite(arr)):
+            bad(key, f"holds {int(np.size(arr) - np.isfinite(arr).sum())} non-finite values (NaN or inf)")
+            ok = False
+    if not ok:
+        return None
+    codes = data[f"{name}.weight_codes"]
+    if "weight_bits" in bits:
+        lo, hi = -(2 ** (bits["weight_bits"] - 1)), 2 ** (bits["weight_bits"] - 1) - 1
+        if not np.issubdtype(codes.dtype, np.integer) or codes.min() < lo or codes.max() > hi:
+            bad(f"{name}.weight_codes", f"must be integers in {lo}..{hi} (weight_bits "
+                f"{bits['weight_bits']}); found {codes.dtype} in {codes.min()}..{codes.max()}")
+            ok = False
+    zp = data[f"{name}.input_zero_point"]
+    if "input_bits" in bits and (not np.issubdtype(zp.dtype, np.integer)
+                                 or not 0 <= int(zp) <= 2 ** bits["input_bits"] - 1):
+        bad(f"{name}.input_zero_point", f"must be an integer code in 0..{2 ** bits['input_bits'] - 1}",
+            zp.tolist())
+        ok = False
+    for k in ("weight_scale", "input_scale"):
+        if np.any(data[f"{name}.{k}"] <= 0):
+            bad(f"{name}.{k}", "scales must be positive")
+            ok = False
+    if not ok:
+        return None
+    f64 = {k: data[f"{name}.{k}"].astype(np.float64) for k in LAYER_KEYS}
+    return LayerWeights(
+        weight=f64["weight"], out_scale=f64["out_scale"], out_shift=f64["out_shift"],
+        weight_codes=codes.astype(np.int8), weight_scale=f64["weight_scale"],
+        input_scale=float(f64["input_scale"]), input_zero_point=int(zp),
+        q_out_scale=f64["q_out_scale"], q_out_shift=f64["q_out_shift"])
+
+
+def _check_file_extras(workload: Workload, data: dict, bad) -> dict:
+    out: dict = {}
+    in_shape = workload.input_shape
+    for key in ("input_mean", "input_std"):
+        if key not in data:
+            continue
+        arr = data[key]
+        fits = arr.ndim <= len(in_shape) and all(
+            a in (1, s) for a, s in zip(arr.shape[::-1], in_shape[::-1]))
+        if not fits:
+            bad(key, f"shape {list(arr.shape)} does not broadcast against the input {list(in_shape)}")
+        elif not np.all(np.isfinite(arr)) or (key == "input_std" and np.any(arr <= 0)):
+            bad(key, "must be finite" + (" and positive" if key == "input_std" else ""))
+        else:
+            out[key] = arr.astype(np.float64)
+    if "classes" in data:
+        out["classes"] = tuple(str(c) for c in data["classes"].tolist())
+    for key in ("trained_accuracy_float", "trained_accuracy_ideal"):
+        if key in data:
+            out[key] = float(data[key])
+    return out

@@ -1,0 +1,363 @@
+#!/usr/bin/env python3
+"""Train the KWS DS-CNN of workloads/kws_dscnn.yaml, float then quantisation-aware.
+
+Needs PyTorch (``pip install -e .[train]``); nothing else in accelsim does.
+
+1. Features: the corpus (``scripts/make_kws_corpus.py``, or the real Speech
+   Commands v0.02 folder) is read with ``accelsim.accuracy.speech_commands``
+   and featurised with accelsim's MFCC (49 x 10 per clip). Training keeps all
+   unknown-word clips; validation and test keep 1/12 unknown and add 1/12
+   silence.
+2. Float training of the DS-CNN (batch-norm after each convolution, ReLU).
+3. Quantisation-aware fine-tuning from the float network, to the macro's
+   bits (``--weight-bits``, ``--input-bits``, default 2 and 4 as in
+   configs/mram72.yaml): weights are codes in -2**(b-1)..2**(b-1)-1 times a
+   learned per-output-channel step; every weight layer's input is an
+   unsigned code of ``input_bits`` times a learned per-layer step (learned
+   step size quantisation, straight-through rounding). The first layer's
+   input (normalised MFCC, signed) uses the zero point 2**(input_bits-1).
+   Depthwise layers are quantised like the others, so they may run on
+   macros or in the digital unit with the same result.
+4. Export: workloads/kws_dscnn.npz (format: accelsim/accuracy/weights.py)
+   and workloads/data/kws_test.npz (float16 features of the test split), then
+   the numpy reference inference re-measures both accuracies on the shipped
+   file and the figures are stored in the weights file.
+
+    python scripts/train_kws.py --data data/kws_synth
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from accelsim.accuracy import reference
+from accelsim.accuracy.dataset import save_feature_set
+from accelsim.accuracy.speech_commands import CLASSES, load_split
+from accelsim.accuracy.weights import load_weights
+from accelsim.workload import load_workload
+
+ROOT = Path(__file__).resolve().parents[1]
+DW_LAYERS = ("dw1", "dw2", "dw3", "dw4")
+PW_LAYERS = ("pw1", "pw2", "pw3", "pw4")
+
+
+# ------------------------------------------------------------ quantisers
+
+def round_ste(x: torch.Tensor) -> torch.Tensor:
+    """Round in the forward pass, identity gradient."""
+    return (x.round() - x).detach() + x
+
+
+def grad_scaled(p: torch.Tensor, factor: float) -> torch.Tensor:
+    """p in the forward pass, gradient times factor (LSQ step-size gradient scaling)."""
+    return (p - p * factor).detach() + p * factor
+
+
+class StepQuantiser(nn.Module):
+    """Learned-step uniform quantiser: codes clip(round(x / s) + zp, lo, hi), output s * (code - zp).
+
+    ``channels`` > 1 gives one step per output channel (weights, dim 0).
+    """
+
+    def __init__(self, lo: int, hi: int, zero_point: int = 0, channels: int = 1):
+        super().__init__()
+        self.lo, self.hi, self.zero_point = lo, hi, zero_point
+        self.step = nn.Parameter(torch.ones(channels))
+        self.register_buffer("ready", torch.tensor(False))
+
+    def _shape(self, x):
+        return (-1,) + (1,) * (x.dim() - 1) if self.step.numel() > 1 else (1,)
+
+    def init_from(self, x: torch.Tensor) -> None:
+        with torch.no_grad():
+            if self.step.numel() > 1:  # weights: step = std per channel (near-MSE-optimal for 4 levels)
+                self.step.copy_(x.reshape(x.shape[0], -1).std(dim=1).clamp_min(1e-6))
+            else:  # activations: cover the 99.9th percentile of |x|
+                top = max(self.hi - self.zero_point, self.zero_point - self.lo)
+                q = torch.quantile(x.detach().abs().flatten()[:200_000], 0.999)
+                self.step.fill_(float(q.clamp_min(1e-6)) / top)
+            self.ready.fill_(True)
+
+    def positive_step(self) -> torch.Tensor:
+        """The step, kept positive (a learned step may otherwise cross zero)."""
+        return self.step.abs().clamp_min(1e-6)
+
+    def codes(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.positive_step().reshape(self._shape(x))
+        return torch.clamp(torch.round(x / s) + self.zero_point, self.lo, self.hi)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not bool(self.ready):
+            self.init_from(x)
+        per = x.numel() / self.step.numel()
+        s = grad_scaled(self.positive_step(), 1.0 / math.sqrt(per * max(self.hi, 1))).reshape(self._shape(x))
+        q = torch.clamp(round_ste(x / s) + self.zero_point, self.lo, self.hi)
+        return (q - self.zero_point) * s
+
+
+# ------------------------------------------------------------ the network
+
+class QConv(nn.Module):
+    """Conv (or linear) with optional input/weight quantisers, then batch-norm."""
+
+    def __init__(self, conv: nn.Module, bn: nn.Module | None, pad=None):
+        super().__init__()
+        self.conv, self.bn, self.pad = conv, bn, pad
+        self.wq: StepQuantiser | None = None
+        self.xq: StepQuantiser | None = None
+
+    def quantise(self, weight_bits: int, input_bits: int, zero_point: int) -> None:
+        out = self.conv.weight.shape[0]
+        self.wq = StepQuantiser(-(2 ** (weight_bits - 1)), 2 ** (weight_bits - 1) - 1, 0, out)
+        self.xq = StepQuantiser(0, 2**input_bits - 1, zero_point)
+        self.wq.init_from(self.conv.weight)
+
+    def forward(self, x):
+        w = self.conv.weight
+        if self.xq is not None:
+            x, w = self.xq(x), self.wq(w)
+        if self.pad is not None:
+            x = F.pad(x, self.pad)  # zeros = the zero-point code after quantisation
+        if isinstance(self.conv, nn.Linear):
+            y = F.linear(x, w, self.conv.bias)
+        else:
+            y = F.conv2d(x, w, None, self.conv.stride, self.conv.padding, 1, self.conv.groups)
+        return self.bn(y) if self.bn is not None else y
+
+
+class DsCnn(nn.Module):
+    """workloads/kws_dscnn.yaml: conv 10x4/2 same, 4 x (dw 3x3 + pw 1x1), avg pool, fc."""
+
+    def __init__(self, channels: int = 64, classes: int = 12, dropout: float = 0.2):
+        super().__init__()
+        # "same" for 49 x 10 with 10 x 4 stride 2: pad 4/5 rows and 1/1 columns (top/left get the smaller half)
+        self.layers = nn.ModuleDict()
+        self.layers["conv1"] = QConv(nn.Conv2d(1, channels, (10, 4), 2, bias=False),
+                                     nn.BatchNorm2d(channels), pad=(1, 1, 4, 5))
+        for dw, pw in zip(DW_LAYERS, PW_LAYERS):
+            self.layers[dw] = QConv(nn.Conv2d(channels, channels, 3, 1, 1, groups=channels, bias=False),
+                                    nn.BatchNorm2d(channels))
+            self.layers[pw] = QConv(nn.Conv2d(channels, channels, 1, bias=False), nn.BatchNorm2d(channels))
+        self.layers["fc"] = QConv(nn.Linear(channels, classes), None)
+        self.dropout = nn.Dropout(dropout)
+
+    def quantise(self, weight_bits: int, input_bits: int) -> None:
+        for name, layer in self.layers.items():
+            layer.quantise(weight_bits, input_bits, 2 ** (input_bits - 1) if name == "conv1" else 0)
+
+    def forward(self, x):
+        for name, layer in self.layers.items():
+            if name == "fc":
+                x = self.dropout(x.mean(dim=(2, 3)))
+                return layer(x)
+            x = F.relu(layer(x))
+        raise AssertionError
+
+
+# ------------------------------------------------------------ training
+
+def batches(n: int, size: int, rng: np.random.Generator):
+    order = rng.permutation(n)
+    for i in range(0, n, size):
+        yield order[i:i + size]
+
+
+def augment(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """Feature-level augmentation: a time shift of up to 5 frames and one time mask."""
+    shift = int(rng.integers(-5, 6))
+    x = torch.roll(x, shift, dims=2)
+    t0, width = int(rng.integers(0, 49)), int(rng.integers(0, 6))
+    x[:, :, t0:t0 + width, :] = 0.0
+    return x
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    model.eval()
+    with torch.no_grad():
+        pred = torch.cat([model(x[i:i + 1024]).argmax(1) for i in range(0, len(x), 1024)])
+    return float((pred == y).float().mean())
+
+
+def freeze_batch_norm(model: nn.Module) -> None:
+    """Stop updating batch-norm statistics: the last QAT epochs then fit the frozen affine."""
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.eval()
+
+
+def fit(model, train, val, epochs, lr, rng, label, teacher=None, freeze_bn_epochs=0):
+    """AdamW with a one-cycle schedule; keeps the weights of the best validation epoch.
+
+    With a ``teacher``, half of the loss is the KL divergence to its soft
+    predictions (distillation from the float network into the quantised one).
+    """
+    x, y = train
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    steps = epochs * math.ceil(len(x) / 128)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
+    best, best_state = -1.0, None
+    for epoch in range(epochs):
+        model.train()
+        if epoch >= epochs - freeze_bn_epochs:
+            freeze_batch_norm(model)
+        t0 = time.time()
+        for idx in batches(len(x), 128, rng):
+            xb = augment(x[idx].clone(), rng)
+            logits = model(xb)
+            loss = F.cross_entropy(logits, y[idx], label_smoothing=0.05)
+            if teacher is not None:
+                with torch.no_grad():
+                    soft = F.softmax(teacher(xb) / 2.0, dim=1)
+                kd = F.kl_div(F.log_softmax(logits / 2.0, dim=1), soft, reduction="batchmean") * 4.0
+                loss = 0.5 * loss + 0.5 * kd
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+        acc = evaluate(model, *val)
+        if acc >= best:
+            best, best_state = acc, {k: v.clone() for k, v in model.state_dict().items()}
+        print(f"{label} epoch {epoch + 1}/{epochs}: loss {loss.item():.3f} "
+              f"val {acc:.4f} ({time.time() - t0:.1f} s)", file=sys.stderr)
+    model.load_state_dict(best_state)
+    return best
+
+
+# ------------------------------------------------------------ export
+
+def bn_affine(bn: nn.BatchNorm2d | None, bias: torch.Tensor | None, n: int):
+    """Per-channel (scale, shift) of an eval-mode batch-norm after the product, plus bias."""
+    if bn is None:
+        return np.ones(n, np.float32), (bias.detach().numpy() if bias is not None else np.zeros(n)).astype(np.float32)
+    scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+    shift = bn.bias.detach() - bn.running_mean * scale
+    return scale.numpy().astype(np.float32), shift.numpy().astype(np.float32)
+
+
+def export(float_model: DsCnn, q_model: DsCnn, mean, std, weight_bits, input_bits) -> dict:
+    out: dict[str, np.ndarray] = {
+        "weight_bits": np.int32(weight_bits), "input_bits": np.int32(input_bits),
+        "input_mean": mean.astype(np.float32), "input_std": std.astype(np.float32),
+        "classes": np.array(CLASSES, dtype=str),
+    }
+    for name, fl in float_model.layers.items():
+        ql = q_model.layers[name]
+        n = fl.conv.weight.shape[0]
+        out[f"{name}.weight"] = fl.conv.weight.detach().numpy().astype(np.float32)
+        out[f"{name}.out_scale"], out[f"{name}.out_shift"] = bn_affine(fl.bn, fl.conv.bias, n)
+        with torch.no_grad():
+            out[f"{name}.weight_codes"] = ql.wq.codes(ql.conv.weight).numpy().astype(np.int8)
+        out[f"{name}.weight_scale"] = ql.wq.positive_step().detach().numpy().astype(np.float32)
+        out[f"{name}.input_scale"] = np.float32(ql.xq.positive_step().item())
+        out[f"{name}.input_zero_point"] = np.int32(ql.xq.zero_point)
+        out[f"{name}.q_out_scale"], out[f"{name}.q_out_shift"] = bn_affine(ql.bn, ql.conv.bias, n)
+    return out
+
+
+def save_npz(path: Path, arrays: dict) -> None:
+    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)
+    os.close(fd)
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", default="data/kws_synth", help="Speech Commands layout folder")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--float-epochs", type=int, default=20)
+    ap.add_argument("--qat-epochs", type=int, default=30)
+    ap.add_argument("--weight-bits", type=int, default=2)
+    ap.add_argument("--input-bits", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out-weights", default=str(ROOT / "workloads" / "kws_dscnn.npz"))
+    ap.add_argument("--out-test", default=str(ROOT / "workloads" / "data" / "kws_test.npz"))
+    ap.add_argument("--cache", default=None, help="feature cache .npz (default: DATA/features.npz)")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    data_seed, torch_seed, loop_seed = np.random.SeedSequence(args.seed).spawn(3)
+    torch.manual_seed(int(torch_seed.generate_state(1)[0]))
+    rng = np.random.default_rng(loop_seed)
+
+    cache = Path(args.cache or Path(args.data) / "features.npz")
+    if cache.is_file():
+        with np.load(cache) as z:
+            splits = {s: (z[f"{s}_x"], z[f"{s}_y"]) for s in ("training", "validation", "testing")}
+    else:
+        t0 = time.time()
+        seeds = data_seed.generate_state(3)
+        splits = {}
+        for s, seed in zip(("training", "validation", "testing"), seeds):
+            part = load_split(args.data, s, seed=int(seed),
+                              unknown_fraction=None if s == "training" else 1 / 12)
+            splits[s] = (part.features, part.labels)
+            print(f"{s}: {part.class_counts}", file=sys.stderr)
+        np.savez(cache, **{f"{s}_{k}": v for s, (x, y) in splits.items() for k, v in (("x", x), ("y", y))})
+        print(f"features in {time.time() - t0:.1f} s", file=sys.stderr)
+    # the test set is shipped as float16: train and measure on exactly those values
+    test_x16 = splits["testing"][0].astype(np.float16)
+    mean = splits["training"][0].mean(axis=(0, 1))
+    std = splits["training"][0].std(axis=(0, 1))
+
+    def tensors(x, y):
+        x = (np.asarray(x, np.float32) - mean) / std
+        return torch.from_numpy(x[:, None].astype(np.float32)), torch.from_numpy(y.astype(np.int64))
+
+    train = tensors(*splits["training"])
+    val = tensors(*splits["validation"])
+    test = tensors(test_x16.astype(np.float32), splits["testing"][1])
+
+    t0 = time.time()
+    float_model = DsCnn()
+    fit(float_model, train, val, args.float_epochs, 3e-3, rng, "float")
+    acc_float_torch = evaluate(float_model, *test)
+    q_model = DsCnn()
+    q_model.load_state_dict(float_model.state_dict())
+    q_model.quantise(args.weight_bits, args.input_bits)
+    with torch.no_grad():  # initialise the activation steps on one batch
+        q_model.train()
+        q_model(train[0][:1024])
+    float_model.eval()
+    fit(q_model, train, val, args.qat_epochs, 5e-4, rng, "qat", teacher=float_model,
+        freeze_bn_epochs=args.qat_epochs // 5)
+    acc_q_torch = evaluate(q_model, *test)
+    train_s = time.time() - t0
+
+    arrays = export(float_model, q_model, mean, std, args.weight_bits, args.input_bits)
+    out_w = Path(args.out_weights)
+    save_npz(out_w, arrays)
+    save_feature_set(args.out_test, test_x16, splits["testing"][1], CLASSES)
+    # re-measure on the shipped files with the numpy reference inference
+    workload = load_workload(ROOT / "workloads" / "kws_dscnn.yaml")
+    weights = load_weights(workload, out_w)
+    x, y = test_x16.astype(np.float32), splits["testing"][1]
+    acc_float = reference.accuracy(workload, weights, x, y, path="float")
+    acc_ideal = reference.accuracy(workload, weights, x, y, path="quantised")
+    arrays["trained_accuracy_float"] = np.float64(acc_float)
+    arrays["trained_accuracy_ideal"] = np.float64(acc_ideal)
+    save_npz(out_w, arrays)
+    summary = {
+        "train_clips": len(train[1]), "validation_clips": len(val[1]), "test_clips": len(y),
+        "training_s": round(train_s, 1),
+        "torch_accuracy_float": acc_float_torch, "torch_accuracy_quantised": acc_q_torch,
+        "numpy_accuracy_float": acc_float, "numpy_accuracy_ideal": acc_ideal,
+        "weights_bytes": out_w.stat().st_size, "test_set_bytes": Path(args.out_test).stat().st_size,
+    }
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
