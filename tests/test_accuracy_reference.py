@@ -137,7 +137,8 @@ def test_float_path_equals_a_loop_by_loop_computation(tiny):
     workload, weights, x = tiny
     got = reference.forward(workload, weights, x, path="float")
     want = np.stack([naive_float_tiny(s, weights) for s in x])
-    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+    # the float path runs in float32, the precision the networks are trained in
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
 def test_the_matmul_is_pluggable_and_sees_integer_codes_in_range(tiny):
