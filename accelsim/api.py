@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -86,5 +86,9 @@ def simulate(arch: ArchConfig, workload: Workload, options: RunOptions = RunOpti
         progress=options.progress)
     tile_plan = make_plan(workload, arch)
     engine = simulate_plan(tile_plan, arch, opts)
+    # one inference on an idle chip: the single-inference latency, and the makespan
+    # that the batch's marginal throughput is measured against (docs/reports.md)
+    alone = engine if opts.batch == 1 else simulate_plan(
+        tile_plan, arch, replace(opts, batch=1, trace_max_events=0, progress=None))
     seed = sim.seed if options.seed is None else options.seed
-    return summarize(arch, workload, tile_plan, engine, opts, seed)
+    return summarize(arch, workload, tile_plan, engine, opts, seed, alone)

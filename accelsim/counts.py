@@ -25,6 +25,7 @@ class Action(str, Enum):
     LINK_BIT_HOPS = "link_bit_hops"         #: bits moved one hop on the interconnect
     DIGITAL_OPS = "digital_ops"             #: digital-unit operations (accumulate, normalise, activate, pool)
     MRAM_WRITE_BITS = "mram_write_bits"     #: MRAM bits programmed
+    OFFCHIP_BITS = "offchip_bits"           #: bits read from or written to off-chip memory through the off-chip port
 
 
 class ActionCounts(Mapping):

@@ -18,9 +18,9 @@ from accelsim.workload import Workload
 class LayerResult:
     """Per-layer figures of a run (summed over the layer's column parts).
 
-    Cycles are those of the first inference: ``cycles`` from its first issued
-    vector to its last completed row; ``latency_share`` = cycles / latency
-    (shares overlap in the pipelined schedule and then sum to more than 1).
+    Cycles are those of one inference alone on the chip: ``cycles`` from its
+    first issued vector to its last completed row; ``latency_share`` = cycles /
+    latency (shares overlap in the pipelined schedule and then sum to more than 1).
     """
 
     name: str
@@ -61,6 +61,7 @@ class RunResult:
     rounds: int
     latency_cycles: int
     latency_s: float
+    batch_first_latency_cycles: int
     throughput_inferences_per_s: float
     total_cycles: int
     programming_cycles: int
@@ -108,6 +109,7 @@ class RunResult:
             "arch": self.arch, "workload": self.workload, "seed": self.seed, "batch": self.batch,
             "mode": self.mode, "schedule": self.schedule, "clock_mhz": self.clock_mhz,
             "rounds": self.rounds, "latency_cycles": self.latency_cycles, "latency_s": self.latency_s,
+            "batch_first_latency_cycles": self.batch_first_latency_cycles,
             "throughput_inferences_per_s": self.throughput_inferences_per_s,
             "total_cycles": self.total_cycles, "programming_cycles": self.programming_cycles,
             "setup_programming_cycles": self.setup_programming_cycles,
@@ -142,12 +144,13 @@ def _per(value: float, n: int) -> float:
     return value / n if n else 0.0
 
 
-def _layers(arch, workload, plan, engine, batch, latency) -> tuple[LayerResult, ...]:
+def _layers(arch, workload, plan, engine, alone, batch, latency) -> tuple[LayerResult, ...]:
     out = []
     for m in plan.layers:
         stages = [s for s in engine.stages if s.layer == m.layer]
-        start = min(s.inference0_start_cycle for s in stages)
-        end = max(s.inference0_end_cycle for s in stages)
+        lone = [s for s in alone.stages if s.layer == m.layer]
+        start = min(s.inference0_start_cycle for s in lone)
+        end = max(s.inference0_end_cycle for s in lone)
         span = max(s.last_end_cycle for s in stages) - min(s.first_start_cycle for s in stages)
         busy = sum(s.macro_busy_cycles for s in stages)
         counts = ActionCounts.total(s.counts for s in stages)
@@ -163,15 +166,22 @@ def _layers(arch, workload, plan, engine, batch, latency) -> tuple[LayerResult, 
 
 
 def summarize(arch: ArchConfig, workload: Workload, plan: TilePlan, engine: EngineResult,
-              opts: EngineOptions, seed: int) -> RunResult:
-    """Price the engine's counts and derive every reported figure (docs/reports.md)."""
+              opts: EngineOptions, seed: int, alone: EngineResult | None = None) -> RunResult:
+    """Price the engine's counts and derive every reported figure (docs/reports.md).
+
+    ``engine`` is the run of the batch; ``alone`` the same plan run with one
+    inference (None when ``engine`` is that run): it gives the single-inference
+    latency and the makespan against which the batch's throughput is measured.
+    """
     f_hz = arch.clock.frequency_mhz * MHZ
     batch = opts.batch
     geom = macro_geometry(arch)
-    done = engine.inference_done_cycles
-    latency = done[0]
-    if len(plan.rounds) == 1 and batch > 1 and done[-1] > done[0]:
-        throughput = (batch - 1) * f_hz / (done[-1] - done[0])
+    alone = alone or engine
+    latency = alone.inference_done_cycles[0]
+    extra_cycles = engine.total_cycles - alone.total_cycles
+    if len(plan.rounds) == 1 and batch > 1 and extra_cycles > 0:
+        # marginal rate: the batch's other inferences over the cycles they add to one alone
+        throughput = (batch - 1) * f_hz / extra_cycles
     else:
         throughput = batch * f_hz / engine.total_cycles
     elapsed_s = engine.total_cycles / f_hz
@@ -198,7 +208,8 @@ def summarize(arch: ArchConfig, workload: Workload, plan: TilePlan, engine: Engi
     return RunResult(
         arch=arch.name, workload=workload.name, seed=seed, batch=batch, mode=opts.mode,
         schedule=opts.schedule, clock_mhz=arch.clock.frequency_mhz, rounds=len(plan.rounds),
-        latency_cycles=latency, latency_s=latency / f_hz, throughput_inferences_per_s=throughput,
+        latency_cycles=latency, latency_s=latency / f_hz,
+        batch_first_latency_cycles=engine.inference_done_cycles[0], throughput_inferences_per_s=throughput,
         total_cycles=total, programming_cycles=engine.programming_cycles,
         setup_programming_cycles=engine.setup_programming_cycles,
         energy_per_inference_j=e_inf, energy_breakdown_j=energy_per,
@@ -219,6 +230,6 @@ def summarize(arch: ArchConfig, workload: Workload, plan: TilePlan, engine: Engi
         macro_busy_cycles=engine.macro_busy_cycles,
         macro_programming_cycles=engine.macro_programming_cycles,
         resource_utilization=util, peak_buffer_bits=engine.peak_buffer_bits,
-        layers=_layers(arch, workload, plan, engine, batch, latency), events=engine.events,
+        layers=_layers(arch, workload, plan, engine, alone, batch, latency), events=engine.events,
         macros_per_tile=arch.chip.macros_per_tile, trace=engine.trace,
         trace_truncated=engine.trace_truncated)

@@ -208,6 +208,8 @@ class MappingConfig(Section):
     """Fill spare macros with replicas of the bottleneck layer's tiles."""
     schedule: Literal["layer_by_layer", "pipelined"] = "pipelined"
     """``layer_by_layer``: a barrier between layers; ``pipelined``: a layer starts as soon as its input rows exist."""
+    input_reuse: Literal["sliding_window", "none"] = "sliding_window"
+    """Input path of a windowed layer (conv, depthwise, pooling): ``sliding_window`` keeps each consumer's (each replica's) input window in a register, so the first vector of an output row (or of a replica's share of the row) reads and transfers the whole window and each following vector only the kh x stride_w x cin activations the window moves onto; ``none`` reads and transfers the whole window (K activations) for every vector (baseline). 1x1 convolutions and linear layers reuse nothing either way."""
 
 
 class SimulationConfig(Section):
@@ -250,6 +252,8 @@ class EnergyTable(Section):
     """One digital-unit operation (add, multiply-by-scale, compare), pJ."""
     mram_write_pj_per_bit: float = Field(ge=0)
     """Programming one MRAM bit (macro level), pJ."""
+    offchip_pj_per_bit: float = Field(ge=0)
+    """Off-chip memory access, pJ per bit read or written through the off-chip port (its staging in the global buffer is not charged on top)."""
     leakage_mw_per_macro: float = Field(ge=0)
     """Static power of one macro's periphery, mW."""
     leakage_mw_per_tile: float = Field(ge=0)

@@ -24,10 +24,11 @@ COMPONENT_OF: dict[Action, str] = {
     Action.LINK_BIT_HOPS: "interconnect",
     Action.DIGITAL_OPS: "digital_unit",
     Action.MRAM_WRITE_BITS: "mram_programming",
+    Action.OFFCHIP_BITS: "offchip",
 }
 
 COMPONENTS = ("macro_array", "adc", "input_drivers", "macro_digital", "macro_control",
-              "buffers", "interconnect", "digital_unit", "mram_programming", "leakage")
+              "buffers", "interconnect", "offchip", "digital_unit", "mram_programming", "leakage")
 
 
 def adc_energy_pj(arch: ArchConfig) -> float:
@@ -50,6 +51,7 @@ def energy_per_action_pj(arch: ArchConfig) -> dict[Action, float]:
         Action.LINK_BIT_HOPS: e.link_pj_per_bit_hop,
         Action.DIGITAL_OPS: e.digital_op_pj,
         Action.MRAM_WRITE_BITS: e.mram_write_pj_per_bit,
+        Action.OFFCHIP_BITS: e.offchip_pj_per_bit,
     }
 
 

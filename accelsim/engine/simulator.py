@@ -181,18 +181,18 @@ class _Sim:
         self.total_jobs = sum(len(r.stages) for r in plan.rounds) * self.batch
 
     # ---- building the per-vector paths -------------------------------------------------
-    def _store(self, place: TensorPlacement) -> tuple[int, Timeline, Timeline, Action | None]:
+    def _store(self, place: TensorPlacement) -> tuple[int, Timeline, Timeline, Action]:
         """(node, read port, write port, buffer action) of where a tensor lives."""
         if place.store == "tile":
             return place.tile, self.tile_read[place.tile], self.tile_write[place.tile], Action.TILE_BUFFER_BITS
         if place.store == "global":
             return self.net.global_node, self.global_port, self.global_port, Action.GLOBAL_BUFFER_BITS
-        return self.net.global_node, self.offchip_port, self.offchip_port, None
+        return self.net.global_node, self.offchip_port, self.offchip_port, Action.OFFCHIP_BITS
 
     def _transfer(self, chain, counts, a: int, b: int, bits: int, lat: int) -> int:
         """Append the link steps of a transfer; returns the latency owed to the next step."""
         links = self.net.path(a, b)
-        if not links:
+        if not links or not bits:
             return lat
         width, hop = self.arch.interconnect.link_width_bits, self.arch.interconnect.hop_latency_cycles
         ser = -(-bits // width)
@@ -202,11 +202,9 @@ class _Sim:
         counts[Action.LINK_BIT_HOPS] = counts.get(Action.LINK_BIT_HOPS, 0) + bits * len(links)
         return lat
 
-    def _port_step(self, chain, counts, port: Timeline, action, bits: int, width: int, lat: int, cause: int):
+    def _port_step(self, chain, counts, port: Timeline, action: Action, bits: int, width: int, lat: int,
+                   cause: int):
         chain.append((port, -(-bits // width), lat, cause))
-        if action is None:
-            counts["offchip"] = counts.get("offchip", 0) + bits
-            action = Action.GLOBAL_BUFFER_BITS  # off-chip data is staged through the global buffer
         counts[action] = counts.get(action, 0) + bits
 
     def _width(self, port: Timeline) -> int:
@@ -217,8 +215,14 @@ class _Sim:
             return chip.offchip_port_bits
         return chip.tile_buffer_port_bits
 
-    def build_chain(self, rnd: Round, st: Stage, rep_index: int, macro_tl: Timeline | None):
-        """The steps one vector of ``st`` takes on replica ``rep_index``, and its actions."""
+    def build_chain(self, rnd: Round, st: Stage, rep_index: int, macro_tl: Timeline | None,
+                    first_of_row: bool = True):
+        """The steps one vector of ``st`` takes on replica ``rep_index``, and its actions.
+
+        ``first_of_row``: the vector loads the replica's whole input window;
+        otherwise it reads and sends only what the sliding window renews
+        (``StageInput.slide_bits_per_vector``, ``MacroTile.slide_rows``).
+        """
         act_bits = self.arch.chip.activation_bits
         chain: list = []
         counts: dict = {}
@@ -226,16 +230,17 @@ class _Sim:
         home = rep.home_tile if rep else st.home_tile
         for inp in st.inputs:
             node, rport, _, action = self._store(rnd.tensor(inp.tensor))
-            self._port_step(chain, counts, rport, action, inp.bits_per_vector, self._width(rport), 0, _FETCH)
+            read = inp.read_bits(first_of_row)
+            self._port_step(chain, counts, rport, action, read, self._width(rport), 0, _FETCH)
             if rep is None:
-                lat = self._transfer(chain, counts, node, home, inp.bits_per_vector, 0)
+                lat = self._transfer(chain, counts, node, home, read, 0)
             else:
                 lat = 0
                 by_tile: dict[int, set[int]] = {}
                 rows_of: dict[int, int] = {}
                 for t in rep.tiles:
                     by_tile.setdefault(t.tile, set()).add(t.input_slice)
-                    rows_of[t.input_slice] = t.rows_used
+                    rows_of[t.input_slice] = t.input_rows(first_of_row)
                 for tile in sorted(by_tile):
                     bits = sum(rows_of[s] for s in by_tile[tile]) * act_bits
                     lat = max(lat, self._transfer(chain, counts, node, tile, bits, 0))
@@ -363,13 +368,17 @@ class _Sim:
         for si, st in enumerate(rnd.stages):
             reps = st.replicas
             tls = [Timeline(f"{st.label} replica {k}", "macro") for k in range(len(reps))]
-            chains, per_vector, fetch_steps = [], None, []
+            # per replica: the chain (and actions) of a vector that loads the whole input
+            # window, and of one that only slides it (the same when nothing is reused)
+            chains, per_vector = [], []
             for k in range(max(1, len(reps))):
-                chain, counts, nfetch = self.build_chain(rnd, st, k, tls[k] if reps else None)
-                chains.append(chain)
-                fetch_steps.append(nfetch)
-                per_vector = per_vector or counts
+                tl = tls[k] if reps else None
+                load, load_counts, _ = self.build_chain(rnd, st, k, tl, first_of_row=True)
+                slide, slide_counts, _ = self.build_chain(rnd, st, k, tl, first_of_row=False)
+                chains.append((load, slide))
+                per_vector.append((load_counts, slide_counts))
             info = {"stage": st, "tls": tls, "chains": chains, "per_vector": per_vector,
+                    "per_kind": [[0, 0] for _ in chains],
                     "stalls": [0] * len(CAUSES), "first": None, "last": 0, "inf0": [None, 0], "vectors": 0,
                     "next_rep": 0}
             info["stalls"][_PROG] += prog_cycles
@@ -396,19 +405,21 @@ class _Sim:
             if info["vectors"] != st.vectors * self.batch:
                 raise SimulationError(f"stage {st.label}: {info['vectors']} vectors simulated, "
                                       f"{st.vectors * self.batch} expected")
-            pv = info["per_vector"]
-            self.offchip_bits += pv.pop("offchip", 0) * info["vectors"]
-            self.analog_macs += pv.pop("macs", 0) * info["vectors"]
-            c = ActionCounts({a: v * info["vectors"] for a, v in pv.items()})
-            c = c + ActionCounts({Action.DIGITAL_OPS: st.digital_ops * self.batch})
+            totals: dict = {Action.DIGITAL_OPS: st.digital_ops * self.batch}
+            for pair, vectors_pair in zip(info["per_vector"], info["per_kind"]):
+                for per, n in zip(pair, vectors_pair):
+                    for a, v in per.items():
+                        totals[a] = totals.get(a, 0) + v * n
+            self.analog_macs += totals.pop("macs", 0)
+            c = ActionCounts(totals)
+            self.offchip_bits += c[Action.OFFCHIP_BITS]
             counts_round = counts_round + c
             mbusy = 0
             for rep, tl in zip(st.replicas, info["tls"]):
                 mbusy += tl.busy * len(rep.tiles)
                 for m in rep.macros:
                     self.macro_busy[m] += tl.busy
-            dig = sum(chain[i][1] for chain in info["chains"][:1] for i in range(len(chain))
-                      if chain[i][0].kind == "digital") * info["vectors"]
+            dig = sum(t for tl, t, _, _ in info["chains"][0][0] if tl.kind == "digital") * info["vectors"]
             stats.append(StageStats(
                 layer=st.layer, label=st.label, round=rnd.index, unit=st.unit, macros=len(st.macros),
                 vectors=st.vectors, first_start_cycle=int(info["first"]), last_end_cycle=int(info["last"]),
@@ -443,7 +454,7 @@ class _Sim:
         part = 0
         if out.producers > 1:
             part = [s.output for s in rnd.stages[:si]].count(st.output)
-        chains, stalls = info["chains"], info["stalls"]
+        chains, stalls, per_kind = info["chains"], info["stalls"], info["per_kind"]
         nreps = len(chains)
         vpr = st.vectors_per_row
         row_end = 0
@@ -469,21 +480,12 @@ class _Sim:
                 self._level(out.store_key, out.place.row_bits)
                 stalls[_OUTBUF] += env.now - t0
             self.waiting.pop(key, None)
-            if self.grouped and vpr >= self.opts.group_min_vectors:
-                groups = self._split(info, vpr, nreps)
-            else:
-                groups = None
-            remaining = vpr
-            while remaining:
+            grouped_row = self.grouped and vpr >= self.opts.group_min_vectors
+            bookings = self._bookings(info, vpr, nreps, grouped_row)
+            for n, (rep, kind, g) in enumerate(bookings):
                 now = env.now
-                if groups is None:
-                    rep, g = info["next_rep"], 1
-                    info["next_rep"] = (rep + 1) % nreps
-                    remaining -= 1
-                else:
-                    rep, g = groups.pop()
-                    remaining -= g
-                fetch_end, macro_start, last = book(chains[rep], now, g, stalls, now)
+                fetch_end, macro_start, last = book(chains[rep][kind], now, g, stalls, now)
+                per_kind[rep][kind] += g
                 info["vectors"] += g
                 if info["first"] is None:
                     info["first"] = now
@@ -492,11 +494,35 @@ class _Sim:
                 row_end = max(row_end, last)
                 if trace_on and st.replicas:
                     self._trace(st, inf, info['tls'][rep], macro_start, g)
-                if fetch_end > now and (groups is None or not groups):
+                if fetch_end > now and (not grouped_row or n == len(bookings) - 1):
                     self.events += 1
                     yield env.timeout(fetch_end - now)
             self._complete_row_at(env, row_end, si, inf, row, info, ins, out, part, finished)
         issued[key].succeed()
+
+    def _bookings(self, info, vpr: int, nreps: int, grouped_row: bool) -> list[tuple[int, int, int]]:
+        """(replica, chain kind, vectors) of one output row, in issue order.
+
+        A row's vectors go round-robin to the replicas, each replica taking a
+        contiguous share of the row: its first vector loads the whole window
+        (kind 0), the others slide it (kind 1). Grouped mode books each share
+        as its first vector and then the rest as one group.
+        """
+        out: list[tuple[int, int, int]] = []
+        if grouped_row:
+            for rep, g in reversed(self._split(info, vpr, nreps)):
+                out.append((rep, 0, 1))
+                if g > 1:
+                    out.append((rep, 1, g - 1))
+            return out
+        started = [False] * nreps
+        rep = info["next_rep"]
+        for _ in range(vpr):
+            out.append((rep, 1 if started[rep] else 0, 1))
+            started[rep] = True
+            rep = (rep + 1) % nreps
+        info["next_rep"] = rep
+        return out
 
     def _split(self, info, vpr: int, nreps: int) -> list[tuple[int, int]]:
         """Vectors of one row per replica, continuing the round-robin of exact mode."""

@@ -30,6 +30,10 @@ class MacroTile:
             tile of a dense matrix, the block of a block-diagonal one).
         weights: weights of the layer the tile holds (the zeros off a
             block-diagonal's blocks excluded): MACs per vector.
+        slide_rows: of ``rows_used``, the rows whose input activation is new
+            when the sliding window moves one output position along the row
+            (the rest shift inside the replica's window register); None means
+            all of them (no reuse).
     """
 
     macro: int
@@ -38,6 +42,13 @@ class MacroTile:
     weight_columns_used: int
     input_slice: int
     weights: int
+    slide_rows: int | None = None
+
+    def input_rows(self, first_of_row: bool) -> int:
+        """Input activations sent to this macro for one vector: all rows for the first vector of a row."""
+        if first_of_row or self.slide_rows is None:
+            return self.rows_used
+        return self.slide_rows
 
 
 @dataclass(frozen=True)
@@ -82,11 +93,23 @@ class RowWindow:
 
 @dataclass(frozen=True)
 class StageInput:
-    """One input tensor of a stage and how much of it one vector reads."""
+    """One input tensor of a stage and how much of it one vector reads.
+
+    ``bits_per_vector`` is the whole input window; ``slide_bits_per_vector``
+    what a following vector of the same output row reads when the window
+    register slides (``mapping.input_reuse``); None means the whole window.
+    """
 
     tensor: str
     window: RowWindow
     bits_per_vector: int
+    slide_bits_per_vector: int | None = None
+
+    def read_bits(self, first_of_row: bool) -> int:
+        """Bits one vector reads: the whole window for the first vector of a row, else the slide."""
+        if first_of_row or self.slide_bits_per_vector is None:
+            return self.bits_per_vector
+        return self.slide_bits_per_vector
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ class WeightTile:
     weight_columns_used: int
     input_slice: int
     weights: int
+    slide_rows: int
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,35 @@ def _window(layer: LayerInfo, index: int) -> RowWindow:
     return RowWindow(stride=1, pad=0, reach=0)
 
 
+def _slide_along_w(layer: LayerInfo, index: int) -> tuple[int, int] | None:
+    """(kw, new columns) of a spatial kernel window sliding one output position along W.
+
+    None when input ``index`` is not read through a spatial kernel (linear,
+    element-wise, global pooling): then a vector shares nothing with the last.
+    With dilation d the window's kw taps are d apart, so a stride that is a
+    multiple of d keeps kw - stride/d of them; any other stride keeps none.
+    """
+    spec, shape = layer.spec, layer.in_shapes[index]
+    kernel = getattr(spec, "kernel", None)
+    if kernel is None or getattr(spec, "global_", False) or len(shape) != 3:
+        return None
+    kw = kernel if isinstance(kernel, int) else kernel[1]
+    stride = getattr(spec, "stride", None) or kernel
+    sw = stride if isinstance(stride, int) else stride[1]
+    dil = getattr(spec, "dilation", 1)
+    dw = dil if isinstance(dil, int) else dil[1]
+    return kw, (kw if sw % dw else min(kw, sw // dw))
+
+
+def new_rows(m: int, kw: int, new_columns: int) -> int:
+    """Rows among the first ``m`` of an im2col column, ordered (cin, kh, kw), that the slide renews.
+
+    Within each kernel row the last ``new_columns`` of the kw taps take a new
+    activation; the others take their neighbour's (a shift in the window register).
+    """
+    return (m // kw) * new_columns + max(0, m % kw - (kw - new_columns))
+
+
 def _input_elements_per_vector(layer: LayerInfo, index: int, vectors: int) -> int:
     shape = layer.in_shapes[index]
     spec = layer.spec
@@ -109,16 +139,26 @@ def _input_elements_per_vector(layer: LayerInfo, index: int, vectors: int) -> in
     return math.ceil(math.prod(shape) / vectors)
 
 
-def weight_tiles(layer: LayerInfo, rows: int, weight_columns: int) -> tuple[tuple[WeightTile, ...], ...]:
-    """Column groups of weight tiles of one layer (see module docstring)."""
+def weight_tiles(layer: LayerInfo, rows: int, weight_columns: int,
+                 slide: tuple[int, int] | None = None) -> tuple[tuple[WeightTile, ...], ...]:
+    """Column groups of weight tiles of one layer (see module docstring).
+
+    Rows follow the im2col order (cin, kh, kw) of each group. ``slide`` is
+    (kw, new columns) when the input window is reused (:func:`new_rows` gives
+    each tile's ``slide_rows``); None: every row takes a new activation.
+    """
     k, n, g = layer.k, layer.n, layer.groups
+
+    def renewed(start: int, stop: int) -> int:
+        return stop - start if slide is None else new_rows(stop, *slide) - new_rows(start, *slide)
+
     if g > 1 and k <= rows and n <= weight_columns:
         per_macro = min(rows // k, weight_columns // n)
         blocks = math.ceil(g / per_macro)
         out = []
         for b in range(blocks):
             gb = min(per_macro, g - b * per_macro)
-            out.append((WeightTile(gb * k, gb * n, b, gb * k * n),))
+            out.append((WeightTile(gb * k, gb * n, b, gb * k * n, gb * renewed(0, k)),))
         return tuple(out)
     row_tiles, col_tiles = math.ceil(k / rows), math.ceil(n / weight_columns)
     out = []
@@ -126,7 +166,8 @@ def weight_tiles(layer: LayerInfo, rows: int, weight_columns: int) -> tuple[tupl
         for j in range(col_tiles):
             cols = min(weight_columns, n - j * weight_columns)
             out.append(tuple(WeightTile(min(rows, k - i * rows), cols, grp * row_tiles + i,
-                                        min(rows, k - i * rows) * cols)
+                                        min(rows, k - i * rows) * cols,
+                                        renewed(i * rows, min(k, (i + 1) * rows)))
                              for i in range(row_tiles)))
     return tuple(out)
 
@@ -140,19 +181,24 @@ def layer_work(layer: LayerInfo, arch: ArchConfig) -> LayerWork:
         out_rows, per_row = layer.vectors, 1
     vectors = out_rows * per_row
     bits = arch.chip.activation_bits
-    inputs = tuple(
-        StageInput(tensor=name, window=_window(layer, i),
-                   bits_per_vector=_input_elements_per_vector(layer, i, vectors) * bits)
-        for i, name in enumerate(layer.inputs))
+    reuse = arch.mapping.input_reuse == "sliding_window"
+    slides = [_slide_along_w(layer, i) if reuse else None for i in range(len(layer.inputs))]
+    inputs = []
+    for i, name in enumerate(layer.inputs):
+        elements = _input_elements_per_vector(layer, i, vectors)
+        # every kernel row (of every channel) of the window renews its last new-columns taps
+        renewed = elements if slides[i] is None else elements // slides[i][0] * slides[i][1]
+        inputs.append(StageInput(tensor=name, window=_window(layer, i), bits_per_vector=elements * bits,
+                                 slide_bits_per_vector=renewed * bits))
     groups: tuple[tuple[WeightTile, ...], ...] = ()
     ops = layer.digital_ops
     if on_macros:
-        groups = weight_tiles(layer, geom.rows, geom.weight_columns)
+        groups = weight_tiles(layer, geom.rows, geom.weight_columns, slides[0] if slides else None)
         # partial sums of the row tiles of each column group are added in the digital unit
         ops += sum((len(cg) - 1) * cg[0].weight_columns_used for cg in groups) * vectors
     elif layer.has_weights or layer.activation_matmul:
         ops += 2 * layer.macs  # one multiply and one add per MAC in the digital unit
-    return LayerWork(layer, on_macros, groups, out_rows, per_row, inputs, ops)
+    return LayerWork(layer, on_macros, groups, out_rows, per_row, tuple(inputs), ops)
 
 
 def form_rounds(works: list[LayerWork], macros: int) -> list[list[tuple[LayerWork, tuple[int, ...]]]]:
@@ -214,7 +260,8 @@ class _MacroPool:
 
 
 def _replica(tiles: list[WeightTile], macros: list[int], per_tile: int) -> Replica:
-    placed = tuple(MacroTile(m, m // per_tile, t.rows_used, t.weight_columns_used, t.input_slice, t.weights)
+    placed = tuple(MacroTile(m, m // per_tile, t.rows_used, t.weight_columns_used, t.input_slice, t.weights,
+                             t.slide_rows)
                    for t, m in zip(tiles, macros))
     return Replica(placed, placed[0].tile)
 
