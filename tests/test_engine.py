@@ -8,8 +8,10 @@ from accelsim.api import RunOptions, simulate
 from accelsim.config import load_arch
 from accelsim.cost.energy import energy_per_action_pj, leakage_power_w
 from accelsim.counts import Action
+from accelsim.engine import EngineOptions, simulate_plan
 from accelsim.errors import DeadlockError
 from accelsim.hw.geometry import macro_geometry
+from accelsim.mapping import plan
 from accelsim.workload import load_workload, workload_from_dict
 
 WIDE = ["interconnect.link_width_bits=1000000", "chip.tile_buffer_port_bits=1000000",
@@ -26,9 +28,14 @@ TWO_CONVS = {
 }
 
 
-def test_closed_form_latency_with_nothing_waiting():
-    """Layer by layer, one inference, every port/link 1 cycle per vector: docs/engine.md's formula."""
-    arch = load_arch("mram72", WIDE)
+@pytest.mark.parametrize("reuse", ["sliding_window", "none"])
+def test_closed_form_latency_with_nothing_waiting(reuse):
+    """Layer by layer, one inference, every port/link 1 cycle per vector: docs/engine.md's formula.
+
+    A sliding vector reads less than a loading one, but both take one cycle per
+    step here, so the formula does not depend on input reuse.
+    """
+    arch = load_arch("mram72", [*WIDE, f"mapping.input_reuse={reuse}"])
     w = workload_from_dict(TWO_CONVS)
     r = simulate(arch, w, RunOptions(batch=1, schedule="layer_by_layer"))
     t_mvm = macro_geometry(arch).cycles_per_mvm
@@ -43,16 +50,105 @@ def test_closed_form_latency_with_nothing_waiting():
     assert r.stall_cycles["digital_unit"] == r.stall_cycles["output_buffer_full"] == 0
 
 
-def test_narrow_bus_throughput_meets_bandwidth_bound():
-    arch = load_arch("mram72", [*WIDE[1:], "interconnect.link_width_bits=8"])
-    w = workload_from_dict({"name": "pw", "input_shape": [64, 8, 8],
-                            "layers": [{"name": "pw", "type": "conv2d", "filters": 64, "kernel": 1}]})
+def _hand_bits(rows: int, per_row: int, replicas: int, window: int, slide: int) -> int:
+    """Activations one layer reads per inference: each replica loads the whole window for its
+    first vector of a row and slides it for the others (docs/engine.md, input reuse)."""
+    loads = min(replicas, per_row)
+    return rows * (loads * window + (per_row - loads) * slide)
+
+
+@pytest.mark.parametrize(("kernel", "reuse"), [(1, "sliding_window"), (3, "sliding_window"), (3, "none")])
+def test_narrow_bus_throughput_meets_bandwidth_bound(kernel, reuse):
+    """8-bit bus, everything else wide: throughput = link bits per cycle / bus bits per inference."""
+    arch = load_arch("mram72", [*WIDE[1:], "interconnect.link_width_bits=8", f"mapping.input_reuse={reuse}"])
+    w = workload_from_dict({"name": "conv", "input_shape": [16, 8, 8], "layers": [
+        {"name": "conv", "type": "conv2d", "filters": 16, "kernel": kernel, "padding": kernel // 2}]})
     r = simulate(arch, w, RunOptions(batch=8))
-    bits_on_bus = 64 * 8 + 64 * 8  # input vector in, output vector out to off-chip memory
-    bound = arch.clock.frequency_mhz * 1e6 / (64 * bits_on_bus / 8)
+    window = kernel * kernel * 16
+    slide = kernel * 1 * 16 if reuse == "sliding_window" else window
+    # input windows from off-chip memory to the conv's tile, output vectors back: bits on the bus
+    bits_on_bus = 8 * _hand_bits(8, 8, 1, window, slide) + 8 * 64 * 16
+    assert r.counts_per_inference["link_bit_hops"] == bits_on_bus
+    bound = arch.clock.frequency_mhz * 1e6 / (bits_on_bus / 8)
     assert r.throughput_inferences_per_s == pytest.approx(bound, rel=0.02)
     assert r.throughput_inferences_per_s <= bound * 1.0001
     assert r.resource_utilization["bus"] > 0.95
+
+
+SMALL_CHIP = ["chip.tiles=1", "chip.macros_per_tile=7", "chip.macros=7"]
+POINT_THEN_3X3 = {
+    "name": "point_then_3x3", "input_shape": [4, 5, 5],
+    "layers": [
+        {"name": "c1", "type": "conv2d", "filters": 16, "kernel": 1},
+        {"name": "c2", "type": "conv2d", "filters": 16, "kernel": 3, "padding": 1},
+    ],
+}
+
+
+@pytest.mark.parametrize("reuse", ["sliding_window", "none"])
+def test_bits_read_per_inference_equal_a_hand_count(reuse):
+    """c2 (3x3 over 16 channels, 5 x 5 outputs) on 2 replicas in one tile of 7 macros.
+
+    Rows of 5 vectors alternate between the 2 replicas, so each row has 2 loads
+    of the whole window (144 activations) and 3 slides (3 rows x 1 column x 16
+    channels = 48 activations), all read from c1's tile buffer; the network
+    input and output cross the off-chip port and nothing else does.
+    """
+    arch = load_arch("mram72", [*SMALL_CHIP, f"mapping.input_reuse={reuse}"])
+    p = plan(workload_from_dict(POINT_THEN_3X3), arch)
+    c1, c2 = p.stages
+    assert (len(c1.replicas), len(c2.replicas)) == (1, 2)
+    assert [t.slide_rows for t in c2.replicas[0].tiles] == (
+        [21, 21, 6] if reuse == "sliding_window" else [64, 64, 16])  # (cin, kh, kw) rows cut at 64
+    e = simulate_plan(p, arch, EngineOptions(batch=1))
+    slide = 48 if reuse == "sliding_window" else 144
+    c2_reads = _hand_bits(5, 5, 2, 144, slide) * 8
+    assert c2_reads == (17_280 if reuse == "sliding_window" else 28_800)
+    s1, s2 = e.stages
+    assert s2.counts[Action.TILE_BUFFER_BITS] == c2_reads
+    assert s1.counts[Action.TILE_BUFFER_BITS] == 25 * 16 * 8           # c1 writes its output
+    assert s1.counts[Action.OFFCHIP_BITS] == 25 * 4 * 8                # c1 reads the network input
+    assert s2.counts[Action.OFFCHIP_BITS] == 25 * 16 * 8               # c2 writes the network output
+    assert e.counts[Action.GLOBAL_BUFFER_BITS] == 0
+    assert e.offchip_bits == e.counts[Action.OFFCHIP_BITS]
+    assert s2.counts[Action.LINK_BIT_HOPS] == 25 * 16 * 8              # only the output leaves the tile
+
+
+def test_wider_stride_and_dilation_reuse_what_the_window_keeps():
+    """Stride 2 renews 2 of 3 kernel columns; dilation 2 with stride 1 keeps none of its taps."""
+    arch = load_arch()
+    base = {"name": "s", "input_shape": [8, 9, 9]}
+    strided = plan(workload_from_dict({**base, "layers": [
+        {"name": "c", "type": "conv2d", "filters": 8, "kernel": 3, "stride": 2}]}), arch)
+    dilated = plan(workload_from_dict({**base, "layers": [
+        {"name": "c", "type": "conv2d", "filters": 8, "kernel": 3, "dilation": 2}]}), arch)
+    assert strided.stages[0].inputs[0].slide_bits_per_vector == 3 * 2 * 8 * 8
+    assert dilated.stages[0].inputs[0].slide_bits_per_vector == 3 * 3 * 8 * 8
+    assert strided.stages[0].inputs[0].bits_per_vector == 3 * 3 * 8 * 8
+
+
+@pytest.mark.parametrize("name", ["kws_dscnn", "resnet18_cifar10"])
+def test_input_reuse_never_costs_latency_or_energy(name):
+    w = load_workload(name)
+    opts = RunOptions(batch=2, mode="grouped")
+    reuse = simulate(load_arch(), w, opts)
+    none = simulate(load_arch("mram72", ["mapping.input_reuse=none"]), w, opts)
+    assert reuse.latency_cycles <= none.latency_cycles
+    assert reuse.energy_per_inference_j < none.energy_per_inference_j
+    assert reuse.counts_per_inference["tile_buffer_bits"] < none.counts_per_inference["tile_buffer_bits"]
+    for action in ("macro_evaluation", "adc_conversion", "digital_ops"):
+        assert reuse.counts_per_inference[action] == none.counts_per_inference[action]
+
+
+def test_throughput_never_beats_the_busiest_resource():
+    """Steady state is the batch's marginal rate; no resource can serve more than its cycles allow."""
+    arch = load_arch()
+    r = simulate(arch, load_workload("kws_dscnn"), RunOptions(batch=4))
+    f_hz = arch.clock.frequency_mhz * 1e6
+    busiest = max(r.resource_utilization.values()) * r.total_cycles / r.batch
+    assert r.throughput_inferences_per_s <= f_hz / busiest * 1.0001
+    alone = simulate(arch, load_workload("kws_dscnn"), RunOptions(batch=1))
+    assert r.latency_cycles == alone.latency_cycles <= r.batch_first_latency_cycles
 
 
 @pytest.mark.parametrize("name", ["kws_dscnn", "resnet18_cifar10"])
@@ -64,6 +160,10 @@ def test_energy_is_counts_times_energy_and_macs_match(name):
     leak = leakage_power_w(arch) * r.total_cycles / (arch.clock.frequency_mhz * 1e6) / r.batch
     assert r.energy_per_inference_j == pytest.approx(dynamic + leak, rel=1e-12)
     assert r.energy_breakdown_j["leakage"] == pytest.approx(leak, rel=1e-12)
+    offchip = r.counts_per_inference["offchip_bits"]
+    assert offchip == r.offchip_bits_per_inference > 0
+    assert r.energy_breakdown_j["offchip"] == pytest.approx(
+        offchip * arch.technology.energy.offchip_pj_per_bit * 1e-12, rel=1e-12)
     assert r.executed_macs == r.workload_macs
     assert r.analog_macs + r.digital_macs == r.workload_macs
     assert r.padded_macs >= 0
@@ -78,9 +178,10 @@ def test_same_seed_same_result():
     assert a.seed == 7
 
 
+@pytest.mark.parametrize("reuse", ["sliding_window", "none"])
 @pytest.mark.parametrize("name", ["kws_dscnn", "resnet18_cifar10"])
-def test_grouped_mode_agrees_with_exact(name):
-    arch = load_arch()
+def test_grouped_mode_agrees_with_exact(name, reuse):
+    arch = load_arch("mram72", [f"mapping.input_reuse={reuse}"])
     w = load_workload(name)
     exact = simulate(arch, w, RunOptions(batch=2, mode="exact"))
     grouped = simulate(arch, w, RunOptions(batch=2, mode="grouped"))

@@ -8,13 +8,14 @@ import pytest
 
 KEYS = ("latency_cycles", "latency_s", "throughput_inferences_per_s", "energy_per_inference_j",
         "energy_breakdown_j", "area_mm2", "area_breakdown_mm2", "effective_tops", "effective_tops_per_w",
-        "macro_utilization", "layers", "arch", "workload", "seed")
+        "macro_utilization", "layers", "arch", "workload", "seed", "batch_first_latency_cycles")
 
 
 def test_run_without_arguments_runs_kws_on_mram72(cli):
     r = cli("run", "--quiet")
     assert r.code == 0, r.err
     assert "kws_dscnn on mram72" in r.out and "per layer" in r.out
+    assert "offchip" in r.out and "one inference alone" in r.out
     assert r.err == ""
 
 
@@ -27,6 +28,7 @@ def test_run_json_has_the_documented_keys(cli):
     assert (d["arch"], d["workload"], d["seed"], d["batch"]) == ("mram72", "kws_dscnn", 3, 2)
     assert [layer["name"] for layer in d["layers"]][:2] == ["conv1", "dw1"]
     assert d["energy_per_inference_j"] == pytest.approx(sum(d["energy_breakdown_j"].values()))
+    assert d["energy_breakdown_j"]["offchip"] > 0 and d["counts_per_inference"]["offchip_bits"] > 0
     assert d["area_mm2"] == pytest.approx(sum(d["area_breakdown_mm2"].values()))
 
 

@@ -24,8 +24,9 @@ def layer_rows(r: RunResult):
 
 def summary_table(r: RunResult):
     rows = [
-        ("latency", f"{r.latency_cycles:,} cycles = {r.latency_s * 1e6:.4g} us"),
-        ("throughput", f"{r.throughput_inferences_per_s:,.4g} inferences/s (batch {r.batch})"),
+        ("latency", (f"{r.latency_cycles:,} cycles = {r.latency_s * 1e6:.4g} us (one inference alone; "
+                     f"first of the batch done at {r.batch_first_latency_cycles:,})")),
+        ("throughput", f"{r.throughput_inferences_per_s:,.4g} inferences/s (steady state, batch {r.batch})"),
         ("energy / inference", f"{r.energy_per_inference_j * 1e6:.4g} uJ"),
         ("area", f"{r.area_mm2:.4g} mm2"),
         ("effective TOPS", f"{r.effective_tops:.4g} native, {r.effective_tops_1b:.4g} 1b-normalised"),
@@ -40,7 +41,8 @@ def summary_table(r: RunResult):
                     f"setup {r.setup_programming_cycles:,} cycles, {r.setup_energy_j * 1e6:.4g} uJ)")),
         ("MACs", (f"{r.executed_macs:,} executed ({r.analog_macs:,} analog, {r.digital_macs:,} digital) "
                   f"of {r.workload_macs:,}; {r.padded_macs:,} padded slots")),
-        ("off-chip traffic", f"{r.offchip_bits_per_inference / 8e3:,.4g} kB / inference"),
+        ("off-chip traffic", (f"{r.offchip_bits_per_inference / 8e3:,.4g} kB / inference, "
+                              f"{r.energy_breakdown_j.get('offchip', 0.0) * 1e9:.4g} nJ")),
         ("simulation", f"{r.mode} mode, {r.schedule} schedule, seed {r.seed}, {r.events:,} events"),
     ]
     return table(f"{r.workload} on {r.arch}", ("figure", "value"), rows)
