@@ -2,7 +2,9 @@
 
 Run: ``python benchmarks/bench_run.py``. Prints, per workload and mode, the
 wall time, the peak resident memory of the child process and the ratio to the
-target (kws_dscnn 1 s; resnet18_imagenet 5 s and 500 MB).
+target (kws_dscnn 1 s; resnet18_imagenet 5 s and 500 MB), with the run's
+single-inference latency and steady-state throughput. Extra arguments are
+workload names to measure (default: all three).
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ def measure(workload: str, mode: str) -> tuple[float, float, dict]:
 
 
 def main() -> None:
-    print(f"{'workload':20s} {'mode':8s} {'wall s':>8s} {'peak MB':>8s} {'latency cyc':>12s} {'vs target':>10s}")
+    print(f"{'workload':20s} {'mode':8s} {'wall s':>8s} {'peak MB':>8s} {'latency cyc':>12s} "
+          f"{'inf/s':>10s} {'vs target':>10s}")
     for workload in CASES:
         for mode in ("exact", "grouped"):
             if len(sys.argv) > 1 and workload not in sys.argv[1:]:
@@ -37,20 +40,21 @@ def main() -> None:
             wall, mb, d = _fresh(workload, mode)
             target = TARGET_S[workload]
             ratio = f"{wall / target:.2f}x" if target else "-"
-            print(f"{workload:20s} {mode:8s} {wall:8.2f} {mb:8.0f} {d['latency_cycles']:12,d} {ratio:>10s}")
+            print(f"{workload:20s} {mode:8s} {wall:8.2f} {mb:8.0f} {d['latency_cycles']:12,d} "
+                  f"{d['throughput_inferences_per_s']:10,.1f} {ratio:>10s}")
 
 
 def _fresh(workload: str, mode: str):
     """Measure in a fresh Python so that ru_maxrss belongs to this case alone."""
     cmd = [sys.executable, __file__, "--child", workload, mode]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
-    wall, mb, latency = out.stdout.split()
-    return float(wall), float(mb), {"latency_cycles": int(latency)}
+    wall, mb, latency, throughput = out.stdout.split()
+    return float(wall), float(mb), {"latency_cycles": int(latency), "throughput_inferences_per_s": float(throughput)}
 
 
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--child":
         w, s, d = measure(sys.argv[2], sys.argv[3])
-        print(w, s, d["latency_cycles"])
+        print(w, s, d["latency_cycles"], d["throughput_inferences_per_s"])
     else:
         main()
