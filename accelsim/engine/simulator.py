@@ -12,10 +12,15 @@ its read has finished before issuing the next vector, so vectors of different
 layers interleave on shared resources in time order. Row completions are
 events that wake consumers and free their input rows.
 
-Grouped mode books ``g`` identical vectors at once with the closed-form
-occupancy of a pipeline of resources (first vector out at F, last at
-max(F + (g-1) t, L_prev + t) per step), which equals exact mode for a stage
-that runs alone.
+With input reuse a vector is of one of two kinds: the first of its
+replica's share of a row loads the whole input window, the others slide it
+and read less; each kind has its own booked path and action counts per
+replica, and counts are summed per kind and replica.
+
+Grouped mode books a replica's loading vector alone and its ``g`` sliding
+vectors at once with the closed-form occupancy of a pipeline of resources
+(first vector out at F, last at max(F + (g-1) t, L_prev + t) per step),
+which equals exact mode for a stage that runs alone.
 """
 
 from __future__ import annotations
