@@ -41,6 +41,84 @@ class MtjConfig(Section):
     """Read voltage across a cell at full-scale input, V."""
 
 
+class RramConfig(Section):
+    """A 1T1R resistive-RAM cell programmed to ``2**bits_per_cell`` conductance levels.
+
+    Level ``d`` is programmed to ``G(d) = g_min_us + d (g_max_us - g_min_us) / (2**bits_per_cell - 1)``
+    (linear in conductance, the quantity a current-sum column adds).
+    """
+
+    g_min_us: float = Field(gt=0)
+    """Conductance of the lowest programmed level, uS."""
+    g_max_us: float = Field(gt=0)
+    """Conductance of the highest programmed level, uS."""
+    read_voltage_v: float = Field(gt=0, le=2)
+    """Read voltage across a cell at full-scale input, V."""
+
+    @model_validator(mode="after")
+    def _check(self) -> RramConfig:
+        if self.g_max_us <= self.g_min_us:
+            raise ValueError(f"g_max_us ({self.g_max_us}) must exceed g_min_us ({self.g_min_us})")
+        return self
+
+
+class SramChargeConfig(Section):
+    """A binary SRAM bit-cell that gates a unit capacitor (charge-domain computing).
+
+    A stored 1 puts ``unit_capacitor_ff x swing_v`` of charge on the column per unit of
+    input drive, a stored 0 none; the column sums charge (linear in the stored bit).
+    """
+
+    unit_capacitor_ff: float = Field(gt=0)
+    """Computation capacitor of one bit-cell, fF."""
+    swing_v: float = Field(gt=0, le=2)
+    """Voltage swing on the capacitor at full-scale input, V."""
+
+
+class CellConfig(Section):
+    """Which memory cell holds a weight digit (docs/validation.md: the macro library).
+
+    ``mtj_stack``: ``bits_per_cell`` MTJs in series (``macro.mtj``); ``mtj_binary``: one
+    MTJ, 1 bit per cell (``macro.mtj``); ``rram``: a 1T1R cell with programmed
+    conductance levels (``rram``); ``sram_charge``: a binary SRAM cell switching a
+    unit capacitor (``sram``).
+    """
+
+    technology: Literal["mtj_stack", "mtj_binary", "rram", "sram_charge"] = "mtj_stack"
+    """The cell model."""
+    rram: RramConfig | None = None
+    """Parameters of an ``rram`` cell."""
+    sram: SramChargeConfig | None = None
+    """Parameters of an ``sram_charge`` cell."""
+
+
+class SupplyConfig(Section):
+    """Supply-voltage dependence of the macro's energy and timing.
+
+    The technology table's macro energies and the macro's times were taken at
+    ``reference_voltage_v``; at ``voltage_v`` every dynamic macro energy scales
+    by ``(V / V_ref)**2`` (CV^2) and every macro time by the alpha-power-law delay
+    ``(V / V_ref) ((V_ref - V_th) / (V - V_th))**alpha`` (Sakurai-Newton).
+    """
+
+    voltage_v: float = Field(gt=0, le=5)
+    """Operating supply voltage, V."""
+    reference_voltage_v: float = Field(gt=0, le=5)
+    """Supply at which technology.energy's macro figures and the macro's times were taken, V."""
+    threshold_voltage_v: float = Field(default=0.3, ge=0, le=2)
+    """Transistor threshold voltage of the delay model, V."""
+    alpha: float = Field(default=1.3, gt=0, le=2)
+    """Velocity-saturation exponent of the alpha-power-law delay (2: long channel, ~1.3 short channel)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> SupplyConfig:
+        for name in ("voltage_v", "reference_voltage_v"):
+            if getattr(self, name) <= self.threshold_voltage_v:
+                raise ValueError(f"{name} ({getattr(self, name)}) must exceed threshold_voltage_v "
+                                 f"({self.threshold_voltage_v}): the delay model has no current below it")
+        return self
+
+
 class AdcConfig(Section):
     """The column ADCs of a macro."""
 
@@ -66,7 +144,7 @@ class VariationConfig(Section):
     column_offset_sigma_lsb: float = Field(ge=0)
     """Per-column offset, standard deviation in ADC LSB."""
     cell_sigma_r: float = Field(ge=0, le=1)
-    """Per-cell resistance spread sigma_R / R of each programmed level."""
+    """Per-cell spread of each programmed level's physical quantity (resistance of an MTJ, conductance of an RRAM cell, capacitance of an SRAM charge cell), relative standard deviation."""
     read_noise_sigma_lsb: float = Field(ge=0)
     """Random read noise of each conversion, standard deviation in ADC LSB."""
 
@@ -90,20 +168,31 @@ class MacroConfig(Section):
     columns: int = Field(gt=0, le=8192)
     """Physical cell columns (bit lines); a weight uses weight_bits / bits_per_cell of them (twice that if differential)."""
     bits_per_cell: int = Field(ge=1, le=4)
-    """Bits stored per cell (a stack of this many MTJs, 2**bits_per_cell levels)."""
+    """Bits stored per cell (2**bits_per_cell levels: a stack of this many MTJs, or programmed RRAM conductances; 1 for binary MTJ and SRAM cells)."""
+    cell: CellConfig = CellConfig()
+    """The cell model; the default ``mtj_stack`` reads ``macro.mtj``."""
     weight_bits: int = Field(ge=1, le=16)
     """Bits of a signed weight; a multiple of bits_per_cell."""
     weight_encoding: Literal["offset", "differential"] = "offset"
     """Signed weights: ``offset`` stores w + 2**(weight_bits-1) and subtracts the offset digitally; ``differential`` uses a positive and a negative column per slice."""
     input_bits: int = Field(ge=1, le=16)
     """Bits of an (unsigned) input activation."""
-    input_mode: Literal["bit_parallel", "bit_serial"] = "bit_parallel"
-    """``bit_parallel``: all input bits in one binary-weighted analog evaluation (ABP-MAC); ``bit_serial``: one evaluation per input bit, combined by digital shift-add."""
-    readout: Literal["current_sum", "resistance_sum"] = "resistance_sum"
-    """How a column sums its cells: ``current_sum`` adds conductances (non-linear in the stored level for stacked MTJs); ``resistance_sum`` adds resistances (linear)."""
+    input_mode: Literal["bit_parallel", "bit_serial", "pulse_width"] = "bit_parallel"
+    """``bit_parallel``: all input bits in one binary-weighted analog evaluation (ABP-MAC); ``bit_serial``: one evaluation per input bit; ``pulse_width``: one evaluation whose word-line pulse lasts (or counts) ``x`` unit pulses."""
+    serial_accumulation: Literal["digital", "analog"] = "digital"
+    """Bit-serial only: ``digital`` converts every input bit and shift-adds the codes; ``analog`` accumulates the bits with binary weights in the analog domain (charge sharing) and converts once per MVM."""
+    slice_combine: Literal["digital", "analog"] = "digital"
+    """``digital``: every cell column has its own conversion and the slices of a weight are shift-added digitally; ``analog``: the slice columns of a weight are summed with binary weights before one conversion (weighted multi-column readout, binary-weighted capacitors, C-2C ladder)."""
+    input_pulse_ns: float = Field(default=0.0, ge=0)
+    """Pulse-width inputs: duration of one unit pulse, ns; the pulse train of a full-scale input, ``(2**input_bits - 1) x input_pulse_ns``, adds to t_mvm_ns."""
+    readout: Literal["current_sum", "resistance_sum", "charge_sum"] = "resistance_sum"
+    """How a column sums its cells: ``current_sum`` adds conductances (non-linear in the stored level for stacked MTJs); ``resistance_sum`` adds resistances (linear); ``charge_sum`` adds capacitor charge (SRAM charge domain)."""
     t_mvm_ns: float = Field(gt=0)
-    """Time of one analog evaluation including settling and one conversion per ADC, ns."""
-    mtj: MtjConfig
+    """Time of one analog evaluation including settling and one conversion per ADC, ns (at supply.reference_voltage_v)."""
+    mtj: MtjConfig | None = None
+    """Parameters of an MTJ cell (``cell.technology`` mtj_stack or mtj_binary)."""
+    supply: SupplyConfig | None = None
+    """Supply-voltage scaling of macro energy and time; absent: the table's figures as they are."""
     adc: AdcConfig
     variation: VariationConfig
     calibration: CalibrationConfig = CalibrationConfig()
@@ -121,6 +210,28 @@ class MacroConfig(Section):
             )
         if self.adc.count > self.columns:
             raise ValueError(f"adc.count ({self.adc.count}) exceeds the columns ({self.columns})")
+        self._check_cell()
+        if self.serial_accumulation == "analog" and self.input_mode != "bit_serial":
+            raise ValueError("serial_accumulation: analog applies to input_mode bit_serial only")
+        if self.input_pulse_ns > 0 and self.input_mode != "pulse_width":
+            raise ValueError("input_pulse_ns applies to input_mode pulse_width only")
+        return self
+
+    def _check_cell(self) -> None:
+        """Each cell model has its parameters, its readout and its bits per cell."""
+        tech = self.cell.technology
+        readouts = {"mtj_stack": ("resistance_sum", "current_sum"), "mtj_binary": ("resistance_sum", "current_sum"),
+                    "rram": ("current_sum",), "sram_charge": ("charge_sum",)}[tech]
+        if self.readout not in readouts:
+            raise ValueError(f"readout {self.readout} does not fit cell.technology {tech} (use {' or '.join(readouts)})")
+        needs = {"mtj_stack": "mtj", "mtj_binary": "mtj", "rram": "cell.rram", "sram_charge": "cell.sram"}[tech]
+        params = {"mtj": self.mtj, "cell.rram": self.cell.rram, "cell.sram": self.cell.sram}[needs]
+        if params is None:
+            raise ValueError(f"cell.technology {tech} needs the section macro.{needs}")
+        if tech in ("mtj_binary", "sram_charge") and self.bits_per_cell != 1:
+            raise ValueError(f"a {tech} cell holds 1 bit; bits_per_cell is {self.bits_per_cell}")
+        if tech != "mtj_stack":
+            return
         # The stored level d = sum_k s_k 2**k must order the cell resistances, else two
         # levels coincide or swap: MTJ k must outweigh all smaller MTJs together.
         ratio = self.mtj.stack_ratio
@@ -132,7 +243,6 @@ class MacroConfig(Section):
                     f"({ratio**k:g} R_P) must exceed the sum of the smaller ones "
                     f"({sum(ratio**j for j in range(k)):g} R_P)"
                 )
-        return self
 
     @property
     def slices_per_weight(self) -> int:
@@ -148,6 +258,28 @@ class MacroConfig(Section):
     def weight_columns(self) -> int:
         """Logical weight columns: the N extent of a weight tile."""
         return self.columns // self.columns_per_weight
+
+    @property
+    def conversions_per_weight(self) -> int:
+        """Converted signals per weight column: its physical columns, or one per polarity when slices combine in analog."""
+        if self.slice_combine == "analog":
+            return 2 if self.weight_encoding == "differential" else 1
+        return self.columns_per_weight
+
+    @property
+    def conversion_columns(self) -> int:
+        """Signals converted per evaluation: every physical column, or one per weight polarity when slices combine in analog."""
+        return self.columns if self.slice_combine == "digital" else self.weight_columns * self.conversions_per_weight
+
+    @property
+    def evaluations_per_mvm(self) -> int:
+        """Analog array evaluations per MVM: one per input bit bit-serial, else one."""
+        return self.input_bits if self.input_mode == "bit_serial" else 1
+
+    @property
+    def converts_each_input_bit(self) -> bool:
+        """Whether every input bit has its own conversion (bit-serial with digital shift-add)."""
+        return self.input_mode == "bit_serial" and self.serial_accumulation == "digital"
 
 
 class ChipConfig(Section):
@@ -237,7 +369,9 @@ class EnergyTable(Section):
     adc_reference_bits: int = Field(ge=1, le=16)
     """Resolution at which adc_conversion_pj was taken."""
     adc_energy_doubling_per_bit: float = Field(ge=0, le=2)
-    """Exponent k of ADC energy scaling E(b) = E_ref * 2**(k (b - b_ref)); 1 is Walden-FoM scaling."""
+    """Exponent k of ADC energy scaling E(b) = E_ref * 2**(k (b - b_ref)); 1 is Walden-FoM scaling (and a counting converter's, one step per code)."""
+    input_reference_bits: int | None = Field(default=None, ge=1, le=16)
+    """Input bits at which cell_read_fj and row_drive_pj were taken; other input widths scale them by the input mode's rule (docs/validation.md); absent: no scaling."""
     column_digital_pj: float = Field(ge=0)
     """Digital shift-add, offset removal and calibration correction of one column output, pJ."""
     macro_control_pj: float = Field(ge=0)

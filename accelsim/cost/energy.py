@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from accelsim.config.arch import ArchConfig
 from accelsim.counts import Action, ActionCounts
+from accelsim.hw.geometry import supply_energy_scale
 from accelsim.units import PJ
 
 #: the component each action's energy is reported under
@@ -37,15 +38,37 @@ def adc_energy_pj(arch: ArchConfig) -> float:
     return e.adc_conversion_pj * 2.0 ** (e.adc_energy_doubling_per_bit * (arch.macro.adc.bits - e.adc_reference_bits))
 
 
+def input_energy_scales(arch: ArchConfig) -> tuple[float, float]:
+    """Factors on (cell read, row drive) energy for the macro's input bits against
+    ``input_reference_bits`` (1, 1 when the table states none).
+
+    ``bit_parallel``: the full-scale cell current is the same at any width, and a
+    binary-weighted driver switches one segment per bit: drive x B_in / B_ref.
+    ``bit_serial``: each evaluation drives one bit; the count of evaluations
+    carries the width. ``pulse_width``: current flows, and the driver toggles,
+    for ``2**B_in - 1`` unit pulses at full scale: both x (2**B_in - 1) / (2**B_ref - 1).
+    """
+    ref = arch.technology.energy.input_reference_bits
+    m = arch.macro
+    if ref is None or m.input_mode == "bit_serial":
+        return 1.0, 1.0
+    if m.input_mode == "pulse_width":
+        pulses = (2**m.input_bits - 1) / (2**ref - 1)
+        return pulses, pulses
+    return 1.0, m.input_bits / ref
+
+
 def energy_per_action_pj(arch: ArchConfig) -> dict[Action, float]:
-    """Energy of one action of each kind, pJ."""
+    """Energy of one action of each kind, pJ; the macro's dynamic energies at its supply voltage."""
     e = arch.technology.energy
+    v2 = supply_energy_scale(arch.macro)
+    cell, drive = input_energy_scales(arch)
     return {
-        Action.CELL_READ: e.cell_read_fj * 1e-3,
-        Action.ROW_DRIVE: e.row_drive_pj,
-        Action.ADC_CONVERSION: adc_energy_pj(arch),
-        Action.COLUMN_DIGITAL: e.column_digital_pj,
-        Action.MACRO_EVALUATION: e.macro_control_pj,
+        Action.CELL_READ: e.cell_read_fj * 1e-3 * cell * v2,
+        Action.ROW_DRIVE: e.row_drive_pj * drive * v2,
+        Action.ADC_CONVERSION: adc_energy_pj(arch) * v2,
+        Action.COLUMN_DIGITAL: e.column_digital_pj * v2,
+        Action.MACRO_EVALUATION: e.macro_control_pj * v2,
         Action.TILE_BUFFER_BITS: e.tile_buffer_pj_per_bit,
         Action.GLOBAL_BUFFER_BITS: e.global_buffer_pj_per_bit,
         Action.LINK_BIT_HOPS: e.link_pj_per_bit_hop,

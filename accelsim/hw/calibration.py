@@ -110,13 +110,13 @@ def calibrate(prog: ProgrammedMacros, vectors: int | None = None) -> Calibration
     current = prog
     for index, x in enumerate(probes):
         measured = probe_columns(current, x)
-        ideal = np.matmul(x.astype(np.float64), prog.digits.astype(np.float64))  # (n, K, columns)
+        ideal = np.matmul(x.astype(np.float64), prog.conversion_digits)  # (n, K, converted columns)
         gain, offset = fit_columns(measured, ideal)
         if index + 1 < passes:
             factor = np.median(gain, axis=1)
             trim *= factor
             current = current.with_adc_lsb(current.adc_lsb * factor)
-    n, cols = len(prog.macro_ids), prog.columns_used
+    n, cols = len(prog.macro_ids), prog.conversion_columns_used
     geom = prog.population.geometry
     probe_counts = mvm_counts(geom, prog.rows_used, prog.weight_columns_used, mvms=n * k * passes)
     fit_ops = n * cols * (FIT_OPS_PER_VECTOR * k + FIT_OPS_PER_COLUMN) * passes

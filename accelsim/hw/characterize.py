@@ -17,8 +17,9 @@ from accelsim.counts import ActionCounts
 from accelsim.hw.calibration import CalibrationStudy
 from accelsim.hw.geometry import macro_geometry
 from accelsim.hw.macro import (
+    CELL_QUANTITY_UNIT,
     adc_lsb_levels,
-    cell_resistances_kohm,
+    cell_quantities,
     nominal_levels,
     readout_inl_levels,
 )
@@ -40,9 +41,13 @@ class MacroCharacterization:
     """
 
     arch_name: str
+    cell_technology: str
     input_mode: str
+    serial_accumulation: str
+    slice_combine: str
     readout: str
     weight_encoding: str
+    supply_v: float | None
     rows: int
     weight_columns: int
     physical_columns: int
@@ -72,7 +77,8 @@ class MacroCharacterization:
     tops_per_mm2: float
     tops_per_mm2_1b: float
     counts_per_mvm: dict[str, int]
-    cell_levels_kohm: tuple[float, ...]
+    cell_levels: tuple[float, ...]
+    cell_level_unit: str
     read_levels: tuple[float, ...]
     readout_inl_levels: float
     adc_lsb_levels: float
@@ -83,7 +89,7 @@ class MacroCharacterization:
     def to_dict(self) -> dict:
         calibration_keys = ("calibration", "calibration_energy_pj_per_macro", "calibration_time_ns_per_macro")
         out = {k: v for k, v in self.__dict__.items() if k not in calibration_keys}
-        out["cell_levels_kohm"] = list(self.cell_levels_kohm)
+        out["cell_levels"] = list(self.cell_levels)
         out["read_levels"] = list(self.read_levels)
         cal = self.calibration.to_dict()
         cal["energy_pj_per_macro"] = self.calibration_energy_pj_per_macro
@@ -115,9 +121,13 @@ def characterization(arch: ArchConfig, counts_per_mvm: ActionCounts,
     tops_per_w = geom.ops_per_mvm / energy_pj  # ops per pJ = 1e12 ops per J
     return MacroCharacterization(
         arch_name=arch.name,
+        cell_technology=m.cell.technology,
         input_mode=m.input_mode,
+        serial_accumulation=m.serial_accumulation,
+        slice_combine=m.slice_combine,
         readout=m.readout,
         weight_encoding=m.weight_encoding,
+        supply_v=None if m.supply is None else m.supply.voltage_v,
         rows=m.rows,
         weight_columns=m.weight_columns,
         physical_columns=m.columns,
@@ -147,7 +157,8 @@ def characterization(arch: ArchConfig, counts_per_mvm: ActionCounts,
         tops_per_mm2=tops / area,
         tops_per_mm2_1b=tops * scale_1b / area,
         counts_per_mvm=counts_per_mvm.to_dict(),
-        cell_levels_kohm=tuple(float(r) for r in cell_resistances_kohm(m.mtj, m.bits_per_cell)),
+        cell_levels=tuple(float(r) for r in cell_quantities(m)),
+        cell_level_unit=CELL_QUANTITY_UNIT[m.cell.technology],
         read_levels=tuple(float(v) for v in nominal_levels(m)),
         readout_inl_levels=readout_inl_levels(m),
         adc_lsb_levels=adc_lsb_levels(m),

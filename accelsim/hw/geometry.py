@@ -9,9 +9,32 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from accelsim.config.arch import ArchConfig
+from accelsim.config.arch import ArchConfig, MacroConfig
 from accelsim.counts import Action, ActionCounts
 from accelsim.units import MHZ, NS, cycles_for
+
+
+def supply_energy_scale(macro: MacroConfig) -> float:
+    """Dynamic macro energy at the operating supply over that at the reference: ``(V / V_ref)**2``."""
+    s = macro.supply
+    return 1.0 if s is None else (s.voltage_v / s.reference_voltage_v) ** 2
+
+
+def supply_delay_scale(macro: MacroConfig) -> float:
+    """Macro time at the operating supply over that at the reference (alpha-power law):
+    ``(V / V_ref) ((V_ref - V_th) / (V - V_th))**alpha``."""
+    s = macro.supply
+    if s is None:
+        return 1.0
+    v, v_ref, v_th = s.voltage_v, s.reference_voltage_v, s.threshold_voltage_v
+    return (v / v_ref) * ((v_ref - v_th) / (v - v_th)) ** s.alpha
+
+
+def evaluation_time_ns(macro: MacroConfig) -> float:
+    """One analog evaluation with one conversion round at the operating supply, ns:
+    t_mvm_ns plus, for pulse-width inputs, a full-scale pulse train."""
+    pulses = (2**macro.input_bits - 1) * macro.input_pulse_ns if macro.input_mode == "pulse_width" else 0.0
+    return (macro.t_mvm_ns + pulses) * supply_delay_scale(macro)
 
 
 @dataclass(frozen=True)
@@ -23,9 +46,13 @@ class MacroGeometry:
         weight_columns: signed weights per row (N extent of a weight tile).
         physical_columns: cell columns.
         slices: cell slices per weight.
-        evaluations_per_mvm: analog evaluations per MVM (1 bit-parallel, B_in bit-serial).
-        conversions_per_mvm: ADC conversions per MVM (all columns, all evaluations).
-        adc_rounds: sequential conversions each ADC makes per evaluation (columns / ADCs).
+        evaluations_per_mvm: analog evaluations per MVM (1 bit-parallel and pulse-width, B_in bit-serial).
+        conversions_per_mvm: ADC conversions per MVM (all converted columns, all conversion passes).
+        adc_rounds: sequential conversions each ADC makes per conversion pass (converted columns / ADCs).
+        conversion_columns: signals converted per pass (physical columns, or one per weight polarity
+            when slices combine in analog).
+        conversion_passes: conversions of each converted column per MVM (B_in bit-serial with digital
+            shift-add, else 1).
         cycles_per_mvm: clock cycles a macro is busy with one MVM.
         macs_per_mvm: weight MACs of a full MVM (rows x weight_columns).
     """
@@ -42,6 +69,8 @@ class MacroGeometry:
     macs_per_mvm: int
     input_bits: int
     weight_bits: int
+    conversion_columns: int
+    conversion_passes: int
 
     @property
     def ops_per_mvm(self) -> int:
@@ -57,23 +86,30 @@ class MacroGeometry:
 def macro_geometry(arch: ArchConfig) -> MacroGeometry:
     m = arch.macro
     f_hz = arch.clock.frequency_mhz * MHZ
-    evaluations = m.input_bits if m.input_mode == "bit_serial" else 1
-    adc_rounds = math.ceil(m.columns / m.adc.count)
+    evaluations = m.evaluations_per_mvm
+    passes = evaluations if m.converts_each_input_bit else 1
+    adc_rounds = math.ceil(m.conversion_columns / m.adc.count)
     # t_mvm covers settling and one conversion per ADC; extra rounds of a shared ADC add conversions.
-    cycles_eval = cycles_for(m.t_mvm_ns * NS, f_hz) + (adc_rounds - 1) * cycles_for(m.adc.conversion_ns * NS, f_hz)
+    settle = cycles_for(evaluation_time_ns(m) * NS, f_hz)
+    extra = (adc_rounds - 1) * cycles_for(m.adc.conversion_ns * supply_delay_scale(m) * NS, f_hz)
+    cycles_eval = settle + extra
+    # analog accumulation: every bit settles, the shared ADCs' extra rounds come once per MVM
+    cycles_mvm = cycles_eval * evaluations if passes == evaluations else settle * evaluations + extra
     return MacroGeometry(
         rows=m.rows,
         weight_columns=m.weight_columns,
         physical_columns=m.columns,
         slices=m.slices_per_weight,
         evaluations_per_mvm=evaluations,
-        conversions_per_mvm=m.columns * evaluations,
+        conversions_per_mvm=m.conversion_columns * passes,
         adc_rounds=adc_rounds,
         cycles_per_evaluation=cycles_eval,
-        cycles_per_mvm=cycles_eval * evaluations,
+        cycles_per_mvm=cycles_mvm,
         macs_per_mvm=m.rows * m.weight_columns,
         input_bits=m.input_bits,
         weight_bits=m.weight_bits,
+        conversion_columns=m.conversion_columns,
+        conversion_passes=passes,
     )
 
 
@@ -92,11 +128,13 @@ def mvm_counts(geom: MacroGeometry, rows_used: int | None = None,
             f"a tile of {rows} x {wcols} does not fit a macro of {geom.rows} x {geom.weight_columns}"
         )
     phys = wcols * (geom.physical_columns // geom.weight_columns)
+    converted = wcols * (geom.conversion_columns // geom.weight_columns)
     ev = geom.evaluations_per_mvm * mvms
+    conversions = converted * geom.conversion_passes * mvms
     return ActionCounts({
         Action.MACRO_EVALUATION: ev,
         Action.CELL_READ: rows * phys * ev,
         Action.ROW_DRIVE: rows * ev,
-        Action.ADC_CONVERSION: phys * ev,
-        Action.COLUMN_DIGITAL: phys * ev,
+        Action.ADC_CONVERSION: conversions,
+        Action.COLUMN_DIGITAL: conversions,
     })

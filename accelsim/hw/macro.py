@@ -6,14 +6,17 @@ Signal chain of one evaluation (docs/macro-model.md has the equations):
 1. A signed weight of ``weight_bits`` becomes ``weight_bits / bits_per_cell``
    unsigned cell digits per column (``offset``: ``w + 2**(B_w-1)``, the offset
    removed digitally; ``differential``: a positive and a negative column).
-2. A stacked-MTJ cell stores digit ``d`` as resistance
-   ``R(d) = R_P sum_k r**k (1 + s_k TMR)``, ``s_k`` the bits of ``d``, times
-   the cell's log-normal spread.
+2. A cell stores digit ``d`` as a physical quantity, times the cell's
+   log-normal spread: a stacked-MTJ (or binary MTJ) resistance
+   ``R(d) = R_P sum_k r**k (1 + s_k TMR)``, ``s_k`` the bits of ``d``; an RRAM
+   conductance linear in ``d``; an SRAM charge cell's charge ``d C V``.
 3. The column sums its cells weighted by the input: resistances
-   (``resistance_sum``, linear in ``R``) or conductances (``current_sum``,
-   linear in ``1/R``, hence non-linear in ``d``). The sum is read in *level
-   units*: the zero-level signal is removed and the nominal level-0 to
-   level-max span maps to ``0 .. 2**bits_per_cell - 1``.
+   (``resistance_sum``, linear in ``R``), conductances (``current_sum``,
+   linear in ``1/R``, hence non-linear in ``d`` for MTJs) or charge
+   (``charge_sum``). The sum is read in *level units*: the zero-level signal
+   is removed and the nominal level-0 to level-max span maps to
+   ``0 .. 2**bits_per_cell - 1``. With ``slice_combine: analog`` the slice
+   columns of a weight are summed with weights ``2**(b s)`` before conversion.
 4. Column gain, offset and read noise act on the analog signal; an ADC of
    ``adc.bits`` with full scale ``adc.full_scale`` x the column's largest ideal
    signal quantises and clips it.
@@ -67,31 +70,55 @@ def cell_resistances_kohm(mtj: MtjConfig, bits_per_cell: int) -> np.ndarray:
     return (r_p * (1.0 + states * mtj.tmr)).sum(axis=1)
 
 
-def readout_signal(resistance_kohm: np.ndarray, readout: str) -> np.ndarray:
-    """What a column adds per cell: resistance (kOhm) or conductance (mS)."""
-    if readout == "resistance_sum":
-        return resistance_kohm
-    if readout == "current_sum":
-        return 1.0 / resistance_kohm
-    raise ValueError(f"unknown readout {readout!r}; expected resistance_sum or current_sum")
+#: the unit of each cell model's physical quantity (what cell_quantities returns)
+CELL_QUANTITY_UNIT = {"mtj_stack": "kOhm", "mtj_binary": "kOhm", "rram": "uS", "sram_charge": "fC"}
 
 
-def levels_of(macro: MacroConfig, resistance_kohm: np.ndarray) -> np.ndarray:
-    """Cell resistances expressed in level units of the column readout.
+def cell_quantities(macro: MacroConfig) -> np.ndarray:
+    """Nominal physical quantity of each stored level ``d = 0 .. 2**bits_per_cell - 1``:
+    resistance (kOhm) of an MTJ cell, conductance (uS) of an RRAM cell, charge (fC)
+    of an SRAM charge cell at full-scale drive (``CELL_QUANTITY_UNIT``)."""
+    tech = macro.cell.technology
+    d = np.arange(2**macro.bits_per_cell, dtype=np.float64)
+    if tech in ("mtj_stack", "mtj_binary"):
+        return cell_resistances_kohm(macro.mtj, macro.bits_per_cell)
+    if tech == "rram":
+        r = macro.cell.rram
+        return r.g_min_us + d * (r.g_max_us - r.g_min_us) / (len(d) - 1)
+    if tech == "sram_charge":
+        c = macro.cell.sram
+        return d * c.unit_capacitor_ff * c.swing_v
+    raise ValueError(f"unknown cell technology {tech!r}")
+
+
+def readout_signal(quantity: np.ndarray, macro: MacroConfig) -> np.ndarray:
+    """What a column adds per cell: a resistive cell's resistance (``resistance_sum``) or
+    conductance (``current_sum``); an RRAM cell's conductance; an SRAM cell's charge."""
+    resistive = macro.cell.technology in ("mtj_stack", "mtj_binary")
+    if macro.readout == "current_sum" and resistive:
+        return 1.0 / quantity
+    if macro.readout in ("resistance_sum", "current_sum", "charge_sum"):
+        return quantity
+    raise ValueError(f"unknown readout {macro.readout!r}")
+
+
+def levels_of(macro: MacroConfig, quantity: np.ndarray) -> np.ndarray:
+    """Cell quantities (``cell_quantities`` units) expressed in level units of the column readout.
 
     The readout removes the level-0 signal and scales the nominal level-0 to
     level-max span to ``0 .. 2**bits_per_cell - 1`` (an end-point linear
-    read-out): exact for a linear readout, a bowed transfer for current sum.
+    read-out): exact for a linear readout, a bowed transfer for current sum
+    over MTJ resistances.
     """
-    nominal = readout_signal(cell_resistances_kohm(macro.mtj, macro.bits_per_cell), macro.readout)
+    nominal = readout_signal(cell_quantities(macro), macro)
     top = len(nominal) - 1
     step = (nominal[top] - nominal[0]) / top
-    return (readout_signal(resistance_kohm, macro.readout) - nominal[0]) / step
+    return (readout_signal(quantity, macro) - nominal[0]) / step
 
 
 def nominal_levels(macro: MacroConfig) -> np.ndarray:
     """Level-unit value of each stored digit of a nominal cell (``d`` when linear)."""
-    return levels_of(macro, cell_resistances_kohm(macro.mtj, macro.bits_per_cell))
+    return levels_of(macro, cell_quantities(macro))
 
 
 def readout_inl_levels(macro: MacroConfig) -> float:
@@ -109,13 +136,22 @@ def input_max(macro: MacroConfig) -> int:
 
 
 def evaluation_input_max(macro: MacroConfig) -> int:
-    """Largest drive of one evaluation: the whole input (bit-parallel) or one bit (bit-serial)."""
-    return 1 if macro.input_mode == "bit_serial" else input_max(macro)
+    """Largest drive of one conversion: one bit when every input bit is converted (bit-serial,
+    digital shift-add), else the whole input (bit-parallel, pulse-width, analog accumulation)."""
+    return 1 if macro.converts_each_input_bit else input_max(macro)
+
+
+def conversion_level_max(macro: MacroConfig) -> int:
+    """Largest level of one converted column's row: a cell's ``2**b - 1``, or, when a weight's
+    slices are summed in analog, ``sum_s 2**(b s) (2**b - 1) = 2**(b S) - 1``."""
+    if macro.slice_combine == "analog":
+        return 2 ** (macro.bits_per_cell * macro.slices_per_weight) - 1
+    return 2**macro.bits_per_cell - 1
 
 
 def column_range_levels(macro: MacroConfig) -> float:
-    """The column's largest ideal signal in one evaluation, level units."""
-    return float(macro.rows * evaluation_input_max(macro) * (2**macro.bits_per_cell - 1))
+    """The converted column's largest ideal signal in one conversion, level units."""
+    return float(macro.rows * evaluation_input_max(macro) * conversion_level_max(macro))
 
 
 def adc_lsb_levels(macro: MacroConfig) -> float:
@@ -147,7 +183,10 @@ class WeightLayout:
 
     @staticmethod
     def of(macro: MacroConfig) -> WeightLayout:
+        """The layout of the converted columns (slices summed already when they combine in analog)."""
         b, s = macro.bits_per_cell, macro.slices_per_weight
+        if macro.slice_combine == "analog":
+            s, b = 1, b * s
         slice_weights = tuple(2 ** (b * i) for i in range(s))
         if macro.weight_encoding == "differential":
             return WeightLayout(2 * s, slice_weights + tuple(-w for w in slice_weights), 0)
@@ -191,6 +230,17 @@ def encode_weights(macro: MacroConfig, weights: np.ndarray) -> np.ndarray:
     return np.concatenate(planes, axis=-1).astype(np.uint8)
 
 
+def combine_slices(macro: MacroConfig, per_column: np.ndarray, weight_columns: int) -> np.ndarray:
+    """Physical columns ``(..., planes * wcols)`` -> converted columns: unchanged, or with
+    slice ``s`` of each polarity weighted ``2**(b s)`` and summed (``slice_combine: analog``)."""
+    if macro.slice_combine == "digital":
+        return per_column
+    b, s = macro.bits_per_cell, macro.slices_per_weight
+    shape = per_column.shape[:-1] + (per_column.shape[-1] // (s * weight_columns), s, weight_columns)
+    weights = (2.0 ** (b * np.arange(s)))[:, None]
+    return (per_column.reshape(shape) * weights).sum(axis=-2).reshape(per_column.shape[:-1] + (-1,))
+
+
 # --------------------------------------------------------------------------- programming
 
 
@@ -203,7 +253,10 @@ class ProgrammedMacros:
         macro_ids: which macros hold the tiles, shape (n,).
         weights: the signed weight tiles, shape (n, rows_used, weight_columns_used).
         digits: stored cell digits, shape (n, rows_used, physical columns used).
-        levels: each cell's read value in level units, with its spread, same shape.
+        levels: each converted column's per-row read value in level units, with the cells'
+            spread, shape (n, rows_used, converted columns used): the cells' levels, or the
+            binary-weighted sum of a weight's slices when they combine in analog.
+        conversion_digits: the ideal (integer) counterpart of ``levels``.
         adc_lsb: ADC step of each macro in level units (nominal, or trimmed), shape (n,).
         correction_gain: fitted per-column gain (None before calibration), shape (n, columns used).
         correction_offset: fitted per-column offset in level units (None before calibration).
@@ -215,6 +268,7 @@ class ProgrammedMacros:
     weights: np.ndarray
     digits: np.ndarray
     levels: np.ndarray
+    conversion_digits: np.ndarray
     adc_lsb: np.ndarray
     correction_gain: np.ndarray | None
     correction_offset: np.ndarray | None
@@ -234,7 +288,13 @@ class ProgrammedMacros:
 
     @property
     def columns_used(self) -> int:
+        """Physical cell columns the tiles occupy."""
         return self.digits.shape[2]
+
+    @property
+    def conversion_columns_used(self) -> int:
+        """Converted columns of the tiles (the physical ones unless slices combine in analog)."""
+        return self.levels.shape[2]
 
     @property
     def calibrated(self) -> bool:
@@ -273,16 +333,17 @@ def program(population: MacroPopulation, macro_ids, weight_tiles) -> ProgrammedM
                          f"{m.rows} x {m.weight_columns} (rows x weight columns)")
     digits = encode_weights(m, tiles)
     cols = digits.shape[2]
-    nominal = cell_resistances_kohm(m.mtj, m.bits_per_cell)
-    resistance = nominal[digits]
+    quantity = cell_quantities(m)[digits]
     if m.variation.cell_sigma_r > 0:
         for i, macro_id in enumerate(ids):
             spread = population.cell_spread(int(macro_id), rows)[:, :cols]
-            resistance[i] *= np.take_along_axis(spread, digits[i][..., None].astype(np.intp), axis=-1)[..., 0]
-    levels = levels_of(m, resistance)
+            quantity[i] *= np.take_along_axis(spread, digits[i][..., None].astype(np.intp), axis=-1)[..., 0]
+    levels = combine_slices(m, levels_of(m, quantity), wcols)
+    conversion_digits = combine_slices(m, digits.astype(np.float64), wcols)
     lsb = np.full(ids.size, adc_lsb_levels(m))
     writes = ActionCounts({Action.MRAM_WRITE_BITS: digits.size * m.bits_per_cell})
-    return ProgrammedMacros(population, ids, tiles.astype(np.int64), digits, levels, lsb, None, None, writes)
+    return ProgrammedMacros(population, ids, tiles.astype(np.int64), digits, levels, conversion_digits, lsb,
+                            None, None, writes)
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -291,7 +352,7 @@ def program(population: MacroPopulation, macro_ids, weight_tiles) -> ProgrammedM
 def _ideal_bounds(macro: MacroConfig, rows: int) -> tuple[int, int]:
     """Largest ideal column sum (level units) and largest ideal |output| of a tile of ``rows``."""
     layout = WeightLayout.of(macro)
-    column = rows * input_max(macro) * (2**macro.bits_per_cell - 1)
+    column = rows * input_max(macro) * conversion_level_max(macro)
     output = column * sum(abs(c) for c in layout.coefficients) + rows * input_max(macro) * abs(layout.input_offset)
     return column, output
 
@@ -368,7 +429,7 @@ def _for_each_block(prog: ProgrammedMacros, x: np.ndarray, rng: np.random.Genera
     """
     m = prog.macro
     pop = prog.population
-    cols = prog.columns_used
+    cols = prog.conversion_columns_used
     dt = _work_dtype(m, prog.rows_used)
     gain = pop.total_gain(prog.macro_ids)[:, :cols]
     drive = (prog.levels * (gain / prog.adc_lsb[:, None])[:, None, :]).astype(dt)
@@ -381,7 +442,7 @@ def _for_each_block(prog: ProgrammedMacros, x: np.ndarray, rng: np.random.Genera
     # + 0.5 then floor: round half up to the integer partial sum
     shift = (shift + (0.0 if probe else 0.5)).astype(dt)[:, None, :]
     ones = np.ones(prog.rows_used, dt)
-    serial = m.input_mode == "bit_serial" and not probe
+    serial = m.converts_each_input_bit and not probe
     shared = x.ndim == 2
     blocks = list(_blocks(len(prog.macro_ids), x.shape[-2], cols))
     seeds = _noise_seeds(prog, rng, len(blocks))
@@ -428,14 +489,14 @@ def _for_each_block(prog: ProgrammedMacros, x: np.ndarray, rng: np.random.Genera
 
 def _post_transform(prog: ProgrammedMacros, corrected: bool) -> tuple[np.ndarray, np.ndarray]:
     """Per-column ``scale, offset`` taking ADC codes to level units (and correcting them)."""
-    lsb = np.broadcast_to(prog.adc_lsb[:, None], (len(prog.macro_ids), prog.columns_used))
+    lsb = np.broadcast_to(prog.adc_lsb[:, None], (len(prog.macro_ids), prog.conversion_columns_used))
     if corrected and prog.calibrated:
         return lsb / prog.correction_gain, -prog.correction_offset / prog.correction_gain
     return lsb, np.zeros_like(lsb)
 
 
 def _collect(prog: ProgrammedMacros, x: np.ndarray, rng, corrected: bool, probe: bool = False) -> np.ndarray:
-    out = np.empty((len(prog.macro_ids), x.shape[-2], prog.columns_used))
+    out = np.empty((len(prog.macro_ids), x.shape[-2], prog.conversion_columns_used))
 
     def store(ms: slice, bs: slice, values: np.ndarray, _xsum: np.ndarray) -> None:
         out[ms, bs] = values
@@ -446,7 +507,7 @@ def _collect(prog: ProgrammedMacros, x: np.ndarray, rng, corrected: bool, probe:
 
 def column_values(prog: ProgrammedMacros, inputs, *, rng: np.random.Generator | None = None,
                   corrected: bool = True) -> np.ndarray:
-    """Integer digital value of each used physical column in level units, shape (n, batch, columns).
+    """Integer digital value of each used converted column in level units, shape (n, batch, columns).
 
     This is the partial sum before slices are recombined; ``corrected``
     applies the calibration correction when there is one.

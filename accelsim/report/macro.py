@@ -19,9 +19,10 @@ def _share_rows(parts: dict[str, float]) -> list[tuple[str, float, str]]:
 def macro_tables(c) -> Group:
     """The characterisation of one macro design as rich renderables."""
     cal = c.calibration
-    title = (f"{c.arch_name}: {c.rows} x {c.physical_columns} macro, {c.bits_per_cell} b/cell, "
-             f"{c.weight_bits} b weights ({c.weight_encoding}), {c.input_bits} b inputs ({c.input_mode}), "
-             f"{c.readout}, {c.adc_count} ADCs of {c.adc_bits} b")
+    supply = "" if c.supply_v is None else f", {c.supply_v:g} V"
+    title = (f"{c.arch_name}: {c.rows} x {c.physical_columns} {c.cell_technology} macro, {c.bits_per_cell} b/cell, "
+             f"{c.weight_bits} b weights ({c.weight_encoding}, slices combined {c.slice_combine}), "
+             f"{c.input_bits} b inputs ({c.input_mode}), {c.readout}, {c.adc_count} ADCs of {c.adc_bits} b{supply}")
     scale = c.input_bits * c.weight_bits
     perf = table(
         f"Peak performance (1b = native x B_in x B_w = x{scale}; 1 MAC = 2 ops)",
@@ -45,7 +46,7 @@ def macro_tables(c) -> Group:
             ("ADC conversions", c.conversions_per_mvm),
             ("MACs", c.macs_per_mvm),
             ("ADC LSB (levels)", c.adc_lsb_levels),
-            ("cell levels (kOhm)", ", ".join(f"{r:g}" for r in c.cell_levels_kohm)),
+            (f"cell levels ({c.cell_level_unit})", ", ".join(f"{r:g}" for r in c.cell_levels)),
             ("read levels (level units)", ", ".join(f"{v:.3f}" for v in c.read_levels)),
             ("readout INL (levels)", c.readout_inl_levels),
         ],
