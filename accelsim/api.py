@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
 from accelsim.config import ArchConfig, arch_from_dict
 from accelsim.config.yamlio import load_yaml, require_mapping
