@@ -287,3 +287,18 @@ def test_cli_workload_lists_data_movement_layers(tmp_path, cli):
     assert r.code == 0
     assert "8 data-movement layers (no arithmetic)" in r.out
     assert "activation x activation MACs: 4,194,304 (14.3%)" in r.out
+
+
+def test_validate_and_run_take_onnx_models(cli, tmp_path):
+    good = save(onnx_from_workload("kws_dscnn", "bn"), tmp_path / "kws.onnx")
+    r = cli("validate", good)
+    assert r.code == 0 and "valid workload (ONNX)" in r.out
+    bad = tmp_path / "junk.onnx"
+    bad.write_bytes(b"definitely not a protobuf")
+    r = cli("validate", bad)
+    assert r.code == 2 and "INVALID" in r.out
+    run = cli("run", good, "--json", "--quiet")
+    assert run.code == 0, run.err
+    import json
+
+    assert json.loads(run.out)["workload_macs"] == 2_656_768
