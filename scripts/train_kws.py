@@ -204,9 +204,15 @@ def fit(model, train, val, epochs, lr, rng, label, teacher=None, freeze_bn_epoch
     predictions (distillation from the float network into the quantised one).
     """
     x, y = train
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    # quantiser steps: no weight decay and a tenth of the learning rate (a step moves
+    # every code of its layer at once; at the full rate they make validation jumpy)
+    steps_ = [p for n, p in model.named_parameters() if n.endswith(".step")]
+    others = [p for n, p in model.named_parameters() if not n.endswith(".step")]
+    opt = torch.optim.AdamW([{"params": others, "weight_decay": 1e-4, "lr": lr},
+                             {"params": steps_, "weight_decay": 0.0, "lr": lr / 10}], lr=lr)
     steps = epochs * math.ceil(len(x) / 128)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[lr, lr / 10], total_steps=steps,
+                                                pct_start=0.15)
     best, best_state = -1.0, None
     for epoch in range(epochs):
         model.train()
@@ -269,6 +275,9 @@ def export(float_model: DsCnn, q_model: DsCnn, mean, std, weight_bits, input_bit
 def save_npz(path: Path, arrays: dict) -> None:
     fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a shipped file is world-readable
     np.savez_compressed(tmp, **arrays)
     os.replace(tmp, path)
 

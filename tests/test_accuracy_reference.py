@@ -209,3 +209,28 @@ def test_one_quantised_convolution_equals_the_direct_sum(kh, kw, sh, sw, dil, pa
         acc -= zp * w.sum(axis=(1, 2, 3))[:, None, None]
         want = acc * (lw.input_scale * lw.weight_scale * lw.q_out_scale)[:, None, None] + lw.q_out_shift[:, None, None]
         np.testing.assert_allclose(got[s], want, rtol=1e-12, atol=1e-12)
+
+
+def test_layout_and_elementwise_layers_follow_numpy():
+    workload = workload_from_dict({"name": "layout", "input_shape": [2, 3, 4], "layers": [
+        {"name": "c1", "type": "conv2d", "filters": 2, "kernel": 1},
+        {"name": "c2", "type": "conv2d", "filters": 2, "kernel": 1, "inputs": "input"},
+        {"name": "cat", "type": "concat", "axis": 0, "inputs": ["c1", "c2"]},
+        {"name": "m", "type": "mul", "inputs": ["cat", "cat"]},
+        {"name": "t", "type": "transpose", "perm": [0, 2, 1]},
+        {"name": "r", "type": "reshape", "shape": [-1]},
+        {"name": "fc", "type": "linear", "units": 3},
+    ]})
+    rng = np.random.default_rng(5)
+    weights = random_weights(workload, rng)
+    x = rng.standard_normal((3, 2, 3, 4))
+
+    def conv1x1(lw):
+        y = np.einsum("nc,bchw->bnhw", lw.weight[:, :, 0, 0], x)
+        return y * lw.out_scale[None, :, None, None] + lw.out_shift[None, :, None, None]
+
+    cat = np.concatenate([conv1x1(weights.layers["c1"]), conv1x1(weights.layers["c2"])], axis=1)
+    flat = (cat * cat).transpose(0, 1, 3, 2).reshape(3, -1)
+    fc = weights.layers["fc"]
+    want = flat @ fc.weight.T * fc.out_scale + fc.out_shift
+    np.testing.assert_allclose(reference.forward(workload, weights, x, path="float"), want, rtol=1e-4, atol=1e-4)

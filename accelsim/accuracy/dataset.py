@@ -85,6 +85,9 @@ def save_feature_set(path: str | Path, features: np.ndarray, labels: np.ndarray,
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a shipped file is world-readable
     try:
         np.savez_compressed(tmp, features=np.asarray(features, dtype=dtype),
                             labels=np.asarray(labels, dtype=np.int8 if len(classes) < 128 else np.int32),

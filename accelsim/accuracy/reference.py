@@ -252,15 +252,26 @@ def forward(workload: Workload, weights: NetworkWeights, inputs: np.ndarray,
             y = pool(args[0], layer)
         elif layer.kind == "add":
             y = sum(args[1:], args[0])
+        elif layer.kind == "mul":
+            y = args[0]
+            for other in args[1:]:
+                y = y * other
         elif layer.kind == "flatten":
             y = args[0].reshape(args[0].shape[0], -1)
+        elif layer.kind == "reshape":
+            y = args[0].reshape(args[0].shape[0], *layer.out_shape)
+        elif layer.kind == "transpose":
+            y = args[0].transpose(0, *(p + 1 for p in layer.spec.perm))
+        elif layer.kind == "concat":
+            axis = layer.spec.axis
+            y = np.concatenate(args, axis=axis if axis < 0 else axis + 1)
         elif layer.kind == "matmul":  # activation x activation, in the digital unit
             b = np.swapaxes(args[1], -1, -2) if layer.spec.transpose_b else args[1]
             y = np.matmul(args[0], b)
         else:
             raise ValueError(f"unknown layer kind {layer.kind!r}")
         values[layer.name] = activate(y, layer.spec.activation)
-        for name in layer.inputs:
+        for name in set(layer.inputs):
             if last.get(name) == i:
                 del values[name]
     return values[workload.layers[-1].name]

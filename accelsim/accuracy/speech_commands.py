@@ -13,8 +13,7 @@ The lists hold paths relative to ROOT (``yes/0a7c2a8d_nohash_0.wav``);
 every other word file belongs to the training split. The 12 classes are the
 standard ones: the ten keywords, ``_silence_`` and ``_unknown_`` (every
 other word). Each split is completed with silence clips: 1 s segments of the
-background-noise recordings at a random gain, one for every
-``silence_per_keyword_clips`` ... see :func:`load_split`.
+background-noise recordings at a random gain (see :func:`load_split`).
 """
 
 from __future__ import annotations

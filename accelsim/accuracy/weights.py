@@ -168,12 +168,19 @@ def load_weights(workload: Workload, path: str | Path | None = None) -> NetworkW
     layers: dict[str, LayerWeights] = {}
     for i, layer in enumerate(workload.layers):
         if not layer.has_weights:
-            if layer.spec.batch_norm:
-                problems.append(Problem(
-                    f"batch-norm after a {layer.kind} layer: the weights file format holds "
-                    "batch-norm only as the folded affine of a weight layer",
-                    path=f"layers[{i}].batch_norm", file=workload.source))
+            for attr in ("batch_norm", "layer_norm", "scale", "bias"):
+                if getattr(layer.spec, attr, False):
+                    problems.append(Problem(
+                        f"{attr} on a {layer.kind} layer ({layer.name!r}): the weights file format "
+                        "holds per-channel terms only as the folded out_scale/out_shift of a "
+                        "weight layer, so the reference inference cannot evaluate it",
+                        path=f"layers[{i}].{attr}", file=workload.source))
             continue
+        if getattr(layer.spec, "layer_norm", False):
+            problems.append(Problem(
+                f"layer_norm after {layer.name!r}: the weights file format has no layer-norm "
+                "terms, so the reference inference cannot evaluate it",
+                path=f"layers[{i}].layer_norm", file=workload.source))
         parsed = _check_layer(layer, data, bits, bad)
         if parsed is not None:
             layers[layer.name] = parsed

@@ -1,0 +1,110 @@
+"""The weights-file checker: every defect is a ConfigError naming the file and the layer."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from accelsim.accuracy.weights import load_weights, weights_path
+from accelsim.errors import EXIT_USAGE, ConfigError
+from accelsim.workload import load_workload, workload_from_dict
+
+WORKLOADS = Path(__file__).resolve().parents[1] / "workloads"
+
+
+@pytest.fixture(scope="module")
+def kws():
+    workload = load_workload("kws_dscnn")
+    with np.load(weights_path(workload)) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    return workload, arrays
+
+
+def save(tmp_path, arrays, name="w.npz"):
+    path = tmp_path / name
+    np.savez(path, **arrays)
+    return path
+
+
+def rejected(workload, path, *needles):
+    with pytest.raises(ConfigError) as info:
+        load_weights(workload, path)
+    text = str(info.value)
+    assert str(path) in text
+    for needle in needles:
+        assert needle in text
+    assert info.value.exit_code == EXIT_USAGE == 2
+    return info.value
+
+
+def test_the_shipped_weights_fit_the_shipped_workload(kws):
+    workload, arrays = kws
+    assert workload.weights_file == "kws_dscnn.npz"
+    weights = load_weights(workload)
+    assert set(weights.layers) == {"conv1", "dw1", "pw1", "dw2", "pw2", "dw3", "pw3", "dw4", "pw4", "fc"}
+    assert (weights.weight_bits, weights.input_bits) == (2, 4)
+    for name, lw in weights.layers.items():
+        assert lw.weight_codes.min() >= -2 and lw.weight_codes.max() <= 1
+        assert lw.input_zero_point == (8 if name == "conv1" else 0)
+    assert weights.classes[-2:] == ("_silence_", "_unknown_")
+    assert sum(a.nbytes for a in arrays.values()) < 400_000
+
+
+def test_a_missing_layer_is_named(kws, tmp_path):
+    workload, arrays = kws
+    broken = {k: v for k, v in arrays.items() if not k.startswith("pw3.")}
+    err = rejected(workload, save(tmp_path, broken), "pw3", "no weights")
+    assert len(err.problems) == 1
+
+
+def test_a_missing_key_of_a_layer_is_named(kws, tmp_path):
+    workload, arrays = kws
+    broken = {k: v for k, v in arrays.items() if k != "dw2.weight_scale"}
+    rejected(workload, save(tmp_path, broken), "dw2.weight_scale", "missing")
+
+
+def test_a_wrong_shape_is_named_with_the_expected_shape(kws, tmp_path):
+    workload, arrays = kws
+    broken = dict(arrays, **{"conv1.weight": np.zeros((64, 1, 4, 10), np.float32)})
+    rejected(workload, save(tmp_path, broken), "conv1.weight", "[64, 1, 10, 4]")
+
+
+def test_non_finite_values_are_named(kws, tmp_path):
+    workload, arrays = kws
+    bad = arrays["pw1.q_out_shift"].copy()
+    bad[3] = np.nan
+    rejected(workload, save(tmp_path, dict(arrays, **{"pw1.q_out_shift": bad})),
+             "pw1.q_out_shift", "non-finite")
+
+
+def test_codes_outside_the_weight_bits_are_rejected(kws, tmp_path):
+    workload, arrays = kws
+    bad = arrays["fc.weight_codes"].copy()
+    bad[0, 0] = 2
+    rejected(workload, save(tmp_path, dict(arrays, **{"fc.weight_codes": bad})),
+             "fc.weight_codes", "-2..1")
+
+
+def test_every_problem_is_reported_at_once(kws, tmp_path):
+    workload, arrays = kws
+    broken = {k: v for k, v in arrays.items() if not k.startswith("dw4.")}
+    broken["pw2.weight"] = np.zeros((3, 3), np.float32)
+    broken["ghost.weight"] = np.zeros(3, np.float32)
+    err = rejected(workload, save(tmp_path, broken), "dw4", "pw2.weight", "ghost")
+    assert len(err.problems) == 3
+
+
+def test_a_missing_or_unreadable_file_is_a_config_error(kws, tmp_path):
+    workload, _ = kws
+    rejected(workload, tmp_path / "absent.npz", "not found")
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"not a zip archive")
+    rejected(workload, junk, "cannot be read")
+
+
+def test_a_workload_without_a_weights_field_is_a_config_error(tmp_path):
+    workload = workload_from_dict({"name": "w", "input_shape": [4],
+                                   "layers": [{"name": "fc", "type": "linear", "units": 2}]},
+                                  source=str(tmp_path / "w.yaml"))
+    with pytest.raises(ConfigError, match="no weights file"):
+        weights_path(workload)
