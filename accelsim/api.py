@@ -60,6 +60,28 @@ def characterize_macro(arch="mram72", overrides=(), *, seed: int | None = None,
     return characterization(arch, counts, energy_pj, macro_area(arch).to_dict(), study, calibration_pj)
 
 
+def validate_silicon(library=None, *, macros: int = 2, eval_vectors: int = 16):
+    """Characterise every published point of the macro library (``configs/macros/validation.yaml``,
+    or the index file ``library``) and set it beside the published figure.
+
+    ``macros`` and ``eval_vectors`` size each point's calibration study (the
+    figures compared do not depend on it). Returns a
+    :class:`~accelsim.hw.silicon.SiliconValidation`.
+    """
+    from accelsim.config.silicon import load_library
+    from accelsim.hw.silicon import SiliconMacro, SiliconValidation, compare
+
+    index, root = load_library(library)
+    out = []
+    for entry in index.macros:
+        path = root / entry.config
+        points = tuple(compare(entry, point, characterize_macro(
+            path, point.overrides, macros=macros, eval_vectors=eval_vectors)) for point in entry.points)
+        out.append(SiliconMacro(points[0].macro, entry.config, entry.paper, tuple(entry.free_parameters),
+                                entry.limits, points))
+    return SiliconValidation(tuple(out))
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """Options of one run; None takes the architecture's ``simulation``/``mapping`` defaults."""

@@ -1,0 +1,43 @@
+"""``accelsim silicon``: the macro library against its published figures."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from accelsim.api import validate_silicon
+from accelsim.report.console import stdout_console, to_csv, to_json
+from accelsim.report.silicon import csv_rows, print_silicon
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "silicon", help="characterise every published macro of the library beside its published figures",
+        description="Characterise every macro of the library (configs/macros/) at each published operating "
+        "point and print the published figure, the simulated one and their relative error, with each "
+        "figure's normalisation (native or 1-bit normalised) and scope (macro or chip). Points a parameter "
+        "was tuned to are marked fitted (tolerance 5 %), the others predicted (tolerance 25 %).")
+    p.add_argument("--library", default=None, metavar="INDEX",
+                   help="library index YAML (default: the shipped configs/macros/validation.yaml)")
+    p.add_argument("--check", action="store_true",
+                   help="exit 1 when a point is outside its tolerance")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--json", action="store_true", help="print JSON only (machine-readable)")
+    group.add_argument("--csv", action="store_true", help="print CSV only (machine-readable)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    v = validate_silicon(args.library)
+    if args.json:
+        sys.stdout.write(to_json(v.to_dict()) + "\n")
+    elif args.csv:
+        sys.stdout.write(to_csv(("macro", "figure", "normalisation", "scope", "operating_point", "status",
+                                 "published", "simulated", "relative_error", "tolerance", "within_tolerance"),
+                                csv_rows(v)))
+    else:
+        print_silicon(stdout_console(), v)
+    if args.check and not v.all_within_tolerance:
+        sys.stderr.write("accelsim silicon: a published point is outside its tolerance\n")
+        return 1
+    return 0
