@@ -108,3 +108,28 @@ def test_a_workload_without_a_weights_field_is_a_config_error(tmp_path):
                                   source=str(tmp_path / "w.yaml"))
     with pytest.raises(ConfigError, match="no weights file"):
         weights_path(workload)
+
+
+def test_a_float_only_file_runs_the_float_path_and_refuses_the_quantised_one(kws, tmp_path):
+    from accelsim.accuracy import reference
+
+    workload, arrays = kws
+    float_keys = (".weight", ".out_scale", ".out_shift")
+    float_only = {k: v for k, v in arrays.items()
+                  if k.endswith(float_keys) or k in ("input_mean", "input_std")}
+    path = save(tmp_path, float_only)
+    weights = load_weights(workload, path)
+    assert not weights.has_quantised and weights.layers["fc"].weight_codes is None
+    x = np.random.default_rng(0).standard_normal((3, 49, 10))
+    full = load_weights(workload)
+    np.testing.assert_allclose(reference.forward(workload, weights, x, path="float"),
+                               reference.forward(workload, full, x, path="float"))
+    with pytest.raises(ConfigError, match="only the float network") as info:
+        reference.forward(workload, weights, x, path="quantised")
+    assert str(path) in str(info.value)
+
+
+def test_one_code_in_the_file_asks_for_the_whole_quantised_network(kws, tmp_path):
+    workload, arrays = kws
+    partial = {k: v for k, v in arrays.items() if not k.endswith(".weight_codes") or k == "fc.weight_codes"}
+    rejected(workload, save(tmp_path, partial), "conv1.weight_codes", "missing")

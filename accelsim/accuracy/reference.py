@@ -34,6 +34,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from accelsim.accuracy.weights import LayerWeights, NetworkWeights
+from accelsim.errors import ConfigError, Problem
 from accelsim.workload import LayerInfo, Workload
 
 #: matmul(layer, x_codes (G, M, K), w_codes (G, K, N)) -> accumulations (G, M, N)
@@ -238,6 +239,11 @@ def forward(workload: Workload, weights: NetworkWeights, inputs: np.ndarray,
         raise ValueError(f"inputs have shape {list(inputs.shape[1:])} per sample; "
                          f"the workload expects {list(workload.input_shape)}")
     x = normalise_input(inputs.reshape(len(inputs), *workload.input_shape), weights)
+    if path == "quantised" and not weights.has_quantised:
+        raise ConfigError(Problem(
+            "holds only the float network: the quantised path needs every weight layer's "
+            "weight_codes, weight_scale, input_scale, input_zero_point, q_out_scale, q_out_shift "
+            "and the file's weight_bits and input_bits", file=weights.source))
     values = {"input": x}
     last = _last_use(workload)
     for i, layer in enumerate(workload.layers):

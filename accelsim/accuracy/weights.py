@@ -30,8 +30,11 @@ W is (N, C, kh, kw) for conv2d, (C * multiplier, 1, kh, kw) for
 depthwise_conv2d and (N, F) for linear: output channel first, as in ONNX and
 PyTorch. N is the number of output channels.
 
-File-level keys: ``weight_bits`` and ``input_bits`` (int32 scalars, the bit
-widths the codes use); optionally ``input_mean`` and ``input_std`` (float32,
+The quantised network is optional as a whole: a file with only ``L.weight``,
+``L.out_scale`` and ``L.out_shift`` (as ``accelsim import`` writes from an
+ONNX float model) runs the float path; one weight code in the file asks for
+all of it. File-level keys: ``weight_bits`` and ``input_bits`` (int32
+scalars, the bit widths the codes use; with the quantised network); optionally ``input_mean`` and ``input_std`` (float32,
 broadcast against the input's trailing axes: the network sees
 (features - input_mean) / input_std), ``classes`` (unicode, the class names
 in label order) and ``trained_accuracy_float`` / ``trained_accuracy_ideal``
@@ -55,6 +58,8 @@ LAYER_KEYS = {
     "weight_codes": "w", "weight_scale": "n", "input_scale": "", "input_zero_point": "",
     "q_out_scale": "n", "q_out_shift": "n",
 }
+#: the float network's keys; the others describe the quantised network
+FLOAT_KEYS = ("weight", "out_scale", "out_shift")
 FILE_KEYS = ("weight_bits", "input_bits")
 OPTIONAL_FILE_KEYS = ("input_mean", "input_std", "classes",
                       "trained_accuracy_float", "trained_accuracy_ideal")
@@ -67,27 +72,36 @@ class LayerWeights:
     weight: np.ndarray
     out_scale: np.ndarray
     out_shift: np.ndarray
-    weight_codes: np.ndarray
-    weight_scale: np.ndarray
-    input_scale: float
-    input_zero_point: int
-    q_out_scale: np.ndarray
-    q_out_shift: np.ndarray
+    weight_codes: np.ndarray | None = None
+    weight_scale: np.ndarray | None = None
+    input_scale: float | None = None
+    input_zero_point: int | None = None
+    q_out_scale: np.ndarray | None = None
+    q_out_shift: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
 class NetworkWeights:
-    """Every weight layer's parameters plus the file-level keys."""
+    """Every weight layer's parameters plus the file-level keys.
+
+    A file with only the float network (``L.weight``, ``L.out_scale``,
+    ``L.out_shift``, as ``accelsim import`` writes from ONNX) has no bit widths
+    and no quantised network: ``has_quantised`` is False.
+    """
 
     layers: dict[str, LayerWeights]
-    weight_bits: int
-    input_bits: int
+    weight_bits: int | None
+    input_bits: int | None
     input_mean: np.ndarray | None = None
     input_std: np.ndarray | None = None
     classes: tuple[str, ...] = ()
     trained_accuracy_float: float | None = None
     trained_accuracy_ideal: float | None = None
     source: str | None = None
+
+    @property
+    def has_quantised(self) -> bool:
+        return self.weight_bits is not None
 
     @property
     def weight_code_range(self) -> tuple[int, int]:
@@ -152,8 +166,10 @@ def load_weights(workload: Workload, path: str | Path | None = None) -> NetworkW
         else:
             problems.append(Problem(message, path=key, file=file, value=value))
 
+    # the quantised network is optional as a whole: any code in the file asks for all of it
+    quantised = any(k.endswith(".weight_codes") for k in data) or any(k in data for k in FILE_KEYS)
     bits = {}
-    for key in FILE_KEYS:
+    for key in FILE_KEYS if quantised else ():
         if key not in data:
             bad(key, "missing: the file must say the bit width its codes use")
         elif data[key].shape != () or not np.issubdtype(data[key].dtype, np.integer) or not 1 <= int(data[key]) <= 16:
@@ -181,22 +197,24 @@ def load_weights(workload: Workload, path: str | Path | None = None) -> NetworkW
                 f"layer_norm after {layer.name!r}: the weights file format has no layer-norm "
                 "terms, so the reference inference cannot evaluate it",
                 path=f"layers[{i}].layer_norm", file=workload.source))
-        parsed = _check_layer(layer, data, bits, bad)
+        parsed = _check_layer(layer, data, bits, bad, quantised)
         if parsed is not None:
             layers[layer.name] = parsed
     extras = _check_file_extras(workload, data, bad)
     if problems:
         raise ConfigError(problems)
-    return NetworkWeights(layers=layers, weight_bits=bits["weight_bits"],
-                          input_bits=bits["input_bits"], source=file, **extras)
+    return NetworkWeights(layers=layers, weight_bits=bits.get("weight_bits"),
+                          input_bits=bits.get("input_bits"), source=file, **extras)
 
 
-def _check_layer(layer: LayerInfo, data: dict, bits: dict, bad) -> LayerWeights | None:
+def _check_layer(layer: LayerInfo, data: dict, bits: dict, bad,
+                 quantised: bool) -> LayerWeights | None:
     name = layer.name
     w_shape = weight_shape(layer)
     n = w_shape[0]
-    missing = [k for k in LAYER_KEYS if f"{name}.{k}" not in data]
-    if len(missing) == len(LAYER_KEYS):
+    wanted = LAYER_KEYS if quantised else {k: LAYER_KEYS[k] for k in FLOAT_KEYS}
+    missing = [k for k in wanted if f"{name}.{k}" not in data]
+    if len(missing) == len(wanted):
         bad(name, f"layer {name!r} ({layer.kind}) has no weights in the file "
                   f"(expected keys {name}.weight, {name}.weight_codes, ...)")
         return None
@@ -204,7 +222,7 @@ def _check_layer(layer: LayerInfo, data: dict, bits: dict, bad) -> LayerWeights 
     for k in missing:
         bad(f"{name}.{k}", f"missing for layer {name!r}")
         ok = False
-    for k, kind in LAYER_KEYS.items():
+    for k, kind in wanted.items():
         key = f"{name}.{k}"
         if key not in data:
             continue
@@ -222,6 +240,9 @@ def _check_layer(layer: LayerInfo, data: dict, bits: dict, bad) -> LayerWeights 
             ok = False
     if not ok:
         return None
+    f64 = {k: data[f"{name}.{k}"].astype(np.float64) for k in wanted}
+    if not quantised:
+        return LayerWeights(weight=f64["weight"], out_scale=f64["out_scale"], out_shift=f64["out_shift"])
     codes = data[f"{name}.weight_codes"]
     if "weight_bits" in bits:
         lo, hi = -(2 ** (bits["weight_bits"] - 1)), 2 ** (bits["weight_bits"] - 1) - 1
@@ -241,7 +262,6 @@ def _check_layer(layer: LayerInfo, data: dict, bits: dict, bad) -> LayerWeights 
             ok = False
     if not ok:
         return None
-    f64 = {k: data[f"{name}.{k}"].astype(np.float64) for k in LAYER_KEYS}
     return LayerWeights(
         weight=f64["weight"], out_scale=f64["out_scale"], out_shift=f64["out_shift"],
         weight_codes=codes.astype(np.int8), weight_scale=f64["weight_scale"],
