@@ -106,7 +106,7 @@ def simulate(arch: ArchConfig, workload: Workload, options: RunOptions = RunOpti
         schedule=options.schedule or arch.mapping.schedule,
         group_min_vectors=sim.group_min_vectors, trace_max_events=options.trace_max_events,
         progress=options.progress)
-    tile_plan = make_plan(workload, arch)
+    tile_plan = make_plan(workload, arch, opts.schedule)
     engine = simulate_plan(tile_plan, arch, opts)
     # one inference on an idle chip: the single-inference latency, and the makespan
     # that the batch's marginal throughput is measured against (docs/reports.md)

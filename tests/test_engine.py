@@ -75,7 +75,7 @@ def test_narrow_bus_throughput_meets_bandwidth_bound(kernel, reuse):
     assert r.resource_utilization["bus"] > 0.95
 
 
-SMALL_CHIP = ["chip.tiles=1", "chip.macros_per_tile=7", "chip.macros=7"]
+SMALL_CHIP = ["chip.tiles=1", "chip.macros_per_tile=8", "chip.macros=8"]
 POINT_THEN_3X3 = {
     "name": "point_then_3x3", "input_shape": [4, 5, 5],
     "layers": [
@@ -87,17 +87,21 @@ POINT_THEN_3X3 = {
 
 @pytest.mark.parametrize("reuse", ["sliding_window", "none"])
 def test_bits_read_per_inference_equal_a_hand_count(reuse):
-    """c2 (3x3 over 16 channels, 5 x 5 outputs) on 2 replicas in one tile of 7 macros.
+    """c2 (3x3 over 16 channels, 5 x 5 outputs) on 2 replicas in one tile of 8 macros.
 
     Rows of 5 vectors alternate between the 2 replicas, so each row has 2 loads
     of the whole window (144 activations) and 3 slides (3 rows x 1 column x 16
     channels = 48 activations), all read from c1's tile buffer; the network
-    input and output cross the off-chip port and nothing else does.
+    input and output cross the off-chip port and nothing else does. The tile's
+    port is 256 bits wide, so the macros of c1 and c2 (250 cycles each for one
+    copy) stay the bottleneck and the planner gives each a second copy (on 64
+    bits, two copies' window loads would make the read port busier than one
+    copy's macros, and the planner would add none).
     """
-    arch = load_arch("mram72", [*SMALL_CHIP, f"mapping.input_reuse={reuse}"])
+    arch = load_arch("mram72", [*SMALL_CHIP, "chip.tile_buffer_port_bits=256", f"mapping.input_reuse={reuse}"])
     p = plan(workload_from_dict(POINT_THEN_3X3), arch)
     c1, c2 = p.stages
-    assert (len(c1.replicas), len(c2.replicas)) == (1, 2)
+    assert (len(c1.replicas), len(c2.replicas)) == (2, 2)
     assert [t.slide_rows for t in c2.replicas[0].tiles] == (
         [21, 21, 6] if reuse == "sliding_window" else [64, 64, 16])  # (cin, kh, kw) rows cut at 64
     e = simulate_plan(p, arch, EngineOptions(batch=1))
@@ -218,3 +222,70 @@ def test_small_residual_buffer_deadlock_is_reported(monkeypatch):
     with pytest.raises(DeadlockError) as err:
         simulate(load_arch(), w, RunOptions(batch=1))
     assert "'a'" in str(err.value) and "waits" in str(err.value)
+
+
+POINTWISE_3 = {"name": "pointwise", "input_shape": [64, 8, 8], "layers": [
+    {"name": f"c{i}", "type": "conv2d", "filters": 64, "kernel": 1} for i in (1, 2, 3)]}
+WIDE_LINKS = ["interconnect.link_width_bits=1024", "chip.tile_buffer_port_bits=1024",
+              "chip.global_buffer_port_bits=1024", "chip.offchip_port_bits=1024",
+              "chip.digital_ops_per_cycle=1024"]
+
+
+@pytest.mark.parametrize(("name", "overrides"), [
+    ("kws_dscnn", []),
+    ("kws_dscnn", ["interconnect.topology=ring", "mapping.depthwise=macro"]),
+    ("kws_dscnn", ["interconnect.topology=ring", "interconnect.link_width_bits=1024",
+                   "chip.tile_buffer_port_bits=512", "chip.global_buffer_port_bits=512"]),
+    ("pointwise", WIDE_LINKS),
+])
+def test_bottleneck_model_equals_the_engines_busy_cycles(name, overrides):
+    """The planner's per-inference demand of every port, link, digital unit and replica is the
+    engine's busy cycles for one inference, to the cycle."""
+    from accelsim.mapping.demand import round_demand
+
+    arch = load_arch("mram72", overrides)
+    w = workload_from_dict(POINTWISE_3) if name == "pointwise" else load_workload(name)
+    p = plan(w, arch)
+    e = simulate_plan(p, arch, EngineOptions(batch=1))
+    demand = round_demand(p.rounds[0], arch)
+    busy = {r.name: r.busy_cycles for r in e.resources if r.busy_cycles}
+    assert {k: v for k, v in demand.items() if " replica " not in k} == busy
+    for st, stats in zip(p.stages, e.stages):
+        assert stats.macro_busy_cycles == sum(
+            demand.get(f"{st.label} replica {k}", 0) * len(r.tiles) for k, r in enumerate(st.replicas))
+    assert any(len(st.replicas) > 1 for st in p.stages) or name == "kws_dscnn" and not overrides
+
+
+@pytest.mark.parametrize(("name", "overrides"), [
+    ("kws_dscnn", []), ("resnet18_cifar10", []), ("mlp", []),
+    ("kws_dscnn", ["interconnect.topology=ring", "interconnect.link_width_bits=1024",
+                   "chip.tile_buffer_port_bits=512", "chip.global_buffer_port_bits=512"]),
+    ("kws_dscnn", ["interconnect.topology=mesh", "mapping.depthwise=macro", "interconnect.link_width_bits=1024",
+                   "chip.tile_buffer_port_bits=512", "chip.global_buffer_port_bits=512"]),
+    ("kws_dscnn", ["interconnect.topology=ring", "mapping.depthwise=macro"]),
+])
+def test_replication_never_costs_latency_or_throughput(name, overrides):
+    """Pipelined, batch 4: with replicas (where the model adds any) latency and throughput are
+    never worse than without. The defaults add none (the bus bounds kws_dscnn and mlp, and
+    the bus, a digital unit or a full round bounds each of resnet18_cifar10's rounds); the
+    other points add some."""
+    w = load_workload(name)
+    opts = RunOptions(mode="grouped" if name.startswith("resnet") else "exact")
+    on = simulate(load_arch("mram72", overrides), w, opts)
+    off = simulate(load_arch("mram72", [*overrides, "mapping.replicate=false"]), w, opts)
+    assert on.latency_cycles <= off.latency_cycles
+    assert on.throughput_inferences_per_s >= off.throughput_inferences_per_s
+    assert on.executed_macs == off.executed_macs == on.workload_macs
+
+
+def test_replication_raises_throughput_where_the_macros_bound_the_round():
+    """Three 1x1 layers with wide links and ports: each copy's macros (640 cycles per inference)
+    bound the round alone; with copies on the spare macros the round runs >= 2.5x faster."""
+    w = workload_from_dict(POINTWISE_3)
+    on = simulate(load_arch("mram72", WIDE_LINKS), w, RunOptions(batch=8))
+    off = simulate(load_arch("mram72", [*WIDE_LINKS, "mapping.replicate=false"]), w, RunOptions(batch=8))
+    f_hz = 200e6
+    assert off.throughput_inferences_per_s == pytest.approx(f_hz / 640, rel=0.02)
+    assert on.throughput_inferences_per_s > 2.5 * off.throughput_inferences_per_s
+    assert on.latency_cycles < off.latency_cycles
+    assert on.counts_per_inference["link_bit_hops"] <= off.counts_per_inference["link_bit_hops"]

@@ -9,6 +9,7 @@ import pytest
 from accelsim.config import load_arch
 from accelsim.errors import MappingError
 from accelsim.mapping import MacroTile, RowWindow, StageInput, plan
+from accelsim.mapping.demand import bottleneck, replica_shares, round_demand
 from accelsim.workload import load_workload, workload_from_dict
 
 
@@ -30,13 +31,73 @@ def test_depthwise_on_macros_is_block_diagonal():
     assert dw.cell_utilization == pytest.approx(576 / (10 * 64 * 64))
 
 
-def test_replicas_fill_spare_macros_with_the_bottleneck():
+def test_no_replica_where_the_bus_bounds_the_round():
+    """kws_dscnn on mram72: the 64-bit bus bounds the round; a replica cannot relieve it, so none is added."""
     arch = load_arch()
     p = plan(load_workload("kws_dscnn"), arch)
-    assert p.macros_used <= arch.chip.macros
-    assert max(m.replicas for m in p.layers) > 1
+    name, _ = bottleneck(round_demand(p.rounds[0], arch))
+    assert name == "bus"
+    assert max(m.replicas for m in p.layers) == 1
+    assert p.macros_used == 6
+
+
+WIDE_PORTS = ["chip.tile_buffer_port_bits=1024", "chip.global_buffer_port_bits=1024",
+              "chip.offchip_port_bits=1024", "chip.digital_ops_per_cycle=1024"]
+POINTWISE = {"name": "pointwise", "input_shape": [64, 8, 8], "layers": [
+    {"name": "c1", "type": "conv2d", "filters": 64, "kernel": 1},
+    {"name": "c2", "type": "conv2d", "filters": 64, "kernel": 1},
+    {"name": "c3", "type": "conv2d", "filters": 64, "kernel": 1}]}
+
+
+def test_replicas_of_macro_bound_stages_stay_local():
+    """With a wide bus the macros (640 cycles per inference each) bound the round.
+
+    c1 fills its own tile's spare macros: no new traffic. A copy of c2 goes to
+    its home tile, or when that is full to tile 0, where its input lives (it
+    then sends its output over the bus instead of its input). A copy of c3 goes
+    to its home tile or to tile 1, where its input lives: there it reads
+    locally and only its output (to off-chip memory either way) crosses the bus.
+    The bus never carries more than without replicas, and the bound falls 3x.
+    """
+    wide = [*WIDE_PORTS, "interconnect.link_width_bits=1024"]
+    arch = load_arch("mram72", wide)
+    p = plan(workload_from_dict(POINTWISE), arch)
+    c1, c2, c3 = p.stages
+    assert [c.home_tile for c in p.stages] == [0, 1, 2]
+    assert {t.tile for r in c1.replicas for t in r.tiles} == {0}
+    assert c2.replicas[1].home_tile == 1 and {t.tile for r in c2.replicas for t in r.tiles} <= {0, 1}
+    assert {t.tile for r in c3.replicas for t in r.tiles} <= {1, 2}
+    assert min(len(c.replicas) for c in p.stages) > 2
     macros = [m for s in p.stages for m in s.macros]
     assert len(macros) == len(set(macros))
+    single = plan(workload_from_dict(POINTWISE), load_arch("mram72", [*wide, "mapping.replicate=false"]))
+    alone = round_demand(single.rounds[0], arch)
+    assert bottleneck(alone) == ("c3 replica 0", 640)
+    demand = round_demand(p.rounds[0], arch)
+    assert demand["bus"] <= alone["bus"] == 4 * 64
+    assert bottleneck(demand)[1] < 640 / 3
+
+
+def test_a_replica_on_the_producers_tile_takes_the_input_off_the_bus():
+    """64-bit bus: c2 reads c1's output from tile 0; a copy of c2 on tile 0 reads it locally, and
+    its output leaves for off-chip memory over the bus either way, so each such copy halves
+    the bus cycles of its vectors."""
+    two = {**POINTWISE, "layers": POINTWISE["layers"][:2]}
+    arch = load_arch("mram72", WIDE_PORTS)
+    p = plan(workload_from_dict(two), arch)
+    c1, c2 = p.stages
+    assert (c1.home_tile, c2.home_tile) == (0, 1)
+    assert len(c1.replicas) == 1 and [r.home_tile for r in c2.replicas] == [1] + [0] * 7
+    # c1: 64 vectors x 8 cycles in; c2: 8 vectors in + out on replica 0, 56 only out
+    assert round_demand(p.rounds[0], arch)["bus"] == 64 * 8 + 8 * 16 + 56 * 8
+
+
+def test_replica_shares_follow_the_engines_round_robin():
+    """Rows of 5 vectors on 2 copies: the first row 3 + 2, the next 2 + 3 (the deal goes on)."""
+    assert replica_shares(2, 5, 2) == [(2, 3), (2, 3)]
+    assert replica_shares(1, 5, 2) == [(1, 2), (1, 1)]
+    assert replica_shares(3, 1, 4) == [(1, 0), (1, 0), (1, 0), (0, 0)]
+    assert replica_shares(4, 8, 1) == [(4, 28)]
 
 
 def test_resnet_needs_programming_rounds_and_splits_wide_layers():

@@ -11,10 +11,10 @@ the engine at one event per vector instead of one per resource per vector.
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_right
 
 from accelsim.config.arch import ArchConfig
+from accelsim.mapping.routes import BUS, Routes
 
 
 class Timeline:
@@ -91,66 +91,30 @@ class Timeline:
 
 
 class Network:
-    """The interconnect: nodes 0..tiles-1 are tiles, node ``tiles`` is the global buffer.
+    """The interconnect's links as timelines; paths come from :class:`accelsim.mapping.routes.Routes`.
 
     ``path(a, b)`` returns the links a transfer crosses, in order: one shared
     link on a bus, the shorter way round on a bidirectional ring, X-then-Y
-    routing on a mesh (the global buffer sits at grid position 0, the tiles
-    after it, row by row).
+    routing on a mesh (nodes 0..tiles-1 are tiles, node ``tiles`` the global buffer).
     """
 
     def __init__(self, arch: ArchConfig):
-        ic = arch.interconnect
-        self.topology = ic.topology
-        self.nodes = arch.chip.tiles + 1
-        self.global_node = arch.chip.tiles
+        self.routes = Routes(arch)
+        self.topology = self.routes.topology
+        self.nodes = self.routes.nodes
+        self.global_node = self.routes.global_node
         self.links: dict[tuple[int, int], Timeline] = {}
         self._paths: dict[tuple[int, int], tuple[Timeline, ...]] = {}
-        self.columns = math.ceil(math.sqrt(self.nodes))
         if self.topology == "bus":
-            self.bus = Timeline("bus", "link")
-            self.links[(-1, -1)] = self.bus
+            self.bus = self._link(BUS)
 
-    def _pos(self, node: int) -> int:
-        """Position on the ring/grid: the global buffer first, then tiles in order."""
-        return 0 if node == self.global_node else node + 1
-
-    def _link(self, a: int, b: int) -> Timeline:
-        key = (a, b)
+    def _link(self, key: tuple[int, int]) -> Timeline:
         if key not in self.links:
-            self.links[key] = Timeline(f"link p{a}->p{b}", "link")
+            self.links[key] = Timeline(Routes.link_name(key), "link")
         return self.links[key]
 
     def path(self, a: int, b: int) -> tuple[Timeline, ...]:
-        if a == b:
-            return ()
         key = (a, b)
-        if key in self._paths:
-            return self._paths[key]
-        if self.topology == "bus":
-            out: tuple[Timeline, ...] = (self.bus,)
-        elif self.topology == "ring":
-            pa, pb, n = self._pos(a), self._pos(b), self.nodes
-            fwd = (pb - pa) % n
-            step = 1 if fwd <= n - fwd else -1
-            hops, p = [], pa
-            while p != pb:
-                q = (p + step) % n
-                hops.append(self._link(p, q))
-                p = q
-            out = tuple(hops)
-        else:
-            cols = self.columns
-            (ra, ca), (rb, cb) = divmod(self._pos(a), cols), divmod(self._pos(b), cols)
-            hops, r, c = [], ra, ca
-            while c != cb:
-                nc = c + (1 if cb > c else -1)
-                hops.append(self._link(r * cols + c, r * cols + nc))
-                c = nc
-            while r != rb:
-                nr = r + (1 if rb > r else -1)
-                hops.append(self._link(r * cols + c, nr * cols + c))
-                r = nr
-            out = tuple(hops)
-        self._paths[key] = out
-        return out
+        if key not in self._paths:
+            self._paths[key] = tuple(self._link(link) for link in self.routes.path(a, b))
+        return self._paths[key]

@@ -15,11 +15,12 @@ Steps, each a function:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from accelsim.config.arch import ArchConfig
 from accelsim.errors import MappingError
 from accelsim.hw.geometry import macro_geometry
+from accelsim.mapping.demand import Demand, DemandModel
 from accelsim.mapping.plan import (
     LayerMapping,
     MacroProgram,
@@ -252,10 +253,21 @@ class _MacroPool:
             order = [fitting[0]]
         else:
             order = empty + [t for t in range(len(self.free)) if t not in empty]
+        return self.take_from(order, n)
+
+    def peek_from(self, order: list[int], n: int) -> list[int]:
+        """The first ``n`` free macros of the tiles in ``order`` (then any tile), not taken."""
         got: list[int] = []
-        for t in order:
-            while self.free[t] and len(got) < n:
-                got.append(self.free[t].pop(0))
+        for t in dict.fromkeys(order + list(range(len(self.free)))):
+            got += self.free[t][:n - len(got)]
+            if len(got) == n:
+                break
+        return got
+
+    def take_from(self, order: list[int], n: int) -> list[int]:
+        got = self.peek_from(order, n)
+        for m in got:
+            self.free[m // self.per_tile].remove(m)
         return got
 
 
@@ -266,15 +278,123 @@ def _replica(tiles: list[WeightTile], macros: list[int], per_tile: int) -> Repli
     return Replica(placed, placed[0].tile)
 
 
-def _stage_cycles(stage_vectors: int, replicas: int, cycles_per_mvm: int) -> float:
-    return stage_vectors * cycles_per_mvm / replicas
+def _merge(base: Demand, extra: Demand) -> Demand:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = out.get(k, 0) + v
+    return out
+
+
+def _less(base: Demand, gone: Demand) -> Demand:
+    out = dict(base)
+    for k, v in gone.items():
+        out[k] -= v
+        if not out[k]:
+            del out[k]
+    return out
+
+
+def _bound(per_stage: list[Demand], total: Demand, schedule: str) -> tuple[int, int]:
+    """(throughput bound, latency estimate) of a round, in cycles per inference.
+
+    The throughput bound is the busiest resource over all stages. A lone
+    inference, pipelined, is held back by its slowest stage (each stage's own
+    busiest resource; the round's shared ones bound it too, but so does the
+    pipeline's fill, which they do not see); layer by layer, its stages run one
+    after another and the estimate is the sum of each stage's own busiest resource.
+    """
+    worst = max(total.values(), default=0)
+    own = [max(d.values(), default=0) for d in per_stage]
+    return worst, (max(own, default=0) if schedule == "pipelined" else sum(own))
+
+
+def _tile_preference(st: Stage, stages: list[Stage], tensors: tuple[TensorPlacement, ...],
+                     tiles: int) -> list[int]:
+    """Tiles to try for a replica of ``st``, most local first.
+
+    The stage's home tile (its buffer port and digital unit serve the replica
+    without the interconnect), then the tiles holding its inputs or its
+    producers, then its consumers' home tiles, then the rest.
+    """
+    where = {t.tensor: t.tile for t in tensors if t.store == "tile"}
+    home = {s.output: s.home_tile for s in stages}
+    order = [st.home_tile]
+    for inp in st.inputs:
+        order += [where.get(inp.tensor), home.get(inp.tensor)]
+    order += [s.home_tile for s in stages if any(i.tensor == st.output for i in s.inputs)]
+    order += list(range(tiles))
+    seen: list[int] = []
+    for t in order:
+        if t is not None and t not in seen:
+            seen.append(t)
+    return seen
+
+
+def _replicate(stages: list[Stage], tiles_of: list[list[WeightTile]], replicable: list[bool],
+               tensors: tuple[TensorPlacement, ...], pool: _MacroPool, arch: ArchConfig,
+               schedule: str) -> list[Stage]:
+    """Add replicas on spare macros while the bottleneck model says they help.
+
+    Each step tries one more replica of every replicable stage at every tile
+    with spare macros (the replica's home), prices the round with
+    :class:`DemandModel`, and keeps only candidates that improve the round:
+    its resource demands, sorted from the busiest down, compare smaller. Of
+    those it takes the one with the least busy resource, then the fewest
+    resources that busy (stages tied at the top are relieved one by one), then
+    the fewest link cycles, then the most local tile (:func:`_tile_preference`).
+    It stops when no candidate improves the round. The plan kept is the last
+    one whose bound (:func:`_bound`: busiest resource and latency estimate)
+    improved on one and worsened neither: replicas added after it relieved a
+    resource that does not limit the round, or traded latency for throughput.
+    """
+    model = DemandModel(arch, tensors)
+    per_stage = [model.stage(s) for s in stages]
+    total: Demand = {}
+    for d in per_stage:
+        total = _merge(total, d)
+    current = sorted(total.values(), reverse=True)
+    best_bound, best = _bound(per_stage, total, schedule), list(stages)
+    per_tile = pool.per_tile
+    while True:
+        found = None
+        for i, st in enumerate(stages):
+            need = len(tiles_of[i])
+            if not replicable[i] or need > pool.spare or len(st.replicas) >= st.vectors:
+                continue
+            others = _less(total, per_stage[i])
+            prefer = _tile_preference(st, stages, tensors, len(pool.free))
+            tried: set[tuple[int, ...]] = set()
+            for rank, start in enumerate(t for t in prefer if pool.free[t]):
+                macros = pool.peek_from([start, *prefer], need)
+                if tuple(macros) in tried:
+                    continue
+                tried.add(tuple(macros))
+                cand = replace(st, replicas=(*st.replicas, _replica(tiles_of[i], macros, per_tile)))
+                d = model.stage(cand)
+                new_total = _merge(others, d)
+                demands = sorted(new_total.values(), reverse=True)
+                if demands >= current:
+                    continue  # relieves nothing, or loads another resource more than it relieves
+                links = sum(v for k, v in new_total.items() if k == "bus" or k.startswith("link "))
+                score = (demands[0], demands.count(demands[0]), links, rank, demands, i)
+                if found is None or score < found[0]:
+                    found = (score, i, cand, d, new_total, macros, start, prefer)
+        if found is None:
+            break
+        score, i, cand, d, new_total, macros, start, prefer = found
+        pool.take_from([start, *prefer], len(macros))
+        stages = [*stages[:i], cand, *stages[i + 1:]]
+        per_stage[i], total, current = d, new_total, score[4]
+        bound = _bound(per_stage, total, schedule)
+        if bound != best_bound and all(now <= before for now, before in zip(bound, best_bound)):
+            best_bound, best = bound, list(stages)
+    return best
 
 
 def place_round(index: int, items, arch: ArchConfig, consumers: dict[str, list[str]],
                 produced_in: dict[str, list[int]], parts_of: dict[str, int],
-                outputs: set[str]) -> Round:
+                outputs: set[str], schedule: str | None = None) -> Round:
     chip = arch.chip
-    geom = macro_geometry(arch)
     pool = _MacroPool(chip.tiles, chip.macros_per_tile)
     stage_tiles: list[list[WeightTile]] = []
     replicas: list[list[Replica]] = []
@@ -290,18 +410,6 @@ def place_round(index: int, items, arch: ArchConfig, consumers: dict[str, list[s
             producer = next((home_of[i] for i in w.layer.inputs if i in home_of), None)
             home_of[w.layer.name] = producer if producer is not None else n % chip.tiles
         replicas.append(reps)
-    if arch.mapping.replicate:
-        while True:
-            cands = [(_stage_cycles(items[i][0].out_rows * items[i][0].vectors_per_row,
-                                    len(replicas[i]), geom.cycles_per_mvm), i)
-                     for i in range(len(items)) if items[i][0].on_macros
-                     and parts_of[items[i][0].layer.name] == 1]
-            if not cands:
-                break
-            _, i = max(cands)
-            if len(stage_tiles[i]) > pool.spare:
-                break
-            replicas[i].append(_replica(stage_tiles[i], pool.take(len(stage_tiles[i])), chip.macros_per_tile))
     stages = []
     for n, (w, groups) in enumerate(items):
         layer = w.layer
@@ -320,7 +428,12 @@ def place_round(index: int, items, arch: ArchConfig, consumers: dict[str, list[s
             output_bits_per_vector=out_per_vector * chip.activation_bits,
             psum_bits_per_weight_column=chip.partial_sum_bits,
             digital_ops=round(w.digital_ops * share), macs=round(layer.macs * share)))
+    # tensors go to their producer's home tile, which replicas do not move
     tensors = _place_tensors(index, items, stages, arch, consumers, produced_in, outputs)
+    if arch.mapping.replicate:
+        replicable = [w.on_macros and parts_of[w.layer.name] == 1 for w, _ in items]
+        stages = _replicate(stages, stage_tiles, replicable, tensors, pool, arch,
+                            schedule or arch.mapping.schedule)
     programs = tuple(
         MacroProgram(t.macro, t.rows_used * t.weight_columns_used * arch.macro.columns_per_weight
                      * arch.macro.bits_per_cell)
@@ -385,8 +498,12 @@ def _check_line_buffers(works: list[LayerWork], arch: ArchConfig, shapes: dict[s
                     f"on-chip buffer, the {which}, holds ({int(largest):,} bits)")
 
 
-def plan(workload: Workload, arch: ArchConfig) -> TilePlan:
-    """Map ``workload`` onto ``arch``; raises MappingError naming the layer and the limit."""
+def plan(workload: Workload, arch: ArchConfig, schedule: str | None = None) -> TilePlan:
+    """Map ``workload`` onto ``arch``; raises MappingError naming the layer and the limit.
+
+    ``schedule`` (default ``mapping.schedule``) is the one the plan will run
+    under: it decides which latency the replicas are chosen to shorten.
+    """
     geom = macro_geometry(arch)
     works = [layer_work(layer, arch) for layer in workload.layers]
     shapes = {NETWORK_INPUT: workload.input_shape, **{w.layer.name: w.layer.out_shape for w in works}}
@@ -402,7 +519,7 @@ def plan(workload: Workload, arch: ArchConfig) -> TilePlan:
         for w, _ in items:
             produced_in.setdefault(w.layer.name, []).append(i)
     parts_of = {name: len(r) for name, r in produced_in.items()}
-    rounds = tuple(place_round(i, items, arch, consumers, produced_in, parts_of, outputs)
+    rounds = tuple(place_round(i, items, arch, consumers, produced_in, parts_of, outputs, schedule)
                    for i, items in enumerate(grouped))
     cells_per_macro = geom.rows * geom.weight_columns
     layers = []
