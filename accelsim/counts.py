@@ -56,13 +56,13 @@ class ActionCounts(Mapping):
     def __len__(self) -> int:
         return len(self._c)
 
-    def __add__(self, other: "ActionCounts") -> "ActionCounts":
+    def __add__(self, other: ActionCounts) -> ActionCounts:
         out = dict(self._c)
         for k, v in other.items():
             out[k] = out.get(k, 0) + v
         return ActionCounts(out)
 
-    def __mul__(self, k: int) -> "ActionCounts":
+    def __mul__(self, k: int) -> ActionCounts:
         if int(k) != k or k < 0:
             raise ValueError("counts scale by a non-negative whole number")
         return ActionCounts({a: v * int(k) for a, v in self._c.items()})
@@ -83,7 +83,7 @@ class ActionCounts(Mapping):
         return {a.value: v for a, v in self._c.items()}
 
     @staticmethod
-    def total(items) -> "ActionCounts":
+    def total(items) -> ActionCounts:
         out: dict[Action, int] = {}
         for item in items:
             for k, v in item.items():

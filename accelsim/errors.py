@@ -8,8 +8,9 @@ library code never prints or exits.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 #: exit code for usage and configuration errors
 EXIT_USAGE = 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pydantic
 import pytest
 import yaml
 
@@ -38,7 +39,7 @@ def test_round_trip_through_dict_and_yaml(tmp_path):
 
 def test_models_are_frozen():
     arch = load_arch()
-    with pytest.raises(Exception):
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
         arch.macro.rows = 128  # type: ignore[misc]
 
 

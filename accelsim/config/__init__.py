@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from accelsim.config.arch import ArchConfig
 from accelsim.config.overrides import apply_overrides, attribute_to_overrides

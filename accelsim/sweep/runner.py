@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from accelsim.config import ArchConfig, arch_from_dict
 from accelsim.config.resources import resolve

@@ -4,7 +4,7 @@ objectives and constraints. Validated like every other accelsim YAML."""
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -26,7 +26,7 @@ class Range(Section):
     """Space ``count`` values logarithmically (start and stop must be positive)."""
 
     @model_validator(mode="after")
-    def _check(self) -> "Range":
+    def _check(self) -> Range:
         if (self.step is None) == (self.count is None):
             raise ValueError("give exactly one of step or count")
         if self.step is not None:
@@ -56,7 +56,7 @@ class Distribution(Section):
     """Candidates (choice)."""
 
     @model_validator(mode="after")
-    def _check(self) -> "Distribution":
+    def _check(self) -> Distribution:
         need = {
             "uniform": ("low", "high"), "loguniform": ("low", "high"), "randint": ("low", "high"),
             "normal": ("mean", "std"), "choice": ("values",),
@@ -71,7 +71,7 @@ class Distribution(Section):
         return self
 
 
-ParamValues = Union[list[Any], Range, Distribution]
+ParamValues = list[Any] | Range | Distribution
 
 _CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(<=|>=|==|<|>)\s*(-?[0-9.eE+-]+)\s*$")
 
@@ -101,14 +101,15 @@ class Constraint(Section):
 
 class Strategy(Section):
     kind: Literal["grid", "random", "zip"] = "grid"
-    """``grid``: every combination; ``random``: ``samples`` points drawn with ``seed``; ``zip``: the i-th value of every parameter together."""
+    """``grid``: every combination; ``random``: ``samples`` points drawn with ``seed``;
+    ``zip``: the i-th value of every parameter together."""
     samples: int | None = Field(default=None, ge=1)
     """Points to draw (random)."""
     seed: int = Field(default=0, ge=0)
     """Seed of the random draw of points (random)."""
 
     @model_validator(mode="after")
-    def _check(self) -> "Strategy":
+    def _check(self) -> Strategy:
         if self.kind == "random" and self.samples is None:
             raise ValueError("a random strategy needs samples")
         if self.kind != "random" and self.samples is not None:
@@ -128,7 +129,8 @@ class SweepSpec(Section):
     workloads: list[str] = Field(min_length=1)
     """Workloads to run every point on (paths relative to the sweep file, or built-in names)."""
     parameters: dict[str, ParamValues] = Field(min_length=1)
-    """Dotted config path -> values (a list, a range, or a distribution). A key of several comma-separated paths sets them all to the same value."""
+    """Dotted config path -> values (a list, a range, or a distribution).
+    A key of several comma-separated paths sets them together."""
     fixed: dict[str, Any] = Field(default_factory=dict)
     """Dotted config path -> value set on every point (e.g. ``simulation.batch: 2``)."""
     strategy: Strategy = Strategy()
@@ -164,7 +166,7 @@ class SweepSpec(Section):
         return v
 
     @model_validator(mode="after")
-    def _check(self) -> "SweepSpec":
+    def _check(self) -> SweepSpec:
         if self.strategy.kind != "random":
             dists = [k for k, v in self.parameters.items() if isinstance(v, Distribution)]
             if dists:
