@@ -337,7 +337,7 @@ class MappingConfig(Section):
     depthwise: Literal["digital", "macro"] = "digital"
     """Depthwise convolutions: in the tile's digital unit, or block-diagonal on macros."""
     replicate: bool = True
-    """Add replicas of a layer's tiles on spare macros where the planner's bottleneck model says they raise throughput without lengthening latency, placed where their traffic stays local (docs/engine.md, Replication)."""
+    """Add replicas on spare macros where the bottleneck model says they help, placed locally (docs/engine.md, Replication)."""
     schedule: Literal["layer_by_layer", "pipelined"] = "pipelined"
     """``layer_by_layer``: a barrier between layers; ``pipelined``: a layer starts as soon as its input rows exist."""
     input_reuse: Literal["sliding_window", "none"] = "sliding_window"

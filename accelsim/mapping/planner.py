@@ -411,7 +411,7 @@ def place_round(index: int, items, arch: ArchConfig, consumers: dict[str, list[s
             home_of[w.layer.name] = producer if producer is not None else n % chip.tiles
         replicas.append(reps)
     stages = []
-    for n, (w, groups) in enumerate(items):
+    for n, (w, _) in enumerate(items):
         layer = w.layer
         parts = parts_of[layer.name]
         cols = sum(t.weight_columns_used for t in stage_tiles[n]) if w.on_macros else 0
