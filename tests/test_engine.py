@@ -89,7 +89,7 @@ POINT_THEN_3X3 = {
 def test_bits_read_per_inference_equal_a_hand_count(reuse):
     """c2 (3x3 over 16 channels, 5 x 5 outputs) on 2 replicas in one tile of 8 macros.
 
-    Rows of 5 vectors alternate between the 2 replicas, so each row has 2 loads
+    Each row of 5 vectors is split into contiguous runs of 3 and 2, one per replica, so it has 2 loads
     of the whole window (144 activations) and 3 slides (3 rows x 1 column x 16
     channels = 48 activations), all read from c1's tile buffer; the network
     input and output cross the off-chip port and nothing else does. The tile's
@@ -116,6 +116,29 @@ def test_bits_read_per_inference_equal_a_hand_count(reuse):
     assert e.counts[Action.GLOBAL_BUFFER_BITS] == 0
     assert e.offchip_bits == e.counts[Action.OFFCHIP_BITS]
     assert s2.counts[Action.LINK_BIT_HOPS] == 25 * 16 * 8              # only the output leaves the tile
+
+
+@pytest.mark.parametrize("mode", ["exact", "grouped"])
+def test_each_replica_slides_over_a_contiguous_run_of_a_row(mode):
+    """c2 on 2 replicas: per output row of 5 columns one replica computes 3 adjacent columns and
+    the other the remaining 2 (the trace names each MVM's row and column), so each replica loads
+    one 144-activation window per row and slides it by one column (48 activations) for the rest:
+    5 rows x (2 x 144 + 3 x 48) activations of 8 bits, in exact and grouped mode alike."""
+    arch = load_arch("mram72", [*SMALL_CHIP, "chip.tile_buffer_port_bits=256"])
+    p = plan(workload_from_dict(POINT_THEN_3X3), arch)
+    assert len(p.stages[1].replicas) == 2
+    e = simulate_plan(p, arch, EngineOptions(batch=1, mode=mode, group_min_vectors=2, trace_max_events=1000))
+    columns: dict[tuple[str, int], list[int]] = {}
+    for ev in e.trace:
+        if ev["name"] == "c2":
+            a = ev["args"]
+            columns.setdefault((ev["tid"], a["row"]), []).extend(
+                range(a["first_column"], a["first_column"] + a["vectors"]))
+    for row in range(5):
+        runs = sorted(sorted(columns[(f"c2 replica {k}", row)]) for k in range(2))
+        assert sorted(len(r) for r in runs) == [2, 3]
+        assert [c for r in runs for c in r] == [0, 1, 2, 3, 4]       # contiguous runs covering the row
+    assert e.stages[1].counts[Action.TILE_BUFFER_BITS] == 5 * (2 * 144 + 3 * 48) * 8 == 17_280
 
 
 def test_wider_stride_and_dilation_reuse_what_the_window_keeps():

@@ -9,7 +9,7 @@ import pytest
 from accelsim.config import load_arch
 from accelsim.errors import MappingError
 from accelsim.mapping import MacroTile, RowWindow, StageInput, plan
-from accelsim.mapping.demand import bottleneck, replica_shares, round_demand
+from accelsim.mapping.demand import RowShare, bottleneck, next_first_replica, replica_shares, round_demand, row_shares
 from accelsim.workload import load_workload, workload_from_dict
 
 
@@ -92,8 +92,12 @@ def test_a_replica_on_the_producers_tile_takes_the_input_off_the_bus():
     assert round_demand(p.rounds[0], arch)["bus"] == 64 * 8 + 8 * 16 + 56 * 8
 
 
-def test_replica_shares_follow_the_engines_round_robin():
+def test_replica_shares_follow_the_engines_deal():
     """Rows of 5 vectors on 2 copies: the first row 3 + 2, the next 2 + 3 (the deal goes on)."""
+    assert row_shares(5, 2, 0) == [RowShare(0, 0, 3), RowShare(1, 3, 2)]
+    assert row_shares(5, 2, 1) == [RowShare(1, 0, 3), RowShare(0, 3, 2)]
+    assert row_shares(2, 3, 2) == [RowShare(2, 0, 1), RowShare(0, 1, 1)]
+    assert next_first_replica(5, 2, 0) == 1
     assert replica_shares(2, 5, 2) == [(2, 3), (2, 3)]
     assert replica_shares(1, 5, 2) == [(1, 2), (1, 1)]
     assert replica_shares(3, 1, 4) == [(1, 0), (1, 0), (1, 0), (0, 0)]

@@ -12,8 +12,9 @@ its read has finished before issuing the next vector, so vectors of different
 layers interleave on shared resources in time order. Row completions are
 events that wake consumers and free their input rows.
 
-With input reuse a vector is of one of two kinds: the first of its
-replica's share of a row loads the whole input window, the others slide it
+Each replica takes a contiguous run of an output row's vectors. With input
+reuse a vector is of one of two kinds: the first of its replica's run
+loads the whole input window, the others slide it by one position
 and read less; each kind has its own booked path and action counts per
 replica, and counts are summed per kind and replica.
 
@@ -36,6 +37,7 @@ from accelsim.counts import Action, ActionCounts
 from accelsim.engine.resources import Network, Timeline
 from accelsim.errors import DeadlockError, SimulationError
 from accelsim.hw.geometry import macro_geometry, mvm_counts
+from accelsim.mapping.demand import next_first_replica, row_shares
 from accelsim.mapping.plan import Round, Stage, TensorPlacement, TilePlan
 
 #: stall causes, in report order
@@ -487,7 +489,7 @@ class _Sim:
             self.waiting.pop(key, None)
             grouped_row = self.grouped and vpr >= self.opts.group_min_vectors
             bookings = self._bookings(info, vpr, nreps, grouped_row)
-            for n, (rep, kind, g) in enumerate(bookings):
+            for n, (rep, kind, g, column) in enumerate(bookings):
                 now = env.now
                 fetch_end, macro_start, last = book(chains[rep][kind], now, g, stalls, now)
                 per_kind[rep][kind] += g
@@ -498,55 +500,52 @@ class _Sim:
                     info["inf0"][0] = now
                 row_end = max(row_end, last)
                 if trace_on and st.replicas:
-                    self._trace(st, inf, info['tls'][rep], macro_start, g)
+                    self._trace(st, inf, info['tls'][rep], macro_start, g, row, column)
                 if fetch_end > now and (not grouped_row or n == len(bookings) - 1):
                     self.events += 1
                     yield env.timeout(fetch_end - now)
             self._complete_row_at(env, row_end, si, inf, row, info, ins, out, part, finished)
         issued[key].succeed()
 
-    def _bookings(self, info, vpr: int, nreps: int, grouped_row: bool) -> list[tuple[int, int, int]]:
-        """(replica, chain kind, vectors) of one output row, in issue order.
+    def _bookings(self, info, vpr: int, nreps: int, grouped_row: bool) -> list[tuple[int, int, int, int]]:
+        """(replica, chain kind, vectors, first column) of one output row, in issue order.
 
-        A row's vectors go round-robin to the replicas, each replica taking a
-        contiguous share of the row: its first vector loads the whole window
-        (kind 0), the others slide it (kind 1). Grouped mode books each share
-        as its first vector and then the rest as one group.
+        Each replica takes a contiguous run of the row's columns
+        (:func:`accelsim.mapping.demand.row_shares`). Exact mode issues the
+        runs interleaved (one vector of each replica in turn, so the replicas
+        work in parallel); a vector slides its replica's window (kind 1) only
+        when it is the column right after that replica's previous one in the
+        row, else it loads the whole window (kind 0). Grouped mode books each
+        run as its first vector and then the rest as one group.
         """
-        out: list[tuple[int, int, int]] = []
+        shares = row_shares(vpr, nreps, info["next_rep"])
+        info["next_rep"] = next_first_replica(vpr, nreps, info["next_rep"])
+        out: list[tuple[int, int, int, int]] = []
         if grouped_row:
-            for rep, g in reversed(self._split(info, vpr, nreps)):
-                out.append((rep, 0, 1))
-                if g > 1:
-                    out.append((rep, 1, g - 1))
+            for sh in reversed(shares):
+                out.append((sh.replica, 0, 1, sh.first_column))
+                if sh.vectors > 1:
+                    out.append((sh.replica, 1, sh.vectors - 1, sh.first_column + 1))
             return out
-        started = [False] * nreps
-        rep = info["next_rep"]
-        for _ in range(vpr):
-            out.append((rep, 1 if started[rep] else 0, 1))
-            started[rep] = True
-            rep = (rep + 1) % nreps
-        info["next_rep"] = rep
+        previous = [-2] * nreps
+        for j in range(max((sh.vectors for sh in shares), default=0)):
+            for sh in shares:
+                if j < sh.vectors:
+                    column = sh.first_column + j
+                    kind = 1 if previous[sh.replica] == column - 1 else 0
+                    previous[sh.replica] = column
+                    out.append((sh.replica, kind, 1, column))
         return out
 
-    def _split(self, info, vpr: int, nreps: int) -> list[tuple[int, int]]:
-        """Vectors of one row per replica, continuing the round-robin of exact mode."""
-        start = info["next_rep"]
-        per = [0] * nreps
-        for j in range(vpr):
-            per[(start + j) % nreps] += 1
-        info["next_rep"] = (start + vpr) % nreps
-        order = [(start + k) % nreps for k in range(nreps)]
-        return [(r, per[r]) for r in reversed(order) if per[r]]
-
-    def _trace(self, st: Stage, inf: int, tl: Timeline, start: int, g: int) -> None:
+    def _trace(self, st: Stage, inf: int, tl: Timeline, start: int, g: int, row: int, column: int) -> None:
         if len(self.trace) >= self.opts.trace_max_events:
             self.trace_truncated = True
             return
         us = 1.0 / self.arch.clock.frequency_mhz
         dur = g * self.geom.cycles_per_mvm
         self.trace.append({"name": st.label, "cat": "mvm", "ph": "X", "pid": 0, "tid": tl.name,
-                           "ts": start * us, "dur": dur * us, "args": {"inference": inf, "vectors": g}})
+                           "ts": start * us, "dur": dur * us, "args": {"inference": inf, "vectors": g, "row": row,
+                                                                   "first_column": column}})
 
     def _level(self, key: str, bits: int) -> None:
         level = self.buffer_level.get(key, 0) + bits

@@ -21,6 +21,7 @@ Resources are named as the engine names them: ``tile3 buffer read port``,
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from accelsim.config.arch import ArchConfig
 from accelsim.hw.geometry import macro_geometry
@@ -30,24 +31,55 @@ from accelsim.mapping.routes import Routes
 Demand = dict[str, int]
 
 
+@dataclass(frozen=True)
+class RowShare:
+    """A replica's contiguous run of an output row's vectors: columns [first_column, first_column + vectors)."""
+
+    replica: int
+    first_column: int
+    vectors: int
+
+
+def row_shares(vectors_per_row: int, replicas: int, first_replica: int) -> list[RowShare]:
+    """How one output row's vectors are dealt to the replicas (the engine's rule).
+
+    Each replica with work takes a contiguous run of the row's columns, so its
+    input window slides by one position between its own vectors. The replicas
+    take their runs in turn from ``first_replica`` (the next one after the
+    previous row's last); the first ``vectors_per_row mod replicas`` of them
+    take one vector more.
+    """
+    n = max(1, replicas)
+    full, rem = divmod(vectors_per_row, n)
+    shares: list[RowShare] = []
+    column = 0
+    for i in range(n):
+        count = full + (1 if i < rem else 0)
+        if count:
+            shares.append(RowShare((first_replica + i) % n, column, count))
+            column += count
+    return shares
+
+
+def next_first_replica(vectors_per_row: int, replicas: int, first_replica: int) -> int:
+    """The replica that starts the next row: the deal continues across rows."""
+    return (first_replica + vectors_per_row) % max(1, replicas)
+
+
 def replica_shares(out_rows: int, vectors_per_row: int, replicas: int) -> list[tuple[int, int]]:
     """(loading, sliding) vectors of one inference per replica.
 
-    Vectors go round-robin to the replicas, continuing across rows; a
-    replica's first vector of a row loads the whole input window, the others
-    of that row slide it (the engine's rule).
+    Per row (:func:`row_shares`) a replica loads its whole input window for
+    the first vector of its run and slides it for the others.
     """
     n = max(1, replicas)
     loads, slides = [0] * n, [0] * n
-    full, rem = divmod(vectors_per_row, n)
-    start = 0
+    first = 0
     for _ in range(out_rows):
-        for k in range(n):
-            count = full + (1 if (k - start) % n < rem else 0)
-            if count:
-                loads[k] += 1
-                slides[k] += count - 1
-        start = (start + vectors_per_row) % n
+        for share in row_shares(vectors_per_row, n, first):
+            loads[share.replica] += 1
+            slides[share.replica] += share.vectors - 1
+        first = next_first_replica(vectors_per_row, n, first)
     return list(zip(loads, slides))
 
 

@@ -53,7 +53,7 @@ class MacroTile:
 
 @dataclass(frozen=True)
 class Replica:
-    """One full copy of a stage's weight tiles; vectors go round-robin to replicas."""
+    """One full copy of a stage's weight tiles; each takes a contiguous run of an output row's vectors."""
 
     tiles: tuple[MacroTile, ...]
     home_tile: int
