@@ -1,13 +1,18 @@
-"""Functional inference and accuracy: datasets, the MFCC front end, trained weights
-and the reference (float and ideal-quantised) inference of a workload."""
+"""Functional inference and accuracy: datasets, the MFCC front end, trained weights,
+the reference (float and ideal-quantised) inference of a workload, the analog
+inference through the mapped chip, and the accuracy study."""
 
+from accelsim.accuracy.analog import AnalogChip, analog_pass, build_chip, ideal_arch
 from accelsim.accuracy.dataset import FeatureSet, builtin_kws_test_set, load_feature_set
 from accelsim.accuracy.mfcc import KWS_MFCC, MfccParams, mfcc
 from accelsim.accuracy.reference import Matmul, accuracy, forward, ideal_matmul, predict
 from accelsim.accuracy.speech_commands import CLASSES, load_split, read_wav
+from accelsim.accuracy.study import AccuracyStudy, evaluate_accuracy, load_test_set
 from accelsim.accuracy.weights import NetworkWeights, load_weights, weights_path
 
 __all__ = [
+    "AccuracyStudy",
+    "AnalogChip",
     "CLASSES",
     "KWS_MFCC",
     "FeatureSet",
@@ -15,11 +20,16 @@ __all__ = [
     "MfccParams",
     "NetworkWeights",
     "accuracy",
+    "analog_pass",
+    "build_chip",
+    "evaluate_accuracy",
     "builtin_kws_test_set",
     "forward",
+    "ideal_arch",
     "ideal_matmul",
     "load_feature_set",
     "load_split",
+    "load_test_set",
     "load_weights",
     "mfcc",
     "predict",

@@ -13,12 +13,13 @@ import sys
 from typing import Sequence
 
 from accelsim import __version__
-from accelsim.cli import (cmd_import, cmd_macro, cmd_run, cmd_silicon, cmd_sweep, cmd_sweep_report,
-                          cmd_validate, cmd_workload)
+from accelsim.cli import (cmd_accuracy, cmd_import, cmd_macro, cmd_run, cmd_silicon, cmd_sweep,
+                          cmd_sweep_report, cmd_validate, cmd_workload)
 from accelsim.errors import EXIT_USAGE, AccelsimError
 
 #: the sub-command modules, in the order --help lists them
-COMMANDS = (cmd_run, cmd_workload, cmd_import, cmd_macro, cmd_silicon, cmd_sweep, cmd_sweep_report, cmd_validate)
+COMMANDS = (cmd_run, cmd_accuracy, cmd_workload, cmd_import, cmd_macro, cmd_silicon, cmd_sweep, cmd_sweep_report,
+            cmd_validate)
 
 
 class _Parser(argparse.ArgumentParser):

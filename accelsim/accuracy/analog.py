@@ -1,0 +1,388 @@
+"""Analog inference: a workload's trained weights and its inputs through the mapped chip.
+
+The chip is the one the timing run simulates: the same :class:`TilePlan`
+(which tile of which layer sits on which macro, in which programming round,
+with which replicas) and the same macro population (the same device
+instances, drawn from the same seed). Every weight tile is computed by the
+macro model (:func:`accelsim.hw.macro.mvm`) on the macro the plan places it
+on; the partial sums of a layer's row tiles are accumulated digitally, and
+the rest of the network (zero-point removal, batch-norm, activation,
+pooling, residual adds, re-quantisation of the activations to the macro's
+input bits with each layer's scale) is the digital path of
+:mod:`accelsim.accuracy.reference`, unchanged. Layers the plan puts in a
+tile's digital unit (depthwise convolutions under ``mapping.depthwise:
+digital``) are computed there in exact integer arithmetic.
+
+Vectors go round-robin to a stage's replicas across the stream of samples,
+as the engine issues them: vector ``v`` of sample ``s`` (``V`` vectors per
+sample) runs on replica ``(s V + v) mod R``. A macro reprogrammed in a later
+round is the same device: the macro model draws a macro's cells from its own
+stream, whatever it holds.
+
+Read noise comes from child ``NOISE_STREAM`` of ``SeedSequence(seed)`` (the
+population uses children 0-5), one stream per (layer, tile group, chunk of
+samples), so the numbers do not depend on the order work is done in; the
+uncalibrated and the calibrated passes see the same noise draws.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from accelsim.accuracy import reference
+from accelsim.accuracy.weights import NetworkWeights
+from accelsim.config import ArchConfig
+from accelsim.config.arch import VariationConfig
+from accelsim.errors import ConfigError, Problem
+from accelsim.hw.calibration import calibrate
+from accelsim.hw.geometry import macro_geometry
+from accelsim.hw.macro import ProgrammedMacros, adc_bits_for_exact, adc_lsb_levels, ideal_mvm, mvm, program
+from accelsim.hw.variation import MacroPopulation, make_population
+from accelsim.mapping import Stage, TilePlan
+from accelsim.mapping import plan as make_plan
+from accelsim.workload import LayerInfo, Workload
+
+#: child of SeedSequence(seed) that feeds the read noise of inference (make_population uses 0..5)
+NOISE_STREAM = 6
+#: samples per pass through the network (bounds the memory of the unrolled vectors)
+DEFAULT_CHUNK = 512
+
+
+@dataclass(frozen=True)
+class TilePosition:
+    """Where one macro's weight tile sits in its layer's (G, K, N) weight matrices.
+
+    A dense tile holds rows ``row0 .. row0 + rows`` and columns ``col0 .. col0
+    + cols`` of group ``group``. A block-diagonal tile (a grouped layer packed
+    several groups per macro) holds ``groups`` whole groups from ``group`` on,
+    each K x N, along its diagonal.
+    """
+
+    group: int
+    groups: int
+    row0: int
+    rows: int
+    col0: int
+    cols: int
+
+
+@dataclass(frozen=True, eq=False)
+class TileGroup:
+    """The macros of one stage whose tiles have one shape, programmed together.
+
+    ``positions[i]`` and ``replica[i]`` belong to macro ``raw.macro_ids[i]``;
+    ``raw`` is the programmed macros as written, ``calibrated`` the same devices
+    after calibration.
+    """
+
+    stage: str
+    round: int
+    replicas: int
+    positions: tuple[TilePosition, ...]
+    replica: tuple[int, ...]
+    raw: ProgrammedMacros
+    calibrated: ProgrammedMacros
+
+
+@dataclass(frozen=True, eq=False)
+class AnalogChip:
+    """A workload's weight tiles programmed (and calibrated) on a chip's macro population."""
+
+    arch: ArchConfig
+    workload: Workload
+    plan: TilePlan
+    population: MacroPopulation
+    seed: int
+    layers: dict[str, tuple[TileGroup, ...]]
+
+    @property
+    def adc_lsb_mac(self) -> float:
+        """Nominal ADC step in MAC units of the least-significant slice."""
+        return adc_lsb_levels(self.arch.macro)
+
+    def macros_of(self, layer: str) -> int:
+        return sum(len(g.positions) for g in self.layers.get(layer, ()))
+
+
+@dataclass
+class ErrorSums:
+    """Running sums of one layer's MAC error against the ideal integer products of its tiles."""
+
+    error_sq: float = 0.0
+    ideal_sq: float = 0.0
+    outputs: int = 0
+    mvms: int = 0
+
+    def add(self, analog: np.ndarray, ideal: np.ndarray, vectors: int) -> None:
+        err = (analog.astype(np.float64) - ideal).ravel()
+        self.error_sq += float(np.dot(err, err))
+        ideal = ideal.astype(np.float64).ravel()
+        self.ideal_sq += float(np.dot(ideal, ideal))
+        self.outputs += analog.size
+        self.mvms += vectors
+
+    def rmse(self) -> float:
+        return math.sqrt(self.error_sq / self.outputs) if self.outputs else 0.0
+
+    def sqnr_db(self) -> float:
+        if not self.outputs or self.ideal_sq == 0:
+            return float("nan")
+        if self.error_sq == 0:
+            return float("inf")
+        return 10.0 * math.log10(self.ideal_sq / self.error_sq)
+
+
+@dataclass
+class AnalogPass:
+    """One pass of a feature set through the chip: predictions and per-layer error sums."""
+
+    predicted: np.ndarray
+    errors: dict[str, ErrorSums] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- the plan's tiles
+
+
+def _block_diagonal(layer: LayerInfo, rows: int, weight_columns: int) -> bool:
+    """Whether the planner packs this grouped layer's groups along macro diagonals."""
+    return layer.groups > 1 and layer.k <= rows and layer.n <= weight_columns
+
+
+def _positions(stage: Stage, layer: LayerInfo, rows: int, weight_columns: int,
+               cursor: dict[int, int]) -> list[TilePosition]:
+    """The position of each tile of the stage's first replica, in the plan's order.
+
+    The planner lists a stage's tiles column group by column group, each
+    group's row tiles in order; ``input_slice`` is ``group x row_tiles +
+    row_tile``. ``cursor`` (per group, across the stages of a layer split into
+    column parts) is the next column to place.
+    """
+    k, n = layer.k, layer.n
+    out = []
+    tiles = stage.replicas[0].tiles
+    if _block_diagonal(layer, rows, weight_columns):
+        per_macro = min(rows // k, weight_columns // n)
+        for t in tiles:
+            groups = t.rows_used // k
+            if groups * k != t.rows_used or groups * n != t.weight_columns_used:
+                raise ValueError(f"stage {stage.label}: tile of {t.rows_used} x {t.weight_columns_used} "
+                                 f"is not a block diagonal of {k} x {n} blocks")
+            out.append(TilePosition(t.input_slice * per_macro, groups, 0, k, 0, n))
+        return out
+    row_tiles = math.ceil(k / rows)
+    col0 = 0
+    for t in tiles:
+        group, row_tile = divmod(t.input_slice, row_tiles)
+        row0 = row_tile * rows
+        if t.rows_used != min(rows, k - row0):
+            raise ValueError(f"stage {stage.label}: tile with input slice {t.input_slice} has "
+                             f"{t.rows_used} rows; the layer's row tiling gives {min(rows, k - row0)}")
+        if row_tile == 0:
+            col0 = cursor.get(group, 0)
+            cursor[group] = col0 + t.weight_columns_used
+        out.append(TilePosition(group, 1, row0, t.rows_used, col0, t.weight_columns_used))
+    return out
+
+
+def _tile_weights(codes: np.ndarray, pos: TilePosition) -> np.ndarray:
+    """The signed weight tile a position holds, from the layer's (G, K, N) weight codes."""
+    if pos.groups == 1:
+        return codes[pos.group, pos.row0:pos.row0 + pos.rows, pos.col0:pos.col0 + pos.cols]
+    k, n = pos.rows, pos.cols
+    tile = np.zeros((pos.groups * k, pos.groups * n), dtype=codes.dtype)
+    for j in range(pos.groups):  # one block per packed group: a loop over the few blocks of one macro
+        tile[j * k:(j + 1) * k, j * n:(j + 1) * n] = codes[pos.group + j]
+    return tile
+
+
+def check_bits(arch: ArchConfig, weights: NetworkWeights) -> None:
+    """The weight and input codes must fit the macro's bits; ConfigError naming the weights file."""
+    m = arch.macro
+    problems = []
+    if weights.weight_bits > m.weight_bits:
+        problems.append(Problem(f"weight codes of {weights.weight_bits} bits do not fit the macro's "
+                                f"macro.weight_bits = {m.weight_bits}", path="weight_bits",
+                                file=weights.source, value=weights.weight_bits))
+    if weights.input_bits > m.input_bits:
+        problems.append(Problem(f"input codes of {weights.input_bits} bits do not fit the macro's "
+                                f"macro.input_bits = {m.input_bits}", path="input_bits",
+                                file=weights.source, value=weights.input_bits))
+    if problems:
+        raise ConfigError(problems)
+
+
+def build_chip(arch: ArchConfig, workload: Workload, weights: NetworkWeights, seed: int | None = None,
+               tile_plan: TilePlan | None = None) -> AnalogChip:
+    """Program every weight tile of the plan on its macro, round by round, and calibrate it.
+
+    ``seed`` defaults to ``simulation.seed``; ``tile_plan`` to ``plan(workload, arch)``.
+    """
+    check_bits(arch, weights)
+    seed = arch.simulation.seed if seed is None else seed
+    tile_plan = make_plan(workload, arch) if tile_plan is None else tile_plan
+    population = make_population(arch, seed=seed)
+    geom = macro_geometry(arch)
+    by_name = {layer.name: layer for layer in workload.layers}
+    cursors: dict[str, dict[int, int]] = {}
+    layers: dict[str, list[TileGroup]] = {}
+    for rnd in tile_plan.rounds:
+        for stage in rnd.stages:
+            if stage.unit != "macros" or not stage.replicas:
+                continue
+            layer = by_name[stage.layer]
+            codes = reference.weight_matrix(layer, weights.layers[layer.name].weight_codes)
+            positions = _positions(stage, layer, geom.rows, geom.weight_columns,
+                                   cursors.setdefault(layer.name, {}))
+            shapes: dict[tuple[int, int], list[tuple[int, int, TilePosition]]] = {}
+            for r, replica in enumerate(stage.replicas):
+                if len(replica.tiles) != len(positions):
+                    raise ValueError(f"stage {stage.label}: replica {r} has {len(replica.tiles)} tiles, "
+                                     f"the first has {len(positions)}")
+                for tile, pos in zip(replica.tiles, positions):
+                    shape = (tile.rows_used, tile.weight_columns_used)
+                    shapes.setdefault(shape, []).append((tile.macro, r, pos))
+            for members in shapes.values():
+                ids = np.array([m for m, _, _ in members])
+                tiles = np.stack([_tile_weights(codes, pos) for _, _, pos in members])
+                raw = program(population, ids, tiles)
+                layers.setdefault(layer.name, []).append(TileGroup(
+                    stage=stage.label, round=rnd.index, replicas=len(stage.replicas),
+                    positions=tuple(p for _, _, p in members), replica=tuple(r for _, r, _ in members),
+                    raw=raw, calibrated=calibrate(raw).programmed))
+    return AnalogChip(arch, workload, tile_plan, population, seed,
+                      {name: tuple(groups) for name, groups in layers.items()})
+
+
+# ---------------------------------------------------------------- the product on the macros
+
+
+def _magnitude(a: np.ndarray) -> float:
+    """Largest |a| without an |a| temporary."""
+    return max(abs(float(a.min(initial=0))), abs(float(a.max(initial=0))))
+
+
+def digital_matmul(layer: LayerInfo, x_codes: np.ndarray, w_codes: np.ndarray) -> np.ndarray:
+    """Exact integer product in the tile's digital unit.
+
+    A grouped layer (G > 1: a depthwise convolution, K = 9 taps, N = 1) is a
+    batch of G thin products, which numpy's batched matmul hands to BLAS as G
+    matrix-vector calls whose threads stall on a busy machine; ``einsum``
+    computes them in one pass. Float32 is exact while every sum stays below
+    2**24, as in :func:`reference.ideal_matmul`, which does the rest.
+    """
+    if x_codes.shape[0] == 1:
+        return reference.ideal_matmul(layer, x_codes, w_codes)
+    bound = x_codes.shape[-1] * _magnitude(x_codes) * _magnitude(w_codes)
+    dtype = np.float32 if bound < 2**24 else np.float64
+    return np.einsum("gmk,gkn->gmn", x_codes.astype(dtype, copy=False), w_codes.astype(dtype))
+
+
+def _replica_vectors(replica: int, replicas: int, first_vector: int, vectors: int) -> slice:
+    """The vectors of this chunk (indices 0 .. vectors-1, stream index first_vector + i) that the
+    round-robin sends to ``replica``."""
+    return slice((replica - first_vector) % replicas, vectors, replicas)
+
+
+def _gather(x_codes: np.ndarray, pos: TilePosition, vectors: slice) -> np.ndarray:
+    """One macro's input vectors (batch, rows) from the layer's (G, M, K) input codes."""
+    if pos.groups == 1:
+        return x_codes[pos.group, vectors, pos.row0:pos.row0 + pos.rows]
+    block = x_codes[pos.group:pos.group + pos.groups, vectors, :]  # (groups, batch, K)
+    return block.transpose(1, 0, 2).reshape(block.shape[1], -1)
+
+
+def _scatter(acc: np.ndarray, out: np.ndarray, pos: TilePosition, vectors: slice) -> None:
+    """Add one macro's outputs (batch, columns) into the layer's (G, M, N) accumulations."""
+    if pos.groups == 1:
+        acc[pos.group, vectors, pos.col0:pos.col0 + pos.cols] += out
+    else:
+        acc[pos.group:pos.group + pos.groups, vectors, :] += \
+            out.reshape(out.shape[0], pos.groups, pos.cols).transpose(1, 0, 2)
+
+
+def _ideal_tiles(prog: ProgrammedMacros, x_in: np.ndarray) -> np.ndarray:
+    """The exact integer products of the tiles (float BLAS, exact below 2**24; int64 beyond)."""
+    bound = x_in.shape[-1] * _magnitude(x_in) * _magnitude(prog.weights)
+    if bound >= 2**24:
+        return ideal_mvm(prog.weights, x_in)
+    return np.matmul(x_in.astype(np.float32), prog.weights.astype(np.float32))
+
+
+def _noise_rng(seed: int, layer_index: int, group_index: int, chunk_index: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(
+        seed, spawn_key=(NOISE_STREAM, layer_index, group_index, chunk_index)))
+
+
+def chip_matmul(chip: AnalogChip, corrected: bool, first_sample: int, samples: int, chunk_index: int,
+                errors: dict[str, ErrorSums] | None = None) -> reference.Matmul:
+    """The :data:`reference.Matmul` of the chip for one chunk of ``samples`` samples.
+
+    Layers on macros: each tile group's macros get their input vectors (the
+    replica's share of the chunk, zero-padded to a common batch), one
+    :func:`mvm` call per group, and the outputs are added into the layer's
+    accumulations (row tiles summed digitally). Other layers: exact integer
+    arithmetic, as the digital unit computes it. ``errors`` collects each
+    layer's tile outputs against the ideal products of the same tiles.
+    """
+    index = {layer.name: i for i, layer in enumerate(chip.workload.layers)}
+
+    def matmul(layer: LayerInfo, x_codes: np.ndarray, w_codes: np.ndarray) -> np.ndarray:
+        groups = chip.layers.get(layer.name)
+        if not groups:
+            return digital_matmul(layer, x_codes, w_codes)
+        x_int = x_codes.astype(np.int16 if x_codes.max(initial=0) < 2**15 else np.int64)
+        g, vectors, _ = x_int.shape
+        per_sample = vectors // samples
+        first_vector = first_sample * per_sample
+        acc = np.zeros((g, vectors, w_codes.shape[-1]), dtype=np.int64)
+        sums = errors.setdefault(layer.name, ErrorSums()) if errors is not None else None
+        for gi, grp in enumerate(groups):
+            prog = grp.calibrated if corrected else grp.raw
+            shares = [_replica_vectors(r, grp.replicas, first_vector, vectors) for r in grp.replica]
+            lengths = [len(range(*s.indices(vectors))) for s in shares]
+            batch = max(lengths)
+            if batch == 0:
+                continue
+            x_in = np.zeros((len(shares), batch, prog.rows_used), dtype=x_int.dtype)
+            for i, (pos, share) in enumerate(zip(grp.positions, shares)):
+                x_in[i, :lengths[i]] = _gather(x_int, pos, share)
+            out, _ = mvm(prog, x_in, rng=_noise_rng(chip.seed, index[layer.name], gi, chunk_index),
+                         corrected=corrected)
+            ideal = _ideal_tiles(prog, x_in) if sums is not None else None
+            for i, (pos, share) in enumerate(zip(grp.positions, shares)):
+                _scatter(acc, out[i, :lengths[i]], pos, share)
+                if sums is not None:
+                    sums.add(out[i, :lengths[i]], ideal[i, :lengths[i]], lengths[i])
+        return acc
+
+    return matmul
+
+
+def analog_pass(chip: AnalogChip, weights: NetworkWeights, features: np.ndarray, corrected: bool,
+                chunk: int = DEFAULT_CHUNK, error_stats: bool = True) -> AnalogPass:
+    """Predictions of the chip (calibrated or not) for every sample, ``chunk`` samples at a time."""
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
+    result = AnalogPass(np.empty(len(features), dtype=np.int64))
+    errors = result.errors if error_stats else None
+    for ci, start in enumerate(range(0, len(features), chunk)):
+        batch = features[start:start + chunk]
+        matmul = chip_matmul(chip, corrected, start, len(batch), ci, errors)
+        logits = reference.forward(chip.workload, weights, batch, "quantised", matmul)
+        result.predicted[start:start + len(batch)] = logits.reshape(len(batch), -1).argmax(axis=1)
+    return result
+
+
+def ideal_arch(arch: ArchConfig) -> ArchConfig:
+    """The same chip with ideal macros: no variation or noise, and an ADC that resolves every
+    integer column sum (full scale 1, enough bits). Its macros compute the integer product exactly."""
+    zero = VariationConfig(**{name: 0.0 for name in VariationConfig.model_fields})
+    m = arch.macro
+    exact = m.model_copy(update={"variation": zero,
+                                 "adc": m.adc.model_copy(update={"full_scale": 1.0})})
+    exact = exact.model_copy(update={"adc": exact.adc.model_copy(
+        update={"bits": max(m.adc.bits, adc_bits_for_exact(exact))})})
+    return arch.model_copy(update={"macro": exact})

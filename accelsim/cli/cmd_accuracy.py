@@ -1,0 +1,88 @@
+"""``accelsim accuracy``: accuracy of a network on a chip (float, ideal quantised, analog
+before and after calibration), per-layer MAC error, and its spread across virtual dies."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from accelsim.accuracy.study import evaluate_accuracy, load_test_set
+from accelsim.cli.common import add_arch, add_output_format
+from accelsim.config import load_arch
+from accelsim.errors import UsageError
+from accelsim.report.accuracy import LAYER_COLUMNS, accuracy_table, dies_table, layer_rows, layer_table
+from accelsim.report.console import stdout_console, to_csv, to_json
+from accelsim.workload import load_workload
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "accuracy", help="accuracy of a workload on a chip, before and after calibration, across dies",
+        description="Run a workload's trained weights over a labelled test set: in float, as ideal "
+        "quantised macros compute it, and through the mapped chip's analog macros (the timing run's tile "
+        "plan and device instances) without and with calibration; report the per-layer MAC error and, "
+        "with --dies, the spread over virtual dies.")
+    p.add_argument("workload", nargs="?", default="kws_dscnn",
+                   help="workload YAML path or built-in name with a weights file (default: kws_dscnn)")
+    add_arch(p)
+    p.add_argument("--data", metavar="PATH",
+                   help="Speech Commands folder (its test split) or a feature-set .npz "
+                   "(default: the shipped KWS test set)")
+    p.add_argument("--samples", type=int, metavar="N", help="use the first N samples of the test set")
+    p.add_argument("--seed", type=int, help="root seed of the chip's devices and noise (default: simulation.seed)")
+    p.add_argument("--dies", type=int, default=1, metavar="N",
+                   help="virtual dies (independent variation seeds); die 0 is the run's chip (default: 1)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N",
+                   help="local worker processes for the dies (default: the CPU count)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the dies on a Dask cluster at ADDRESS (tcp://host:8786), or 'local'")
+    add_output_format(p)
+    p.set_defaults(func=run)
+
+
+def _check(args: argparse.Namespace) -> None:
+    for name in ("dies", "workers"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if args.samples is not None and args.samples < 1:
+        raise UsageError(f"--samples must be at least 1, got {args.samples}")
+    if args.seed is not None and args.seed < 0:
+        raise UsageError(f"--seed must be non-negative, got {args.seed}")
+
+
+def run(args: argparse.Namespace) -> int:
+    _check(args)
+    overrides = list(args.overrides)
+    if args.seed is not None:
+        overrides.append(f"simulation.seed={args.seed}")
+    arch = load_arch(args.arch, overrides)
+    workload = load_workload(args.workload)
+    test = load_test_set(workload, args.data, seed=arch.simulation.seed, samples=args.samples)
+    executor, closer = None, None
+    if args.dies > 1 and (args.scheduler or args.workers > 1):
+        from accelsim.sweep.runner import DaskExecutor, local_executor
+
+        if args.scheduler:
+            dask = DaskExecutor(args.scheduler, args.workers)
+            executor, closer = dask.executor, dask.close
+        else:
+            executor = local_executor(min(args.workers, args.dies))
+            closer = executor.shutdown
+    try:
+        study = evaluate_accuracy(arch, workload, test, dies=args.dies, executor=executor)
+    finally:
+        if closer is not None:
+            closer()
+    data = study.to_dict()
+    if args.json:
+        sys.stdout.write(to_json(data) + "\n")
+    elif args.csv:
+        sys.stdout.write(to_csv(LAYER_COLUMNS, layer_rows(data)))
+    else:
+        con = stdout_console()
+        con.print(accuracy_table(data))
+        if "dies" in data:
+            con.print(dies_table(data))
+        con.print(layer_table(data))
+    return 0
