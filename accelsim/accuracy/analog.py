@@ -201,6 +201,10 @@ def _tile_weights(codes: np.ndarray, pos: TilePosition) -> np.ndarray:
 def check_bits(arch: ArchConfig, weights: NetworkWeights) -> None:
     """The weight and input codes must fit the macro's bits; ConfigError naming the weights file."""
     m = arch.macro
+    if not weights.has_quantised:
+        raise ConfigError(Problem("holds only the float network: the macros need the quantised one "
+                                  "(weight_codes, scales and zero points of every weight layer)",
+                                  file=weights.source))
     problems = []
     if weights.weight_bits > m.weight_bits:
         problems.append(Problem(f"weight codes of {weights.weight_bits} bits do not fit the macro's "

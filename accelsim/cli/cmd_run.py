@@ -46,6 +46,11 @@ def register(sub) -> None:
     p.add_argument("--trace", metavar="FILE", help="write a Chrome trace-event JSON timeline")
     p.add_argument("--plot", metavar="DIR", help="write PNG plots (needs the plot extra)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--accuracy", action="store_true",
+                   help="add the accuracy of the same chip (float, ideal, analog uncalibrated and calibrated) "
+                   "on the workload's shipped test set (see accelsim accuracy)")
+    p.add_argument("--accuracy-samples", type=int, metavar="N",
+                   help="with --accuracy: the first N samples of the test set (default: all)")
     p.set_defaults(func=run)
 
 
@@ -70,6 +75,14 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"simulation.seed={args.seed}")
     arch = load_arch(args.arch, overrides)
     workload = load_workload(args.workload, input_shapes_of(args))
+    figures = None
+    if args.accuracy:  # before the run: a workload without weights or test set fails fast
+        from accelsim.accuracy.study import evaluate_accuracy, load_test_set
+
+        if args.accuracy_samples is not None and args.accuracy_samples < 1:
+            raise UsageError(f"--accuracy-samples must be at least 1, got {args.accuracy_samples}")
+        test = load_test_set(workload, samples=args.accuracy_samples)
+        figures = evaluate_accuracy(arch, workload, test).figures()
     progress = RunProgress(enabled=sys.stderr.isatty() and not args.quiet)
     try:
         result = simulate(arch, workload, RunOptions(
@@ -88,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         except ImportError as err:
             raise UsageError(str(err)) from None
     if args.json:
-        sys.stdout.write(to_json(result.to_dict()) + "\n")
+        sys.stdout.write(to_json({**result.to_dict(), **(figures or {})}) + "\n")
     elif args.csv:
         sys.stdout.write(to_csv(LAYER_COLUMNS, layer_rows(result)))
     else:
@@ -97,6 +110,10 @@ def run(args: argparse.Namespace) -> int:
         con.print(energy_table(result))
         con.print(area_table(result))
         con.print(layer_table(result))
+        if figures is not None:
+            from accelsim.report.accuracy import figures_table
+
+            con.print(figures_table(figures))
         if result.trace_truncated:
             con.print(f"trace truncated at {TRACE_MAX_EVENTS:,} events")
     return 0

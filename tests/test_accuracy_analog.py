@@ -1,0 +1,129 @@
+"""The analog inference path: exact with ideal macros, placed as the plan says, calibrated and
+uncalibrated behaviour, determinism across dies and executors."""
+
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import pytest
+
+from accelsim.accuracy import reference
+from accelsim.accuracy.analog import analog_pass, build_chip, chip_matmul, ideal_arch
+from accelsim.accuracy.dataset import builtin_kws_test_set, load_feature_set
+from accelsim.accuracy.study import die_seeds, evaluate_accuracy, load_test_set
+from accelsim.accuracy.weights import load_weights
+from accelsim.config import load_arch
+from accelsim.hw.macro import adc_bits_for_exact
+from accelsim.mapping import plan
+from accelsim.workload import load_workload
+
+#: a 12-bit ADC resolves every column sum of a 64-row macro to better than one MAC unit, and
+#: without cell spread every device error is a per-column gain or offset: calibration's domain
+RESOLVED_ADC = ["macro.adc.bits=12", "macro.variation.cell_sigma_r=0"]
+
+
+@pytest.fixture(scope="module")
+def kws():
+    workload = load_workload("kws_dscnn")
+    test = load_feature_set(builtin_kws_test_set())
+    return workload, load_weights(workload), test.features.astype(np.float32), test.labels
+
+
+def chip_logits(chip, weights, x, corrected):
+    return reference.forward(chip.workload, weights, x, "quantised", chip_matmul(chip, corrected, 0, len(x), 0))
+
+
+@pytest.mark.parametrize("overrides", [
+    [],                                                  # one tile per layer, depthwise digital
+    ["mapping.depthwise=macro"],                         # depthwise packed block-diagonally on macros
+    ["macro.rows=16", "macro.columns=16", "macro.adc.count=16"],               # row tiles, column groups, two rounds
+    ["macro.rows=16", "macro.columns=16", "macro.adc.count=16", "mapping.depthwise=macro"],
+])
+def test_ideal_macros_compute_the_reference_integer_path_exactly(kws, overrides):
+    workload, weights, x, _ = kws
+    arch = ideal_arch(load_arch("mram72", overrides))
+    assert arch.macro.adc.bits >= adc_bits_for_exact(arch.macro)
+    chip = build_chip(arch, workload, weights)
+    got = chip_logits(chip, weights, x[:48], corrected=False)
+    np.testing.assert_array_equal(got, reference.forward(workload, weights, x[:48]))
+
+
+def test_small_macros_put_every_tile_of_the_plan_on_its_macro(kws):
+    workload, weights, _, _ = kws
+    arch = load_arch("mram72", ["macro.rows=16", "macro.columns=16", "macro.adc.count=16"])
+    tile_plan = plan(workload, arch)
+    chip = build_chip(arch, workload, weights, tile_plan=tile_plan)
+    assert len(tile_plan.rounds) > 1  # macros are reprogrammed: the chip still holds every tile
+    for stage in tile_plan.stages:
+        if stage.unit == "macros":
+            planned = sorted(t.macro for r in stage.replicas for t in r.tiles)
+            held = sorted(int(m) for g in chip.layers[stage.layer] if g.stage == stage.label
+                          for m in g.raw.macro_ids)
+            assert held == planned
+    # conv1: K = 40 rows in 3 row tiles, N = 64 columns in 4 column groups, all distinct positions
+    conv1 = [p for g in chip.layers["conv1"] for p, r in zip(g.positions, g.replica) if r == 0]
+    assert sorted((p.row0, p.col0) for p in conv1) == [(r, c) for r in (0, 16, 32) for c in (0, 16, 32, 48)]
+
+
+def test_calibration_recovers_column_gain_and_offset_variation(kws):
+    workload, weights, x, y = kws
+    arch = load_arch("mram72", RESOLVED_ADC)
+    study = evaluate_accuracy(arch, workload, load_test_set(workload, samples=600), weights=weights)
+    assert study.accuracy_float - study.accuracy_ideal <= 0.06
+    assert abs(study.accuracy_calibrated - study.accuracy_ideal) <= 0.01
+    assert study.accuracy_uncalibrated <= study.accuracy_calibrated - 0.03
+    for e in study.layers:  # calibration shrinks every layer's MAC error
+        assert e.rmse_lsb_calibrated < e.rmse_lsb_uncalibrated
+        assert e.sqnr_db_calibrated > e.sqnr_db_uncalibrated
+
+
+def test_the_mac_error_is_zero_for_ideal_macros_and_counts_every_vector(kws):
+    workload, weights, x, _ = kws
+    chip = build_chip(ideal_arch(load_arch("mram72")), workload, weights)
+    result = analog_pass(chip, weights, x[:40], corrected=False, chunk=16)
+    assert set(result.errors) == {"conv1", "pw1", "pw2", "pw3", "pw4", "fc"}
+    for name, sums in result.errors.items():
+        assert sums.rmse() == 0.0 and sums.sqnr_db() == float("inf")
+        assert sums.mvms == 40 * (1 if name == "fc" else 125)
+
+
+def test_predictions_do_not_depend_on_the_chunk_size_without_read_noise(kws):
+    workload, weights, x, _ = kws
+    arch = load_arch("mram72", ["macro.variation.read_noise_sigma_lsb=0"])
+    chip = build_chip(arch, workload, weights)
+    a = analog_pass(chip, weights, x[:50], corrected=True, chunk=50).predicted
+    b = analog_pass(chip, weights, x[:50], corrected=True, chunk=7).predicted
+    np.testing.assert_array_equal(a, b)
+
+
+def test_same_seed_same_numbers_serial_or_parallel_dies(kws):
+    workload, weights, _, _ = kws
+    arch = load_arch("mram72", RESOLVED_ADC)
+    test = load_test_set(workload, samples=64)
+    serial = evaluate_accuracy(arch, workload, test, weights=weights, dies=3)
+    with ProcessPoolExecutor(2) as pool:
+        parallel = evaluate_accuracy(arch, workload, test, weights=weights, dies=3, executor=pool)
+    assert serial.to_dict() == parallel.to_dict()
+    again = evaluate_accuracy(arch, workload, test, weights=weights, dies=1)
+    assert again.dies[0] == serial.dies[0]  # die 0 is the run's chip whatever the die count
+    other = evaluate_accuracy(arch, workload, test, weights=weights, dies=1, seed=5)
+    assert other.dies[0].layers != serial.dies[0].layers
+
+
+def test_die_seeds_are_distinct_and_die_zero_is_the_run_seed():
+    seeds = die_seeds(7, 20)
+    assert seeds[0] == 7 and len(set(seeds)) == 20
+    assert die_seeds(7, 5) == seeds[:5]
+    with pytest.raises(ValueError):
+        die_seeds(7, 0)
+
+
+def test_the_study_reports_spread_across_dies(kws):
+    workload, weights, _, _ = kws
+    arch = load_arch("mram72", RESOLVED_ADC)
+    study = evaluate_accuracy(arch, workload, load_test_set(workload, samples=64), weights=weights, dies=4)
+    d = study.to_dict()
+    cal = [die["accuracy_calibrated"] for die in d["dies"]]
+    assert len(d["dies"]) == 4 and d["dies"][0]["seed"] == 0
+    assert d["dies_summary"]["calibrated"]["min"] == min(cal)
+    assert d["dies_summary"]["calibrated"]["mean"] == pytest.approx(np.mean(cal))
+    assert min(cal) <= d["dies_summary"]["calibrated"]["p5"] <= np.mean(cal)
