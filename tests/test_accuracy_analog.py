@@ -127,3 +127,62 @@ def test_the_study_reports_spread_across_dies(kws):
     assert d["dies_summary"]["calibrated"]["min"] == min(cal)
     assert d["dies_summary"]["calibrated"]["mean"] == pytest.approx(np.mean(cal))
     assert min(cal) <= d["dies_summary"]["calibrated"]["p5"] <= np.mean(cal)
+
+
+def test_programmed_adc_references_set_each_macros_code_window():
+    from accelsim.hw.macro import column_range_levels, probe_columns, program
+    from accelsim.hw.variation import make_population
+
+    arch = load_arch("mram72", [f"macro.variation.{k}=0" for k in (
+        "macro_gain_sigma", "macro_offset_sigma_lsb", "column_gain_sigma", "column_offset_sigma_lsb",
+        "cell_sigma_r", "read_noise_sigma_lsb")])  # ideal devices, the 6-bit ADC
+    pop = make_population(arch, 2)
+    rng = np.random.default_rng(0)
+    tiles = rng.integers(-2, 2, (2, 64, 64))
+    x = rng.integers(0, 4, (50, 64))
+    full = column_range_levels(arch.macro)
+    prog = program(pop, [0, 1], tiles, adc_full_scale=[0.1, 1.0], adc_bottom=[0.05, 0.0])
+    np.testing.assert_allclose(prog.adc_full_scale, [0.1, 1.0])
+    np.testing.assert_allclose(prog.adc_bottom, [0.05 * full, 0.0])
+    ideal = np.matmul(x.astype(float), prog.conversion_digits)
+    got = probe_columns(prog, x)
+    inside = (ideal[0] >= 0.05 * full) & (ideal[0] <= 0.15 * full)
+    assert inside.mean() > 0.5
+    # within the window: half an LSB of the narrow ADC; below it: code 0, the bottom reference
+    assert np.max(np.abs(got[0][inside] - ideal[0][inside])) <= prog.adc_lsb[0] / 2 + 1e-3
+    np.testing.assert_allclose(got[0][ideal[0] < 0.05 * full - prog.adc_lsb[0]], 0.05 * full)
+    assert np.max(np.abs(got[1] - ideal[1])) <= prog.adc_lsb[1] / 2 + 1e-3
+    with pytest.raises(ValueError, match="adc_full_scale"):
+        program(pop, [0], tiles[:1], adc_full_scale=0.0)
+
+
+def test_deployment_ranges_each_macro_on_its_layers_column_sums(kws):
+    from accelsim.accuracy.analog import adc_ranges, layer_inputs
+
+    workload, weights, x, _ = kws
+    arch = load_arch("mram72")
+    chip = build_chip(arch, workload, weights, calibration_features=x[:64])
+    plain = build_chip(arch, workload, weights)
+    inputs = layer_inputs(workload, weights, x[:64])
+    for name, groups in chip.layers.items():
+        for grp, base in zip(groups, plain.layers[name]):
+            assert np.all(grp.raw.adc_full_scale < 0.5)  # narrower than the column's whole range
+            np.testing.assert_allclose(base.raw.adc_full_scale, arch.macro.adc.full_scale)
+            drives = np.stack([inputs[name][p.group, :, p.row0:p.row0 + p.rows] for p in grp.positions])
+            sums = np.matmul(drives.astype(float), grp.raw.conversion_digits)
+            low, high = np.percentile(sums, [0.1, 99.9])
+            bottom, span = adc_ranges(arch, grp.raw.weights, drives)
+            assert grp.raw.adc_bottom[0] == pytest.approx(low) == pytest.approx(bottom[0] * 2880)
+            assert grp.raw.adc_bottom[0] + grp.raw.adc_lsb[0] * 63 == pytest.approx(high)
+
+
+def test_ranged_and_calibrated_chip_on_the_defaults(kws):
+    """mram72 defaults, 300 clips, seed 0: calibration on the network's own vectors recovers most
+    of the ideal accuracy; without it the common-mode gain error leaves the chip at chance."""
+    workload, weights, _, _ = kws
+    study = evaluate_accuracy(load_arch("mram72"), workload, load_test_set(workload, samples=300),
+                              weights=weights)
+    assert study.accuracy_calibrated >= study.accuracy_ideal - 0.2
+    assert study.accuracy_uncalibrated <= study.accuracy_calibrated - 0.3
+    for e in study.layers:
+        assert e.rmse_lsb_calibrated < e.rmse_lsb_uncalibrated / 2

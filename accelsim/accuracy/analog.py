@@ -39,7 +39,17 @@ from accelsim.config.arch import VariationConfig
 from accelsim.errors import ConfigError, Problem
 from accelsim.hw.calibration import calibrate
 from accelsim.hw.geometry import macro_geometry
-from accelsim.hw.macro import ProgrammedMacros, adc_bits_for_exact, adc_lsb_levels, ideal_mvm, mvm, program
+from accelsim.hw.macro import (
+    ProgrammedMacros,
+    adc_bits_for_exact,
+    adc_lsb_levels,
+    column_range_levels,
+    combine_slices,
+    encode_weights,
+    ideal_mvm,
+    mvm,
+    program,
+)
 from accelsim.hw.variation import MacroPopulation, make_population
 from accelsim.mapping import Stage, TilePlan
 from accelsim.mapping import plan as make_plan
@@ -49,6 +59,9 @@ from accelsim.workload import LayerInfo, Workload
 NOISE_STREAM = 6
 #: samples per pass through the network (bounds the memory of the unrolled vectors)
 DEFAULT_CHUNK = 512
+#: percentile of a macro's ideal column sums over the calibration batch that its ADC full scale
+#: is set to: the rare larger sums clip, every common one is resolved as finely as the bits allow
+ADC_RANGE_PERCENTILE = 99.9
 
 
 @dataclass(frozen=True)
@@ -218,17 +231,76 @@ def check_bits(arch: ArchConfig, weights: NetworkWeights) -> None:
         raise ConfigError(problems)
 
 
+def layer_inputs(workload: Workload, weights: NetworkWeights, features: np.ndarray) -> dict[str, np.ndarray]:
+    """Each weight layer's input codes (G, M, K) for ``features``, as the ideal quantised path forms them."""
+    seen: dict[str, np.ndarray] = {}
+
+    def capture(layer: LayerInfo, x_codes: np.ndarray, w_codes: np.ndarray) -> np.ndarray:
+        seen[layer.name] = x_codes
+        return digital_matmul(layer, x_codes, w_codes)
+
+    reference.forward(workload, weights, np.asarray(features, dtype=np.float32), "quantised", capture)
+    return seen
+
+
+def evaluation_drives(arch: ArchConfig, x: np.ndarray) -> np.ndarray:
+    """What single evaluations apply for input vectors ``x (..., V, rows)``: the vectors themselves
+    (bit-parallel), or every bit plane of them stacked along the vector axis (one bit per conversion)."""
+    m = arch.macro
+    if not m.converts_each_input_bit:
+        return x
+    return np.concatenate([(x >> b) & 1 for b in range(m.input_bits)], axis=-2)
+
+
+def adc_ranges(arch: ArchConfig, tiles: np.ndarray, drives: np.ndarray,
+               percentile: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Each macro's ADC bottom reference and full scale (fractions of the column range), shape (n,)
+    each, for its weight tile ``tiles (n, rows, wcols)`` and its calibration batch's evaluation
+    drives ``(n, V, rows)``.
+
+    The codes span the ``100 - p`` to the ``p`` percentile of the macro's ideal
+    converted-column sums (``p`` defaults to :data:`ADC_RANGE_PERCENTILE`), but
+    never less than one level per LSB nor more than the column range.
+    """
+    m = arch.macro
+    p = ADC_RANGE_PERCENTILE if percentile is None else percentile
+    digits = combine_slices(m, encode_weights(m, tiles).astype(np.float64), tiles.shape[-1])
+    sums = np.matmul(drives.astype(np.float64), digits).reshape(len(tiles), -1)
+    low, high = np.percentile(sums, [100.0 - p, p], axis=1)
+    full = column_range_levels(m)
+    span = np.clip(high - low, 2**m.adc.bits - 1, full)
+    bottom = np.clip(np.minimum(low, full - span), 0.0, None)
+    return bottom / full, span / full
+
+
+def _calibration_drive(arch: ArchConfig, drives: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``calibration.vectors`` of each macro's evaluation drives (n, V, rows): the known vectors of its
+    two-point fit, drawn from what its layer applies so that the fit holds where the network operates."""
+    k = arch.macro.calibration.vectors
+    pick = rng.choice(drives.shape[1], size=k, replace=drives.shape[1] < k)
+    return drives[:, pick]
+
+
 def build_chip(arch: ArchConfig, workload: Workload, weights: NetworkWeights, seed: int | None = None,
-               tile_plan: TilePlan | None = None) -> AnalogChip:
+               tile_plan: TilePlan | None = None, calibration_features: np.ndarray | None = None) -> AnalogChip:
     """Program every weight tile of the plan on its macro, round by round, and calibrate it.
 
     ``seed`` defaults to ``simulation.seed``; ``tile_plan`` to ``plan(workload, arch)``.
+
+    ``calibration_features`` (a few hundred samples of the network's input) is the
+    deployment's calibration batch. With it, each macro's ADC references are set
+    to span the ideal column sums its tile produces on the batch (:func:`adc_ranges`), and its two-point calibration probes it
+    with ``calibration.vectors`` of the batch's own input vectors. Without it,
+    every macro keeps ``macro.adc.full_scale`` and is calibrated with uniform
+    random vectors (:func:`accelsim.hw.calibration.calibration_inputs`).
     """
     check_bits(arch, weights)
     seed = arch.simulation.seed if seed is None else seed
     tile_plan = make_plan(workload, arch) if tile_plan is None else tile_plan
     population = make_population(arch, seed=seed)
     geom = macro_geometry(arch)
+    batch = None if calibration_features is None else layer_inputs(workload, weights, calibration_features)
+    pick_rng = np.random.default_rng(population.calibration_seed.spawn(1)[0])
     by_name = {layer.name: layer for layer in workload.layers}
     cursors: dict[str, dict[int, int]] = {}
     layers: dict[str, list[TileGroup]] = {}
@@ -251,11 +323,20 @@ def build_chip(arch: ArchConfig, workload: Workload, weights: NetworkWeights, se
             for members in shapes.values():
                 ids = np.array([m for m, _, _ in members])
                 tiles = np.stack([_tile_weights(codes, pos) for _, _, pos in members])
-                raw = program(population, ids, tiles)
+                if batch is None:
+                    raw = program(population, ids, tiles)
+                    calibrated = calibrate(raw).programmed
+                else:
+                    x_cal = batch[layer.name]
+                    drives = evaluation_drives(arch, np.stack(
+                        [_gather(x_cal, pos, slice(None)) for _, _, pos in members]))
+                    bottom, full_scale = adc_ranges(arch, tiles, drives)
+                    raw = program(population, ids, tiles, adc_full_scale=full_scale, adc_bottom=bottom)
+                    calibrated = calibrate(raw, drive=_calibration_drive(arch, drives, pick_rng)).programmed
                 layers.setdefault(layer.name, []).append(TileGroup(
                     stage=stage.label, round=rnd.index, replicas=len(stage.replicas),
                     positions=tuple(p for _, _, p in members), replica=tuple(r for _, r, _ in members),
-                    raw=raw, calibrated=calibrate(raw).programmed))
+                    raw=raw, calibrated=calibrated))
     return AnalogChip(arch, workload, tile_plan, population, seed,
                       {name: tuple(groups) for name, groups in layers.items()})
 

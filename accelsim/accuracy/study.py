@@ -27,6 +27,11 @@ from accelsim.errors import ConfigError, Problem
 from accelsim.mapping import TilePlan
 from accelsim.workload import Workload
 
+#: samples of the calibration batch (the deployment's ADC ranging and calibration vectors)
+CALIBRATION_SAMPLES = 256
+#: child of SeedSequence(seed) that draws the calibration batch (the population uses 0..5, noise 6)
+CALIBRATION_STREAM = 7
+
 
 @dataclass(frozen=True)
 class LayerError:
@@ -193,11 +198,21 @@ def _layer_errors(chip_macros: dict[str, int], lsb: float, raw: AnalogPass, cal:
     return tuple(out)
 
 
+def calibration_batch(features: np.ndarray, seed: int, samples: int = CALIBRATION_SAMPLES) -> np.ndarray:
+    """The deployment's calibration batch: ``samples`` inputs drawn (without their labels) from
+    ``features`` with child ``CALIBRATION_STREAM`` of ``SeedSequence(seed)``; all of them when fewer."""
+    if len(features) <= samples:
+        return features
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(CALIBRATION_STREAM,)))
+    return features[np.sort(rng.choice(len(features), samples, replace=False))]
+
+
 def run_die(arch: ArchConfig, workload: Workload, weights: NetworkWeights, features: np.ndarray,
             labels: np.ndarray, die: int, seed: int, chunk: int = DEFAULT_CHUNK,
-            tile_plan: TilePlan | None = None) -> DieResult:
-    """One die: program and calibrate its macros, run the set uncalibrated and calibrated."""
-    chip = build_chip(arch, workload, weights, seed, tile_plan)
+            tile_plan: TilePlan | None = None, calibration_features: np.ndarray | None = None) -> DieResult:
+    """One die: program its macros (ADCs ranged on ``calibration_features`` when given) and calibrate
+    them, run the set uncalibrated and calibrated."""
+    chip = build_chip(arch, workload, weights, seed, tile_plan, calibration_features)
     raw = analog_pass(chip, weights, features, corrected=False, chunk=chunk)
     cal = analog_pass(chip, weights, features, corrected=True, chunk=chunk)
     macros = {name: chip.macros_of(name) for name in chip.layers}
@@ -213,7 +228,9 @@ def evaluate_accuracy(arch: ArchConfig, workload: Workload, test: FeatureSet | N
 
     ``test`` defaults to the shipped KWS test set, ``weights`` to the
     workload's weights file, ``seed`` to ``simulation.seed``. With ``executor``
-    the dies run as parallel jobs on it.
+    the dies run as parallel jobs on it. Every die is deployed with the same calibration
+    batch (:func:`calibration_batch`): its ADC references are ranged on the batch's column
+    sums and its calibration probes the batch's own input vectors.
     """
     weights = load_weights(workload) if weights is None else weights
     test = load_test_set(workload, None) if test is None else test
@@ -226,7 +243,9 @@ def evaluate_accuracy(arch: ArchConfig, workload: Workload, test: FeatureSet | N
     acc_ideal = reference.accuracy(workload, weights, features, labels, path="quantised",
                                    matmul=digital_matmul, chunk=chunk)
     seeds = die_seeds(seed, dies)
-    args = [(arch, workload, weights, features, labels, d, s, chunk, tile_plan) for d, s in enumerate(seeds)]
+    batch = calibration_batch(features, seed)
+    args = [(arch, workload, weights, features, labels, d, s, chunk, tile_plan, batch)
+            for d, s in enumerate(seeds)]
     if executor is None:
         results = [run_die(*a) for a in args]
     else:

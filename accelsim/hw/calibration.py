@@ -98,14 +98,27 @@ def fit_columns(measured: np.ndarray, ideal: np.ndarray) -> tuple[np.ndarray, np
     return gain, y_mean - gain * a_mean
 
 
-def calibrate(prog: ProgrammedMacros, vectors: int | None = None) -> Calibration:
-    """Probe each programmed macro with known vectors and fit its column correction."""
+def calibrate(prog: ProgrammedMacros, vectors: int | None = None, *, drive: np.ndarray | None = None) -> Calibration:
+    """Probe each programmed macro with known vectors and fit its column correction.
+
+    ``drive``: the known vectors, one evaluation each, shape (K, rows_used) or
+    (n, K, rows_used) (each macro its own), e.g. drawn from the activations its
+    layer sees so that the fit holds where the network operates; every pass uses
+    them. Default: ``vectors`` uniform vectors of :func:`calibration_inputs`.
+    """
     m = prog.macro
-    k = m.calibration.vectors if vectors is None else vectors
-    if k < 2:
-        raise ValueError(f"calibration needs at least 2 vectors to fit gain and offset, got {k}")
     passes = 2 if m.calibration.adc_trim else 1
-    probes = calibration_inputs(prog.population, k, prog.rows_used, passes)
+    if drive is None:
+        k = m.calibration.vectors if vectors is None else vectors
+        if k < 2:
+            raise ValueError(f"calibration needs at least 2 vectors to fit gain and offset, got {k}")
+        probes = calibration_inputs(prog.population, k, prog.rows_used, passes)
+    else:
+        drive = np.asarray(drive)
+        k = drive.shape[-2] if drive.ndim >= 2 else 0
+        if k < 2:
+            raise ValueError(f"calibration needs at least 2 vectors to fit gain and offset, got {k}")
+        probes = [drive] * passes
     trim = np.ones(len(prog.macro_ids))
     current = prog
     for index, x in enumerate(probes):

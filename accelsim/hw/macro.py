@@ -257,10 +257,14 @@ class ProgrammedMacros:
             spread, shape (n, rows_used, converted columns used): the cells' levels, or the
             binary-weighted sum of a weight's slices when they combine in analog.
         conversion_digits: the ideal (integer) counterpart of ``levels``.
-        adc_lsb: ADC step of each macro in level units (nominal, or trimmed), shape (n,).
+        adc_lsb: ADC step of each macro in level units, shape (n,): the config's full scale, the
+            per-macro reference programmed at deployment (``program(..., adc_full_scale=)``), or
+            trimmed by calibration.
         correction_gain: fitted per-column gain (None before calibration), shape (n, columns used).
         correction_offset: fitted per-column offset in level units (None before calibration).
         counts: the MRAM writes of programming.
+        adc_bottom_levels: the column signal (level units) each macro's ADC code 0 stands for,
+            shape (n,): its bottom reference; None (zero) unless programmed (``adc_bottom=``).
     """
 
     population: MacroPopulation
@@ -273,6 +277,7 @@ class ProgrammedMacros:
     correction_gain: np.ndarray | None
     correction_offset: np.ndarray | None
     counts: ActionCounts
+    adc_bottom_levels: np.ndarray | None = None
 
     @property
     def macro(self) -> MacroConfig:
@@ -300,6 +305,19 @@ class ProgrammedMacros:
     def calibrated(self) -> bool:
         return self.correction_gain is not None
 
+    @property
+    def adc_bottom(self) -> np.ndarray:
+        """Each macro's ADC bottom reference (level units) as an array, shape (n,)."""
+        if self.adc_bottom_levels is None:
+            return np.zeros(len(self.macro_ids))
+        return self.adc_bottom_levels
+
+    @property
+    def adc_full_scale(self) -> np.ndarray:
+        """Each macro's ADC full scale as a fraction of the column's largest ideal signal, shape (n,)."""
+        m = self.macro
+        return self.adc_lsb * (2**m.adc.bits - 1) / column_range_levels(m)
+
     def with_correction(self, gain: np.ndarray, offset: np.ndarray) -> ProgrammedMacros:
         """The same programmed macros with a digital per-column correction ``(y - offset) / gain``."""
         return dataclasses.replace(self, correction_gain=gain, correction_offset=offset)
@@ -309,12 +327,22 @@ class ProgrammedMacros:
         return dataclasses.replace(self, adc_lsb=np.asarray(adc_lsb, dtype=np.float64))
 
 
-def program(population: MacroPopulation, macro_ids, weight_tiles) -> ProgrammedMacros:
+def program(population: MacroPopulation, macro_ids, weight_tiles, *, adc_full_scale=None,
+            adc_bottom=None) -> ProgrammedMacros:
     """Write one signed weight tile into each macro of ``macro_ids``.
 
     ``weight_tiles`` has shape (len(macro_ids), rows_used, weight_columns_used)
     with rows_used <= rows and weight_columns_used <= weight_columns; the tile
     takes the first rows and physical columns of its macro.
+
+    ``adc_full_scale`` (scalar or one value per macro, > 0) programs each
+    macro's ADC reference: its full scale as a fraction of the column's
+    largest ideal signal, replacing ``macro.adc.full_scale`` (the default).
+    ``adc_bottom`` (same form, >= 0) programs the bottom reference: the
+    fraction of the column range that code 0 stands for (default 0), so the
+    ADC's codes span ``bottom .. bottom + full_scale``. Ranging each macro's
+    ADC to the signals its layer produces is a deployment step
+    (:func:`accelsim.accuracy.analog.adc_ranges`).
     """
     m = population.macro
     ids = np.atleast_1d(np.asarray(macro_ids))
@@ -340,10 +368,22 @@ def program(population: MacroPopulation, macro_ids, weight_tiles) -> ProgrammedM
             quantity[i] *= np.take_along_axis(spread, digits[i][..., None].astype(np.intp), axis=-1)[..., 0]
     levels = combine_slices(m, levels_of(m, quantity), wcols)
     conversion_digits = combine_slices(m, digits.astype(np.float64), wcols)
-    lsb = np.full(ids.size, adc_lsb_levels(m))
+    if adc_full_scale is None:
+        lsb = np.full(ids.size, adc_lsb_levels(m))
+    else:
+        scale = np.broadcast_to(np.asarray(adc_full_scale, dtype=np.float64), ids.shape)
+        if not np.all(np.isfinite(scale)) or np.any(scale <= 0):
+            raise ValueError(f"adc_full_scale must be finite and > 0; got {scale.min()} .. {scale.max()}")
+        lsb = scale * column_range_levels(m) / (2**m.adc.bits - 1)
+    bottom = None
+    if adc_bottom is not None:
+        frac = np.broadcast_to(np.asarray(adc_bottom, dtype=np.float64), ids.shape)
+        if not np.all(np.isfinite(frac)) or np.any(frac < 0):
+            raise ValueError(f"adc_bottom must be finite and >= 0; got {frac.min()} .. {frac.max()}")
+        bottom = frac * column_range_levels(m)
     writes = ActionCounts({Action.MRAM_WRITE_BITS: digits.size * m.bits_per_cell})
     return ProgrammedMacros(population, ids, tiles.astype(np.int64), digits, levels, conversion_digits, lsb,
-                            None, None, writes)
+                            None, None, writes, bottom)
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -418,9 +458,10 @@ def _for_each_block(prog: ProgrammedMacros, x: np.ndarray, rng: np.random.Genera
     run on several threads).
 
     One evaluation is one matmul over the drive matrix ``levels x gain / LSB``
-    (so it comes out in ADC LSB); column offset and read noise are added and
-    the ADC rounds and clips. Each code becomes level units through
-    ``code x LSB`` (corrected: ``(code x LSB - o) / g``) and is rounded half up
+    (so it comes out in ADC LSB); column offset and read noise are added, the
+    bottom reference ``B`` subtracted, and the ADC rounds and clips. Each code
+    becomes level units through ``code x LSB + B`` (corrected:
+    ``(code x LSB + B - o) / g``) and is rounded half up
     to an integer; bit-serial evaluations are then shift-added. The input sums
     (``sum_i x_i`` per vector) feed the offset encoding's digital term.
 
@@ -433,7 +474,9 @@ def _for_each_block(prog: ProgrammedMacros, x: np.ndarray, rng: np.random.Genera
     dt = _work_dtype(m, prog.rows_used)
     gain = pop.total_gain(prog.macro_ids)[:, :cols]
     drive = (prog.levels * (gain / prog.adc_lsb[:, None])[:, None, :]).astype(dt)
-    offset = pop.total_offset_lsb(prog.macro_ids)[:, :cols].astype(dt)[:, None, :]
+    # the bottom reference moves code 0 up: it acts as a negative offset in LSB
+    offset = (pop.total_offset_lsb(prog.macro_ids)[:, :cols]
+              - (prog.adc_bottom / prog.adc_lsb)[:, None]).astype(dt)[:, None, :]
     has_offset = bool(np.any(offset))
     sigma = m.variation.read_noise_sigma_lsb
     code_max = dt(2**m.adc.bits - 1)
@@ -490,9 +533,10 @@ def _for_each_block(prog: ProgrammedMacros, x: np.ndarray, rng: np.random.Genera
 def _post_transform(prog: ProgrammedMacros, corrected: bool) -> tuple[np.ndarray, np.ndarray]:
     """Per-column ``scale, offset`` taking ADC codes to level units (and correcting them)."""
     lsb = np.broadcast_to(prog.adc_lsb[:, None], (len(prog.macro_ids), prog.conversion_columns_used))
+    bottom = np.broadcast_to(prog.adc_bottom[:, None], lsb.shape)
     if corrected and prog.calibrated:
-        return lsb / prog.correction_gain, -prog.correction_offset / prog.correction_gain
-    return lsb, np.zeros_like(lsb)
+        return lsb / prog.correction_gain, (bottom - prog.correction_offset) / prog.correction_gain
+    return lsb, bottom.copy()
 
 
 def _collect(prog: ProgrammedMacros, x: np.ndarray, rng, corrected: bool, probe: bool = False) -> np.ndarray:
