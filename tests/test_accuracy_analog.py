@@ -186,3 +186,23 @@ def test_ranged_and_calibrated_chip_on_the_defaults(kws):
     assert study.accuracy_uncalibrated <= study.accuracy_calibrated - 0.3
     for e in study.layers:
         assert e.rmse_lsb_calibrated < e.rmse_lsb_uncalibrated / 2
+
+
+def test_replica_deal_matches_the_engine_rule():
+    """The analog path sends each vector to the replica the engine books it on."""
+    from accelsim.accuracy.analog import replica_of_vectors
+    from accelsim.mapping.demand import next_first_replica, row_shares
+
+    for replicas, vpr in [(1, 5), (2, 5), (3, 5), (4, 2), (3, 9), (7, 3)]:
+        expected, first = [], 0
+        for _ in range(6):  # six rows, continuing across rows as the engine does
+            row = [None] * vpr
+            for sh in row_shares(vpr, replicas, first):
+                for c in range(sh.first_column, sh.first_column + sh.vectors):
+                    row[c] = sh.replica
+            expected += row
+            first = next_first_replica(vpr, replicas, first)
+        got = replica_of_vectors(replicas, vpr, 0, len(expected))
+        assert got.tolist() == expected, (replicas, vpr)
+        # a chunk starting mid-stream sees the same deal
+        assert replica_of_vectors(replicas, vpr, 7, len(expected) - 7).tolist() == expected[7:]

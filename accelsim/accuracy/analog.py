@@ -98,6 +98,8 @@ class TileGroup:
     replica: tuple[int, ...]
     raw: ProgrammedMacros
     calibrated: ProgrammedMacros
+    vectors_per_row: int = 1
+    """Vectors of one output row of the stage: the unit the engine deals to replicas."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -336,7 +338,7 @@ def build_chip(arch: ArchConfig, workload: Workload, weights: NetworkWeights, se
                 layers.setdefault(layer.name, []).append(TileGroup(
                     stage=stage.label, round=rnd.index, replicas=len(stage.replicas),
                     positions=tuple(p for _, _, p in members), replica=tuple(r for _, r, _ in members),
-                    raw=raw, calibrated=calibrated))
+                    raw=raw, calibrated=calibrated, vectors_per_row=stage.vectors_per_row))
     return AnalogChip(arch, workload, tile_plan, population, seed,
                       {name: tuple(groups) for name, groups in layers.items()})
 
@@ -365,10 +367,27 @@ def digital_matmul(layer: LayerInfo, x_codes: np.ndarray, w_codes: np.ndarray) -
     return np.einsum("gmk,gkn->gmn", x_codes.astype(dtype, copy=False), w_codes.astype(dtype))
 
 
-def _replica_vectors(replica: int, replicas: int, first_vector: int, vectors: int) -> slice:
-    """The vectors of this chunk (indices 0 .. vectors-1, stream index first_vector + i) that the
-    round-robin sends to ``replica``."""
-    return slice((replica - first_vector) % replicas, vectors, replicas)
+def replica_of_vectors(replicas: int, vectors_per_row: int, first_vector: int, vectors: int) -> np.ndarray:
+    """The replica that computes each vector of this chunk (stream index first_vector + i).
+
+    The engine's rule (:func:`accelsim.mapping.demand.row_shares`): the
+    stream is cut into output rows of ``vectors_per_row``; each row is split
+    into contiguous runs, one per replica, the first ``vpr mod R`` runs one
+    vector longer; the replica taking the first run advances by ``vpr`` each
+    row, continuing across rows and samples.
+    """
+    n, vpr = max(1, replicas), max(1, vectors_per_row)
+    t = np.arange(first_vector, first_vector + vectors, dtype=np.int64)
+    row, col = np.divmod(t, vpr)
+    full, rem = divmod(vpr, n)
+    long_end = rem * (full + 1)
+    share = np.where(col < long_end, col // (full + 1), rem + (col - long_end) // max(full, 1))
+    return (row * vpr + share) % n
+
+
+def _replica_vectors(replica: int, dealt: np.ndarray) -> np.ndarray:
+    """Indices (within the chunk) of the vectors dealt to ``replica``."""
+    return np.flatnonzero(dealt == replica)
 
 
 def _gather(x_codes: np.ndarray, pos: TilePosition, vectors: slice) -> np.ndarray:
@@ -426,8 +445,9 @@ def chip_matmul(chip: AnalogChip, corrected: bool, first_sample: int, samples: i
         sums = errors.setdefault(layer.name, ErrorSums()) if errors is not None else None
         for gi, grp in enumerate(groups):
             prog = grp.calibrated if corrected else grp.raw
-            shares = [_replica_vectors(r, grp.replicas, first_vector, vectors) for r in grp.replica]
-            lengths = [len(range(*s.indices(vectors))) for s in shares]
+            dealt = replica_of_vectors(grp.replicas, grp.vectors_per_row, first_vector, vectors)
+            shares = [_replica_vectors(r, dealt) for r in grp.replica]
+            lengths = [len(share) for share in shares]
             batch = max(lengths)
             if batch == 0:
                 continue
