@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy as np
 
 from accelsim.config.resources import builtin_dir
 from accelsim.errors import ConfigError, Problem
+from accelsim.workload.npz import read_npz
 
 #: the shipped KWS test set, relative to the built-in workloads folder
 KWS_TEST_SET = "data/kws_test.npz"
@@ -49,13 +49,7 @@ def builtin_kws_test_set() -> Path:
 def load_feature_set(path: str | Path) -> FeatureSet:
     """Read a feature-set .npz; ConfigError naming the file and key when it is malformed."""
     file = str(path)
-    if not Path(path).is_file():
-        raise ConfigError(Problem("feature set not found", file=file))
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            data = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise ConfigError(Problem(f"cannot be read as a NumPy .npz file ({exc})", file=file)) from None
+    data = read_npz(path, "feature set")
     problems = []
     for key in ("features", "labels"):
         if key not in data:

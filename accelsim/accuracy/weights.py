@@ -43,7 +43,6 @@ in label order) and ``trained_accuracy_float`` / ``trained_accuracy_ideal``
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +50,7 @@ import numpy as np
 
 from accelsim.errors import ConfigError, Problem
 from accelsim.workload import LayerInfo, Workload
+from accelsim.workload.npz import read_npz
 
 #: per-layer keys and whether each is per output channel ("n"), the weight shape ("w") or scalar
 LAYER_KEYS = {
@@ -151,13 +151,7 @@ def load_weights(workload: Workload, path: str | Path | None = None) -> NetworkW
     """
     path = Path(path) if path is not None else weights_path(workload)
     file = str(path)
-    if not path.is_file():
-        raise ConfigError(Problem("weights file not found", file=file))
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            data = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise ConfigError(Problem(f"cannot be read as a NumPy .npz file ({exc})", file=file)) from None
+    data = read_npz(path, "weights file")
     problems: list[Problem] = []
 
     def bad(key: str, message: str, value=None):

@@ -55,12 +55,11 @@ def load_weights(workload: Workload):
         return dict(workload.weight_arrays)
     if not workload.weights_file:
         return None
-    import numpy as np
+    from accelsim.workload.npz import read_npz
 
     base = Path(workload.source).parent if workload.source else Path(".")
     path = base / workload.weights_file
     if not path.is_file():
         raise ConfigError(Problem("the weights file the workload names does not exist",
                                   file=workload.source, path="weights", value=str(path)))
-    with np.load(path, allow_pickle=False) as npz:
-        return {key: npz[key] for key in npz.files}
+    return read_npz(path, "weights file")
