@@ -5,9 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import os
+
 import pytest
+from hypothesis import settings
 
 from accelsim.cli import main
+
+# CI runs property tests with a fixed derivation of examples, so that a run is
+# reproducible; locally each run explores new examples.
+settings.register_profile("ci", derandomize=True, deadline=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 ROOT = Path(__file__).resolve().parents[1]
 
