@@ -65,3 +65,12 @@ def test_zero_width_interconnect_is_a_config_error(cli):
     r = cli("run", "--set", "interconnect.link_width_bits=0")
     assert r.code == 2
     assert "interconnect.link_width_bits" in r.err
+
+
+def test_run_plots_are_pngs(cli, tmp_path):
+    pytest.importorskip("matplotlib")
+    r = cli("run", "mlp", "--plot", tmp_path / "plots", "--quiet", "--json")
+    assert r.code == 0, r.err
+    names = sorted(p.name for p in (tmp_path / "plots").iterdir())
+    assert names == ["energy_breakdown.png", "layers.png", "macro_utilization.png"]
+    assert all((tmp_path / "plots" / n).read_bytes()[:4] == b"\x89PNG" for n in names)
