@@ -152,3 +152,24 @@ def test_sweep_plots(cli, write, tmp_path):
     assert "pareto_kws_dscnn_energy_per_inference_j_vs_throughput_inferences_per_s.png" in names
     assert "energy_front_kws_dscnn.png" in names
     assert all((tmp_path / "plots" / n).read_bytes()[:4] == b"\x89PNG" for n in names)
+
+
+def test_sweep_on_an_existing_dask_scheduler_by_address(cli, write, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    sweep = write("small.yaml", SWEEP)
+    assert cli("sweep", sweep, "--out", tmp_path / "local.db", "--workers", "1", "--quiet").code == 0
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0", host="127.0.0.1") as cluster:
+        r = cli("sweep", sweep, "--out", tmp_path / "remote.db", "--scheduler", cluster.scheduler_address,
+                "--quiet")
+    assert r.code == 0, r.err
+    assert f"Dask at {cluster.scheduler_address}" in r.out
+    assert store_rows(tmp_path / "remote.db") == store_rows(tmp_path / "local.db")
+
+
+def test_unreachable_scheduler_is_a_clear_error(cli, write, tmp_path):
+    pytest.importorskip("distributed")
+    r = cli("sweep", write("small.yaml", SWEEP), "--out", tmp_path / "x.db", "--scheduler",
+            "tcp://127.0.0.1:9", "--quiet")
+    assert r.code == 2 and "cannot reach the Dask scheduler" in r.err and "Traceback" not in r.err
+    assert not (tmp_path / "x.db").exists()
