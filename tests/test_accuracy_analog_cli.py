@@ -36,6 +36,14 @@ def test_dies_are_listed_with_their_spread_and_match_serial_and_local_workers(cl
     assert set(d1["dies_summary"]["calibrated"]) == {"mean", "min", "p5"}
 
 
+def test_dies_on_a_dask_local_cluster_match_serial(cli):
+    pytest.importorskip("distributed")
+    serial = cli("accuracy", "--samples", "24", "--dies", "2", "--workers", "1", "--json")
+    dask = cli("accuracy", "--samples", "24", "--dies", "2", "--workers", "2", "--scheduler", "local", "--json")
+    assert serial.code == dask.code == 0, serial.err + dask.err
+    assert json.loads(serial.out) == json.loads(dask.out)
+
+
 def test_console_report_shows_accuracies_dies_and_layers(cli):
     r = cli("accuracy", "--samples", "16", "--dies", "2", "--workers", "1")
     assert r.code == 0, r.err
