@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from accelsim import __version__
-from accelsim.cli import (cmd_accuracy, cmd_import, cmd_macro, cmd_run, cmd_silicon, cmd_sweep,
-                          cmd_sweep_report, cmd_validate, cmd_workload)
+from accelsim.cli import cmd_accuracy, cmd_import, cmd_macro, cmd_run, cmd_silicon, cmd_sweep, cmd_sweep_report, cmd_validate, cmd_workload
 from accelsim.errors import EXIT_USAGE, AccelsimError
 
 #: the sub-command modules, in the order --help lists them

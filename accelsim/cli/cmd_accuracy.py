@@ -59,21 +59,13 @@ def run(args: argparse.Namespace) -> int:
     arch = load_arch(args.arch, overrides)
     workload = load_workload(args.workload)
     test = load_test_set(workload, args.data, seed=arch.simulation.seed, samples=args.samples)
-    executor, closer = None, None
     if args.dies > 1 and (args.scheduler or args.workers > 1):
-        from accelsim.sweep.runner import DaskExecutor, local_executor
+        from accelsim.sweep.runner import open_executor
 
-        if args.scheduler:
-            dask = DaskExecutor(args.scheduler, args.workers)
-            executor, closer = dask.executor, dask.close
-        else:
-            executor = local_executor(min(args.workers, args.dies))
-            closer = executor.shutdown
-    try:
-        study = evaluate_accuracy(arch, workload, test, dies=args.dies, executor=executor)
-    finally:
-        if closer is not None:
-            closer()
+        with open_executor(args.scheduler, min(args.workers, args.dies)) as executor:
+            study = evaluate_accuracy(arch, workload, test, dies=args.dies, executor=executor)
+    else:
+        study = evaluate_accuracy(arch, workload, test, dies=args.dies)
     data = study.to_dict()
     if args.json:
         sys.stdout.write(to_json(data) + "\n")

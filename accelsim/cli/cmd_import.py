@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from accelsim.cli.cmd_workload import CLASS_NAMES, add_input_shape, input_shapes_of
+from accelsim.cli.cmd_workload import CLASS_NAMES
+from accelsim.cli.common import add_input_shape, input_shapes_of
 from accelsim.errors import ConfigError, Problem, UsageError
 from accelsim.workload import workload_from_dict
 from accelsim.workload.export import save_workload

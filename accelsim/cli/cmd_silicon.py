@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from accelsim.api import validate_silicon
+from accelsim.cli.common import add_output_format
 from accelsim.report.console import stdout_console, to_csv, to_json
 from accelsim.report.silicon import csv_rows, print_silicon
 
@@ -21,9 +22,7 @@ def register(sub) -> None:
                    help="library index YAML (default: the shipped configs/macros/validation.yaml)")
     p.add_argument("--check", action="store_true",
                    help="exit 1 when a point is outside its tolerance")
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--json", action="store_true", help="print JSON only (machine-readable)")
-    group.add_argument("--csv", action="store_true", help="print CSV only (machine-readable)")
+    add_output_format(p)
     p.set_defaults(func=run)
 
 

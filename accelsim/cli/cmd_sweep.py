@@ -11,7 +11,7 @@ from accelsim.cli.cmd_sweep_report import emit
 from accelsim.cli.common import add_output_format
 from accelsim.errors import UsageError
 from accelsim.report.progress import progress_bar
-from accelsim.sweep.runner import DaskExecutor, load_sweep, local_executor, run_sweep
+from accelsim.sweep.runner import load_sweep, open_executor, run_sweep
 from accelsim.sweep.store import Store
 
 
@@ -40,24 +40,16 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not args.resume:
         raise UsageError(f"{out}: results store already exists; pass --resume to continue it, "
                          "or choose another --out")
-    dask = DaskExecutor(args.scheduler, args.workers) if args.scheduler else None
-    executor = dask.executor if dask else local_executor(args.workers)
-    where = f"Dask at {args.scheduler}" if dask else f"{args.workers} local worker(s)"
-    try:
-        with Store(out) as store, progress_bar(f"sweep {sweep.spec.name}",
-                                                enabled=None if not args.quiet else False) as update:
-            try:
-                outcome = run_sweep(sweep, store, executor, resume=args.resume, progress=update)
-            except KeyboardInterrupt:
-                sys.stderr.write(f"interrupted: {len(store)} points are stored in {out}; "
-                                 "run again with --resume to finish\n")
-                raise
-            records = list(store.records())
-    finally:
-        if dask:
-            dask.close()
-        else:
-            executor.shutdown(wait=True, cancel_futures=True)
+    where = f"Dask at {args.scheduler}" if args.scheduler else f"{args.workers} local worker(s)"
+    with open_executor(args.scheduler, args.workers) as executor, Store(out) as store, \
+            progress_bar(f"sweep {sweep.spec.name}", enabled=None if not args.quiet else False) as update:
+        try:
+            outcome = run_sweep(sweep, store, executor, resume=args.resume, progress=update)
+        except KeyboardInterrupt:
+            sys.stderr.write(f"interrupted: {len(store)} points are stored in {out}; "
+                             "run again with --resume to finish\n")
+            raise
+        records = list(store.records())
     lines = [f"{outcome.computed} computed, {outcome.resumed} already in {out}, on {where}"]
     if outcome.invalid_points:
         lines.append("invalid points (skipped):")

@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -136,12 +137,11 @@ def _timed(arch: ArchConfig, workload_path: str) -> tuple[str, Any, float]:
 
 @dataclass
 class SweepOutcome:
+    """What one ``run_sweep`` call did (the store holds the results)."""
+
     total: int
     computed: int = 0
     resumed: int = 0
-    ok: int = 0
-    failed: int = 0
-    invalid: int = 0
     invalid_points: list[tuple[Point, str]] = field(default_factory=list)
 
 
@@ -211,13 +211,6 @@ def run_sweep(sweep: LoadedSweep, store: Store, executor: Executor, *, resume: b
     finally:
         for fut in futures:
             fut.cancel()
-    for rec in store.records():
-        if rec.status == "ok":
-            outcome.ok += 1
-        elif rec.status == "failed":
-            outcome.failed += 1
-        else:
-            outcome.invalid += 1
     return outcome
 
 
@@ -251,6 +244,24 @@ class DaskExecutor:
         self._client.close()
         if self._cluster is not None:
             self._cluster.close()
+
+
+@contextmanager
+def open_executor(scheduler: str | None, workers: int) -> Iterator[Executor]:
+    """A Dask executor at ``scheduler`` (or ``local``), else ``workers`` local processes;
+    closed (pending work cancelled) on the way out."""
+    if scheduler:
+        dask = DaskExecutor(scheduler, workers)
+        try:
+            yield dask.executor
+        finally:
+            dask.close()
+        return
+    pool = local_executor(workers)
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def records_table(records: Sequence[PointRecord]) -> Iterator[dict[str, Any]]:
