@@ -29,8 +29,8 @@ class Timeline:
         self.starts: list[int] = []  # booked intervals [start, end), sorted, disjoint
         self.ends: list[int] = []
 
-    def reserve(self, ready: int, duration: int, min_end: int, now: int) -> tuple[int, int]:
-        """Book the earliest [start, end) with start >= ready and end = max(start + duration, min_end).
+    def reserve(self, ready: int, duration: int, now: int) -> tuple[int, int]:
+        """Book the earliest [start, end) of ``duration`` with start >= ready.
 
         Returns (start, end). Intervals that ended before ``now`` are forgotten.
         """
@@ -45,13 +45,11 @@ class Timeline:
         n = len(starts)
         while i < n:
             end = t + duration
-            end = max(end, min_end)
             if starts[i] >= end:
                 break
             t = max(t, ends[i])
             i += 1
         end = t + duration
-        end = max(end, min_end)
         # insert [t, end) at i, merging with touching neighbours
         if i > 0 and ends[i - 1] == t:
             if i < n and starts[i] == end:
@@ -82,7 +80,7 @@ class Timeline:
                 t = self.ends[i]
                 continue
             piece = min(work, gap_end - t)
-            start, end = self.reserve(t, piece, 0, now)
+            start, end = self.reserve(t, piece, now)
             if first < 0:
                 first = start
             work -= piece
@@ -100,13 +98,11 @@ class Network:
 
     def __init__(self, arch: ArchConfig):
         self.routes = Routes(arch)
-        self.topology = self.routes.topology
-        self.nodes = self.routes.nodes
         self.global_node = self.routes.global_node
         self.links: dict[tuple[int, int], Timeline] = {}
         self._paths: dict[tuple[int, int], tuple[Timeline, ...]] = {}
-        if self.topology == "bus":
-            self.bus = self._link(BUS)
+        if self.routes.topology == "bus":
+            self._link(BUS)  # listed in the report even when nothing crosses it
 
     def _link(self, key: tuple[int, int]) -> Timeline:
         if key not in self.links:

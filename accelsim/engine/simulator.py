@@ -26,7 +26,6 @@ which equals exact mode for a stage that runs alone.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -297,7 +296,7 @@ class _Sim:
                 start, last = tl.fill(af, t, now)
                 f = last
             else:
-                start, last = tl.reserve(af, t, 0, now)
+                start, last = tl.reserve(af, t, now)
                 f = last
             if start > af and cause >= 0:
                 stalls[cause] += start - af
@@ -608,6 +607,6 @@ def simulate_plan(plan: TilePlan, arch: ArchConfig, options: EngineOptions) -> E
         raise SimulationError(f"mode must be exact or grouped, got {options.mode!r}")
     if options.schedule not in ("layer_by_layer", "pipelined"):
         raise SimulationError(f"schedule must be layer_by_layer or pipelined, got {options.schedule!r}")
-    if math.prod((arch.chip.macros,)) < 1:
+    if arch.chip.macros < 1:
         raise SimulationError("the chip has no macros")
     return _Sim(plan, arch, options).run()

@@ -35,7 +35,7 @@ from accelsim.mapping.plan import (
 )
 from accelsim.units import BITS_PER_KIB
 from accelsim.workload import LayerInfo, Workload
-from accelsim.workload.graph import _pads
+from accelsim.workload.graph import _pads, _pair
 
 NETWORK_INPUT = "input"
 #: layer kinds computed element by element, row r of the output from row r of each input
@@ -86,11 +86,9 @@ def _window(layer: LayerInfo, index: int) -> RowWindow:
     spec, shape = layer.spec, layer.in_shapes[index]
     kernel = getattr(spec, "kernel", None)
     if kernel is not None and not getattr(spec, "global_", False) and len(shape) == 3:
-        kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
-        stride = getattr(spec, "stride", None) or (kh, kw)
-        sh, sw = (stride, stride) if isinstance(stride, int) else stride
-        dil = getattr(spec, "dilation", 1)
-        dh, dw = (dil, dil) if isinstance(dil, int) else dil
+        kh, kw = _pair(kernel)
+        sh, sw = _pair(getattr(spec, "stride", None) or kernel)
+        dh, dw = _pair(getattr(spec, "dilation", 1))
         top = _pads(spec.padding, shape[1:], (kh, kw), (sh, sw), (dh, dw))[0]
         return RowWindow(stride=sh, pad=top, reach=dh * (kh - 1) + 1)
     same_rows = row_layout(shape)[0] == row_layout(layer.out_shape)[0]
@@ -111,11 +109,9 @@ def _slide_along_w(layer: LayerInfo, index: int) -> tuple[int, int] | None:
     kernel = getattr(spec, "kernel", None)
     if kernel is None or getattr(spec, "global_", False) or len(shape) != 3:
         return None
-    kw = kernel if isinstance(kernel, int) else kernel[1]
-    stride = getattr(spec, "stride", None) or kernel
-    sw = stride if isinstance(stride, int) else stride[1]
-    dil = getattr(spec, "dilation", 1)
-    dw = dil if isinstance(dil, int) else dil[1]
+    kw = _pair(kernel)[1]
+    sw = _pair(getattr(spec, "stride", None) or kernel)[1]
+    dw = _pair(getattr(spec, "dilation", 1))[1]
     return kw, (kw if sw % dw else min(kw, sw // dw))
 
 
@@ -135,7 +131,7 @@ def _input_elements_per_vector(layer: LayerInfo, index: int, vectors: int) -> in
         return layer.k * layer.groups
     kernel = getattr(spec, "kernel", None)
     if kernel is not None and not getattr(spec, "global_", False) and len(shape) == 3:
-        kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+        kh, kw = _pair(kernel)
         return shape[0] * kh * kw
     return math.ceil(math.prod(shape) / vectors)
 
