@@ -144,7 +144,7 @@ def _per(value: float, n: int) -> float:
     return value / n if n else 0.0
 
 
-def _layers(arch, workload, plan, engine, alone, batch, latency) -> tuple[LayerResult, ...]:
+def _layers(arch, plan, engine, alone, batch, latency) -> tuple[LayerResult, ...]:
     out = []
     for m in plan.layers:
         stages = [s for s in engine.stages if s.layer == m.layer]
@@ -230,6 +230,6 @@ def summarize(arch: ArchConfig, workload: Workload, plan: TilePlan, engine: Engi
         macro_busy_cycles=engine.macro_busy_cycles,
         macro_programming_cycles=engine.macro_programming_cycles,
         resource_utilization=util, peak_buffer_bits=engine.peak_buffer_bits,
-        layers=_layers(arch, workload, plan, engine, alone, batch, latency), events=engine.events,
+        layers=_layers(arch, plan, engine, alone, batch, latency), events=engine.events,
         macros_per_tile=arch.chip.macros_per_tile, trace=engine.trace,
         trace_truncated=engine.trace_truncated)

@@ -53,6 +53,7 @@ from accelsim.hw.macro import (
 from accelsim.hw.variation import MacroPopulation, make_population
 from accelsim.mapping import Stage, TilePlan
 from accelsim.mapping import plan as make_plan
+from accelsim.units import db
 from accelsim.workload import LayerInfo, Workload
 
 #: child of SeedSequence(seed) that feeds the read noise of inference (make_population uses 0..5)
@@ -147,7 +148,7 @@ class ErrorSums:
             return float("nan")
         if self.error_sq == 0:
             return float("inf")
-        return 10.0 * math.log10(self.ideal_sq / self.error_sq)
+        return db(self.ideal_sq / self.error_sq)
 
 
 @dataclass
@@ -385,11 +386,6 @@ def replica_of_vectors(replicas: int, vectors_per_row: int, first_vector: int, v
     return (row * vpr + share) % n
 
 
-def _replica_vectors(replica: int, dealt: np.ndarray) -> np.ndarray:
-    """Indices (within the chunk) of the vectors dealt to ``replica``."""
-    return np.flatnonzero(dealt == replica)
-
-
 def _gather(x_codes: np.ndarray, pos: TilePosition, vectors: slice) -> np.ndarray:
     """One macro's input vectors (batch, rows) from the layer's (G, M, K) input codes."""
     if pos.groups == 1:
@@ -446,7 +442,8 @@ def chip_matmul(chip: AnalogChip, corrected: bool, first_sample: int, samples: i
         for gi, grp in enumerate(groups):
             prog = grp.calibrated if corrected else grp.raw
             dealt = replica_of_vectors(grp.replicas, grp.vectors_per_row, first_vector, vectors)
-            shares = [_replica_vectors(r, dealt) for r in grp.replica]
+            by_replica = {r: np.flatnonzero(dealt == r) for r in set(grp.replica)}
+            shares = [by_replica[r] for r in grp.replica]
             lengths = [len(share) for share in shares]
             batch = max(lengths)
             if batch == 0:

@@ -36,6 +36,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from accelsim.accuracy.weights import LayerWeights, NetworkWeights
 from accelsim.errors import ConfigError, Problem
 from accelsim.workload import LayerInfo, Workload
+from accelsim.workload.graph import _pair
 
 #: matmul(layer, x_codes (G, M, K), w_codes (G, K, N)) -> accumulations (G, M, N)
 Matmul = Callable[[LayerInfo, np.ndarray, np.ndarray], np.ndarray]
@@ -55,10 +56,6 @@ def ideal_matmul(layer: LayerInfo, x_codes: np.ndarray, w_codes: np.ndarray) -> 
 
 
 # ---------------------------------------------------------------- geometry
-
-def _pair(v) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
-
 
 def conv_pads(padding, in_hw, kernel, stride, dilation=(1, 1)) -> tuple[int, int, int, int]:
     """(top, bottom, left, right) padding; ``same`` puts the odd pixel at the bottom/right."""

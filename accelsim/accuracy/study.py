@@ -25,6 +25,7 @@ from accelsim.accuracy.weights import NetworkWeights, load_weights
 from accelsim.config import ArchConfig
 from accelsim.errors import ConfigError, Problem
 from accelsim.mapping import TilePlan
+from accelsim.mapping import plan as make_plan
 from accelsim.workload import Workload
 
 #: samples of the calibration batch (the deployment's ADC ranging and calibration vectors)
@@ -244,6 +245,7 @@ def evaluate_accuracy(arch: ArchConfig, workload: Workload, test: FeatureSet | N
                                    matmul=digital_matmul, chunk=chunk)
     seeds = die_seeds(seed, dies)
     batch = calibration_batch(features, seed)
+    tile_plan = make_plan(workload, arch) if tile_plan is None else tile_plan  # the same for every die
     args = [(arch, workload, weights, features, labels, d, s, chunk, tile_plan, batch)
             for d, s in enumerate(seeds)]
     if executor is None:

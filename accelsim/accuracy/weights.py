@@ -50,6 +50,7 @@ import numpy as np
 
 from accelsim.errors import ConfigError, Problem
 from accelsim.workload import LayerInfo, Workload
+from accelsim.workload.graph import _pair
 from accelsim.workload.npz import read_npz
 
 #: per-layer keys and whether each is per output channel ("n"), the weight shape ("w") or scalar
@@ -124,10 +125,6 @@ def weight_shape(layer: LayerInfo) -> tuple[int, ...]:
     if layer.kind == "linear":
         return (spec.units, layer.in_shapes[0][-1])
     raise ValueError(f"layer {layer.name!r} ({layer.kind}) has no weights")
-
-
-def _pair(v) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
 
 def weights_path(workload: Workload) -> Path:
