@@ -9,15 +9,26 @@ Needs PyTorch (``pip install -e .[train]``); nothing else in accelsim does.
    unknown-word clips; validation and test keep 1/12 unknown and add 1/12
    silence.
 2. Float training of the DS-CNN (batch-norm after each convolution, ReLU).
-3. Quantisation-aware fine-tuning from the float network, to the macro's
-   bits (``--weight-bits``, ``--input-bits``, default 2 and 4 as in
-   configs/mram72.yaml): weights are codes in -2**(b-1)..2**(b-1)-1 times a
-   learned per-output-channel step; every weight layer's input is an
-   unsigned code of ``input_bits`` times a learned per-layer step (learned
-   step size quantisation, straight-through rounding). The first layer's
-   input (normalised MFCC, signed) uses the zero point 2**(input_bits-1).
-   Depthwise layers are quantised like the others, so they may run on
-   macros or in the digital unit with the same result.
+3. Quantisation-aware fine-tuning from the float network. The layers the
+   architecture (``--arch``, default mram72) places on macros get the macro's
+   bits (``macro.weight_bits`` and ``macro.input_bits``: 2 and 4); the layers
+   it computes in a tile's digital unit (the depthwise convolutions under
+   ``mapping.depthwise: digital``) get ``--digital-weight-bits`` (8) and
+   ``chip.activation_bits`` (8, the width activations are stored in). Weights
+   are codes in -2**(b-1)..2**(b-1)-1 times a learned per-output-channel
+   step; every weight layer's input is an unsigned code times a learned
+   per-layer step (learned step size quantisation, straight-through
+   rounding). The first layer's input (normalised MFCC, signed) uses the zero
+   point 2**(input_bits-1).
+   Hardware-aware: every forward pass of a layer on macros adds what the
+   macro adds (:class:`MacroNoise`, all of it read from the architecture):
+   each cell's level spread (``cell_sigma_r``, through the cell's level
+   sensitivity to its resistance, redrawn every batch), the ADC's
+   quantisation of the offset-encoded column sum over a window ranged on the
+   batch as the deployment ranges it (``adc.bits``, the 0.1 to 99.9
+   percentile), and read noise (``read_noise_sigma_lsb``). The network learns
+   weights whose accuracy survives any draw of the spread; ``--no-hw-aware``
+   trains without it.
 4. Export: workloads/kws_dscnn.npz (format: accelsim/accuracy/weights.py)
    and workloads/data/kws_test.npz (float16 features of the test split), then
    the numpy reference inference re-measures both accuracies on the shipped
@@ -43,9 +54,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from accelsim.accuracy import reference
-from accelsim.accuracy.dataset import save_feature_set
+from accelsim.accuracy.analog import ADC_RANGE_PERCENTILE
+from accelsim.accuracy.dataset import FeatureSet, save_feature_set
 from accelsim.accuracy.speech_commands import CLASSES, load_split
+from accelsim.accuracy.study import evaluate_accuracy
 from accelsim.accuracy.weights import load_weights
+from accelsim.config import load_arch
+from accelsim.hw.macro import cell_quantities, levels_of
+from accelsim.mapping import plan as make_plan
 from accelsim.workload import load_workload
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,6 +123,55 @@ class StepQuantiser(nn.Module):
         return (q - self.zero_point) * s
 
 
+# ------------------------------------------------------------ what the macros add
+
+class MacroNoise:
+    """The analog error of a layer on macros, for hardware-aware training; read from the architecture.
+
+    A weight code ``c`` is stored as the cell digit ``d = c + 2**(B_w-1)``
+    (offset encoding, one cell per weight). A cell whose resistance is off by
+    a factor ``exp(sigma z)`` reads ``d + k_d sigma z`` level units, ``k_d`` the
+    digit's level sensitivity (``R(d)`` over the level step for a
+    resistance-sum readout: 3, 4, 5, 6 on mram72). The column sum the ADC sees
+    is ``S = sum_i u_i d_i`` (``u`` the unsigned input codes); the ADC spans the
+    batch's 0.1 to 99.9 percentile of ``S`` (at least one level per code) in
+    ``2**bits - 1`` steps, and read noise of ``read_noise_sigma_lsb`` steps is
+    added to each conversion.
+    """
+
+    def __init__(self, arch):
+        m = arch.macro
+        if m.weight_encoding != "offset" or m.weight_bits != m.bits_per_cell or m.input_mode != "bit_parallel":
+            raise SystemExit("hardware-aware training models offset-encoded weights of one cell each, "
+                             "read bit-parallel; train this architecture with --no-hw-aware")
+        q = cell_quantities(m)
+        delta = 1e-4
+        sensitivity = (levels_of(m, q * math.exp(delta)) - levels_of(m, q)) / delta
+        self.offset = 2 ** (m.weight_bits - 1)
+        self.sensitivity = torch.tensor(sensitivity, dtype=torch.float32)
+        self.cell_sigma = m.variation.cell_sigma_r
+        self.steps = 2**m.adc.bits - 1
+        self.read_noise = m.variation.read_noise_sigma_lsb
+        self.percentile = ADC_RANGE_PERCENTILE / 100.0
+
+    def weight_error(self, codes: torch.Tensor) -> torch.Tensor:
+        """Level error of each cell holding ``codes`` (one draw of the spread), in weight codes."""
+        k = self.sensitivity[(codes + self.offset).long()]
+        return k * self.cell_sigma * torch.randn_like(codes)
+
+    def adc_error(self, column_sums: torch.Tensor) -> torch.Tensor:
+        """What the ADC (quantisation, clipping, read noise) adds to each offset-encoded column sum."""
+        flat = column_sums.detach().flatten()
+        if flat.numel() > 65_536:  # the window's percentiles, estimated on a sample of the sums
+            flat = flat[torch.randint(0, flat.numel(), (65_536,))]
+        lo, hi = torch.quantile(flat, torch.tensor([1.0 - self.percentile, self.percentile]))
+        lsb = torch.clamp(hi - lo, min=float(self.steps)) / self.steps
+        lo = torch.clamp(lo, min=0.0)
+        codes = torch.clamp(torch.round((column_sums - lo) / lsb), 0, self.steps)
+        read = self.read_noise * torch.randn_like(column_sums)
+        return (lo + codes * lsb - column_sums) + read * lsb
+
+
 # ------------------------------------------------------------ the network
 
 class QConv(nn.Module):
@@ -117,12 +182,20 @@ class QConv(nn.Module):
         self.conv, self.bn, self.pad = conv, bn, pad
         self.wq: StepQuantiser | None = None
         self.xq: StepQuantiser | None = None
+        self.macro_noise: MacroNoise | None = None
+        self.bits: tuple[int, int] | None = None
 
     def quantise(self, weight_bits: int, input_bits: int, zero_point: int) -> None:
+        self.bits = (weight_bits, input_bits)
         out = self.conv.weight.shape[0]
         self.wq = StepQuantiser(-(2 ** (weight_bits - 1)), 2 ** (weight_bits - 1) - 1, 0, out)
         self.xq = StepQuantiser(0, 2**input_bits - 1, zero_point)
         self.wq.init_from(self.conv.weight)
+
+    def _product(self, x, w):
+        if isinstance(self.conv, nn.Linear):
+            return F.linear(x, w)
+        return F.conv2d(x, w, None, self.conv.stride, self.conv.padding, 1, self.conv.groups)
 
     def forward(self, x):
         w = self.conv.weight
@@ -130,11 +203,30 @@ class QConv(nn.Module):
             x, w = self.xq(x), self.wq(w)
         if self.pad is not None:
             x = F.pad(x, self.pad)  # zeros = the zero-point code after quantisation
-        if isinstance(self.conv, nn.Linear):
-            y = F.linear(x, w, self.conv.bias)
+        if self.macro_noise is None:
+            y = self._product(x, w)
         else:
-            y = F.conv2d(x, w, None, self.conv.stride, self.conv.padding, 1, self.conv.groups)
+            y = self._analog_product(x, w)
+        if isinstance(self.conv, nn.Linear) and self.conv.bias is not None:
+            y = y + self.conv.bias
         return self.bn(y) if self.bn is not None else y
+
+    def _analog_product(self, x, w):
+        """The product as the macros compute it: spread cells, then the ADC (see MacroNoise)."""
+        noise = self.macro_noise
+        shape = (-1,) + (1,) * (w.dim() - 1)
+        s_w = self.wq.positive_step().reshape(shape)
+        s_x = self.xq.positive_step()
+        with torch.no_grad():
+            codes = torch.round(w / s_w)
+            error = noise.weight_error(codes)
+        y = self._product(x, w + s_w * error)
+        with torch.no_grad():
+            u = torch.round(x / s_x) + self.xq.zero_point  # unsigned codes (padding = zero point)
+            sums = self._product(u, codes + noise.offset + error)
+            adc = noise.adc_error(sums)
+            ch = (1, -1) + (1,) * (y.dim() - 2)
+        return y + adc * (s_x * s_w.reshape(ch)).detach()
 
 
 class DsCnn(nn.Module):
@@ -153,9 +245,16 @@ class DsCnn(nn.Module):
         self.layers["fc"] = QConv(nn.Linear(channels, classes), None)
         self.dropout = nn.Dropout(dropout)
 
-    def quantise(self, weight_bits: int, input_bits: int) -> None:
+    def quantise(self, bits: dict[str, tuple[int, int]]) -> None:
+        """Quantise each layer to its (weight bits, input bits)."""
         for name, layer in self.layers.items():
+            weight_bits, input_bits = bits[name]
             layer.quantise(weight_bits, input_bits, 2 ** (input_bits - 1) if name == "conv1" else 0)
+
+    def hardware_aware(self, noise: MacroNoise | None, layers) -> None:
+        """Add (or with None remove) the macros' error to the given layers' products."""
+        for name in layers:
+            self.layers[name].macro_noise = noise
 
     def forward(self, x):
         for name, layer in self.layers.items():
@@ -253,6 +352,7 @@ def bn_affine(bn: nn.BatchNorm2d | None, bias: torch.Tensor | None, n: int):
 
 
 def export(float_model: DsCnn, q_model: DsCnn, mean, std, weight_bits, input_bits) -> dict:
+    """The weights file's arrays; a layer whose widths differ from the file's gets its own."""
     out: dict[str, np.ndarray] = {
         "weight_bits": np.int32(weight_bits), "input_bits": np.int32(input_bits),
         "input_mean": mean.astype(np.float32), "input_std": std.astype(np.float32),
@@ -269,6 +369,10 @@ def export(float_model: DsCnn, q_model: DsCnn, mean, std, weight_bits, input_bit
         out[f"{name}.input_scale"] = np.float32(ql.xq.positive_step().item())
         out[f"{name}.input_zero_point"] = np.int32(ql.xq.zero_point)
         out[f"{name}.q_out_scale"], out[f"{name}.q_out_shift"] = bn_affine(ql.bn, ql.conv.bias, n)
+        if ql.bits[0] != weight_bits:
+            out[f"{name}.weight_bits"] = np.int32(ql.bits[0])
+        if ql.bits[1] != input_bits:
+            out[f"{name}.input_bits"] = np.int32(ql.bits[1])
     return out
 
 
@@ -288,8 +392,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--float-epochs", type=int, default=20)
     ap.add_argument("--qat-epochs", type=int, default=30)
-    ap.add_argument("--weight-bits", type=int, default=2)
-    ap.add_argument("--input-bits", type=int, default=4)
+    ap.add_argument("--arch", default="mram72", help="architecture whose macros the network is trained for")
+    ap.add_argument("--digital-weight-bits", type=int, default=8,
+                    help="weight bits of the layers a tile's digital unit computes")
+    ap.add_argument("--no-hw-aware", action="store_true", help="train without the macros' analog error")
+    ap.add_argument("--float-state", default=None,
+                    help="float network state: loaded when the file exists, else trained and saved there")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out-weights", default=str(ROOT / "workloads" / "kws_dscnn.npz"))
     ap.add_argument("--out-test", default=str(ROOT / "workloads" / "data" / "kws_test.npz"))
@@ -328,28 +436,44 @@ def main(argv: list[str] | None = None) -> int:
     val = tensors(*splits["validation"])
     test = tensors(test_x16.astype(np.float32), splits["testing"][1])
 
+    # which layers the macros compute, and the widths each layer gets
+    arch = load_arch(args.arch)
+    workload = load_workload(ROOT / "workloads" / "kws_dscnn.yaml")
+    on_macros = sorted({s.layer for r in make_plan(workload, arch).rounds for s in r.stages if s.unit == "macros"})
+    weight_bits, input_bits = arch.macro.weight_bits, arch.macro.input_bits
+    bits = {name: (weight_bits, input_bits) if name in on_macros else (args.digital_weight_bits, arch.chip.activation_bits)
+            for name in ("conv1", *DW_LAYERS, *PW_LAYERS, "fc")}
+    print(f"layer bits (weight, input): {bits}", file=sys.stderr)
+
     t0 = time.time()
     float_model = DsCnn()
-    fit(float_model, train, val, args.float_epochs, 3e-3, rng, "float")
+    if args.float_state and Path(args.float_state).is_file():
+        float_model.load_state_dict(torch.load(args.float_state))
+    else:
+        fit(float_model, train, val, args.float_epochs, 3e-3, rng, "float")
+        if args.float_state:
+            torch.save(float_model.state_dict(), args.float_state)
     acc_float_torch = evaluate(float_model, *test)
     q_model = DsCnn()
     q_model.load_state_dict(float_model.state_dict())
-    q_model.quantise(args.weight_bits, args.input_bits)
+    q_model.quantise(bits)
     with torch.no_grad():  # initialise the activation steps on one batch
         q_model.train()
         q_model(train[0][:1024])
+    if not args.no_hw_aware:
+        q_model.hardware_aware(MacroNoise(arch), on_macros)
     float_model.eval()
     fit(q_model, train, val, args.qat_epochs, 5e-4, rng, "qat", teacher=float_model,
         freeze_bn_epochs=args.qat_epochs // 5)
+    q_model.hardware_aware(None, on_macros)
     acc_q_torch = evaluate(q_model, *test)
     train_s = time.time() - t0
 
-    arrays = export(float_model, q_model, mean, std, args.weight_bits, args.input_bits)
+    arrays = export(float_model, q_model, mean, std, weight_bits, input_bits)
     out_w = Path(args.out_weights)
     save_npz(out_w, arrays)
     save_feature_set(args.out_test, test_x16, splits["testing"][1], CLASSES)
-    # re-measure on the shipped files with the numpy reference inference
-    workload = load_workload(ROOT / "workloads" / "kws_dscnn.yaml")
+    # re-measure on the shipped files with the numpy reference inference, and through the chip
     weights = load_weights(workload, out_w)
     x, y = test_x16.astype(np.float32), splits["testing"][1]
     acc_float = reference.accuracy(workload, weights, x, y, path="float")
@@ -357,11 +481,15 @@ def main(argv: list[str] | None = None) -> int:
     arrays["trained_accuracy_float"] = np.float64(acc_float)
     arrays["trained_accuracy_ideal"] = np.float64(acc_ideal)
     save_npz(out_w, arrays)
+    chip = evaluate_accuracy(arch, workload, FeatureSet(x, y, CLASSES, args.out_test),
+                             weights=load_weights(workload, out_w))
     summary = {
         "train_clips": len(train[1]), "validation_clips": len(val[1]), "test_clips": len(y),
         "training_s": round(train_s, 1),
         "torch_accuracy_float": acc_float_torch, "torch_accuracy_quantised": acc_q_torch,
         "numpy_accuracy_float": acc_float, "numpy_accuracy_ideal": acc_ideal,
+        "chip_accuracy_uncalibrated": chip.dies[0].accuracy_uncalibrated,
+        "chip_accuracy_calibrated": chip.dies[0].accuracy_calibrated,
         "weights_bytes": out_w.stat().st_size, "test_set_bytes": Path(args.out_test).stat().st_size,
     }
     print(json.dumps(summary, indent=1))

@@ -1,6 +1,7 @@
 """The analog inference path: exact with ideal macros, placed as the plan says, calibrated and
 uncalibrated behaviour, determinism across dies and executors."""
 
+import dataclasses
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
@@ -12,6 +13,7 @@ from accelsim.accuracy.dataset import builtin_kws_test_set, load_feature_set
 from accelsim.accuracy.study import die_seeds, evaluate_accuracy, load_test_set
 from accelsim.accuracy.weights import load_weights
 from accelsim.config import load_arch
+from accelsim.errors import ConfigError
 from accelsim.hw.macro import adc_bits_for_exact
 from accelsim.mapping import plan
 from accelsim.workload import load_workload
@@ -206,3 +208,25 @@ def test_replica_deal_matches_the_engine_rule():
         assert got.tolist() == expected, (replicas, vpr)
         # a chunk starting mid-stream sees the same deal
         assert replica_of_vectors(replicas, vpr, 7, len(expected) - 7).tolist() == expected[7:]
+
+
+def test_layer_widths_must_fit_the_macros_only_where_the_plan_puts_the_layer_on_macros(kws):
+    workload, weights, x, _ = kws
+    wide = dict(weights.layers)
+    for name in ("dw1", "dw2"):  # 8-bit depthwise weights and inputs, as a digital unit may hold them
+        lw = wide[name]
+        wide[name] = dataclasses.replace(lw, weight_codes=(lw.weight_codes.astype(np.int16) * 37).astype(np.int16),
+                                         weight_bits=8, input_bits=8)
+    wider = dataclasses.replace(weights, layers=wide)
+    build_chip(load_arch("mram72"), workload, wider)  # depthwise in the digital unit: any width
+    with pytest.raises(ConfigError) as info:
+        build_chip(load_arch("mram72", ["mapping.depthwise=macro"]), workload, wider)
+    text = str(info.value)
+    assert "dw1.weight_bits" in text and "dw2.input_bits" in text and "macro.weight_bits = 2" in text
+    assert len(info.value.problems) == 4
+    # the same widths on macros that hold them (8-bit weights as four 2-bit cells, 8-bit inputs)
+    sliced = ideal_arch(load_arch("mram72", ["mapping.depthwise=macro", "macro.weight_bits=8",
+                                             "macro.input_bits=8"]))
+    chip = build_chip(sliced, workload, wider)
+    np.testing.assert_array_equal(chip_logits(chip, wider, x[:16], corrected=False),
+                                  reference.forward(workload, wider, x[:16]))

@@ -133,3 +133,26 @@ def test_one_code_in_the_file_asks_for_the_whole_quantised_network(kws, tmp_path
     workload, arrays = kws
     partial = {k: v for k, v in arrays.items() if not k.endswith(".weight_codes") or k == "fc.weight_codes"}
     rejected(workload, save(tmp_path, partial), "conv1.weight_codes", "missing")
+
+
+def test_a_layer_may_have_widths_of_its_own(kws, tmp_path):
+    workload, arrays = kws
+    codes = np.clip(np.round(arrays["dw1.weight"] / np.abs(arrays["dw1.weight"]).max() * 127), -128, 127)
+    wide = dict(arrays, **{"dw1.weight_codes": codes.astype(np.int8), "dw1.weight_bits": np.int32(8),
+                           "dw1.input_bits": np.int32(8)})
+    weights = load_weights(workload, save(tmp_path, wide))
+    assert (weights.layers["dw1"].weight_bits, weights.layers["dw1"].input_bits) == (8, 8)
+    assert weights.layers["dw1"].input_code_max == 255
+    assert weights.layers["dw1"].weight_codes.max() > 1
+    others = {lw.weight_bits for name, lw in weights.layers.items() if name != "dw1"}
+    assert others == {weights.weight_bits}
+    # the layer's own width bounds its codes: 8-bit codes under a 4-bit layer width are rejected
+    narrow = dict(wide, **{"dw1.weight_bits": np.int32(4)})
+    rejected(workload, save(tmp_path, narrow, "narrow.npz"), "dw1.weight_codes", "-8..7", "dw1.weight_bits 4")
+
+
+@pytest.mark.parametrize("value", [np.int32(0), np.int32(17), np.float32(8.0), np.array([8, 8], np.int32)])
+def test_a_bad_layer_width_is_named(kws, tmp_path, value):
+    workload, arrays = kws
+    rejected(workload, save(tmp_path, dict(arrays, **{"pw2.input_bits": value})),
+             "pw2.input_bits", "between 1 and 16")

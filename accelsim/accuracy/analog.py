@@ -214,22 +214,30 @@ def _tile_weights(codes: np.ndarray, pos: TilePosition) -> np.ndarray:
     return tile
 
 
-def check_bits(arch: ArchConfig, weights: NetworkWeights) -> None:
-    """The weight and input codes must fit the macro's bits; ConfigError naming the weights file."""
+def check_bits(arch: ArchConfig, weights: NetworkWeights, tile_plan: TilePlan) -> None:
+    """The weight and input codes of every layer the plan puts on macros must fit the macro's bits.
+
+    Layers in a tile's digital unit take any width. ConfigError naming the
+    weights file and the layer (``L.weight_bits`` when the layer has its own
+    width, the file's ``weight_bits`` otherwise).
+    """
     m = arch.macro
     if not weights.has_quantised:
         raise ConfigError(Problem("holds only the float network: the macros need the quantised one "
                                   "(weight_codes, scales and zero points of every weight layer)",
                                   file=weights.source))
+    on_macros = dict.fromkeys(s.layer for r in tile_plan.rounds for s in r.stages if s.unit == "macros")
     problems = []
-    if weights.weight_bits > m.weight_bits:
-        problems.append(Problem(f"weight codes of {weights.weight_bits} bits do not fit the macro's "
-                                f"macro.weight_bits = {m.weight_bits}", path="weight_bits",
-                                file=weights.source, value=weights.weight_bits))
-    if weights.input_bits > m.input_bits:
-        problems.append(Problem(f"input codes of {weights.input_bits} bits do not fit the macro's "
-                                f"macro.input_bits = {m.input_bits}", path="input_bits",
-                                file=weights.source, value=weights.input_bits))
+    for name in on_macros:
+        lw = weights.layers[name]
+        for what, have, limit in (("weight", lw.weight_bits, m.weight_bits), ("input", lw.input_bits, m.input_bits)):
+            if have > limit:
+                own = have != getattr(weights, f"{what}_bits")
+                problems.append(Problem(
+                    f"layer {name!r} runs on macros, but its {what} codes of {have} bits do not fit the "
+                    f"macro's macro.{what}_bits = {limit} (keep the layer in a tile's digital unit, or "
+                    f"quantise it to {limit} bits)",
+                    path=f"{name}.{what}_bits" if own else f"{what}_bits", file=weights.source, value=have))
     if problems:
         raise ConfigError(problems)
 
@@ -297,9 +305,9 @@ def build_chip(arch: ArchConfig, workload: Workload, weights: NetworkWeights, se
     every macro keeps ``macro.adc.full_scale`` and is calibrated with uniform
     random vectors (:func:`accelsim.hw.calibration.calibration_inputs`).
     """
-    check_bits(arch, weights)
     seed = arch.simulation.seed if seed is None else seed
     tile_plan = make_plan(workload, arch) if tile_plan is None else tile_plan
+    check_bits(arch, weights, tile_plan)
     population = make_population(arch, seed=seed)
     geom = macro_geometry(arch)
     batch = None if calibration_features is None else layer_inputs(workload, weights, calibration_features)

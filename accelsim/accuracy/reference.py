@@ -5,7 +5,7 @@ Two paths through the same layer graph, both vectorised over samples:
 - **float**: float weights and activations; the digital affine ``out_scale``
   / ``out_shift`` after each weight layer.
 - **quantised**: what ideal macros compute. Each weight layer's input is
-  turned into unsigned codes of ``input_bits`` with the layer's scale and
+  turned into unsigned codes of the layer's ``input_bits`` with its scale and
   zero point, the codes are unrolled (im2col) and multiplied by the integer
   weight codes, and the digital unit takes it from there: it removes the zero
   point (``acc - zp * sum_k codes``, one constant per output channel since
@@ -133,14 +133,14 @@ def pool(x: np.ndarray, layer: LayerInfo) -> np.ndarray:
 
 # ---------------------------------------------------------------- weight layers
 
-def quantise_input(x: np.ndarray, lw: LayerWeights, input_bits: int) -> np.ndarray:
+def quantise_input(x: np.ndarray, lw: LayerWeights) -> np.ndarray:
     """Unsigned input codes: clip(round(x / scale) + zero_point, 0, 2**bits - 1).
 
     Held as float32 (exact for codes below 2**24) so that the unrolled
     vectors feed float BLAS without another copy.
     """
     codes = np.round(x / lw.input_scale) + lw.input_zero_point
-    return np.clip(codes, 0, 2**input_bits - 1).astype(np.float32)
+    return np.clip(codes, 0, lw.input_code_max).astype(np.float32)
 
 
 def _unroll(x: np.ndarray, layer: LayerInfo, pad_value: float) -> tuple[np.ndarray, tuple]:
@@ -193,9 +193,9 @@ def float_layer(x: np.ndarray, layer: LayerInfo, lw: LayerWeights) -> np.ndarray
     return y * lw.out_scale.astype(np.float32).reshape(shape) + lw.out_shift.astype(np.float32).reshape(shape)
 
 
-def quantised_layer(x: np.ndarray, layer: LayerInfo, lw: LayerWeights, input_bits: int,
+def quantised_layer(x: np.ndarray, layer: LayerInfo, lw: LayerWeights,
                     matmul: Matmul = ideal_matmul) -> np.ndarray:
-    codes = quantise_input(x, lw, input_bits)
+    codes = quantise_input(x, lw)
     cols, geometry = _unroll(codes, layer, float(lw.input_zero_point))
     w_codes = weight_matrix(layer, lw.weight_codes)
     acc = matmul(layer, cols, w_codes)
@@ -250,7 +250,7 @@ def forward(workload: Workload, weights: NetworkWeights, inputs: np.ndarray,
             if path == "float":
                 y = float_layer(args[0], layer, lw)
             else:
-                y = quantised_layer(args[0], layer, lw, weights.input_bits, matmul)
+                y = quantised_layer(args[0], layer, lw, matmul)
         elif layer.kind in ("avgpool", "maxpool"):
             y = pool(args[0], layer)
         elif layer.kind == "add":

@@ -24,6 +24,8 @@ key                        shape               meaning
 ``L.input_zero_point``     (), int32           zp; 0 for the ReLU outputs, > 0 for a signed input
 ``L.q_out_scale``          (N,)                quantised network: y = (acc - zp * sum_k codes) * input_scale
 ``L.q_out_shift``          (N,)                * weight_scale * q_out_scale + q_out_shift
+``L.weight_bits``          (), int32           optional: this layer's weight code width
+``L.input_bits``           (), int32           optional: this layer's input code width
 =========================  ==================  ==========================================
 
 W is (N, C, kh, kw) for conv2d, (C * multiplier, 1, kh, kw) for
@@ -34,7 +36,12 @@ The quantised network is optional as a whole: a file with only ``L.weight``,
 ``L.out_scale`` and ``L.out_shift`` (as ``accelsim import`` writes from an
 ONNX float model) runs the float path; one weight code in the file asks for
 all of it. File-level keys: ``weight_bits`` and ``input_bits`` (int32
-scalars, the bit widths the codes use; with the quantised network); optionally ``input_mean`` and ``input_std`` (float32,
+scalars, the bit widths the codes use; with the quantised network). A layer
+may use other widths (``L.weight_bits`` / ``L.input_bits``): a layer computed
+in a tile's digital unit, such as a depthwise convolution under
+``mapping.depthwise: digital``, is not bound by the macro's bits, while a
+layer placed on macros must fit them (checked when the chip is built).
+Optionally ``input_mean`` and ``input_std`` (float32,
 broadcast against the input's trailing axes: the network sees
 (features - input_mean) / input_std), ``classes`` (unicode, the class names
 in label order) and ``trained_accuracy_float`` / ``trained_accuracy_ideal``
@@ -43,6 +50,7 @@ in label order) and ``trained_accuracy_float`` / ``trained_accuracy_ideal``
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +67,8 @@ LAYER_KEYS = {
     "weight_codes": "w", "weight_scale": "n", "input_scale": "", "input_zero_point": "",
     "q_out_scale": "n", "q_out_shift": "n",
 }
+#: optional per-layer scalars: the layer's own bit widths, overriding the file's
+LAYER_BIT_KEYS = ("weight_bits", "input_bits")
 #: the float network's keys; the others describe the quantised network
 FLOAT_KEYS = ("weight", "out_scale", "out_shift")
 FILE_KEYS = ("weight_bits", "input_bits")
@@ -79,6 +89,14 @@ class LayerWeights:
     input_zero_point: int | None = None
     q_out_scale: np.ndarray | None = None
     q_out_shift: np.ndarray | None = None
+    weight_bits: int | None = None
+    """Width of this layer's weight codes (the file's ``weight_bits`` unless ``L.weight_bits`` says)."""
+    input_bits: int | None = None
+    """Width of this layer's input codes (the file's ``input_bits`` unless ``L.input_bits`` says)."""
+
+    @property
+    def input_code_max(self) -> int:
+        return 2**self.input_bits - 1
 
 
 @dataclass(frozen=True)
@@ -99,6 +117,15 @@ class NetworkWeights:
     trained_accuracy_float: float | None = None
     trained_accuracy_ideal: float | None = None
     source: str | None = None
+
+    def __post_init__(self):
+        # a layer without widths of its own uses the file's
+        if self.weight_bits is None:
+            return
+        filled = {name: lw if lw.weight_bits is not None and lw.input_bits is not None else dataclasses.replace(
+            lw, weight_bits=lw.weight_bits or self.weight_bits, input_bits=lw.input_bits or self.input_bits)
+            for name, lw in self.layers.items()}
+        object.__setattr__(self, "layers", filled)
 
     @property
     def has_quantised(self) -> bool:
@@ -235,16 +262,29 @@ def _check_layer(layer: LayerInfo, data: dict, bits: dict, bad,
     if not quantised:
         return LayerWeights(weight=f64["weight"], out_scale=f64["out_scale"], out_shift=f64["out_shift"])
     codes = data[f"{name}.weight_codes"]
-    if "weight_bits" in bits:
-        lo, hi = -(2 ** (bits["weight_bits"] - 1)), 2 ** (bits["weight_bits"] - 1) - 1
+    own = dict(bits)  # the file's widths, replaced by the layer's own where it has them
+    for k in LAYER_BIT_KEYS:
+        key = f"{name}.{k}"
+        if key not in data:
+            continue
+        v = data[key]
+        if v.shape != () or not np.issubdtype(v.dtype, np.integer) or not 1 <= int(v) <= 16:
+            bad(key, "must be an integer scalar between 1 and 16", v.tolist())
+            own.pop(k, None)
+            ok = False
+        else:
+            own[k] = int(v)
+    if "weight_bits" in own:
+        where = f"{name}.weight_bits" if f"{name}.weight_bits" in data else "weight_bits"
+        lo, hi = -(2 ** (own["weight_bits"] - 1)), 2 ** (own["weight_bits"] - 1) - 1
         if not np.issubdtype(codes.dtype, np.integer) or codes.min() < lo or codes.max() > hi:
-            bad(f"{name}.weight_codes", f"must be integers in {lo}..{hi} (weight_bits "
-                f"{bits['weight_bits']}); found {codes.dtype} in {codes.min()}..{codes.max()}")
+            bad(f"{name}.weight_codes", f"must be integers in {lo}..{hi} ({where} "
+                f"{own['weight_bits']}); found {codes.dtype} in {codes.min()}..{codes.max()}")
             ok = False
     zp = data[f"{name}.input_zero_point"]
-    if "input_bits" in bits and (not np.issubdtype(zp.dtype, np.integer)
-                                 or not 0 <= int(zp) <= 2 ** bits["input_bits"] - 1):
-        bad(f"{name}.input_zero_point", f"must be an integer code in 0..{2 ** bits['input_bits'] - 1}",
+    if "input_bits" in own and (not np.issubdtype(zp.dtype, np.integer)
+                                or not 0 <= int(zp) <= 2 ** own["input_bits"] - 1):
+        bad(f"{name}.input_zero_point", f"must be an integer code in 0..{2 ** own['input_bits'] - 1}",
             zp.tolist())
         ok = False
     for k in ("weight_scale", "input_scale"):
@@ -255,9 +295,11 @@ def _check_layer(layer: LayerInfo, data: dict, bits: dict, bad,
         return None
     return LayerWeights(
         weight=f64["weight"], out_scale=f64["out_scale"], out_shift=f64["out_shift"],
-        weight_codes=codes.astype(np.int8), weight_scale=f64["weight_scale"],
+        weight_codes=codes.astype(np.int16 if own.get("weight_bits", 8) > 8 else np.int8),
+        weight_scale=f64["weight_scale"],
         input_scale=float(f64["input_scale"]), input_zero_point=int(zp),
-        q_out_scale=f64["q_out_scale"], q_out_shift=f64["q_out_shift"])
+        q_out_scale=f64["q_out_scale"], q_out_shift=f64["q_out_shift"],
+        weight_bits=own.get("weight_bits"), input_bits=own.get("input_bits"))
 
 
 def _check_file_extras(workload: Workload, data: dict, bad) -> dict:

@@ -198,7 +198,7 @@ class MacroConfig(Section):
     calibration: CalibrationConfig = CalibrationConfig()
 
     @model_validator(mode="after")
-    def _check(self) -> "MacroConfig":
+    def _check(self) -> MacroConfig:
         if self.weight_bits % self.bits_per_cell:
             raise ValueError(
                 f"weight_bits ({self.weight_bits}) must be a multiple of bits_per_cell "
@@ -311,7 +311,7 @@ class ChipConfig(Section):
     """Off-chip memory interface, bits per cycle: network inputs and outputs, and tensors that cross programming rounds or do not fit on chip, stream through it (staged in the global buffer)."""
 
     @model_validator(mode="after")
-    def _check(self) -> "ChipConfig":
+    def _check(self) -> ChipConfig:
         if self.tiles * self.macros_per_tile != self.macros:
             raise ValueError(
                 f"tiles x macros_per_tile = {self.tiles} x {self.macros_per_tile} = "
