@@ -60,7 +60,7 @@ from accelsim.accuracy.speech_commands import CLASSES, load_split
 from accelsim.accuracy.study import evaluate_accuracy
 from accelsim.accuracy.weights import load_weights
 from accelsim.config import load_arch
-from accelsim.hw.macro import cell_quantities, levels_of
+from accelsim.hw.macro import cell_quantities, levels_of, nominal_adc_bottom_levels
 from accelsim.mapping import plan as make_plan
 from accelsim.workload import load_workload
 
@@ -133,7 +133,8 @@ class MacroNoise:
     a factor ``exp(sigma z)`` reads ``d + k_d sigma z`` level units, ``k_d`` the
     digit's level sensitivity (``R(d)`` over the level step for a
     resistance-sum readout: 3, 4, 5, 6 on mram72). The column sum the ADC sees
-    is ``S = sum_i u_i d_i`` (``u`` the unsigned input codes); the ADC spans the
+    is ``S = sum_i u_i d_i`` (``u`` the unsigned input codes; ``sum_i u_i c_i`` when
+    the offset is removed in analog, ``offset_subtraction: analog``); the ADC spans the
     batch's 0.1 to 99.9 percentile of ``S`` (at least one level per code) in
     ``2**bits - 1`` steps, and read noise of ``read_noise_sigma_lsb`` steps is
     added to each conversion.
@@ -148,16 +149,21 @@ class MacroNoise:
         delta = 1e-4
         sensitivity = (levels_of(m, q * math.exp(delta)) - levels_of(m, q)) / delta
         self.offset = 2 ** (m.weight_bits - 1)
+        # what the ADC sees of the offset: all of it, or none when it is removed in analog
+        self.adc_offset = 0 if m.offset_subtraction == "analog" else self.offset
+        self.lowest = nominal_adc_bottom_levels(m)
         self.sensitivity = torch.tensor(sensitivity, dtype=torch.float32)
         self.cell_sigma = m.variation.cell_sigma_r
         self.steps = 2**m.adc.bits - 1
         self.read_noise = m.variation.read_noise_sigma_lsb
         self.percentile = ADC_RANGE_PERCENTILE / 100.0
+        self.strength = 1.0
+        """Fraction of the error added (ramped from 0 to 1 over the first QAT epochs)."""
 
     def weight_error(self, codes: torch.Tensor) -> torch.Tensor:
         """Level error of each cell holding ``codes`` (one draw of the spread), in weight codes."""
         k = self.sensitivity[(codes + self.offset).long()]
-        return k * self.cell_sigma * torch.randn_like(codes)
+        return k * (self.strength * self.cell_sigma) * torch.randn_like(codes)
 
     def adc_error(self, column_sums: torch.Tensor) -> torch.Tensor:
         """What the ADC (quantisation, clipping, read noise) adds to each offset-encoded column sum."""
@@ -166,10 +172,10 @@ class MacroNoise:
             flat = flat[torch.randint(0, flat.numel(), (65_536,))]
         lo, hi = torch.quantile(flat, torch.tensor([1.0 - self.percentile, self.percentile]))
         lsb = torch.clamp(hi - lo, min=float(self.steps)) / self.steps
-        lo = torch.clamp(lo, min=0.0)
+        lo = torch.clamp(lo, min=self.lowest)
         codes = torch.clamp(torch.round((column_sums - lo) / lsb), 0, self.steps)
         read = self.read_noise * torch.randn_like(column_sums)
-        return (lo + codes * lsb - column_sums) + read * lsb
+        return self.strength * ((lo + codes * lsb - column_sums) + read * lsb)
 
 
 # ------------------------------------------------------------ the network
@@ -223,7 +229,7 @@ class QConv(nn.Module):
         y = self._product(x, w + s_w * error)
         with torch.no_grad():
             u = torch.round(x / s_x) + self.xq.zero_point  # unsigned codes (padding = zero point)
-            sums = self._product(u, codes + noise.offset + error)
+            sums = self._product(u, codes + noise.adc_offset + error)
             adc = noise.adc_error(sums)
             ch = (1, -1) + (1,) * (y.dim() - 2)
         return y + adc * (s_x * s_w.reshape(ch)).detach()
@@ -296,11 +302,14 @@ def freeze_batch_norm(model: nn.Module) -> None:
             m.eval()
 
 
-def fit(model, train, val, epochs, lr, rng, label, teacher=None, freeze_bn_epochs=0):
+def fit(model, train, val, epochs, lr, rng, label, teacher=None, freeze_bn_epochs=0,
+        noise: MacroNoise | None = None, ramp_epochs: int = 0):
     """AdamW with a one-cycle schedule; keeps the weights of the best validation epoch.
 
     With a ``teacher``, half of the loss is the KL divergence to its soft
     predictions (distillation from the float network into the quantised one).
+    With ``noise``, its strength rises linearly from 0 to 1 over the first
+    ``ramp_epochs`` epochs, and only epochs at full strength are candidates.
     """
     x, y = train
     # quantiser steps: no weight decay and a tenth of the learning rate (a step moves
@@ -317,6 +326,8 @@ def fit(model, train, val, epochs, lr, rng, label, teacher=None, freeze_bn_epoch
         model.train()
         if epoch >= epochs - freeze_bn_epochs:
             freeze_batch_norm(model)
+        if noise is not None:
+            noise.strength = min(1.0, (epoch + 1) / max(1, ramp_epochs))
         t0 = time.time()
         for idx in batches(len(x), 128, rng):
             xb = augment(x[idx].clone(), rng)
@@ -332,7 +343,7 @@ def fit(model, train, val, epochs, lr, rng, label, teacher=None, freeze_bn_epoch
             opt.step()
             sched.step()
         acc = evaluate(model, *val)
-        if acc >= best:
+        if acc >= best and (noise is None or noise.strength == 1.0):
             best, best_state = acc, {k: v.clone() for k, v in model.state_dict().items()}
         print(f"{label} epoch {epoch + 1}/{epochs}: loss {loss.item():.3f} "
               f"val {acc:.4f} ({time.time() - t0:.1f} s)", file=sys.stderr)
@@ -460,11 +471,11 @@ def main(argv: list[str] | None = None) -> int:
     with torch.no_grad():  # initialise the activation steps on one batch
         q_model.train()
         q_model(train[0][:1024])
-    if not args.no_hw_aware:
-        q_model.hardware_aware(MacroNoise(arch), on_macros)
+    noise = None if args.no_hw_aware else MacroNoise(arch)
+    q_model.hardware_aware(noise, on_macros)
     float_model.eval()
     fit(q_model, train, val, args.qat_epochs, 5e-4, rng, "qat", teacher=float_model,
-        freeze_bn_epochs=args.qat_epochs // 5)
+        freeze_bn_epochs=args.qat_epochs // 5, noise=noise, ramp_epochs=args.qat_epochs // 3)
     q_model.hardware_aware(None, on_macros)
     acc_q_torch = evaluate(q_model, *test)
     train_s = time.time() - t0

@@ -133,6 +133,10 @@ def test_missing_required_field(tmp_path, base):
         (lambda d: d["macro"].update(weight_bits=3), "macro", "multiple of bits_per_cell"),
         (lambda d: d["chip"].update(tiles=8), "chip", "tiles x macros_per_tile"),
         (lambda d: d["macro"]["adc"].update(count=65), "macro", "adc.count"),
+        (lambda d: d["macro"].update(weight_encoding="differential", offset_subtraction="analog"), "macro",
+         "weight_encoding offset only"),
+        (lambda d: d["macro"].update(weight_bits=4, offset_subtraction="analog"), "macro",
+         "one converted column per weight"),
     ],
 )
 def test_physically_meaningless_combinations(tmp_path, base, edit, path, words):

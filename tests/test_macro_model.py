@@ -15,10 +15,12 @@ from accelsim.hw.macro import (
     adc_bits_for_exact,
     adc_lsb_levels,
     cell_resistances_kohm,
-    encode_weights,
+    column_values,
+    conversion_digits_of,
     ideal_mvm,
     input_max,
     mvm,
+    nominal_adc_bottom_levels,
     nominal_levels,
     program,
     readout_inl_levels,
@@ -44,6 +46,8 @@ def designs(draw, exact_adc: bool = True):
         "bits_per_cell": bits_per_cell,
         "weight_bits": weight_bits,
         "weight_encoding": encoding,
+        "offset_subtraction": draw(st.sampled_from(["digital", "analog"]))
+        if encoding == "offset" and weight_bits == bits_per_cell else "digital",
         "input_bits": draw(st.integers(1, 6)),
         "input_mode": draw(st.sampled_from(["bit_parallel", "bit_serial"])),
         "readout": readout,
@@ -90,15 +94,17 @@ def _error_bound(arch, w, x) -> np.ndarray:
     """Largest possible |output - ideal| from ADC quantisation, clipping and rounding."""
     m = arch.macro
     layout = WeightLayout.of(m)
-    digits = encode_weights(m, w).astype(np.int64)
+    digits = conversion_digits_of(m, w)
     lsb = adc_lsb_levels(m)
-    top = (2**m.adc.bits - 1) * lsb
+    bottom = nominal_adc_bottom_levels(m)
+    top = bottom + (2**m.adc.bits - 1) * lsb
     evaluations = [((x >> j) & 1, 2**j) for j in range(m.input_bits)] if m.input_mode == "bit_serial" \
         else [(x, 1)]
     column = 0.0
     for xe, weight in evaluations:  # each conversion: half an LSB, clipping, and rounding to an integer
         ideal_column = np.matmul(xe, digits)
-        column = column + weight * (lsb / 2 + np.maximum(0.0, ideal_column - top) + 0.5)
+        clipped = np.maximum(0.0, ideal_column - top) + np.maximum(0.0, bottom - ideal_column)
+        column = column + weight * (lsb / 2 + clipped + 0.5)
     wc = w.shape[2]
     return sum(abs(c) * column[..., p * wc:(p + 1) * wc] for p, c in enumerate(layout.coefficients))
 
@@ -252,3 +258,28 @@ def test_results_do_not_depend_on_the_number_of_threads(monkeypatch):
         runs.append(mvm(prog, x, rng=np.random.default_rng(5))[0])
     np.testing.assert_array_equal(runs[0], runs[1])
     assert not np.array_equal(runs[0], mvm(prog, x, rng=np.random.default_rng(6))[0])  # noise is drawn
+
+
+def test_analog_offset_subtraction_leaves_the_adc_only_the_signed_product():
+    """mram72's columns carry sum x (e - e(zero weight)): the nominal window starts at the most
+    negative signed sum, a nominal tile's column value is the signed product before any digital term,
+    and ideal devices give the integer matmul with either choice."""
+    digital = ideal_arch({"offset_subtraction": "digital", "adc": {"bits": 12}})
+    analog = ideal_arch({"offset_subtraction": "analog", "adc": {"bits": 12}})
+    m = analog.macro
+    assert nominal_adc_bottom_levels(digital.macro) == 0.0
+    assert nominal_adc_bottom_levels(m) == -2 * m.rows * input_max(m)
+    rng = np.random.default_rng(5)
+    w = rng.integers(-2, 2, (2, m.rows, m.weight_columns))
+    x = rng.integers(0, 16, (7, m.rows))
+    np.testing.assert_array_equal(conversion_digits_of(m, w), w)
+    np.testing.assert_array_equal(conversion_digits_of(digital.macro, w), w + 2)
+    for arch in (digital, analog):
+        prog = program(make_population(arch, size=2, seed=0), [0, 1], w)
+        y, _ = mvm(prog, x)
+        np.testing.assert_array_equal(y, ideal_mvm(w, x))
+    # with the nominal 6-bit window the analog column values read back the signed product
+    six = ideal_arch({"offset_subtraction": "analog"})
+    prog = program(make_population(six, size=2, seed=0), [0, 1], w)
+    err = column_values(prog, x) - ideal_mvm(w, x)
+    assert np.abs(err).max() <= adc_lsb_levels(six.macro) / 2 + 1

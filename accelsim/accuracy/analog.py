@@ -44,10 +44,10 @@ from accelsim.hw.macro import (
     adc_bits_for_exact,
     adc_lsb_levels,
     column_range_levels,
-    combine_slices,
-    encode_weights,
+    conversion_digits_of,
     ideal_mvm,
     mvm,
+    nominal_adc_bottom_levels,
     program,
 )
 from accelsim.hw.variation import MacroPopulation, make_population
@@ -121,6 +121,12 @@ class AnalogChip:
 
     def macros_of(self, layer: str) -> int:
         return sum(len(g.positions) for g in self.layers.get(layer, ()))
+
+    def adc_lsb_of(self, layer: str) -> float:
+        """Mean ADC step, in MAC units of the least-significant slice, of the macros holding the
+        layer's tiles as programmed (ranged at deployment, or the nominal step)."""
+        steps = np.concatenate([g.raw.adc_lsb for g in self.layers.get(layer, ())] or [np.zeros(0)])
+        return float(steps.mean()) if steps.size else self.adc_lsb_mac
 
 
 @dataclass
@@ -275,12 +281,13 @@ def adc_ranges(arch: ArchConfig, tiles: np.ndarray, drives: np.ndarray,
     """
     m = arch.macro
     p = ADC_RANGE_PERCENTILE if percentile is None else percentile
-    digits = combine_slices(m, encode_weights(m, tiles).astype(np.float64), tiles.shape[-1])
+    digits = conversion_digits_of(m, tiles)
     sums = np.matmul(drives.astype(np.float64), digits).reshape(len(tiles), -1)
     low, high = np.percentile(sums, [100.0 - p, p], axis=1)
     full = column_range_levels(m)
+    lowest = nominal_adc_bottom_levels(m)
     span = np.clip(high - low, 2**m.adc.bits - 1, full)
-    bottom = np.clip(np.minimum(low, full - span), 0.0, None)
+    bottom = np.clip(np.minimum(low, lowest + full - span), lowest, None)
     return bottom / full, span / full
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from accelsim.accuracy import reference
-from accelsim.accuracy.analog import DEFAULT_CHUNK, AnalogPass, analog_pass, build_chip, digital_matmul
+from accelsim.accuracy.analog import DEFAULT_CHUNK, AnalogChip, AnalogPass, analog_pass, build_chip, digital_matmul
 from accelsim.accuracy.dataset import FeatureSet, builtin_kws_test_set, load_feature_set
 from accelsim.accuracy.speech_commands import CLASSES, load_split
 from accelsim.accuracy.weights import NetworkWeights, load_weights
@@ -38,8 +38,10 @@ CALIBRATION_STREAM = 7
 class LayerError:
     """MAC error of one layer's tiles against the ideal integer products of the same tiles.
 
-    RMSE is in ADC LSB (the nominal step in MAC units of the least-significant
-    slice); SQNR = 10 log10(sum ideal^2 / sum error^2), in dB.
+    RMSE is in the layer's own ADC LSB: ``adc_lsb_mac``, the mean step of the
+    macros holding its tiles as programmed (ranged at deployment, the nominal
+    step otherwise), in MAC units of the least-significant slice; SQNR = 10
+    log10(sum ideal^2 / sum error^2), in dB.
     """
 
     layer: str
@@ -49,6 +51,7 @@ class LayerError:
     rmse_lsb_calibrated: float
     sqnr_db_uncalibrated: float
     sqnr_db_calibrated: float
+    adc_lsb_mac: float
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -190,12 +193,13 @@ def load_test_set(workload: Workload, data: str | Path | None = None, *, seed: i
 # ---------------------------------------------------------------- the study
 
 
-def _layer_errors(chip_macros: dict[str, int], lsb: float, raw: AnalogPass, cal: AnalogPass) -> tuple:
+def _layer_errors(chip: AnalogChip, raw: AnalogPass, cal: AnalogPass) -> tuple:
     out = []
     for name, before in raw.errors.items():
         after = cal.errors[name]
-        out.append(LayerError(name, chip_macros[name], before.mvms, before.rmse() / lsb, after.rmse() / lsb,
-                              before.sqnr_db(), after.sqnr_db()))
+        lsb = chip.adc_lsb_of(name)
+        out.append(LayerError(name, chip.macros_of(name), before.mvms, before.rmse() / lsb, after.rmse() / lsb,
+                              before.sqnr_db(), after.sqnr_db(), lsb))
     return tuple(out)
 
 
@@ -216,9 +220,8 @@ def run_die(arch: ArchConfig, workload: Workload, weights: NetworkWeights, featu
     chip = build_chip(arch, workload, weights, seed, tile_plan, calibration_features)
     raw = analog_pass(chip, weights, features, corrected=False, chunk=chunk)
     cal = analog_pass(chip, weights, features, corrected=True, chunk=chunk)
-    macros = {name: chip.macros_of(name) for name in chip.layers}
     return DieResult(die, seed, float(np.mean(raw.predicted == labels)), float(np.mean(cal.predicted == labels)),
-                     _layer_errors(macros, chip.adc_lsb_mac, raw, cal))
+                     _layer_errors(chip, raw, cal))
 
 
 def evaluate_accuracy(arch: ArchConfig, workload: Workload, test: FeatureSet | None = None, *,

@@ -174,7 +174,9 @@ class MacroConfig(Section):
     weight_bits: int = Field(ge=1, le=16)
     """Bits of a signed weight; a multiple of bits_per_cell."""
     weight_encoding: Literal["offset", "differential"] = "offset"
-    """Signed weights: ``offset`` stores w + 2**(weight_bits-1) and subtracts the offset digitally; ``differential`` uses a positive and a negative column per slice."""
+    """Signed weights: ``offset`` stores w + 2**(weight_bits-1) and subtracts the offset (``offset_subtraction``); ``differential`` uses a positive and a negative column per slice."""
+    offset_subtraction: Literal["digital", "analog"] = "digital"
+    """Offset encoding: where the offset's term 2**(weight_bits-1) x sum_i x_i is removed: ``digital`` after the ADC (which then spans the offset-encoded column sum), ``analog`` before it, by a reference each macro drives from the input sum into every column (the ADC spans only the signed product); needs one converted column per weight."""
     input_bits: int = Field(ge=1, le=16)
     """Bits of an (unsigned) input activation."""
     input_mode: Literal["bit_parallel", "bit_serial", "pulse_width"] = "bit_parallel"
@@ -215,6 +217,12 @@ class MacroConfig(Section):
             raise ValueError("serial_accumulation: analog applies to input_mode bit_serial only")
         if self.input_pulse_ns > 0 and self.input_mode != "pulse_width":
             raise ValueError("input_pulse_ns applies to input_mode pulse_width only")
+        if self.offset_subtraction == "analog":
+            if self.weight_encoding != "offset":
+                raise ValueError("offset_subtraction: analog applies to weight_encoding offset only")
+            if self.weight_bits != self.bits_per_cell and self.slice_combine != "analog":
+                raise ValueError("offset_subtraction: analog needs one converted column per weight "
+                                 "(weight_bits = bits_per_cell, or slice_combine: analog)")
         return self
 
     def _check_cell(self) -> None:

@@ -190,6 +190,8 @@ class WeightLayout:
         slice_weights = tuple(2 ** (b * i) for i in range(s))
         if macro.weight_encoding == "differential":
             return WeightLayout(2 * s, slice_weights + tuple(-w for w in slice_weights), 0)
+        if macro.offset_subtraction == "analog":  # removed before the ADC: nothing left to add
+            return WeightLayout(s, slice_weights, 0)
         return WeightLayout(s, slice_weights, -(2 ** (macro.weight_bits - 1)))
 
 
@@ -241,6 +243,32 @@ def combine_slices(macro: MacroConfig, per_column: np.ndarray, weight_columns: i
     return (per_column.reshape(shape) * weights).sum(axis=-2).reshape(per_column.shape[:-1] + (-1,))
 
 
+def zero_weight_reference(macro: MacroConfig) -> tuple[float, int]:
+    """What ``offset_subtraction: analog`` removes from each converted column per unit of input:
+    the nominal read level of a zero weight's cells and its ideal digit (0, 0 otherwise)."""
+    if macro.weight_encoding != "offset" or macro.offset_subtraction != "analog":
+        return 0.0, 0
+    digits = encode_weights(macro, np.zeros((1, 1), dtype=np.int64))  # (1, planes)
+    level = combine_slices(macro, nominal_levels(macro)[digits], 1)[0]
+    digit = combine_slices(macro, digits.astype(np.float64), 1)[0]
+    return float(level[0]), int(digit[0])
+
+
+def conversion_digits_of(macro: MacroConfig, weight_tiles: np.ndarray) -> np.ndarray:
+    """The ideal integer value each converted column adds per unit of input, ``(..., rows,
+    converted columns)``: the cell digits (slices combined when they combine in analog), less the
+    zero weight's digit when the offset is removed in analog."""
+    tiles = np.asarray(weight_tiles)
+    digits = combine_slices(macro, encode_weights(macro, tiles).astype(np.float64), tiles.shape[-1])
+    return digits - zero_weight_reference(macro)[1]
+
+
+def nominal_adc_bottom_levels(macro: MacroConfig) -> float:
+    """The signal code 0 stands for at full_scale 1: 0, or the lowest signed column sum when the
+    offset is removed in analog (the zero weight's digit x rows x the largest drive)."""
+    return -float(zero_weight_reference(macro)[1] * macro.rows * evaluation_input_max(macro))
+
+
 # --------------------------------------------------------------------------- programming
 
 
@@ -264,7 +292,8 @@ class ProgrammedMacros:
         correction_offset: fitted per-column offset in level units (None before calibration).
         counts: the MRAM writes of programming.
         adc_bottom_levels: the column signal (level units) each macro's ADC code 0 stands for,
-            shape (n,): its bottom reference; None (zero) unless programmed (``adc_bottom=``).
+            shape (n,): its bottom reference; None (the nominal bottom,
+            :func:`nominal_adc_bottom_levels`) unless programmed (``adc_bottom=``).
     """
 
     population: MacroPopulation
@@ -309,7 +338,7 @@ class ProgrammedMacros:
     def adc_bottom(self) -> np.ndarray:
         """Each macro's ADC bottom reference (level units) as an array, shape (n,)."""
         if self.adc_bottom_levels is None:
-            return np.zeros(len(self.macro_ids))
+            return np.full(len(self.macro_ids), nominal_adc_bottom_levels(self.macro))
         return self.adc_bottom_levels
 
     @property
@@ -340,7 +369,9 @@ def program(population: MacroPopulation, macro_ids, weight_tiles, *, adc_full_sc
     largest ideal signal, replacing ``macro.adc.full_scale`` (the default).
     ``adc_bottom`` (same form, >= 0) programs the bottom reference: the
     fraction of the column range that code 0 stands for (default 0), so the
-    ADC's codes span ``bottom .. bottom + full_scale``. Ranging each macro's
+    ADC's codes span ``bottom .. bottom + full_scale``; with ``offset_subtraction:
+    analog`` the signal is signed and the bottom may go down to
+    :func:`nominal_adc_bottom_levels` (its default). Ranging each macro's
     ADC to the signals its layer produces is a deployment step
     (:func:`accelsim.accuracy.analog.adc_ranges`).
     """
@@ -366,8 +397,9 @@ def program(population: MacroPopulation, macro_ids, weight_tiles, *, adc_full_sc
         for i, macro_id in enumerate(ids):
             spread = population.cell_spread(int(macro_id), rows)[:, :cols]
             quantity[i] *= np.take_along_axis(spread, digits[i][..., None].astype(np.intp), axis=-1)[..., 0]
-    levels = combine_slices(m, levels_of(m, quantity), wcols)
-    conversion_digits = combine_slices(m, digits.astype(np.float64), wcols)
+    zero_level, _ = zero_weight_reference(m)
+    levels = combine_slices(m, levels_of(m, quantity), wcols) - zero_level
+    conversion_digits = conversion_digits_of(m, tiles)
     if adc_full_scale is None:
         lsb = np.full(ids.size, adc_lsb_levels(m))
     else:
@@ -378,8 +410,10 @@ def program(population: MacroPopulation, macro_ids, weight_tiles, *, adc_full_sc
     bottom = None
     if adc_bottom is not None:
         frac = np.broadcast_to(np.asarray(adc_bottom, dtype=np.float64), ids.shape)
-        if not np.all(np.isfinite(frac)) or np.any(frac < 0):
-            raise ValueError(f"adc_bottom must be finite and >= 0; got {frac.min()} .. {frac.max()}")
+        lowest = nominal_adc_bottom_levels(m) / column_range_levels(m)
+        if not np.all(np.isfinite(frac)) or np.any(frac < lowest - 1e-12):
+            raise ValueError(f"adc_bottom must be finite and >= {lowest:g} (the lowest column signal); "
+                             f"got {frac.min()} .. {frac.max()}")
         bottom = frac * column_range_levels(m)
     writes = ActionCounts({Action.MRAM_WRITE_BITS: digits.size * m.bits_per_cell})
     return ProgrammedMacros(population, ids, tiles.astype(np.int64), digits, levels, conversion_digits, lsb,

@@ -10,7 +10,8 @@ from accelsim.report.console import table
 
 FIGURES = (("float (software)", "accuracy_float"), ("ideal quantised", "accuracy_ideal"),
            ("analog, uncalibrated", "accuracy_uncalibrated"), ("analog, calibrated", "accuracy_calibrated"))
-LAYER_COLUMNS = ("layer", "macros", "MVMs", "RMSE LSB uncal", "RMSE LSB cal", "SQNR dB uncal", "SQNR dB cal")
+LAYER_COLUMNS = ("layer", "macros", "MVMs", "ADC LSB (MAC)", "RMSE LSB uncal", "RMSE LSB cal",
+                 "SQNR dB uncal", "SQNR dB cal")
 
 
 def _pct(value: float) -> str:
@@ -44,7 +45,7 @@ def dies_table(study: dict[str, Any]):
 
 def layer_rows(study: dict[str, Any]):
     for e in study["layers"]:
-        yield (e["layer"], e["macros"], e["mvms"], e["rmse_lsb_uncalibrated"], e["rmse_lsb_calibrated"],
+        yield (e["layer"], e["macros"], e["mvms"], e["adc_lsb_mac"], e["rmse_lsb_uncalibrated"], e["rmse_lsb_calibrated"],
                e["sqnr_db_uncalibrated"], e["sqnr_db_calibrated"])
 
 
