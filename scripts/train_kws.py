@@ -159,11 +159,13 @@ class MacroNoise:
         self.percentile = ADC_RANGE_PERCENTILE / 100.0
         self.strength = 1.0
         """Fraction of the error added (ramped from 0 to 1 over the first QAT epochs)."""
+        self.scale = 1.0
+        """Training margin: the cell spread and read noise are drawn at ``scale`` times the arch's."""
 
     def weight_error(self, codes: torch.Tensor) -> torch.Tensor:
         """Level error of each cell holding ``codes`` (one draw of the spread), in weight codes."""
         k = self.sensitivity[(codes + self.offset).long()]
-        return k * (self.strength * self.cell_sigma) * torch.randn_like(codes)
+        return k * (self.strength * self.scale * self.cell_sigma) * torch.randn_like(codes)
 
     def adc_error(self, column_sums: torch.Tensor) -> torch.Tensor:
         """What the ADC (quantisation, clipping, read noise) adds to each offset-encoded column sum."""
@@ -174,7 +176,7 @@ class MacroNoise:
         lsb = torch.clamp(hi - lo, min=float(self.steps)) / self.steps
         lo = torch.clamp(lo, min=self.lowest)
         codes = torch.clamp(torch.round((column_sums - lo) / lsb), 0, self.steps)
-        read = self.read_noise * torch.randn_like(column_sums)
+        read = (self.scale * self.read_noise) * torch.randn_like(column_sums)
         return self.strength * ((lo + codes * lsb - column_sums) + read * lsb)
 
 
@@ -342,7 +344,8 @@ def fit(model, train, val, epochs, lr, rng, label, teacher=None, freeze_bn_epoch
             loss.backward()
             opt.step()
             sched.step()
-        acc = evaluate(model, *val)
+        # under noise every pass sees other draws: average three
+        acc = evaluate(model, *val) if noise is None else sum(evaluate(model, *val) for _ in range(3)) / 3
         if acc >= best and (noise is None or noise.strength == 1.0):
             best, best_state = acc, {k: v.clone() for k, v in model.state_dict().items()}
         print(f"{label} epoch {epoch + 1}/{epochs}: loss {loss.item():.3f} "
@@ -407,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--digital-weight-bits", type=int, default=8,
                     help="weight bits of the layers a tile's digital unit computes")
     ap.add_argument("--no-hw-aware", action="store_true", help="train without the macros' analog error")
+    ap.add_argument("--hw-noise-scale", type=float, default=1.0,
+                    help="draw the cell spread and read noise at this multiple of the arch's sigmas in training")
     ap.add_argument("--float-state", default=None,
                     help="float network state: loaded when the file exists, else trained and saved there")
     ap.add_argument("--threads", type=int, default=2)
@@ -472,6 +477,8 @@ def main(argv: list[str] | None = None) -> int:
         q_model.train()
         q_model(train[0][:1024])
     noise = None if args.no_hw_aware else MacroNoise(arch)
+    if noise is not None:
+        noise.scale = args.hw_noise_scale
     q_model.hardware_aware(noise, on_macros)
     float_model.eval()
     fit(q_model, train, val, args.qat_epochs, 5e-4, rng, "qat", teacher=float_model,

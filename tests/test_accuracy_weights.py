@@ -44,7 +44,10 @@ def test_the_shipped_weights_fit_the_shipped_workload(kws):
     assert set(weights.layers) == {"conv1", "dw1", "pw1", "dw2", "pw2", "dw3", "pw3", "dw4", "pw4", "fc"}
     assert (weights.weight_bits, weights.input_bits) == (2, 4)
     for name, lw in weights.layers.items():
-        assert lw.weight_codes.min() >= -2 and lw.weight_codes.max() <= 1
+        # the depthwise layers run in the tile's digital unit at 8 bits; the others on the macros' 2 and 4
+        wide = name.startswith("dw")
+        assert (lw.weight_bits, lw.input_bits) == ((8, 8) if wide else (2, 4))
+        assert lw.weight_codes.min() >= (-128 if wide else -2) and lw.weight_codes.max() <= (127 if wide else 1)
         assert lw.input_zero_point == (8 if name == "conv1" else 0)
     assert weights.classes[-2:] == ("_silence_", "_unknown_")
     assert sum(a.nbytes for a in arrays.values()) < 400_000
@@ -137,18 +140,27 @@ def test_one_code_in_the_file_asks_for_the_whole_quantised_network(kws, tmp_path
 
 def test_a_layer_may_have_widths_of_its_own(kws, tmp_path):
     workload, arrays = kws
-    codes = np.clip(np.round(arrays["dw1.weight"] / np.abs(arrays["dw1.weight"]).max() * 127), -128, 127)
-    wide = dict(arrays, **{"dw1.weight_codes": codes.astype(np.int8), "dw1.weight_bits": np.int32(8),
-                           "dw1.input_bits": np.int32(8)})
+    shipped = load_weights(workload)
+    codes = np.clip(np.round(arrays["pw2.weight"] / np.abs(arrays["pw2.weight"]).max() * 127), -128, 127)
+    wide = dict(arrays, **{"pw2.weight_codes": codes.astype(np.int8), "pw2.weight_bits": np.int32(8),
+                           "pw2.input_bits": np.int32(8)})
     weights = load_weights(workload, save(tmp_path, wide))
-    assert (weights.layers["dw1"].weight_bits, weights.layers["dw1"].input_bits) == (8, 8)
-    assert weights.layers["dw1"].input_code_max == 255
-    assert weights.layers["dw1"].weight_codes.max() > 1
-    others = {lw.weight_bits for name, lw in weights.layers.items() if name != "dw1"}
-    assert others == {weights.weight_bits}
+    assert (weights.layers["pw2"].weight_bits, weights.layers["pw2"].input_bits) == (8, 8)
+    assert weights.layers["pw2"].input_code_max == 255
+    assert weights.layers["pw2"].weight_codes.max() > 1
+    for name, lw in weights.layers.items():
+        if name != "pw2":
+            assert (lw.weight_bits, lw.input_bits) == (shipped.layers[name].weight_bits, shipped.layers[name].input_bits)
+    # without keys of its own a layer takes the file's widths
+    plain = {k: v for k, v in wide.items() if not k.endswith((".weight_bits", ".input_bits")) or k.startswith("pw2.")}
+    plain = {k: v for k, v in plain.items() if not k.startswith("dw") or not k.endswith("codes")}
+    for dw in ("dw1", "dw2", "dw3", "dw4"):
+        plain[f"{dw}.weight_codes"] = np.clip(arrays[f"{dw}.weight_codes"], -2, 1).astype(np.int8)
+    assert {lw.weight_bits for n, lw in load_weights(workload, save(tmp_path, plain, "plain.npz")).layers.items()
+            if n != "pw2"} == {2}
     # the layer's own width bounds its codes: 8-bit codes under a 4-bit layer width are rejected
-    narrow = dict(wide, **{"dw1.weight_bits": np.int32(4)})
-    rejected(workload, save(tmp_path, narrow, "narrow.npz"), "dw1.weight_codes", "-8..7", "dw1.weight_bits 4")
+    narrow = dict(wide, **{"pw2.weight_bits": np.int32(4)})
+    rejected(workload, save(tmp_path, narrow, "narrow.npz"), "pw2.weight_codes", "-8..7", "pw2.weight_bits 4")
 
 
 @pytest.mark.parametrize("value", [np.int32(0), np.int32(17), np.float32(8.0), np.array([8, 8], np.int32)])

@@ -23,11 +23,13 @@ from accelsim.hw.macro import (
 )
 from accelsim.hw.variation import make_population
 
+#: the offset removed digitally: these cells hold mram72's 2-bit weights in several slices
 RRAM = {"cell": {"technology": "rram", "rram": {"g_min_us": 1.0, "g_max_us": 40.0, "read_voltage_v": 0.1}},
-        "readout": "current_sum"}
+        "readout": "current_sum", "offset_subtraction": "digital"}
 SRAM = {"cell": {"technology": "sram_charge", "sram": {"unit_capacitor_ff": 1.0, "swing_v": 0.8}},
-        "readout": "charge_sum", "bits_per_cell": 1}
-BINARY = {"cell": {"technology": "mtj_binary"}, "bits_per_cell": 1, "readout": "current_sum"}
+        "readout": "charge_sum", "bits_per_cell": 1, "offset_subtraction": "digital"}
+BINARY = {"cell": {"technology": "mtj_binary"}, "bits_per_cell": 1, "readout": "current_sum",
+          "offset_subtraction": "digital"}
 
 
 def _char(macro: dict, **sections):
@@ -49,6 +51,8 @@ def designs(draw):
              "slice_combine": draw(st.sampled_from(["digital", "analog"])),
              "rows": draw(st.integers(1, 24)), "variation": dict(NO_VARIATION),
              "calibration": {"enabled": False}}
+    if encoding == "offset" and (weight_bits == bits or macro["slice_combine"] == "analog"):
+        macro["offset_subtraction"] = draw(st.sampled_from(["digital", "analog"]))
     cpw = (weight_bits // bits) * (2 if encoding == "differential" else 1)
     macro["columns"] = cpw * draw(st.integers(1, 4))
     macro["adc"] = {"count": 1, "full_scale": 1.0}
@@ -97,13 +101,13 @@ def test_inconsistent_cell_and_scheme_settings_are_config_errors(macro, message)
 
 
 def test_analog_slice_combination_converts_once_per_weight():
-    digital = arch_with({"columns": 64, "weight_bits": 4, "bits_per_cell": 2})
+    digital = arch_with({"columns": 64, "weight_bits": 4, "bits_per_cell": 2, "offset_subtraction": "digital"})
     analog = arch_with({"columns": 64, "weight_bits": 4, "bits_per_cell": 2, "slice_combine": "analog"})
     assert macro_geometry(digital).conversions_per_mvm == 64
     assert macro_geometry(analog).conversions_per_mvm == 32
     assert mvm_counts(macro_geometry(analog))["cell_read"] == mvm_counts(macro_geometry(digital))["cell_read"]
     assert _char({"columns": 64, "weight_bits": 4, "slice_combine": "analog"}).tops_per_w > \
-        _char({"columns": 64, "weight_bits": 4}).tops_per_w
+        _char({"columns": 64, "weight_bits": 4, "offset_subtraction": "digital"}).tops_per_w
 
 
 def test_analog_bit_serial_accumulation_evaluates_every_bit_but_converts_once():

@@ -241,8 +241,8 @@ def check_bits(arch: ArchConfig, weights: NetworkWeights, tile_plan: TilePlan) -
                 own = have != getattr(weights, f"{what}_bits")
                 problems.append(Problem(
                     f"layer {name!r} runs on macros, but its {what} codes of {have} bits do not fit the "
-                    f"macro's macro.{what}_bits = {limit} (keep the layer in a tile's digital unit, or "
-                    f"quantise it to {limit} bits)",
+                    f"macro's macro.{what}_bits = {limit} (compute it in a tile's digital unit, as "
+                    f"mapping.depthwise: digital does for a depthwise layer, or quantise it to {limit} bits)",
                     path=f"{name}.{what}_bits" if own else f"{what}_bits", file=weights.source, value=have))
     if problems:
         raise ConfigError(problems)

@@ -266,7 +266,7 @@ def conversion_digits_of(macro: MacroConfig, weight_tiles: np.ndarray) -> np.nda
 def nominal_adc_bottom_levels(macro: MacroConfig) -> float:
     """The signal code 0 stands for at full_scale 1: 0, or the lowest signed column sum when the
     offset is removed in analog (the zero weight's digit x rows x the largest drive)."""
-    return -float(zero_weight_reference(macro)[1] * macro.rows * evaluation_input_max(macro))
+    return float(-(zero_weight_reference(macro)[1] * macro.rows * evaluation_input_max(macro)))
 
 
 # --------------------------------------------------------------------------- programming
@@ -293,7 +293,7 @@ class ProgrammedMacros:
         counts: the MRAM writes of programming.
         adc_bottom_levels: the column signal (level units) each macro's ADC code 0 stands for,
             shape (n,): its bottom reference; None (the nominal bottom,
-            :func:`nominal_adc_bottom_levels`) unless programmed (``adc_bottom=``).
+            :func:`nominal_adc_bottom_levels` times the full scale) unless programmed (``adc_bottom=``).
     """
 
     population: MacroPopulation
@@ -337,8 +337,8 @@ class ProgrammedMacros:
     @property
     def adc_bottom(self) -> np.ndarray:
         """Each macro's ADC bottom reference (level units) as an array, shape (n,)."""
-        if self.adc_bottom_levels is None:
-            return np.full(len(self.macro_ids), nominal_adc_bottom_levels(self.macro))
+        if self.adc_bottom_levels is None:  # the nominal window, scaled with the full scale about zero
+            return nominal_adc_bottom_levels(self.macro) * self.adc_full_scale
         return self.adc_bottom_levels
 
     @property
@@ -370,8 +370,9 @@ def program(population: MacroPopulation, macro_ids, weight_tiles, *, adc_full_sc
     ``adc_bottom`` (same form, >= 0) programs the bottom reference: the
     fraction of the column range that code 0 stands for (default 0), so the
     ADC's codes span ``bottom .. bottom + full_scale``; with ``offset_subtraction:
-    analog`` the signal is signed and the bottom may go down to
-    :func:`nominal_adc_bottom_levels` (its default). Ranging each macro's
+    analog`` the signal is signed, the bottom may go down to
+    :func:`nominal_adc_bottom_levels`, and its default is that times the full
+    scale (the window scales about zero). Ranging each macro's
     ADC to the signals its layer produces is a deployment step
     (:func:`accelsim.accuracy.analog.adc_ranges`).
     """
