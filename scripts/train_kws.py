@@ -405,7 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default="data/kws_synth", help="Speech Commands layout folder")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--float-epochs", type=int, default=20)
-    ap.add_argument("--qat-epochs", type=int, default=30)
+    ap.add_argument("--qat-epochs", type=int, default=45)
+    ap.add_argument("--qat-lr", type=float, default=5e-4, help="peak learning rate of the fine-tuning")
     ap.add_argument("--arch", default="mram72", help="architecture whose macros the network is trained for")
     ap.add_argument("--digital-weight-bits", type=int, default=8,
                     help="weight bits of the layers a tile's digital unit computes")
@@ -481,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
         noise.scale = args.hw_noise_scale
     q_model.hardware_aware(noise, on_macros)
     float_model.eval()
-    fit(q_model, train, val, args.qat_epochs, 5e-4, rng, "qat", teacher=float_model,
+    fit(q_model, train, val, args.qat_epochs, args.qat_lr, rng, "qat", teacher=float_model,
         freeze_bn_epochs=args.qat_epochs // 5, noise=noise, ramp_epochs=args.qat_epochs // 3)
     q_model.hardware_aware(None, on_macros)
     acc_q_torch = evaluate(q_model, *test)
