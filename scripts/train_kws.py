@@ -24,9 +24,12 @@ Needs PyTorch (``pip install -e .[train]``); nothing else in accelsim does.
    macro adds (:class:`MacroNoise`, all of it read from the architecture):
    each cell's level spread (``cell_sigma_r``, through the cell's level
    sensitivity to its resistance, redrawn every batch), the ADC's
-   quantisation of the offset-encoded column sum over a window ranged on the
-   batch as the deployment ranges it (``adc.bits``, the 0.1 to 99.9
-   percentile), and read noise (``read_noise_sigma_lsb``). The network learns
+   quantisation of the column sum it converts (the signed product under
+   ``offset_subtraction: analog``, the offset-encoded sum under ``digital``)
+   over a window ranged on the batch as the deployment ranges it
+   (``adc.bits``, the 0.1 to 99.9 percentile), and read noise
+   (``read_noise_sigma_lsb``); ``--hw-noise-scale`` draws the spread and the
+   noise larger than the architecture's. The network learns
    weights whose accuracy survives any draw of the spread; ``--no-hw-aware``
    trains without it.
 4. Export: workloads/kws_dscnn.npz (format: accelsim/accuracy/weights.py)
@@ -60,7 +63,7 @@ from accelsim.accuracy.speech_commands import CLASSES, load_split
 from accelsim.accuracy.study import evaluate_accuracy
 from accelsim.accuracy.weights import load_weights
 from accelsim.config import load_arch
-from accelsim.hw.macro import cell_quantities, levels_of, nominal_adc_bottom_levels
+from accelsim.hw.macro import cell_quantities, column_range_levels, levels_of, nominal_adc_bottom_levels
 from accelsim.mapping import plan as make_plan
 from accelsim.workload import load_workload
 
@@ -98,8 +101,12 @@ class StepQuantiser(nn.Module):
 
     def init_from(self, x: torch.Tensor) -> None:
         with torch.no_grad():
-            if self.step.numel() > 1:  # weights: step = std per channel (near-MSE-optimal for 4 levels)
-                self.step.copy_(x.reshape(x.shape[0], -1).std(dim=1).clamp_min(1e-6))
+            if self.step.numel() > 1:  # weights, per output channel
+                w = x.reshape(x.shape[0], -1)
+                if self.hi <= 1:  # 2 bits or fewer: the std (near-MSE-optimal for 4 levels)
+                    self.step.copy_(w.std(dim=1).clamp_min(1e-6))
+                else:  # wider codes: the largest weight on the largest code, so that all of them are used
+                    self.step.copy_((w.abs().amax(dim=1) / self.hi).clamp_min(1e-6))
             else:  # activations: cover the 99.9th percentile of |x|
                 top = max(self.hi - self.zero_point, self.zero_point - self.lo)
                 q = torch.quantile(x.detach().abs().flatten()[:200_000], 0.999)
@@ -140,11 +147,14 @@ class MacroNoise:
     added to each conversion.
     """
 
-    def __init__(self, arch):
+    def __init__(self, arch, largest_k: int):
         m = arch.macro
         if m.weight_encoding != "offset" or m.weight_bits != m.bits_per_cell or m.input_mode != "bit_parallel":
             raise SystemExit("hardware-aware training models offset-encoded weights of one cell each, "
                              "read bit-parallel; train this architecture with --no-hw-aware")
+        if largest_k > m.rows:  # the ADC is modelled on a layer's whole column sum: one row tile
+            raise SystemExit(f"hardware-aware training models layers of at most macro.rows = {m.rows} "
+                             f"rows; a layer here has {largest_k}; train with --no-hw-aware")
         q = cell_quantities(m)
         delta = 1e-4
         sensitivity = (levels_of(m, q * math.exp(delta)) - levels_of(m, q)) / delta
@@ -157,6 +167,7 @@ class MacroNoise:
         self.steps = 2**m.adc.bits - 1
         self.read_noise = m.variation.read_noise_sigma_lsb
         self.percentile = ADC_RANGE_PERCENTILE / 100.0
+        self.span_max = column_range_levels(m)
         self.strength = 1.0
         """Fraction of the error added (ramped from 0 to 1 over the first QAT epochs)."""
         self.scale = 1.0
@@ -173,7 +184,7 @@ class MacroNoise:
         if flat.numel() > 65_536:  # the window's percentiles, estimated on a sample of the sums
             flat = flat[torch.randint(0, flat.numel(), (65_536,))]
         lo, hi = torch.quantile(flat, torch.tensor([1.0 - self.percentile, self.percentile]))
-        lsb = torch.clamp(hi - lo, min=float(self.steps)) / self.steps
+        lsb = torch.clamp(hi - lo, min=float(self.steps), max=self.span_max) / self.steps
         lo = torch.clamp(lo, min=self.lowest)
         codes = torch.clamp(torch.round((column_sums - lo) / lsb), 0, self.steps)
         read = (self.scale * self.read_noise) * torch.randn_like(column_sums)
@@ -477,7 +488,8 @@ def main(argv: list[str] | None = None) -> int:
     with torch.no_grad():  # initialise the activation steps on one batch
         q_model.train()
         q_model(train[0][:1024])
-    noise = None if args.no_hw_aware else MacroNoise(arch)
+    by_name = {layer.name: layer for layer in workload.layers}
+    noise = None if args.no_hw_aware else MacroNoise(arch, max(by_name[n].k for n in on_macros))
     if noise is not None:
         noise.scale = args.hw_noise_scale
     q_model.hardware_aware(noise, on_macros)

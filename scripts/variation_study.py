@@ -3,8 +3,7 @@
 Run: ``python scripts/variation_study.py [--samples N] [--out docs/variation_study.png]``.
 
 Two sweeps of the shipped KWS model on mram72 as deployed (its 6-bit ADCs
-ranged on the calibration batch, the offset removed in analog; at zero
-variation the chip is 0.4 points below ideal quantised on the whole set):
+ranged on the calibration batch, the offset removed in analog):
 
 (a) the per-macro and per-column gain and offset sigmas and the read noise,
     all scaled by one factor (1 = the mram72 values), without cell spread:

@@ -168,3 +168,15 @@ def test_a_bad_layer_width_is_named(kws, tmp_path, value):
     workload, arrays = kws
     rejected(workload, save(tmp_path, dict(arrays, **{"pw2.input_bits": value})),
              "pw2.input_bits", "between 1 and 16")
+
+
+def test_unknown_and_misplaced_layer_keys_are_named(kws, tmp_path):
+    workload, arrays = kws
+    typo = dict(arrays, **{"pw2.input_bit": np.int32(4)})
+    rejected(workload, save(tmp_path, typo), "pw2.input_bit", "did you mean pw2.input_bits")
+    pool = dict(arrays, **{"pool.weight": np.zeros(3, np.float32)})
+    rejected(workload, save(tmp_path, pool, "pool.npz"), "pool.weight", "has no weights")
+    floats = {k: v for k, v in arrays.items() if k.split(".")[-1] in ("weight", "out_scale", "out_shift")}
+    assert not load_weights(workload, save(tmp_path, floats, "floats.npz")).has_quantised
+    floats["pw2.weight_bits"] = np.int32(2)
+    rejected(workload, save(tmp_path, floats, "floats_bits.npz"), "pw2.weight_bits", "only the float network")

@@ -284,3 +284,27 @@ def test_analog_offset_subtraction_leaves_the_adc_only_the_signed_product():
     prog = program(make_population(six, size=2, seed=0), [0, 1], w)
     err = column_values(prog, x) - ideal_mvm(w, x)
     assert np.abs(err).max() <= adc_lsb_levels(six.macro) / 2 + 1
+
+
+def test_analog_offset_window_covers_a_bowed_readout():
+    """Current sum over stacked MTJs reads a zero weight (digit 2) at 2.4 levels: removed in analog,
+    the columns span [-2.4, 0.6] x rows x x_max, and the nominal window must too (nothing clips)."""
+    arch = ideal_arch({"readout": "current_sum", "offset_subtraction": "analog", "adc": {"bits": 12}})
+    m = arch.macro
+    assert nominal_adc_bottom_levels(m) == pytest.approx(-2.4 * m.rows * input_max(m))
+    w = np.stack([np.full((m.rows, m.weight_columns), -2), np.full((m.rows, m.weight_columns), 1)])
+    x = np.full((1, m.rows), input_max(m))
+    prog = program(make_population(arch, size=2, seed=0), [0, 1], w)
+    read = column_values(prog, x, corrected=False)
+    expected = np.array([-2.4, 0.6]) * m.rows * input_max(m)
+    np.testing.assert_allclose(read[:, 0, 0], expected, atol=adc_lsb_levels(m))
+
+
+def test_adc_trim_scales_a_programmed_bottom_reference_with_the_step():
+    arch = arch_with({"variation": {"macro_gain_sigma": 0.2}})
+    pop = make_population(arch, 2, 0)
+    w = np.random.default_rng(0).integers(-2, 2, (2, 64, 64))
+    prog = program(pop, [0, 1], w, adc_full_scale=0.2, adc_bottom=-0.3)
+    trimmed = prog.with_adc_lsb(prog.adc_lsb * np.array([1.1, 0.9]))
+    np.testing.assert_allclose(trimmed.adc_bottom, prog.adc_bottom * np.array([1.1, 0.9]))
+    np.testing.assert_allclose(trimmed.adc_full_scale, prog.adc_full_scale * np.array([1.1, 0.9]))

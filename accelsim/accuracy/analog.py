@@ -233,6 +233,7 @@ def check_bits(arch: ArchConfig, weights: NetworkWeights, tile_plan: TilePlan) -
                                   "(weight_codes, scales and zero points of every weight layer)",
                                   file=weights.source))
     on_macros = dict.fromkeys(s.layer for r in tile_plan.rounds for s in r.stages if s.unit == "macros")
+    lw_kind = {s.layer: s.kind for r in tile_plan.rounds for s in r.stages}
     problems = []
     for name in on_macros:
         lw = weights.layers[name]
@@ -241,8 +242,10 @@ def check_bits(arch: ArchConfig, weights: NetworkWeights, tile_plan: TilePlan) -
                 own = have != getattr(weights, f"{what}_bits")
                 problems.append(Problem(
                     f"layer {name!r} runs on macros, but its {what} codes of {have} bits do not fit the "
-                    f"macro's macro.{what}_bits = {limit} (compute it in a tile's digital unit, as "
-                    f"mapping.depthwise: digital does for a depthwise layer, or quantise it to {limit} bits)",
+                    f"macro's macro.{what}_bits = {limit} ("
+                    + ("keep it in the tiles' digital units with mapping.depthwise: digital, or "
+                       if lw_kind[name] == "depthwise_conv2d" else "")
+                    + f"quantise it to {limit} bits)",
                     path=f"{name}.{what}_bits" if own else f"{what}_bits", file=weights.source, value=have))
     if problems:
         raise ConfigError(problems)

@@ -18,7 +18,7 @@ key                        shape               meaning
 ``L.weight``               W                   float weights
 ``L.out_scale``            (N,)                float network: y = (W * x) * out_scale + out_shift
 ``L.out_shift``            (N,)                (batch-norm and bias folded)
-``L.weight_codes``         W, int8             quantised weights: w = weight_codes * weight_scale
+``L.weight_codes``         W, integers         quantised weights: w = weight_codes * weight_scale
 ``L.weight_scale``         (N,)                per output channel
 ``L.input_scale``          ()                  input codes q = clip(round(x / input_scale) + zp, 0, 2**input_bits - 1)
 ``L.input_zero_point``     (), int32           zp; 0 for the ReLU outputs, > 0 for a signed input
@@ -51,6 +51,7 @@ in label order) and ``trained_accuracy_float`` / ``trained_accuracy_ideal``
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,14 +132,6 @@ class NetworkWeights:
     def has_quantised(self) -> bool:
         return self.weight_bits is not None
 
-    @property
-    def weight_code_range(self) -> tuple[int, int]:
-        return -(2 ** (self.weight_bits - 1)), 2 ** (self.weight_bits - 1) - 1
-
-    @property
-    def input_code_max(self) -> int:
-        return 2**self.input_bits - 1
-
 
 def weight_shape(layer: LayerInfo) -> tuple[int, ...]:
     """The shape ``L.weight`` must have for this layer."""
@@ -194,11 +187,22 @@ def load_weights(workload: Workload, path: str | Path | None = None) -> NetworkW
             bad(key, "must be an integer scalar between 1 and 16", data[key].tolist())
         else:
             bits[key] = int(data[key])
-    names = {layer.name for layer in workload.layers}
+    by_name = {layer.name: layer for layer in workload.layers}
+    known = (*LAYER_KEYS, *LAYER_BIT_KEYS)
     for key in data:
-        prefix = key.split(".", 1)[0]
-        if "." in key and prefix not in names:
+        if "." not in key:
+            continue
+        prefix, suffix = key.split(".", 1)
+        if prefix not in by_name:
             bad(key, f"names layer {prefix!r}, which the workload {workload.name!r} does not have")
+        elif not by_name[prefix].has_weights:
+            bad(key, f"layer {prefix!r} ({by_name[prefix].kind}) has no weights")
+        elif suffix not in known:
+            near = difflib.get_close_matches(suffix, known, n=1)
+            bad(key, f"unknown key of layer {prefix!r}" + (f" (did you mean {prefix}.{near[0]}?)" if near else
+                                                            f"; expected {', '.join(known)}"))
+        elif suffix in LAYER_BIT_KEYS and not quantised:
+            bad(key, "a layer width, but the file holds only the float network (no weight codes)")
     layers: dict[str, LayerWeights] = {}
     for i, layer in enumerate(workload.layers):
         if not layer.has_weights:

@@ -219,10 +219,12 @@ class MacroConfig(Section):
             raise ValueError("input_pulse_ns applies to input_mode pulse_width only")
         if self.offset_subtraction == "analog":
             if self.weight_encoding != "offset":
-                raise ValueError("offset_subtraction: analog applies to weight_encoding offset only")
+                raise ValueError("offset_subtraction: analog applies to weight_encoding offset only "
+                                 "(set macro.offset_subtraction: digital)")
             if self.weight_bits != self.bits_per_cell and self.slice_combine != "analog":
                 raise ValueError("offset_subtraction: analog needs one converted column per weight "
-                                 "(weight_bits = bits_per_cell, or slice_combine: analog)")
+                                 "(weight_bits = bits_per_cell, or slice_combine: analog; or set "
+                                 "macro.offset_subtraction: digital)")
         return self
 
     def _check_cell(self) -> None:

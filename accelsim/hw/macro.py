@@ -5,7 +5,8 @@ Signal chain of one evaluation (docs/macro-model.md has the equations):
 
 1. A signed weight of ``weight_bits`` becomes ``weight_bits / bits_per_cell``
    unsigned cell digits per column (``offset``: ``w + 2**(B_w-1)``, the offset
-   removed digitally; ``differential``: a positive and a negative column).
+   removed digitally after the ADC or, with ``offset_subtraction: analog``,
+   by a reference before it; ``differential``: a positive and a negative column).
 2. A cell stores digit ``d`` as a physical quantity, times the cell's
    log-normal spread: a stacked-MTJ (or binary MTJ) resistance
    ``R(d) = R_P sum_k r**k (1 + s_k TMR)``, ``s_k`` the bits of ``d``; an RRAM
@@ -264,9 +265,10 @@ def conversion_digits_of(macro: MacroConfig, weight_tiles: np.ndarray) -> np.nda
 
 
 def nominal_adc_bottom_levels(macro: MacroConfig) -> float:
-    """The signal code 0 stands for at full_scale 1: 0, or the lowest signed column sum when the
-    offset is removed in analog (the zero weight's digit x rows x the largest drive)."""
-    return float(-(zero_weight_reference(macro)[1] * macro.rows * evaluation_input_max(macro)))
+    """The signal code 0 stands for at full_scale 1: 0, or the lowest column signal when the offset
+    is removed in analog (the zero weight's read level x rows x the largest drive; the read level is
+    its digit for a linear readout, more for current sum over MTJs, whose levels bow upward)."""
+    return float(-(zero_weight_reference(macro)[0] * macro.rows * evaluation_input_max(macro))) + 0.0
 
 
 # --------------------------------------------------------------------------- programming
@@ -283,7 +285,8 @@ class ProgrammedMacros:
         digits: stored cell digits, shape (n, rows_used, physical columns used).
         levels: each converted column's per-row read value in level units, with the cells'
             spread, shape (n, rows_used, converted columns used): the cells' levels, or the
-            binary-weighted sum of a weight's slices when they combine in analog.
+            binary-weighted sum of a weight's slices when they combine in analog, less the zero
+            weight's nominal read level when the offset is removed in analog.
         conversion_digits: the ideal (integer) counterpart of ``levels``.
         adc_lsb: ADC step of each macro in level units, shape (n,): the config's full scale, the
             per-macro reference programmed at deployment (``program(..., adc_full_scale=)``), or
@@ -352,8 +355,14 @@ class ProgrammedMacros:
         return dataclasses.replace(self, correction_gain=gain, correction_offset=offset)
 
     def with_adc_lsb(self, adc_lsb: np.ndarray) -> ProgrammedMacros:
-        """The same programmed macros with trimmed ADC references."""
-        return dataclasses.replace(self, adc_lsb=np.asarray(adc_lsb, dtype=np.float64))
+        """The same programmed macros with trimmed ADC references: the reference ladder scales as a
+        whole, so a programmed bottom reference scales with the step (a default one follows the full
+        scale already)."""
+        adc_lsb = np.asarray(adc_lsb, dtype=np.float64)
+        bottom = self.adc_bottom_levels
+        if bottom is not None:
+            bottom = bottom * (adc_lsb / self.adc_lsb)
+        return dataclasses.replace(self, adc_lsb=adc_lsb, adc_bottom_levels=bottom)
 
 
 def program(population: MacroPopulation, macro_ids, weight_tiles, *, adc_full_scale=None,
@@ -367,12 +376,13 @@ def program(population: MacroPopulation, macro_ids, weight_tiles, *, adc_full_sc
     ``adc_full_scale`` (scalar or one value per macro, > 0) programs each
     macro's ADC reference: its full scale as a fraction of the column's
     largest ideal signal, replacing ``macro.adc.full_scale`` (the default).
-    ``adc_bottom`` (same form, >= 0) programs the bottom reference: the
-    fraction of the column range that code 0 stands for (default 0), so the
-    ADC's codes span ``bottom .. bottom + full_scale``; with ``offset_subtraction:
-    analog`` the signal is signed, the bottom may go down to
-    :func:`nominal_adc_bottom_levels`, and its default is that times the full
-    scale (the window scales about zero). Ranging each macro's
+    ``adc_bottom`` (same form) programs the bottom reference: the fraction
+    of the column range that code 0 stands for, so the ADC's codes span
+    ``bottom .. bottom + full_scale``. It is >= 0 and defaults to 0 when the
+    offset is removed digitally; with ``offset_subtraction: analog`` the
+    signal is signed, the bottom may go down to
+    :func:`nominal_adc_bottom_levels` (as a fraction of the range), and its
+    default is that times the full scale (the window scales about zero). Ranging each macro's
     ADC to the signals its layer produces is a deployment step
     (:func:`accelsim.accuracy.analog.adc_ranges`).
     """
