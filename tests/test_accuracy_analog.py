@@ -200,7 +200,7 @@ def test_deployment_ranges_each_macro_on_its_layers_column_sums(kws):
 def test_ranged_and_calibrated_chip_on_the_defaults(kws):
     """mram72 defaults, 600 clips, seed 0: calibration on the network's own vectors recovers most
     of the ideal accuracy; the cell spread, which no per-column correction removes, costs the rest
-    (docs/accuracy.md: 7.1 points on die 0 over the whole set)."""
+    (docs/accuracy.md: 6.0 points on die 0 over the whole set)."""
     workload, weights, _, _ = kws
     test = load_test_set(workload, samples=600)
     study = evaluate_accuracy(load_arch("mram72"), workload, test, weights=weights)
