@@ -232,10 +232,9 @@ def check_bits(arch: ArchConfig, weights: NetworkWeights, tile_plan: TilePlan) -
         raise ConfigError(Problem("holds only the float network: the macros need the quantised one "
                                   "(weight_codes, scales and zero points of every weight layer)",
                                   file=weights.source))
-    on_macros = dict.fromkeys(s.layer for r in tile_plan.rounds for s in r.stages if s.unit == "macros")
-    lw_kind = {s.layer: s.kind for r in tile_plan.rounds for s in r.stages}
+    on_macros = {s.layer: s.kind for r in tile_plan.rounds for s in r.stages if s.unit == "macros"}
     problems = []
-    for name in on_macros:
+    for name, kind in on_macros.items():
         lw = weights.layers[name]
         for what, have, limit in (("weight", lw.weight_bits, m.weight_bits), ("input", lw.input_bits, m.input_bits)):
             if have > limit:
@@ -244,7 +243,7 @@ def check_bits(arch: ArchConfig, weights: NetworkWeights, tile_plan: TilePlan) -
                     f"layer {name!r} runs on macros, but its {what} codes of {have} bits do not fit the "
                     f"macro's macro.{what}_bits = {limit} ("
                     + ("keep it in the tiles' digital units with mapping.depthwise: digital, or "
-                       if lw_kind[name] == "depthwise_conv2d" else "")
+                       if kind == "depthwise_conv2d" else "")
                     + f"quantise it to {limit} bits)",
                     path=f"{name}.{what}_bits" if own else f"{what}_bits", file=weights.source, value=have))
     if problems:

@@ -408,9 +408,9 @@ def program(population: MacroPopulation, macro_ids, weight_tiles, *, adc_full_sc
         for i, macro_id in enumerate(ids):
             spread = population.cell_spread(int(macro_id), rows)[:, :cols]
             quantity[i] *= np.take_along_axis(spread, digits[i][..., None].astype(np.intp), axis=-1)[..., 0]
-    zero_level, _ = zero_weight_reference(m)
+    zero_level, zero_digit = zero_weight_reference(m)
     levels = combine_slices(m, levels_of(m, quantity), wcols) - zero_level
-    conversion_digits = conversion_digits_of(m, tiles)
+    conversion_digits = combine_slices(m, digits.astype(np.float64), wcols) - zero_digit  # the tiles, encoded once
     if adc_full_scale is None:
         lsb = np.full(ids.size, adc_lsb_levels(m))
     else:
