@@ -23,7 +23,7 @@ Needs PyTorch (``pip install -e .[train]``); nothing else in accelsim does.
    Hardware-aware: every forward pass of a layer on macros adds what the
    macro adds (:class:`MacroNoise`, all of it read from the architecture):
    each cell's level spread (``cell_sigma_r``, through the cell's level
-   sensitivity to its resistance, redrawn every batch), the ADC's
+   sensitivity to its devices' spread, redrawn every batch), the ADC's
    quantisation of the column sum it converts (the signed product under
    ``offset_subtraction: analog``, the offset-encoded sum under ``digital``)
    over a window ranged on the batch as the deployment ranges it
@@ -63,7 +63,7 @@ from accelsim.accuracy.speech_commands import CLASSES, load_split
 from accelsim.accuracy.study import evaluate_accuracy
 from accelsim.accuracy.weights import load_weights
 from accelsim.config import load_arch
-from accelsim.hw.macro import cell_quantities, column_range_levels, levels_of, nominal_adc_bottom_levels
+from accelsim.hw.macro import column_range_levels, level_spread_sensitivity, nominal_adc_bottom_levels
 from accelsim.mapping import plan as make_plan
 from accelsim.workload import load_workload
 
@@ -136,10 +136,11 @@ class MacroNoise:
     """The analog error of a layer on macros, for hardware-aware training; read from the architecture.
 
     A weight code ``c`` is stored as the cell digit ``d = c + 2**(B_w-1)``
-    (offset encoding, one cell per weight). A cell whose resistance is off by
-    a factor ``exp(sigma z)`` reads ``d + k_d sigma z`` level units, ``k_d`` the
-    digit's level sensitivity (``R(d)`` over the level step for a
-    resistance-sum readout: 3, 4, 5, 6 on mram72). The column sum the ADC sees
+    (offset encoding, one cell per weight). A cell whose devices spread by
+    factors ``exp(sigma z_j)`` reads ``d + k_d sigma z`` level units to first
+    order, ``k_d`` the digit's level sensitivity
+    (:func:`accelsim.hw.macro.level_spread_sensitivity`: 2.2, 2.8, 4.1, 4.5 on
+    mram72, whose two MTJs spread on their own). The column sum the ADC sees
     is ``S = sum_i u_i d_i`` (``u`` the unsigned input codes; ``sum_i u_i c_i`` when
     the offset is removed in analog, ``offset_subtraction: analog``); the ADC spans the
     batch's 0.1 to 99.9 percentile of ``S`` (at least one level per code) in
@@ -155,9 +156,7 @@ class MacroNoise:
         if largest_k > m.rows:  # the ADC is modelled on a layer's whole column sum: one row tile
             raise SystemExit(f"hardware-aware training models layers of at most macro.rows = {m.rows} "
                              f"rows; a layer here has {largest_k}; train with --no-hw-aware")
-        q = cell_quantities(m)
-        delta = 1e-4
-        sensitivity = (levels_of(m, q * math.exp(delta)) - levels_of(m, q)) / delta
+        sensitivity = level_spread_sensitivity(m)
         self.offset = 2 ** (m.weight_bits - 1)
         # what the ADC sees of the offset: all of it, or none when it is removed in analog
         self.adc_offset = 0 if m.offset_subtraction == "analog" else self.offset

@@ -35,7 +35,6 @@ import numpy as np
 from accelsim.accuracy import reference
 from accelsim.accuracy.weights import NetworkWeights
 from accelsim.config import ArchConfig
-from accelsim.config.arch import VariationConfig
 from accelsim.errors import ConfigError, Problem
 from accelsim.hw.calibration import calibrate
 from accelsim.hw.geometry import macro_geometry
@@ -498,7 +497,7 @@ def analog_pass(chip: AnalogChip, weights: NetworkWeights, features: np.ndarray,
 def ideal_arch(arch: ArchConfig) -> ArchConfig:
     """The same chip with ideal macros: no variation or noise, and an ADC that resolves every
     integer column sum (full scale 1, enough bits). Its macros compute the integer product exactly."""
-    zero = VariationConfig(**{name: 0.0 for name in VariationConfig.model_fields})
+    zero = arch.macro.variation.without_errors()
     m = arch.macro
     exact = m.model_copy(update={"variation": zero,
                                  "adc": m.adc.model_copy(update={"full_scale": 1.0})})

@@ -145,8 +145,15 @@ class VariationConfig(Section):
     """Per-column offset, standard deviation in ADC LSB."""
     cell_sigma_r: float = Field(ge=0, le=1)
     """Per-cell spread of each programmed level's physical quantity (resistance of an MTJ, conductance of an RRAM cell, capacitance of an SRAM charge cell), relative standard deviation."""
+    cell_spread: Literal["device", "level"] = "device"
+    """What one cell_sigma_r draw scales: each device of a cell (device: each MTJ of a stacked-MTJ cell on its own, in either state; an RRAM or SRAM cell is one device, spread per level) or the cell's whole quantity at each level (level: a stack's MTJs varying together, the worst case)."""
     read_noise_sigma_lsb: float = Field(ge=0)
     """Random read noise of each conversion, standard deviation in ADC LSB."""
+
+    def without_errors(self) -> VariationConfig:
+        """The same section with every sigma set to zero (ideal devices)."""
+        return self.model_copy(update={name: 0.0 for name, f in type(self).model_fields.items()
+                                       if f.annotation is float})
 
 
 class CalibrationConfig(Section):

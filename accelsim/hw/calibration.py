@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accelsim.config.arch import ArchConfig, VariationConfig
+from accelsim.config.arch import ArchConfig
 from accelsim.counts import Action, ActionCounts
 from accelsim.hw.geometry import mvm_counts
 from accelsim.hw.macro import (
@@ -241,7 +241,7 @@ class CalibrationStudy:
 
 def _ideal_devices(arch: ArchConfig) -> ArchConfig:
     """The same design with every variation and noise sigma set to zero."""
-    zero = VariationConfig(**{name: 0.0 for name in VariationConfig.model_fields})
+    zero = arch.macro.variation.without_errors()
     return arch.model_copy(update={"macro": arch.macro.model_copy(update={"variation": zero})})
 
 

@@ -7,10 +7,12 @@ Signal chain of one evaluation (docs/macro-model.md has the equations):
    unsigned cell digits per column (``offset``: ``w + 2**(B_w-1)``, the offset
    removed digitally after the ADC or, with ``offset_subtraction: analog``,
    by a reference before it; ``differential``: a positive and a negative column).
-2. A cell stores digit ``d`` as a physical quantity, times the cell's
-   log-normal spread: a stacked-MTJ (or binary MTJ) resistance
-   ``R(d) = R_P sum_k r**k (1 + s_k TMR)``, ``s_k`` the bits of ``d``; an RRAM
-   conductance linear in ``d``; an SRAM charge cell's charge ``d C V``.
+2. A cell stores digit ``d`` as a physical quantity under log-normal spread:
+   a stacked-MTJ (or binary MTJ) resistance
+   ``R(d) = R_P sum_k r**k (1 + s_k TMR) f_k``, ``s_k`` the bits of ``d`` and
+   ``f_k`` MTJ k's spread (``cell_spread: device``; ``level``: one factor on
+   the whole sum); an RRAM conductance linear in ``d``; an SRAM charge cell's
+   charge ``d C V`` (each times its level's factor).
 3. The column sums its cells weighted by the input: resistances
    (``resistance_sum``, linear in ``R``), conductances (``current_sum``,
    linear in ``1/R``, hence non-linear in ``d`` for MTJs) or charge
@@ -42,7 +44,7 @@ import numpy as np
 from accelsim.config.arch import MacroConfig, MtjConfig
 from accelsim.counts import Action, ActionCounts
 from accelsim.hw.geometry import mvm_counts
-from accelsim.hw.variation import MacroPopulation, fill_read_noise
+from accelsim.hw.variation import MacroPopulation, fill_read_noise, spread_draws_per_cell, spread_per_mtj
 
 #: float32 integers are exact below this magnitude
 _FLOAT32_EXACT = 2**24
@@ -59,16 +61,20 @@ _GEMM_ROWS = 64
 # --------------------------------------------------------------------------- cell physics
 
 
-def cell_resistances_kohm(mtj: MtjConfig, bits_per_cell: int) -> np.ndarray:
-    """Nominal resistance of each stored level ``d = 0 .. 2**bits_per_cell - 1``, kOhm.
-
-    ``R(d) = R_P sum_k stack_ratio**k (1 + s_k(d) TMR)`` with ``s_k(d)`` bit k of d.
-    """
+def mtj_resistances_kohm(mtj: MtjConfig, bits_per_cell: int) -> np.ndarray:
+    """Nominal resistance of each MTJ of a cell at each stored level, kOhm, shape
+    (2**bits_per_cell, bits_per_cell): ``R_k(d) = R_P stack_ratio**k (1 + s_k(d) TMR)``
+    with ``s_k(d)`` bit k of d."""
     d = np.arange(2**bits_per_cell)
     k = np.arange(bits_per_cell)
     states = (d[:, None] >> k) & 1
-    r_p = mtj.r_p_kohm * mtj.stack_ratio**k
-    return (r_p * (1.0 + states * mtj.tmr)).sum(axis=1)
+    return mtj.r_p_kohm * mtj.stack_ratio**k * (1.0 + states * mtj.tmr)
+
+
+def cell_resistances_kohm(mtj: MtjConfig, bits_per_cell: int) -> np.ndarray:
+    """Nominal resistance of each stored level ``d = 0 .. 2**bits_per_cell - 1``, kOhm:
+    the MTJs in series, ``R(d) = sum_k R_k(d)``."""
+    return mtj_resistances_kohm(mtj, bits_per_cell).sum(axis=1)
 
 
 #: the unit of each cell model's physical quantity (what cell_quantities returns)
@@ -90,6 +96,36 @@ def cell_quantities(macro: MacroConfig) -> np.ndarray:
         c = macro.cell.sram
         return d * c.unit_capacitor_ff * c.swing_v
     raise ValueError(f"unknown cell technology {tech!r}")
+
+
+def spread_quantities(macro: MacroConfig, digits: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    """Physical quantity of cells holding ``digits`` (any shape) under their spread factors
+    (``digits.shape + (spread_draws_per_cell,)``, see
+    :meth:`accelsim.hw.variation.MacroPopulation.cell_spread`): per MTJ, the sum
+    of the MTJs' resistances each times its factor; per level, the level's
+    quantity times the factor drawn for that level."""
+    index = digits.astype(np.intp)
+    if spread_per_mtj(macro):
+        parts = mtj_resistances_kohm(macro.mtj, macro.bits_per_cell)[index]
+        return (parts * spread).sum(axis=-1)
+    return cell_quantities(macro)[index] * np.take_along_axis(spread, index[..., None], axis=-1)[..., 0]
+
+
+def level_spread_sensitivity(macro: MacroConfig) -> np.ndarray:
+    """Standard deviation of each digit's read level (level units) per unit of
+    ``cell_sigma_r``, to first order: ``sqrt(sum_j (d level / d ln f_j)**2)`` over the
+    cell's spread draws ``f_j`` (its MTJs, or the one factor of its level)."""
+    levels = 2**macro.bits_per_cell
+    digits = np.arange(levels)
+    draws = spread_draws_per_cell(macro)
+    delta = 1e-6
+    base = levels_of(macro, spread_quantities(macro, digits, np.ones((levels, draws))))
+    squares = np.zeros(levels)
+    for j in range(draws):
+        f = np.ones((levels, draws))
+        f[:, j] = np.exp(delta)
+        squares += ((levels_of(macro, spread_quantities(macro, digits, f)) - base) / delta) ** 2
+    return np.sqrt(squares)
 
 
 def readout_signal(quantity: np.ndarray, macro: MacroConfig) -> np.ndarray:
@@ -406,8 +442,7 @@ def program(population: MacroPopulation, macro_ids, weight_tiles, *, adc_full_sc
     quantity = cell_quantities(m)[digits]
     if m.variation.cell_sigma_r > 0:
         for i, macro_id in enumerate(ids):
-            spread = population.cell_spread(int(macro_id), rows)[:, :cols]
-            quantity[i] *= np.take_along_axis(spread, digits[i][..., None].astype(np.intp), axis=-1)[..., 0]
+            quantity[i] = spread_quantities(m, digits[i], population.cell_spread(int(macro_id), rows)[:, :cols])
     zero_level, zero_digit = zero_weight_reference(m)
     levels = combine_slices(m, levels_of(m, quantity), wcols) - zero_level
     conversion_digits = combine_slices(m, digits.astype(np.float64), wcols) - zero_digit  # the tiles, encoded once

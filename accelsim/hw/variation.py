@@ -7,10 +7,13 @@ drawn once from the run's root seed, through ``numpy.random.SeedSequence``:
   ``o_m ~ N(0, macro_offset_sigma_lsb)`` (ADC LSB);
 * per column a gain ``g_mc ~ N(1, column_gain_sigma)`` and an offset
   ``o_mc ~ N(0, column_offset_sigma_lsb)`` (ADC LSB);
-* per cell and per stored level a log-normal resistance factor
-  ``exp(cell_sigma_r * z)``, a fixed property of the device at that position
-  (drawn from the macro's own stream when it is programmed, so a macro's cells
-  do not depend on which other macros are used);
+* per device of each cell a log-normal factor ``exp(cell_sigma_r * z)`` on its
+  physical quantity, a fixed property of the device at that position (drawn
+  from the macro's own stream when it is programmed, so a macro's cells do not
+  depend on which other macros are used): with ``cell_spread: device`` one per
+  MTJ of an MTJ cell (scaling its resistance in either state) and one per
+  stored level of an RRAM or SRAM cell; with ``cell_spread: level`` one per
+  cell and stored level on the cell's whole quantity;
 * read noise ``N(0, read_noise_sigma_lsb)`` on every conversion, drawn at
   evaluation time from the population's noise stream.
 
@@ -77,19 +80,30 @@ class MacroPopulation:
         return self.macro_offset_lsb[macro_ids, None] + self.column_offset_lsb[macro_ids]
 
     def cell_spread(self, macro_id: int, rows: int) -> np.ndarray:
-        """Log-normal resistance factor of each cell and level of the first ``rows`` rows.
+        """Log-normal factor of each device draw of the cells of the first ``rows`` rows.
 
-        Shape (rows, columns, 2**bits_per_cell). Drawn row-major from the
-        macro's own stream, so a cell's factor does not depend on how many
-        rows a tile uses.
+        Shape (rows, columns, :func:`spread_draws_per_cell`): one factor per MTJ
+        of an MTJ cell under ``cell_spread: device``, else one per stored level.
+        Drawn row-major from the macro's own stream, so a cell's factors do not
+        depend on how many rows a tile uses.
         """
         m = self.macro
-        levels = 2**m.bits_per_cell
+        draws = spread_draws_per_cell(m)
         sigma = m.variation.cell_sigma_r
         if sigma == 0:
-            return np.ones((rows, m.columns, levels))
+            return np.ones((rows, m.columns, draws))
         rng = np.random.default_rng(self.cell_seeds[macro_id])
-        return np.exp(sigma * rng.standard_normal((rows, m.columns, levels)))
+        return np.exp(sigma * rng.standard_normal((rows, m.columns, draws)))
+
+
+def spread_per_mtj(macro: MacroConfig) -> bool:
+    """Whether the cell spread is drawn per MTJ (``cell_spread: device`` on an MTJ cell)."""
+    return macro.variation.cell_spread == "device" and macro.cell.technology in ("mtj_stack", "mtj_binary")
+
+
+def spread_draws_per_cell(macro: MacroConfig) -> int:
+    """Spread factors drawn per cell: its MTJs (one per bit) or its stored levels."""
+    return macro.bits_per_cell if spread_per_mtj(macro) else 2**macro.bits_per_cell
 
 
 def make_population(arch: ArchConfig, size: int | None = None,
