@@ -71,7 +71,7 @@ MODEL = """\
 
 | option | values | what changes |
 |---|---|---|
-| `macro.cell.technology` | `mtj_stack` (default), `mtj_binary`, `rram`, `sram_charge` | the stored quantity per level: MTJ resistance `R_P sum_k r^k (1 + s_k TMR)` (`macro.mtj`); RRAM conductance `G_min + d (G_max - G_min)/(2^b - 1)` (`macro.cell.rram`); SRAM charge `d C V` (`macro.cell.sram`). Binary MTJ and SRAM cells hold 1 bit. `variation.cell_sigma_r` spreads that quantity |
+| `macro.cell.technology` | `mtj_stack` (default), `mtj_binary`, `rram`, `sram_charge` | the stored quantity per level: MTJ resistance `R_P sum_k r^k (1 + s_k TMR)` (`macro.mtj`); RRAM conductance `G_min + d (G_max - G_min)/(2^b - 1)` (`macro.cell.rram`); SRAM charge `d C V` (`macro.cell.sram`). Binary MTJ and SRAM cells hold 1 bit. `variation.cell_sigma_r` spreads that quantity (per MTJ under `cell_spread: device`, the default; per level under `level`) |
 | `macro.readout` | `resistance_sum`, `current_sum`, `charge_sum` | MTJ: resistance or conductance sum; RRAM: current sum; SRAM: charge sum |
 | `macro.input_mode` | `bit_parallel`, `bit_serial`, `pulse_width` | evaluations per MVM (B_in when bit-serial, else 1); pulse-width adds `(2^B_in - 1) x input_pulse_ns` to the evaluation |
 | `macro.serial_accumulation` | `digital`, `analog` | bit-serial: convert each bit and shift-add, or integrate the bits with binary weights and convert once |

@@ -307,6 +307,21 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return float((pred == y).float().mean())
 
 
+def evaluate_noisy(model: nn.Module, val, draws: int = 4) -> float:
+    """Validation accuracy under the hardware-aware errors, averaged over ``draws`` draws.
+
+    Every epoch sees the same draws (fixed seeds; the training stream is put back
+    afterwards), so epochs are compared on the same chips, not on luck.
+    """
+    state = torch.get_rng_state()
+    total = 0.0
+    for i in range(draws):
+        torch.manual_seed(1_000_003 + i)
+        total += evaluate(model, *val)
+    torch.set_rng_state(state)
+    return total / draws
+
+
 def freeze_batch_norm(model: nn.Module) -> None:
     """Stop updating batch-norm statistics: the last QAT epochs then fit the frozen affine."""
     for m in model.modules():
@@ -354,8 +369,7 @@ def fit(model, train, val, epochs, lr, rng, label, teacher=None, freeze_bn_epoch
             loss.backward()
             opt.step()
             sched.step()
-        # under noise every pass sees other draws: average three
-        acc = evaluate(model, *val) if noise is None else sum(evaluate(model, *val) for _ in range(3)) / 3
+        acc = evaluate(model, *val) if noise is None else evaluate_noisy(model, val)
         if acc >= best and (noise is None or noise.strength == 1.0):
             best, best_state = acc, {k: v.clone() for k, v in model.state_dict().items()}
         print(f"{label} epoch {epoch + 1}/{epochs}: loss {loss.item():.3f} "

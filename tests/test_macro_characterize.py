@@ -100,6 +100,9 @@ def test_human_and_csv_outputs(cli):
     r = cli("macro", "--macros", "2", "--vectors", "8")
     assert r.code == 0, r.err
     assert "TOPS/W" in r.out and "1-bit" not in r.err and "after calibration" in r.out
+    r = cli("macro", "--macros", "2", "--vectors", "8", "--set", "macro.readout=current_sum")
+    assert r.code == 0, r.err
+    assert "0.000, 1.500, 2.400, 3.000" in r.out and "-0.000" not in r.out  # current sum bows the levels
     r = cli("macro", "--csv", "--macros", "2", "--vectors", "8", "--set", "macro.input_mode=bit_serial")
     assert r.code == 0, r.err
     rows = dict(line.split(",", 1) for line in r.out.splitlines()[1:])
@@ -112,6 +115,7 @@ def test_human_and_csv_outputs(cli):
     ("macro.adc.full_scale=0", "macro.adc.full_scale"),
     ("macro.weight_bits=3", "multiple of bits_per_cell"),
     ("macro.mtj.stack_ratio=1.0", "not increasing"),
+    ("macro.variation.cell_spread=mtj", "macro.variation.cell_spread"),
 ])
 def test_physically_meaningless_parameters_exit_2(cli, override, words):
     r = cli("macro", "--set", override)
