@@ -313,12 +313,11 @@ def evaluate_noisy(model: nn.Module, val, draws: int = 4) -> float:
     Every epoch sees the same draws (fixed seeds; the training stream is put back
     afterwards), so epochs are compared on the same chips, not on luck.
     """
-    state = torch.get_rng_state()
     total = 0.0
-    for i in range(draws):
-        torch.manual_seed(1_000_003 + i)
-        total += evaluate(model, *val)
-    torch.set_rng_state(state)
+    with torch.random.fork_rng(devices=[]):
+        for i in range(draws):
+            torch.manual_seed(1_000_003 + i)
+            total += evaluate(model, *val)
     return total / draws
 
 

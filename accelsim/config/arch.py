@@ -152,8 +152,7 @@ class VariationConfig(Section):
 
     def without_errors(self) -> VariationConfig:
         """The same section with every sigma set to zero (ideal devices)."""
-        return self.model_copy(update={name: 0.0 for name, f in type(self).model_fields.items()
-                                       if f.annotation is float})
+        return self.model_copy(update={name: 0.0 for name in type(self).model_fields if "sigma" in name})
 
 
 class CalibrationConfig(Section):

@@ -48,7 +48,7 @@ class MacroPopulation:
         macro_offset_lsb: die/macro-level offset of each macro in ADC LSB, shape (size,).
         column_gain: gain of each physical column, shape (size, columns).
         column_offset_lsb: offset of each physical column in ADC LSB, shape (size, columns).
-        cell_seeds: one SeedSequence per macro for its cells' level spread.
+        cell_seeds: one SeedSequence per macro for its cells' spread.
         noise_seed: parent of the read-noise streams (one child per evaluation call, split
             into one stream per block of macros and vectors).
         calibration_seed: stream of the known calibration vectors.
