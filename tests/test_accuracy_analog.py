@@ -83,7 +83,8 @@ def test_calibration_recovers_column_gain_and_offset_variation(kws, overrides):
     arch = load_arch("mram72", overrides)
     study = evaluate_accuracy(arch, workload, load_test_set(workload, samples=600), weights=weights)
     assert study.accuracy_float - study.accuracy_ideal <= 0.06
-    assert abs(study.accuracy_calibrated - study.accuracy_ideal) <= 0.01
+    # within a point below; on 600 clips the noise-trained network may land a little above
+    assert study.accuracy_ideal - 0.01 <= study.accuracy_calibrated <= study.accuracy_ideal + 0.03
     assert study.accuracy_uncalibrated <= study.accuracy_calibrated - 0.03
     for e in study.layers:  # calibration shrinks every layer's MAC error
         assert e.rmse_lsb_calibrated < e.rmse_lsb_uncalibrated
@@ -197,19 +198,32 @@ def test_deployment_ranges_each_macro_on_its_layers_column_sums(kws):
             assert grp.raw.adc_bottom[0] + grp.raw.adc_lsb[0] * 63 == pytest.approx(high)
 
 
-def test_ranged_and_calibrated_chip_on_the_defaults(kws):
-    """mram72 defaults, 600 clips, seed 0: calibration on the network's own vectors recovers most
-    of the ideal accuracy; the cell spread, which no per-column correction removes, costs the rest
-    (docs/accuracy.md: 6.0 points on die 0 over the whole set)."""
+def test_the_issue_targets_on_the_defaults_over_the_whole_test_set(kws):
+    """mram72 defaults, seed 0, all 2,344 clips (docs/accuracy.md): calibration on the network's own
+    vectors brings the chip within 1 point of ideal quantised, and the uncalibrated chip is at least
+    3 points below it."""
     workload, weights, _, _ = kws
-    test = load_test_set(workload, samples=600)
-    study = evaluate_accuracy(load_arch("mram72"), workload, test, weights=weights)
-    assert study.accuracy_ideal - 0.12 <= study.accuracy_calibrated < study.accuracy_ideal - 0.01
+    study = evaluate_accuracy(load_arch("mram72"), workload, load_test_set(workload), weights=weights)
+    assert study.samples >= 2000
+    assert study.accuracy_calibrated >= study.accuracy_ideal - 0.01
     assert study.accuracy_uncalibrated <= study.accuracy_calibrated - 0.03
     for e in study.layers:
         assert e.rmse_lsb_calibrated < e.rmse_lsb_uncalibrated / 1.5
-    # the offset removed after the ADC instead: the window must span the common mode too (about
-    # twice as wide on the pointwise layers), and every column gain error scales it
+
+
+def test_what_the_defaults_assume_matters(kws):
+    """600 clips, seed 0: the cell spread drawn on the whole stack (``cell_spread: level``, the
+    worst case) costs the calibrated chip points; the offset removed after the ADC instead must be
+    spanned by the window (about twice as wide on the pointwise layers), and every column gain error
+    scales it."""
+    workload, weights, _, _ = kws
+    test = load_test_set(workload, samples=600)
+    study = evaluate_accuracy(load_arch("mram72"), workload, test, weights=weights)
+    level = evaluate_accuracy(load_arch("mram72", ["macro.variation.cell_spread=level"]), workload, test,
+                              weights=weights)
+    assert level.accuracy_calibrated <= study.accuracy_calibrated - 0.03
+    assert all(v.rmse_lsb_calibrated > a.rmse_lsb_calibrated for v, a in zip(level.layers, study.layers)
+               if v.layer.startswith("pw"))
     digital = evaluate_accuracy(load_arch("mram72", ["macro.offset_subtraction=digital"]), workload, test,
                                 weights=weights)
     assert digital.accuracy_uncalibrated <= study.accuracy_uncalibrated - 0.1
