@@ -428,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default="data/kws_synth", help="Speech Commands layout folder")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--float-epochs", type=int, default=20)
-    ap.add_argument("--qat-epochs", type=int, default=90)
+    ap.add_argument("--qat-epochs", type=int, default=135)
     ap.add_argument("--qat-lr", type=float, default=5e-4, help="peak learning rate of the fine-tuning")
     ap.add_argument("--arch", default="mram72", help="architecture whose macros the network is trained for")
     ap.add_argument("--digital-weight-bits", type=int, default=8,
