@@ -20,6 +20,10 @@ from accelsim.hw.macro import (
 )
 from accelsim.hw.variation import make_population, spread_draws_per_cell
 
+#: an RRAM cell (one device, four programmed levels), read as summed conductances
+RRAM = {"cell": {"technology": "rram", "rram": {"g_min_us": 1.0, "g_max_us": 40.0, "read_voltage_v": 0.1}},
+        "readout": "current_sum"}
+
 
 def _spread_only(spread: str, sigma: float = 0.04, **macro) -> dict:
     return {"variation": {**NO_VARIATION, "cell_sigma_r": sigma, "cell_spread": spread},
@@ -50,9 +54,7 @@ def test_mram72_sensitivities():
 def test_draws_per_cell():
     assert spread_draws_per_cell(arch_with().macro) == 2  # two MTJs
     assert spread_draws_per_cell(arch_with({"variation": {"cell_spread": "level"}}).macro) == 4
-    rram = arch_with({"cell": {"technology": "rram", "rram": {"g_min_us": 1.0, "g_max_us": 40.0, "read_voltage_v": 0.1}},
-                      "readout": "current_sum"}).macro
-    assert spread_draws_per_cell(rram) == 4  # one device, a factor per programmed level
+    assert spread_draws_per_cell(arch_with(RRAM).macro) == 4  # one device, a factor per programmed level
 
 
 def test_unit_factors_give_the_nominal_quantities():
@@ -122,9 +124,7 @@ def test_one_device_cells_spread_alike_either_way():
     assert spread_draws_per_cell(arch_with(_spread_only("device", **binary)).macro) == 1
     np.testing.assert_allclose(level_spread_sensitivity(arch_with(_spread_only("device", **binary)).macro),
                                level_spread_sensitivity(arch_with(_spread_only("level", **binary)).macro))
-    rram = {"cell": {"technology": "rram", "rram": {"g_min_us": 1.0, "g_max_us": 40.0, "read_voltage_v": 0.1}},
-            "readout": "current_sum"}
-    a, b = arch_with(_spread_only("device", **rram)), arch_with(_spread_only("level", **rram))
+    a, b = arch_with(_spread_only("device", **RRAM)), arch_with(_spread_only("level", **RRAM))
     np.testing.assert_array_equal(_constant_tiles(a, 1, 2)[1], _constant_tiles(b, 1, 2)[1])
 
 

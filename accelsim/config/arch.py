@@ -91,6 +91,11 @@ class CellConfig(Section):
     sram: SramChargeConfig | None = None
     """Parameters of an ``sram_charge`` cell."""
 
+    @property
+    def is_mtj(self) -> bool:
+        """Whether the cell is made of MTJs (``macro.mtj``), whose resistances the readout sums."""
+        return self.technology in ("mtj_stack", "mtj_binary")
+
 
 class SupplyConfig(Section):
     """Supply-voltage dependence of the macro's energy and timing.

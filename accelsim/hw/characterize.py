@@ -159,7 +159,7 @@ def characterization(arch: ArchConfig, counts_per_mvm: ActionCounts,
         counts_per_mvm=counts_per_mvm.to_dict(),
         cell_levels=tuple(float(r) for r in cell_quantities(m)),
         cell_level_unit=CELL_QUANTITY_UNIT[m.cell.technology],
-        read_levels=tuple(float(v) + 0.0 for v in nominal_levels(m)),  # + 0.0: no "-0.000"
+        read_levels=tuple(float(v) for v in nominal_levels(m)),
         readout_inl_levels=readout_inl_levels(m),
         adc_lsb_levels=adc_lsb_levels(m),
         calibration=study,

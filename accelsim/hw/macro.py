@@ -87,7 +87,7 @@ def cell_quantities(macro: MacroConfig) -> np.ndarray:
     of an SRAM charge cell at full-scale drive (``CELL_QUANTITY_UNIT``)."""
     tech = macro.cell.technology
     d = np.arange(2**macro.bits_per_cell, dtype=np.float64)
-    if tech in ("mtj_stack", "mtj_binary"):
+    if macro.cell.is_mtj:
         return cell_resistances_kohm(macro.mtj, macro.bits_per_cell)
     if tech == "rram":
         r = macro.cell.rram
@@ -131,8 +131,7 @@ def level_spread_sensitivity(macro: MacroConfig) -> np.ndarray:
 def readout_signal(quantity: np.ndarray, macro: MacroConfig) -> np.ndarray:
     """What a column adds per cell: a resistive cell's resistance (``resistance_sum``) or
     conductance (``current_sum``); an RRAM cell's conductance; an SRAM cell's charge."""
-    resistive = macro.cell.technology in ("mtj_stack", "mtj_binary")
-    if macro.readout == "current_sum" and resistive:
+    if macro.readout == "current_sum" and macro.cell.is_mtj:
         return 1.0 / quantity
     if macro.readout in ("resistance_sum", "current_sum", "charge_sum"):
         return quantity
@@ -150,7 +149,7 @@ def levels_of(macro: MacroConfig, quantity: np.ndarray) -> np.ndarray:
     nominal = readout_signal(cell_quantities(macro), macro)
     top = len(nominal) - 1
     step = (nominal[top] - nominal[0]) / top
-    return (readout_signal(quantity, macro) - nominal[0]) / step
+    return (readout_signal(quantity, macro) - nominal[0]) / step + 0.0  # + 0.0: level 0 reads 0, not -0
 
 
 def nominal_levels(macro: MacroConfig) -> np.ndarray:

@@ -98,7 +98,7 @@ class MacroPopulation:
 
 def spread_per_mtj(macro: MacroConfig) -> bool:
     """Whether the cell spread is drawn per MTJ (``cell_spread: device`` on an MTJ cell)."""
-    return macro.variation.cell_spread == "device" and macro.cell.technology in ("mtj_stack", "mtj_binary")
+    return macro.variation.cell_spread == "device" and macro.cell.is_mtj
 
 
 def spread_draws_per_cell(macro: MacroConfig) -> int:
