@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from accelsim.accuracy.analog import analog_pass, build_chip
-from accelsim.accuracy.study import calibration_batch, load_test_set
+from accelsim.accuracy.study import calibration_batch, load_calibration_set, load_test_set
 from accelsim.accuracy.weights import load_weights
 from accelsim.config import load_arch
 from accelsim.workload import load_workload
@@ -37,7 +37,8 @@ def main() -> None:
     x = test.features.astype(np.float32)
     t0 = time.perf_counter()
     # the deployment `accelsim accuracy` makes: ADCs ranged and macros calibrated on a calibration batch
-    chip = build_chip(arch, workload, weights, calibration_features=calibration_batch(x, arch.simulation.seed))
+    cal = load_calibration_set(workload).features.astype(np.float32)
+    chip = build_chip(arch, workload, weights, calibration_features=calibration_batch(cal, arch.simulation.seed))
     build_s = time.perf_counter() - t0
     macros = sum(chip.macros_of(name) for name in chip.layers)
     best = float("inf")

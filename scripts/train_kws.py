@@ -32,12 +32,16 @@ Needs PyTorch (``pip install -e .[train]``); nothing else in accelsim does.
    noise larger than the architecture's. The network learns
    weights whose accuracy survives any draw of the spread; ``--no-hw-aware``
    trains without it.
-4. Export: workloads/kws_dscnn.npz (format: accelsim/accuracy/weights.py)
-   and workloads/data/kws_test.npz (float16 features of the test split), then
+4. Export: workloads/kws_dscnn.npz (format: accelsim/accuracy/weights.py),
+   workloads/data/kws_test.npz (float16 features of the test split) and
+   workloads/data/kws_calibration.npz (float16 features of
+   ``--calibration-clips`` clips of the validation split, drawn with the seed:
+   what a deployment calibrates with, never the test speakers), then
    the numpy reference inference re-measures both accuracies on the shipped
    file and the figures are stored in the weights file.
 
     python scripts/train_kws.py --data data/kws_synth
+    python scripts/train_kws.py --data data/kws_synth --sets-only   # the two feature sets alone
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ from torch.nn import functional as F
 
 from accelsim.accuracy import reference
 from accelsim.accuracy.analog import ADC_RANGE_PERCENTILE
-from accelsim.accuracy.dataset import FeatureSet, save_feature_set
+from accelsim.accuracy.dataset import FeatureSet, load_feature_set, save_feature_set
 from accelsim.accuracy.speech_commands import CLASSES, load_split
 from accelsim.accuracy.study import evaluate_accuracy
 from accelsim.accuracy.weights import load_weights
@@ -441,10 +445,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out-weights", default=str(ROOT / "workloads" / "kws_dscnn.npz"))
     ap.add_argument("--out-test", default=str(ROOT / "workloads" / "data" / "kws_test.npz"))
+    ap.add_argument("--out-calibration", default=str(ROOT / "workloads" / "data" / "kws_calibration.npz"))
+    ap.add_argument("--calibration-clips", type=int, default=512,
+                    help="validation clips shipped as the calibration set")
+    ap.add_argument("--sets-only", action="store_true",
+                    help="write the test and calibration feature sets, and train nothing")
     ap.add_argument("--cache", default=None, help="feature cache .npz (default: DATA/features.npz)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    data_seed, torch_seed, loop_seed = np.random.SeedSequence(args.seed).spawn(3)
+    data_seed, torch_seed, loop_seed, calibration_seed = np.random.SeedSequence(args.seed).spawn(4)
     torch.manual_seed(int(torch_seed.generate_state(1)[0]))
     rng = np.random.default_rng(loop_seed)
 
@@ -467,6 +476,13 @@ def main(argv: list[str] | None = None) -> int:
     test_x16 = splits["testing"][0].astype(np.float16)
     mean = splits["training"][0].mean(axis=(0, 1))
     std = splits["training"][0].std(axis=(0, 1))
+    save_feature_set(args.out_test, test_x16, splits["testing"][1], CLASSES)
+    val_x, val_y = splits["validation"]
+    pick = np.sort(np.random.default_rng(calibration_seed).choice(
+        len(val_y), size=min(args.calibration_clips, len(val_y)), replace=False))
+    save_feature_set(args.out_calibration, val_x[pick], val_y[pick], CLASSES)
+    if args.sets_only:
+        return 0
 
     def tensors(x, y):
         x = (np.asarray(x, np.float32) - mean) / std
@@ -515,7 +531,6 @@ def main(argv: list[str] | None = None) -> int:
     arrays = export(float_model, q_model, mean, std, weight_bits, input_bits)
     out_w = Path(args.out_weights)
     save_npz(out_w, arrays)
-    save_feature_set(args.out_test, test_x16, splits["testing"][1], CLASSES)
     # re-measure on the shipped files with the numpy reference inference, and through the chip
     weights = load_weights(workload, out_w)
     x, y = test_x16.astype(np.float32), splits["testing"][1]
@@ -525,7 +540,8 @@ def main(argv: list[str] | None = None) -> int:
     arrays["trained_accuracy_ideal"] = np.float64(acc_ideal)
     save_npz(out_w, arrays)
     chip = evaluate_accuracy(arch, workload, FeatureSet(x, y, CLASSES, args.out_test),
-                             weights=load_weights(workload, out_w))
+                             weights=load_weights(workload, out_w),
+                             calibration=load_feature_set(args.out_calibration))
     summary = {
         "train_clips": len(train[1]), "validation_clips": len(val[1]), "test_clips": len(y),
         "training_s": round(train_s, 1),

@@ -20,7 +20,7 @@ import argparse
 import json
 from pathlib import Path
 
-from accelsim.accuracy.study import evaluate_accuracy, load_test_set
+from accelsim.accuracy.study import evaluate_accuracy, load_calibration_set, load_test_set
 from accelsim.accuracy.weights import load_weights
 from accelsim.config import load_arch
 from accelsim.workload import load_workload
@@ -37,12 +37,13 @@ def sweep(samples: int, seed: int) -> dict:
     workload = load_workload("kws_dscnn")
     weights = load_weights(workload)
     test = load_test_set(workload, samples=samples)
+    calibration = load_calibration_set(workload)  # the batch of the whole-set run, whatever the subset
     v = base.macro.variation
     out: dict = {"samples": len(test), "seed": seed, "gain_offset": [], "cell_spread": []}
 
     def point(overrides):
         study = evaluate_accuracy(load_arch("mram72", ADC + overrides), workload, test, weights=weights,
-                                  seed=seed)
+                                  seed=seed, calibration=calibration)
         out.setdefault("float", study.accuracy_float)
         out.setdefault("ideal", study.accuracy_ideal)
         return {"uncalibrated": study.accuracy_uncalibrated, "calibrated": study.accuracy_calibrated}

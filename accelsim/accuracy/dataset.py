@@ -3,7 +3,9 @@
 Keys: ``features`` (n, ...) float16 or float32, ``labels`` (n,) integers,
 optionally ``classes`` (unicode, class names in label order). The shipped
 set is ``workloads/data/kws_test.npz``: MFCC features (n, 49, 10) of the
-held-out speakers of the synthetic corpus (docs/accuracy.md).
+held-out speakers of the synthetic corpus (docs/accuracy.md); its calibration
+set ``workloads/data/kws_calibration.npz`` holds clips of the validation
+speakers, which the test set does not share.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from accelsim.workload.npz import read_npz
 
 #: the shipped KWS test set, relative to the built-in workloads folder
 KWS_TEST_SET = "data/kws_test.npz"
+#: the shipped KWS calibration set (validation split), relative to the built-in workloads folder
+KWS_CALIBRATION_SET = "data/kws_calibration.npz"
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,11 @@ class FeatureSet:
 def builtin_kws_test_set() -> Path:
     """Path of the shipped KWS test set."""
     return builtin_dir("workloads") / KWS_TEST_SET
+
+
+def builtin_kws_calibration_set() -> Path:
+    """Path of the shipped KWS calibration set."""
+    return builtin_dir("workloads") / KWS_CALIBRATION_SET
 
 
 def load_feature_set(path: str | Path) -> FeatureSet:

@@ -184,14 +184,15 @@ class KwsSplit:
 
 def load_split(root: str | Path, split: Split, *, seed: int = 0,
                silence_fraction: float = 1 / 12, unknown_fraction: float | None = None,
-               params: MfccParams = KWS_MFCC, chunk: int = 1024) -> KwsSplit:
+               params: MfccParams = KWS_MFCC, chunk: int = 1024, word_clips: int | None = None) -> KwsSplit:
     """One split as MFCC features and 12-class labels.
 
     Silence clips are added so that they make up ``silence_fraction`` of the
     returned split. When ``unknown_fraction`` is given, unknown-word clips are
     subsampled (never added) so that they make up at most that fraction, as
     the TensorFlow Speech Commands pipeline does (it uses 10 %); ``None`` keeps
-    them all. Subsampling and silence segments draw from
+    them all. ``word_clips``: featurise only that many word clips, drawn at random after
+    the unknown subsampling (silence is then added to them). Subsampling and silence segments draw from
     ``SeedSequence(seed)``: the same seed gives the same split. WAVs are read
     and featurised ``chunk`` clips at a time, so memory holds features, not
     audio, of the whole split.
@@ -210,6 +211,9 @@ def load_split(root: str | Path, split: Split, *, seed: int = 0,
         unknown_idx = np.flatnonzero(is_unknown)
         kept = np.sort(pick_rng.choice(unknown_idx, size=keep_unknown, replace=False))
         keep = np.sort(np.concatenate([np.flatnonzero(~is_unknown), kept]))
+        files, labels = files[keep], labels[keep]
+    if word_clips is not None and word_clips < len(files):
+        keep = np.sort(pick_rng.choice(len(files), size=word_clips, replace=False))
         files, labels = files[keep], labels[keep]
     n_silence = round(silence_fraction * len(files) / (1 - silence_fraction))
     features = np.empty((len(files) + n_silence, params.frames, params.coefficients), np.float32)

@@ -12,15 +12,15 @@ same numbers as serially.
 from __future__ import annotations
 
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from accelsim.accuracy import reference
 from accelsim.accuracy.analog import DEFAULT_CHUNK, AnalogChip, AnalogPass, analog_pass, build_chip, digital_matmul
-from accelsim.accuracy.dataset import FeatureSet, builtin_kws_test_set, load_feature_set
-from accelsim.accuracy.speech_commands import CLASSES, load_split
+from accelsim.accuracy.dataset import FeatureSet, builtin_kws_calibration_set, builtin_kws_test_set, load_feature_set
+from accelsim.accuracy.speech_commands import CLASSES, SILENCE, load_split
 from accelsim.accuracy.weights import NetworkWeights, load_weights
 from accelsim.config import ArchConfig
 from accelsim.errors import ConfigError, Problem
@@ -29,7 +29,7 @@ from accelsim.mapping import plan as make_plan
 from accelsim.workload import Workload
 
 #: samples of the calibration batch (the deployment's ADC ranging and calibration vectors)
-CALIBRATION_SAMPLES = 256
+CALIBRATION_SAMPLES = 512
 #: child of SeedSequence(seed) that draws the calibration batch (the population uses 0..5, noise 6)
 CALIBRATION_STREAM = 7
 
@@ -96,7 +96,10 @@ class AccuracyStudy:
     """The four accuracies of a workload on a chip, and their spread across dies.
 
     ``accuracy_uncalibrated`` / ``accuracy_calibrated`` and ``layers`` are
-    those of die 0, the chip of the run's seed.
+    those of die 0, the chip of the run's seed. ``calibration`` says where the
+    deployment's calibration batch came from: its ``source`` file or folder,
+    its ``samples``, and ``from_test_set`` when it was drawn from the evaluated
+    samples for want of a separate split.
     """
 
     workload: str
@@ -107,6 +110,7 @@ class AccuracyStudy:
     accuracy_float: float
     accuracy_ideal: float
     dies: tuple[DieResult, ...]
+    calibration: dict = field(default_factory=dict)
 
     @property
     def accuracy_uncalibrated(self) -> float:
@@ -136,7 +140,8 @@ class AccuracyStudy:
 
     def to_dict(self) -> dict:
         out = {"workload": self.workload, "arch": self.arch, "dataset": self.dataset,
-               "samples": self.samples, "seed": self.seed, **self.figures(),
+               "samples": self.samples, "seed": self.seed, "calibration": dict(self.calibration),
+               **self.figures(),
                "layers": [e.to_dict() for e in self.layers]}
         if len(self.dies) > 1:
             out["dies"] = [d.to_dict() for d in self.dies]
@@ -154,6 +159,18 @@ def die_seeds(seed: int, dies: int) -> list[int]:
         raise ValueError(f"dies must be >= 1, got {dies}")
     children = np.random.SeedSequence(seed).spawn(dies)
     return [seed] + [int(c.generate_state(1, np.uint32)[0]) for c in children[1:]]
+
+
+def _fitting(workload: Workload, fs: FeatureSet, what: str) -> FeatureSet:
+    """``fs`` when its samples fit the workload's input and it holds some; ConfigError naming the file."""
+    per_sample = int(np.prod(fs.features.shape[1:]))
+    if per_sample != int(np.prod(workload.input_shape)):
+        raise ConfigError(Problem(
+            f"{what} features of shape {list(fs.features.shape[1:])} do not fit the input "
+            f"{list(workload.input_shape)} of workload {workload.name!r}", file=fs.source))
+    if len(fs) == 0:
+        raise ConfigError(Problem(f"the {what} set holds no samples", file=fs.source))
+    return fs
 
 
 def load_test_set(workload: Workload, data: str | Path | None = None, *, seed: int = 0,
@@ -176,18 +193,45 @@ def load_test_set(workload: Workload, data: str | Path | None = None, *, seed: i
     else:
         raise ConfigError(Problem("test data not found: expected a Speech Commands folder or a "
                                   "feature-set .npz", file=str(data)))
-    per_sample = int(np.prod(test.features.shape[1:]))
-    if per_sample != int(np.prod(workload.input_shape)):
-        raise ConfigError(Problem(
-            f"features of shape {list(test.features.shape[1:])} do not fit the input "
-            f"{list(workload.input_shape)} of workload {workload.name!r}", file=test.source))
-    if len(test) == 0:
-        raise ConfigError(Problem("the test set holds no samples", file=test.source))
+    test = _fitting(workload, test, "test")
     if samples is not None:
         if samples < 1:
             raise ValueError(f"samples must be >= 1, got {samples}")
         test = FeatureSet(test.features[:samples], test.labels[:samples], test.classes, test.source)
     return test
+
+
+def load_calibration_set(workload: Workload, data: str | Path | None = None,
+                         calibration: str | Path | None = None, *, seed: int = 0,
+                         samples: int = CALIBRATION_SAMPLES) -> FeatureSet | None:
+    """The inputs the deployment calibrates with (their labels are not used), kept apart from the test set.
+
+    ``calibration`` when given: a Speech Commands folder (clips of its
+    validation split) or a feature-set .npz. Otherwise the split that goes with
+    the test ``data``: the shipped calibration set (validation speakers of the
+    synthetic corpus) for the shipped test set, the validation split of a Speech
+    Commands folder, and None for a test-set .npz: the study then draws the
+    batch from the test samples and says so. From a folder only ``samples``
+    word clips are featurised, drawn with ``seed``, plus 1/12 silence.
+    """
+    source = data if calibration is None else calibration
+    if source is None:
+        fs = load_feature_set(builtin_kws_calibration_set())
+    elif Path(source).is_dir():
+        split = load_split(source, "validation", seed=seed, unknown_fraction=1 / 12,
+                           word_clips=samples)
+        if np.all(split.labels == CLASSES.index(SILENCE)):
+            raise ConfigError(Problem("validation_list.txt lists no clips to calibrate with; pass a "
+                                      "calibration set with --calibration", file=str(Path(source))))
+        fs = FeatureSet(split.features, split.labels, CLASSES, str(source))
+    elif calibration is None:
+        return None
+    elif Path(source).exists():
+        fs = load_feature_set(source)
+    else:
+        raise ConfigError(Problem("calibration data not found: expected a Speech Commands folder or a "
+                                  "feature-set .npz", file=str(source)))
+    return _fitting(workload, fs, "calibration")
 
 
 # ---------------------------------------------------------------- the study
@@ -227,17 +271,26 @@ def run_die(arch: ArchConfig, workload: Workload, weights: NetworkWeights, featu
 def evaluate_accuracy(arch: ArchConfig, workload: Workload, test: FeatureSet | None = None, *,
                       weights: NetworkWeights | None = None, seed: int | None = None, dies: int = 1,
                       executor: Executor | None = None, chunk: int = DEFAULT_CHUNK,
-                      tile_plan: TilePlan | None = None) -> AccuracyStudy:
+                      tile_plan: TilePlan | None = None, calibration: FeatureSet | None = None,
+                      calibration_samples: int = CALIBRATION_SAMPLES) -> AccuracyStudy:
     """Float, ideal-quantised, uncalibrated and calibrated accuracy of ``workload`` on ``arch``.
 
     ``test`` defaults to the shipped KWS test set, ``weights`` to the
     workload's weights file, ``seed`` to ``simulation.seed``. With ``executor``
     the dies run as parallel jobs on it. Every die is deployed with the same calibration
-    batch (:func:`calibration_batch`): its ADC references are ranged on the batch's column
-    sums and its calibration probes the batch's own input vectors.
+    batch: ``calibration_samples`` inputs of ``calibration``
+    (:func:`calibration_batch`); its ADC references are ranged on the batch's column
+    sums and its calibration probes the batch's own input vectors. ``calibration``
+    defaults to the shipped calibration set when ``test`` is defaulted too, and
+    otherwise to ``test`` itself (see :func:`load_calibration_set` for the split
+    that goes with a dataset).
     """
+    if calibration_samples < 1:
+        raise ValueError(f"calibration_samples must be >= 1, got {calibration_samples}")
     weights = load_weights(workload) if weights is None else weights
-    test = load_test_set(workload, None) if test is None else test
+    if test is None:
+        test = load_test_set(workload, None)
+        calibration = load_calibration_set(workload) if calibration is None else calibration
     seed = arch.simulation.seed if seed is None else seed
     features = np.asarray(test.features, dtype=np.float32)
     labels = np.asarray(test.labels)
@@ -247,7 +300,8 @@ def evaluate_accuracy(arch: ArchConfig, workload: Workload, test: FeatureSet | N
     acc_ideal = reference.accuracy(workload, weights, features, labels, path="quantised",
                                    matmul=digital_matmul, chunk=chunk)
     seeds = die_seeds(seed, dies)
-    batch = calibration_batch(features, seed)
+    pool = test if calibration is None else calibration
+    batch = calibration_batch(np.asarray(pool.features, dtype=np.float32), seed, calibration_samples)
     tile_plan = make_plan(workload, arch) if tile_plan is None else tile_plan  # the same for every die
     args = [(arch, workload, weights, features, labels, d, s, chunk, tile_plan, batch)
             for d, s in enumerate(seeds)]
@@ -257,4 +311,6 @@ def evaluate_accuracy(arch: ArchConfig, workload: Workload, test: FeatureSet | N
         futures = [executor.submit(run_die, *a) for a in args]
         results = [f.result() for f in futures]
     return AccuracyStudy(workload.name, arch.name, test.source or "", len(labels), seed,
-                         acc_float, acc_ideal, tuple(results))
+                         acc_float, acc_ideal, tuple(results),
+                         {"source": pool.source or "", "samples": len(batch),
+                          "from_test_set": calibration is None})

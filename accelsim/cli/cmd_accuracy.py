@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 
-from accelsim.accuracy.study import evaluate_accuracy, load_test_set
+from accelsim.accuracy.study import CALIBRATION_SAMPLES, evaluate_accuracy, load_calibration_set, load_test_set
 from accelsim.cli.common import add_arch, add_output_format
 from accelsim.config import load_arch
 from accelsim.errors import UsageError
@@ -30,6 +30,12 @@ def register(sub) -> None:
                    help="Speech Commands folder (its test split) or a feature-set .npz "
                    "(default: the shipped KWS test set)")
     p.add_argument("--samples", type=int, metavar="N", help="use the first N samples of the test set")
+    p.add_argument("--calibration", metavar="PATH",
+                   help="what the deployment calibrates with: a Speech Commands folder (its validation split) "
+                   "or a feature-set .npz (default: the split that goes with the test set: the shipped "
+                   "calibration set, a folder's validation split; for a test-set .npz, samples of it)")
+    p.add_argument("--calibration-samples", type=int, default=CALIBRATION_SAMPLES, metavar="N",
+                   help=f"inputs in the calibration batch (default: {CALIBRATION_SAMPLES})")
     p.add_argument("--seed", type=int, help="root seed of the chip's devices and noise (default: simulation.seed)")
     p.add_argument("--dies", type=int, default=1, metavar="N",
                    help="virtual dies (independent variation seeds); die 0 is the run's chip (default: 1)")
@@ -42,9 +48,9 @@ def register(sub) -> None:
 
 
 def _check(args: argparse.Namespace) -> None:
-    for name in ("dies", "workers"):
+    for name in ("dies", "workers", "calibration_samples"):
         if getattr(args, name) < 1:
-            raise UsageError(f"--{name} must be at least 1, got {getattr(args, name)}")
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     if args.samples is not None and args.samples < 1:
         raise UsageError(f"--samples must be at least 1, got {args.samples}")
     if args.seed is not None and args.seed < 0:
@@ -59,13 +65,16 @@ def run(args: argparse.Namespace) -> int:
     arch = load_arch(args.arch, overrides)
     workload = load_workload(args.workload)
     test = load_test_set(workload, args.data, seed=arch.simulation.seed, samples=args.samples)
+    calibration = load_calibration_set(workload, args.data, args.calibration, seed=arch.simulation.seed,
+                                       samples=args.calibration_samples)
+    options = {"dies": args.dies, "calibration": calibration, "calibration_samples": args.calibration_samples}
     if args.dies > 1 and (args.scheduler or args.workers > 1):
         from accelsim.sweep.runner import open_executor
 
         with open_executor(args.scheduler, min(args.workers, args.dies)) as executor:
-            study = evaluate_accuracy(arch, workload, test, dies=args.dies, executor=executor)
+            study = evaluate_accuracy(arch, workload, test, executor=executor, **options)
     else:
-        study = evaluate_accuracy(arch, workload, test, dies=args.dies)
+        study = evaluate_accuracy(arch, workload, test, **options)
     data = study.to_dict()
     if args.json:
         sys.stdout.write(to_json(data) + "\n")

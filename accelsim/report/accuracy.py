@@ -23,7 +23,13 @@ def accuracy_table(study: dict[str, Any]):
     rows = [(name, _pct(study[key])) for name, key in FIGURES]
     title = (f"accuracy of {study['workload']} on {study['arch']} ({study['samples']:,} samples of "
              f"{Path(study['dataset']).name}, seed {study['seed']})")
-    return table(title, ("inference", "top-1"), rows, [False, True])
+    t = table(title, ("inference", "top-1"), rows, [False, True])
+    cal = study.get("calibration")
+    if cal:
+        where = "drawn from the test set" if cal["from_test_set"] else f"of {Path(cal['source']).name}"
+        t.caption = f"calibration batch: {cal['samples']:,} samples {where}"
+        t.caption_justify = "left"
+    return t
 
 
 def figures_table(figures: dict[str, float]):

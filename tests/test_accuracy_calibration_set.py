@@ -1,0 +1,174 @@
+"""The deployment's calibration batch comes from a split of its own, never from the evaluated
+clips: the shipped calibration set, a Speech Commands folder's validation split, or a file the
+user names; a test-set .npz alone falls back to its own samples and the report says so."""
+
+import json
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from accelsim.accuracy.analog import DEFAULT_CHUNK
+from accelsim.accuracy.dataset import builtin_kws_calibration_set, load_feature_set, save_feature_set
+from accelsim.accuracy.speech_commands import CLASSES, SILENCE, load_split
+from accelsim.accuracy.study import (
+    CALIBRATION_SAMPLES,
+    calibration_batch,
+    evaluate_accuracy,
+    load_calibration_set,
+    load_test_set,
+    run_die,
+)
+from accelsim.accuracy.weights import load_weights
+from accelsim.config import load_arch
+from accelsim.errors import ConfigError
+from accelsim.mapping import plan
+from accelsim.workload import load_workload
+
+RATE = 16_000
+
+
+@pytest.fixture(scope="module")
+def kws():
+    workload = load_workload("kws_dscnn")
+    return workload, load_weights(workload)
+
+
+def _rows(features: np.ndarray) -> set[bytes]:
+    return {row.tobytes() for row in np.asarray(features, np.float16).reshape(len(features), -1)}
+
+
+def test_the_shipped_calibration_set_is_validation_clips_none_of_which_is_in_the_test_set(kws):
+    workload, _ = kws
+    cal = load_calibration_set(workload)
+    test = load_test_set(workload)
+    assert cal.source == str(builtin_kws_calibration_set())
+    assert len(cal) >= CALIBRATION_SAMPLES
+    assert cal.classes == CLASSES and min(cal.class_counts().values()) >= 20
+    assert not _rows(cal.features) & _rows(test.features)
+    assert builtin_kws_calibration_set().stat().st_size < 1_000_000
+
+
+def test_the_study_calibrates_with_the_batch_drawn_from_the_calibration_set(kws):
+    workload, weights = kws
+    arch = load_arch("mram72")
+    test = load_test_set(workload, samples=48)
+    cal = load_calibration_set(workload)
+    study = evaluate_accuracy(arch, workload, test, weights=weights, calibration=cal, calibration_samples=64)
+    assert study.calibration == {"source": cal.source, "samples": 64, "from_test_set": False}
+    batch = calibration_batch(np.asarray(cal.features, np.float32), arch.simulation.seed, 64)
+    die = run_die(arch, workload, weights, np.asarray(test.features, np.float32), test.labels, 0,
+                  arch.simulation.seed, DEFAULT_CHUNK, plan(workload, arch), batch)
+    assert study.dies[0] == die
+    # the same test clips calibrated on themselves are another deployment
+    own = evaluate_accuracy(arch, workload, test, weights=weights, calibration_samples=64)
+    assert own.calibration == {"source": test.source, "samples": 48, "from_test_set": True}
+    assert [e.rmse_lsb_calibrated for e in own.layers] != [e.rmse_lsb_calibrated for e in study.layers]
+
+
+def test_the_defaults_pair_the_shipped_test_set_with_the_shipped_calibration_set(kws, monkeypatch):
+    workload, weights = kws
+    small = load_test_set(workload, samples=32)
+    monkeypatch.setattr("accelsim.accuracy.study.load_test_set", lambda *a, **k: small)
+    study = evaluate_accuracy(load_arch("mram72"), workload, weights=weights)
+    assert study.calibration["source"] == str(builtin_kws_calibration_set())
+    assert study.calibration["samples"] == CALIBRATION_SAMPLES and not study.calibration["from_test_set"]
+
+
+def test_a_test_set_npz_alone_has_no_calibration_split(kws, tmp_path):
+    workload, _ = kws
+    path = tmp_path / "t.npz"
+    save_feature_set(path, np.zeros((3, 49, 10)), np.zeros(3, np.int64), CLASSES)
+    assert load_calibration_set(workload, path) is None
+    assert len(load_calibration_set(workload, path, builtin_kws_calibration_set())) >= CALIBRATION_SAMPLES
+
+
+def _write_wav(path: Path, samples) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(np.asarray(samples, "<i2").tobytes())
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """yes/no/up tones: speakers 0-1 in the test list, 2-7 in the validation list."""
+    root = tmp_path / "sc"
+    rng = np.random.default_rng(1)
+    for w, word in enumerate(("yes", "no", "up")):
+        for s in range(8):
+            tone = np.sin(2 * np.pi * (300 + 200 * w + 15 * s) * np.arange(RATE) / RATE)
+            _write_wav(root / word / f"spk{s}_nohash_0.wav", 6000 * tone + 300 * rng.standard_normal(RATE))
+    _write_wav(root / "_background_noise_" / "n.wav", 2000 * rng.standard_normal(2 * RATE))
+    (root / "testing_list.txt").write_text(
+        "".join(f"{w}/spk{s}_nohash_0.wav\n" for w in ("yes", "no", "up") for s in range(2)))
+    (root / "validation_list.txt").write_text(
+        "".join(f"{w}/spk{s}_nohash_0.wav\n" for w in ("yes", "no", "up") for s in range(2, 8)))
+    return root
+
+
+def test_load_split_can_featurise_a_seeded_subset_of_word_clips(folder):
+    whole = load_split(folder, "validation", seed=3)
+    part = load_split(folder, "validation", seed=3, word_clips=5)
+    again = load_split(folder, "validation", seed=3, word_clips=5)
+    words = [f for f in part.files if f != SILENCE]
+    assert len(words) == 5 and set(words) <= set(whole.files)
+    assert part.files == again.files and np.array_equal(part.features, again.features)
+    assert len(part.files) - len(words) == round(5 / 11)
+
+
+def test_a_speech_commands_folder_calibrates_on_its_validation_split(cli, folder):
+    r = cli("accuracy", "--data", folder, "--calibration-samples", "7", "--json")
+    assert r.code == 0, r.err
+    d = json.loads(r.out)
+    assert d["samples"] == 6 + round(6 / 11)
+    assert d["calibration"] == {"source": str(folder), "samples": 7, "from_test_set": False}
+
+
+def test_a_folder_with_an_empty_validation_list_exits_2_naming_the_option(cli, folder):
+    (folder / "validation_list.txt").write_text("")
+    r = cli("accuracy", "--data", folder, "--json")
+    assert r.code == 2 and r.out == ""
+    assert "validation_list.txt" in r.err and "--calibration" in r.err and "Traceback" not in r.err
+
+
+def test_the_cli_reports_where_the_batch_came_from(cli, tmp_path):
+    r = cli("accuracy", "--samples", "16", "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["calibration"]["source"].endswith("kws_calibration.npz")
+    test = tmp_path / "t.npz"
+    shipped = load_feature_set(builtin_kws_calibration_set())
+    save_feature_set(test, shipped.features[:20], shipped.labels[:20], CLASSES)
+    r = cli("accuracy", "--data", test, "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["calibration"] == {"source": str(test), "samples": 20, "from_test_set": True}
+    r = cli("accuracy", "--data", test, "--calibration", builtin_kws_calibration_set(),
+            "--calibration-samples", "30")
+    assert r.code == 0, r.err
+    assert "calibration batch: 30 samples of kws_calibration.npz" in " ".join(r.out.split())
+
+
+@pytest.mark.parametrize("defect", ["missing", "shape"])
+def test_bad_calibration_data_exits_2_naming_it(cli, tmp_path, defect):
+    path = tmp_path / "cal.npz"
+    if defect == "shape":
+        np.savez(path, features=np.zeros((4, 10, 10), np.float32), labels=np.zeros(4, np.int64))
+    r = cli("accuracy", "--samples", "8", "--calibration", path, "--json")
+    assert r.code == 2 and r.out == ""
+    assert "cal.npz" in r.err and "calibration" in r.err and "Traceback" not in r.err
+
+
+def test_calibration_samples_must_be_positive(cli):
+    r = cli("accuracy", "--calibration-samples", "0")
+    assert r.code == 2 and "--calibration-samples" in r.err
+
+
+def test_a_calibration_set_must_fit_the_workload(kws, tmp_path):
+    workload, _ = kws
+    path = tmp_path / "c.npz"
+    save_feature_set(path, np.zeros((0, 49, 10)), np.zeros(0, np.int64), CLASSES)
+    with pytest.raises(ConfigError, match="calibration set holds no samples"):
+        load_calibration_set(workload, calibration=path)
