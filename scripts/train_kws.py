@@ -452,6 +452,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="write the test and calibration feature sets, and train nothing")
     ap.add_argument("--cache", default=None, help="feature cache .npz (default: DATA/features.npz)")
     args = ap.parse_args(argv)
+    if args.calibration_clips < 1:
+        ap.error(f"--calibration-clips must be at least 1, got {args.calibration_clips}")
     torch.set_num_threads(args.threads)
     data_seed, torch_seed, loop_seed, calibration_seed = np.random.SeedSequence(args.seed).spawn(4)
     torch.manual_seed(int(torch_seed.generate_state(1)[0]))
@@ -476,12 +478,16 @@ def main(argv: list[str] | None = None) -> int:
     test_x16 = splits["testing"][0].astype(np.float16)
     mean = splits["training"][0].mean(axis=(0, 1))
     std = splits["training"][0].std(axis=(0, 1))
-    save_feature_set(args.out_test, test_x16, splits["testing"][1], CLASSES)
     val_x, val_y = splits["validation"]
     pick = np.sort(np.random.default_rng(calibration_seed).choice(
         len(val_y), size=min(args.calibration_clips, len(val_y)), replace=False))
-    save_feature_set(args.out_calibration, val_x[pick], val_y[pick], CLASSES)
+
+    def write_sets() -> None:
+        save_feature_set(args.out_test, test_x16, splits["testing"][1], CLASSES)
+        save_feature_set(args.out_calibration, val_x[pick], val_y[pick], CLASSES)
+
     if args.sets_only:
+        write_sets()
         return 0
 
     def tensors(x, y):
@@ -531,6 +537,7 @@ def main(argv: list[str] | None = None) -> int:
     arrays = export(float_model, q_model, mean, std, weight_bits, input_bits)
     out_w = Path(args.out_weights)
     save_npz(out_w, arrays)
+    write_sets()
     # re-measure on the shipped files with the numpy reference inference, and through the chip
     weights = load_weights(workload, out_w)
     x, y = test_x16.astype(np.float32), splits["testing"][1]

@@ -1,11 +1,13 @@
-"""Shared fixtures: the repository root and an in-process CLI runner."""
+"""Shared fixtures: the repository root, an in-process CLI runner, file writers."""
 
 from __future__ import annotations
 
 import os
+import wave
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import settings
 
@@ -59,3 +61,23 @@ def write(tmp_path):
         return p
 
     return _write
+
+
+def write_wav(path: Path, samples, rate: int = 16_000, channels: int = 1, width: int = 2) -> Path:
+    """Write ``samples`` as a PCM WAV (16-bit signed, or 8-bit unsigned with ``width=1``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(width)
+        w.setframerate(rate)
+        if width == 2:
+            w.writeframes(np.asarray(samples, "<i2").tobytes())
+        else:
+            w.writeframes(np.asarray(samples, np.uint8).tobytes())
+    return path
+
+
+@pytest.fixture
+def wav():
+    """``wav(path, samples, rate=16000, channels=1, width=2)`` writes a WAV file and returns its path."""
+    return write_wav

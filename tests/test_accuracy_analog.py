@@ -206,7 +206,7 @@ def test_the_issue_targets_on_the_defaults_over_the_whole_test_set(kws):
     spread is what is left); the uncalibrated chip is at least 3 points below the calibrated."""
     workload, weights, _, _ = kws
     study = evaluate_accuracy(load_arch("mram72"), workload, weights=weights)
-    assert study.samples >= 2000 and not study.calibration["from_test_set"]
+    assert study.samples >= 2000 and not study.calibration.from_test_set
     assert study.accuracy_ideal >= study.accuracy_float - 0.02
     assert study.accuracy_calibrated >= study.accuracy_ideal - 0.02
     assert study.accuracy_uncalibrated <= study.accuracy_calibrated - 0.03

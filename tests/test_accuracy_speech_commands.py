@@ -1,7 +1,5 @@
 """The Speech Commands loader on a tiny directory of that layout, and its bad inputs."""
 
-import wave
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,31 +15,19 @@ from accelsim.errors import EXIT_USAGE, ConfigError
 RATE = 16_000
 
 
-def write_wav(path: Path, samples, rate=RATE, channels=1, width=2):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(channels)
-        w.setsampwidth(width)
-        w.setframerate(rate)
-        if width == 2:
-            w.writeframes(np.asarray(samples, "<i2").tobytes())
-        else:
-            w.writeframes(np.asarray(samples, np.uint8).tobytes())
-
-
 def tone_clip(f_hz, n=RATE):
     return (8000 * np.sin(2 * np.pi * f_hz * np.arange(n) / RATE)).astype(np.int16)
 
 
 @pytest.fixture
-def tiny(tmp_path):
+def tiny(tmp_path, wav):
     """yes x 4, no x 3, bed x 5 (unknown), 2 s of background noise, and the two lists."""
     root = tmp_path / "speech_commands"
     for word, count, f in (("yes", 4, 500), ("no", 3, 900), ("bed", 5, 1500)):
         for i in range(count):
-            write_wav(root / word / f"spk{i}_nohash_0.wav", tone_clip(f + 10 * i, n=RATE - 1000 * i))
+            wav(root / word / f"spk{i}_nohash_0.wav", tone_clip(f + 10 * i, n=RATE - 1000 * i))
     rng = np.random.default_rng(0)
-    write_wav(root / "_background_noise_" / "noise.wav", (rng.standard_normal(2 * RATE) * 3000).astype(np.int16))
+    wav(root / "_background_noise_" / "noise.wav", (rng.standard_normal(2 * RATE) * 3000).astype(np.int16))
     (root / "validation_list.txt").write_text("yes/spk1_nohash_0.wav\nbed/spk1_nohash_0.wav\n")
     (root / "testing_list.txt").write_text("yes/spk0_nohash_0.wav\nno/spk0_nohash_0.wav\nbed/spk0_nohash_0.wav\n")
     return root
@@ -83,8 +69,8 @@ def test_unknown_words_are_subsampled_to_the_asked_fraction(tiny):
     assert everything.class_counts["_unknown_"] == 3
 
 
-def test_read_wav_scales_16_bit_pcm_to_plus_minus_one(tmp_path):
-    write_wav(tmp_path / "a.wav", np.array([0, 16384, -32768, 32767]))
+def test_read_wav_scales_16_bit_pcm_to_plus_minus_one(wav, tmp_path):
+    wav(tmp_path / "a.wav", np.array([0, 16384, -32768, 32767]))
     np.testing.assert_allclose(read_wav(tmp_path / "a.wav"), [0, 0.5, -1, 32767 / 32768])
 
 
@@ -103,16 +89,16 @@ def test_a_missing_folder_and_a_folder_without_wavs_are_config_errors(tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["rate", "stereo", "8bit", "garbage", "truncated"])
-def test_a_wav_of_the_wrong_rate_or_format_is_a_config_error_naming_it(tiny, kind):
+def test_a_wav_of_the_wrong_rate_or_format_is_a_config_error_naming_it(wav, tiny, kind):
     bad = tiny / "no" / "spk0_nohash_0.wav"
     if kind == "rate":
-        write_wav(bad, tone_clip(300, 8000), rate=8000)
+        wav(bad, tone_clip(300, 8000), rate=8000)
         match = "sample rate 8000 Hz"
     elif kind == "stereo":
-        write_wav(bad, np.zeros(2 * RATE, np.int16), channels=2)
+        wav(bad, np.zeros(2 * RATE, np.int16), channels=2)
         match = "2 channels"
     elif kind == "8bit":
-        write_wav(bad, np.full(RATE, 128), width=1)
+        wav(bad, np.full(RATE, 128), width=1)
         match = "8-bit"
     elif kind == "garbage":
         bad.write_bytes(b"this is not a RIFF file at all")

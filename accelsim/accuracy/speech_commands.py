@@ -212,6 +212,8 @@ def load_split(root: str | Path, split: Split, *, seed: int = 0,
         kept = np.sort(pick_rng.choice(unknown_idx, size=keep_unknown, replace=False))
         keep = np.sort(np.concatenate([np.flatnonzero(~is_unknown), kept]))
         files, labels = files[keep], labels[keep]
+    if word_clips is not None and word_clips < 1:
+        raise ValueError(f"word_clips must be >= 1, got {word_clips}")
     if word_clips is not None and word_clips < len(files):
         keep = np.sort(pick_rng.choice(len(files), size=word_clips, replace=False))
         files, labels = files[keep], labels[keep]

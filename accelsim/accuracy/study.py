@@ -12,7 +12,7 @@ same numbers as serially.
 from __future__ import annotations
 
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -92,6 +92,19 @@ class Spread:
 
 
 @dataclass(frozen=True)
+class CalibrationSource:
+    """Where a deployment's calibration batch came from: the ``source`` file or folder, the batch's
+    ``samples``, and ``from_test_set`` when they are samples of the evaluated set itself."""
+
+    source: str
+    samples: int
+    from_test_set: bool
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
 class AccuracyStudy:
     """The four accuracies of a workload on a chip, and their spread across dies.
 
@@ -110,7 +123,7 @@ class AccuracyStudy:
     accuracy_float: float
     accuracy_ideal: float
     dies: tuple[DieResult, ...]
-    calibration: dict = field(default_factory=dict)
+    calibration: CalibrationSource | None = None
 
     @property
     def accuracy_uncalibrated(self) -> float:
@@ -140,7 +153,7 @@ class AccuracyStudy:
 
     def to_dict(self) -> dict:
         out = {"workload": self.workload, "arch": self.arch, "dataset": self.dataset,
-               "samples": self.samples, "seed": self.seed, "calibration": dict(self.calibration),
+               "samples": self.samples, "seed": self.seed, "calibration": self.calibration.to_dict() if self.calibration else None,
                **self.figures(),
                "layers": [e.to_dict() for e in self.layers]}
         if len(self.dies) > 1:
@@ -173,6 +186,22 @@ def _fitting(workload: Workload, fs: FeatureSet, what: str) -> FeatureSet:
     return fs
 
 
+def _load_set(path: str | Path, split: str, what: str, seed: int, word_clips: int | None = None) -> FeatureSet:
+    """A Speech Commands folder's ``split`` (1/12 silence, 1/12 unknown words) or a feature-set .npz."""
+    if Path(path).is_dir():
+        data = load_split(path, split, seed=seed, unknown_fraction=1 / 12, word_clips=word_clips)
+        return FeatureSet(data.features, data.labels, CLASSES, str(path))
+    if Path(path).exists():
+        return load_feature_set(path)
+    raise ConfigError(Problem(f"{what} data not found: expected a Speech Commands folder or a "
+                              "feature-set .npz", file=str(path)))
+
+
+def _same_file(a: str | Path | None, b: str | Path | None) -> bool:
+    """Whether ``a`` and ``b`` name one file (a folder's test and validation splits are different sets)."""
+    return bool(a) and bool(b) and Path(a).is_file() and Path(a).resolve() == Path(b).resolve()
+
+
 def load_test_set(workload: Workload, data: str | Path | None = None, *, seed: int = 0,
                   samples: int | None = None) -> FeatureSet:
     """The labelled set the study runs on.
@@ -183,20 +212,11 @@ def load_test_set(workload: Workload, data: str | Path | None = None, *, seed: i
     .npz. ``samples`` keeps the first so many. ConfigError naming the file when
     the set does not fit the workload's input.
     """
-    if data is None:
-        test = load_feature_set(builtin_kws_test_set())
-    elif Path(data).is_dir():
-        split = load_split(data, "testing", seed=seed, unknown_fraction=1 / 12)
-        test = FeatureSet(split.features, split.labels, CLASSES, str(data))
-    elif Path(data).exists():
-        test = load_feature_set(data)
-    else:
-        raise ConfigError(Problem("test data not found: expected a Speech Commands folder or a "
-                                  "feature-set .npz", file=str(data)))
-    test = _fitting(workload, test, "test")
+    if samples is not None and samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    test = _fitting(workload, _load_set(builtin_kws_test_set() if data is None else data,
+                                        "testing", "test", seed), "test")
     if samples is not None:
-        if samples < 1:
-            raise ValueError(f"samples must be >= 1, got {samples}")
         test = FeatureSet(test.features[:samples], test.labels[:samples], test.classes, test.source)
     return test
 
@@ -209,28 +229,24 @@ def load_calibration_set(workload: Workload, data: str | Path | None = None,
     ``calibration`` when given: a Speech Commands folder (clips of its
     validation split) or a feature-set .npz. Otherwise the split that goes with
     the test ``data``: the shipped calibration set (validation speakers of the
-    synthetic corpus) for the shipped test set, the validation split of a Speech
-    Commands folder, and None for a test-set .npz: the study then draws the
-    batch from the test samples and says so. From a folder only ``samples``
-    word clips are featurised, drawn with ``seed``, plus 1/12 silence.
+    synthetic corpus) for the shipped test set (``data`` None or its path), the
+    validation split of a Speech Commands folder, and None for any other
+    test-set .npz: the study then draws the batch from the test samples and
+    says so. From a folder about ``samples`` clips are featurised: 11/12 of
+    them word clips drawn with ``seed``, 1/12 silence.
     """
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
     source = data if calibration is None else calibration
-    if source is None:
-        fs = load_feature_set(builtin_kws_calibration_set())
-    elif Path(source).is_dir():
-        split = load_split(source, "validation", seed=seed, unknown_fraction=1 / 12,
-                           word_clips=samples)
-        if np.all(split.labels == CLASSES.index(SILENCE)):
-            raise ConfigError(Problem("validation_list.txt lists no clips to calibrate with; pass a "
-                                      "calibration set with --calibration", file=str(Path(source))))
-        fs = FeatureSet(split.features, split.labels, CLASSES, str(source))
-    elif calibration is None:
+    if source is None or (calibration is None and _same_file(source, builtin_kws_test_set())):
+        source = builtin_kws_calibration_set()
+    elif calibration is None and not Path(source).is_dir():
         return None
-    elif Path(source).exists():
-        fs = load_feature_set(source)
-    else:
-        raise ConfigError(Problem("calibration data not found: expected a Speech Commands folder or a "
-                                  "feature-set .npz", file=str(source)))
+    fs = _load_set(source, "validation", "calibration", seed, word_clips=max(1, samples - round(samples / 12)))
+    if Path(source).is_dir() and np.all(fs.labels == CLASSES.index(SILENCE)):
+        raise ConfigError(Problem("lists no keyword clips to calibrate with (none, or only unknown words); "
+                                  "pass a calibration set with --calibration",
+                                  file=str(Path(source) / "validation_list.txt")))
     return _fitting(workload, fs, "calibration")
 
 
@@ -281,17 +297,20 @@ def evaluate_accuracy(arch: ArchConfig, workload: Workload, test: FeatureSet | N
     batch: ``calibration_samples`` inputs of ``calibration``
     (:func:`calibration_batch`); its ADC references are ranged on the batch's column
     sums and its calibration probes the batch's own input vectors. ``calibration``
-    defaults to the shipped calibration set when ``test`` is defaulted too, and
-    otherwise to ``test`` itself (see :func:`load_calibration_set` for the split
-    that goes with a dataset).
+    defaults to the split that goes with ``test`` (:func:`load_calibration_set`
+    with the test set's source: the shipped calibration set for the shipped
+    test set, a folder's validation split), and to ``test`` itself when there is
+    none.
     """
     if calibration_samples < 1:
         raise ValueError(f"calibration_samples must be >= 1, got {calibration_samples}")
     weights = load_weights(workload) if weights is None else weights
-    if test is None:
-        test = load_test_set(workload, None)
-        calibration = load_calibration_set(workload) if calibration is None else calibration
+    test = load_test_set(workload, None) if test is None else test
     seed = arch.simulation.seed if seed is None else seed
+    if calibration is None and test.source:
+        calibration = load_calibration_set(workload, test.source, seed=seed, samples=calibration_samples)
+    if calibration is not None:
+        calibration = _fitting(workload, calibration, "calibration")
     features = np.asarray(test.features, dtype=np.float32)
     labels = np.asarray(test.labels)
     acc_float = reference.accuracy(workload, weights, features, labels, path="float", chunk=chunk)
@@ -310,7 +329,7 @@ def evaluate_accuracy(arch: ArchConfig, workload: Workload, test: FeatureSet | N
     else:
         futures = [executor.submit(run_die, *a) for a in args]
         results = [f.result() for f in futures]
+    from_test = calibration is None or _same_file(calibration.source, test.source)
     return AccuracyStudy(workload.name, arch.name, test.source or "", len(labels), seed,
                          acc_float, acc_ideal, tuple(results),
-                         {"source": pool.source or "", "samples": len(batch),
-                          "from_test_set": calibration is None})
+                         CalibrationSource(pool.source or "", len(batch), from_test))

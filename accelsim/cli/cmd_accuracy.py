@@ -64,9 +64,10 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"simulation.seed={args.seed}")
     arch = load_arch(args.arch, overrides)
     workload = load_workload(args.workload)
-    test = load_test_set(workload, args.data, seed=arch.simulation.seed, samples=args.samples)
+    # the calibration split first: a folder's is a few hundred clips, its test split thousands
     calibration = load_calibration_set(workload, args.data, args.calibration, seed=arch.simulation.seed,
                                        samples=args.calibration_samples)
+    test = load_test_set(workload, args.data, seed=arch.simulation.seed, samples=args.samples)
     options = {"dies": args.dies, "calibration": calibration, "calibration_samples": args.calibration_samples}
     if args.dies > 1 and (args.scheduler or args.workers > 1):
         from accelsim.sweep.runner import open_executor

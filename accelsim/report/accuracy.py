@@ -26,7 +26,8 @@ def accuracy_table(study: dict[str, Any]):
     t = table(title, ("inference", "top-1"), rows, [False, True])
     cal = study.get("calibration")
     if cal:
-        where = "drawn from the test set" if cal["from_test_set"] else f"of {Path(cal['source']).name}"
+        name = Path(cal["source"]).name or "an unnamed set"
+        where = f"of {name}, the test set itself" if cal["from_test_set"] else f"of {name}"
         t.caption = f"calibration batch: {cal['samples']:,} samples {where}"
         t.caption_justify = "left"
     return t
