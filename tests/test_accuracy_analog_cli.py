@@ -2,7 +2,6 @@
 the file named, nothing written)."""
 
 import json
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -102,16 +101,15 @@ def test_dataset_folder_without_wavs_exits_2(cli, tmp_path):
     assert r.code == 2 and r.out == "" and str(tmp_path) in r.err
 
 
-def test_wav_of_the_wrong_rate_exits_2_naming_it(cli, tmp_path):
-    (tmp_path / "yes").mkdir()
-    bad = tmp_path / "yes" / "a_nohash_0.wav"
-    with wave.open(str(bad), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(8000)
-        w.writeframes(np.zeros(8000, dtype="<i2").tobytes())
-    (tmp_path / "testing_list.txt").write_text("yes/a_nohash_0.wav\n")
-    (tmp_path / "validation_list.txt").write_text("")
+@pytest.mark.parametrize("split", ["testing", "validation"])
+def test_wav_of_the_wrong_rate_exits_2_naming_it(cli, tmp_path, wav, split):
+    """In the test split, or in the validation split the calibration batch comes from."""
+    wav(tmp_path / "yes" / "good_nohash_0.wav", np.zeros(16_000))
+    wav(tmp_path / "yes" / "a_nohash_0.wav", np.zeros(8000), rate=8000)
+    lists = {"testing": "yes/good_nohash_0.wav\n", "validation": "yes/good_nohash_0.wav\n"}
+    lists[split] = "yes/a_nohash_0.wav\n"
+    for name, text in lists.items():
+        (tmp_path / f"{name}_list.txt").write_text(text)
     r = cli("accuracy", "--data", tmp_path, "--json")
     assert r.code == 2 and r.out == "" and "a_nohash_0.wav" in r.err and "8000 Hz" in r.err
 
