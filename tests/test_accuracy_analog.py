@@ -115,13 +115,14 @@ def test_same_seed_same_numbers_serial_or_parallel_dies(kws):
     workload, weights, _, _ = kws
     arch = load_arch("mram72", RESOLVED_ADC)
     test = load_test_set(workload, samples=64)
-    serial = evaluate_accuracy(arch, workload, test, weights=weights, dies=3)
+    small = {"weights": weights, "calibration_samples": 64}
+    serial = evaluate_accuracy(arch, workload, test, dies=3, **small)
     with ProcessPoolExecutor(2) as pool:
-        parallel = evaluate_accuracy(arch, workload, test, weights=weights, dies=3, executor=pool)
+        parallel = evaluate_accuracy(arch, workload, test, dies=3, executor=pool, **small)
     assert serial.to_dict() == parallel.to_dict()
-    again = evaluate_accuracy(arch, workload, test, weights=weights, dies=1)
+    again = evaluate_accuracy(arch, workload, test, dies=1, **small)
     assert again.dies[0] == serial.dies[0]  # die 0 is the run's chip whatever the die count
-    other = evaluate_accuracy(arch, workload, test, weights=weights, dies=1, seed=5)
+    other = evaluate_accuracy(arch, workload, test, dies=1, seed=5, **small)
     assert other.dies[0].layers != serial.dies[0].layers
 
 
@@ -136,7 +137,8 @@ def test_die_seeds_are_distinct_and_die_zero_is_the_run_seed():
 def test_the_study_reports_spread_across_dies(kws):
     workload, weights, _, _ = kws
     arch = load_arch("mram72", RESOLVED_ADC)
-    study = evaluate_accuracy(arch, workload, load_test_set(workload, samples=64), weights=weights, dies=4)
+    study = evaluate_accuracy(arch, workload, load_test_set(workload, samples=64), weights=weights, dies=4,
+                              calibration_samples=64)
     d = study.to_dict()
     cal = [die["accuracy_calibrated"] for die in d["dies"]]
     assert len(d["dies"]) == 4 and d["dies"][0]["seed"] == 0

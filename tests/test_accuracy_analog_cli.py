@@ -26,8 +26,9 @@ def test_json_has_the_four_accuracies_and_the_layer_error_table(cli):
 
 
 def test_dies_are_listed_with_their_spread_and_match_serial_and_local_workers(cli):
-    r1 = cli("accuracy", "--samples", "24", "--dies", "3", "--workers", "1", "--json")
-    r2 = cli("accuracy", "--samples", "24", "--dies", "3", "--workers", "2", "--json")
+    small = ("--samples", "24", "--calibration-samples", "64", "--dies", "3")
+    r1 = cli("accuracy", *small, "--workers", "1", "--json")
+    r2 = cli("accuracy", *small, "--workers", "2", "--json")
     assert r1.code == r2.code == 0, r1.err + r2.err
     d1, d2 = json.loads(r1.out), json.loads(r2.out)
     assert d1 == d2
@@ -37,8 +38,9 @@ def test_dies_are_listed_with_their_spread_and_match_serial_and_local_workers(cl
 
 def test_dies_on_a_dask_local_cluster_match_serial(cli):
     pytest.importorskip("distributed")
-    serial = cli("accuracy", "--samples", "24", "--dies", "2", "--workers", "1", "--json")
-    dask = cli("accuracy", "--samples", "24", "--dies", "2", "--workers", "2", "--scheduler", "local", "--json")
+    small = ("--samples", "24", "--calibration-samples", "64", "--dies", "2")
+    serial = cli("accuracy", *small, "--workers", "1", "--json")
+    dask = cli("accuracy", *small, "--workers", "2", "--scheduler", "local", "--json")
     assert serial.code == dask.code == 0, serial.err + dask.err
     assert json.loads(serial.out) == json.loads(dask.out)
 
