@@ -59,6 +59,9 @@ def test_run_accuracy_adds_the_four_figures_to_the_run_report(cli):
     assert "latency_s" in d or "latency_cycles" in d
     for key in KEYS:
         assert 0.0 <= d[key] <= 1.0
+    # the same chip and deployment (the shipped calibration set) as `accelsim accuracy`
+    alone = json.loads(cli("accuracy", "--samples", "32", "--json").out)
+    assert {k: d[k] for k in KEYS} == {k: alone[k] for k in KEYS}
 
 
 def _workload_with_weights(tmp_path, arrays):

