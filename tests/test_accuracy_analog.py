@@ -81,8 +81,7 @@ def test_calibration_recovers_column_gain_and_offset_variation(kws, overrides):
     The calibrated chip is within a point of the ideal quantised network, the uncalibrated one is not."""
     workload, weights, x, y = kws
     arch = load_arch("mram72", overrides)
-    study = evaluate_accuracy(arch, workload, load_test_set(workload, samples=600), weights=weights,
-                              calibration=load_calibration_set(workload))
+    study = evaluate_accuracy(arch, workload, load_test_set(workload, samples=600), weights=weights)
     assert study.accuracy_float - study.accuracy_ideal <= 0.06
     # within a point below; on 600 clips the noise-trained network may land a little above
     assert study.accuracy_ideal - 0.01 <= study.accuracy_calibrated <= study.accuracy_ideal + 0.03
@@ -204,8 +203,9 @@ def test_deployment_ranges_each_macro_on_its_layers_column_sums(kws):
 def test_the_issue_targets_on_the_defaults_over_the_whole_test_set(kws):
     """mram72 defaults, seed 0, all 2,344 clips, calibrated on the shipped calibration set
     (docs/accuracy.md): ideal quantised within 2 points of float; calibration on the network's own
-    vectors brings the chip to 1.4 points of ideal quantised (the target is 1: the per-weight cell
-    spread is what is left); the uncalibrated chip is at least 3 points below the calibrated."""
+    vectors brings the chip to 1.4 points of ideal quantised (the target is 1: what is left is the cell
+    spread, the 6-bit ADC and the read noise together, none of them alone); the uncalibrated chip is
+    at least 3 points below the calibrated."""
     workload, weights, _, _ = kws
     study = evaluate_accuracy(load_arch("mram72"), workload, weights=weights)
     assert study.samples >= 2000 and not study.calibration.from_test_set
