@@ -195,3 +195,15 @@ def test_a_calibration_set_must_fit_the_workload(kws, tmp_path):
         evaluate_accuracy(load_arch("mram72"), workload, load_test_set(workload, samples=4), calibration=empty)
     with pytest.raises(ValueError, match="samples"):
         load_calibration_set(workload, samples=0)
+
+
+def test_a_calibration_npz_needs_no_labels_but_a_test_npz_does(kws, tmp_path):
+    workload, _ = kws
+    shipped = load_calibration_set(workload)
+    path = tmp_path / "unlabelled.npz"
+    np.savez(path, features=shipped.features[:40])
+    cal = load_calibration_set(workload, calibration=path)
+    assert len(cal) == 40 and np.array_equal(cal.features, shipped.features[:40])
+    assert np.all(cal.labels == -1) and sum(cal.class_counts().values()) == 0
+    with pytest.raises(ConfigError, match="labels"):
+        load_test_set(workload, path)

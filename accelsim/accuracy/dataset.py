@@ -29,7 +29,7 @@ KWS_CALIBRATION_SET = "data/kws_calibration.npz"
 
 @dataclass(frozen=True)
 class FeatureSet:
-    """Features and labels of a labelled set."""
+    """Features and labels of a set; a label of -1 marks an unlabelled sample (calibration inputs)."""
 
     features: np.ndarray
     labels: np.ndarray
@@ -37,10 +37,10 @@ class FeatureSet:
     source: str | None = None
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.features)
 
     def class_counts(self) -> dict[str, int]:
-        counts = np.bincount(self.labels, minlength=len(self.classes))
+        counts = np.bincount(self.labels[self.labels >= 0], minlength=len(self.classes))
         names = self.classes or tuple(str(i) for i in range(len(counts)))
         return {name: int(c) for name, c in zip(names, counts)}
 
@@ -55,23 +55,28 @@ def builtin_kws_calibration_set() -> Path:
     return builtin_dir("workloads") / KWS_CALIBRATION_SET
 
 
-def load_feature_set(path: str | Path) -> FeatureSet:
-    """Read a feature-set .npz; ConfigError naming the file and key when it is malformed."""
+def load_feature_set(path: str | Path, *, labelled: bool = True) -> FeatureSet:
+    """Read a feature-set .npz; ConfigError naming the file and key when it is malformed.
+
+    ``labelled`` False (a calibration set, whose labels are never used): the
+    file may leave out ``labels``; every sample then reads -1.
+    """
     file = str(path)
     data = read_npz(path, "feature set")
     problems = []
-    for key in ("features", "labels"):
+    for key in ("features", "labels") if labelled else ("features",):
         if key not in data:
             problems.append(Problem("missing", path=key, file=file))
     if problems:
         raise ConfigError(problems)
-    features, labels = data["features"], data["labels"]
+    features = data["features"]
+    labels = data["labels"] if "labels" in data else np.full(len(features), -1, dtype=np.int64)
     classes = tuple(str(c) for c in data["classes"].tolist()) if "classes" in data else ()
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer) or len(labels) != len(features):
         problems.append(Problem(f"must be {len(features)} integer labels, one per feature row; "
                                 f"got shape {list(labels.shape)} of {labels.dtype}",
                                 path="labels", file=file))
-    elif labels.size and (labels.min() < 0 or (classes and labels.max() >= len(classes))):
+    elif "labels" in data and labels.size and (labels.min() < 0 or (classes and labels.max() >= len(classes))):
         problems.append(Problem(f"labels must lie in 0..{max(len(classes), 1) - 1}",
                                 path="labels", file=file))
     if not np.issubdtype(features.dtype, np.floating) or not np.all(np.isfinite(features)):

@@ -186,13 +186,15 @@ def _fitting(workload: Workload, fs: FeatureSet, what: str) -> FeatureSet:
     return fs
 
 
-def _load_set(path: str | Path, split: str, what: str, seed: int, word_clips: int | None = None) -> FeatureSet:
-    """A Speech Commands folder's ``split`` (1/12 silence, 1/12 unknown words) or a feature-set .npz."""
+def _load_set(path: str | Path, split: str, what: str, seed: int, word_clips: int | None = None,
+              labelled: bool = True) -> FeatureSet:
+    """A Speech Commands folder's ``split`` (1/12 silence, 1/12 unknown words) or a feature-set .npz
+    (``labels`` may be left out when not ``labelled``)."""
     if Path(path).is_dir():
         data = load_split(path, split, seed=seed, unknown_fraction=1 / 12, word_clips=word_clips)
         return FeatureSet(data.features, data.labels, CLASSES, str(path))
     if Path(path).exists():
-        return load_feature_set(path)
+        return load_feature_set(path, labelled=labelled)
     raise ConfigError(Problem(f"{what} data not found: expected a Speech Commands folder or a "
                               "feature-set .npz", file=str(path)))
 
@@ -242,7 +244,8 @@ def load_calibration_set(workload: Workload, data: str | Path | None = None,
         source = builtin_kws_calibration_set()
     elif calibration is None and not Path(source).is_dir():
         return None
-    fs = _load_set(source, "validation", "calibration", seed, word_clips=max(1, samples - round(samples / 12)))
+    fs = _load_set(source, "validation", "calibration", seed, word_clips=max(1, samples - round(samples / 12)),
+                   labelled=False)
     if Path(source).is_dir() and np.all(fs.labels == CLASSES.index(SILENCE)):
         raise ConfigError(Problem("lists no keyword clips to calibrate with (none, or only unknown words); "
                                   "pass a calibration set with --calibration",
