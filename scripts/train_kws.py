@@ -28,8 +28,9 @@ Needs PyTorch (``pip install -e .[train]``); nothing else in accelsim does.
    ``offset_subtraction: analog``, the offset-encoded sum under ``digital``)
    over a window ranged on the batch as the deployment ranges it
    (``adc.bits``, the 0.1 to 99.9 percentile), and read noise
-   (``read_noise_sigma_lsb``); ``--hw-noise-scale`` draws the spread and the
-   noise larger than the architecture's. The network learns
+   (``read_noise_sigma_lsb``); ``--hw-noise-scale`` (1.5) draws the spread
+   and the noise at that multiple of the architecture's sigmas: a margin for
+   the dies the network will meet. The network learns
    weights whose accuracy survives any draw of the spread; ``--no-hw-aware``
    trains without it.
 4. Export: workloads/kws_dscnn.npz (format: accelsim/accuracy/weights.py),
@@ -438,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--digital-weight-bits", type=int, default=8,
                     help="weight bits of the layers a tile's digital unit computes")
     ap.add_argument("--no-hw-aware", action="store_true", help="train without the macros' analog error")
-    ap.add_argument("--hw-noise-scale", type=float, default=1.0,
+    ap.add_argument("--hw-noise-scale", type=float, default=1.5,
                     help="draw the cell spread and read noise at this multiple of the arch's sigmas in training")
     ap.add_argument("--float-state", default=None,
                     help="float network state: loaded when the file exists, else trained and saved there")

@@ -203,14 +203,14 @@ def test_deployment_ranges_each_macro_on_its_layers_column_sums(kws):
 def test_the_issue_targets_on_the_defaults_over_the_whole_test_set(kws):
     """mram72 defaults, seed 0, all 2,344 clips, calibrated on the shipped calibration set
     (docs/accuracy.md): ideal quantised within 2 points of float; calibration on the network's own
-    vectors brings the chip to 1.4 points of ideal quantised (the target is 1: what is left is the cell
-    spread, the 6-bit ADC and the read noise together, none of them alone); the uncalibrated chip is
-    at least 3 points below the calibrated."""
+    vectors brings the chip within a point of ideal quantised (0.2 below it: the network was trained
+    with 1.5 times mram72's cell spread and read noise); the uncalibrated chip is at least 3 points
+    below the calibrated."""
     workload, weights, _, _ = kws
     study = evaluate_accuracy(load_arch("mram72"), workload, weights=weights)
     assert study.samples >= 2000 and not study.calibration.from_test_set
     assert study.accuracy_ideal >= study.accuracy_float - 0.02
-    assert study.accuracy_calibrated >= study.accuracy_ideal - 0.02
+    assert study.accuracy_calibrated >= study.accuracy_ideal - 0.01
     assert study.accuracy_uncalibrated <= study.accuracy_calibrated - 0.03
     for e in study.layers:
         assert e.rmse_lsb_calibrated < e.rmse_lsb_uncalibrated / 1.5
@@ -219,7 +219,7 @@ def test_the_issue_targets_on_the_defaults_over_the_whole_test_set(kws):
 def test_what_the_defaults_assume_matters(kws):
     """600 clips, seed 0: the cell spread drawn on the whole stack (``cell_spread: level``, the
     worst case) costs the calibrated chip points; the offset removed after the ADC instead must be
-    spanned by the window (1.5 to 2 times as wide on the pointwise layers), and every column gain error
+    spanned by the window (1.4 to 1.9 times as wide on the pointwise layers), and every column gain error
     scales it."""
     workload, weights, _, _ = kws
     test = load_test_set(workload, samples=600)
@@ -233,7 +233,7 @@ def test_what_the_defaults_assume_matters(kws):
     digital = evaluate_accuracy(load_arch("mram72", ["macro.offset_subtraction=digital"]), workload, test,
                                 weights=weights, calibration=cal)
     assert digital.accuracy_uncalibrated <= study.accuracy_uncalibrated - 0.1
-    assert all(d.adc_lsb_mac > 1.4 * a.adc_lsb_mac for d, a in zip(digital.layers, study.layers)
+    assert all(d.adc_lsb_mac > 1.3 * a.adc_lsb_mac for d, a in zip(digital.layers, study.layers)
                if d.layer.startswith("pw"))
 
 

@@ -13,7 +13,7 @@ from accelsim.workload import load_workload
 
 #: what scripts/train_kws.py measured (numpy reference on the shipped files)
 GOLDEN_FLOAT = 0.9032
-GOLDEN_IDEAL = 0.8921
+GOLDEN_IDEAL = 0.8865
 
 
 @pytest.fixture(scope="module")
