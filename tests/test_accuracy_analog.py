@@ -200,7 +200,7 @@ def test_deployment_ranges_each_macro_on_its_layers_column_sums(kws):
             assert grp.raw.adc_bottom[0] + grp.raw.adc_lsb[0] * 63 == pytest.approx(high)
 
 
-def test_the_issue_targets_on_the_defaults_over_the_whole_test_set(kws):
+def test_the_accuracy_targets_on_the_defaults_over_the_whole_test_set(kws):
     """mram72 defaults, seed 0, all 2,344 clips, calibrated on the shipped calibration set
     (docs/accuracy.md): ideal quantised within 2 points of float; calibration on the network's own
     vectors brings the chip within a point of ideal quantised (0.2 below it: the network was trained
