@@ -42,7 +42,7 @@ Needs PyTorch (``pip install -e .[train]``); nothing else in accelsim does.
    file and the figures are stored in the weights file.
 
     python scripts/train_kws.py --data data/kws_synth
-    python scripts/train_kws.py --data data/kws_synth --sets-only   # the two feature sets alone
+    python scripts/kws_sets.py --data data/kws_synth    # the two feature sets alone, without PyTorch
 """
 
 from __future__ import annotations
@@ -58,13 +58,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from kws_sets import add_arguments, calibration_pick, check_arguments, load_splits, seed_streams, write_sets
 from torch import nn
 from torch.nn import functional as F
 
 from accelsim.accuracy import reference
 from accelsim.accuracy.analog import ADC_RANGE_PERCENTILE
-from accelsim.accuracy.dataset import FeatureSet, load_feature_set, save_feature_set
-from accelsim.accuracy.speech_commands import CLASSES, load_split
+from accelsim.accuracy.dataset import FeatureSet, load_feature_set
+from accelsim.accuracy.speech_commands import CLASSES
 from accelsim.accuracy.study import evaluate_accuracy
 from accelsim.accuracy.weights import load_weights
 from accelsim.config import load_arch
@@ -430,8 +431,7 @@ def save_npz(path: Path, arrays: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default="data/kws_synth", help="Speech Commands layout folder")
-    ap.add_argument("--seed", type=int, default=0)
+    add_arguments(ap)
     ap.add_argument("--float-epochs", type=int, default=20)
     ap.add_argument("--qat-epochs", type=int, default=135)
     ap.add_argument("--qat-lr", type=float, default=5e-4, help="peak learning rate of the fine-tuning")
@@ -445,51 +445,18 @@ def main(argv: list[str] | None = None) -> int:
                     help="float network state: loaded when the file exists, else trained and saved there")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out-weights", default=str(ROOT / "workloads" / "kws_dscnn.npz"))
-    ap.add_argument("--out-test", default=str(ROOT / "workloads" / "data" / "kws_test.npz"))
-    ap.add_argument("--out-calibration", default=str(ROOT / "workloads" / "data" / "kws_calibration.npz"))
-    ap.add_argument("--calibration-clips", type=int, default=512,
-                    help="validation clips shipped as the calibration set")
-    ap.add_argument("--sets-only", action="store_true",
-                    help="write the test and calibration feature sets, and train nothing")
-    ap.add_argument("--cache", default=None, help="feature cache .npz (default: DATA/features.npz)")
     args = ap.parse_args(argv)
-    if args.calibration_clips < 1:
-        ap.error(f"--calibration-clips must be at least 1, got {args.calibration_clips}")
+    check_arguments(ap, args)
     torch.set_num_threads(args.threads)
-    data_seed, torch_seed, loop_seed, calibration_seed = np.random.SeedSequence(args.seed).spawn(4)
+    data_seed, torch_seed, loop_seed, calibration_seed = seed_streams(args.seed)
     torch.manual_seed(int(torch_seed.generate_state(1)[0]))
     rng = np.random.default_rng(loop_seed)
-
-    cache = Path(args.cache or Path(args.data) / "features.npz")
-    if cache.is_file():
-        with np.load(cache) as z:
-            splits = {s: (z[f"{s}_x"], z[f"{s}_y"]) for s in ("training", "validation", "testing")}
-    else:
-        t0 = time.time()
-        seeds = data_seed.generate_state(3)
-        splits = {}
-        for s, seed in zip(("training", "validation", "testing"), seeds):
-            part = load_split(args.data, s, seed=int(seed),
-                              unknown_fraction=None if s == "training" else 1 / 12)
-            splits[s] = (part.features, part.labels)
-            print(f"{s}: {part.class_counts}", file=sys.stderr)
-        np.savez(cache, **{f"{s}_{k}": v for s, (x, y) in splits.items() for k, v in (("x", x), ("y", y))})
-        print(f"features in {time.time() - t0:.1f} s", file=sys.stderr)
+    splits = load_splits(args.data, args.cache, data_seed)
     # the test set is shipped as float16: train and measure on exactly those values
     test_x16 = splits["testing"][0].astype(np.float16)
     mean = splits["training"][0].mean(axis=(0, 1))
     std = splits["training"][0].std(axis=(0, 1))
-    val_x, val_y = splits["validation"]
-    pick = np.sort(np.random.default_rng(calibration_seed).choice(
-        len(val_y), size=min(args.calibration_clips, len(val_y)), replace=False))
-
-    def write_sets() -> None:
-        save_feature_set(args.out_test, test_x16, splits["testing"][1], CLASSES)
-        save_feature_set(args.out_calibration, val_x[pick], val_y[pick], CLASSES)
-
-    if args.sets_only:
-        write_sets()
-        return 0
+    pick = calibration_pick(splits["validation"][1], args.calibration_clips, calibration_seed)
 
     def tensors(x, y):
         x = (np.asarray(x, np.float32) - mean) / std
@@ -538,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
     arrays = export(float_model, q_model, mean, std, weight_bits, input_bits)
     out_w = Path(args.out_weights)
     save_npz(out_w, arrays)
-    write_sets()
+    write_sets(splits, pick, args.out_test, args.out_calibration)
     # re-measure on the shipped files with the numpy reference inference, and through the chip
     weights = load_weights(workload, out_w)
     x, y = test_x16.astype(np.float32), splits["testing"][1]

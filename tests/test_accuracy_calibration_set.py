@@ -207,3 +207,32 @@ def test_a_calibration_npz_needs_no_labels_but_a_test_npz_does(kws, tmp_path):
     assert np.all(cal.labels == -1) and sum(cal.class_counts().values()) == 0
     with pytest.raises(ConfigError, match="labels"):
         load_test_set(workload, path)
+
+
+def test_the_sets_script_writes_the_test_split_and_a_seeded_validation_pick_without_torch(folder, wav, tmp_path):
+    """scripts/kws_sets.py (what train_kws ships beside the weights) on a tiny folder: every test clip,
+    ``--calibration-clips`` validation clips drawn with the seed, the features cached for a second run."""
+    import runpy
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    for s in range(2):  # unlisted clips: the training split
+        wav(folder / "yes" / f"train{s}_nohash_0.wav", 5000 * np.sin(np.arange(RATE) / (7 + s)))
+    script = Path(__file__).resolve().parents[1] / "scripts" / "kws_sets.py"
+    test, cal = tmp_path / "t.npz", tmp_path / "c.npz"
+    argv = ["--data", str(folder), "--out-test", str(test), "--out-calibration", str(cal), "--calibration-clips", "5"]
+    no_torch = ("import runpy, sys; sys.modules['torch'] = None; sys.argv = sys.argv[1:]; "
+                "runpy.run_path(sys.argv[0], run_name='__main__')")
+    r = subprocess.run([sys.executable, "-c", no_torch, str(script), *argv], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert (folder / "features.npz").is_file()
+    sets = runpy.run_path(str(script))
+    t, c = load_feature_set(test), load_feature_set(cal)
+    expected = load_split(folder, "testing", seed=int(sets["seed_streams"](0)[0].generate_state(3)[2]),
+                          unknown_fraction=1 / 12)
+    assert t.features.dtype == np.float16 and np.array_equal(t.features, expected.features.astype(np.float16))
+    assert len(c) == 5 and not _rows(c.features) & _rows(t.features)
+    first = cal.read_bytes()
+    assert sets["main"]([*argv, "--seed", "1"]) == 0 and cal.read_bytes() != first  # the seed picks the clips
+    assert sets["main"](argv) == 0 and cal.read_bytes() == first                     # from the cache: the same
