@@ -8,7 +8,7 @@ import pytest
 
 from accelsim.config import load_arch
 from accelsim.errors import MappingError
-from accelsim.mapping import MacroTile, RowWindow, StageInput, plan
+from accelsim.mapping import MacroTile, Replica, RowWindow, StageInput, plan
 from accelsim.mapping.demand import RowShare, bottleneck, next_first_replica, replica_shares, round_demand, row_shares
 from accelsim.workload import load_workload, workload_from_dict
 
@@ -154,3 +154,18 @@ def test_plan_records_keep_their_earlier_constructors():
     assert (tile.slide_rows, tile.input_rows(first_of_row=False)) == (None, 40)
     inp = StageInput("x", RowWindow(1, 0, 3), 320)
     assert inp.read_bits(first_of_row=False) == 320
+
+
+def test_a_replica_sends_each_input_slice_once_per_tile_and_each_tile_its_own_partial_sums():
+    """Two macros of chip tile 0 share input slice 0 (one transfer of its rows), a third macro on
+    tile 1 takes slice 1; partial sums go per used weight column, summed per chip tile."""
+    tiles = (MacroTile(macro=0, tile=0, rows_used=64, weight_columns_used=32, input_slice=0, weights=2048,
+                       slide_rows=16),
+             MacroTile(macro=1, tile=0, rows_used=64, weight_columns_used=8, input_slice=0, weights=512,
+                       slide_rows=16),
+             MacroTile(macro=8, tile=1, rows_used=10, weight_columns_used=32, input_slice=1, weights=320))
+    rep = Replica(tiles=tiles, home_tile=0)
+    assert rep.input_bits_by_tile(True, 8) == {0: 64 * 8, 1: 10 * 8}
+    assert rep.input_bits_by_tile(False, 8) == {0: 16 * 8, 1: 10 * 8}  # slice 1 has no slide reuse
+    assert rep.psum_bits_by_tile(16) == {0: (32 + 8) * 16, 1: 32 * 16}
+    assert list(Replica(tiles=tiles[::-1], home_tile=1).input_bits_by_tile(True, 8)) == [0, 1]  # tile order

@@ -242,13 +242,7 @@ class _Sim:
                 lat = self._transfer(chain, counts, node, home, read, 0)
             else:
                 lat = 0
-                by_tile: dict[int, set[int]] = {}
-                rows_of: dict[int, int] = {}
-                for t in rep.tiles:
-                    by_tile.setdefault(t.tile, set()).add(t.input_slice)
-                    rows_of[t.input_slice] = t.input_rows(first_of_row)
-                for tile in sorted(by_tile):
-                    bits = sum(rows_of[s] for s in by_tile[tile]) * act_bits
+                for tile, bits in rep.input_bits_by_tile(first_of_row, act_bits).items():
                     lat = max(lat, self._transfer(chain, counts, node, tile, bits, 0))
             chain_lat = lat
         fetch_steps = len(chain)
@@ -260,12 +254,9 @@ class _Sim:
                 c = mvm_counts(self.geom, t.rows_used, t.weight_columns_used)
                 for a, v in c.items():
                     counts[a] = counts.get(a, 0) + v
-            psums: dict[int, int] = {}
-            for t in rep.tiles:
-                psums[t.tile] = psums.get(t.tile, 0) + t.weight_columns_used * st.psum_bits_per_weight_column
-            for tile in sorted(psums):
-                chain_lat = max(chain_lat, self._transfer(chain, counts, tile, home, psums[tile], 0))
-        ops = -(-st.digital_ops // st.vectors) if st.vectors else 0
+            for tile, bits in rep.psum_bits_by_tile(st.psum_bits_per_weight_column).items():
+                chain_lat = max(chain_lat, self._transfer(chain, counts, tile, home, bits, 0))
+        ops = st.digital_ops_per_vector
         if ops:
             lanes = self.arch.chip.digital_ops_per_cycle
             chain.append((self.digital[home], -(-ops // lanes), chain_lat, _DIGITAL))

@@ -129,20 +129,13 @@ class DemandModel:
             if rep is None:
                 self._transfer(d, node, home, read)
                 continue
-            rows: dict[int, dict[int, int]] = {}
-            for t in rep.tiles:
-                rows.setdefault(t.tile, {})[t.input_slice] = t.input_rows(first_of_row)
-            for tile in sorted(rows):
-                self._transfer(d, node, tile, sum(rows[tile].values()) * act_bits)
+            for tile, bits in rep.input_bits_by_tile(first_of_row, act_bits).items():
+                self._transfer(d, node, tile, bits)
         if rep is not None:
             _add(d, macro_name, self.cycles_per_mvm)
-            psums: dict[int, int] = {}
-            for t in rep.tiles:
-                psums[t.tile] = psums.get(t.tile, 0) + t.weight_columns_used * st.psum_bits_per_weight_column
-            for tile in sorted(psums):
-                self._transfer(d, tile, home, psums[tile])
-        ops = -(-st.digital_ops // st.vectors) if st.vectors else 0
-        _add(d, f"tile{home} digital unit", -(-ops // self.arch.chip.digital_ops_per_cycle))
+            for tile, bits in rep.psum_bits_by_tile(st.psum_bits_per_weight_column).items():
+                self._transfer(d, tile, home, bits)
+        _add(d, f"tile{home} digital unit", -(-st.digital_ops_per_vector // self.arch.chip.digital_ops_per_cycle))
         node, _, wport, width = self._store(st.output)
         self._transfer(d, home, node, st.output_bits_per_vector)
         _add(d, wport, -(-st.output_bits_per_vector // width))

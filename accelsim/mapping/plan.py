@@ -62,6 +62,21 @@ class Replica:
     def macros(self) -> tuple[int, ...]:
         return tuple(t.macro for t in self.tiles)
 
+    def input_bits_by_tile(self, first_of_row: bool, activation_bits: int) -> dict[int, int]:
+        """Input bits one vector sends to each chip tile the replica spans, in tile order: each input
+        slice once per tile, however many of its macros share it."""
+        rows: dict[int, dict[int, int]] = {}
+        for t in self.tiles:
+            rows.setdefault(t.tile, {})[t.input_slice] = t.input_rows(first_of_row)
+        return {tile: sum(rows[tile].values()) * activation_bits for tile in sorted(rows)}
+
+    def psum_bits_by_tile(self, bits_per_weight_column: int) -> dict[int, int]:
+        """Partial-sum bits each chip tile the replica spans sends to its home per vector, in tile order."""
+        psums: dict[int, int] = {}
+        for t in self.tiles:
+            psums[t.tile] = psums.get(t.tile, 0) + t.weight_columns_used * bits_per_weight_column
+        return {tile: psums[tile] for tile in sorted(psums)}
+
 
 @dataclass(frozen=True)
 class RowWindow:
@@ -125,7 +140,7 @@ class Stage:
         inputs: tensors read; output: the tensor written (the layer's name).
         out_rows, vectors_per_row: the output is produced row by row.
         output_bits_per_vector: activation bits written per vector.
-        psum_bits_per_macro_vector: partial-sum bits one macro sends per vector.
+        psum_bits_per_weight_column: partial-sum bits one used weight column sends per vector.
         digital_ops: digital-unit operations per inference (accumulation of
             row tiles, depthwise/pool/add arithmetic, normalisation, activation).
         macs: MACs per inference done by this stage (analog or digital).
@@ -158,6 +173,11 @@ class Stage:
     @property
     def label(self) -> str:
         return self.layer if self.parts == 1 else f"{self.layer}[{self.part + 1}/{self.parts}]"
+
+    @property
+    def digital_ops_per_vector(self) -> int:
+        """Digital-unit operations per vector (rounded up; 0 for a stage without vectors)."""
+        return -(-self.digital_ops // self.vectors) if self.vectors else 0
 
 
 @dataclass(frozen=True)
