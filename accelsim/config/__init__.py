@@ -13,7 +13,7 @@ from accelsim.config.validate import validate_model
 from accelsim.config.yamlio import load_yaml, require_mapping
 from accelsim.errors import ConfigError
 
-__all__ = ["ArchConfig", "load_arch", "arch_from_dict"]
+__all__ = ["ArchConfig", "load_arch", "load_arch_data", "arch_from_dict"]
 
 
 def arch_from_dict(data: Any, overrides: Sequence[str | tuple[str, Any]] = (), smap=None) -> ArchConfig:
@@ -28,10 +28,14 @@ def arch_from_dict(data: Any, overrides: Sequence[str | tuple[str, Any]] = (), s
         raise
 
 
+def load_arch_data(name_or_path: str | Path = "mram72"):
+    """The raw mapping of an architecture YAML (by path or short name) and its source map, unvalidated."""
+    data, smap = load_yaml(resolve(name_or_path, "configs"))
+    return require_mapping(data, smap, "an architecture file"), smap
+
+
 def load_arch(name_or_path: str | Path = "mram72",
               overrides: Sequence[str | tuple[str, Any]] = ()) -> ArchConfig:
     """Load an architecture YAML by path or short name, apply overrides, validate."""
-    path = resolve(name_or_path, "configs")
-    data, smap = load_yaml(path)
-    data = require_mapping(data, smap, "an architecture file")
+    data, smap = load_arch_data(name_or_path)
     return arch_from_dict(data, overrides, smap)

@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from accelsim.config import ArchConfig, arch_from_dict
+from accelsim.config import ArchConfig, arch_from_dict, load_arch_data
 from accelsim.config.resources import resolve
 from accelsim.config.validate import validate_model
 from accelsim.config.yamlio import load_yaml, require_mapping
@@ -56,9 +56,7 @@ def load_sweep(path: str | Path) -> LoadedSweep:
     data = require_mapping(data, smap, "a sweep file")
     spec = validate_model(SweepSpec, data, smap)
     folder = Path(path).resolve().parent
-    base_path = resolve(_relative(spec.base, folder), "configs")
-    base_data, base_map = load_yaml(base_path)
-    base_data = require_mapping(base_data, base_map, "an architecture file")
+    base_data, base_map = load_arch_data(_relative(spec.base, folder))
     arch_from_dict(base_data, smap=base_map)  # the base itself must be valid
     problems = []
     workloads = {}
