@@ -38,9 +38,14 @@ def seed_streams(seed: int) -> list[np.random.SeedSequence]:
     return np.random.SeedSequence(seed).spawn(SEED_STREAMS)
 
 
+def cache_path(data: str | Path, cache: str | Path | None) -> Path:
+    """The feature cache: ``cache`` when given, else DATA/features.npz."""
+    return Path(cache or Path(data) / "features.npz")
+
+
 def load_splits(data: str | Path, cache: str | Path | None, data_seed: np.random.SeedSequence) -> dict:
     """{split: (features, labels)} of the three splits, from the cache or featurised (and cached)."""
-    cache = Path(cache or Path(data) / "features.npz")
+    cache = cache_path(data, cache)
     if cache.is_file():
         with np.load(cache) as z:
             return {s: (z[f"{s}_x"], z[f"{s}_y"]) for s in SPLITS}
@@ -84,7 +89,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
 def check_arguments(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.calibration_clips < 1:
         ap.error(f"--calibration-clips must be at least 1, got {args.calibration_clips}")
-    if not Path(args.data).is_dir() and not Path(args.cache or Path(args.data) / "features.npz").is_file():
+    if not Path(args.data).is_dir() and not cache_path(args.data, args.cache).is_file():
         ap.error(f"--data {args.data}: no such folder (and no feature cache)")
 
 

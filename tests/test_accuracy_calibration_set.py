@@ -3,6 +3,10 @@ clips: the shipped calibration set, a Speech Commands folder's validation split,
 user names; a test-set .npz alone falls back to its own samples and the report says so."""
 
 import json
+import runpy
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -212,11 +216,6 @@ def test_a_calibration_npz_needs_no_labels_but_a_test_npz_does(kws, tmp_path):
 def test_the_sets_script_writes_the_test_split_and_a_seeded_validation_pick_without_torch(folder, wav, tmp_path):
     """scripts/kws_sets.py (what train_kws ships beside the weights) on a tiny folder: every test clip,
     ``--calibration-clips`` validation clips drawn with the seed, the features cached for a second run."""
-    import runpy
-    import subprocess
-    import sys
-    from pathlib import Path
-
     for s in range(2):  # unlisted clips: the training split
         wav(folder / "yes" / f"train{s}_nohash_0.wav", 5000 * np.sin(np.arange(RATE) / (7 + s)))
     script = Path(__file__).resolve().parents[1] / "scripts" / "kws_sets.py"
