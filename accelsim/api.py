@@ -33,31 +33,30 @@ def check_file(path: str | Path) -> tuple[str, str]:
 
 def characterize_macro(arch="mram72", overrides=(), *, seed: int | None = None,
                        macros: int | None = None, eval_vectors: int = 256):
-    """Characterise one macro design: ops, timing, TOPS, TOPS/W, TOPS/mm2 (native and
-    1-bit normalised), energy per MVM and area by component, and the calibration
+    """Characterise one macro design: ops, timing, peak TOPS, TOPS/W, TOPS/mm2 (native
+    and 1-bit normalised), energy per MVM and area by component, and the calibration
     error study over a population of ``macros`` device instances (default: the
     chip's) drawn from ``seed`` (default: ``simulation.seed``).
+
+    The peak figures are :func:`accelsim.cost.peak_figures`'s, the ones ``simulate``
+    reports: TOPS/W includes the macro's leakage over one MVM; TOPS/mm2 is one
+    macro's TOPS over one macro's area.
 
     ``arch`` is an :class:`~accelsim.config.ArchConfig`, or a path or built-in name
     loaded with the dotted ``overrides``. Returns a
     :class:`~accelsim.hw.characterize.MacroCharacterization`.
     """
     from accelsim.config import ArchConfig, load_arch
-    from accelsim.cost import macro_area, price
+    from accelsim.cost import peak_figures, price
     from accelsim.hw.calibration import calibration_study
-    from accelsim.hw.characterize import characterization, mvm_time_ns
-    from accelsim.hw.geometry import macro_geometry, mvm_counts
+    from accelsim.hw.characterize import characterization
     from accelsim.units import PJ
 
     if not isinstance(arch, ArchConfig):
         arch = load_arch(arch, overrides)
-    counts = mvm_counts(macro_geometry(arch))
-    energy_pj = {name: joules / PJ for name, joules in price(counts, arch).to_dict().items() if joules}
-    # static power of the macro's periphery over one MVM: mW x ns = pJ
-    energy_pj["leakage"] = arch.technology.energy.leakage_mw_per_macro * mvm_time_ns(arch)
     study = calibration_study(arch, macros, seed, eval_vectors)
     calibration_pj = price(study.counts, arch).total_j / PJ
-    return characterization(arch, counts, energy_pj, macro_area(arch).to_dict(), study, calibration_pj)
+    return characterization(arch, peak_figures(arch), study, calibration_pj)
 
 
 def validate_silicon(library=None, *, macros: int = 2, eval_vectors: int = 16):
@@ -92,12 +91,23 @@ class RunOptions:
     schedule: str | None = None
     trace_max_events: int = 0
     progress: Callable[[int, int], None] | None = field(default=None, compare=False)
+    #: re-simulate each what-if variant of the bottleneck model with the engine
+    verify: bool = False
 
 
 def simulate(arch: ArchConfig, workload: Workload, options: RunOptions = RunOptions()) -> RunResult:
-    """Map ``workload`` onto ``arch``, simulate a batch, price it: one run."""
+    """Map ``workload`` onto ``arch``, simulate a batch, price it: one run.
+
+    Three engine runs of one plan: the batch (energy, utilisation, the first
+    inference of a batch); one inference alone with its critical path
+    recorded (latency and its breakdown; the batch run itself when the batch
+    is 1); and, for a one-round plan, a stream of inferences long enough for
+    the steady-state throughput to settle (:mod:`accelsim.engine.steady`).
+    """
     from accelsim.engine import EngineOptions, simulate_plan
+    from accelsim.engine.steady import measure_steady_state
     from accelsim.mapping import plan as make_plan
+    from accelsim.mapping.whatif import what_would_help
     from accelsim.results import summarize
 
     sim = arch.simulation
@@ -107,10 +117,37 @@ def simulate(arch: ArchConfig, workload: Workload, options: RunOptions = RunOpti
         group_min_vectors=sim.group_min_vectors, trace_max_events=options.trace_max_events,
         progress=options.progress)
     tile_plan = make_plan(workload, arch, opts.schedule)
-    engine = simulate_plan(tile_plan, arch, opts)
-    # one inference on an idle chip: the single-inference latency, and the makespan
-    # that the batch's marginal throughput is measured against (docs/reports.md)
+    engine = simulate_plan(tile_plan, arch, replace(opts, record_path=opts.batch == 1))
     alone = engine if opts.batch == 1 else simulate_plan(
-        tile_plan, arch, replace(opts, batch=1, trace_max_events=0, progress=None))
+        tile_plan, arch, replace(opts, batch=1, trace_max_events=0, progress=None, record_path=True))
+    steady = measure_steady_state(tile_plan, arch, opts) if len(tile_plan.rounds) == 1 else None
+    bottleneck = what_would_help(tile_plan, arch, batch=opts.batch, distinct_changes=True)
     seed = sim.seed if options.seed is None else options.seed
-    return summarize(arch, workload, tile_plan, engine, opts, seed, alone)
+    result = summarize(arch, workload, tile_plan, engine, opts, seed, alone, steady, bottleneck)
+    if options.verify:
+        result = replace(result, what_if_verified=verify_what_if(tile_plan, arch, opts, bottleneck))
+    return result
+
+
+def verify_what_if(tile_plan, arch: ArchConfig, opts, bottleneck) -> tuple[dict, ...]:
+    """Simulate the same plan on each possible what-if variant: its measured throughput beside the
+    bottleneck model's bound (steady state for a one-round plan, batch / batch cycles otherwise)."""
+    from accelsim.engine import simulate_plan
+    from accelsim.engine.steady import measure_steady_state
+    from accelsim.mapping.whatif import variant_arch
+    from accelsim.units import MHZ
+
+    out = []
+    for w in bottleneck.what_if:
+        if not w.possible:
+            continue
+        variant = variant_arch(arch, w.changes)
+        f_hz = variant.clock.frequency_mhz * MHZ
+        if len(tile_plan.rounds) == 1:
+            throughput = f_hz / measure_steady_state(tile_plan, variant, opts).cycles_per_inference
+        else:
+            run = simulate_plan(tile_plan, variant, replace(opts, trace_max_events=0, progress=None))
+            throughput = opts.batch * f_hz / run.total_cycles
+        out.append({"resource": w.resource, "changes": list(w.changes), "throughput_inferences_per_s": throughput,
+                    "bound_if_2x_inferences_per_s": w.throughput_if_2x_per_s})
+    return tuple(out)

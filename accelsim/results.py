@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from accelsim.config.arch import ArchConfig
-from accelsim.cost import chip_area, price
+from accelsim.cost import chip_area, peak_figures, price
 from accelsim.counts import Action, ActionCounts
 from accelsim.engine import CAUSES, EngineOptions, EngineResult
-from accelsim.hw.geometry import macro_geometry, mvm_counts
+from accelsim.engine.steady import SteadyState
+from accelsim.hw.geometry import macro_geometry
 from accelsim.mapping import TilePlan
+from accelsim.mapping.whatif import Bottleneck, what_would_help
 from accelsim.units import MHZ
 from accelsim.workload import Workload
 
@@ -21,6 +23,8 @@ class LayerResult:
     Cycles are those of one inference alone on the chip: ``cycles`` from its
     first issued vector to its last completed row; ``latency_share`` = cycles /
     latency (shares overlap in the pipelined schedule and then sum to more than 1).
+    ``latency_breakdown``: the cycles of the latency's critical path spent in
+    this layer, by cause; over all layers they sum to the latency exactly.
     """
 
     name: str
@@ -36,7 +40,12 @@ class LayerResult:
     macro_utilization: float
     cell_utilization: float
     energy_per_inference_j: float
-    stall_cycles: dict[str, int]
+    latency_breakdown: dict[str, int]
+
+    @property
+    def critical_cycles(self) -> int:
+        """Cycles of the latency's critical path spent in this layer."""
+        return sum(self.latency_breakdown.values())
 
     def to_dict(self) -> dict:
         return {"name": self.name, "kind": self.kind, "unit": self.unit, "macros": self.macros,
@@ -44,7 +53,8 @@ class LayerResult:
                 "macs": self.macs, "cycles": self.cycles, "latency_share": self.latency_share,
                 "macro_utilization": self.macro_utilization, "cell_utilization": self.cell_utilization,
                 "energy_per_inference_j": self.energy_per_inference_j,
-                "stall_cycles": dict(self.stall_cycles)}
+                "critical_path_cycles": self.critical_cycles,
+                "latency_breakdown_cycles": dict(self.latency_breakdown)}
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,15 @@ class RunResult:
     latency_s: float
     batch_first_latency_cycles: int
     throughput_inferences_per_s: float
+    throughput_bound_inferences_per_s: float
+    bound_cycles_per_inference: float
+    bound_per_batch_cycles: int
+    bound_resource: str
+    bound_resource_busy_share: float
+    steady_state: dict | None
+    latency_breakdown: dict[str, int]
+    critical_path: tuple[dict, ...]
+    bottleneck: dict
     total_cycles: int
     programming_cycles: int
     setup_programming_cycles: int
@@ -93,7 +112,6 @@ class RunResult:
     macros_used: int
     counts_per_inference: dict[str, float]
     offchip_bits_per_inference: float
-    stall_cycles: dict[str, int]
     macro_busy_cycles: tuple[int, ...]
     macro_programming_cycles: tuple[int, ...]
     resource_utilization: dict[str, float]
@@ -101,6 +119,7 @@ class RunResult:
     layers: tuple[LayerResult, ...]
     events: int
     macros_per_tile: int
+    what_if_verified: tuple[dict, ...] = ()
     trace: tuple[dict, ...] = field(default=(), repr=False, compare=False)
     trace_truncated: bool = False
 
@@ -111,6 +130,15 @@ class RunResult:
             "rounds": self.rounds, "latency_cycles": self.latency_cycles, "latency_s": self.latency_s,
             "batch_first_latency_cycles": self.batch_first_latency_cycles,
             "throughput_inferences_per_s": self.throughput_inferences_per_s,
+            "throughput_bound_inferences_per_s": self.throughput_bound_inferences_per_s,
+            "bound_cycles_per_inference": self.bound_cycles_per_inference,
+            "bound_per_batch_cycles": self.bound_per_batch_cycles,
+            "bound_resource": self.bound_resource,
+            "bound_resource_busy_share": self.bound_resource_busy_share,
+            "steady_state": None if self.steady_state is None else dict(self.steady_state),
+            "latency_breakdown_cycles": dict(self.latency_breakdown),
+            "critical_path": [dict(p) for p in self.critical_path],
+            "bottleneck": self.bottleneck,
             "total_cycles": self.total_cycles, "programming_cycles": self.programming_cycles,
             "setup_programming_cycles": self.setup_programming_cycles,
             "energy_per_inference_j": self.energy_per_inference_j,
@@ -130,12 +158,12 @@ class RunResult:
             "macro_utilization": self.macro_utilization, "cell_utilization": self.cell_utilization,
             "macros_used": self.macros_used, "counts_per_inference": dict(self.counts_per_inference),
             "offchip_bits_per_inference": self.offchip_bits_per_inference,
-            "stall_cycles": dict(self.stall_cycles),
             "macro_busy_cycles": list(self.macro_busy_cycles),
             "macro_programming_cycles": list(self.macro_programming_cycles),
             "resource_utilization": dict(self.resource_utilization),
             "peak_buffer_bits": dict(self.peak_buffer_bits),
             "events": self.events,
+            "what_if_verified": [dict(v) for v in self.what_if_verified],
             "layers": [layer.to_dict() for layer in self.layers],
         }
 
@@ -146,6 +174,10 @@ def _per(value: float, n: int) -> float:
 
 def _layers(arch, plan, engine, alone, batch, latency) -> tuple[LayerResult, ...]:
     out = []
+    on_path: dict[str, dict[str, int]] = {}
+    for part in alone.critical_path:
+        causes = on_path.setdefault(part.layer, {})
+        causes[part.cause] = causes.get(part.cause, 0) + part.cycles
     for m in plan.layers:
         stages = [s for s in engine.stages if s.layer == m.layer]
         lone = [s for s in alone.stages if s.layer == m.layer]
@@ -154,36 +186,48 @@ def _layers(arch, plan, engine, alone, batch, latency) -> tuple[LayerResult, ...
         span = max(s.last_end_cycle for s in stages) - min(s.first_start_cycle for s in stages)
         busy = sum(s.macro_busy_cycles for s in stages)
         counts = ActionCounts.total(s.counts for s in stages)
-        stalls = {c: sum(s.stall_cycles[c] for s in stages) for c in CAUSES}
+        causes = on_path.get(m.layer, {})
         out.append(LayerResult(
             name=m.layer, kind=m.kind, unit=m.unit, macros=m.macros, replicas=m.replicas,
             rounds=len(set(m.rounds)), vectors=stages[0].vectors, macs=m.macs, cycles=end - start,
             latency_share=_per(end - start, latency),
             macro_utilization=_per(busy, m.macros * span) if m.macros else 0.0,
             cell_utilization=m.cell_utilization,
-            energy_per_inference_j=price(counts, arch).total_j / batch, stall_cycles=stalls))
+            energy_per_inference_j=price(counts, arch).total_j / batch,
+            latency_breakdown={c: causes[c] for c in CAUSES if c in causes}))
     return tuple(out)
 
 
 def summarize(arch: ArchConfig, workload: Workload, plan: TilePlan, engine: EngineResult,
-              opts: EngineOptions, seed: int, alone: EngineResult | None = None) -> RunResult:
+              opts: EngineOptions, seed: int, alone: EngineResult | None = None,
+              steady: SteadyState | None = None, bottleneck: Bottleneck | None = None) -> RunResult:
     """Price the engine's counts and derive every reported figure (docs/reports.md).
 
     ``engine`` is the run of the batch; ``alone`` the same plan run with one
-    inference (None when ``engine`` is that run): it gives the single-inference
-    latency and the makespan against which the batch's throughput is measured.
+    inference and its critical path recorded (None when ``engine`` is that
+    run): it gives the single-inference latency and its breakdown. ``steady``
+    is the steady-state measurement of a one-round plan (its throughput);
+    a multi-round plan, whose every round is reprogrammed per batch, runs
+    batch x f_clk / batch cycles. ``bottleneck`` is the bottleneck model's
+    answer for the plan (computed when not given).
     """
     f_hz = arch.clock.frequency_mhz * MHZ
     batch = opts.batch
     geom = macro_geometry(arch)
     alone = alone or engine
     latency = alone.inference_done_cycles[0]
-    extra_cycles = engine.total_cycles - alone.total_cycles
-    if len(plan.rounds) == 1 and batch > 1 and extra_cycles > 0:
-        # marginal rate: the batch's other inferences over the cycles they add to one alone
-        throughput = (batch - 1) * f_hz / extra_cycles
+    if bottleneck is None:
+        bottleneck = what_would_help(plan, arch, batch=batch, distinct_changes=True)
+    bound = bottleneck.bound_cycles_per_inference
+    if steady is not None:
+        throughput = f_hz / steady.cycles_per_inference
+        busy_share = steady.bound_cycles_per_inference / steady.cycles_per_inference
     else:
         throughput = batch * f_hz / engine.total_cycles
+        busy_share = float(bottleneck.per_batch_cycles / engine.total_cycles)
+    breakdown: dict[str, int] = {}
+    for part in alone.critical_path:
+        breakdown[part.cause] = breakdown.get(part.cause, 0) + part.cycles
     elapsed_s = engine.total_cycles / f_hz
     energy = price(engine.counts, arch, elapsed_s)
     energy_per = {k: v / batch for k, v in energy.components_j.items()}
@@ -196,20 +240,24 @@ def summarize(arch: ArchConfig, workload: Workload, plan: TilePlan, engine: Engi
     slots = engine.counts[Action.MACRO_EVALUATION] // per_mvm * geom.macs_per_mvm // batch
     macs = workload.total_macs
     ops_1b = geom.input_bits * geom.weight_bits
-    t_mvm_s = geom.cycles_per_mvm / f_hz
-    peak_tops = arch.chip.macros * geom.ops_per_mvm / t_mvm_s / 1e12
-    e_mvm = price(mvm_counts(geom), arch).total_j
-    peak_tops_w = geom.ops_per_mvm / e_mvm / 1e12
+    peak = peak_figures(arch)  # the chip's macros over the chip's area; TOPS/W incl. the macro's leakage
     eff_tops = 2 * macs * throughput / 1e12
     eff_tops_w = 2 * macs / e_inf / 1e12 if e_inf else 0.0
     total = engine.total_cycles
     util = {r.name: _per(r.busy_cycles, total) for r in engine.resources}
-    stalls = {c: sum(s.stall_cycles[c] for s in engine.stages) for c in CAUSES}
     return RunResult(
         arch=arch.name, workload=workload.name, seed=seed, batch=batch, mode=opts.mode,
         schedule=opts.schedule, clock_mhz=arch.clock.frequency_mhz, rounds=len(plan.rounds),
         latency_cycles=latency, latency_s=latency / f_hz,
         batch_first_latency_cycles=engine.inference_done_cycles[0], throughput_inferences_per_s=throughput,
+        throughput_bound_inferences_per_s=f_hz / float(bound) if bound else float("inf"),
+        bound_cycles_per_inference=float(bound), bound_per_batch_cycles=bottleneck.per_batch_cycles,
+        bound_resource=bottleneck.bound_resource, bound_resource_busy_share=busy_share,
+        steady_state=None if steady is None else steady.to_dict(),
+        latency_breakdown={c: breakdown[c] for c in CAUSES if c in breakdown},
+        critical_path=tuple({"layer": p.layer, "cause": p.cause, "resource": p.resource, "cycles": p.cycles}
+                            for p in alone.critical_path),
+        bottleneck=bottleneck.to_dict(),
         total_cycles=total, programming_cycles=engine.programming_cycles,
         setup_programming_cycles=engine.setup_programming_cycles,
         energy_per_inference_j=e_inf, energy_breakdown_j=energy_per,
@@ -220,13 +268,13 @@ def summarize(arch: ArchConfig, workload: Workload, plan: TilePlan, engine: Engi
         effective_tops=eff_tops, effective_tops_1b=eff_tops * ops_1b,
         effective_tops_per_w=eff_tops_w, effective_tops_per_w_1b=eff_tops_w * ops_1b,
         effective_tops_per_mm2=eff_tops / area_mm2, effective_tops_per_mm2_1b=eff_tops * ops_1b / area_mm2,
-        peak_tops=peak_tops, peak_tops_1b=peak_tops * ops_1b,
-        peak_tops_per_w=peak_tops_w, peak_tops_per_w_1b=peak_tops_w * ops_1b,
-        peak_tops_per_mm2=peak_tops / area_mm2, peak_tops_per_mm2_1b=peak_tops * ops_1b / area_mm2,
+        peak_tops=peak.chip_tops, peak_tops_1b=peak.chip_tops_1b,
+        peak_tops_per_w=peak.tops_per_w, peak_tops_per_w_1b=peak.tops_per_w_1b,
+        peak_tops_per_mm2=peak.chip_tops_per_mm2, peak_tops_per_mm2_1b=peak.chip_tops_per_mm2_1b,
         macro_utilization=_per(sum(engine.macro_busy_cycles), arch.chip.macros * total),
         cell_utilization=plan.cell_utilization, macros_used=plan.macros_used,
         counts_per_inference={a.value: v / batch for a, v in engine.counts.items()},
-        offchip_bits_per_inference=engine.offchip_bits / batch, stall_cycles=stalls,
+        offchip_bits_per_inference=engine.offchip_bits / batch,
         macro_busy_cycles=engine.macro_busy_cycles,
         macro_programming_cycles=engine.macro_programming_cycles,
         resource_utilization=util, peak_buffer_bits=engine.peak_buffer_bits,

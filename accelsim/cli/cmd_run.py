@@ -18,10 +18,14 @@ from accelsim.report.run import (
     LAYER_COLUMNS,
     RunProgress,
     area_table,
+    bound_line,
+    breakdown_table,
     energy_table,
     layer_rows,
     layer_table,
+    resource_table,
     summary_table,
+    what_if_table,
     write_plots,
 )
 from accelsim.workload import load_workload
@@ -46,6 +50,8 @@ def register(sub) -> None:
     p.add_argument("--trace", metavar="FILE", help="write a Chrome trace-event JSON timeline")
     p.add_argument("--plot", metavar="DIR", help="write PNG plots (needs the plot extra)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--verify", action="store_true",
+                   help="re-simulate each 'what would help' variant with the engine (one more run each)")
     p.add_argument("--accuracy", action="store_true",
                    help="add the accuracy of the same chip (float, ideal, analog uncalibrated and calibrated) "
                    "on the workload's shipped test set (see accelsim accuracy)")
@@ -87,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = simulate(arch, workload, RunOptions(
             batch=args.batch, mode=args.mode, schedule=args.schedule,
-            trace_max_events=TRACE_MAX_EVENTS if args.trace else 0, progress=progress))
+            trace_max_events=TRACE_MAX_EVENTS if args.trace else 0, progress=progress, verify=args.verify))
     finally:
         progress.close()
     if args.trace:
@@ -106,7 +112,11 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(to_csv(LAYER_COLUMNS, layer_rows(result)))
     else:
         con = stdout_console()
+        con.print(bound_line(result))
+        con.print(breakdown_table(result))
         con.print(summary_table(result))
+        con.print(resource_table(result))
+        con.print(what_if_table(result))
         con.print(energy_table(result))
         con.print(area_table(result))
         con.print(layer_table(result))

@@ -325,7 +325,7 @@ class ChipConfig(Section):
     activation_bits: int = Field(gt=0, le=32)
     """Bits of a stored activation word (buffers and interconnect)."""
     partial_sum_bits: int = Field(gt=0, le=64)
-    """Bits of a partial sum sent from a macro to a digital unit."""
+    """Bits of one partial sum (one per used weight column). Per vector, each tile of a stage other than its home tile sends the partial sums of all its macros to the home tile's digital unit in one transfer; the home tile's own stay in the tile."""
     mram_write_bits_per_cycle: int = Field(gt=0)
     """MRAM programming bandwidth of one macro, bits per cycle (after the write pulse is pipelined)."""
     offchip_port_bits: int = Field(default=128, gt=0)

@@ -31,7 +31,7 @@ def macro_area(arch: ArchConfig) -> AreaBreakdown:
     """One macro: cell array, ADCs, row drivers, column digital, control."""
     m, a = arch.macro, arch.technology.area
     um2 = {
-        "array": m.rows * m.columns * a.cell_um2,
+        "macro_array": m.rows * m.columns * a.cell_um2,
         "adc": m.adc.count * adc_area_um2(arch),
         "input_drivers": m.rows * a.row_driver_um2,
         "macro_digital": m.columns * a.column_digital_um2,

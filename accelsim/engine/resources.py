@@ -20,7 +20,7 @@ from accelsim.mapping.routes import BUS, Routes
 class Timeline:
     """One resource: when it is next free, and how many cycles it has been busy."""
 
-    __slots__ = ("busy", "ends", "kind", "name", "starts")
+    __slots__ = ("busy", "ends", "history", "kind", "name", "owners", "starts")
 
     def __init__(self, name: str, kind: str):
         self.name = name
@@ -28,6 +28,10 @@ class Timeline:
         self.busy = 0
         self.starts: list[int] = []  # booked intervals [start, end), sorted, disjoint
         self.ends: list[int] = []
+        #: when a list, every booked [start, end) is appended to it (kept after it is forgotten)
+        self.history: list | None = None
+        #: when a dict, the engine notes there which booking ended at each end (critical path)
+        self.owners: dict[int, int] | None = None
 
     def reserve(self, ready: int, duration: int, now: int) -> tuple[int, int]:
         """Book the earliest [start, end) of ``duration`` with start >= ready.
@@ -50,6 +54,8 @@ class Timeline:
             t = max(t, ends[i])
             i += 1
         end = t + duration
+        if self.history is not None and duration:
+            self.history.append((t, end))
         # insert [t, end) at i, merging with touching neighbours
         if i > 0 and ends[i - 1] == t:
             if i < n and starts[i] == end:
@@ -91,26 +97,24 @@ class Timeline:
 class Network:
     """The interconnect's links as timelines; paths come from :class:`accelsim.mapping.routes.Routes`.
 
-    ``path(a, b)`` returns the links a transfer crosses, in order: one shared
-    link on a bus, the shorter way round on a bidirectional ring, X-then-Y
-    routing on a mesh (nodes 0..tiles-1 are tiles, node ``tiles`` the global buffer).
+    Routes (which links a transfer crosses) come from
+    :class:`accelsim.mapping.path.PathBuilder`; this holds one timeline per link used.
     """
 
     def __init__(self, arch: ArchConfig):
         self.routes = Routes(arch)
         self.global_node = self.routes.global_node
         self.links: dict[tuple[int, int], Timeline] = {}
-        self._paths: dict[tuple[int, int], tuple[Timeline, ...]] = {}
+        #: called with each link's timeline when it is first used
+        self.on_new_link = None
         if self.routes.topology == "bus":
-            self._link(BUS)  # listed in the report even when nothing crosses it
+            self.link(BUS)  # listed in the report even when nothing crosses it
 
-    def _link(self, key: tuple[int, int]) -> Timeline:
-        if key not in self.links:
-            self.links[key] = Timeline(Routes.link_name(key), "link")
-        return self.links[key]
-
-    def path(self, a: int, b: int) -> tuple[Timeline, ...]:
-        key = (a, b)
-        if key not in self._paths:
-            self._paths[key] = tuple(self._link(link) for link in self.routes.path(a, b))
-        return self._paths[key]
+    def link(self, key: tuple[int, int]) -> Timeline:
+        """The timeline of one link (``Routes`` key), made when first used."""
+        tl = self.links.get(key)
+        if tl is None:
+            tl = self.links[key] = Timeline(Routes.link_name(key), "link")
+            if self.on_new_link is not None:
+                self.on_new_link(tl)
+        return tl

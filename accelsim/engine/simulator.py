@@ -26,6 +26,7 @@ which equals exact mode for a stage that runs alone.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -33,16 +34,16 @@ import simpy
 
 from accelsim.config.arch import ArchConfig
 from accelsim.counts import Action, ActionCounts
+from accelsim.engine.critical import STEPS_MAX, PathPart, PathRecorder
 from accelsim.engine.resources import Network, Timeline
 from accelsim.errors import DeadlockError, SimulationError
-from accelsim.hw.geometry import macro_geometry, mvm_counts
+from accelsim.hw.geometry import macro_geometry
 from accelsim.mapping.demand import next_first_replica, row_shares
+from accelsim.mapping.path import PathBuilder, Resource, ResourceKind, StepKind
 from accelsim.mapping.plan import Round, Stage, TensorPlacement, TilePlan
 
-#: stall causes, in report order
-CAUSES = ("input_fetch", "interconnect", "digital_unit", "output_buffer_full", "programming")
-_FETCH, _NET, _DIGITAL, _OUTBUF, _PROG = range(5)
-_NONE = -1
+_LINK = StepKind.LINK
+_MACRO = StepKind.MACRO
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,10 @@ class EngineOptions:
     schedule: str = "pipelined"
     trace_max_events: int = 0
     progress: Callable[[int, int], None] | None = field(default=None, compare=False)
+    #: record every booking of inference 0 and walk its critical path (a run of one inference)
+    record_path: bool = False
+    #: names of resources whose booked intervals are kept (``EngineResult.busy_intervals``)
+    track_busy: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -73,7 +78,6 @@ class StageStats:
     inference0_end_cycle: int
     macro_busy_cycles: int
     digital_busy_cycles: int
-    stall_cycles: dict[str, int]
     counts: ActionCounts
 
 
@@ -105,6 +109,10 @@ class EngineResult:
     events: int
     trace: tuple[dict, ...]
     trace_truncated: bool
+    #: inference 0's latency given to causes (``record_path``): every cycle exactly once
+    critical_path: tuple[PathPart, ...] = ()
+    #: booked [start, end) intervals of the ``track_busy`` resources
+    busy_intervals: dict[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)
 
 
 #: a group of vectors is booked in at most this many chunks, each arriving when its
@@ -184,118 +192,78 @@ class _Sim:
         self.offchip_bits = 0
         self.analog_macs = 0
         self.done_count = 0
+        self.busy_intervals: dict[str, list] = {}
+        for tl in self.tile_read + self.tile_write + [self.global_port, self.offchip_port] + self.digital:
+            self._track(tl)
+        for tl in self.net.links.values():
+            self._track(tl)
+        self.net.on_new_link = self._track
+        self.recorder = PathRecorder(self.geom) if opts.record_path else None
         self.total_jobs = sum(len(r.stages) for r in plan.rounds) * self.batch
 
     # ---- building the per-vector paths -------------------------------------------------
-    def _store(self, place: TensorPlacement) -> tuple[int, Timeline, Timeline, Action]:
-        """(node, read port, write port, buffer action) of where a tensor lives."""
-        if place.store == "tile":
-            return place.tile, self.tile_read[place.tile], self.tile_write[place.tile], Action.TILE_BUFFER_BITS
-        if place.store == "global":
-            return self.net.global_node, self.global_port, self.global_port, Action.GLOBAL_BUFFER_BITS
-        return self.net.global_node, self.offchip_port, self.offchip_port, Action.OFFCHIP_BITS
+    def _timeline(self, res: Resource, replicas: list[Timeline]) -> Timeline:
+        k = res.kind
+        if k is ResourceKind.TILE_READ:
+            return self.tile_read[res.where]
+        if k is ResourceKind.TILE_WRITE:
+            return self.tile_write[res.where]
+        if k is ResourceKind.GLOBAL_PORT:
+            return self.global_port
+        if k is ResourceKind.OFFCHIP_PORT:
+            return self.offchip_port
+        if k is ResourceKind.LINK:
+            return self.net.link(res.where)
+        if k is ResourceKind.DIGITAL:
+            return self.digital[res.where]
+        return replicas[res.where[1]]
 
-    def _transfer(self, chain, counts, a: int, b: int, bits: int, lat: int) -> int:
-        """Append the link steps of a transfer; returns the latency owed to the next step."""
-        links = self.net.path(a, b)
-        if not links or not bits:
-            return lat
-        width, hop = self.arch.interconnect.link_width_bits, self.arch.interconnect.hop_latency_cycles
-        ser = -(-bits // width)
-        for link in links:
-            chain.append((link, ser, lat, _NET))
-            lat = hop
-        counts[Action.LINK_BIT_HOPS] = counts.get(Action.LINK_BIT_HOPS, 0) + bits * len(links)
-        return lat
-
-    def _port_step(self, chain, counts, port: Timeline, action: Action, bits: int, width: int, lat: int,
-                   cause: int):
-        chain.append((port, -(-bits // width), lat, cause))
-        counts[action] = counts.get(action, 0) + bits
-
-    def _width(self, port: Timeline) -> int:
-        chip = self.arch.chip
-        if port is self.global_port:
-            return chip.global_buffer_port_bits
-        if port is self.offchip_port:
-            return chip.offchip_port_bits
-        return chip.tile_buffer_port_bits
-
-    def build_chain(self, rnd: Round, st: Stage, rep_index: int, macro_tl: Timeline | None,
+    def build_chain(self, paths: PathBuilder, st: Stage, rep_index: int, replicas: list[Timeline],
                     first_of_row: bool = True):
-        """The steps one vector of ``st`` takes on replica ``rep_index``, and its actions.
-
-        ``first_of_row``: the vector loads the replica's whole input window;
-        otherwise it reads and sends only what the sliding window renews
-        (``StageInput.slide_bits_per_vector``, ``MacroTile.slide_rows``).
-        """
-        act_bits = self.arch.chip.activation_bits
-        chain: list = []
-        counts: dict = {}
-        rep = st.replicas[rep_index] if st.replicas else None
-        home = rep.home_tile if rep else st.home_tile
-        for inp in st.inputs:
-            node, rport, _, action = self._store(rnd.tensor(inp.tensor))
-            read = inp.read_bits(first_of_row)
-            self._port_step(chain, counts, rport, action, read, self._width(rport), 0, _FETCH)
-            if rep is None:
-                lat = self._transfer(chain, counts, node, home, read, 0)
-            else:
-                lat = 0
-                for tile, bits in rep.input_bits_by_tile(first_of_row, act_bits).items():
-                    lat = max(lat, self._transfer(chain, counts, node, tile, bits, 0))
-            chain_lat = lat
-        fetch_steps = len(chain)
-        if rep is not None:
-            chain.append((macro_tl, self.geom.cycles_per_mvm, chain_lat, _NONE))
-            chain_lat = 0
-            counts["macs"] = sum(t.weights for t in rep.tiles)
-            for t in rep.tiles:
-                c = mvm_counts(self.geom, t.rows_used, t.weight_columns_used)
-                for a, v in c.items():
-                    counts[a] = counts.get(a, 0) + v
-            for tile, bits in rep.psum_bits_by_tile(st.psum_bits_per_weight_column).items():
-                chain_lat = max(chain_lat, self._transfer(chain, counts, tile, home, bits, 0))
-        ops = st.digital_ops_per_vector
-        if ops:
-            lanes = self.arch.chip.digital_ops_per_cycle
-            chain.append((self.digital[home], -(-ops // lanes), chain_lat, _DIGITAL))
-            chain_lat = 0
-        node, _, wport, action = self._store(rnd.tensor(st.output))
-        chain_lat = self._transfer(chain, counts, home, node, st.output_bits_per_vector, chain_lat)
-        self._port_step(chain, counts, wport, action, st.output_bits_per_vector, self._width(wport),
-                        chain_lat, _OUTBUF)
-        return tuple(chain), counts, fetch_steps
+        """The steps one vector of ``st`` takes on replica ``rep_index`` as (timeline, cycles,
+        latency, step kind), and its actions (:func:`accelsim.mapping.path.PathBuilder.vector`)."""
+        path = paths.vector(st, rep_index, first_of_row)
+        chain = tuple((self._timeline(s.resource, replicas), s.cycles, s.latency, s.kind) for s in path.steps)
+        if self.recorder:
+            self.recorder.check_chain(chain)
+        counts = dict(path.counts)
+        if path.macs:
+            counts["macs"] = path.macs
+        return chain, counts
 
     # ---- booking ------------------------------------------------------------------------
     @staticmethod
-    def book(chain, ready: int, g: int, stalls: list[int], now: int):
+    def book(chain, ready: int, g: int, now: int, steps: list | None = None, owner: int = 0):
         """Book ``g`` vectors ready at ``ready`` along ``chain``.
 
-        Returns (end of the first read, start of the macro step, last end).
+        Returns (end of the first step, start of the macro step, last end).
+        When ``steps`` is given (a recorded run), appends (arrival, start, end)
+        of every step to it and notes ``owner`` + step index at each step's end
+        on its timeline (:class:`accelsim.engine.critical.PathRecorder`).
         """
         f = last = ready
         fetch_end = macro_start = ready
-        for i, (tl, t, lat, cause) in enumerate(chain):
+        for i, (tl, t, lat, kind) in enumerate(chain):
             af = f + lat
-            al = last + lat + t
             if g > 1:
-                start, last = _book_group(tl, af, al - t, g, t, now)
+                start, last = _book_group(tl, af, last + lat, g, t, now)
                 f = start + t
-            elif cause == _NET:
+            elif kind is _LINK:
                 # a transfer is sent in flits that take whatever link cycles are free
                 start, last = tl.fill(af, t, now)
                 f = last
             else:
                 start, last = tl.reserve(af, t, now)
                 f = last
-            if start > af and cause >= 0:
-                stalls[cause] += start - af
             tl.busy += g * t
             if i == 0:
                 fetch_end = last
-            if cause == _NONE:
+            if kind is _MACRO:
                 macro_start = start
+            if steps is not None:
+                steps.append((af, start, last))
+                if last > start:
+                    tl.owners[last] = owner + i
         return fetch_end, macro_start, last
 
     # ---- processes ---------------------------------------------------------------------
@@ -323,15 +291,16 @@ class _Sim:
                 prog_total += prog_cycles
                 counts_total = counts_total + prog_counts
                 start = t_round + prog_cycles
-            stats, counts, t_end = self.run_round(env, rnd, start, prog_cycles if not single_round else 0)
+            stats, counts, t_end = self.run_round(env, rnd, t_round, start)
             stage_stats += stats
             counts_total = counts_total + counts
             t_round = t_end
             for i in range(self.batch):
                 done_at[i] = max(done_at[i], self.inference_end[i])
-        resources = [ResourceStats(tl.name, tl.kind, tl.busy) for tl in
-                     self.tile_read + self.tile_write + [self.global_port, self.offchip_port]
-                     + list(self.net.links.values()) + self.digital]
+        timelines = (self.tile_read + self.tile_write + [self.global_port, self.offchip_port]
+                     + list(self.net.links.values()) + self.digital)
+        resources = [ResourceStats(tl.name, tl.kind, tl.busy) for tl in timelines]
+        critical = self.recorder.walk(done_at[0]) if self.recorder else ()
         return EngineResult(
             total_cycles=t_round, inference_done_cycles=tuple(done_at), rounds=len(self.plan.rounds),
             programming_cycles=prog_total, setup_programming_cycles=setup_prog,
@@ -340,9 +309,16 @@ class _Sim:
             stages=tuple(stage_stats), macro_busy_cycles=tuple(self.macro_busy),
             macro_programming_cycles=tuple(self.macro_prog), resources=tuple(resources),
             peak_buffer_bits=dict(self.buffer_peak), events=self.events, trace=tuple(self.trace),
-            trace_truncated=self.trace_truncated)
+            trace_truncated=self.trace_truncated, critical_path=critical,
+            busy_intervals={name: tuple(iv) for name, iv in self.busy_intervals.items()})
 
-    def run_round(self, env: simpy.Environment, rnd: Round, start: int, prog_cycles: int):
+    def _track(self, tl: Timeline) -> None:
+        if self.opts.record_path:
+            tl.owners = {}
+        if tl.name in self.opts.track_busy:
+            tl.history = self.busy_intervals.setdefault(tl.name, [])
+
+    def run_round(self, env: simpy.Environment, rnd: Round, begin: int, start: int):
         producers: dict[str, int] = {}
         for st in rnd.stages:
             producers[st.output] = producers.get(st.output, 0) + 1
@@ -358,6 +334,9 @@ class _Sim:
                 tensors[inp.tensor].consumers.append(st.label)
         self.tensors = tensors
         self.inference_end = [0] * self.batch
+        paths = PathBuilder(self.arch, rnd.tensors)
+        if self.recorder:
+            self.recorder.begin_round(rnd.index, begin, start)
         jobs = []
         issued: dict[tuple[int, int], simpy.Event] = {}
         finished: dict[tuple[int, int], simpy.Event] = {}
@@ -365,20 +344,19 @@ class _Sim:
         for si, st in enumerate(rnd.stages):
             reps = st.replicas
             tls = [Timeline(f"{st.label} replica {k}", "macro") for k in range(len(reps))]
+            for tl in tls:
+                self._track(tl)
             # per replica: the chain (and actions) of a vector that loads the whole input
             # window, and of one that only slides it (the same when nothing is reused)
             chains, per_vector = [], []
             for k in range(max(1, len(reps))):
-                tl = tls[k] if reps else None
-                load, load_counts, _ = self.build_chain(rnd, st, k, tl, first_of_row=True)
-                slide, slide_counts, _ = self.build_chain(rnd, st, k, tl, first_of_row=False)
+                load, load_counts = self.build_chain(paths, st, k, tls, first_of_row=True)
+                slide, slide_counts = self.build_chain(paths, st, k, tls, first_of_row=False)
                 chains.append((load, slide))
                 per_vector.append((load_counts, slide_counts))
             info = {"stage": st, "tls": tls, "chains": chains, "per_vector": per_vector,
-                    "per_kind": [[0, 0] for _ in chains],
-                    "stalls": [0] * len(CAUSES), "first": None, "last": 0, "inf0": [None, 0], "vectors": 0,
-                    "next_rep": 0}
-            info["stalls"][_PROG] += prog_cycles
+                    "per_kind": [[0, 0] for _ in chains], "first": None, "last": 0, "inf0": [None, 0],
+                    "vectors": 0, "next_rep": 0, "si": si}
             infos.append(info)
             for inf in range(self.batch):
                 issued[(si, inf)] = env.event()
@@ -421,8 +399,7 @@ class _Sim:
                 layer=st.layer, label=st.label, round=rnd.index, unit=st.unit, macros=len(st.macros),
                 vectors=st.vectors, first_start_cycle=int(info["first"]), last_end_cycle=int(info["last"]),
                 inference0_start_cycle=int(info["inf0"][0]), inference0_end_cycle=int(info["inf0"][1]),
-                macro_busy_cycles=mbusy, digital_busy_cycles=dig,
-                stall_cycles=dict(zip(CAUSES, info["stalls"])), counts=c))
+                macro_busy_cycles=mbusy, digital_busy_cycles=dig, counts=c))
         return stats, counts_round, t_end
 
     def _deadlock(self, rnd: Round) -> DeadlockError:
@@ -435,39 +412,45 @@ class _Sim:
         info = infos[si]
         st: Stage = info["stage"]
         key = (si, inf)
+        rec = self.recorder if inf == 0 else None
+        recorded = rec.bookings if rec else None
         gates = []
         if env.now < start:
             gates.append(env.timeout(start - env.now))
         if inf > 0:
             gates.append(issued[(si, inf - 1)])
-        if self.opts.schedule == "layer_by_layer" and si > 0:
+        after_previous = self.opts.schedule == "layer_by_layer" and si > 0
+        if after_previous:
             gates.append(finished[(si - 1, inf)])
         if gates:
             self.waiting[key] = f"{st.label} (inference {inf}) waiting to start"
             yield simpy.AllOf(env, gates)
+        # what the process waited for last: how its critical path goes on backwards
+        pred = rec.start_pred(si - 1 if after_previous else None) if rec else None
         tensors = self.tensors
         ins = [(tensors[i.tensor], i.window, tensors[i.tensor].place.rows) for i in st.inputs]
         out = tensors[st.output]
         part = 0
         if out.producers > 1:
             part = [s.output for s in rnd.stages[:si]].count(st.output)
-        chains, stalls, per_kind = info["chains"], info["stalls"], info["per_kind"]
+        chains, per_kind = info["chains"], info["per_kind"]
         nreps = len(chains)
         vpr = st.vectors_per_row
         row_end = 0
+        row_end_booking = -1
         book = self.book
         trace_on = self.opts.trace_max_events > 0
         for row in range(st.out_rows):
             for ts, window, in_rows in ins:
                 need = window.last_row_needed(row, in_rows)
                 if ts.rows_ready(inf) < need:
-                    t0 = env.now
                     ev = env.event()
                     ts.waiters[inf].append((need, ev))
                     self.waiting[key] = (f"{st.label} (inference {inf}) waits for row {need} of "
                                          f"{ts.place.tensor!r}")
-                    yield ev
-                    stalls[_FETCH] += env.now - t0
+                    booking = yield ev
+                    if rec:
+                        pred = rec.ended(booking)
             if out.region is not None and part == 0:
                 t0 = env.now
                 self.waiting[key] = (f"{st.label} (inference {inf}) waits for space in {out.store_key} for "
@@ -475,26 +458,39 @@ class _Sim:
                                      f"{out.place.row_bits} bits, full)")
                 yield out.region.put(1)
                 self._level(out.store_key, out.place.row_bits)
-                stalls[_OUTBUF] += env.now - t0
+                if rec and env.now > t0:
+                    pred = rec.space(t0, int(env.now), out.place.tensor, pred)
             self.waiting.pop(key, None)
             grouped_row = self.grouped and vpr >= self.opts.group_min_vectors
             bookings = self._bookings(info, vpr, nreps, grouped_row)
             for n, (rep, kind, g, column) in enumerate(bookings):
                 now = env.now
-                fetch_end, macro_start, last = book(chains[rep][kind], now, g, stalls, now)
+                chain = chains[rep][kind]
+                if rec:
+                    steps: list = []
+                    booking = len(recorded)
+                    fetch_end, macro_start, last = book(chain, now, g, now, steps, booking * STEPS_MAX)
+                    recorded.append((chain, g, steps, pred, now, st.layer))
+                else:
+                    fetch_end, macro_start, last = book(chain, now, g, now)
                 per_kind[rep][kind] += g
                 info["vectors"] += g
                 if info["first"] is None:
                     info["first"] = now
                 if inf == 0 and info["inf0"][0] is None:
                     info["inf0"][0] = now
-                row_end = max(row_end, last)
+                if last >= row_end:
+                    row_end = last
+                    if rec:
+                        row_end_booking = booking
                 if trace_on and st.replicas:
                     self._trace(st, inf, info['tls'][rep], macro_start, g, row, column)
                 if fetch_end > now and (not grouped_row or n == len(bookings) - 1):
                     self.events += 1
                     yield env.timeout(fetch_end - now)
-            self._complete_row_at(env, row_end, si, inf, row, info, ins, out, part, finished)
+                    if rec:
+                        pred = rec.fetched(booking)
+            self._complete_row_at(env, row_end, row_end_booking, si, inf, row, info, ins, out, part, finished)
         issued[key].succeed()
 
     def _bookings(self, info, vpr: int, nreps: int, grouped_row: bool) -> list[tuple[int, int, int, int]]:
@@ -543,7 +539,8 @@ class _Sim:
         if level > self.buffer_peak.get(key, 0):
             self.buffer_peak[key] = level
 
-    def _complete_row_at(self, env, when: int, si, inf, row, info, ins, out, part, finished) -> None:
+    def _complete_row_at(self, env, when: int, booking: int, si, inf, row, info, ins, out, part,
+                         finished) -> None:
         ev = env.timeout(max(0, when - env.now))
         self.events += 1
         st: Stage = info["stage"]
@@ -553,12 +550,14 @@ class _Sim:
             if inf == 0:
                 info["inf0"][1] = env.now
             out.ready[inf][part] = row + 1
-            self._wake(out, inf)
+            self._wake(out, inf, booking)
             for ts, window, in_rows in ins:
                 keep = window.first_row_kept(row + 1, in_rows) if row + 1 < st.out_rows else in_rows
                 self._release(ts, inf, st.label, keep)
             if row + 1 == st.out_rows:
                 self.inference_end[inf] = max(self.inference_end[inf], env.now)
+                if inf == 0 and self.recorder:
+                    self.recorder.stage_done(si, booking, int(env.now))
                 finished[(si, inf)].succeed()
                 self.done_count += 1
                 if self.opts.progress:
@@ -566,14 +565,16 @@ class _Sim:
 
         ev.callbacks.append(complete)
 
-    def _wake(self, ts: _Tensor, inf: int) -> None:
+    def _wake(self, ts: _Tensor, inf: int, booking: int) -> None:
+        """Wake the consumers whose rows are ready; their wait ends with ``booking`` (the one that
+        completed the row)."""
         ready = ts.rows_ready(inf)
         waiters = ts.waiters[inf]
         if waiters:
             keep = []
             for need, ev in waiters:
                 if ready >= need:
-                    ev.succeed()
+                    ev.succeed(booking)
                 else:
                     keep.append((need, ev))
             ts.waiters[inf] = keep
@@ -600,4 +601,14 @@ def simulate_plan(plan: TilePlan, arch: ArchConfig, options: EngineOptions) -> E
         raise SimulationError(f"schedule must be layer_by_layer or pipelined, got {options.schedule!r}")
     if arch.chip.macros < 1:
         raise SimulationError("the chip has no macros")
-    return _Sim(plan, arch, options).run()
+    if not options.record_path:
+        return _Sim(plan, arch, options).run()
+    # a recorded run keeps every booking: pausing the cycle collector, which would scan them
+    # again and again, halves its cost (nothing of the run is a reference cycle it must free)
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _Sim(plan, arch, options).run()
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -2,20 +2,21 @@
 
 Figures come native and 1-bit normalised (REFERENCE.md section 1):
 ``ops_1b = ops x B_in x B_w`` with one MAC = 2 ops, so every 1b figure is the
-native one times ``input_bits x weight_bits``. Energy and area arrive already
-priced (pricing lives in ``accelsim.cost``, downstream of this package); this
-module only combines them with the geometry and the calibration study.
+native one times ``input_bits x weight_bits``. The peak figures, energy and
+area arrive already derived by ``accelsim.cost.peak_figures`` (pricing lives in
+``accelsim.cost``, downstream of this package), the same figures ``accelsim
+run`` reports; this module only combines them with the geometry, the cell
+model and the calibration study.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from accelsim.config.arch import ArchConfig
-from accelsim.counts import ActionCounts
 from accelsim.hw.calibration import CalibrationStudy
-from accelsim.hw.geometry import macro_geometry
+from accelsim.hw.geometry import macro_geometry, mvm_counts
 from accelsim.hw.macro import (
     CELL_QUANTITY_UNIT,
     adc_lsb_levels,
@@ -37,7 +38,10 @@ class MacroCharacterization:
 
     Units are in the names: ``_ns``, ``_pj``, ``_mm2``; ``tops`` is 1e12 ops/s
     of one macro (``chip_tops`` of all the chip's macros); ``_1b`` marks a
-    1-bit-normalised figure, its absence a native one.
+    1-bit-normalised figure, its absence a native one. ``tops_per_w`` is ops
+    over the energy of one full MVM including the macro's leakage over t_MVM;
+    ``tops_per_mm2`` is one macro's TOPS over one macro's area
+    (``accelsim.cost.PeakFigures``: ``tops_per_w`` and ``macro_tops_per_mm2``).
     """
 
     arch_name: str
@@ -98,27 +102,20 @@ class MacroCharacterization:
         return out
 
 
-def characterization(arch: ArchConfig, counts_per_mvm: ActionCounts,
-                     energy_per_mvm_pj: Mapping[str, float], area_mm2: Mapping[str, float],
-                     study: CalibrationStudy, calibration_energy_pj: float) -> MacroCharacterization:
-    """Combine one full MVM's priced energy, the macro's area and the calibration study.
+def characterization(arch: ArchConfig, peak: Any, study: CalibrationStudy,
+                     calibration_energy_pj: float) -> MacroCharacterization:
+    """Combine the design's peak figures with its geometry, cell model and calibration study.
 
     Args:
         arch: the design.
-        counts_per_mvm: the actions of one full MVM.
-        energy_per_mvm_pj: its energy by component, pJ.
-        area_mm2: the macro's area by component, mm^2.
+        peak: its ``accelsim.cost.PeakFigures`` (``accelsim.cost.peak_figures(arch)``):
+            throughput, efficiency and density, and the energy per MVM and macro
+            area by component they come from.
         study: the population's calibration error study.
         calibration_energy_pj: energy of calibrating the whole population, pJ.
     """
     m = arch.macro
     geom = macro_geometry(arch)
-    t_mvm_ns = mvm_time_ns(arch)
-    energy_pj = sum(energy_per_mvm_pj.values())
-    area = sum(area_mm2.values())
-    tops = geom.ops_per_mvm / t_mvm_ns * 1e-3  # ops per ns = 1e9 ops/s; TOPS = 1e12 ops/s
-    scale_1b = m.input_bits * m.weight_bits
-    tops_per_w = geom.ops_per_mvm / energy_pj  # ops per pJ = 1e12 ops per J
     return MacroCharacterization(
         arch_name=arch.name,
         cell_technology=m.cell.technology,
@@ -139,24 +136,24 @@ def characterization(arch: ArchConfig, counts_per_mvm: ActionCounts,
         evaluations_per_mvm=geom.evaluations_per_mvm,
         conversions_per_mvm=geom.conversions_per_mvm,
         cycles_per_mvm=geom.cycles_per_mvm,
-        t_mvm_ns=t_mvm_ns,
+        t_mvm_ns=peak.t_mvm_ns,
         macs_per_mvm=geom.macs_per_mvm,
-        ops_per_mvm=geom.ops_per_mvm,
-        ops_per_mvm_1b=geom.ops_per_mvm_1b,
-        tops=tops,
-        tops_1b=tops * scale_1b,
-        macros=arch.chip.macros,
-        chip_tops=tops * arch.chip.macros,
-        chip_tops_1b=tops * scale_1b * arch.chip.macros,
-        energy_per_mvm_pj=energy_pj,
-        energy_per_mvm_by_component_pj=dict(energy_per_mvm_pj),
-        tops_per_w=tops_per_w,
-        tops_per_w_1b=tops_per_w * scale_1b,
-        area_mm2=area,
-        area_by_component_mm2=dict(area_mm2),
-        tops_per_mm2=tops / area,
-        tops_per_mm2_1b=tops * scale_1b / area,
-        counts_per_mvm=counts_per_mvm.to_dict(),
+        ops_per_mvm=peak.ops_per_mvm,
+        ops_per_mvm_1b=peak.ops_per_mvm_1b,
+        tops=peak.macro_tops,
+        tops_1b=peak.macro_tops_1b,
+        macros=peak.macros,
+        chip_tops=peak.chip_tops,
+        chip_tops_1b=peak.chip_tops_1b,
+        energy_per_mvm_pj=peak.energy_per_mvm_pj,
+        energy_per_mvm_by_component_pj=dict(peak.energy_per_mvm_by_component_pj),
+        tops_per_w=peak.tops_per_w,
+        tops_per_w_1b=peak.tops_per_w_1b,
+        area_mm2=peak.macro_area_mm2,
+        area_by_component_mm2=dict(peak.macro_area_by_component_mm2),
+        tops_per_mm2=peak.macro_tops_per_mm2,
+        tops_per_mm2_1b=peak.macro_tops_per_mm2_1b,
+        counts_per_mvm=mvm_counts(geom).to_dict(),
         cell_levels=tuple(float(r) for r in cell_quantities(m)),
         cell_level_unit=CELL_QUANTITY_UNIT[m.cell.technology],
         read_levels=tuple(float(v) for v in nominal_levels(m)),

@@ -54,6 +54,8 @@ class MacroGeometry:
         conversion_passes: conversions of each converted column per MVM (B_in bit-serial with digital
             shift-add, else 1).
         cycles_per_mvm: clock cycles a macro is busy with one MVM.
+        conversion_cycles_per_mvm: of those, the cycles of the extra conversion rounds of shared
+            ADCs (the first conversion is part of each evaluation's ``t_mvm_ns``).
         macs_per_mvm: weight MACs of a full MVM (rows x weight_columns).
     """
 
@@ -66,6 +68,7 @@ class MacroGeometry:
     adc_rounds: int
     cycles_per_evaluation: int
     cycles_per_mvm: int
+    conversion_cycles_per_mvm: int
     macs_per_mvm: int
     input_bits: int
     weight_bits: int
@@ -105,6 +108,7 @@ def macro_geometry(arch: ArchConfig) -> MacroGeometry:
         adc_rounds=adc_rounds,
         cycles_per_evaluation=cycles_eval,
         cycles_per_mvm=cycles_mvm,
+        conversion_cycles_per_mvm=extra * evaluations if passes == evaluations else extra,
         macs_per_mvm=m.rows * m.weight_columns,
         input_bits=m.input_bits,
         weight_bits=m.weight_bits,

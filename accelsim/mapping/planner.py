@@ -425,7 +425,8 @@ def place_round(index: int, items, arch: ArchConfig, consumers: dict[str, list[s
             psum_bits_per_weight_column=chip.partial_sum_bits,
             digital_ops=round(w.digital_ops * share), macs=round(layer.macs * share)))
     # tensors go to their producer's home tile, which replicas do not move
-    tensors = _place_tensors(index, items, stages, arch, consumers, produced_in, outputs)
+    tensors = _place_tensors(index, items, stages, arch, consumers, produced_in, outputs,
+                             schedule or arch.mapping.schedule)
     if arch.mapping.replicate:
         replicable = [w.on_macros and parts_of[w.layer.name] == 1 for w, _ in items]
         stages = _replicate(stages, stage_tiles, replicable, tensors, pool, arch,
@@ -437,7 +438,11 @@ def place_round(index: int, items, arch: ArchConfig, consumers: dict[str, list[s
     return Round(index, tuple(stages), tensors, tuple(sorted(programs, key=lambda p: p.macro)))
 
 
-def _place_tensors(index, items, stages, arch, consumers, produced_in, outputs) -> tuple[TensorPlacement, ...]:
+def _place_tensors(index, items, stages, arch, consumers, produced_in, outputs,
+                   schedule: str) -> tuple[TensorPlacement, ...]:
+    """Where each tensor of a round lives. In the layer-by-layer schedule a consumer starts only
+    when its producer has finished, so a tensor is held whole (a line-buffer window would fill
+    and stop its producer for good) or goes off-chip."""
     chip = arch.chip
     tile_free = [int(chip.tile_buffer_kib * BITS_PER_KIB)] * chip.tiles
     global_free = int(chip.global_buffer_kib * BITS_PER_KIB)
@@ -460,7 +465,8 @@ def _place_tensors(index, items, stages, arch, consumers, produced_in, outputs) 
             placed.append(TensorPlacement(name, "offchip", None, rows, rbits, None))
             continue
         window = max(w.window_rows(rows) + w.stride for w in windows[name])
-        choices = [rows] if len(consumers[name]) > 1 else [rows, min(rows, window)]
+        whole_only = len(consumers[name]) > 1 or schedule == "layer_by_layer"
+        choices = [rows] if whole_only else [rows, min(rows, window)]
         t = home[name]
         for cap in choices:
             if cap * rbits <= tile_free[t]:

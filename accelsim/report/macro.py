@@ -31,8 +31,8 @@ def macro_tables(c) -> Group:
             ("ops per MVM", c.ops_per_mvm, c.ops_per_mvm_1b),
             ("TOPS per macro", c.tops, c.tops_1b),
             (f"TOPS, chip of {c.macros} macros", c.chip_tops, c.chip_tops_1b),
-            ("TOPS/W", c.tops_per_w, c.tops_per_w_1b),
-            ("TOPS/mm2", c.tops_per_mm2, c.tops_per_mm2_1b),
+            ("TOPS/W (macro energy per MVM, incl. leakage)", c.tops_per_w, c.tops_per_w_1b),
+            ("TOPS/mm2 (one macro's area)", c.tops_per_mm2, c.tops_per_mm2_1b),
         ],
         numeric=[False, True, True],
     )

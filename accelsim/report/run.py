@@ -9,24 +9,82 @@ from accelsim.report.console import stderr_console, table
 from accelsim.results import RunResult
 
 LAYER_COLUMNS = ("layer", "type", "unit", "macros", "replicas", "rounds", "cycles", "latency share",
-                 "macro util", "cell util", "energy nJ", "stall input", "stall net", "stall digital",
-                 "stall outbuf", "stall prog")
+                 "critical cycles", "main cause on critical path", "macro util", "cell util", "energy nJ")
+
+
+def _main_cause(breakdown: dict[str, int]) -> str:
+    total = sum(breakdown.values())
+    if not total:
+        return "-"
+    cause, cycles = max(breakdown.items(), key=lambda kv: kv[1])
+    return f"{cause} {cycles / total:.0%}"
 
 
 def layer_rows(r: RunResult):
     for layer in r.layers:
-        s = layer.stall_cycles
         yield (layer.name, layer.kind, layer.unit, layer.macros, layer.replicas, layer.rounds, layer.cycles,
-               layer.latency_share, layer.macro_utilization, layer.cell_utilization,
-               layer.energy_per_inference_j * 1e9, s["input_fetch"], s["interconnect"],
-               s["digital_unit"], s["output_buffer_full"], s["programming"])
+               layer.latency_share, layer.critical_cycles, _main_cause(layer.latency_breakdown),
+               layer.macro_utilization, layer.cell_utilization, layer.energy_per_inference_j * 1e9)
+
+
+def bound_line(r: RunResult) -> str:
+    """What limits the design, in one line."""
+    per = r.bound_cycles_per_inference
+    per_text = f"{per:,.0f}" if per == int(per) else f"{per:,.1f}"
+    return (f"bound by: {r.bound_resource}, {r.bound_resource_busy_share:.0%} busy "
+            f"({per_text} cycles per inference); {r.macros_used} of {len(r.macro_busy_cycles)} macros in use")
+
+
+def breakdown_table(r: RunResult):
+    """The lone inference's latency by cause, with the resource that took most of each cause."""
+    top: dict[str, tuple[str, int]] = {}
+    per_resource: dict[tuple[str, str], int] = {}
+    for p in r.critical_path:
+        key = (p["cause"], p["resource"])
+        per_resource[key] = per_resource.get(key, 0) + p["cycles"]
+    for (cause, resource), cycles in per_resource.items():
+        if cycles > top.get(cause, ("", -1))[1]:
+            top[cause] = (resource, cycles)
+    total = r.latency_cycles or 1
+    rows = [(cause, cycles, f"{cycles / total:.1%}", f"{top[cause][0]} ({top[cause][1]:,})")
+            for cause, cycles in r.latency_breakdown.items()]
+    return table(f"latency breakdown: the critical path of one inference ({r.latency_cycles:,} cycles)",
+                 ("cause", "cycles", "share", "most on (cycles)"), rows, [False, True, True, False],
+                 footer=("total", sum(r.latency_breakdown.values()), "100.0%", ""))
+
+
+def resource_table(r: RunResult, top: int = 8):
+    """The busiest resources per inference (bottleneck model) and their share of the bound."""
+    rows = [(x["resource"], x["kind"], x["busy_cycles_per_inference"], f"{x['share_of_bound']:.1%}")
+            for x in r.bottleneck["resources"][:top]]
+    return table("busiest resources (cycles per inference)", ("resource", "kind", "busy cycles", "share of bound"),
+                 rows, [False, False, True, True])
+
+
+def what_if_table(r: RunResult):
+    """For the busiest resources: the throughput if that resource were twice as fast."""
+    verified = {v["resource"]: v for v in r.what_if_verified}
+    columns = ["resource", "change", "bound if 2x, inferences/s", "speed-up"]
+    if verified:
+        columns += ["simulated, inferences/s"]
+    rows = []
+    for w in r.bottleneck["what_if"]:
+        change = ", ".join(w["changes"]) if w["possible"] else w["note"]
+        speedup = f"{w['speedup_if_2x']:.2f}x" if w["speedup_if_2x"] else "-"
+        row = [w["resource"], change, w["throughput_if_2x_inferences_per_s"] or "-", speedup]
+        if verified:
+            v = verified.get(w["resource"])
+            row.append(v["throughput_inferences_per_s"] if v else "-")
+        rows.append(row)
+    return table("what would help (the same plan, one resource class twice as fast)", columns, rows,
+                 [False, False, True, True, True][:len(columns)])
 
 
 def summary_table(r: RunResult):
     rows = [
         ("latency", (f"{r.latency_cycles:,} cycles = {r.latency_s * 1e6:.4g} us (one inference alone; "
                      f"first of the batch done at {r.batch_first_latency_cycles:,})")),
-        ("throughput", f"{r.throughput_inferences_per_s:,.4g} inferences/s (steady state, batch {r.batch})"),
+        ("throughput", _throughput_text(r)),
         ("energy / inference", f"{r.energy_per_inference_j * 1e6:.4g} uJ"),
         ("area", f"{r.area_mm2:.4g} mm2"),
         ("effective TOPS", f"{r.effective_tops:.4g} native, {r.effective_tops_1b:.4g} 1b-normalised"),
@@ -46,6 +104,17 @@ def summary_table(r: RunResult):
         ("simulation", f"{r.mode} mode, {r.schedule} schedule, seed {r.seed}, {r.events:,} events"),
     ]
     return table(f"{r.workload} on {r.arch}", ("figure", "value"), rows)
+
+
+def _throughput_text(r: RunResult) -> str:
+    bound = f"bound {r.throughput_bound_inferences_per_s:,.4g} by {r.bound_resource}"
+    st = r.steady_state
+    if st is None:
+        return (f"{r.throughput_inferences_per_s:,.4g} inferences/s (batch {r.batch} per reprogramming of "
+                f"its {r.rounds} rounds; {bound})")
+    settled = "settled" if st["settled"] else "NOT settled within 0.5 %"
+    return (f"{r.throughput_inferences_per_s:,.4g} inferences/s (steady state over {st['inferences_simulated']} "
+            f"inferences, {settled}; {bound})")
 
 
 def energy_table(r: RunResult):

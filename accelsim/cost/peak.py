@@ -1,0 +1,104 @@
+"""The peak figures of a design: one definition for ``accelsim run``, ``accelsim macro`` and sweeps.
+
+A peak figure is what the macros deliver when every macro runs full MVMs
+(every row and weight column in use) back to back. Native figures count one
+MAC as 2 ops; ``_1b`` figures are 1-bit normalised, native x input_bits x
+weight_bits (REFERENCE.md section 1).
+
+- Throughput: ``ops_per_mvm / t_MVM`` per macro (``macro_tops``), times the
+  chip's macros (``chip_tops``).
+- Efficiency (``tops_per_w``): ``ops_per_mvm / E_MVM`` with ``E_MVM`` the
+  macro's dynamic energy of one full MVM **plus the macro's leakage over
+  t_MVM** (a macro leaks for as long as an MVM holds it, so it is part of what
+  each MVM costs). The same for one macro and for the chip of identical
+  macros; it excludes what lies outside the macro (buffers, interconnect,
+  digital units, off-chip traffic, the tiles' leakage), which the effective
+  figures of a run include.
+- Density: over the area of what delivers the throughput: one macro's
+  throughput over one macro's area (``macro_tops_per_mm2``), or the chip's
+  throughput over the whole chip's area (``chip_tops_per_mm2``, buffers,
+  interconnect, digital units and control included). The two differ and are
+  never reported under the same name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accelsim.config.arch import ArchConfig
+from accelsim.cost.area import chip_area, macro_area
+from accelsim.cost.energy import price
+from accelsim.hw.characterize import mvm_time_ns
+from accelsim.hw.geometry import macro_geometry, mvm_counts
+from accelsim.units import PJ
+
+
+@dataclass(frozen=True)
+class PeakFigures:
+    """Peak throughput, efficiency and density of a design (native and 1-bit normalised).
+
+    Units are in the names; ``tops`` is 1e12 ops/s; ``macro_`` is one macro,
+    ``chip_`` all ``macros`` of the chip.
+    """
+
+    macros: int
+    ops_per_mvm: int
+    ops_per_mvm_1b: int
+    t_mvm_ns: float
+    energy_per_mvm_by_component_pj: dict[str, float]
+    """One full MVM on one macro: its priced components with a non-zero energy, and ``leakage``."""
+    energy_per_mvm_pj: float
+    """Their sum: dynamic energy plus the macro's leakage over t_MVM."""
+    macro_area_by_component_mm2: dict[str, float]
+    macro_area_mm2: float
+    chip_area_mm2: float
+    macro_tops: float
+    macro_tops_1b: float
+    chip_tops: float
+    chip_tops_1b: float
+    tops_per_w: float
+    """ops_per_mvm / energy_per_mvm (incl. the macro's leakage): one macro's, and the chip's macros'."""
+    tops_per_w_1b: float
+    macro_tops_per_mm2: float
+    """macro_tops / macro_area_mm2."""
+    macro_tops_per_mm2_1b: float
+    chip_tops_per_mm2: float
+    """chip_tops / chip_area_mm2 (the whole chip's area)."""
+    chip_tops_per_mm2_1b: float
+
+
+def peak_figures(arch: ArchConfig) -> PeakFigures:
+    """The peak figures of ``arch`` (module docstring: what each one includes)."""
+    geom = macro_geometry(arch)
+    t_mvm_ns = mvm_time_ns(arch)
+    energy_pj = {name: joules / PJ for name, joules in price(mvm_counts(geom), arch).to_dict().items() if joules}
+    # static power of the macro's periphery over one MVM: mW x ns = pJ
+    energy_pj["leakage"] = arch.technology.energy.leakage_mw_per_macro * t_mvm_ns
+    e_mvm_pj = sum(energy_pj.values())
+    area = macro_area(arch)
+    macro_mm2, chip_mm2 = area.total_mm2, chip_area(arch).total_mm2
+    scale_1b = geom.input_bits * geom.weight_bits
+    macro_tops = geom.ops_per_mvm / t_mvm_ns * 1e-3  # ops per ns = 1e9 ops/s; TOPS = 1e12 ops/s
+    chip_tops = macro_tops * arch.chip.macros
+    tops_per_w = geom.ops_per_mvm / e_mvm_pj  # ops per pJ = 1e12 ops per J
+    return PeakFigures(
+        macros=arch.chip.macros,
+        ops_per_mvm=geom.ops_per_mvm,
+        ops_per_mvm_1b=geom.ops_per_mvm_1b,
+        t_mvm_ns=t_mvm_ns,
+        energy_per_mvm_by_component_pj=energy_pj,
+        energy_per_mvm_pj=e_mvm_pj,
+        macro_area_by_component_mm2=area.to_dict(),
+        macro_area_mm2=macro_mm2,
+        chip_area_mm2=chip_mm2,
+        macro_tops=macro_tops,
+        macro_tops_1b=macro_tops * scale_1b,
+        chip_tops=chip_tops,
+        chip_tops_1b=chip_tops * scale_1b,
+        tops_per_w=tops_per_w,
+        tops_per_w_1b=tops_per_w * scale_1b,
+        macro_tops_per_mm2=macro_tops / macro_mm2,
+        macro_tops_per_mm2_1b=macro_tops * scale_1b / macro_mm2,
+        chip_tops_per_mm2=chip_tops / chip_mm2,
+        chip_tops_per_mm2_1b=chip_tops * scale_1b / chip_mm2,
+    )

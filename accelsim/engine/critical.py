@@ -1,0 +1,201 @@
+"""The critical path of one inference: every cycle of its latency given to one cause.
+
+While a run of one inference books its vectors, :class:`PathRecorder` keeps
+each booking's steps (when the vector could arrive at a step, when the step
+started, when it ended) and, for each stage process, what it last waited for.
+After the run, :meth:`PathRecorder.walk` starts at the booking whose end is
+the inference's last output and walks backwards in time:
+
+- a step's own cycles go to what the step does: macro evaluation (and the
+  extra ADC conversion rounds of shared ADCs), buffer read, buffer write,
+  link transfer (also each link's hop latency), digital unit;
+- where a step waited for its resource, the walk goes on through the booking
+  that held the resource until then (the blocker), so a layer waiting for its
+  own macro shows as that macro's evaluations, not as a wait; a wait with no
+  blocker to follow (a link transfer split by other flits) is "waiting for a
+  busy resource", named;
+- before a vector was issued, the walk follows what its stage process waited
+  for: the end of its previous vector's read, the row of a producer that
+  completed its input (through that row's last booking), free space in its
+  output buffer ("waiting for buffer space", named by tensor), the previous
+  stage in the layer-by-layer schedule, or the start of the round (its MRAM
+  programming, then the previous round's last output).
+
+The walk tiles [0, latency] with no gap and no overlap, so the parts sum to
+the latency exactly (checked here: a mismatch is a SimulationError).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accelsim.errors import SimulationError
+from accelsim.hw.geometry import MacroGeometry
+from accelsim.mapping.path import StepKind
+
+MACRO = "macro evaluation"
+ADC = "ADC conversion"
+WAIT = "waiting for a busy resource"
+SPACE = "waiting for buffer space"
+PROGRAMMING = "programming"
+
+#: a booking's steps are numbered below this in the owner codes on timelines
+STEPS_MAX = 1 << 12
+
+#: causes of the latency breakdown, in report order
+CAUSES = (MACRO, ADC, StepKind.READ.value, StepKind.WRITE.value, StepKind.LINK.value,
+          StepKind.DIGITAL.value, WAIT, SPACE, PROGRAMMING)
+
+
+@dataclass(frozen=True)
+class PathPart:
+    """Cycles of the critical path given to one cause on one resource, within one layer."""
+
+    layer: str
+    cause: str
+    resource: str
+    cycles: int
+
+
+class PathRecorder:
+    """Bookings and waits of inference 0, and the walk back along its critical path."""
+
+    def __init__(self, geom: MacroGeometry):
+        self.cycles_per_mvm = geom.cycles_per_mvm
+        self.conversion_cycles = geom.conversion_cycles_per_mvm
+        #: (chain, vectors, (arrival, start, end) per step, what its process waited for before it,
+        #: issue time, layer) of each booking, appended by the engine
+        self.bookings: list[tuple] = []
+        self.stage_final: dict[tuple[int, int], int] = {}
+        self.last_bid = -1
+        self.last_t = 0
+        self.round = 0
+        self.round_pred = None
+
+    # ---- recording --------------------------------------------------------------------
+    def begin_round(self, index: int, begin: int, start: int) -> None:
+        """Round ``index`` starts at ``begin`` and computes from ``start`` (after programming)."""
+        self.round = index
+        before = ("end", self.last_bid) if self.last_bid >= 0 else None
+        self.round_pred = ("prog", begin, start, index, before) if start > begin else before
+
+    def start_pred(self, previous_stage: int | None):
+        """What a stage process waited for to start: its round, or the previous stage's end."""
+        if previous_stage is None:
+            return self.round_pred
+        return ("end", self.stage_final[(self.round, previous_stage)])
+
+    @staticmethod
+    def check_chain(chain) -> None:
+        if len(chain) >= STEPS_MAX:
+            raise SimulationError(f"a vector path of {len(chain)} steps is longer than {STEPS_MAX - 1}")
+
+    @staticmethod
+    def ended(bid: int):
+        return ("end", bid)
+
+    @staticmethod
+    def fetched(bid: int):
+        return ("fetch", bid)
+
+    @staticmethod
+    def space(t0: int, t1: int, tensor: str, pred):
+        return ("space", t0, t1, tensor, pred)
+
+    def stage_done(self, si: int, bid: int, t: int) -> None:
+        self.stage_final[(self.round, si)] = bid
+        if t >= self.last_t:
+            self.last_t, self.last_bid = t, bid
+
+    # ---- the walk -----------------------------------------------------------------------
+    def walk(self, latency: int) -> tuple[PathPart, ...]:
+        """The critical path of inference 0 (whose last output is at ``latency``), by cause."""
+        parts: dict[tuple[str, str, str], int] = {}
+
+        def add(layer: str, cause: str, resource: str, cycles: int) -> None:
+            if cycles:
+                key = (layer, cause, resource)
+                parts[key] = parts.get(key, 0) + cycles
+
+        def fail(what: str) -> SimulationError:
+            return SimulationError(f"internal: the critical-path walk lost its way ({what})")
+
+        if self.last_bid < 0 or self.last_t != latency:
+            raise fail(f"the last output is at {self.last_t}, the latency {latency}")
+        b = self.last_bid
+        j = len(self.bookings[b][0]) - 1
+        t = latency
+        while True:
+            chain, g, steps, pred, issue, layer = self.bookings[b]
+            tl, dur, lat, kind = chain[j]
+            af, s, e = steps[j]
+            if e != t:
+                raise fail(f"step {j} of booking {b} ends at {e}, expected {t}")
+            if g == 1:
+                self._service(add, layer, tl.name, kind, dur)
+                add(layer, WAIT, tl.name, e - s - dur)
+                if s > af:
+                    owner = tl.owners.get(s)
+                    if owner is not None and owner // STEPS_MAX < b:
+                        b, j = divmod(owner, STEPS_MAX)
+                        t = s
+                        continue
+                    add(layer, WAIT, tl.name, s - af)
+                before = af - lat
+            else:
+                # a group: from the step before releasing its last vector to this step's end, the
+                # group's own work (at most g x cycles) and then waits for the resource
+                before = steps[j - 1][2] if j else issue
+                span = e - before - lat
+                own = min(span, g * dur)
+                self._service(add, layer, tl.name, kind, own)
+                add(layer, WAIT, tl.name, span - own)
+            if lat:
+                previous = chain[j - 1] if j else None
+                link = previous[0].name if previous is not None and previous[3] is StepKind.LINK else "interconnect"
+                add(layer, StepKind.LINK.value, link, lat)
+            t = before
+            if j:
+                j -= 1
+                continue
+            if t != issue:
+                raise fail(f"booking {b} issued at {issue}, walk at {t}")
+            while True:
+                if pred is None:
+                    if t != 0:
+                        raise fail(f"the path starts at {t}, not 0")
+                    return self._parts(parts, latency)
+                tag = pred[0]
+                if tag == "end":
+                    b = pred[1]
+                    j = len(self.bookings[b][0]) - 1
+                    break
+                if tag == "fetch":
+                    b, j = pred[1], 0
+                    break
+                if tag == "space":
+                    _, t0, t1, tensor, pred = pred
+                    add(layer, SPACE, tensor, t1 - t0)
+                else:
+                    _, t0, t1, index, pred = pred
+                    add(layer, PROGRAMMING, f"round {index}", t1 - t0)
+                if t1 != t:
+                    raise fail(f"a wait ends at {t1}, the walk is at {t}")
+                t = t0
+
+    def _service(self, add, layer: str, resource: str, kind: StepKind, cycles: int) -> None:
+        if kind is StepKind.MACRO:
+            conversion = cycles * self.conversion_cycles // self.cycles_per_mvm
+            add(layer, MACRO, resource, cycles - conversion)
+            add(layer, ADC, resource, conversion)
+        else:
+            add(layer, kind.value, resource, cycles)
+
+    @staticmethod
+    def _parts(parts: dict, latency: int) -> tuple[PathPart, ...]:
+        total = sum(parts.values())
+        if total != latency:
+            raise SimulationError(f"internal: the critical path sums to {total} cycles, the latency is {latency}")
+        # the walk found them last to first
+        return tuple(PathPart(layer, cause, resource, cycles)
+                     for (layer, cause, resource), cycles in reversed(list(parts.items())))

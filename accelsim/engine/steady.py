@@ -1,0 +1,96 @@
+"""Steady-state throughput of a one-round plan, measured by the utilisation law.
+
+In a steady state every resource r is busy U_r = X * D_r of the time, X the
+inference rate and D_r the cycles r works per inference (the bottleneck
+model's demand, equal to the engine's busy cycles of one inference). The
+measurement runs a stream of N inferences, keeps the booked intervals of the
+busiest resource r* (largest D), takes the window from the N//4-th to the
+(N - 1 - N//4)-th completion (the pipeline has filled, and the batch has not
+begun to drain), and reports
+
+    cycles per inference = D_r* x window cycles / busy cycles of r* in the window
+
+which is at least D_r* (busy cycles cannot exceed the window), so the
+throughput f_clk / that can never exceed the bound f_clk / D_r*. The estimate
+is settled when its two half windows agree within ``tolerance``; otherwise N
+doubles, up to ``max_inferences``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from accelsim.config.arch import ArchConfig
+from accelsim.engine.simulator import EngineOptions, simulate_plan
+from accelsim.mapping.demand import bottleneck, round_demand
+from accelsim.mapping.plan import TilePlan
+
+FIRST_INFERENCES = 12
+MAX_INFERENCES = 256
+TOLERANCE = 0.005
+
+
+@dataclass(frozen=True)
+class SteadyState:
+    """A steady-state measurement: the rate, the window it was measured in, and whether it settled."""
+
+    cycles_per_inference: float
+    bound_resource: str
+    bound_cycles_per_inference: int
+    inferences: int
+    window_start_cycle: int
+    window_end_cycle: int
+    window_inferences: int
+    busy_cycles_in_window: int
+    completion_cycles_per_inference: float
+    half_windows_cycles_per_inference: tuple[float, float]
+    settled: bool
+
+    def to_dict(self) -> dict:
+        return {"cycles_per_inference": self.cycles_per_inference, "bound_resource": self.bound_resource,
+                "bound_cycles_per_inference": self.bound_cycles_per_inference,
+                "inferences_simulated": self.inferences, "window_start_cycle": self.window_start_cycle,
+                "window_end_cycle": self.window_end_cycle, "window_inferences": self.window_inferences,
+                "busy_cycles_in_window": self.busy_cycles_in_window,
+                "completion_cycles_per_inference": self.completion_cycles_per_inference,
+                "half_windows_cycles_per_inference": list(self.half_windows_cycles_per_inference),
+                "settled": self.settled}
+
+
+def busy_between(intervals, a: int, b: int) -> int:
+    """Cycles of the booked [start, end) ``intervals`` that fall in [a, b)."""
+    return sum(max(0, min(e, b) - max(s, a)) for s, e in intervals)
+
+
+def _estimate(intervals, done, i: int, j: int, bound: int) -> tuple[float, int]:
+    """(cycles per inference, busy cycles) of the window from completion i to completion j."""
+    busy = busy_between(intervals, done[i], done[j])
+    return (bound * (done[j] - done[i]) / busy if busy else float("inf")), busy
+
+
+def measure_steady_state(plan: TilePlan, arch: ArchConfig, options: EngineOptions, *,
+                         first: int = FIRST_INFERENCES, max_inferences: int = MAX_INFERENCES,
+                         tolerance: float = TOLERANCE) -> SteadyState:
+    """The steady-state cycles per inference of a one-round ``plan`` (module docstring)."""
+    if len(plan.rounds) != 1:
+        raise ValueError("a steady state is measured on a one-round plan")
+    resource, bound = bottleneck(round_demand(plan.rounds[0], arch))
+    n = max(4, first)
+    while True:
+        run = simulate_plan(plan, arch, replace(options, batch=n, trace_max_events=0, progress=None,
+                                                record_path=False, track_busy=frozenset([resource])))
+        done = run.inference_done_cycles
+        intervals = run.busy_intervals.get(resource, ())
+        a, b = n // 4, n - 1 - n // 4
+        m = (a + b) // 2
+
+        value, busy = _estimate(intervals, done, a, b, bound)
+        halves = (_estimate(intervals, done, a, m, bound)[0], _estimate(intervals, done, m, b, bound)[0])
+        settled = abs(halves[0] - halves[1]) <= tolerance * max(halves)
+        if settled or 2 * n > max_inferences:
+            return SteadyState(
+                cycles_per_inference=value, bound_resource=resource, bound_cycles_per_inference=bound,
+                inferences=n, window_start_cycle=done[a], window_end_cycle=done[b], window_inferences=b - a,
+                busy_cycles_in_window=busy, completion_cycles_per_inference=(done[b] - done[a]) / (b - a),
+                half_windows_cycles_per_inference=halves, settled=settled)
+        n *= 2

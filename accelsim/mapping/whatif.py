@@ -1,0 +1,421 @@
+"""What would help: the bottleneck model's bound, each resource's share of it, and 2x what-ifs.
+
+For a :class:`~accelsim.mapping.plan.TilePlan` on an :class:`ArchConfig` the
+bottleneck model (:func:`accelsim.mapping.demand.round_demand`, docs/engine.md
+"The bottleneck model") gives D_k(r), the cycles per inference resource r is
+busy in round k. From it:
+
+- each resource's busy cycles per inference, summed over the rounds, and its
+  share of the bound;
+- the bound in cycles per inference. One round: ``max_r D(r)`` (programming is
+  setup, paid once, not per batch). R > 1 rounds with a batch of B, every round
+  reprogrammed for each batch and the rounds run one after another: the
+  per-batch lower bound ``sum_k (P_k + B max_r D_k(r))``, divided by B, where
+  P_k = max over the round's programs of ceil(bits / chip.mram_write_bits_per_cycle)
+  (as :meth:`accelsim.engine.simulator.Simulator.run` programs a round). In a
+  multi-round plan programming counts as the pseudo-resource ``MRAM programming``
+  (``sum_k P_k / B`` cycles per inference);
+- for the busiest resources, the bound if that resource class were twice as
+  fast: the SAME plan re-priced on a variant architecture (given as ``--set``
+  style dotted overrides, :func:`variant_arch`). The plan is not re-planned: on
+  the variant the planner might place other replicas, so the figure is what the
+  change does to this mapping, a lower bound of what it is worth.
+
+The changes that double a resource class:
+
+- a link (``bus``, ``link pA->pB``): ``interconnect.link_width_bits`` x2 (every link);
+- a tile buffer read or write port: ``chip.tile_buffer_port_bits`` x2 (every tile, both ports);
+- the global buffer port: ``chip.global_buffer_port_bits`` x2;
+- the off-chip port: ``chip.offchip_port_bits`` x2;
+- a digital unit: ``chip.digital_ops_per_cycle`` x2 (every tile);
+- a macro replica: ``macro.t_mvm_ns`` /2, and ``macro.adc.conversion_ns`` /2 when
+  columns share an ADC, ``macro.input_pulse_ns`` /2 for pulse-width inputs: every
+  macro's analog time halves, the digital clock stays (doubling
+  ``clock.frequency_mhz`` would speed up everything else too, and give the
+  macro more cycles, not fewer);
+- MRAM programming: ``chip.mram_write_bits_per_cycle`` x2.
+
+A macro step holds a replica for whole cycles (``cycles_per_mvm``, rounded up
+by :func:`accelsim.units.cycles_for`), so halving the macro time of an odd
+cycle count rounds up (5 -> 3 cycles: 1.67x, not 2x); at 1 cycle (or when every
+part of an MVM is already 1 cycle) no macro time gives fewer whole cycles and
+the doubling is reported as impossible.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Literal
+
+from accelsim.config import ArchConfig, arch_from_dict
+from accelsim.errors import ConfigError
+from accelsim.hw.geometry import macro_geometry
+from accelsim.mapping.demand import Demand, round_demand
+from accelsim.mapping.plan import TilePlan
+
+Kind = Literal["macro", "port", "link", "digital", "programming", "unknown"]
+
+PROGRAMMING = "MRAM programming"
+"""The pseudo-resource of a multi-round plan: reprogramming every round for every batch."""
+
+_TILE_PORT = re.compile(r"tile\d+ buffer (read|write) port")
+_LINK = re.compile(r"bus|link p\d+->p\d+")
+_DIGITAL = re.compile(r"tile\d+ digital unit")
+_REPLICA = re.compile(r".+ replica \d+")
+
+
+# ---- data -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ResourceLoad:
+    """One resource's work: busy cycles per inference (summed over the rounds) and its share of the bound."""
+
+    name: str
+    kind: str
+    busy_cycles_per_inference: Fraction
+    share_of_bound: float
+
+    def to_dict(self) -> dict:
+        return {"resource": self.name, "kind": self.kind,
+                "busy_cycles_per_inference": float(self.busy_cycles_per_inference),
+                "share_of_bound": self.share_of_bound}
+
+
+@dataclass(frozen=True)
+class RoundBound:
+    """One round's part of the bound.
+
+    ``bound_cycles_per_inference`` is max_r D_k(r) of the round, bound by
+    ``bound_resource``; ``programming_cycles`` its P_k (paid per batch in a
+    multi-round plan, once as setup in a one-round plan); ``share_of_bound``
+    the round's part (P_k / B + max_r D_k(r), or max_r D_k(r) for a one-round
+    plan) of the plan's bound: the rounds' shares sum to 1.
+    """
+
+    index: int
+    programming_cycles: int
+    bound_resource: str
+    bound_cycles_per_inference: int
+    share_of_bound: float
+
+    def to_dict(self) -> dict:
+        return {"round": self.index, "programming_cycles": self.programming_cycles,
+                "bound_resource": self.bound_resource,
+                "bound_cycles_per_inference": self.bound_cycles_per_inference,
+                "share_of_bound": self.share_of_bound}
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    """The bound if ``resource``'s class were twice as fast.
+
+    ``changes`` are the dotted overrides that make it so (apply them with
+    :func:`variant_arch`, ``load_arch(name, changes)`` or ``--set``). When no
+    architecture change doubles the resource (``possible`` false: an unknown
+    resource, a macro already at 1 cycle per MVM, a variant that does not
+    validate) ``changes`` is empty, the bound fields are None and ``note`` says
+    why. ``per_batch_cycles_if_2x`` / batch is ``bound_cycles_if_2x`` exactly;
+    ``speedup_if_2x`` is the bound now over the bound with the change (1.0:
+    the change does not help this plan).
+    """
+
+    resource: str
+    kind: str
+    busy_cycles_per_inference: Fraction
+    share_of_bound: float
+    changes: tuple[str, ...]
+    bound_cycles_if_2x: Fraction | None
+    throughput_if_2x_per_s: float | None
+    per_batch_cycles_if_2x: int | None
+    speedup_if_2x: float | None
+    possible: bool
+    note: str
+
+    def to_dict(self) -> dict:
+        return {"resource": self.resource, "kind": self.kind,
+                "busy_cycles_per_inference": float(self.busy_cycles_per_inference),
+                "share_of_bound": self.share_of_bound,
+                "changes": list(self.changes), "possible": self.possible, "note": self.note,
+                "bound_cycles_per_inference_if_2x":
+                    None if self.bound_cycles_if_2x is None else float(self.bound_cycles_if_2x),
+                "per_batch_cycles_if_2x": self.per_batch_cycles_if_2x,
+                "speedup_if_2x": self.speedup_if_2x,
+                "throughput_if_2x_inferences_per_s": self.throughput_if_2x_per_s}
+
+
+@dataclass(frozen=True)
+class Bottleneck:
+    """The bottleneck model's answer for one plan on one architecture.
+
+    ``bound_cycles_per_inference`` is exactly ``per_batch_cycles / batch``
+    (integers, for exact comparisons: a simulated batch takes at least
+    ``per_batch_cycles`` cycles, not counting a one-round plan's setup
+    programming). ``bound_resource`` is the resource with the most busy cycles
+    per inference (ties as :func:`accelsim.mapping.demand.bottleneck` breaks
+    them); in a one-round plan its share is 1. ``resources`` are sorted from
+    the busiest down; ``what_if`` covers the first ``top`` of them.
+    """
+
+    bound_cycles_per_inference: Fraction
+    per_batch_cycles: int
+    batch: int
+    rounds_count: int
+    frequency_mhz: float
+    setup_programming_cycles: int
+    bound_resource: str
+    resources: tuple[ResourceLoad, ...]
+    rounds: tuple[RoundBound, ...]
+    what_if: tuple[WhatIf, ...]
+
+    @property
+    def throughput_bound_per_s(self) -> float | None:
+        """f_clk / bound: no schedule of this plan runs more inferences per second (None for a zero bound)."""
+        return _throughput(self.frequency_mhz, self.bound_cycles_per_inference)
+
+    def resource(self, name: str) -> ResourceLoad:
+        for r in self.resources:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+    def to_dict(self) -> dict:
+        return {"bound_cycles_per_inference": float(self.bound_cycles_per_inference),
+                "per_batch_cycles": self.per_batch_cycles, "batch": self.batch,
+                "rounds_count": self.rounds_count,
+                "throughput_bound_inferences_per_s": self.throughput_bound_per_s,
+                "setup_programming_cycles": self.setup_programming_cycles,
+                "bound_resource": self.bound_resource,
+                "resources": [r.to_dict() for r in self.resources],
+                "rounds": [r.to_dict() for r in self.rounds],
+                "what_if": [w.to_dict() for w in self.what_if]}
+
+
+@dataclass(frozen=True)
+class Doubling:
+    """The architecture change that makes a resource class twice as fast, or why there is none."""
+
+    changes: tuple[str, ...]
+    possible: bool
+    note: str
+
+
+# ---- names and changes -------------------------------------------------------------------------
+def resource_kind(name: str, plan: TilePlan | None = None) -> Kind:
+    """``macro``, ``port``, ``link``, ``digital``, ``programming`` or ``unknown`` for a resource name.
+
+    Names are demand.py's (the engine's). A replica is recognised by the
+    plan's stage labels when ``plan`` is given, else by its `` replica <k>`` suffix.
+    """
+    if name == PROGRAMMING:
+        return "programming"
+    if _TILE_PORT.fullmatch(name) or name in ("global buffer port", "off-chip port"):
+        return "port"
+    if _LINK.fullmatch(name):
+        return "link"
+    if _DIGITAL.fullmatch(name):
+        return "digital"
+    if plan is not None:
+        return "macro" if name in _replica_names(plan) else "unknown"
+    return "macro" if _REPLICA.fullmatch(name) else "unknown"
+
+
+def _replica_names(plan: TilePlan) -> set[str]:
+    return {f"{st.label} replica {k}" for st in plan.stages for k in range(len(st.replicas))}
+
+
+def _num(x: float | int) -> str:
+    """A number as an override value that YAML reads back as that number."""
+    if isinstance(x, int) or float(x).is_integer():
+        return str(int(x))
+    text = repr(float(x))
+    if "e" in text and "." not in text.split("e")[0]:
+        mantissa, exp = text.split("e")
+        text = f"{mantissa}.0e{exp if exp[0] in '+-' else '+' + exp}"
+    return text
+
+
+def doubling(name: str, arch: ArchConfig, plan: TilePlan | None = None) -> Doubling:
+    """The dotted overrides that make resource ``name``'s class twice as fast on ``arch``."""
+    kind = resource_kind(name, plan)
+    chip = arch.chip
+    if kind == "link":
+        return Doubling((f"interconnect.link_width_bits={2 * arch.interconnect.link_width_bits}",), True,
+                        "the bus is twice as wide" if arch.interconnect.topology == "bus"
+                        else "every link is twice as wide (hop latency unchanged)")
+    if kind == "port":
+        field, what = {"global buffer port": ("global_buffer_port_bits", "the global buffer port"),
+                       "off-chip port": ("offchip_port_bits", "the off-chip port")}.get(
+            name, ("tile_buffer_port_bits", "every tile's buffer read and write ports"))
+        return Doubling((f"chip.{field}={2 * getattr(chip, field)}",), True, f"{what} twice as wide")
+    if kind == "digital":
+        return Doubling((f"chip.digital_ops_per_cycle={2 * chip.digital_ops_per_cycle}",), True,
+                        "every tile's digital unit does twice the ops per cycle")
+    if kind == "programming":
+        return Doubling((f"chip.mram_write_bits_per_cycle={2 * chip.mram_write_bits_per_cycle}",), True,
+                        "every macro programs twice the bits per cycle")
+    if kind == "macro":
+        return _macro_doubling(arch)
+    return Doubling((), False, f"no architecture field sets the speed of {name!r}: not a resource "
+                               f"of the bottleneck model")
+
+
+def _macro_doubling(arch: ArchConfig) -> Doubling:
+    m = arch.macro
+    geom = macro_geometry(arch)
+    old = geom.cycles_per_mvm
+    changes = [f"macro.t_mvm_ns={_num(m.t_mvm_ns / 2)}"]
+    if geom.adc_rounds > 1:
+        changes.append(f"macro.adc.conversion_ns={_num(m.adc.conversion_ns / 2)}")
+    if m.input_mode == "pulse_width" and m.input_pulse_ns > 0:
+        changes.append(f"macro.input_pulse_ns={_num(m.input_pulse_ns / 2)}")
+    what = "every macro's analog time halved (" + ", ".join(changes) + "; the digital clock unchanged)"
+    if old == 1:
+        return Doubling((), False, "cycles_per_mvm is already 1: a macro step holds a replica for whole "
+                                   "cycles, so no shorter macro time makes it faster")
+    try:
+        new = macro_geometry(variant_arch(arch, changes)).cycles_per_mvm
+    except ConfigError as err:
+        return Doubling((), False, f"{what} does not validate: {err}")
+    if new >= old:
+        return Doubling((), False, f"cycles_per_mvm stays {old}: every part of an MVM already takes "
+                                   f"1 whole cycle, so {what} does not shorten it")
+    note = f"{what}: cycles_per_mvm {old} -> {new}"
+    if 2 * new != old:
+        note += (f" (a macro step takes whole cycles, the halved time rounds up: "
+                 f"{old / new:.2f}x, not 2x)")
+    return Doubling(tuple(changes), True, note + "; the same plan, not re-planned")
+
+
+def variant_arch(arch: ArchConfig, changes: Sequence[str | tuple[str, Any]]) -> ArchConfig:
+    """``arch`` with dotted overrides applied, validated as ``--set`` is (ConfigError on a bad value)."""
+    return arch_from_dict(arch.model_dump(), list(changes))
+
+
+# ---- the bound --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Priced:
+    per_batch_cycles: int
+    busy: dict[str, Fraction]
+    rounds: tuple[tuple[int, int, Demand], ...]  # (index, programming cycles, demand)
+
+
+def _programming_cycles(rnd, arch: ArchConfig) -> int:
+    rate = arch.chip.mram_write_bits_per_cycle
+    return max((-(-p.bits // rate) for p in rnd.programs), default=0)
+
+
+def _price(plan: TilePlan, arch: ArchConfig, batch: int) -> _Priced:
+    multi = len(plan.rounds) > 1
+    per_batch = 0
+    busy: dict[str, Fraction] = {}
+    rounds = []
+    programming = 0
+    for rnd in plan.rounds:
+        demand = round_demand(rnd, arch)
+        prog = _programming_cycles(rnd, arch)
+        rounds.append((rnd.index, prog, demand))
+        per_batch += (prog if multi else 0) + batch * max(demand.values(), default=0)
+        programming += prog
+        for key, cycles in demand.items():
+            busy[key] = busy.get(key, 0) + Fraction(cycles)
+    if multi and programming:
+        busy[PROGRAMMING] = Fraction(programming, batch)
+    return _Priced(per_batch, busy, tuple(rounds))
+
+
+def _throughput(frequency_mhz: float, bound: Fraction | None) -> float | None:
+    return None if not bound else frequency_mhz * 1e6 / float(bound)
+
+
+def _share(cycles: Fraction, bound: Fraction) -> float:
+    return float(cycles / bound) if bound else 0.0
+
+
+def _check(batch: int | None, arch: ArchConfig) -> int:
+    b = arch.simulation.batch if batch is None else batch
+    if isinstance(b, bool) or not isinstance(b, int) or b < 1:
+        raise ValueError(f"batch must be a positive integer, not {batch!r}")
+    return b
+
+
+def _what_if(plan: TilePlan, arch: ArchConfig, name: str, batch: int, base: _Priced,
+             cache: dict[tuple[str, ...], _Priced | str]) -> WhatIf:
+    bound = Fraction(base.per_batch_cycles, batch)
+    kind = resource_kind(name, plan)
+    busy = base.busy.get(name, Fraction(0))
+    share = _share(busy, bound)
+    d = doubling(name, arch, plan)
+    note = d.note
+    if d.possible and name not in base.busy:
+        note += f"; {name!r} does no work in this plan"
+    if d.possible and kind == "programming" and len(plan.rounds) <= 1:
+        note += "; a one-round plan programs once as setup, so the per-batch bound does not change"
+    if not d.possible:
+        return WhatIf(name, kind, busy, share, (), None, None, None, None, False, note)
+    if d.changes not in cache:
+        try:
+            cache[d.changes] = _price(plan, variant_arch(arch, d.changes), batch)
+        except ConfigError as err:
+            cache[d.changes] = f"the variant does not validate: {err}"
+    priced = cache[d.changes]
+    if isinstance(priced, str):
+        return WhatIf(name, kind, busy, share, (), None, None, None, None, False, f"{note}; {priced}")
+    new_bound = Fraction(priced.per_batch_cycles, batch)
+    speedup = float(bound / new_bound) if new_bound else None
+    throughput = _throughput(arch.clock.frequency_mhz, new_bound)
+    return WhatIf(name, kind, busy, share, d.changes, new_bound, throughput, priced.per_batch_cycles, speedup,
+                  True, note)
+
+
+def what_if(plan: TilePlan, arch: ArchConfig, resource: str, *, batch: int | None = None) -> WhatIf:
+    """The bound of ``plan`` if ``resource``'s class on ``arch`` were twice as fast (any name; an unknown
+    one is reported as impossible)."""
+    b = _check(batch, arch)
+    return _what_if(plan, arch, resource, b, _price(plan, arch, b), {})
+
+
+def what_would_help(plan: TilePlan, arch: ArchConfig, *, batch: int | None = None, top: int = 5,
+                    distinct_changes: bool = False) -> Bottleneck:
+    """The bound of ``plan`` on ``arch``, every resource's share of it, and the 2x what-ifs of the ``top``
+    busiest resources (``MRAM programming`` among them in a multi-round plan).
+
+    ``batch`` (default ``arch.simulation.batch``) matters only to a multi-round
+    plan, whose every round is reprogrammed per batch. With
+    ``distinct_changes`` a resource whose change is already listed (another
+    tile's port or digital unit, another link, another replica) is skipped, so
+    the ``top`` what-ifs are ``top`` different changes.
+    """
+    b = _check(batch, arch)
+    if isinstance(top, bool) or not isinstance(top, int) or top < 0:
+        raise ValueError(f"top must be a non-negative integer, not {top!r}")
+    base = _price(plan, arch, b)
+    bound = Fraction(base.per_batch_cycles, b)
+    multi = len(base.rounds) > 1
+    loads = tuple(ResourceLoad(name, resource_kind(name, plan), cycles, _share(cycles, bound))
+                  for name, cycles in sorted(base.busy.items(), key=lambda kv: (-kv[1], kv[0])))
+    bound_resource = max(base.busy.items(), key=lambda kv: (kv[1], kv[0]))[0] if base.busy else ""
+    rounds = []
+    for index, prog, demand in base.rounds:
+        name, cycles = max(demand.items(), key=lambda kv: (kv[1], kv[0])) if demand else ("", 0)
+        part = Fraction(prog, b) + cycles if multi else Fraction(cycles)
+        rounds.append(RoundBound(index, prog, name, cycles, _share(part, bound)))
+    cache: dict[tuple[str, ...], _Priced | str] = {}
+    whatifs: list[WhatIf] = []
+    seen: set[tuple[str, ...]] = set()
+    for r in loads:
+        if len(whatifs) >= top:
+            break
+        w = _what_if(plan, arch, r.name, b, base, cache)
+        if distinct_changes and w.possible and w.changes in seen:
+            continue
+        seen.add(w.changes)
+        whatifs.append(w)
+    setup = base.rounds[0][1] if len(base.rounds) == 1 else 0
+    return Bottleneck(bound, base.per_batch_cycles, b, len(base.rounds), arch.clock.frequency_mhz, setup,
+                      bound_resource, loads, tuple(rounds), tuple(whatifs))
+
+
+__all__ = ["PROGRAMMING", "Bottleneck", "Doubling", "ResourceLoad", "RoundBound", "WhatIf", "doubling",
+           "resource_kind", "variant_arch", "what_if", "what_would_help"]
