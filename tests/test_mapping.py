@@ -98,10 +98,10 @@ def test_replica_shares_follow_the_engines_deal():
     assert row_shares(5, 2, 1) == [RowShare(1, 0, 3), RowShare(0, 3, 2)]
     assert row_shares(2, 3, 2) == [RowShare(2, 0, 1), RowShare(0, 1, 1)]
     assert next_first_replica(5, 2, 0) == 1
-    assert replica_shares(2, 5, 2) == [(2, 3), (2, 3)]
-    assert replica_shares(1, 5, 2) == [(1, 2), (1, 1)]
-    assert replica_shares(3, 1, 4) == [(1, 0), (1, 0), (1, 0), (0, 0)]
-    assert replica_shares(4, 8, 1) == [(4, 28)]
+    assert replica_shares(2, 5, 2) == ((2, 3), (2, 3))
+    assert replica_shares(1, 5, 2) == ((1, 2), (1, 1))
+    assert replica_shares(3, 1, 4) == ((1, 0), (1, 0), (1, 0), (0, 0))
+    assert replica_shares(4, 8, 1) == ((4, 28),)
 
 
 def test_resnet_needs_programming_rounds_and_splits_wide_layers():

@@ -125,31 +125,33 @@ class PathRecorder:
         b = self.last_bid
         j = len(self.bookings[b][0]) - 1
         t = latency
+        last_vector = True  # in a group, the walk follows its last vector until it meets the queue
         while True:
             chain, g, steps, pred, issue, layer = self.bookings[b]
             tl, dur, lat, kind = chain[j]
             af, s, e = steps[j]
-            if e != t:
-                raise fail(f"step {j} of booking {b} ends at {e}, expected {t}")
-            if g == 1:
+            if not s <= t <= e:
+                raise fail(f"the walk is at {t}, outside step {j} of booking {b} [{s}, {e}]")
+            before = steps[j - 1][2] if j else issue
+            if g > 1 and last_vector and t - before - lat == dur:
+                # the group's last vector went straight through this step
                 self._service(add, layer, tl.name, kind, dur)
-                add(layer, WAIT, tl.name, e - s - dur)
+            else:
+                # the step's occupancy up to t: its own work (g vectors of dur at most), then
+                # waits; then back to when its (first) vector could start, through the blocker
+                own = min(t - s, g * dur)
+                self._service(add, layer, tl.name, kind, own)
+                add(layer, WAIT, tl.name, t - s - own)
+                last_vector = False
                 if s > af:
                     owner = tl.owners.get(s)
                     if owner is not None and owner // STEPS_MAX < b:
                         b, j = divmod(owner, STEPS_MAX)
                         t = s
+                        last_vector = True
                         continue
                     add(layer, WAIT, tl.name, s - af)
                 before = af - lat
-            else:
-                # a group: from the step before releasing its last vector to this step's end, the
-                # group's own work (at most g x cycles) and then waits for the resource
-                before = steps[j - 1][2] if j else issue
-                span = e - before - lat
-                own = min(span, g * dur)
-                self._service(add, layer, tl.name, kind, own)
-                add(layer, WAIT, tl.name, span - own)
             if lat:
                 previous = chain[j - 1] if j else None
                 link = previous[0].name if previous is not None and previous[3] is StepKind.LINK else "interconnect"
@@ -160,6 +162,7 @@ class PathRecorder:
                 continue
             if t != issue:
                 raise fail(f"booking {b} issued at {issue}, walk at {t}")
+            last_vector = True
             while True:
                 if pred is None:
                     if t != 0:

@@ -121,7 +121,9 @@ GROUP_CHUNKS = 8
 
 
 def _book_group(tl: Timeline, first_arrival: int, last_arrival: int, g: int, t: int, now: int):
-    """Closed-form booking of ``g`` vectors whose arrivals spread evenly over [first, last]."""
+    """Closed-form booking of ``g`` vectors whose arrivals spread evenly over [first, last].
+
+    Returns (start of the first vector, when the last leaves, end of the last booked cycle)."""
     chunks = min(g, GROUP_CHUNKS)
     span = last_arrival - first_arrival
     start = -1
@@ -137,7 +139,7 @@ def _book_group(tl: Timeline, first_arrival: int, last_arrival: int, g: int, t: 
         last = first_arrival + (span * (j1 - 1)) // (g - 1) + t
         end = max(last, e)
         j0 = j1
-    return start, end
+    return start, end, e
 
 
 class _Tensor:
@@ -246,8 +248,10 @@ class _Sim:
         for i, (tl, t, lat, kind) in enumerate(chain):
             af = f + lat
             if g > 1:
-                start, last = _book_group(tl, af, last + lat, g, t, now)
+                start, last, booked_end = _book_group(tl, af, last + lat, g, t, now)
                 f = start + t
+                if steps is not None and booked_end > start:
+                    tl.owners[booked_end] = owner + i
             elif kind is _LINK:
                 # a transfer is sent in flits that take whatever link cycles are free
                 start, last = tl.fill(af, t, now)

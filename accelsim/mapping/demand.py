@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from accelsim.config.arch import ArchConfig
 from accelsim.mapping.path import PathBuilder
@@ -62,7 +63,8 @@ def next_first_replica(vectors_per_row: int, replicas: int, first_replica: int) 
     return (first_replica + vectors_per_row) % max(1, replicas)
 
 
-def replica_shares(out_rows: int, vectors_per_row: int, replicas: int) -> list[tuple[int, int]]:
+@lru_cache(maxsize=4096)
+def replica_shares(out_rows: int, vectors_per_row: int, replicas: int) -> tuple[tuple[int, int], ...]:
     """(loading, sliding) vectors of one inference per replica.
 
     Per row (:func:`row_shares`) a replica loads its whole input window for
@@ -76,7 +78,7 @@ def replica_shares(out_rows: int, vectors_per_row: int, replicas: int) -> list[t
             loads[share.replica] += 1
             slides[share.replica] += share.vectors - 1
         first = next_first_replica(vectors_per_row, n, first)
-    return list(zip(loads, slides))
+    return tuple(zip(loads, slides))
 
 
 class DemandModel:
@@ -85,14 +87,22 @@ class DemandModel:
 
     def __init__(self, arch: ArchConfig, tensors: Iterable[TensorPlacement]):
         self.paths = PathBuilder(arch, tensors)
+        # the planner prices many candidate stages that share replicas: one path per replica
+        self._vectors: dict[tuple, tuple[object, Demand]] = {}
 
     def vector(self, st: Stage, replica: int, first_of_row: bool) -> Demand:
         """Cycles one vector of ``st`` on replica ``replica`` holds each resource on its path."""
+        rep = st.replicas[replica] if st.replicas else None
+        key = (st.label, replica, id(rep), first_of_row)
+        hit = self._vectors.get(key)
+        if hit is not None and hit[0] is rep:
+            return hit[1]
         d: Demand = {}
-        for step in self.paths.vector(st, replica, first_of_row).steps:
+        for step in self.paths.vector(st, replica, first_of_row, with_counts=False).steps:
             if step.cycles:
                 name = step.resource.name
                 d[name] = d.get(name, 0) + step.cycles
+        self._vectors[key] = (rep, d)  # holding rep keeps its id from being reused
         return d
 
     def replica(self, st: Stage, k: int, loads: int, slides: int) -> Demand:

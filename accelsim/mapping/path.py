@@ -115,6 +115,7 @@ class PathBuilder:
         self.routes = Routes(arch)
         self.tensors = {t.tensor: t for t in tensors}
         self.geom = macro_geometry(arch)
+        self._mvm: dict[tuple[int, int], dict] = {}
 
     def store(self, tensor: str) -> tuple[int, Resource, Resource, int, Action]:
         """(node, read port, write port, port width, buffer action) of where ``tensor`` lives."""
@@ -144,11 +145,20 @@ class PathBuilder:
         counts[Action.LINK_BIT_HOPS] = counts.get(Action.LINK_BIT_HOPS, 0) + bits * len(links)
         return latency
 
-    def vector(self, st: Stage, replica: int, first_of_row: bool = True) -> VectorPath:
+    def _mvm_counts(self, rows: int, columns: int) -> dict:
+        key = (rows, columns)
+        counts = self._mvm.get(key)
+        if counts is None:
+            counts = self._mvm[key] = dict(mvm_counts(self.geom, rows, columns).items())
+        return counts
+
+    def vector(self, st: Stage, replica: int, first_of_row: bool = True,
+               with_counts: bool = True) -> VectorPath:
         """The path of one vector of ``st`` on replica ``replica``.
 
         ``first_of_row``: the vector loads the replica's whole input window;
         otherwise it reads and sends only what the sliding window renews.
+        ``with_counts``: also count its macro actions (the bottleneck model needs only the steps).
         """
         chip = self.arch.chip
         steps: list[Step] = []
@@ -172,10 +182,11 @@ class PathBuilder:
             steps.append(Step(Resource(ResourceKind.REPLICA, (st.label, replica)), self.geom.cycles_per_mvm,
                               lat, StepKind.MACRO))
             lat = 0
-            macs = sum(t.weights for t in rep.tiles)
-            for t in rep.tiles:
-                for a, v in mvm_counts(self.geom, t.rows_used, t.weight_columns_used).items():
-                    counts[a] = counts.get(a, 0) + v
+            if with_counts:
+                macs = sum(t.weights for t in rep.tiles)
+                for t in rep.tiles:
+                    for a, v in self._mvm_counts(t.rows_used, t.weight_columns_used).items():
+                        counts[a] = counts.get(a, 0) + v
             for tile, bits in rep.psum_bits_by_tile(st.psum_bits_per_weight_column).items():
                 lat = max(lat, self._transfer(steps, counts, tile, home, bits, 0))
         ops = st.digital_ops_per_vector

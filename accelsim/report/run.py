@@ -91,8 +91,8 @@ def summary_table(r: RunResult):
         ("effective TOPS/W", f"{r.effective_tops_per_w:.4g} native, {r.effective_tops_per_w_1b:.4g} 1b"),
         ("effective TOPS/mm2", f"{r.effective_tops_per_mm2:.4g} native, {r.effective_tops_per_mm2_1b:.4g} 1b"),
         ("peak TOPS", f"{r.peak_tops:.4g} native, {r.peak_tops_1b:.4g} 1b"),
-        ("peak TOPS/W (macro)", f"{r.peak_tops_per_w:.4g} native, {r.peak_tops_per_w_1b:.4g} 1b"),
-        ("peak TOPS/mm2 (chip)", f"{r.peak_tops_per_mm2:.4g} native, {r.peak_tops_per_mm2_1b:.4g} 1b"),
+        ("peak TOPS/W (macro MVM, incl. leakage)", f"{r.peak_tops_per_w:.4g} native, {r.peak_tops_per_w_1b:.4g} 1b"),
+        ("peak TOPS/mm2 (chip area)", f"{r.peak_tops_per_mm2:.4g} native, {r.peak_tops_per_mm2_1b:.4g} 1b"),
         ("macro utilisation", f"{r.macro_utilization:.2%} (busy / macros x run cycles)"),
         ("cell utilisation", f"{r.cell_utilization:.2%} of the cells of the macros in use"),
         ("rounds", (f"{r.rounds} (programming {r.programming_cycles:,} cycles in the run; "
