@@ -90,13 +90,10 @@ class PathRecorder:
         if len(chain) >= STEPS_MAX:
             raise SimulationError(f"a vector path of {len(chain)} steps is longer than {STEPS_MAX - 1}")
 
-    @staticmethod
-    def ended(bid: int):
-        return ("end", bid)
-
-    @staticmethod
-    def fetched(bid: int):
-        return ("fetch", bid)
+    # what a stage process waited for last, as the engine notes it: ("end", booking) the end of a
+    # booking's last step (a producer's row, the previous stage, the previous round); ("fetch",
+    # booking) the end of its first step (the stage's previous read); ("space", t0, t1, tensor,
+    # before) and ("prog", t0, t1, round, before) a wait from t0 to t1, then ``before``; None: time 0
 
     @staticmethod
     def space(t0: int, t1: int, tensor: str, pred):
@@ -110,24 +107,24 @@ class PathRecorder:
     # ---- the walk -----------------------------------------------------------------------
     def walk(self, latency: int) -> tuple[PathPart, ...]:
         """The critical path of inference 0 (whose last output is at ``latency``), by cause."""
-        parts: dict[tuple[str, str, str], int] = {}
-
-        def add(layer: str, cause: str, resource: str, cycles: int) -> None:
-            if cycles:
-                key = (layer, cause, resource)
-                parts[key] = parts.get(key, 0) + cycles
+        # cycles by (layer, what, where): what is a StepKind (the step's own work), WAIT (on a
+        # timeline), SPACE (a tensor) or PROGRAMMING (a round); names are made at the end
+        parts: dict[tuple, int] = {}
+        get = parts.get
 
         def fail(what: str) -> SimulationError:
             return SimulationError(f"internal: the critical-path walk lost its way ({what})")
 
         if self.last_bid < 0 or self.last_t != latency:
             raise fail(f"the last output is at {self.last_t}, the latency {latency}")
+        bookings = self.bookings
+        link_kind = StepKind.LINK
         b = self.last_bid
-        j = len(self.bookings[b][0]) - 1
+        j = len(bookings[b][0]) - 1
         t = latency
         last_vector = True  # in a group, the walk follows its last vector until it meets the queue
         while True:
-            chain, g, steps, pred, issue, layer = self.bookings[b]
+            chain, g, steps, pred, issue, layer = bookings[b]
             tl, dur, lat, kind = chain[j]
             af, s, e = steps[j]
             if not s <= t <= e:
@@ -135,27 +132,35 @@ class PathRecorder:
             before = steps[j - 1][2] if j else issue
             if g > 1 and last_vector and t - before - lat == dur:
                 # the group's last vector went straight through this step
-                self._service(add, layer, tl.name, kind, dur)
+                key = (layer, kind, tl)
+                parts[key] = get(key, 0) + dur
             else:
                 # the step's occupancy up to t: its own work (g vectors of dur at most), then
                 # waits; then back to when its (first) vector could start, through the blocker
                 own = min(t - s, g * dur)
-                self._service(add, layer, tl.name, kind, own)
-                add(layer, WAIT, tl.name, t - s - own)
+                key = (layer, kind, tl)
+                parts[key] = get(key, 0) + own
+                waited = t - s - own
                 last_vector = False
                 if s > af:
                     owner = tl.owners.get(s)
                     if owner is not None and owner // STEPS_MAX < b:
+                        if waited:
+                            key = (layer, WAIT, tl)
+                            parts[key] = get(key, 0) + waited
                         b, j = divmod(owner, STEPS_MAX)
                         t = s
                         last_vector = True
                         continue
-                    add(layer, WAIT, tl.name, s - af)
+                    waited += s - af
+                if waited:
+                    key = (layer, WAIT, tl)
+                    parts[key] = get(key, 0) + waited
                 before = af - lat
             if lat:
                 previous = chain[j - 1] if j else None
-                link = previous[0].name if previous is not None and previous[3] is StepKind.LINK else "interconnect"
-                add(layer, StepKind.LINK.value, link, lat)
+                key = (layer, link_kind, previous[0] if previous is not None and previous[3] is link_kind else None)
+                parts[key] = get(key, 0) + lat
             t = before
             if j:
                 j -= 1
@@ -167,38 +172,48 @@ class PathRecorder:
                 if pred is None:
                     if t != 0:
                         raise fail(f"the path starts at {t}, not 0")
-                    return self._parts(parts, latency)
+                    return self._named(parts, latency)
                 tag = pred[0]
                 if tag == "end":
                     b = pred[1]
-                    j = len(self.bookings[b][0]) - 1
+                    j = len(bookings[b][0]) - 1
                     break
                 if tag == "fetch":
                     b, j = pred[1], 0
                     break
                 if tag == "space":
-                    _, t0, t1, tensor, pred = pred
-                    add(layer, SPACE, tensor, t1 - t0)
+                    _, t0, t1, where, pred = pred
+                    key = (layer, SPACE, where)
                 else:
                     _, t0, t1, index, pred = pred
-                    add(layer, PROGRAMMING, f"round {index}", t1 - t0)
+                    key = (layer, PROGRAMMING, f"round {index}")
                 if t1 != t:
                     raise fail(f"a wait ends at {t1}, the walk is at {t}")
+                parts[key] = get(key, 0) + t1 - t0
                 t = t0
 
-    def _service(self, add, layer: str, resource: str, kind: StepKind, cycles: int) -> None:
-        if kind is StepKind.MACRO:
-            conversion = cycles * self.conversion_cycles // self.cycles_per_mvm
-            add(layer, MACRO, resource, cycles - conversion)
-            add(layer, ADC, resource, conversion)
-        else:
-            add(layer, kind.value, resource, cycles)
+    def _named(self, parts: dict, latency: int) -> tuple[PathPart, ...]:
+        """The walk's cycles as PathParts, first to last; a macro step's cycles split into
+        evaluation and the extra ADC conversion rounds."""
+        named: dict[tuple[str, str, str], int] = {}
+        for (layer, what, where), cycles in reversed(list(parts.items())):
+            if not cycles:
+                continue
+            name = where if isinstance(where, str) else ("interconnect" if where is None else where.name)
+            if what is StepKind.MACRO:
+                conversion = cycles * self.conversion_cycles // self.cycles_per_mvm
+                split = ((MACRO, cycles - conversion), (ADC, conversion))
+            else:
+                split = ((what.value if isinstance(what, StepKind) else what, cycles),)
+            for cause, n in split:
+                if n:
+                    key = (layer, cause, name)
+                    named[key] = named.get(key, 0) + n
+        return self._parts(named, latency)
 
     @staticmethod
     def _parts(parts: dict, latency: int) -> tuple[PathPart, ...]:
         total = sum(parts.values())
         if total != latency:
             raise SimulationError(f"internal: the critical path sums to {total} cycles, the latency is {latency}")
-        # the walk found them last to first
-        return tuple(PathPart(layer, cause, resource, cycles)
-                     for (layer, cause, resource), cycles in reversed(list(parts.items())))
+        return tuple(PathPart(layer, cause, resource, cycles) for (layer, cause, resource), cycles in parts.items())

@@ -259,7 +259,6 @@ class _Sim:
             else:
                 start, last = tl.reserve(af, t, now)
                 f = last
-            tl.busy += g * t
             if i == 0:
                 fetch_end = last
             if kind is _MACRO:
@@ -269,6 +268,20 @@ class _Sim:
                 if last > start:
                     tl.owners[last] = owner + i
         return fetch_end, macro_start, last
+
+    @staticmethod
+    def book_one(chain, ready: int, now: int):
+        """:meth:`book` for one vector, neither recorded nor traced: (end of the first step, last end)."""
+        f = ready
+        fetch_end = -1
+        for tl, t, lat, kind in chain:
+            if kind is _LINK:
+                f = tl.fill(f + lat, t, now)[1]
+            else:
+                f = tl.reserve(f + lat, t, now)[1]
+            if fetch_end < 0:
+                fetch_end = f
+        return fetch_end, f
 
     # ---- processes ---------------------------------------------------------------------
     def run(self) -> EngineResult:
@@ -393,6 +406,12 @@ class _Sim:
             c = ActionCounts(totals)
             self.offchip_bits += c[Action.OFFCHIP_BITS]
             counts_round = counts_round + c
+            # each timeline's busy cycles: the vectors booked along each chain times its steps' cycles
+            for pair, vectors_pair in zip(info["chains"], info["per_kind"]):
+                for chain, n in zip(pair, vectors_pair):
+                    if n:
+                        for tl, t, _, _ in chain:
+                            tl.busy += n * t
             mbusy = 0
             for rep, tl in zip(st.replicas, info["tls"]):
                 mbusy += tl.busy * len(rep.tiles)
@@ -442,7 +461,7 @@ class _Sim:
         vpr = st.vectors_per_row
         row_end = 0
         row_end_booking = -1
-        book = self.book
+        book, book_one = self.book, self.book_one
         trace_on = self.opts.trace_max_events > 0
         for row in range(st.out_rows):
             for ts, window, in_rows in ins:
@@ -454,7 +473,7 @@ class _Sim:
                                          f"{ts.place.tensor!r}")
                     booking = yield ev
                     if rec:
-                        pred = rec.ended(booking)
+                        pred = ("end", booking)
             if out.region is not None and part == 0:
                 t0 = env.now
                 self.waiting[key] = (f"{st.label} (inference {inf}) waits for space in {out.store_key} for "
@@ -475,6 +494,8 @@ class _Sim:
                     booking = len(recorded)
                     fetch_end, macro_start, last = book(chain, now, g, now, steps, booking * STEPS_MAX)
                     recorded.append((chain, g, steps, pred, now, st.layer))
+                elif g == 1 and not trace_on:
+                    fetch_end, last = book_one(chain, now, now)
                 else:
                     fetch_end, macro_start, last = book(chain, now, g, now)
                 per_kind[rep][kind] += g
@@ -493,7 +514,7 @@ class _Sim:
                     self.events += 1
                     yield env.timeout(fetch_end - now)
                     if rec:
-                        pred = rec.fetched(booking)
+                        pred = ("fetch", booking)
             self._complete_row_at(env, row_end, row_end_booking, si, inf, row, info, ins, out, part, finished)
         issued[key].succeed()
 
