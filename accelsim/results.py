@@ -224,7 +224,10 @@ def summarize(arch: ArchConfig, workload: Workload, plan: TilePlan, engine: Engi
         busy_share = steady.bound_cycles_per_inference / steady.cycles_per_inference
     else:
         throughput = batch * f_hz / engine.total_cycles
-        busy_share = float(bottleneck.per_batch_cycles / engine.total_cycles)
+        # the bound's resource's busy cycles over the batch's run (the model's busy cycles per
+        # inference are the engine's, so this is the engine's busy share)
+        busy = bottleneck.resource(bottleneck.bound_resource).busy_cycles_per_inference if bottleneck.resources else 0
+        busy_share = float(busy * batch / engine.total_cycles)
     breakdown: dict[str, int] = {}
     for part in alone.critical_path:
         breakdown[part.cause] = breakdown.get(part.cause, 0) + part.cycles

@@ -21,7 +21,8 @@ replica, and counts are summed per kind and replica.
 Grouped mode books a replica's loading vector alone and its ``g`` sliding
 vectors at once with the closed-form occupancy of a pipeline of resources
 (first vector out at F, last at max(F + (g-1) t, L_prev + t) per step),
-which equals exact mode for a stage that runs alone.
+which equals exact mode for a stage that runs alone on one replica
+(docs/engine.md, Limits, for several).
 """
 
 from __future__ import annotations

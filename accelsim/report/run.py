@@ -31,8 +31,13 @@ def bound_line(r: RunResult) -> str:
     """What limits the design, in one line."""
     per = r.bound_cycles_per_inference
     per_text = f"{per:,.0f}" if per == int(per) else f"{per:,.1f}"
-    return (f"bound by: {r.bound_resource}, {r.bound_resource_busy_share:.0%} busy "
-            f"({per_text} cycles per inference); {r.macros_used} of {len(r.macro_busy_cycles)} macros in use")
+    macros = f"{r.macros_used} of {len(r.macro_busy_cycles)} macros in use"
+    if r.rounds == 1:
+        return (f"bound by: {r.bound_resource}, {r.bound_resource_busy_share:.0%} busy "
+                f"({per_text} cycles per inference); {macros}")
+    return (f"bound by: {r.bound_resource}, {r.bound_resource_busy_share:.0%} busy over the run; "
+            f"{r.rounds} programming rounds per batch of {r.batch}, {per_text} cycles per inference at "
+            f"least; {macros}")
 
 
 def breakdown_table(r: RunResult):
