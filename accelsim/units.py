@@ -7,7 +7,6 @@ import math
 
 NS = 1e-9
 PJ = 1e-12
-FJ = 1e-15
 MHZ = 1e6
 UM2_PER_MM2 = 1e6
 BITS_PER_KIB = 8 * 1024
@@ -23,8 +22,9 @@ def cycles_for(duration_s: float, frequency_hz: float) -> int:
     return max(1, math.ceil(exact - 1e-9))
 
 
-def tera(x: float) -> float:
-    return x / 1e12
+def ceil_div(a: int, b: int) -> int:
+    """ceil(a / b) for integers, exactly."""
+    return -(-a // b)
 
 
 def db(ratio: float) -> float:

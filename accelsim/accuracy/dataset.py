@@ -10,8 +10,6 @@ speakers, which the test set does not share.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import numpy as np
 
 from accelsim.config.resources import builtin_dir
 from accelsim.errors import ConfigError, Problem
+from accelsim.files import atomic_path
 from accelsim.workload.npz import read_npz
 
 #: the shipped KWS test set, relative to the built-in workloads folder
@@ -89,18 +88,7 @@ def load_feature_set(path: str | Path, *, labelled: bool = True) -> FeatureSet:
 def save_feature_set(path: str | Path, features: np.ndarray, labels: np.ndarray,
                      classes: tuple[str, ...] = (), dtype=np.float16) -> None:
     """Write a feature set atomically (temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a shipped file is world-readable
-    try:
+    with atomic_path(path, suffix=".npz") as tmp:
         np.savez_compressed(tmp, features=np.asarray(features, dtype=dtype),
                             labels=np.asarray(labels, dtype=np.int8 if len(classes) < 128 else np.int32),
                             classes=np.array(classes, dtype=str))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

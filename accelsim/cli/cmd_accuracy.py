@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     test = load_test_set(workload, args.data, seed=arch.simulation.seed, samples=args.samples)
     options = {"dies": args.dies, "calibration": calibration, "calibration_samples": args.calibration_samples}
     if args.dies > 1 and (args.scheduler or args.workers > 1):
-        from accelsim.sweep.runner import open_executor
+        from accelsim.executors import open_executor
 
         with open_executor(args.scheduler, min(args.workers, args.dies)) as executor:
             study = evaluate_accuracy(arch, workload, test, executor=executor, **options)

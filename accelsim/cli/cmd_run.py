@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from accelsim.api import RunOptions, simulate
 from accelsim.cli.common import add_arch, add_input_shape, add_output_format, input_shapes_of
 from accelsim.config import load_arch
 from accelsim.errors import UsageError
+from accelsim.files import write_atomic
 from accelsim.report.console import stdout_console, to_csv, to_json
 from accelsim.report.run import (
     LAYER_COLUMNS,
@@ -60,19 +59,6 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a trace is an ordinary output file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def run(args: argparse.Namespace) -> int:
     if args.batch is not None and args.batch < 1:
         raise UsageError(f"--batch must be at least 1, got {args.batch}")
@@ -100,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         trace = {"traceEvents": list(result.trace), "displayTimeUnit": "ns",
                  "otherData": {"workload": result.workload, "arch": result.arch,
                                "truncated": result.trace_truncated, "max_events": TRACE_MAX_EVENTS}}
-        _atomic_write(Path(args.trace), json.dumps(trace))
+        write_atomic(Path(args.trace), json.dumps(trace))
     if args.plot:
         try:
             write_plots(result, Path(args.plot))

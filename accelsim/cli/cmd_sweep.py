@@ -10,8 +10,9 @@ from pathlib import Path
 from accelsim.cli.cmd_sweep_report import emit
 from accelsim.cli.common import add_output_format
 from accelsim.errors import UsageError
+from accelsim.executors import open_executor
 from accelsim.report.progress import progress_bar
-from accelsim.sweep.runner import load_sweep, open_executor, run_sweep
+from accelsim.sweep.runner import load_sweep, run_sweep
 from accelsim.sweep.store import Store
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import simpy
 
@@ -40,7 +41,14 @@ from accelsim.engine.resources import Network, Timeline
 from accelsim.errors import DeadlockError, SimulationError
 from accelsim.hw.geometry import macro_geometry
 from accelsim.mapping.demand import next_first_replica, row_shares
-from accelsim.mapping.path import PathBuilder, Resource, ResourceKind, StepKind
+from accelsim.mapping.path import (
+    PathBuilder,
+    Resource,
+    ResourceKind,
+    StepKind,
+    programming_cycles,
+    round_programming_cycles,
+)
 from accelsim.mapping.plan import Round, Stage, TensorPlacement, TilePlan
 
 _LINK = StepKind.LINK
@@ -78,7 +86,6 @@ class StageStats:
     inference0_start_cycle: int
     inference0_end_cycle: int
     macro_busy_cycles: int
-    digital_busy_cycles: int
     counts: ActionCounts
 
 
@@ -172,6 +179,36 @@ class _Tensor:
         return min(self.ready[inf])
 
 
+class Booked(NamedTuple):
+    """One step of a vector's chain as the engine books it (:class:`accelsim.mapping.path.Step` on a timeline)."""
+
+    timeline: Timeline
+    cycles: int
+    latency: int
+    kind: StepKind
+
+
+class _StageState:
+    """What the engine keeps of one stage over a round: its replicas' timelines, the two chains
+    (loading and sliding vector) of each replica and their actions, the vectors booked on each,
+    and when it ran."""
+
+    __slots__ = ("chains", "first", "inference0", "last", "next_replica", "per_kind", "per_vector", "stage",
+                 "timelines", "vectors")
+
+    def __init__(self, stage: Stage, timelines: list[Timeline], chains: list, per_vector: list):
+        self.stage = stage
+        self.timelines = timelines
+        self.chains = chains
+        self.per_vector = per_vector
+        self.per_kind = [[0, 0] for _ in chains]
+        self.vectors = 0
+        self.first: int | None = None
+        self.last = 0
+        self.inference0: list = [None, 0]
+        self.next_replica = 0
+
+
 class _Sim:
     def __init__(self, plan: TilePlan, arch: ArchConfig, opts: EngineOptions):
         self.plan, self.arch, self.opts = plan, arch, opts
@@ -191,6 +228,10 @@ class _Sim:
         self.buffer_peak: dict[str, int] = {}
         self.trace: list[dict] = []
         self.trace_truncated = False
+        self.env = simpy.Environment()
+        self.tensors: dict[str, _Tensor] = {}
+        self.inference_end = [0] * self.batch
+        self.waiting: dict[tuple[int, int], str] = {}
         self.events = 0
         self.offchip_bits = 0
         self.analog_macs = 0
@@ -226,7 +267,7 @@ class _Sim:
         """The steps one vector of ``st`` takes on replica ``rep_index`` as (timeline, cycles,
         latency, step kind), and its actions (:func:`accelsim.mapping.path.PathBuilder.vector`)."""
         path = paths.vector(st, rep_index, first_of_row)
-        chain = tuple((self._timeline(s.resource, replicas), s.cycles, s.latency, s.kind) for s in path.steps)
+        chain = tuple(Booked(self._timeline(s.resource, replicas), s.cycles, s.latency, s.kind) for s in path.steps)
         if self.recorder:
             self.recorder.check_chain(chain)
         counts = dict(path.counts)
@@ -286,8 +327,7 @@ class _Sim:
 
     # ---- processes ---------------------------------------------------------------------
     def run(self) -> EngineResult:
-        env = simpy.Environment()
-        self.env = env
+        env = self.env
         t_round = 0
         prog_total = 0
         setup_prog = 0
@@ -297,11 +337,10 @@ class _Sim:
         done_at = [0] * self.batch
         single_round = len(self.plan.rounds) == 1
         for rnd in self.plan.rounds:
-            write_rate = self.arch.chip.mram_write_bits_per_cycle
-            prog_cycles = max((-(-p.bits // write_rate) for p in rnd.programs), default=0)
+            prog_cycles = round_programming_cycles(rnd, self.arch)
             prog_counts = ActionCounts({Action.MRAM_WRITE_BITS: sum(p.bits for p in rnd.programs)})
             for p in rnd.programs:
-                self.macro_prog[p.macro] += -(-p.bits // write_rate)
+                self.macro_prog[p.macro] += programming_cycles(p.bits, self.arch)
             if single_round:
                 setup_prog, setup_counts = prog_cycles, prog_counts
                 start = t_round
@@ -355,51 +394,47 @@ class _Sim:
         paths = PathBuilder(self.arch, rnd.tensors)
         if self.recorder:
             self.recorder.begin_round(rnd.index, begin, start)
-        jobs = []
         issued: dict[tuple[int, int], simpy.Event] = {}
         finished: dict[tuple[int, int], simpy.Event] = {}
-        infos = []
+        states: list[_StageState] = []
         for si, st in enumerate(rnd.stages):
-            reps = st.replicas
-            tls = [Timeline(f"{st.label} replica {k}", "macro") for k in range(len(reps))]
+            tls = [Timeline(f"{st.label} replica {k}", "macro") for k in range(len(st.replicas))]
             for tl in tls:
                 self._track(tl)
             # per replica: the chain (and actions) of a vector that loads the whole input
             # window, and of one that only slides it (the same when nothing is reused)
             chains, per_vector = [], []
-            for k in range(max(1, len(reps))):
+            for k in range(max(1, len(st.replicas))):
                 load, load_counts = self.build_chain(paths, st, k, tls, first_of_row=True)
                 slide, slide_counts = self.build_chain(paths, st, k, tls, first_of_row=False)
                 chains.append((load, slide))
                 per_vector.append((load_counts, slide_counts))
-            info = {"stage": st, "tls": tls, "chains": chains, "per_vector": per_vector,
-                    "per_kind": [[0, 0] for _ in chains], "first": None, "last": 0, "inf0": [None, 0],
-                    "vectors": 0, "next_rep": 0, "si": si}
-            infos.append(info)
+            states.append(_StageState(st, tls, chains, per_vector))
             for inf in range(self.batch):
                 issued[(si, inf)] = env.event()
                 finished[(si, inf)] = env.event()
-        self.waiting: dict[tuple[int, int], str] = {}
+        self.waiting = {}
         for si in range(len(rnd.stages)):
             for inf in range(self.batch):
-                jobs.append(env.process(self.stage_proc(env, rnd, si, inf, infos, issued, finished, start)))
+                env.process(self.stage_proc(env, rnd, si, inf, states, issued, finished, start))
         all_done = simpy.AllOf(env, [finished[k] for k in finished])
         try:
             env.run(until=all_done)
-        except RuntimeError as err:
-            if "No scheduled events left" not in str(err):
+        except RuntimeError:
+            # simpy stops with an error when its schedule empties before ``until`` triggers
+            if all_done.triggered or env.peek() != simpy.core.Infinity:
                 raise
             raise self._deadlock(rnd) from None
         t_end = int(env.now)
         stats = []
         counts_round = ActionCounts()
-        for info in infos:
-            st = info["stage"]
-            if info["vectors"] != st.vectors * self.batch:
-                raise SimulationError(f"stage {st.label}: {info['vectors']} vectors simulated, "
+        for state in states:
+            st = state.stage
+            if state.vectors != st.vectors * self.batch:
+                raise SimulationError(f"stage {st.label}: {state.vectors} vectors simulated, "
                                       f"{st.vectors * self.batch} expected")
             totals: dict = {Action.DIGITAL_OPS: st.digital_ops * self.batch}
-            for pair, vectors_pair in zip(info["per_vector"], info["per_kind"]):
+            for pair, vectors_pair in zip(state.per_vector, state.per_kind):
                 for per, n in zip(pair, vectors_pair):
                     for a, v in per.items():
                         totals[a] = totals.get(a, 0) + v * n
@@ -408,22 +443,21 @@ class _Sim:
             self.offchip_bits += c[Action.OFFCHIP_BITS]
             counts_round = counts_round + c
             # each timeline's busy cycles: the vectors booked along each chain times its steps' cycles
-            for pair, vectors_pair in zip(info["chains"], info["per_kind"]):
+            for pair, vectors_pair in zip(state.chains, state.per_kind):
                 for chain, n in zip(pair, vectors_pair):
                     if n:
-                        for tl, t, _, _ in chain:
-                            tl.busy += n * t
+                        for step in chain:
+                            step.timeline.busy += n * step.cycles
             mbusy = 0
-            for rep, tl in zip(st.replicas, info["tls"]):
+            for rep, tl in zip(st.replicas, state.timelines):
                 mbusy += tl.busy * len(rep.tiles)
                 for m in rep.macros:
                     self.macro_busy[m] += tl.busy
-            dig = sum(t for tl, t, _, _ in info["chains"][0][0] if tl.kind == "digital") * info["vectors"]
             stats.append(StageStats(
                 layer=st.layer, label=st.label, round=rnd.index, unit=st.unit, macros=len(st.macros),
-                vectors=st.vectors, first_start_cycle=int(info["first"]), last_end_cycle=int(info["last"]),
-                inference0_start_cycle=int(info["inf0"][0]), inference0_end_cycle=int(info["inf0"][1]),
-                macro_busy_cycles=mbusy, digital_busy_cycles=dig, counts=c))
+                vectors=st.vectors, first_start_cycle=int(state.first), last_end_cycle=int(state.last),
+                inference0_start_cycle=int(state.inference0[0]), inference0_end_cycle=int(state.inference0[1]),
+                macro_busy_cycles=mbusy, counts=c))
         return stats, counts_round, t_end
 
     def _deadlock(self, rnd: Round) -> DeadlockError:
@@ -432,9 +466,9 @@ class _Sim:
             f"the simulation deadlocked in round {rnd.index}: {len(self.waiting)} stage(s) wait and "
             f"no event is pending", waits)
 
-    def stage_proc(self, env, rnd, si, inf, infos, issued, finished, start):
-        info = infos[si]
-        st: Stage = info["stage"]
+    def stage_proc(self, env, rnd, si, inf, states, issued, finished, start):
+        state: _StageState = states[si]
+        st = state.stage
         key = (si, inf)
         rec = self.recorder if inf == 0 else None
         recorded = rec.bookings if rec else None
@@ -457,7 +491,7 @@ class _Sim:
         part = 0
         if out.producers > 1:
             part = [s.output for s in rnd.stages[:si]].count(st.output)
-        chains, per_kind = info["chains"], info["per_kind"]
+        chains, per_kind = state.chains, state.per_kind
         nreps = len(chains)
         vpr = st.vectors_per_row
         row_end = 0
@@ -486,7 +520,7 @@ class _Sim:
                     pred = rec.space(t0, int(env.now), out.place.tensor, pred)
             self.waiting.pop(key, None)
             grouped_row = self.grouped and vpr >= self.opts.group_min_vectors
-            bookings = self._bookings(info, vpr, nreps, grouped_row)
+            bookings = self._bookings(state, vpr, nreps, grouped_row)
             for n, (rep, kind, g, column) in enumerate(bookings):
                 now = env.now
                 chain = chains[rep][kind]
@@ -500,26 +534,26 @@ class _Sim:
                 else:
                     fetch_end, macro_start, last = book(chain, now, g, now)
                 per_kind[rep][kind] += g
-                info["vectors"] += g
-                if info["first"] is None:
-                    info["first"] = now
-                if inf == 0 and info["inf0"][0] is None:
-                    info["inf0"][0] = now
+                state.vectors += g
+                if state.first is None:
+                    state.first = now
+                if inf == 0 and state.inference0[0] is None:
+                    state.inference0[0] = now
                 if last >= row_end:
                     row_end = last
                     if rec:
                         row_end_booking = booking
                 if trace_on and st.replicas:
-                    self._trace(st, inf, info['tls'][rep], macro_start, g, row, column)
+                    self._trace(st, inf, state.timelines[rep], macro_start, g, row, column)
                 if fetch_end > now and (not grouped_row or n == len(bookings) - 1):
                     self.events += 1
                     yield env.timeout(fetch_end - now)
                     if rec:
                         pred = ("fetch", booking)
-            self._complete_row_at(env, row_end, row_end_booking, si, inf, row, info, ins, out, part, finished)
+            self._complete_row_at(env, row_end, row_end_booking, si, inf, row, state, ins, out, part, finished)
         issued[key].succeed()
 
-    def _bookings(self, info, vpr: int, nreps: int, grouped_row: bool) -> list[tuple[int, int, int, int]]:
+    def _bookings(self, state: _StageState, vpr: int, nreps: int, grouped_row: bool) -> list[tuple[int, int, int, int]]:
         """(replica, chain kind, vectors, first column) of one output row, in issue order.
 
         Each replica takes a contiguous run of the row's columns
@@ -530,8 +564,8 @@ class _Sim:
         row, else it loads the whole window (kind 0). Grouped mode books each
         run as its first vector and then the rest as one group.
         """
-        shares = row_shares(vpr, nreps, info["next_rep"])
-        info["next_rep"] = next_first_replica(vpr, nreps, info["next_rep"])
+        shares = row_shares(vpr, nreps, state.next_replica)
+        state.next_replica = next_first_replica(vpr, nreps, state.next_replica)
         out: list[tuple[int, int, int, int]] = []
         if grouped_row:
             for sh in reversed(shares):
@@ -565,16 +599,16 @@ class _Sim:
         if level > self.buffer_peak.get(key, 0):
             self.buffer_peak[key] = level
 
-    def _complete_row_at(self, env, when: int, booking: int, si, inf, row, info, ins, out, part,
+    def _complete_row_at(self, env, when: int, booking: int, si, inf, row, state: _StageState, ins, out, part,
                          finished) -> None:
         ev = env.timeout(max(0, when - env.now))
         self.events += 1
-        st: Stage = info["stage"]
+        st = state.stage
 
         def complete(_):
-            info["last"] = max(info["last"], env.now)
+            state.last = max(state.last, env.now)
             if inf == 0:
-                info["inf0"][1] = env.now
+                state.inference0[1] = env.now
             out.ready[inf][part] = row + 1
             self._wake(out, inf, booking)
             for ts, window, in_rows in ins:

@@ -45,7 +45,6 @@ class MacroGeometry:
         rows: inputs summed per column (K extent of a weight tile).
         weight_columns: signed weights per row (N extent of a weight tile).
         physical_columns: cell columns.
-        slices: cell slices per weight.
         evaluations_per_mvm: analog evaluations per MVM (1 bit-parallel and pulse-width, B_in bit-serial).
         conversions_per_mvm: ADC conversions per MVM (all converted columns, all conversion passes).
         adc_rounds: sequential conversions each ADC makes per conversion pass (converted columns / ADCs).
@@ -62,11 +61,9 @@ class MacroGeometry:
     rows: int
     weight_columns: int
     physical_columns: int
-    slices: int
     evaluations_per_mvm: int
     conversions_per_mvm: int
     adc_rounds: int
-    cycles_per_evaluation: int
     cycles_per_mvm: int
     conversion_cycles_per_mvm: int
     macs_per_mvm: int
@@ -102,11 +99,9 @@ def macro_geometry(arch: ArchConfig) -> MacroGeometry:
         rows=m.rows,
         weight_columns=m.weight_columns,
         physical_columns=m.columns,
-        slices=m.slices_per_weight,
         evaluations_per_mvm=evaluations,
         conversions_per_mvm=m.conversion_columns * passes,
         adc_rounds=adc_rounds,
-        cycles_per_evaluation=cycles_eval,
         cycles_per_mvm=cycles_mvm,
         conversion_cycles_per_mvm=extra * evaluations if passes == evaluations else extra,
         macs_per_mvm=m.rows * m.weight_columns,

@@ -359,11 +359,6 @@ class ProgrammedMacros:
         return self.weights.shape[2]
 
     @property
-    def columns_used(self) -> int:
-        """Physical cell columns the tiles occupy."""
-        return self.digits.shape[2]
-
-    @property
     def conversion_columns_used(self) -> int:
         """Converted columns of the tiles (the physical ones unless slices combine in analog)."""
         return self.levels.shape[2]

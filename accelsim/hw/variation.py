@@ -31,6 +31,7 @@ import numpy as np
 
 from accelsim.config.arch import ArchConfig, MacroConfig
 from accelsim.hw.geometry import MacroGeometry, macro_geometry
+from accelsim.units import ceil_div
 
 #: index bits of the read-noise inverse-CDF table (2**16 equiprobable quantiles)
 NOISE_TABLE_BITS = 16
@@ -155,7 +156,7 @@ def fill_read_noise(rng: np.random.Generator | np.random.BitGenerator, sigma: fl
     at +-4.3 sigma, a probability of 1.5e-5 per conversion).
     """
     flat = out.reshape(-1)
-    words = -(-flat.size // 4)
+    words = ceil_div(flat.size, 4)
     bits = rng.bit_generator if isinstance(rng, np.random.Generator) else rng
     index = bits.random_raw(words).view(np.uint16)[: flat.size]
     table = _normal_quantiles() * np.float32(sigma)

@@ -28,8 +28,9 @@ from typing import NamedTuple
 from accelsim.config.arch import ArchConfig
 from accelsim.counts import Action
 from accelsim.hw.geometry import macro_geometry, mvm_counts
-from accelsim.mapping.plan import Replica, Stage, TensorPlacement
+from accelsim.mapping.plan import Replica, Round, Stage, TensorPlacement
 from accelsim.mapping.routes import Routes
+from accelsim.units import ceil_div
 
 
 class ResourceKind(Enum):
@@ -138,7 +139,7 @@ class PathBuilder:
         if not links or not bits:
             return latency
         ic = self.arch.interconnect
-        cycles = -(-bits // ic.link_width_bits)
+        cycles = ceil_div(bits, ic.link_width_bits)
         for link in links:
             steps.append(Step(Resource(ResourceKind.LINK, link), cycles, latency, StepKind.LINK))
             latency = ic.hop_latency_cycles
@@ -169,7 +170,7 @@ class PathBuilder:
         for inp in st.inputs:
             node, rport, _, width, action = self.store(inp.tensor)
             read = inp.read_bits(first_of_row)
-            steps.append(Step(rport, -(-read // width), 0, StepKind.READ))
+            steps.append(Step(rport, ceil_div(read, width), 0, StepKind.READ))
             counts[action] = counts.get(action, 0) + read
             if rep is None:
                 lat = self._transfer(steps, counts, node, home, read, 0)
@@ -191,12 +192,22 @@ class PathBuilder:
                 lat = max(lat, self._transfer(steps, counts, tile, home, bits, 0))
         ops = st.digital_ops_per_vector
         if ops:
-            steps.append(Step(Resource(ResourceKind.DIGITAL, home), -(-ops // chip.digital_ops_per_cycle), lat,
-                              StepKind.DIGITAL))
+            steps.append(Step(Resource(ResourceKind.DIGITAL, home), ceil_div(ops, chip.digital_ops_per_cycle),
+                              lat, StepKind.DIGITAL))
             lat = 0
         node, _, wport, width, action = self.store(st.output)
         out_bits = st.output_bits_per_vector
         lat = self._transfer(steps, counts, home, node, out_bits, lat)
-        steps.append(Step(wport, -(-out_bits // width), lat, StepKind.WRITE))
+        steps.append(Step(wport, ceil_div(out_bits, width), lat, StepKind.WRITE))
         counts[action] = counts.get(action, 0) + out_bits
         return VectorPath(tuple(steps), counts, macs)
+
+
+def programming_cycles(bits: int, arch: ArchConfig) -> int:
+    """Cycles one macro takes to write ``bits`` of weights at ``chip.mram_write_bits_per_cycle``."""
+    return ceil_div(bits, arch.chip.mram_write_bits_per_cycle)
+
+
+def round_programming_cycles(rnd: Round, arch: ArchConfig) -> int:
+    """Cycles a round's programming takes: its macros write in parallel, the slowest sets it."""
+    return max((programming_cycles(p.bits, arch) for p in rnd.programs), default=0)

@@ -54,6 +54,7 @@ from accelsim.config import ArchConfig, arch_from_dict
 from accelsim.errors import ConfigError
 from accelsim.hw.geometry import macro_geometry
 from accelsim.mapping.demand import Demand, round_demand
+from accelsim.mapping.path import round_programming_cycles
 from accelsim.mapping.plan import TilePlan
 
 Kind = Literal["macro", "port", "link", "digital", "programming", "unknown"]
@@ -301,11 +302,6 @@ class _Priced:
     rounds: tuple[tuple[int, int, Demand], ...]  # (index, programming cycles, demand)
 
 
-def _programming_cycles(rnd, arch: ArchConfig) -> int:
-    rate = arch.chip.mram_write_bits_per_cycle
-    return max((-(-p.bits // rate) for p in rnd.programs), default=0)
-
-
 def _price(plan: TilePlan, arch: ArchConfig, batch: int) -> _Priced:
     multi = len(plan.rounds) > 1
     per_batch = 0
@@ -314,7 +310,7 @@ def _price(plan: TilePlan, arch: ArchConfig, batch: int) -> _Priced:
     programming = 0
     for rnd in plan.rounds:
         demand = round_demand(rnd, arch)
-        prog = _programming_cycles(rnd, arch)
+        prog = round_programming_cycles(rnd, arch)
         rounds.append((rnd.index, prog, demand))
         per_batch += (prog if multi else 0) + batch * max(demand.values(), default=0)
         programming += prog

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from accelsim.errors import UsageError
+from accelsim.files import atomic_path
 
 
 def _pyplot():
@@ -21,10 +22,8 @@ def _pyplot():
 
 def _save(fig, path: Path) -> Path:
     """Write atomically: a reader never sees half a PNG."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
-    tmp.replace(path)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
     return path
 
 

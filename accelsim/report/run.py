@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from accelsim.files import atomic_path
 from accelsim.report.console import stderr_console, table
 from accelsim.results import RunResult
 
@@ -205,9 +206,8 @@ def write_plots(r: RunResult, directory: Path) -> list[Path]:
 
 
 def _save(fig, path: Path, plt) -> Path:
-    tmp = path.with_suffix(".tmp.png")
     fig.tight_layout()
-    fig.savefig(tmp, dpi=120)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
-    tmp.replace(path)
     return path

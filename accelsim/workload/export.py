@@ -9,13 +9,13 @@ failed write never leaves half a file behind.
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import yaml
+
+from accelsim import files
 
 _TOP_KEYS = ("name", "description", "input_shape", "weights")
 
@@ -37,16 +37,8 @@ def workload_yaml(data: Mapping, header: str = "") -> str:
 
 
 def write_atomic(path: Path, content: bytes) -> None:
-    """Write ``content`` to ``path`` through a temporary file in the same folder."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``content`` to ``path`` atomically (:func:`accelsim.files.write_atomic`)."""
+    files.write_atomic(path, content)
 
 
 def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:

@@ -1,0 +1,66 @@
+"""Where parallel work runs: local worker processes or a Dask cluster, behind one interface.
+
+Sweeps (:mod:`accelsim.sweep`) and the accuracy study's virtual dies
+(:mod:`accelsim.accuracy`) are written against ``concurrent.futures.Executor``;
+:func:`open_executor` gives them local processes or a Dask cluster's executor
+(``Client.get_executor()``), so both share one code path. The ``dist`` extra
+is imported only when a scheduler is asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import contextmanager
+
+from accelsim.errors import ConfigError, Problem
+
+
+def local_executor(workers: int) -> Executor:
+    return ProcessPoolExecutor(max_workers=max(1, workers))
+
+
+class DaskExecutor:
+    """A Dask cluster behind the Executor interface (``address`` or ``local``)."""
+
+    def __init__(self, address: str, workers: int):
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise ConfigError(Problem(
+                "--scheduler needs the dist extra: pip install 'accelsim[dist]'", file="--scheduler")) from None
+        self._cluster = None
+        if address == "local":
+            self._cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
+                                         dashboard_address=":0", host="127.0.0.1")
+            self._client = Client(self._cluster)
+        else:
+            try:
+                self._client = Client(address, timeout="10s")
+            except OSError as exc:
+                raise ConfigError(Problem(f"cannot reach the Dask scheduler: {exc}",
+                                          file="--scheduler", value=address)) from None
+        self.executor = self._client.get_executor(pure=False)
+
+    def close(self) -> None:
+        self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+
+@contextmanager
+def open_executor(scheduler: str | None, workers: int) -> Iterator[Executor]:
+    """A Dask executor at ``scheduler`` (or ``local``), else ``workers`` local processes;
+    closed (pending work cancelled) on the way out."""
+    if scheduler:
+        dask = DaskExecutor(scheduler, workers)
+        try:
+            yield dask.executor
+        finally:
+            dask.close()
+        return
+    pool = local_executor(workers)
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
