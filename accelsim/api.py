@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 from accelsim.config import ArchConfig, arch_from_dict
+from accelsim.config.options import RunOptions
 from accelsim.config.yamlio import load_yaml, require_mapping
 from accelsim.errors import ConfigError, Problem
 from accelsim.results import RunResult
@@ -81,21 +81,7 @@ def validate_silicon(library=None, *, macros: int = 2, eval_vectors: int = 16):
     return SiliconValidation(tuple(out))
 
 
-@dataclass(frozen=True)
-class RunOptions:
-    """Options of one run; None takes the architecture's ``simulation``/``mapping`` defaults."""
-
-    batch: int | None = None
-    seed: int | None = None
-    mode: str | None = None
-    schedule: str | None = None
-    trace_max_events: int = 0
-    progress: Callable[[int, int], None] | None = field(default=None, compare=False)
-    #: re-simulate each what-if variant of the bottleneck model with the engine
-    verify: bool = False
-
-
-def simulate(arch: ArchConfig, workload: Workload, options: RunOptions = RunOptions()) -> RunResult:
+def simulate(arch: ArchConfig, workload: Workload, options: RunOptions | None = None) -> RunResult:
     """Map ``workload`` onto ``arch``, simulate a batch, price it: one run.
 
     Three engine runs of one plan: the batch (energy, utilisation, the first
@@ -104,26 +90,21 @@ def simulate(arch: ArchConfig, workload: Workload, options: RunOptions = RunOpti
     is 1); and, for a one-round plan, a stream of inferences long enough for
     the steady-state throughput to settle (:mod:`accelsim.engine.steady`).
     """
-    from accelsim.engine import EngineOptions, simulate_plan
+    from accelsim.engine import simulate_plan
     from accelsim.engine.steady import measure_steady_state
     from accelsim.mapping import plan as make_plan
     from accelsim.mapping.whatif import what_would_help
     from accelsim.results import summarize
 
-    sim = arch.simulation
-    opts = EngineOptions(
-        batch=options.batch or sim.batch, mode=options.mode or sim.mode,
-        schedule=options.schedule or arch.mapping.schedule,
-        group_min_vectors=sim.group_min_vectors, trace_max_events=options.trace_max_events,
-        progress=options.progress)
+    options = options or RunOptions()
+    opts = replace(options, verify=False).resolved(arch)
     tile_plan = make_plan(workload, arch, opts.schedule)
     engine = simulate_plan(tile_plan, arch, replace(opts, record_path=opts.batch == 1))
     alone = engine if opts.batch == 1 else simulate_plan(
         tile_plan, arch, replace(opts, batch=1, trace_max_events=0, progress=None, record_path=True))
     steady = measure_steady_state(tile_plan, arch, opts) if len(tile_plan.rounds) == 1 else None
     bottleneck = what_would_help(tile_plan, arch, batch=opts.batch, distinct_changes=True)
-    seed = sim.seed if options.seed is None else options.seed
-    result = summarize(arch, workload, tile_plan, engine, opts, seed, alone, steady, bottleneck)
+    result = summarize(arch, workload, tile_plan, engine, opts, alone, steady, bottleneck)
     if options.verify:
         result = replace(result, what_if_verified=verify_what_if(tile_plan, arch, opts, bottleneck))
     return result
@@ -135,6 +116,7 @@ def verify_what_if(tile_plan, arch: ArchConfig, opts, bottleneck) -> tuple[dict,
     from accelsim.engine import simulate_plan
     from accelsim.engine.steady import measure_steady_state
     from accelsim.mapping.whatif import variant_arch
+    from accelsim.results import VerifiedWhatIf
     from accelsim.units import MHZ
 
     out = []
@@ -148,6 +130,5 @@ def verify_what_if(tile_plan, arch: ArchConfig, opts, bottleneck) -> tuple[dict,
         else:
             run = simulate_plan(tile_plan, variant, replace(opts, trace_max_events=0, progress=None))
             throughput = opts.batch * f_hz / run.total_cycles
-        out.append({"resource": w.resource, "changes": list(w.changes), "throughput_inferences_per_s": throughput,
-                    "bound_if_2x_inferences_per_s": w.throughput_if_2x_per_s})
+        out.append(VerifiedWhatIf(w.resource, w.changes, throughput, w.throughput_if_2x_per_s))
     return tuple(out)

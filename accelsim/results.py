@@ -5,15 +5,30 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from accelsim.config.arch import ArchConfig
+from accelsim.config.options import RunOptions
 from accelsim.cost import chip_area, peak_figures, price
 from accelsim.counts import Action, ActionCounts
-from accelsim.engine import CAUSES, EngineOptions, EngineResult
+from accelsim.engine import CAUSES, EngineResult, PathPart
 from accelsim.engine.steady import SteadyState
 from accelsim.hw.geometry import macro_geometry
 from accelsim.mapping import TilePlan
 from accelsim.mapping.whatif import Bottleneck, what_would_help
+from accelsim.plain import fields_to_dict
 from accelsim.units import MHZ
 from accelsim.workload import Workload
+
+
+@dataclass(frozen=True)
+class VerifiedWhatIf:
+    """A what-if variant simulated by the engine on the same plan (``run --verify``)."""
+
+    resource: str
+    changes: tuple[str, ...]
+    throughput_inferences_per_s: float
+    bound_if_2x_inferences_per_s: float | None
+
+    def to_dict(self) -> dict:
+        return fields_to_dict(self)
 
 
 @dataclass(frozen=True)
@@ -40,21 +55,11 @@ class LayerResult:
     macro_utilization: float
     cell_utilization: float
     energy_per_inference_j: float
-    latency_breakdown: dict[str, int]
-
-    @property
-    def critical_cycles(self) -> int:
-        """Cycles of the latency's critical path spent in this layer."""
-        return sum(self.latency_breakdown.values())
+    critical_path_cycles: int
+    latency_breakdown: dict[str, int] = field(metadata={"key": "latency_breakdown_cycles"})
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "unit": self.unit, "macros": self.macros,
-                "replicas": self.replicas, "rounds": self.rounds, "vectors": self.vectors,
-                "macs": self.macs, "cycles": self.cycles, "latency_share": self.latency_share,
-                "macro_utilization": self.macro_utilization, "cell_utilization": self.cell_utilization,
-                "energy_per_inference_j": self.energy_per_inference_j,
-                "critical_path_cycles": self.critical_cycles,
-                "latency_breakdown_cycles": dict(self.latency_breakdown)}
+        return fields_to_dict(self)
 
 
 @dataclass(frozen=True)
@@ -78,10 +83,10 @@ class RunResult:
     bound_per_batch_cycles: int
     bound_resource: str
     bound_resource_busy_share: float
-    steady_state: dict | None
-    latency_breakdown: dict[str, int]
-    critical_path: tuple[dict, ...]
-    bottleneck: dict
+    steady_state: SteadyState | None
+    latency_breakdown: dict[str, int] = field(metadata={"key": "latency_breakdown_cycles"})
+    critical_path: tuple[PathPart, ...]
+    bottleneck: Bottleneck
     total_cycles: int
     programming_cycles: int
     setup_programming_cycles: int
@@ -119,53 +124,12 @@ class RunResult:
     layers: tuple[LayerResult, ...]
     events: int
     macros_per_tile: int
-    what_if_verified: tuple[dict, ...] = ()
-    trace: tuple[dict, ...] = field(default=(), repr=False, compare=False)
+    what_if_verified: tuple[VerifiedWhatIf, ...] = ()
+    trace: tuple[dict, ...] = field(default=(), repr=False, compare=False, metadata={"json": False})
     trace_truncated: bool = False
 
     def to_dict(self) -> dict:
-        return {
-            "arch": self.arch, "workload": self.workload, "seed": self.seed, "batch": self.batch,
-            "mode": self.mode, "schedule": self.schedule, "clock_mhz": self.clock_mhz,
-            "rounds": self.rounds, "latency_cycles": self.latency_cycles, "latency_s": self.latency_s,
-            "batch_first_latency_cycles": self.batch_first_latency_cycles,
-            "throughput_inferences_per_s": self.throughput_inferences_per_s,
-            "throughput_bound_inferences_per_s": self.throughput_bound_inferences_per_s,
-            "bound_cycles_per_inference": self.bound_cycles_per_inference,
-            "bound_per_batch_cycles": self.bound_per_batch_cycles,
-            "bound_resource": self.bound_resource,
-            "bound_resource_busy_share": self.bound_resource_busy_share,
-            "steady_state": None if self.steady_state is None else dict(self.steady_state),
-            "latency_breakdown_cycles": dict(self.latency_breakdown),
-            "critical_path": [dict(p) for p in self.critical_path],
-            "bottleneck": self.bottleneck,
-            "total_cycles": self.total_cycles, "programming_cycles": self.programming_cycles,
-            "setup_programming_cycles": self.setup_programming_cycles,
-            "energy_per_inference_j": self.energy_per_inference_j,
-            "energy_breakdown_j": dict(self.energy_breakdown_j), "setup_energy_j": self.setup_energy_j,
-            "area_mm2": self.area_mm2, "area_breakdown_mm2": dict(self.area_breakdown_mm2),
-            "workload_macs": self.workload_macs, "executed_macs": self.executed_macs,
-            "analog_macs": self.analog_macs, "digital_macs": self.digital_macs,
-            "padded_macs": self.padded_macs,
-            "effective_tops": self.effective_tops, "effective_tops_1b": self.effective_tops_1b,
-            "effective_tops_per_w": self.effective_tops_per_w,
-            "effective_tops_per_w_1b": self.effective_tops_per_w_1b,
-            "effective_tops_per_mm2": self.effective_tops_per_mm2,
-            "effective_tops_per_mm2_1b": self.effective_tops_per_mm2_1b,
-            "peak_tops": self.peak_tops, "peak_tops_1b": self.peak_tops_1b,
-            "peak_tops_per_w": self.peak_tops_per_w, "peak_tops_per_w_1b": self.peak_tops_per_w_1b,
-            "peak_tops_per_mm2": self.peak_tops_per_mm2, "peak_tops_per_mm2_1b": self.peak_tops_per_mm2_1b,
-            "macro_utilization": self.macro_utilization, "cell_utilization": self.cell_utilization,
-            "macros_used": self.macros_used, "counts_per_inference": dict(self.counts_per_inference),
-            "offchip_bits_per_inference": self.offchip_bits_per_inference,
-            "macro_busy_cycles": list(self.macro_busy_cycles),
-            "macro_programming_cycles": list(self.macro_programming_cycles),
-            "resource_utilization": dict(self.resource_utilization),
-            "peak_buffer_bits": dict(self.peak_buffer_bits),
-            "events": self.events,
-            "what_if_verified": [dict(v) for v in self.what_if_verified],
-            "layers": [layer.to_dict() for layer in self.layers],
-        }
+        return fields_to_dict(self)
 
 
 def _per(value: float, n: int) -> float:
@@ -194,12 +158,13 @@ def _layers(arch, plan, engine, alone, batch, latency) -> tuple[LayerResult, ...
             macro_utilization=_per(busy, m.macros * span) if m.macros else 0.0,
             cell_utilization=m.cell_utilization,
             energy_per_inference_j=price(counts, arch).total_j / batch,
+            critical_path_cycles=sum(causes.values()),
             latency_breakdown={c: causes[c] for c in CAUSES if c in causes}))
     return tuple(out)
 
 
 def summarize(arch: ArchConfig, workload: Workload, plan: TilePlan, engine: EngineResult,
-              opts: EngineOptions, seed: int, alone: EngineResult | None = None,
+              opts: RunOptions, alone: EngineResult | None = None,
               steady: SteadyState | None = None, bottleneck: Bottleneck | None = None) -> RunResult:
     """Price the engine's counts and derive every reported figure (docs/reports.md).
 
@@ -249,18 +214,17 @@ def summarize(arch: ArchConfig, workload: Workload, plan: TilePlan, engine: Engi
     total = engine.total_cycles
     util = {r.name: _per(r.busy_cycles, total) for r in engine.resources}
     return RunResult(
-        arch=arch.name, workload=workload.name, seed=seed, batch=batch, mode=opts.mode,
+        arch=arch.name, workload=workload.name, seed=arch.simulation.seed, batch=batch, mode=opts.mode,
         schedule=opts.schedule, clock_mhz=arch.clock.frequency_mhz, rounds=len(plan.rounds),
         latency_cycles=latency, latency_s=latency / f_hz,
         batch_first_latency_cycles=engine.inference_done_cycles[0], throughput_inferences_per_s=throughput,
         throughput_bound_inferences_per_s=f_hz / float(bound) if bound else float("inf"),
         bound_cycles_per_inference=float(bound), bound_per_batch_cycles=bottleneck.per_batch_cycles,
         bound_resource=bottleneck.bound_resource, bound_resource_busy_share=busy_share,
-        steady_state=None if steady is None else steady.to_dict(),
+        steady_state=steady,
         latency_breakdown={c: breakdown[c] for c in CAUSES if c in breakdown},
-        critical_path=tuple({"layer": p.layer, "cause": p.cause, "resource": p.resource, "cycles": p.cycles}
-                            for p in alone.critical_path),
-        bottleneck=bottleneck.to_dict(),
+        critical_path=alone.critical_path,
+        bottleneck=bottleneck,
         total_cycles=total, programming_cycles=engine.programming_cycles,
         setup_programming_cycles=engine.setup_programming_cycles,
         energy_per_inference_j=e_inf, energy_breakdown_j=energy_per,

@@ -53,7 +53,7 @@ validation. The test suite fails when a fitted point drifts more than 5 %
 from its published value, or a predicted one more than 25 %.
 
 Normalisation: *native* counts one MAC as 2 ops at the macro's own precision;
-*1-bit normalised* multiplies by input bits x weight bits (REFERENCE.md s1).
+*1-bit normalised* multiplies by input bits x weight bits ([docs/sources.md s1.3](sources.md#s1.3)).
 Scope: every simulated figure is one macro's (peak, a full tile); *chip* marks
 a published figure measured on a whole chip, whose overheads the macro model
 only holds inside a fitted term.
@@ -123,8 +123,9 @@ def render() -> str:
     for m in v.macros:
         out.append(f"- **{m.name}** ({m.config}): {m.limits}")
     out += ["", ("Common to all: energy per action does not depend on the data; peak figures use a full "
-            "tile; the supply model has no published sweep to test it against (REFERENCE.md gives one "
-            "voltage per macro), so its CV^2 and alpha-power-law rules are physics, not validation."), ""]
+            "tile; the supply model is not tested against a published sweep (the index has one voltage "
+            "per macro; the voltage sweeps of [docs/sources.md s5](sources.md#s5) are not among its points), "
+            "so its CV^2 and alpha-power-law rules are physics, not validation."), ""]
     return "\n".join(out)
 
 

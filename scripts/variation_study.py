@@ -8,7 +8,7 @@ ranged on the calibration batch, the offset removed in analog):
 (a) the per-macro and per-column gain and offset sigmas and the read noise,
     all scaled by one factor (1 = the mram72 values), without cell spread:
     what two-point per-column calibration is built to remove;
-(b) the per-cell spread ``cell_sigma_r`` from 0 to 5 % (REFERENCE.md s1:
+(b) the per-cell spread ``cell_sigma_r`` from 0 to 5 % (docs/sources.md s1.8:
     3-5 %), the other sigmas at their mram72 values.
 
 Prints a table (JSON with --json) and writes the PNG. Needs matplotlib.

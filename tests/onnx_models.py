@@ -18,7 +18,6 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from accelsim.workload import load_workload
-from accelsim.workload.graph import _pads
 
 FLOAT = TensorProto.FLOAT
 
@@ -108,9 +107,8 @@ def onnx_from_workload(name: str, style: str = "bn", opset: int = 13) -> onnx.Mo
         x = out[layer.inputs[0]]
         nm = layer.name
         if layer.kind in ("conv2d", "depthwise_conv2d"):
-            c, h, wd = layer.in_shapes[0]
-            kh, kw = (spec.kernel, spec.kernel) if isinstance(spec.kernel, int) else spec.kernel
-            sh, sw = (spec.stride, spec.stride) if isinstance(spec.stride, int) else spec.stride
+            c = layer.in_shapes[0][0]
+            (kh, kw), (sh, sw) = layer.window.kernel, layer.window.stride
             depthwise = layer.kind == "depthwise_conv2d"
             filters = layer.out_shape[0]
             group = c if depthwise else 1
@@ -118,7 +116,7 @@ def onnx_from_workload(name: str, style: str = "bn", opset: int = 13) -> onnx.Mo
             if style == "symbolic" and spec.padding == "same":
                 attrs["auto_pad"] = "SAME_UPPER"
             else:
-                t, b, left, r = _pads(spec.padding, (h, wd), (kh, kw), (sh, sw), (1, 1))
+                t, b, left, r = layer.window.pads
                 attrs["pads"] = [t, left, b, r]
             inputs = [x, g.weight(nm + ".weight", (filters, c // group, kh, kw))]
             if spec.bias or (style == "fused" and spec.batch_norm):
@@ -137,13 +135,11 @@ def onnx_from_workload(name: str, style: str = "bn", opset: int = 13) -> onnx.Mo
                                     g.weight(nm + ".bias", (spec.units,))], nm, transB=1)
             y = _activation(g, y, spec.activation, nm, style)
         elif layer.kind in ("avgpool", "maxpool"):
-            if spec.global_:
+            if layer.window is None:  # global
                 y = g.node("GlobalAveragePool" if layer.kind == "avgpool" else "GlobalMaxPool", [x], nm)
             else:
-                k = [spec.kernel] * 2 if isinstance(spec.kernel, int) else list(spec.kernel)
-                s = k if spec.stride is None else ([spec.stride] * 2 if isinstance(spec.stride, int)
-                                                   else list(spec.stride))
-                t, b, left, r = _pads(spec.padding, layer.in_shapes[0][1:], k, s, (1, 1))
+                k, s = list(layer.window.kernel), list(layer.window.stride)
+                t, b, left, r = layer.window.pads
                 y = g.node("AveragePool" if layer.kind == "avgpool" else "MaxPool", [x], nm,
                            kernel_shape=k, strides=s, pads=[t, left, b, r])
         elif layer.kind == "add":

@@ -68,8 +68,9 @@ def test_small_macros_put_every_tile_of_the_plan_on_its_macro(kws):
                           for m in g.raw.macro_ids)
             assert held == planned
     # conv1: K = 40 rows in 3 row tiles, N = 64 columns in 4 column groups, all distinct positions
-    conv1 = [p for g in chip.layers["conv1"] for p, r in zip(g.positions, g.replica) if r == 0]
-    assert sorted((p.row0, p.col0) for p in conv1) == [(r, c) for r in (0, 16, 32) for c in (0, 16, 32, 48)]
+    conv1 = [t for g in chip.layers["conv1"] for t, r in zip(g.tiles, g.replica) if r == 0]
+    assert sorted((t.first_row, t.first_column) for t in conv1) == [(r, c) for r in (0, 16, 32)
+                                                                    for c in (0, 16, 32, 48)]
 
 
 @pytest.mark.parametrize("overrides", [
@@ -192,7 +193,8 @@ def test_deployment_ranges_each_macro_on_its_layers_column_sums(kws):
         for grp, base in zip(groups, plain.layers[name]):
             assert np.all(grp.raw.adc_full_scale < 0.5)  # narrower than the column's whole range
             np.testing.assert_allclose(base.raw.adc_full_scale, arch.macro.adc.full_scale)
-            drives = np.stack([inputs[name][p.group, :, p.row0:p.row0 + p.rows] for p in grp.positions])
+            drives = np.stack([inputs[name][t.group, :, t.first_row:t.first_row + t.rows_used]
+                               for t in grp.tiles])
             sums = np.matmul(drives.astype(float), grp.raw.conversion_digits)
             low, high = np.percentile(sums, [0.1, 99.9])
             bottom, span = adc_ranges(arch, grp.raw.weights, drives)
@@ -235,26 +237,6 @@ def test_what_the_defaults_assume_matters(kws):
     assert digital.accuracy_uncalibrated <= study.accuracy_uncalibrated - 0.1
     assert all(d.adc_lsb_mac > 1.3 * a.adc_lsb_mac for d, a in zip(digital.layers, study.layers)
                if d.layer.startswith("pw"))
-
-
-def test_replica_deal_matches_the_engine_rule():
-    """The analog path sends each vector to the replica the engine books it on."""
-    from accelsim.accuracy.analog import replica_of_vectors
-    from accelsim.mapping.demand import next_first_replica, row_shares
-
-    for replicas, vpr in [(1, 5), (2, 5), (3, 5), (4, 2), (3, 9), (7, 3)]:
-        expected, first = [], 0
-        for _ in range(6):  # six rows, continuing across rows as the engine does
-            row = [None] * vpr
-            for sh in row_shares(vpr, replicas, first):
-                for c in range(sh.first_column, sh.first_column + sh.vectors):
-                    row[c] = sh.replica
-            expected += row
-            first = next_first_replica(vpr, replicas, first)
-        got = replica_of_vectors(replicas, vpr, 0, len(expected))
-        assert got.tolist() == expected, (replicas, vpr)
-        # a chunk starting mid-stream sees the same deal
-        assert replica_of_vectors(replicas, vpr, 7, len(expected) - 7).tolist() == expected[7:]
 
 
 def test_layer_widths_must_fit_the_macros_only_where_the_plan_puts_the_layer_on_macros(kws):

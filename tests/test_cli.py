@@ -5,8 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from accelsim import __version__
 from accelsim.cli import COMMANDS, build_parser
+from accelsim.cli.common import parse_input_shape
+from accelsim.errors import ConfigError
 
 
 def test_version(cli):
@@ -83,3 +87,10 @@ def test_validate_sweep_files(cli, root, write):
     bad = write("s.yaml", files[0].read_text().replace("goal: min", "goal: smallest", 1))
     r = cli("validate", bad)
     assert r.code == 2 and "objectives[0].goal" in r.out and "smallest" in r.out
+
+
+def test_parse_input_shape():
+    assert parse_input_shape("input_ids=1,128") == ("input_ids", (1, 128))
+    assert parse_input_shape("x=1x3x32x32") == ("x", (1, 3, 32, 32))
+    with pytest.raises(ConfigError):
+        parse_input_shape("x=1,0,3")

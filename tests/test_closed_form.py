@@ -20,7 +20,7 @@ import pytest
 from accelsim.api import RunOptions, simulate
 from accelsim.config import load_arch
 from accelsim.counts import Action
-from accelsim.engine import EngineOptions, simulate_plan
+from accelsim.engine import simulate_plan
 from accelsim.hw.geometry import macro_geometry
 from accelsim.mapping import plan
 from accelsim.mapping.routes import BUS, Routes
@@ -257,7 +257,7 @@ def test_flatten_reads_and_rewrites_its_tensor():
     port = arch.chip.tile_buffer_port_bits
     r = simulate(arch, w, RunOptions(batch=1, schedule="layer_by_layer"))
     assert next(m.cycles for m in r.layers if m.name == layer.name) == 2 * math.ceil(bits / port) == 16
-    engine = simulate_plan(plan(w, arch, "layer_by_layer"), arch, EngineOptions(batch=1, schedule="layer_by_layer"))
+    engine = simulate_plan(plan(w, arch, "layer_by_layer"), arch, RunOptions(batch=1, schedule="layer_by_layer"))
     counts = next(s.counts for s in engine.stages if s.layer == layer.name)
     assert counts[Action.TILE_BUFFER_BITS] == 2 * bits == 1024
     assert counts[Action.DIGITAL_OPS] == 0

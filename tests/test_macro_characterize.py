@@ -11,7 +11,7 @@ from macro_helpers import arch_with
 from accelsim.api import characterize_macro
 from accelsim.errors import ConfigError
 
-PAPER_TOPS_PER_W_1B = 340.8  # Myung et al., SSCL 2024 (REFERENCE.md s1)
+PAPER_TOPS_PER_W_1B = 340.8  # Myung et al., SSCL 2024 (docs/sources.md s1.1)
 PAPER_TOPS_PER_MM2_1B = 18.29
 
 

@@ -144,7 +144,7 @@ def test_stacked_mtj_levels_follow_rp_tmr_and_stack_ratio():
 def test_resistance_sum_is_linear_and_current_sum_compresses_the_middle_levels():
     assert readout_inl_levels(arch_with().macro) == pytest.approx(0, abs=1e-12)
     cur = arch_with({"readout": "current_sum"}).macro
-    # G = 1/(3 + d): end-point line gives 0, 1.5, 2.4, 3 (REFERENCE.md s1: G_max/G_min = 2)
+    # G = 1/(3 + d): end-point line gives 0, 1.5, 2.4, 3 (docs/sources.md s1.4: G_max/G_min = 2)
     np.testing.assert_allclose(nominal_levels(cur), [0, 1.5, 2.4, 3])
     higher_tmr = arch_with({"readout": "current_sum", "mtj": {"tmr": 2.0}}).macro
     assert readout_inl_levels(higher_tmr) > readout_inl_levels(cur) > 0.4

@@ -9,7 +9,8 @@ import pytest
 from accelsim.config import load_arch
 from accelsim.errors import MappingError
 from accelsim.mapping import MacroTile, Replica, RowWindow, StageInput, plan
-from accelsim.mapping.demand import RowShare, bottleneck, next_first_replica, replica_shares, round_demand, row_shares
+from accelsim.mapping.deal import RowShare, deal, next_first_replica, row_shares
+from accelsim.mapping.demand import bottleneck, replica_shares, round_demand
 from accelsim.workload import load_workload, workload_from_dict
 
 
@@ -102,6 +103,29 @@ def test_replica_shares_follow_the_engines_deal():
     assert replica_shares(1, 5, 2) == ((1, 2), (1, 1))
     assert replica_shares(3, 1, 4) == ((1, 0), (1, 0), (1, 0), (0, 0))
     assert replica_shares(4, 8, 1) == ((4, 28),)
+
+
+def test_deal_gives_every_vector_the_replica_and_kind_of_the_engines_row_shares():
+    """The vectorised deal (the demand model's and the analog path's) against the engine's rows."""
+    for replicas, vpr in [(1, 5), (2, 5), (3, 5), (4, 2), (3, 9), (7, 3), (4, 8)]:
+        rep, loads, first = [], [], 0
+        for _ in range(6):  # six rows, continuing across rows as the engine does
+            row, load = [None] * vpr, [None] * vpr
+            for sh in row_shares(vpr, replicas, first):
+                for c in range(sh.first_column, sh.first_column + sh.vectors):
+                    row[c], load[c] = sh.replica, c == sh.first_column
+            rep.append(row)
+            loads.append(load)
+            first = next_first_replica(vpr, replicas, first)
+        d = deal(6, vpr, replicas)
+        assert d.replica.tolist() == rep and d.loads.tolist() == loads, (replicas, vpr)
+        # a block of rows further down the stream (a later chunk of samples) sees the same deal
+        later = deal(4, vpr, replicas, first_row=2)
+        assert later.replica.tolist() == rep[2:] and later.loads.tolist() == loads[2:]
+        counts = [(sum(r == k and ld for rr, ll in zip(rep, loads) for r, ld in zip(rr, ll)),
+                   sum(r == k and not ld for rr, ll in zip(rep, loads) for r, ld in zip(rr, ll)))
+                  for k in range(replicas)]
+        assert d.per_replica() == tuple(counts)
 
 
 def test_resnet_needs_programming_rounds_and_splits_wide_layers():

@@ -18,7 +18,7 @@ from onnx_models import bert_encoder, onnx_from_workload, save
 
 from accelsim.errors import ConfigError
 from accelsim.workload import load_weights, load_workload
-from accelsim.workload.onnx_import import import_onnx, parse_input_shape
+from accelsim.workload.onnx_import import import_onnx
 
 EQUIVALENTS = [
     ("kws_dscnn", "bn", 13), ("kws_dscnn", "fused", 11), ("kws_dscnn", "symbolic", 21),
@@ -246,13 +246,6 @@ def test_grouped_conv_pool_ceil_mode_concat_and_mul(tmp_path):
     excite = w.layer("excite")
     assert excite.kind == "mul" and excite.in_shapes == ((16, 8, 8), (16, 1, 1))
     assert w.layer("cat").out_shape == (32, 8, 8) and w.layer("cat").data_movement
-
-
-def test_parse_input_shape():
-    assert parse_input_shape("input_ids=1,128") == ("input_ids", (1, 128))
-    assert parse_input_shape("x=1x3x32x32") == ("x", (1, 3, 32, 32))
-    with pytest.raises(ConfigError):
-        parse_input_shape("x=1,0,3")
 
 
 def test_cli_import_writes_yaml_and_weights_that_load(tmp_path, cli):

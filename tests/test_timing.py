@@ -16,7 +16,7 @@ import pytest
 
 from accelsim.api import RunOptions, simulate
 from accelsim.config import load_arch
-from accelsim.engine import CAUSES, EngineOptions, simulate_plan
+from accelsim.engine import CAUSES, simulate_plan
 from accelsim.hw.geometry import macro_geometry
 from accelsim.mapping import plan
 from accelsim.mapping.demand import round_demand
@@ -101,7 +101,7 @@ def test_one_round_throughput_never_beats_the_bound(name, overrides, batch, sche
     assert r.bound_cycles_per_inference == bound
     assert demand[r.bound_resource] == bound
     assert r.bound_per_batch_cycles == r.batch * bound
-    st = r.steady_state
+    st = r.steady_state.to_dict()
     assert st is not None and st["settled"]
     assert (st["bound_resource"], st["bound_cycles_per_inference"]) == (r.bound_resource, bound)
     window = st["window_end_cycle"] - st["window_start_cycle"]
@@ -178,12 +178,12 @@ def test_steady_state_agrees_with_the_completion_interval(name):
     """
     r = run(name)
     n = 64
-    e = simulate_plan(plan_of(name), arch_of(), EngineOptions(batch=n))
+    e = simulate_plan(plan_of(name), arch_of(), RunOptions(batch=n))
     done = e.inference_done_cycles
     assert len(done) == n and list(done) == sorted(done)
     a, b = n // 4, 3 * n // 4
     interval = (done[b] - done[a]) / (b - a)
-    assert r.steady_state["cycles_per_inference"] == pytest.approx(interval, rel=0.01)
+    assert r.steady_state.cycles_per_inference == pytest.approx(interval, rel=0.01)
 
 
 # ---- 4. the breakdown tiles the latency ----------------------------------------------------------------
@@ -202,7 +202,7 @@ def _breakdown_cases():
 def test_breakdown_parts_sum_to_the_latency(name, schedule, mode):
     arch = arch_of()
     e = simulate_plan(plan_of(name, (), schedule), arch,
-                      EngineOptions(batch=1, mode=mode, schedule=schedule, record_path=True))
+                      RunOptions(batch=1, mode=mode, schedule=schedule, record_path=True))
     assert e.critical_path
     assert sum(p.cycles for p in e.critical_path) == e.inference_done_cycles[0]
     for p in e.critical_path:
@@ -214,9 +214,9 @@ def test_layer_critical_cycles_sum_to_the_latency():
     """Through api.simulate (batch 4: the breakdown comes from the separate lone run)."""
     r = run("kws_dscnn")
     assert r.batch > 1
-    assert sum(layer.critical_cycles for layer in r.layers) == r.latency_cycles
+    assert sum(layer.critical_path_cycles for layer in r.layers) == r.latency_cycles
     assert sum(r.latency_breakdown.values()) == r.latency_cycles
-    assert sum(p["cycles"] for p in r.critical_path) == r.latency_cycles
+    assert sum(p.cycles for p in r.critical_path) == r.latency_cycles
     per_cause: dict[str, int] = {}
     for layer in r.layers:
         for cause, cycles in layer.latency_breakdown.items():
@@ -268,7 +268,7 @@ def test_linear_layer_breakdown_is_the_closed_form(extra):
     assert expected["macro evaluation"] + expected.get("ADC conversion", 0) == t
     if "macro.adc.count=16" in extra:
         assert expected["ADC conversion"] == macro_geometry(arch).conversion_cycles_per_mvm > 0
-    on = {(p["cause"], p["resource"]) for p in r.critical_path}
+    on = {(p.cause, p.resource) for p in r.critical_path}
     assert ("macro evaluation", "fc replica 0") in on and ("link transfer", "bus") in on
 
 
@@ -291,8 +291,8 @@ def test_narrow_bus_dominates_the_breakdown():
     """An 8-bit bus: the lone inference spends most of its latency sending or waiting on the bus."""
     r = run("pointwise", tuple(BUS8), 1)
     assert r.bound_resource == "bus"
-    on_bus = sum(p["cycles"] for p in r.critical_path if p["resource"] == "bus"
-                 and p["cause"] in ("link transfer", "waiting for a busy resource"))
+    on_bus = sum(p.cycles for p in r.critical_path if p.resource == "bus"
+                 and p.cause in ("link transfer", "waiting for a busy resource"))
     assert on_bus > 0.5 * r.latency_cycles
     assert max(r.latency_breakdown, key=r.latency_breakdown.get) in ("link transfer", "waiting for a busy resource")
 

@@ -212,12 +212,12 @@ def test_multi_round_plan_counts_programming_per_batch():
 
 
 def test_multi_round_bound_is_a_lower_bound_of_the_engine():
-    from accelsim.engine import EngineOptions, simulate_plan
+    from accelsim.engine import RunOptions, simulate_plan
 
     arch = load_arch("mram72", SMALL_CHIP)
     p = plan(load_workload("mlp"), arch)
     b = what_would_help(p, arch, batch=2)
-    e = simulate_plan(p, arch, EngineOptions(batch=2))
+    e = simulate_plan(p, arch, RunOptions(batch=2))
     assert e.total_cycles >= b.per_batch_cycles
 
 

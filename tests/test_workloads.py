@@ -9,7 +9,7 @@ import pytest
 from accelsim.errors import ConfigError
 from accelsim.workload import load_workload
 
-# REFERENCE.md section 3: reference MAC totals
+# docs/sources.md s3: reference MAC totals
 REFERENCE_MACS = {
     "kws_dscnn": 2.66e6,
     "resnet18_cifar10": 0.555e9,

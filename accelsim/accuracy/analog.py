@@ -13,11 +13,14 @@ input bits with each layer's scale) is the digital path of
 tile's digital unit (depthwise convolutions under ``mapping.depthwise:
 digital``) are computed there in exact integer arithmetic.
 
-Vectors go round-robin to a stage's replicas across the stream of samples,
-as the engine issues them: vector ``v`` of sample ``s`` (``V`` vectors per
-sample) runs on replica ``(s V + v) mod R``. A macro reprogrammed in a later
-round is the same device: the macro model draws a macro's cells from its own
-stream, whatever it holds.
+Each vector runs on the replica the engine books it on
+(:func:`accelsim.mapping.deal.deal`): every output row of ``V_row`` vectors
+is cut into ``R`` contiguous runs, one per replica (the first ``V_row mod R``
+runs one vector longer), and row ``r`` of the stream of samples (``r`` counted
+across samples) starts at replica ``r V_row mod R``, the runs going to the
+replicas after it in turn. A macro reprogrammed in a later round is the same
+device: the macro model draws a macro's cells from its own stream, whatever
+it holds.
 
 Read noise comes from child ``NOISE_STREAM`` of ``SeedSequence(seed)`` (the
 population uses children 0-5), one stream per (layer, tile group, chunk of
@@ -37,7 +40,6 @@ from accelsim.accuracy.weights import NetworkWeights
 from accelsim.config import ArchConfig
 from accelsim.errors import ConfigError, Problem
 from accelsim.hw.calibration import calibrate
-from accelsim.hw.geometry import macro_geometry
 from accelsim.hw.macro import (
     ProgrammedMacros,
     adc_bits_for_exact,
@@ -50,8 +52,9 @@ from accelsim.hw.macro import (
     program,
 )
 from accelsim.hw.variation import MacroPopulation, make_population
-from accelsim.mapping import Stage, TilePlan
+from accelsim.mapping import MacroTile, TilePlan
 from accelsim.mapping import plan as make_plan
+from accelsim.mapping.deal import deal
 from accelsim.units import db
 from accelsim.workload import LayerInfo, Workload
 
@@ -64,29 +67,12 @@ DEFAULT_CHUNK = 512
 ADC_RANGE_PERCENTILE = 99.9
 
 
-@dataclass(frozen=True)
-class TilePosition:
-    """Where one macro's weight tile sits in its layer's (G, K, N) weight matrices.
-
-    A dense tile holds rows ``row0 .. row0 + rows`` and columns ``col0 .. col0
-    + cols`` of group ``group``. A block-diagonal tile (a grouped layer packed
-    several groups per macro) holds ``groups`` whole groups from ``group`` on,
-    each K x N, along its diagonal.
-    """
-
-    group: int
-    groups: int
-    row0: int
-    rows: int
-    col0: int
-    cols: int
-
-
 @dataclass(frozen=True, eq=False)
 class TileGroup:
     """The macros of one stage whose tiles have one shape, programmed together.
 
-    ``positions[i]`` and ``replica[i]`` belong to macro ``raw.macro_ids[i]``;
+    ``tiles[i]`` (the plan's tile, which says where it sits in the layer's
+    weight matrices) and ``replica[i]`` belong to macro ``raw.macro_ids[i]``;
     ``raw`` is the programmed macros as written, ``calibrated`` the same devices
     after calibration.
     """
@@ -94,7 +80,7 @@ class TileGroup:
     stage: str
     round: int
     replicas: int
-    positions: tuple[TilePosition, ...]
+    tiles: tuple[MacroTile, ...]
     replica: tuple[int, ...]
     raw: ProgrammedMacros
     calibrated: ProgrammedMacros
@@ -119,7 +105,7 @@ class AnalogChip:
         return adc_lsb_levels(self.arch.macro)
 
     def macros_of(self, layer: str) -> int:
-        return sum(len(g.positions) for g in self.layers.get(layer, ()))
+        return sum(len(g.tiles) for g in self.layers.get(layer, ()))
 
     def adc_lsb_of(self, layer: str) -> float:
         """Mean ADC step, in MAC units of the least-significant slice, of the macros holding the
@@ -167,55 +153,15 @@ class AnalogPass:
 # ---------------------------------------------------------------- the plan's tiles
 
 
-def _block_diagonal(layer: LayerInfo, rows: int, weight_columns: int) -> bool:
-    """Whether the planner packs this grouped layer's groups along macro diagonals."""
-    return layer.groups > 1 and layer.k <= rows and layer.n <= weight_columns
-
-
-def _positions(stage: Stage, layer: LayerInfo, rows: int, weight_columns: int,
-               cursor: dict[int, int]) -> list[TilePosition]:
-    """The position of each tile of the stage's first replica, in the plan's order.
-
-    The planner lists a stage's tiles column group by column group, each
-    group's row tiles in order; ``input_slice`` is ``group x row_tiles +
-    row_tile``. ``cursor`` (per group, across the stages of a layer split into
-    column parts) is the next column to place.
-    """
-    k, n = layer.k, layer.n
-    out = []
-    tiles = stage.replicas[0].tiles
-    if _block_diagonal(layer, rows, weight_columns):
-        per_macro = min(rows // k, weight_columns // n)
-        for t in tiles:
-            groups = t.rows_used // k
-            if groups * k != t.rows_used or groups * n != t.weight_columns_used:
-                raise ValueError(f"stage {stage.label}: tile of {t.rows_used} x {t.weight_columns_used} "
-                                 f"is not a block diagonal of {k} x {n} blocks")
-            out.append(TilePosition(t.input_slice * per_macro, groups, 0, k, 0, n))
-        return out
-    row_tiles = math.ceil(k / rows)
-    col0 = 0
-    for t in tiles:
-        group, row_tile = divmod(t.input_slice, row_tiles)
-        row0 = row_tile * rows
-        if t.rows_used != min(rows, k - row0):
-            raise ValueError(f"stage {stage.label}: tile with input slice {t.input_slice} has "
-                             f"{t.rows_used} rows; the layer's row tiling gives {min(rows, k - row0)}")
-        if row_tile == 0:
-            col0 = cursor.get(group, 0)
-            cursor[group] = col0 + t.weight_columns_used
-        out.append(TilePosition(group, 1, row0, t.rows_used, col0, t.weight_columns_used))
-    return out
-
-
-def _tile_weights(codes: np.ndarray, pos: TilePosition) -> np.ndarray:
-    """The signed weight tile a position holds, from the layer's (G, K, N) weight codes."""
-    if pos.groups == 1:
-        return codes[pos.group, pos.row0:pos.row0 + pos.rows, pos.col0:pos.col0 + pos.cols]
-    k, n = pos.rows, pos.cols
-    tile = np.zeros((pos.groups * k, pos.groups * n), dtype=codes.dtype)
-    for j in range(pos.groups):  # one block per packed group: a loop over the few blocks of one macro
-        tile[j * k:(j + 1) * k, j * n:(j + 1) * n] = codes[pos.group + j]
+def _tile_weights(codes: np.ndarray, t: MacroTile) -> np.ndarray:
+    """The signed weight tile a macro holds, from the layer's (G, K, N) weight codes."""
+    if t.groups == 1:
+        return codes[t.group, t.first_row:t.first_row + t.rows_used,
+                     t.first_column:t.first_column + t.weight_columns_used]
+    k, n = t.block_rows, t.block_columns
+    tile = np.zeros((t.groups * k, t.groups * n), dtype=codes.dtype)
+    for j in range(t.groups):  # one block per packed group: a loop over the few blocks of one macro
+        tile[j * k:(j + 1) * k, j * n:(j + 1) * n] = codes[t.group + j]
     return tile
 
 
@@ -317,11 +263,9 @@ def build_chip(arch: ArchConfig, workload: Workload, weights: NetworkWeights, se
     tile_plan = make_plan(workload, arch) if tile_plan is None else tile_plan
     check_bits(arch, weights, tile_plan)
     population = make_population(arch, seed=seed)
-    geom = macro_geometry(arch)
     batch = None if calibration_features is None else layer_inputs(workload, weights, calibration_features)
     pick_rng = np.random.default_rng(population.calibration_seed.spawn(1)[0])
     by_name = {layer.name: layer for layer in workload.layers}
-    cursors: dict[str, dict[int, int]] = {}
     layers: dict[str, list[TileGroup]] = {}
     for rnd in tile_plan.rounds:
         for stage in rnd.stages:
@@ -329,32 +273,26 @@ def build_chip(arch: ArchConfig, workload: Workload, weights: NetworkWeights, se
                 continue
             layer = by_name[stage.layer]
             codes = reference.weight_matrix(layer, weights.layers[layer.name].weight_codes)
-            positions = _positions(stage, layer, geom.rows, geom.weight_columns,
-                                   cursors.setdefault(layer.name, {}))
-            shapes: dict[tuple[int, int], list[tuple[int, int, TilePosition]]] = {}
+            shapes: dict[tuple[int, int], list[tuple[int, MacroTile]]] = {}
             for r, replica in enumerate(stage.replicas):
-                if len(replica.tiles) != len(positions):
-                    raise ValueError(f"stage {stage.label}: replica {r} has {len(replica.tiles)} tiles, "
-                                     f"the first has {len(positions)}")
-                for tile, pos in zip(replica.tiles, positions):
-                    shape = (tile.rows_used, tile.weight_columns_used)
-                    shapes.setdefault(shape, []).append((tile.macro, r, pos))
+                for tile in replica.tiles:
+                    shapes.setdefault((tile.rows_used, tile.weight_columns_used), []).append((r, tile))
             for members in shapes.values():
-                ids = np.array([m for m, _, _ in members])
-                tiles = np.stack([_tile_weights(codes, pos) for _, _, pos in members])
+                ids = np.array([t.macro for _, t in members])
+                tiles = np.stack([_tile_weights(codes, t) for _, t in members])
                 if batch is None:
                     raw = program(population, ids, tiles)
                     calibrated = calibrate(raw).programmed
                 else:
                     x_cal = batch[layer.name]
                     drives = evaluation_drives(arch, np.stack(
-                        [_gather(x_cal, pos, slice(None)) for _, _, pos in members]))
+                        [_gather(x_cal, t, slice(None)) for _, t in members]))
                     bottom, full_scale = adc_ranges(arch, tiles, drives)
                     raw = program(population, ids, tiles, adc_full_scale=full_scale, adc_bottom=bottom)
                     calibrated = calibrate(raw, drive=_calibration_drive(arch, drives, pick_rng)).programmed
                 layers.setdefault(layer.name, []).append(TileGroup(
                     stage=stage.label, round=rnd.index, replicas=len(stage.replicas),
-                    positions=tuple(p for _, _, p in members), replica=tuple(r for _, r, _ in members),
+                    tiles=tuple(t for _, t in members), replica=tuple(r for r, _ in members),
                     raw=raw, calibrated=calibrated, vectors_per_row=stage.vectors_per_row))
     return AnalogChip(arch, workload, tile_plan, population, seed,
                       {name: tuple(groups) for name, groups in layers.items()})
@@ -384,39 +322,21 @@ def digital_matmul(layer: LayerInfo, x_codes: np.ndarray, w_codes: np.ndarray) -
     return np.einsum("gmk,gkn->gmn", x_codes.astype(dtype, copy=False), w_codes.astype(dtype))
 
 
-def replica_of_vectors(replicas: int, vectors_per_row: int, first_vector: int, vectors: int) -> np.ndarray:
-    """The replica that computes each vector of this chunk (stream index first_vector + i).
-
-    The engine's rule (:func:`accelsim.mapping.demand.row_shares`): the
-    stream is cut into output rows of ``vectors_per_row``; each row is split
-    into contiguous runs, one per replica, the first ``vpr mod R`` runs one
-    vector longer; the replica taking the first run advances by ``vpr`` each
-    row, continuing across rows and samples.
-    """
-    n, vpr = max(1, replicas), max(1, vectors_per_row)
-    t = np.arange(first_vector, first_vector + vectors, dtype=np.int64)
-    row, col = np.divmod(t, vpr)
-    full, rem = divmod(vpr, n)
-    long_end = rem * (full + 1)
-    share = np.where(col < long_end, col // (full + 1), rem + (col - long_end) // max(full, 1))
-    return (row * vpr + share) % n
-
-
-def _gather(x_codes: np.ndarray, pos: TilePosition, vectors: slice) -> np.ndarray:
+def _gather(x_codes: np.ndarray, t: MacroTile, vectors: slice) -> np.ndarray:
     """One macro's input vectors (batch, rows) from the layer's (G, M, K) input codes."""
-    if pos.groups == 1:
-        return x_codes[pos.group, vectors, pos.row0:pos.row0 + pos.rows]
-    block = x_codes[pos.group:pos.group + pos.groups, vectors, :]  # (groups, batch, K)
+    if t.groups == 1:
+        return x_codes[t.group, vectors, t.first_row:t.first_row + t.rows_used]
+    block = x_codes[t.group:t.group + t.groups, vectors, :]  # (groups, batch, K)
     return block.transpose(1, 0, 2).reshape(block.shape[1], -1)
 
 
-def _scatter(acc: np.ndarray, out: np.ndarray, pos: TilePosition, vectors: slice) -> None:
+def _scatter(acc: np.ndarray, out: np.ndarray, t: MacroTile, vectors: slice) -> None:
     """Add one macro's outputs (batch, columns) into the layer's (G, M, N) accumulations."""
-    if pos.groups == 1:
-        acc[pos.group, vectors, pos.col0:pos.col0 + pos.cols] += out
+    if t.groups == 1:
+        acc[t.group, vectors, t.first_column:t.first_column + t.weight_columns_used] += out
     else:
-        acc[pos.group:pos.group + pos.groups, vectors, :] += \
-            out.reshape(out.shape[0], pos.groups, pos.cols).transpose(1, 0, 2)
+        acc[t.group:t.group + t.groups, vectors, :] += \
+            out.reshape(out.shape[0], t.groups, t.block_columns).transpose(1, 0, 2)
 
 
 def _ideal_tiles(prog: ProgrammedMacros, x_in: np.ndarray) -> np.ndarray:
@@ -452,12 +372,20 @@ def chip_matmul(chip: AnalogChip, corrected: bool, first_sample: int, samples: i
         x_int = x_codes.astype(np.int16 if x_codes.max(initial=0) < 2**15 else np.int64)
         g, vectors, _ = x_int.shape
         per_sample = vectors // samples
-        first_vector = first_sample * per_sample
+        dealt_of: dict[tuple[int, int], np.ndarray] = {}
+        for grp in groups:  # the chunk's rows: stream rows from its first sample's first row on
+            vpr = grp.vectors_per_row
+            if (grp.replicas, vpr) not in dealt_of:
+                if per_sample % vpr:
+                    raise ValueError(f"layer {layer.name!r}: {per_sample} vectors per sample are not "
+                                     f"whole rows of {vpr}")
+                dealt_of[grp.replicas, vpr] = deal(vectors // vpr, vpr, grp.replicas,
+                                                   first_row=first_sample * per_sample // vpr).replica.ravel()
         acc = np.zeros((g, vectors, w_codes.shape[-1]), dtype=np.int64)
         sums = errors.setdefault(layer.name, ErrorSums()) if errors is not None else None
         for gi, grp in enumerate(groups):
             prog = grp.calibrated if corrected else grp.raw
-            dealt = replica_of_vectors(grp.replicas, grp.vectors_per_row, first_vector, vectors)
+            dealt = dealt_of[grp.replicas, grp.vectors_per_row]
             by_replica = {r: np.flatnonzero(dealt == r) for r in set(grp.replica)}
             shares = [by_replica[r] for r in grp.replica]
             lengths = [len(share) for share in shares]
@@ -465,13 +393,13 @@ def chip_matmul(chip: AnalogChip, corrected: bool, first_sample: int, samples: i
             if batch == 0:
                 continue
             x_in = np.zeros((len(shares), batch, prog.rows_used), dtype=x_int.dtype)
-            for i, (pos, share) in enumerate(zip(grp.positions, shares)):
-                x_in[i, :lengths[i]] = _gather(x_int, pos, share)
+            for i, (t, share) in enumerate(zip(grp.tiles, shares)):
+                x_in[i, :lengths[i]] = _gather(x_int, t, share)
             out, _ = mvm(prog, x_in, rng=_noise_rng(chip.seed, index[layer.name], gi, chunk_index),
                          corrected=corrected)
             ideal = _ideal_tiles(prog, x_in) if sums is not None else None
-            for i, (pos, share) in enumerate(zip(grp.positions, shares)):
-                _scatter(acc, out[i, :lengths[i]], pos, share)
+            for i, (t, share) in enumerate(zip(grp.tiles, shares)):
+                _scatter(acc, out[i, :lengths[i]], t, share)
                 if sums is not None:
                     sums.add(out[i, :lengths[i]], ideal[i, :lengths[i]], lengths[i])
         return acc

@@ -1,7 +1,7 @@
 """MFCC front end for keyword spotting, in numpy, vectorised over clips.
 
 The parameters are those of the MLPerf Tiny keyword-spotting benchmark
-(REFERENCE.md section 3): 16 kHz audio, 1 s clips, 30 ms windows every 20 ms
+(docs/sources.md s3.1): 16 kHz audio, 1 s clips, 30 ms windows every 20 ms
 (49 frames), 40 mel bins between 20 and 4000 Hz, 10 cepstral coefficients.
 
 Conventions (the benchmark's TensorFlow pipeline where it states one):

@@ -36,7 +36,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from accelsim.accuracy.weights import LayerWeights, NetworkWeights
 from accelsim.errors import ConfigError, Problem
 from accelsim.workload import LayerInfo, Workload
-from accelsim.workload.graph import _pair
+from accelsim.workload.window import Window
 
 #: matmul(layer, x_codes (G, M, K), w_codes (G, K, N)) -> accumulations (G, M, N)
 Matmul = Callable[[LayerInfo, np.ndarray, np.ndarray], np.ndarray]
@@ -57,35 +57,17 @@ def ideal_matmul(layer: LayerInfo, x_codes: np.ndarray, w_codes: np.ndarray) -> 
 
 # ---------------------------------------------------------------- geometry
 
-def conv_pads(padding, in_hw, kernel, stride, dilation=(1, 1)) -> tuple[int, int, int, int]:
-    """(top, bottom, left, right) padding; ``same`` puts the odd pixel at the bottom/right."""
-    if padding == "valid":
-        return (0, 0, 0, 0)
-    if padding == "same":
-        pads = []
-        for size, k, s, d in zip(in_hw, kernel, stride, dilation):
-            total = max((math.ceil(size / s) - 1) * s + d * (k - 1) + 1 - size, 0)
-            pads += [total // 2, total - total // 2]
-        return tuple(pads)  # type: ignore[return-value]
-    if isinstance(padding, int):
-        return (padding,) * 4
-    if len(padding) == 2:
-        return (padding[0], padding[0], padding[1], padding[1])
-    return tuple(padding)  # type: ignore[return-value]
-
-
-def windows(x: np.ndarray, kernel, stride, padding, dilation=(1, 1), pad_value=0.0) -> np.ndarray:
+def windows(x: np.ndarray, window: Window, pad_value=0.0) -> np.ndarray:
     """Sliding windows of a (B, C, H, W) tensor: a view-derived (B, C, OH, OW, kh, kw) array.
 
     Uses stride tricks: no copy besides the padding.
     """
-    kh, kw = kernel
-    dh, dw = dilation
-    t, b, left, r = conv_pads(padding, x.shape[2:], kernel, stride, dilation)
+    dh, dw = window.dilation
+    t, b, left, r = window.pads
     if t or b or left or r:
         x = np.pad(x, ((0, 0), (0, 0), (t, b), (left, r)), constant_values=pad_value)
-    view = sliding_window_view(x, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(2, 3))
-    return view[:, :, :: stride[0], :: stride[1], ::dh, ::dw]
+    view = sliding_window_view(x, window.reach, axis=(2, 3))
+    return view[:, :, :: window.stride[0], :: window.stride[1], ::dh, ::dw]
 
 
 # ---------------------------------------------------------------- digital unit
@@ -121,14 +103,11 @@ def _channel_axis_shape(y: np.ndarray) -> tuple[int, ...]:
 
 def pool(x: np.ndarray, layer: LayerInfo) -> np.ndarray:
     """Average or max pooling of (B, C, H, W); average pooling divides by the window area."""
-    spec = layer.spec
-    if spec.global_:
-        return (x.mean if spec.type == "avgpool" else x.max)(axis=(2, 3), keepdims=True)
-    kernel = _pair(spec.kernel)
-    stride = _pair(spec.stride) if spec.stride is not None else kernel
-    pad_value = 0.0 if spec.type == "avgpool" else -np.inf
-    win = windows(x, kernel, stride, spec.padding, pad_value=pad_value)
-    return (win.mean if spec.type == "avgpool" else win.max)(axis=(4, 5))
+    average = layer.kind == "avgpool"
+    if layer.window is None:  # global
+        return (x.mean if average else x.max)(axis=(2, 3), keepdims=True)
+    win = windows(x, layer.window, pad_value=0.0 if average else -np.inf)
+    return (win.mean if average else win.max)(axis=(4, 5))
 
 
 # ---------------------------------------------------------------- weight layers
@@ -145,12 +124,10 @@ def quantise_input(x: np.ndarray, lw: LayerWeights) -> np.ndarray:
 
 def _unroll(x: np.ndarray, layer: LayerInfo, pad_value: float) -> tuple[np.ndarray, tuple]:
     """Input vectors of a weight layer as (G, M, K), and the output geometry."""
-    spec = layer.spec
     if layer.kind == "linear":
         lead = x.shape[:-1]
         return x.reshape(1, -1, x.shape[-1]), lead
-    win = windows(x, _pair(spec.kernel), _pair(spec.stride), spec.padding,
-                  _pair(spec.dilation), pad_value)  # (B, C, OH, OW, kh, kw)
+    win = windows(x, layer.window, pad_value)  # (B, C, OH, OW, kh, kw)
     b, c, oh, ow, kh, kw = win.shape
     if layer.kind == "conv2d":  # rows ordered (cin, kh, kw), as weight.reshape(N, -1)
         return win.transpose(0, 2, 3, 1, 4, 5).reshape(1, b * oh * ow, c * kh * kw), (b, oh, ow)
@@ -168,9 +145,7 @@ def weight_matrix(layer: LayerInfo, w: np.ndarray) -> np.ndarray:
         return w.T[None]
     if layer.kind == "conv2d":
         return w.reshape(w.shape[0], -1).T[None]
-    c = layer.in_shapes[0][0]
-    m = layer.spec.multiplier
-    return w.reshape(c, m, -1).transpose(0, 2, 1)
+    return w.reshape(layer.groups, layer.n, -1).transpose(0, 2, 1)  # depthwise: C groups of multiplier columns
 
 
 def _fold(acc: np.ndarray, layer: LayerInfo, geometry: tuple) -> np.ndarray:

@@ -59,7 +59,6 @@ import numpy as np
 
 from accelsim.errors import ConfigError, Problem
 from accelsim.workload import LayerInfo, Workload
-from accelsim.workload.graph import _pair
 from accelsim.workload.npz import read_npz
 
 #: per-layer keys and whether each is per output channel ("n"), the weight shape ("w") or scalar
@@ -73,8 +72,6 @@ LAYER_BIT_KEYS = ("weight_bits", "input_bits")
 #: the float network's keys; the others describe the quantised network
 FLOAT_KEYS = ("weight", "out_scale", "out_shift")
 FILE_KEYS = ("weight_bits", "input_bits")
-OPTIONAL_FILE_KEYS = ("input_mean", "input_std", "classes",
-                      "trained_accuracy_float", "trained_accuracy_ideal")
 
 
 @dataclass(frozen=True)
@@ -135,15 +132,12 @@ class NetworkWeights:
 
 def weight_shape(layer: LayerInfo) -> tuple[int, ...]:
     """The shape ``L.weight`` must have for this layer."""
-    spec = layer.spec
-    if layer.kind == "conv2d":
-        kh, kw = _pair(spec.kernel)
-        return (spec.filters, layer.in_shapes[0][0], kh, kw)
-    if layer.kind == "depthwise_conv2d":
-        kh, kw = _pair(spec.kernel)
-        return (layer.in_shapes[0][0] * spec.multiplier, 1, kh, kw)
-    if layer.kind == "linear":
-        return (spec.units, layer.in_shapes[0][-1])
+    if layer.kind == "conv2d":  # filters = groups x n
+        return (layer.groups * layer.n, layer.in_shapes[0][0], *layer.window.kernel)
+    if layer.kind == "depthwise_conv2d":  # n = multiplier
+        return (layer.in_shapes[0][0] * layer.n, 1, *layer.window.kernel)
+    if layer.kind == "linear":  # n = units
+        return (layer.n, layer.in_shapes[0][-1])
     raise ValueError(f"layer {layer.name!r} ({layer.kind}) has no weights")
 
 
@@ -214,7 +208,7 @@ def load_weights(workload: Workload, path: str | Path | None = None) -> NetworkW
                         "weight layer, so the reference inference cannot evaluate it",
                         path=f"layers[{i}].{attr}", file=workload.source))
             continue
-        if getattr(layer.spec, "layer_norm", False):
+        if layer.spec.layer_norm:
             problems.append(Problem(
                 f"layer_norm after {layer.name!r}: the weights file format has no layer-norm "
                 "terms, so the reference inference cannot evaluate it",

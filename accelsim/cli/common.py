@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from accelsim.errors import ConfigError, Problem
-from accelsim.workload.onnx_import import parse_input_shape
 
 
 def add_output_format(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +27,19 @@ def add_input_shape(parser: argparse.ArgumentParser) -> None:
                         metavar="NAME=D0,D1,...",
                         help="shape of an ONNX model input, batch axis first, e.g. input=1,3,224,224 "
                         "(needed when the model's input has dynamic axes other than the batch)")
+
+
+def parse_input_shape(text: str) -> tuple[str, tuple[int, ...]]:
+    """``name=1,3,224,224`` -> ``("name", (1, 3, 224, 224))``; a ConfigError otherwise."""
+    name, sep, dims = text.partition("=")
+    try:
+        shape = tuple(int(d) for d in dims.replace("x", ",").split(","))
+    except ValueError:
+        shape = ()
+    if not sep or not name.strip() or not shape or any(d <= 0 for d in shape):
+        raise ConfigError(Problem("expected NAME=D0,D1,... with positive sizes, e.g. "
+                                  "--input-shape input=1,3,224,224", file="--input-shape", value=text))
+    return name.strip(), shape
 
 
 def input_shapes_of(args: argparse.Namespace) -> dict[str, tuple[int, ...]] | None:

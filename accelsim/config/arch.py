@@ -12,8 +12,6 @@ from pydantic import Field, model_validator
 
 from accelsim.config.base import Section
 
-PosInt = int  # documented positive through Field(gt=0)
-
 
 class ClockConfig(Section):
     """The digital clock: simulated time is counted in its cycles."""
@@ -23,7 +21,7 @@ class ClockConfig(Section):
 
 
 class MtjConfig(Section):
-    """The stacked magnetic-tunnel-junction cell (REFERENCE.md section 1).
+    """The stacked magnetic-tunnel-junction cell (docs/sources.md s1.4).
 
     A cell of ``bits_per_cell`` bits stacks ``bits_per_cell`` MTJs in series;
     MTJ ``k`` has a parallel-state resistance ``r_p_kohm * stack_ratio**k``,
@@ -138,7 +136,7 @@ class AdcConfig(Section):
 
 
 class VariationConfig(Section):
-    """Process variation and noise of the macro population (REFERENCE.md section 1)."""
+    """Process variation and noise of the macro population (docs/sources.md s1.8)."""
 
     macro_gain_sigma: float = Field(ge=0, le=1)
     """Die/macro-level relative gain shift, standard deviation (0.03 = 3 %)."""
@@ -352,6 +350,12 @@ class InterconnectConfig(Section):
     """Latency of one router/link hop, cycles."""
 
 
+#: the two schedules of the engine (docs/engine.md, Schedule)
+Schedule = Literal["layer_by_layer", "pipelined"]
+#: exact: every vector booked on its own; grouped: a row's run of vectors per replica at once
+Mode = Literal["exact", "grouped"]
+
+
 class MappingConfig(Section):
     """How layers are placed on macros and scheduled."""
 
@@ -359,7 +363,7 @@ class MappingConfig(Section):
     """Depthwise convolutions: in the tile's digital unit, or block-diagonal on macros."""
     replicate: bool = True
     """Add replicas on spare macros where the bottleneck model says they help, placed locally (docs/engine.md, Replication)."""
-    schedule: Literal["layer_by_layer", "pipelined"] = "pipelined"
+    schedule: Schedule = "pipelined"
     """``layer_by_layer``: a barrier between layers; ``pipelined``: a layer starts as soon as its input rows exist."""
     input_reuse: Literal["sliding_window", "none"] = "sliding_window"
     """Input path of a windowed layer (conv, depthwise, pooling): ``sliding_window`` keeps each consumer's (each replica's) input window in a register, so the first vector of an output row (or of a replica's share of the row) reads and transfers the whole window and each following vector only the kh x stride_w x cin activations the window moves onto; ``none`` reads and transfers the whole window (K activations) for every vector (baseline). 1x1 convolutions and linear layers reuse nothing either way."""
@@ -372,7 +376,7 @@ class SimulationConfig(Section):
     """Inferences streamed through the chip; latency is the first one's, throughput the steady state."""
     seed: int = Field(default=0, ge=0)
     """Root seed of every random draw (device instances, noise, calibration vectors)."""
-    mode: Literal["exact", "grouped"] = "exact"
+    mode: Mode = "exact"
     """``exact``: one event sequence per input vector; ``grouped``: vectors grouped per event (faster)."""
     group_min_vectors: int = Field(default=16, ge=2)
     """Grouped mode books a whole output row as one group only when the row has at least this many vectors; shorter rows run vector by vector, as in exact mode."""

@@ -3,7 +3,7 @@
 A peak figure is what the macros deliver when every macro runs full MVMs
 (every row and weight column in use) back to back. Native figures count one
 MAC as 2 ops; ``_1b`` figures are 1-bit normalised, native x input_bits x
-weight_bits (REFERENCE.md section 1).
+weight_bits (docs/sources.md s1.3).
 
 - Throughput: ``ops_per_mvm / t_MVM`` per macro (``macro_tops``), times the
   chip's macros (``chip_tops``).

@@ -1,11 +1,11 @@
 """The cycle-level discrete-event engine (the only package that imports simpy)."""
 
+from accelsim.config.options import RunOptions
 from accelsim.engine.critical import CAUSES, PathPart
 from accelsim.engine.simulator import (
-    EngineOptions,
     EngineResult,
     StageStats,
     simulate_plan,
 )
 
-__all__ = ["CAUSES", "EngineOptions", "EngineResult", "PathPart", "StageStats", "simulate_plan"]
+__all__ = ["CAUSES", "EngineResult", "PathPart", "RunOptions", "StageStats", "simulate_plan"]

@@ -28,19 +28,19 @@ which equals exact mode for a stage that runs alone on one replica
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import simpy
 
 from accelsim.config.arch import ArchConfig
+from accelsim.config.options import RunOptions
 from accelsim.counts import Action, ActionCounts
 from accelsim.engine.critical import STEPS_MAX, PathPart, PathRecorder
 from accelsim.engine.resources import Network, Timeline
 from accelsim.errors import DeadlockError, SimulationError
 from accelsim.hw.geometry import macro_geometry
-from accelsim.mapping.demand import next_first_replica, row_shares
+from accelsim.mapping.deal import next_first_replica, row_shares
 from accelsim.mapping.path import (
     PathBuilder,
     Resource,
@@ -53,22 +53,6 @@ from accelsim.mapping.plan import Round, Stage, TensorPlacement, TilePlan
 
 _LINK = StepKind.LINK
 _MACRO = StepKind.MACRO
-
-
-@dataclass(frozen=True)
-class EngineOptions:
-    """How to run: batch size, exact or grouped, schedule, tracing, progress."""
-
-    batch: int = 1
-    mode: str = "exact"
-    group_min_vectors: int = 16
-    schedule: str = "pipelined"
-    trace_max_events: int = 0
-    progress: Callable[[int, int], None] | None = field(default=None, compare=False)
-    #: record every booking of inference 0 and walk its critical path (a run of one inference)
-    record_path: bool = False
-    #: names of resources whose booked intervals are kept (``EngineResult.busy_intervals``)
-    track_busy: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -210,7 +194,7 @@ class _StageState:
 
 
 class _Sim:
-    def __init__(self, plan: TilePlan, arch: ArchConfig, opts: EngineOptions):
+    def __init__(self, plan: TilePlan, arch: ArchConfig, opts: RunOptions):
         self.plan, self.arch, self.opts = plan, arch, opts
         self.geom = macro_geometry(arch)
         self.batch = opts.batch
@@ -557,7 +541,7 @@ class _Sim:
         """(replica, chain kind, vectors, first column) of one output row, in issue order.
 
         Each replica takes a contiguous run of the row's columns
-        (:func:`accelsim.mapping.demand.row_shares`). Exact mode issues the
+        (:func:`accelsim.mapping.deal.row_shares`). Exact mode issues the
         runs interleaved (one vector of each replica in turn, so the replicas
         work in parallel); a vector slides its replica's window (kind 1) only
         when it is the column right after that replica's previous one in the
@@ -651,14 +635,10 @@ class _Sim:
             self._level(ts.store_key, -(after - before) * ts.place.row_bits)
 
 
-def simulate_plan(plan: TilePlan, arch: ArchConfig, options: EngineOptions) -> EngineResult:
-    """Run the discrete-event simulation of ``plan`` for ``options.batch`` inferences."""
-    if options.batch < 1:
-        raise SimulationError(f"batch must be at least 1, got {options.batch}")
-    if options.mode not in ("exact", "grouped"):
-        raise SimulationError(f"mode must be exact or grouped, got {options.mode!r}")
-    if options.schedule not in ("layer_by_layer", "pipelined"):
-        raise SimulationError(f"schedule must be layer_by_layer or pipelined, got {options.schedule!r}")
+def simulate_plan(plan: TilePlan, arch: ArchConfig, options: RunOptions | None = None) -> EngineResult:
+    """Run the discrete-event simulation of ``plan`` for ``options.batch`` inferences
+    (``options`` resolved against ``arch``: a ``None`` takes the architecture's default)."""
+    options = (options or RunOptions()).resolved(arch)
     if arch.chip.macros < 1:
         raise SimulationError("the chip has no macros")
     if not options.record_path:

@@ -21,7 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from accelsim.config.arch import ArchConfig
-from accelsim.engine.simulator import EngineOptions, simulate_plan
+from accelsim.config.options import RunOptions
+from accelsim.engine.simulator import simulate_plan
 from accelsim.mapping.demand import bottleneck, round_demand
 from accelsim.mapping.plan import TilePlan
 
@@ -68,7 +69,7 @@ def _estimate(intervals, done, i: int, j: int, bound: int) -> tuple[float, int]:
     return (bound * (done[j] - done[i]) / busy if busy else float("inf")), busy
 
 
-def measure_steady_state(plan: TilePlan, arch: ArchConfig, options: EngineOptions, *,
+def measure_steady_state(plan: TilePlan, arch: ArchConfig, options: RunOptions, *,
                          first: int = FIRST_INFERENCES, max_inferences: int = MAX_INFERENCES,
                          tolerance: float = TOLERANCE) -> SteadyState:
     """The steady-state cycles per inference of a one-round ``plan`` (module docstring)."""

@@ -1,6 +1,6 @@
 """The characterisation of one macro design: throughput, efficiency, density, accuracy.
 
-Figures come native and 1-bit normalised (REFERENCE.md section 1):
+Figures come native and 1-bit normalised (docs/sources.md s1.3):
 ``ops_1b = ops x B_in x B_w`` with one MAC = 2 ops, so every 1b figure is the
 native one times ``input_bits x weight_bits``. The peak figures, energy and
 area arrive already derived by ``accelsim.cost.peak_figures`` (pricing lives in

@@ -4,7 +4,7 @@ Every vector of a stage books one path, built by
 :class:`accelsim.mapping.path.PathBuilder` for both this model and the engine.
 Summed over a stage's
 vectors (each replica's loading and sliding vectors counted as the engine
-deals them out) and over the round's stages, this is the work each resource
+deals them out, :mod:`accelsim.mapping.deal`) and over the round's stages, this is the work each resource
 must do per inference, the same integers as the engine's busy cycles for one
 inference. The busiest resource bounds the round's throughput (and a lone
 inference's latency), whatever the schedule does; the planner adds a replica
@@ -18,67 +18,23 @@ Resources are named as the engine names them: ``tile3 buffer read port``,
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import lru_cache
 
 from accelsim.config.arch import ArchConfig
+from accelsim.mapping.deal import deal
 from accelsim.mapping.path import PathBuilder
 from accelsim.mapping.plan import Round, Stage, TensorPlacement
 
 Demand = dict[str, int]
 
-
-@dataclass(frozen=True)
-class RowShare:
-    """A replica's contiguous run of an output row's vectors: columns [first_column, first_column + vectors)."""
-
-    replica: int
-    first_column: int
-    vectors: int
-
-
-def row_shares(vectors_per_row: int, replicas: int, first_replica: int) -> list[RowShare]:
-    """How one output row's vectors are dealt to the replicas (the engine's rule).
-
-    Each replica with work takes a contiguous run of the row's columns, so its
-    input window slides by one position between its own vectors. The replicas
-    take their runs in turn from ``first_replica`` (the next one after the
-    previous row's last); the first ``vectors_per_row mod replicas`` of them
-    take one vector more.
-    """
-    n = max(1, replicas)
-    full, rem = divmod(vectors_per_row, n)
-    shares: list[RowShare] = []
-    column = 0
-    for i in range(n):
-        count = full + (1 if i < rem else 0)
-        if count:
-            shares.append(RowShare((first_replica + i) % n, column, count))
-            column += count
-    return shares
-
-
-def next_first_replica(vectors_per_row: int, replicas: int, first_replica: int) -> int:
-    """The replica that starts the next row: the deal continues across rows."""
-    return (first_replica + vectors_per_row) % max(1, replicas)
+__all__ = ["Demand", "DemandModel", "bottleneck", "replica_shares", "round_demand"]
 
 
 @lru_cache(maxsize=4096)
 def replica_shares(out_rows: int, vectors_per_row: int, replicas: int) -> tuple[tuple[int, int], ...]:
-    """(loading, sliding) vectors of one inference per replica.
-
-    Per row (:func:`row_shares`) a replica loads its whole input window for
-    the first vector of its run and slides it for the others.
-    """
-    n = max(1, replicas)
-    loads, slides = [0] * n, [0] * n
-    first = 0
-    for _ in range(out_rows):
-        for share in row_shares(vectors_per_row, n, first):
-            loads[share.replica] += 1
-            slides[share.replica] += share.vectors - 1
-        first = next_first_replica(vectors_per_row, n, first)
-    return tuple(zip(loads, slides))
+    """(loading, sliding) vectors of one inference per replica, as :func:`accelsim.mapping.deal.deal`
+    deals them (the inference's first row taken as stream row 0)."""
+    return deal(out_rows, vectors_per_row, replicas).per_replica()
 
 
 class DemandModel:

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from accelsim.units import ceil_div
+
 Store = Literal["tile", "global", "offchip"]
 Unit = Literal["macros", "digital"]
 
@@ -34,6 +36,14 @@ class MacroTile:
             when the sliding window moves one output position along the row
             (the rest shift inside the replica's window register); None means
             all of them (no reuse).
+        group, groups, first_row, first_column: where the tile sits in the
+            layer's ``groups`` weight matrices of K x N. A dense tile
+            (``groups`` 1) holds rows ``first_row .. first_row + rows_used``
+            and columns ``first_column .. first_column +
+            weight_columns_used`` of group ``group``; a block-diagonal tile
+            holds ``groups`` whole groups from ``group`` on along its diagonal
+            (each block :attr:`block_rows` x :attr:`block_columns`, first row
+            and column 0).
     """
 
     macro: int
@@ -43,6 +53,20 @@ class MacroTile:
     input_slice: int
     weights: int
     slide_rows: int | None = None
+    group: int = 0
+    groups: int = 1
+    first_row: int = 0
+    first_column: int = 0
+
+    @property
+    def block_rows(self) -> int:
+        """Rows of one group's block (``rows_used`` of a dense tile)."""
+        return self.rows_used // self.groups
+
+    @property
+    def block_columns(self) -> int:
+        """Weight columns of one group's block (``weight_columns_used`` of a dense tile)."""
+        return self.weight_columns_used // self.groups
 
     def input_rows(self, first_of_row: bool) -> int:
         """Input activations sent to this macro for one vector: all rows for the first vector of a row."""
@@ -177,7 +201,7 @@ class Stage:
     @property
     def digital_ops_per_vector(self) -> int:
         """Digital-unit operations per vector (rounded up; 0 for a stage without vectors)."""
-        return -(-self.digital_ops // self.vectors) if self.vectors else 0
+        return ceil_div(self.digital_ops, self.vectors) if self.vectors else 0
 
 
 @dataclass(frozen=True)
@@ -195,10 +219,6 @@ class TensorPlacement:
     rows: int
     row_bits: int
     capacity_rows: int | None
-
-    @property
-    def capacity_bits(self) -> int:
-        return (self.capacity_rows or 0) * self.row_bits
 
     @property
     def where(self) -> str:
@@ -274,8 +294,6 @@ class TilePlan:
     layers: tuple[LayerMapping, ...]
     macros: int
     cells_per_macro: int
-    network_input: str
-    network_outputs: tuple[str, ...]
 
     @property
     def stages(self) -> tuple[Stage, ...]:

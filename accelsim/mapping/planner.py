@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from accelsim.config.arch import ArchConfig
+from accelsim.config.arch import ArchConfig, Schedule
 from accelsim.errors import MappingError
 from accelsim.hw.geometry import macro_geometry
 from accelsim.mapping.demand import Demand, DemandModel
@@ -35,7 +35,6 @@ from accelsim.mapping.plan import (
 )
 from accelsim.units import BITS_PER_KIB
 from accelsim.workload import LayerInfo, Workload
-from accelsim.workload.graph import _pads, _pair
 
 NETWORK_INPUT = "input"
 #: layer kinds computed element by element, row r of the output from row r of each input
@@ -44,11 +43,17 @@ ELEMENTWISE = ("add", "mul", "eltwise")
 
 @dataclass(frozen=True)
 class WeightTile:
+    """A tile before placement; the fields of :class:`MacroTile` but the macro."""
+
     rows_used: int
     weight_columns_used: int
     input_slice: int
     weights: int
     slide_rows: int
+    group: int
+    groups: int
+    first_row: int
+    first_column: int
 
 
 @dataclass(frozen=True)
@@ -83,14 +88,9 @@ def row_bits(shape: tuple[int, ...], activation_bits: int) -> int:
 
 
 def _window(layer: LayerInfo, index: int) -> RowWindow:
-    spec, shape = layer.spec, layer.in_shapes[index]
-    kernel = getattr(spec, "kernel", None)
-    if kernel is not None and not getattr(spec, "global_", False) and len(shape) == 3:
-        kh, kw = _pair(kernel)
-        sh, sw = _pair(getattr(spec, "stride", None) or kernel)
-        dh, dw = _pair(getattr(spec, "dilation", 1))
-        top = _pads(spec.padding, shape[1:], (kh, kw), (sh, sw), (dh, dw))[0]
-        return RowWindow(stride=sh, pad=top, reach=dh * (kh - 1) + 1)
+    shape, win = layer.in_shapes[index], layer.window
+    if win is not None:
+        return RowWindow(stride=win.stride[0], pad=win.pads[0], reach=win.reach[0])
     same_rows = row_layout(shape)[0] == row_layout(layer.out_shape)[0]
     if (layer.kind in ELEMENTWISE or (layer.kind == "linear" and len(shape) == 2)) and same_rows:
         return RowWindow(stride=1, pad=0, reach=1)
@@ -105,13 +105,10 @@ def _slide_along_w(layer: LayerInfo, index: int) -> tuple[int, int] | None:
     With dilation d the window's kw taps are d apart, so a stride that is a
     multiple of d keeps kw - stride/d of them; any other stride keeps none.
     """
-    spec, shape = layer.spec, layer.in_shapes[index]
-    kernel = getattr(spec, "kernel", None)
-    if kernel is None or getattr(spec, "global_", False) or len(shape) != 3:
+    win = layer.window
+    if win is None:
         return None
-    kw = _pair(kernel)[1]
-    sw = _pair(getattr(spec, "stride", None) or kernel)[1]
-    dw = _pair(getattr(spec, "dilation", 1))[1]
+    kw, sw, dw = win.kernel[1], win.stride[1], win.dilation[1]
     return kw, (kw if sw % dw else min(kw, sw // dw))
 
 
@@ -126,12 +123,10 @@ def new_rows(m: int, kw: int, new_columns: int) -> int:
 
 def _input_elements_per_vector(layer: LayerInfo, index: int, vectors: int) -> int:
     shape = layer.in_shapes[index]
-    spec = layer.spec
     if layer.has_weights:
         return layer.k * layer.groups
-    kernel = getattr(spec, "kernel", None)
-    if kernel is not None and not getattr(spec, "global_", False) and len(shape) == 3:
-        kh, kw = _pair(kernel)
+    if layer.window is not None:
+        kh, kw = layer.window.kernel
         return shape[0] * kh * kw
     return math.ceil(math.prod(shape) / vectors)
 
@@ -155,7 +150,8 @@ def weight_tiles(layer: LayerInfo, rows: int, weight_columns: int,
         out = []
         for b in range(blocks):
             gb = min(per_macro, g - b * per_macro)
-            out.append((WeightTile(gb * k, gb * n, b, gb * k * n, gb * renewed(0, k)),))
+            out.append((WeightTile(gb * k, gb * n, b, gb * k * n, gb * renewed(0, k),
+                                   group=b * per_macro, groups=gb, first_row=0, first_column=0),))
         return tuple(out)
     row_tiles, col_tiles = math.ceil(k / rows), math.ceil(n / weight_columns)
     out = []
@@ -164,7 +160,9 @@ def weight_tiles(layer: LayerInfo, rows: int, weight_columns: int,
             cols = min(weight_columns, n - j * weight_columns)
             out.append(tuple(WeightTile(min(rows, k - i * rows), cols, grp * row_tiles + i,
                                         min(rows, k - i * rows) * cols,
-                                        renewed(i * rows, min(k, (i + 1) * rows)))
+                                        renewed(i * rows, min(k, (i + 1) * rows)),
+                                        group=grp, groups=1, first_row=i * rows,
+                                        first_column=j * weight_columns)
                              for i in range(row_tiles)))
     return tuple(out)
 
@@ -269,7 +267,7 @@ class _MacroPool:
 
 def _replica(tiles: list[WeightTile], macros: list[int], per_tile: int) -> Replica:
     placed = tuple(MacroTile(m, m // per_tile, t.rows_used, t.weight_columns_used, t.input_slice, t.weights,
-                             t.slide_rows)
+                             t.slide_rows, t.group, t.groups, t.first_row, t.first_column)
                    for t, m in zip(tiles, macros))
     return Replica(placed, placed[0].tile)
 
@@ -290,7 +288,7 @@ def _less(base: Demand, gone: Demand) -> Demand:
     return out
 
 
-def _bound(per_stage: list[Demand], total: Demand, schedule: str) -> tuple[int, int]:
+def _bound(per_stage: list[Demand], total: Demand, schedule: Schedule) -> tuple[int, int]:
     """(throughput bound, latency estimate) of a round, in cycles per inference.
 
     The throughput bound is the busiest resource over all stages. A lone
@@ -328,7 +326,7 @@ def _tile_preference(st: Stage, stages: list[Stage], tensors: tuple[TensorPlacem
 
 def _replicate(stages: list[Stage], tiles_of: list[list[WeightTile]], replicable: list[bool],
                tensors: tuple[TensorPlacement, ...], pool: _MacroPool, arch: ArchConfig,
-               schedule: str) -> list[Stage]:
+               schedule: Schedule) -> list[Stage]:
     """Add replicas on spare macros while the bottleneck model says they help.
 
     Each step tries one more replica of every replicable stage at every tile
@@ -389,7 +387,7 @@ def _replicate(stages: list[Stage], tiles_of: list[list[WeightTile]], replicable
 
 def place_round(index: int, items, arch: ArchConfig, consumers: dict[str, list[str]],
                 produced_in: dict[str, list[int]], parts_of: dict[str, int],
-                outputs: set[str], schedule: str | None = None) -> Round:
+                outputs: set[str], schedule: Schedule) -> Round:
     chip = arch.chip
     pool = _MacroPool(chip.tiles, chip.macros_per_tile)
     stage_tiles: list[list[WeightTile]] = []
@@ -426,11 +424,11 @@ def place_round(index: int, items, arch: ArchConfig, consumers: dict[str, list[s
             digital_ops=round(w.digital_ops * share), macs=round(layer.macs * share)))
     # tensors go to their producer's home tile, which replicas do not move
     tensors = _place_tensors(index, items, stages, arch, consumers, produced_in, outputs,
-                             schedule or arch.mapping.schedule)
+                             schedule)
     if arch.mapping.replicate:
         replicable = [w.on_macros and parts_of[w.layer.name] == 1 for w, _ in items]
         stages = _replicate(stages, stage_tiles, replicable, tensors, pool, arch,
-                            schedule or arch.mapping.schedule)
+                            schedule)
     programs = tuple(
         MacroProgram(t.macro, t.rows_used * t.weight_columns_used * arch.macro.columns_per_weight
                      * arch.macro.bits_per_cell)
@@ -439,7 +437,7 @@ def place_round(index: int, items, arch: ArchConfig, consumers: dict[str, list[s
 
 
 def _place_tensors(index, items, stages, arch, consumers, produced_in, outputs,
-                   schedule: str) -> tuple[TensorPlacement, ...]:
+                   schedule: Schedule) -> tuple[TensorPlacement, ...]:
     """Where each tensor of a round lives. In the layer-by-layer schedule a consumer starts only
     when its producer has finished, so a tensor is held whole (a line-buffer window would fill
     and stop its producer for good) or goes off-chip."""
@@ -500,12 +498,14 @@ def _check_line_buffers(works: list[LayerWork], arch: ArchConfig, shapes: dict[s
                     f"on-chip buffer, the {which}, holds ({int(largest):,} bits)")
 
 
-def plan(workload: Workload, arch: ArchConfig, schedule: str | None = None) -> TilePlan:
+def plan(workload: Workload, arch: ArchConfig, schedule: Schedule | None = None) -> TilePlan:
     """Map ``workload`` onto ``arch``; raises MappingError naming the layer and the limit.
 
-    ``schedule`` (default ``mapping.schedule``) is the one the plan will run
-    under: it decides which latency the replicas are chosen to shorten.
+    ``schedule`` (default ``mapping.schedule``, resolved here once) is the one
+    the plan will run under: it decides which latency the replicas are chosen
+    to shorten and whether a tensor may live in a line-buffer window.
     """
+    schedule = schedule or arch.mapping.schedule
     geom = macro_geometry(arch)
     works = [layer_work(layer, arch) for layer in workload.layers]
     shapes = {NETWORK_INPUT: workload.input_shape, **{w.layer.name: w.layer.out_shape for w in works}}
@@ -537,5 +537,4 @@ def plan(workload: Workload, arch: ArchConfig, schedule: str | None = None) -> T
             rounds=tuple(produced_in[w.layer.name]), cells_used=used * (macros // tiles if tiles else 0),
             cells_allocated=macros * cells_per_macro, macs=w.layer.macs))
     return TilePlan(workload=workload.name, arch=arch.name, rounds=rounds, layers=tuple(layers),
-                    macros=arch.chip.macros, cells_per_macro=cells_per_macro,
-                    network_input=NETWORK_INPUT, network_outputs=tuple(sorted(outputs)))
+                    macros=arch.chip.macros, cells_per_macro=cells_per_macro)

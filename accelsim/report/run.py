@@ -24,7 +24,7 @@ def _main_cause(breakdown: dict[str, int]) -> str:
 def layer_rows(r: RunResult):
     for layer in r.layers:
         yield (layer.name, layer.kind, layer.unit, layer.macros, layer.replicas, layer.rounds, layer.cycles,
-               layer.latency_share, layer.critical_cycles, _main_cause(layer.latency_breakdown),
+               layer.latency_share, layer.critical_path_cycles, _main_cause(layer.latency_breakdown),
                layer.macro_utilization, layer.cell_utilization, layer.energy_per_inference_j * 1e9)
 
 
@@ -46,8 +46,8 @@ def breakdown_table(r: RunResult):
     top: dict[str, tuple[str, int]] = {}
     per_resource: dict[tuple[str, str], int] = {}
     for p in r.critical_path:
-        key = (p["cause"], p["resource"])
-        per_resource[key] = per_resource.get(key, 0) + p["cycles"]
+        key = (p.cause, p.resource)
+        per_resource[key] = per_resource.get(key, 0) + p.cycles
     for (cause, resource), cycles in per_resource.items():
         if cycles > top.get(cause, ("", -1))[1]:
             top[cause] = (resource, cycles)
@@ -61,26 +61,26 @@ def breakdown_table(r: RunResult):
 
 def resource_table(r: RunResult, top: int = 8):
     """The busiest resources per inference (bottleneck model) and their share of the bound."""
-    rows = [(x["resource"], x["kind"], x["busy_cycles_per_inference"], f"{x['share_of_bound']:.1%}")
-            for x in r.bottleneck["resources"][:top]]
+    rows = [(x.name, x.kind, float(x.busy_cycles_per_inference), f"{x.share_of_bound:.1%}")
+            for x in r.bottleneck.resources[:top]]
     return table("busiest resources (cycles per inference)", ("resource", "kind", "busy cycles", "share of bound"),
                  rows, [False, False, True, True])
 
 
 def what_if_table(r: RunResult):
     """For the busiest resources: the throughput if that resource were twice as fast."""
-    verified = {v["resource"]: v for v in r.what_if_verified}
+    verified = {v.resource: v for v in r.what_if_verified}
     columns = ["resource", "change", "bound if 2x, inferences/s", "speed-up"]
     if verified:
         columns += ["simulated, inferences/s"]
     rows = []
-    for w in r.bottleneck["what_if"]:
-        change = ", ".join(w["changes"]) if w["possible"] else w["note"]
-        speedup = f"{w['speedup_if_2x']:.2f}x" if w["speedup_if_2x"] else "-"
-        row = [w["resource"], change, w["throughput_if_2x_inferences_per_s"] or "-", speedup]
+    for w in r.bottleneck.what_if:
+        change = ", ".join(w.changes) if w.possible else w.note
+        speedup = f"{w.speedup_if_2x:.2f}x" if w.speedup_if_2x else "-"
+        row = [w.resource, change, w.throughput_if_2x_per_s or "-", speedup]
         if verified:
-            v = verified.get(w["resource"])
-            row.append(v["throughput_inferences_per_s"] if v else "-")
+            v = verified.get(w.resource)
+            row.append(v.throughput_inferences_per_s if v else "-")
         rows.append(row)
     return table("what would help (the same plan, one resource class twice as fast)", columns, rows,
                  [False, False, True, True, True][:len(columns)])
@@ -118,8 +118,8 @@ def _throughput_text(r: RunResult) -> str:
     if st is None:
         return (f"{r.throughput_inferences_per_s:,.4g} inferences/s (batch {r.batch} per reprogramming of "
                 f"its {r.rounds} rounds; {bound})")
-    settled = "settled" if st["settled"] else "NOT settled within 0.5 %"
-    return (f"{r.throughput_inferences_per_s:,.4g} inferences/s (steady state over {st['inferences_simulated']} "
+    settled = "settled" if st.settled else "NOT settled within 0.5 %"
+    return (f"{r.throughput_inferences_per_s:,.4g} inferences/s (steady state over {st.inferences} "
             f"inferences, {settled}; {bound})")
 
 

@@ -23,6 +23,7 @@ from accelsim.workload.schema import (
     DepthwiseConv2d,
     Eltwise,
     Flatten,
+    Layer,
     Linear,
     MatMul,
     Mul,
@@ -31,6 +32,7 @@ from accelsim.workload.schema import (
     Transpose,
     WorkloadSpec,
 )
+from accelsim.workload.window import Window, window_of
 
 Shape = tuple[int, ...]
 
@@ -67,7 +69,10 @@ class LayerInfo:
         output_elements: elements of the output tensor.
         digital_ops: digital-unit operations per inference besides accumulation
             (bias, batch-norm, activation, pooling, residual add).
-        spec: the layer as written.
+        window: the kernel window on the input, every size resolved (conv2d,
+            depthwise_conv2d, pooling that is not global); None for other layers.
+        spec: the layer as written (kind-specific attributes: activation,
+            normalisation, perm, axis, ...).
     """
 
     name: str
@@ -83,7 +88,8 @@ class LayerInfo:
     vectors: int
     output_elements: int
     digital_ops: int
-    spec: Any = field(repr=False, compare=False)
+    window: Window | None
+    spec: Layer = field(repr=False, compare=False)
 
     @property
     def has_weights(self) -> bool:
@@ -150,40 +156,13 @@ class _ShapeProblem(Exception):
     pass
 
 
-def _pair(v) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
-
-
-def _pads(padding, in_hw, kernel, stride, dilation) -> tuple[int, int, int, int]:
-    """(top, bottom, left, right)."""
-    if padding == "valid":
-        return (0, 0, 0, 0)
-    if padding == "same":
-        out = []
-        for size, k, s, d in zip(in_hw, kernel, stride, dilation):
-            o = math.ceil(size / s)
-            total = max((o - 1) * s + d * (k - 1) + 1 - size, 0)
-            out += [total // 2, total - total // 2]
-        return tuple(out)  # type: ignore[return-value]
-    if isinstance(padding, int):
-        return (padding,) * 4
-    if len(padding) == 2:
-        return (padding[0], padding[0], padding[1], padding[1])
-    return tuple(padding)  # type: ignore[return-value]
-
-
-def _window_out(in_hw, kernel, stride, padding, dilation=(1, 1)) -> tuple[int, int]:
-    t, b, left, r = _pads(padding, in_hw, kernel, stride, dilation)
-    out = []
-    for size, k, s, d, p in zip(in_hw, kernel, stride, dilation, (t + b, left + r)):
-        eff = d * (k - 1) + 1
-        o = (size + p - eff) // s + 1
-        if o <= 0 or size + p < eff:
-            raise _ShapeProblem(
-                f"kernel {k} (dilation {d}) is larger than the padded input {size + p}"
-            )
-        out.append(o)
-    return out[0], out[1]
+def _window(spec, in_hw, stride=None, dilation=1) -> tuple[Window, tuple[int, int]]:
+    """The layer's resolved window and its output (height, width)."""
+    win = window_of(in_hw, spec.kernel, stride, spec.padding, dilation)
+    try:
+        return win, win.output_size(in_hw)
+    except ValueError as exc:
+        raise _ShapeProblem(str(exc)) from None
 
 
 def _need_rank(shape: Shape, rank: int, what: str) -> None:
@@ -307,23 +286,25 @@ def _infer(spec, shapes: list[Shape]) -> dict:
         g = spec.groups
         if c % g or spec.filters % g:
             raise _ShapeProblem(f"groups {g} must divide the input channels {c} and the filters {spec.filters}")
-        kh, kw = _pair(spec.kernel)
-        oh, ow = _window_out((h, w), (kh, kw), _pair(spec.stride), spec.padding, _pair(spec.dilation))
+        win, (oh, ow) = _window(spec, (h, w), spec.stride, spec.dilation)
+        kh, kw = win.kernel
         out = (spec.filters, oh, ow)
         k = kh * kw * c // g
         elems = math.prod(out)
         return {"out": out, "macs": k * spec.filters * oh * ow, "weights": k * spec.filters, "k": k,
-                    "n": spec.filters // g, "groups": g, "vectors": oh * ow, "digital": _post_ops(spec, elems)}
+                    "n": spec.filters // g, "groups": g, "vectors": oh * ow, "digital": _post_ops(spec, elems),
+                    "window": win}
     if isinstance(spec, DepthwiseConv2d):
         _need_rank(shape, 3, "depthwise_conv2d")
         c, h, w = shape
-        kh, kw = _pair(spec.kernel)
-        oh, ow = _window_out((h, w), (kh, kw), _pair(spec.stride), spec.padding, _pair(spec.dilation))
+        win, (oh, ow) = _window(spec, (h, w), spec.stride, spec.dilation)
+        kh, kw = win.kernel
         m = spec.multiplier
         out = (c * m, oh, ow)
         elems = math.prod(out)
         return {"out": out, "macs": kh * kw * c * m * oh * ow, "weights": kh * kw * c * m, "k": kh * kw,
-                    "n": m, "groups": c, "vectors": oh * ow, "digital": _post_ops(spec, elems)}
+                    "n": m, "groups": c, "vectors": oh * ow, "digital": _post_ops(spec, elems),
+                    "window": win}
     if isinstance(spec, Linear):
         if len(shape) == 1:
             (f,) = shape
@@ -342,18 +323,18 @@ def _infer(spec, shapes: list[Shape]) -> dict:
     if isinstance(spec, Pool):
         _need_rank(shape, 3, spec.type)
         c, h, w = shape
+        win = None
         if spec.global_:
             kh, kw, out = h, w, (c, 1, 1)
         else:
             if spec.kernel is None:
                 raise _ShapeProblem(f"{spec.type} needs a kernel unless global: true")
-            kh, kw = _pair(spec.kernel)
-            stride = _pair(spec.stride) if spec.stride is not None else (kh, kw)
-            oh, ow = _window_out((h, w), (kh, kw), stride, spec.padding)
+            win, (oh, ow) = _window(spec, (h, w), spec.stride)  # stride None: the kernel
+            kh, kw = win.kernel
             out = (c, oh, ow)
         elems = math.prod(out)
         return {"out": out, "macs": 0, "weights": 0, "k": 0, "n": 0, "groups": 1, "vectors": 0,
-                    "digital": elems * kh * kw + _post_ops(spec, elems)}
+                    "digital": elems * kh * kw + _post_ops(spec, elems), "window": win}
     if isinstance(spec, Flatten):
         return _figures((math.prod(shape),), spec)
     if isinstance(spec, Reshape):
@@ -410,7 +391,8 @@ def build_workload(spec: WorkloadSpec, smap: SourceMap | None = None,
             name=layer.name, kind=layer.type, inputs=names, in_shapes=in_shapes,
             out_shape=fig["out"], macs=fig["macs"], weights=fig["weights"], k=fig["k"],
             n=fig["n"], groups=fig["groups"], vectors=fig["vectors"],
-            output_elements=math.prod(fig["out"]), digital_ops=fig["digital"], spec=layer))
+            output_elements=math.prod(fig["out"]), digital_ops=fig["digital"],
+            window=fig.get("window"), spec=layer))
         prev = layer.name
     if problems:
         raise ConfigError(problems)

@@ -212,10 +212,6 @@ Layer = Annotated[
     Field(discriminator="type"),
 ]
 
-LAYER_TYPES = ("conv2d", "depthwise_conv2d", "linear", "matmul", "avgpool", "maxpool", "add", "mul",
-               "eltwise", "flatten", "reshape", "transpose", "concat")
-
-
 class WorkloadSpec(Section):
     """The top level of a workload YAML."""
 

@@ -1,0 +1,117 @@
+"""Reading an ONNX model as a workload.
+
+:func:`import_onnx` turns a model file into the mapping a workload YAML holds
+(plus the trained weights as numpy arrays), so that an ONNX model goes
+through the same validation and shape inference as a hand-written file. It
+runs ONNX shape inference itself, folds the shape subgraphs exporters write
+(``Shape -> Gather -> Unsqueeze -> Concat -> Reshape``) into constants, and
+maps every remaining node onto a layer:
+
+- Conv, Gemm and MatMul with a constant operand become weight layers;
+  MatMul of two activations becomes ``matmul``;
+- BatchNormalization, LayerNormalization, activations and additions of a
+  constant are folded into the layer before them when it is their only
+  producer and consumer, otherwise they become ``eltwise`` layers;
+- Flatten, Reshape, Squeeze, Unsqueeze, Transpose and Concat become layout
+  layers; Identity, Dropout and Cast disappear (no effect at inference).
+
+The leading axis of every tensor is the batch, which must be 1: a workload
+describes one inference. The onnx package is an extra and is imported only
+when a model is read.
+
+The steps, one module each:
+
+- :mod:`.load`: the onnx extra's lazy import, reading and checking the file
+  (checker, opset), the static input shape, shape inference;
+- :mod:`.rewrite`: graph rewriting: constant folding and the GELU /
+  layer-norm decompositions of older opsets fused into one node;
+- :mod:`.ops`: the operator table (``OPS``: ONNX operator -> where it runs
+  and its handler); the supported operators are its keys;
+- :mod:`.translate`: the walk that calls the handler of every node and
+  collects the layer dicts and weights; :mod:`.handlers`: the handlers;
+  :mod:`.padding`: ONNX window padding (``pads``, ``auto_pad``, ``ceil_mode``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from accelsim.workload.onnx_import.load import (
+    MAX_OPSET,
+    MIN_OPSET,
+    fix_input,
+    load_model,
+    model_opset,
+    onnx_module,
+    static_shapes,
+)
+from accelsim.workload.onnx_import.ops import (
+    DIGITAL_OPS,
+    LAYOUT_OPS,
+    MACRO_OPS,
+    OPS,
+    REMOVED_OPS,
+    SUPPORTED_OPS,
+    check_supported,
+)
+from accelsim.workload.onnx_import.rewrite import fold_constants, fuse_decompositions
+from accelsim.workload.onnx_import.translate import Builder, identifier
+
+__all__ = ["DIGITAL_OPS", "LAYOUT_OPS", "MACRO_OPS", "MAX_OPSET", "MIN_OPSET", "OPS", "REMOVED_OPS",
+           "SUPPORTED_OPS", "ImportedModel", "import_onnx"]
+
+
+@dataclass(frozen=True)
+class ImportedModel:
+    """An ONNX model read as a workload.
+
+    Attributes:
+        data: the workload as a YAML file holds it (name, description,
+            input_shape, layers); validate it with ``workload_from_dict``.
+        weights: trained parameters keyed ``<layer>.weight`` (output channel
+            first, as ONNX), ``<layer>.bias``, ``<layer>.bn_scale`` / ``.bn_shift``
+            (batch-norm as a per-channel affine), ``<layer>.out_scale`` /
+            ``.out_shift`` (bias and batch-norm folded: y = (W x) * out_scale +
+            out_shift), ``<layer>.ln_scale`` / ``.ln_shift`` and ``<layer>.scale``.
+        opset: the model's default-domain opset.
+        input_name: the graph input that became the workload's ``input``.
+        removed: names of nodes that have no effect at inference (Identity,
+            Dropout, Cast) and so became no layer.
+    """
+
+    data: dict
+    weights: dict[str, np.ndarray] = field(repr=False)
+    opset: int
+    input_name: str
+    removed: tuple[str, ...] = ()
+
+
+def import_onnx(path: str | Path,
+                input_shapes: Mapping[str, Sequence[int]] | None = None) -> ImportedModel:
+    """Read an ONNX model file as a workload; a ConfigError names what cannot be read."""
+    file = str(path)
+    onnx = onnx_module(file)
+    model = load_model(onnx, file)
+    opset = model_opset(model, file)
+    input_name, sample_shape = fix_input(model, dict(input_shapes or {}), file)
+    model, consts = fold_constants(onnx, model, opset, file)
+    model = fuse_decompositions(onnx, model, consts)
+    check_supported(model, file)
+    shapes = static_shapes(onnx, model, consts, file)
+    builder = Builder(file, model, consts, shapes, input_name, opset)
+    layers = builder.build()
+    name = identifier(Path(file).stem) or "model"
+    producer = " ".join(x for x in (model.producer_name, model.producer_version) if x)
+    data = {
+        "name": name,
+        "description": f"imported from {Path(file).name}"
+        + (f" ({producer}, opset {opset})" if producer else f" (opset {opset})"),
+        "input_shape": list(sample_shape),
+        "layers": layers,
+    }
+    return ImportedModel(data=data, weights=builder.weights, opset=opset, input_name=input_name,
+                         removed=tuple(builder.removed))

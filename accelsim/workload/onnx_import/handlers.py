@@ -1,0 +1,340 @@
+"""The handlers of the operator table (:data:`~accelsim.workload.onnx_import.ops.OPS`):
+one function per ONNX operator, or per family of operators, that translates
+the builder's current node into a layer, a layer attribute or an alias."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from accelsim.workload.onnx_import.padding import ceil_padding, window_padding
+
+if TYPE_CHECKING:
+    from accelsim.workload.onnx_import.translate import Builder
+
+
+def _pair_or_int(values: Sequence[int]):
+    a, b = int(values[0]), int(values[1])
+    return a if a == b else [a, b]
+
+
+def _channel_const(c: np.ndarray, out_shape: Sequence[int], axis: int) -> np.ndarray | None:
+    """A constant that varies only along ``axis`` of ``out_shape``, as a vector; None otherwise."""
+    rank = len(out_shape)
+    if c.ndim > rank:
+        return None
+    full = c.reshape((1,) * (rank - c.ndim) + c.shape)
+    if any(size != 1 for i, size in enumerate(full.shape) if i != axis):
+        return None
+    n = out_shape[axis]
+    if full.shape[axis] not in (1, n):
+        return None
+    return np.broadcast_to(full.reshape(-1), (n,)).astype(np.float32)
+
+
+# -- weight layers
+
+
+def conv(bld: Builder) -> None:
+    x, w = bld.node.input[0], bld.const(bld.node.input[1])
+    if w is None:
+        bld.fail("the weights are computed, not constant; only constant weights map onto macros")
+    c_h_w = bld.sample(x)
+    if len(c_h_w) != 3 or w.ndim != 4:
+        bld.fail(f"only 2-D convolutions are supported (input {list(c_h_w)})")
+    group = int(bld.attr("group", 1))
+    filters, _, kh, kw = (int(s) for s in w.shape)
+    channels = c_h_w[0]
+    fields: dict[str, Any] = {"kernel": _pair_or_int((kh, kw))}
+    if group > 1 and group == channels:
+        kind = "depthwise_conv2d"
+        fields["multiplier"] = filters // channels if filters != channels else None
+    else:
+        kind = "conv2d"
+        fields = {"filters": filters, **fields, "groups": group if group > 1 else None}
+    strides = bld.attr("strides", [1, 1])
+    dilations = bld.attr("dilations", [1, 1])
+    fields["stride"] = None if list(strides) == [1, 1] else _pair_or_int(strides)
+    fields["padding"] = window_padding(bld, c_h_w[1:], (kh, kw), strides, dilations)
+    fields["dilation"] = None if list(dilations) == [1, 1] else _pair_or_int(dilations)
+    bias = bld.const(bld.node.input[2]) if len(bld.node.input) > 2 else None
+    fields["bias"] = bias is not None
+    layer = bld.emit(kind, [bld.source(x)], **fields)
+    bld.weights[f"{layer['name']}.weight"] = w.astype(np.float32)
+    if bias is not None:
+        bld.weights[f"{layer['name']}.bias"] = bias.astype(np.float32).reshape(-1)
+
+
+def _linear(bld: Builder, x: str, weight_kn: np.ndarray, bias: np.ndarray | None):
+    """A linear layer from a [K, N] weight (stored as [N, K], out x in)."""
+    shape = bld.sample(x)
+    if shape[-1] != weight_kn.shape[0]:
+        bld.fail(f"input {list(shape)} does not match the weights {list(weight_kn.shape)}")
+    layer = bld.emit("linear", [bld.source(x)], units=int(weight_kn.shape[1]), bias=bias is not None)
+    bld.weights[f"{layer['name']}.weight"] = np.ascontiguousarray(weight_kn.T, dtype=np.float32)
+    if bias is not None:
+        bld.weights[f"{layer['name']}.bias"] = bias.astype(np.float32)
+
+
+def gemm(bld: Builder) -> None:
+    a, b = bld.node.input[0], bld.const(bld.node.input[1])
+    if b is None or bld.const(a) is not None:
+        bld.fail("only Gemm of an activation by constant weights is supported")
+    if bld.attr("transA", 0):
+        bld.fail("transA=1 (a transposed activation) is not supported")
+    weight = (b.T if bld.attr("transB", 0) else b) * float(bld.attr("alpha", 1.0))
+    bias = None
+    if len(bld.node.input) > 2 and bld.node.input[2]:
+        c = bld.const(bld.node.input[2])
+        if c is None:
+            bld.fail("the bias C is computed, not constant")
+        bias = _channel_vector(bld, c * float(bld.attr("beta", 1.0)), weight.shape[1], "C")
+    _linear(bld, a, weight, bias)
+
+
+def mat_mul(bld: Builder) -> None:
+    a, b = bld.node.input
+    wa, wb = bld.const(a), bld.const(b)
+    if wa is not None:
+        bld.fail("a constant first operand (weights x activation) is not supported; "
+                 "write it as activation x weights")
+    if wb is not None:
+        if wb.ndim != 2:
+            bld.fail(f"constant operand of rank {wb.ndim}: only [K, N] weights are supported")
+        _linear(bld, a, wb, None)
+        return
+    sa, sb = bld.sample(a), bld.sample(b)
+    if len(sa) < 2 or sa[:-2] != sb[:-2]:
+        bld.fail(f"activations {list(sa)} x {list(sb)}: both need the same leading (head) axes")
+    src_b = bld.source(b)
+    transpose_b = None
+    producer = bld.by_name.get(src_b)
+    rank = len(sb)
+    swap = list(range(rank - 2)) + [rank - 1, rank - 2]
+    if (producer is not None and producer["type"] == "transpose" and producer["perm"] == swap
+            and bld.consumers[b] == 1):
+        # Q x K^T: the transpose is the matmul's own operand order, not a data move
+        bld.layers.remove(producer)
+        del bld.by_name[producer["name"]]
+        src_b, transpose_b = producer["inputs"][0], True
+    bld.emit("matmul", [bld.source(a), src_b], transpose_b=transpose_b)
+
+
+def _channel_vector(bld: Builder, c: np.ndarray, n: int, what: str) -> np.ndarray:
+    flat = np.asarray(c, dtype=np.float32)
+    if flat.size == 1:
+        return np.full(n, float(flat.reshape(-1)[0]), dtype=np.float32)
+    if flat.size == n:
+        return flat.reshape(-1)
+    bld.fail(f"{what} of shape {list(c.shape)} is not one value per output ({n})")
+    raise AssertionError  # unreachable
+
+
+# -- normalisation and activations
+
+
+def batch_normalization(bld: Builder) -> None:
+    x = bld.node.input[0]
+    params = [bld.const(n) for n in bld.node.input[1:5]]
+    if any(p is None for p in params):
+        bld.fail("scale, bias, mean and variance must be constants (inference mode)")
+    gamma, beta, mean, var = (p.astype(np.float64) for p in params)
+    scale = gamma / np.sqrt(var + float(bld.attr("epsilon", 1e-5)))
+    bld.post_op(x, "batch_norm", True, {"bn_scale": scale, "bn_shift": beta - mean * scale})
+
+
+def layer_normalization(bld: Builder) -> None:
+    x = bld.node.input[0]
+    rank = len(bld.shapes[x])
+    if int(bld.attr("axis", -1)) % rank != rank - 1:
+        bld.fail("only a layer-norm over the last axis is supported")
+    gamma = bld.const(bld.node.input[1])
+    beta = bld.const(bld.node.input[2]) if len(bld.node.input) > 2 and bld.node.input[2] else None
+    if gamma is None:
+        bld.fail("the scale must be a constant")
+    arrays = {"ln_scale": gamma}
+    if beta is not None:
+        arrays["ln_shift"] = beta
+    bld.post_op(x, "layer_norm", True, arrays)
+
+
+def activation(bld: Builder, function: str):
+    bld.post_op(bld.node.input[0], "activation", function)
+
+
+def clip(bld: Builder) -> None:
+    opset_inputs = list(bld.node.input[1:])
+    low = bld.const(opset_inputs[0]) if opset_inputs else None
+    high = bld.const(opset_inputs[1]) if len(opset_inputs) > 1 else None
+    if (opset_inputs and opset_inputs[0] and low is None) or (len(opset_inputs) > 1 and opset_inputs[1]
+                                                              and high is None):
+        bld.fail("the bounds must be constants")
+    low_v = float(low) if low is not None else float(bld.attr("min", -np.inf))
+    high_v = float(high) if high is not None else float(bld.attr("max", np.inf))
+    if low_v == 0 and high_v == 6:
+        activation(bld, "relu6")
+    elif low_v == 0 and math.isinf(high_v):
+        activation(bld, "relu")
+    else:
+        bld.fail(f"Clip to [{low_v}, {high_v}]: only [0, 6] (ReLU6) and [0, inf) (ReLU) are supported")
+
+
+def softmax(bld: Builder) -> None:
+    x = bld.node.input[0]
+    rank = len(bld.shapes[x])
+    # before opset 13 the default axis is 1 (and the tensor is coerced to 2-D from there)
+    axis = int(bld.attr("axis", -1 if bld.opset >= 13 else 1))
+    if axis % rank != rank - 1:
+        bld.fail(f"softmax over axis {axis} of a rank-{rank} tensor: only the last axis is supported")
+    activation(bld, "softmax")
+
+
+# -- pooling
+
+
+def pool(bld: Builder, kind: str):
+    x = bld.node.input[0]
+    c_h_w = bld.sample(x)
+    if len(c_h_w) != 3:
+        bld.fail(f"only 2-D pooling is supported (input {list(c_h_w)})")
+    if any(d != 1 for d in bld.attr("dilations", [1, 1])):
+        bld.fail("dilated pooling is not supported")
+    kernel = [int(k) for k in bld.attr("kernel_shape")]
+    strides = [int(s) for s in bld.attr("strides", [1, 1])]
+    padding = window_padding(bld, c_h_w[1:], kernel, strides, [1, 1])
+    padding = ceil_padding(bld, c_h_w[1:], kernel, strides, padding)
+    bld.emit(kind, [bld.source(x)], kernel=_pair_or_int(kernel), stride=_pair_or_int(strides),
+             padding=padding)
+
+
+def global_pool(bld: Builder, kind: str):
+    x = bld.node.input[0]
+    if len(bld.sample(x)) != 3:
+        bld.fail(f"only 2-D pooling is supported (input {list(bld.sample(x))})")
+    bld.emit(kind, [bld.source(x)], **{"global": True})
+
+
+# -- element-wise arithmetic
+
+
+def _split_const(bld: Builder):
+    """(activation, constant, constant_first) of a binary node with one constant operand."""
+    a, b = bld.node.input
+    ca, cb = bld.const(a), bld.const(b)
+    if ca is not None:
+        return b, ca, True
+    if cb is not None:
+        return a, cb, False
+    return None
+
+
+def _per_channel(bld: Builder, tensor: str, c: np.ndarray) -> np.ndarray:
+    """A constant operand as stored: its own shape without a leading batch axis."""
+    shape = bld.shapes[tensor]
+    if c.ndim == len(shape) and c.shape[0] == 1:
+        c = c[0]
+    return np.asarray(c, dtype=np.float32)
+
+
+def add(bld: Builder) -> None:
+    split = _split_const(bld)
+    if split is None:
+        a, b = bld.node.input
+        if bld.shapes[a] != bld.shapes[b]:
+            bld.fail(f"adding activations of different shapes {list(bld.shapes[a])} and "
+                     f"{list(bld.shapes[b])} (broadcast) is not supported")
+        bld.emit("add", [bld.source(a), bld.source(b)])
+        return
+    x, c, _ = split
+    _add_const(bld, x, c)
+
+
+def _add_const(bld: Builder, x: str, c: np.ndarray):
+    layer = bld.fusable(x, "bias")
+    if layer is not None and layer["type"] in ("linear", "conv2d", "depthwise_conv2d"):
+        out_shape = bld.shapes[bld.node.output[0]]
+        axis = len(out_shape) - 1 if layer["type"] == "linear" else 1
+        vector = _channel_const(c, out_shape, axis)
+        if vector is not None:
+            old = bld.weights.get(f"{layer['name']}.bias")
+            bld.weights[f"{layer['name']}.bias"] = vector if old is None else old + vector
+            layer["bias"] = True
+            bld.producer[bld.node.output[0]] = layer["name"]
+            return
+    bld.post_op(x, "bias", True, {"bias": _per_channel(bld, x, c)})
+
+
+def sub(bld: Builder) -> None:
+    split = _split_const(bld)
+    if split is None or split[2]:
+        bld.fail("only activation - constant is supported")
+    x, c, _ = split
+    _add_const(bld, x, -c)
+
+
+def mul(bld: Builder) -> None:
+    split = _split_const(bld)
+    if split is None:
+        a, b = bld.node.input
+        bld.emit("mul", [bld.source(a), bld.source(b)])
+        return
+    x, c, _ = split
+    bld.post_op(x, "scale", True, {"scale": _per_channel(bld, x, c)})
+
+
+def div(bld: Builder) -> None:
+    split = _split_const(bld)
+    if split is None or split[2]:
+        bld.fail("only activation / constant is supported")
+    x, c, _ = split
+    bld.post_op(x, "scale", True, {"scale": _per_channel(bld, x, 1.0 / c)})
+
+
+# -- layout
+
+
+def reshape_like(bld: Builder):
+    x = bld.node.input[0]
+    before, after = bld.sample(x), bld.sample(bld.node.output[0])
+    if before == after:
+        bld.alias(x)
+    elif len(after) == 1:
+        bld.emit("flatten", [bld.source(x)])
+    else:
+        bld.emit("reshape", [bld.source(x)], shape=list(after))
+
+
+def transpose(bld: Builder) -> None:
+    x = bld.node.input[0]
+    rank = len(bld.shapes[x])
+    perm = [int(p) for p in bld.attr("perm", list(reversed(range(rank))))]
+    if perm[0] != 0:
+        bld.fail(f"perm {perm} moves the batch axis")
+    perm = [p - 1 for p in perm[1:]]
+    if perm == sorted(perm):
+        bld.alias(x)
+    else:
+        bld.emit("transpose", [bld.source(x)], perm=perm)
+
+
+def concat(bld: Builder) -> None:
+    rank = len(bld.shapes[bld.node.output[0]])
+    axis = int(bld.attr("axis")) % rank
+    if axis == 0:
+        bld.fail("concatenation along the batch axis is not supported")
+    sources = [bld.source(t) for t in bld.node.input]
+    if len(sources) == 1:
+        bld.alias(bld.node.input[0])
+    else:
+        bld.emit("concat", sources, axis=axis - 1)
+
+
+# -- no effect at inference
+
+
+def remove(bld: Builder):
+    bld.alias(bld.node.input[0])
+    bld.removed.append(bld.node.name or bld.node.op_type)

@@ -1,0 +1,156 @@
+"""Reading and checking an ONNX model: the onnx extra's lazy import, the file
+(readable, accepted by the ONNX checker, a supported opset), the one data
+input made static (batch 1), ONNX shape inference and the static shape of
+every activation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from accelsim.errors import ConfigError, Problem
+
+#: the ONNX opsets (default domain) the importer is written and tested for
+MIN_OPSET, MAX_OPSET = 11, 21
+
+_EXTRA_HINT = "reading ONNX models needs the onnx extra: pip install accelsim[onnx]"
+
+
+def onnx_module(file: str):
+    try:
+        import onnx
+        import onnx.reference  # constant folding
+    except ImportError as exc:
+        raise ConfigError(Problem(f"{_EXTRA_HINT} ({exc})", file=file)) from None
+    return onnx
+
+
+
+def load_model(onnx, file: str):
+    try:
+        model = onnx.load(file)
+    # protobuf raises DecodeError, RuntimeError, ... for a bad file
+    except Exception as exc:  # noqa: BLE001
+        raise ConfigError(Problem(
+            f"not a readable ONNX model (a truncated or non-ONNX file?): {type(exc).__name__}: {exc}",
+            file=file)) from None
+    if not model.HasField("graph") or not model.graph.node:
+        raise ConfigError(Problem("not an ONNX model, or a truncated one: it has no graph nodes", file=file))
+    try:
+        onnx.checker.check_model(model)
+    # onnx.checker.ValidationError and friends
+    except Exception as exc:  # noqa: BLE001
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(Problem(f"not a valid ONNX model: {first}", file=file)) from None
+    return model
+
+
+def model_opset(model, file: str) -> int:
+    versions = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    if not versions:
+        raise ConfigError(Problem("the model declares no default-domain opset", file=file, path="opset_import"))
+    opset = versions[0]
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ConfigError(Problem(
+            f"opset {opset} is outside the supported range {MIN_OPSET}-{MAX_OPSET}; export again with "
+            f"an opset in that range (torch.onnx.export(..., opset_version=17))",
+            file=file, path="opset_import", value=opset))
+    return opset
+
+
+def _dims(value_info) -> list[int | str]:
+    """Sizes of a graph input: ints, or the symbol (or '?') of a dynamic axis."""
+    shape = value_info.type.tensor_type.shape
+    return [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else (d.dim_param or "?")
+            for d in shape.dim]
+
+
+def fix_input(model, given: dict[str, Sequence[int]], file: str) -> tuple[str, tuple[int, ...]]:
+    """Make the one data input's shape static (batch 1); returns its name and per-sample shape."""
+    graph = model.graph
+    initializers = {t.name for t in graph.initializer}
+    used = {name for node in graph.node for name in node.input}
+    inputs = [i for i in graph.input if i.name not in initializers and i.name in used]
+    names = [i.name for i in inputs]
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise ConfigError(Problem(f"--input-shape names {unknown}, but the model's inputs are {names}",
+                                  file=file, path="graph.input"))
+    if len(inputs) != 1:
+        raise ConfigError(Problem(
+            f"a workload has one network input, the model has {len(inputs)}: {names}; export the part "
+            "of the network that takes one tensor (e.g. the encoder after the embedding lookup)",
+            file=file, path="graph.input"))
+    (inp,) = inputs
+    dims = _dims(inp)
+    if inp.name in given:
+        shape = tuple(int(d) for d in given[inp.name])
+        if len(shape) != len(dims):
+            raise ConfigError(Problem(f"--input-shape gives {len(shape)} sizes for input {inp.name!r} "
+                                      f"of rank {len(dims)} {dims}", file=file, path="graph.input",
+                                      value=list(shape)))
+    else:
+        # a dynamic leading axis is the batch: one inference is batch 1
+        dims = [1 if i == 0 and isinstance(d, str) else d for i, d in enumerate(dims)]
+        if not dims or any(isinstance(d, str) for d in dims):
+            example = ",".join(str(d) if isinstance(d, int) else "N" for d in dims) or "1,N"
+            raise ConfigError(Problem(
+                f"input {inp.name!r} has a dynamic shape {dims} that shape inference cannot resolve; "
+                f"give it with --input-shape {inp.name}={example} (N: the size you want)",
+                file=file, path="graph.input"))
+        shape = tuple(dims)  # type: ignore[arg-type]
+    if len(shape) < 2 or shape[0] != 1:
+        raise ConfigError(Problem(
+            f"input {inp.name!r} of shape {list(shape)} must have a leading batch axis of size 1 "
+            "(a workload is one inference)", file=file, path="graph.input", value=list(shape)))
+    if len(shape) > 4:
+        raise ConfigError(Problem(f"input {inp.name!r} of shape {list(shape)}: at most [1, C, H, W] "
+                                  "is supported", file=file, path="graph.input"))
+    tshape = inp.type.tensor_type.shape
+    del tshape.dim[:]
+    for d in shape:
+        tshape.dim.add().dim_value = d
+    # stale symbolic shapes from the exporter would only conflict with the static ones
+    del graph.value_info[:]
+    for out in graph.output:
+        out.type.tensor_type.ClearField("shape")
+    return inp.name, shape[1:]
+
+
+
+def infer_shapes(onnx, model, file: str):
+    try:
+        return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True)
+    # InferenceError on a malformed model
+    except Exception as exc:  # noqa: BLE001
+        raise ConfigError(Problem(f"ONNX shape inference failed: {exc}", file=file)) from None
+
+
+def shape_map(model) -> dict[str, tuple | None]:
+    """Static shapes known after inference (None where an axis is still dynamic)."""
+    out: dict[str, tuple | None] = {}
+    for vi in list(model.graph.input) + list(model.graph.value_info) + list(model.graph.output):
+        tt = vi.type.tensor_type
+        if not tt.HasField("shape"):
+            continue
+        dims = []
+        for d in tt.shape.dim:
+            dims.append(d.dim_value if d.HasField("dim_value") else None)
+        out[vi.name] = None if None in dims else tuple(dims)
+    return out
+
+
+
+def static_shapes(onnx, model, consts, file: str) -> dict[str, tuple]:
+    """Static shape of every activation a node reads or writes; a ConfigError naming
+    the node whose shape stays dynamic."""
+    shapes = shape_map(model)
+    for i, node in enumerate(model.graph.node):
+        for name in list(node.input) + list(node.output):
+            if not name or name in consts:
+                continue
+            if shapes.get(name) is None:
+                raise ConfigError(Problem(
+                    f"the shape of tensor {name!r} (node {node.name or '(unnamed)'!r}, {node.op_type}) "
+                    "stays dynamic after shape inference; give the input shape with "
+                    "--input-shape NAME=1,3,224,224", file=file, path=f"graph.node[{i}]"))
+    return {k: v for k, v in shapes.items() if v is not None}
