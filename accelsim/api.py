@@ -9,7 +9,7 @@ from accelsim.config import ArchConfig, arch_from_dict
 from accelsim.config.options import RunOptions
 from accelsim.config.yamlio import load_yaml, require_mapping
 from accelsim.errors import ConfigError, Problem
-from accelsim.results import RunResult
+from accelsim.results import LayerResult, RunResult, VerifiedWhatIf
 from accelsim.workload import Workload, workload_from_dict
 
 ARCH_KEYS = {"macro", "chip", "clock", "interconnect", "technology"}
@@ -44,19 +44,16 @@ def characterize_macro(arch="mram72", overrides=(), *, seed: int | None = None,
 
     ``arch`` is an :class:`~accelsim.config.ArchConfig`, or a path or built-in name
     loaded with the dotted ``overrides``. Returns a
-    :class:`~accelsim.hw.characterize.MacroCharacterization`.
+    :class:`~accelsim.results.MacroCharacterization`.
     """
     from accelsim.config import ArchConfig, load_arch
-    from accelsim.cost import peak_figures, price
+    from accelsim.cost import macro_characterization
     from accelsim.hw.calibration import calibration_study
-    from accelsim.hw.characterize import characterization
-    from accelsim.units import PJ
 
     if not isinstance(arch, ArchConfig):
         arch = load_arch(arch, overrides)
-    study = calibration_study(arch, macros, seed, eval_vectors)
-    calibration_pj = price(study.counts, arch).total_j / PJ
-    return characterization(arch, peak_figures(arch), study, calibration_pj)
+    # hw measures the population's calibration error, cost prices the design and the study
+    return macro_characterization(arch, calibration_study(arch, macros, seed, eval_vectors))
 
 
 def validate_silicon(library=None, *, macros: int = 2, eval_vectors: int = 16):
@@ -65,20 +62,18 @@ def validate_silicon(library=None, *, macros: int = 2, eval_vectors: int = 16):
 
     ``macros`` and ``eval_vectors`` size each point's calibration study (the
     figures compared do not depend on it). Returns a
-    :class:`~accelsim.hw.silicon.SiliconValidation`.
+    :class:`~accelsim.results.SiliconValidation`.
     """
     from accelsim.config.silicon import load_library
-    from accelsim.hw.silicon import SiliconMacro, SiliconValidation, compare
+    from accelsim.hw.silicon import compare, silicon_macro, silicon_validation
 
     index, root = load_library(library)
     out = []
     for entry in index.macros:
         path = root / entry.config
-        points = tuple(compare(entry, point, characterize_macro(
-            path, point.overrides, macros=macros, eval_vectors=eval_vectors)) for point in entry.points)
-        out.append(SiliconMacro(points[0].macro, entry.config, entry.paper, tuple(entry.free_parameters),
-                                entry.limits, points))
-    return SiliconValidation(tuple(out))
+        out.append(silicon_macro(entry, [compare(entry, point, characterize_macro(
+            path, point.overrides, macros=macros, eval_vectors=eval_vectors)) for point in entry.points]))
+    return silicon_validation(out)
 
 
 def simulate(arch: ArchConfig, workload: Workload, options: RunOptions | None = None) -> RunResult:
@@ -94,7 +89,6 @@ def simulate(arch: ArchConfig, workload: Workload, options: RunOptions | None = 
     from accelsim.engine.steady import measure_steady_state
     from accelsim.mapping import plan as make_plan
     from accelsim.mapping.whatif import what_would_help
-    from accelsim.results import summarize
 
     options = options or RunOptions()
     opts = replace(options, verify=False).resolved(arch)
@@ -104,19 +98,78 @@ def simulate(arch: ArchConfig, workload: Workload, options: RunOptions | None = 
         tile_plan, arch, replace(opts, batch=1, trace_max_events=0, progress=None, record_path=True))
     steady = measure_steady_state(tile_plan, arch, opts) if len(tile_plan.rounds) == 1 else None
     bottleneck = what_would_help(tile_plan, arch, batch=opts.batch, distinct_changes=True)
-    result = summarize(arch, workload, tile_plan, engine, opts, alone, steady, bottleneck)
+    result = _run_result(arch, workload, tile_plan, engine, alone, opts, steady, bottleneck)
     if options.verify:
         result = replace(result, what_if_verified=verify_what_if(tile_plan, arch, opts, bottleneck))
     return result
 
 
-def verify_what_if(tile_plan, arch: ArchConfig, opts, bottleneck) -> tuple[dict, ...]:
+def _run_result(arch: ArchConfig, workload: Workload, plan, engine, alone, opts: RunOptions, steady,
+                bottleneck) -> RunResult:
+    """The engine's results of ``plan`` and the plan's numbers, gathered, with the figures cost derives
+    from them (:func:`accelsim.cost.run_figures`, docs/reports.md).
+
+    ``engine`` is the run of the batch; ``alone`` the same plan run with one
+    inference and its critical path recorded (the batch run itself when the
+    batch is 1): it gives the single-inference latency and its breakdown.
+    """
+    from accelsim.cost import layer_figures, run_figures
+    from accelsim.counts import ActionCounts
+    from accelsim.engine import CAUSES
+
+    batch = opts.batch
+    latency = alone.inference_done_cycles[0]
+    figures = run_figures(
+        arch, batch=batch, counts=engine.counts, setup_counts=engine.setup_counts,
+        total_cycles=engine.total_cycles, latency_cycles=latency, offchip_bits=engine.offchip_bits,
+        analog_macs=engine.analog_macs, workload_macs=workload.total_macs,
+        digital_macs=sum(s.macs for r in plan.rounds for s in r.stages if s.unit == "digital"),
+        macro_busy_cycles=engine.macro_busy_cycles,
+        resource_busy_cycles={r.name: r.busy_cycles for r in engine.resources},
+        bottleneck=bottleneck, steady=steady)
+    on_path: dict[str, dict[str, int]] = {}
+    breakdown: dict[str, int] = {}
+    for part in alone.critical_path:
+        causes = on_path.setdefault(part.layer, {})
+        causes[part.cause] = causes.get(part.cause, 0) + part.cycles
+        breakdown[part.cause] = breakdown.get(part.cause, 0) + part.cycles
+    layers = []
+    for m in plan.layers:
+        stages = [s for s in engine.stages if s.layer == m.layer]
+        lone = [s for s in alone.stages if s.layer == m.layer]
+        cycles = max(s.inference0_end_cycle for s in lone) - min(s.inference0_start_cycle for s in lone)
+        causes = on_path.get(m.layer, {})
+        layer = layer_figures(
+            arch, batch=batch, counts=ActionCounts.total(s.counts for s in stages), cycles=cycles,
+            latency_cycles=latency, macros=m.macros, busy_cycles=sum(s.macro_busy_cycles for s in stages),
+            span_cycles=max(s.last_end_cycle for s in stages) - min(s.first_start_cycle for s in stages))
+        layers.append(LayerResult(
+            name=m.layer, kind=m.kind, unit=m.unit, macros=m.macros, replicas=m.replicas,
+            rounds=len(set(m.rounds)), vectors=stages[0].vectors, macs=m.macs, cycles=cycles,
+            cell_utilization=m.cell_utilization, critical_path_cycles=sum(causes.values()),
+            latency_breakdown={c: causes[c] for c in CAUSES if c in causes}, **vars(layer)))
+    return RunResult(
+        arch=arch.name, workload=workload.name, seed=arch.simulation.seed, batch=batch, mode=opts.mode,
+        schedule=opts.schedule, clock_mhz=arch.clock.frequency_mhz, rounds=len(plan.rounds),
+        latency_cycles=latency, batch_first_latency_cycles=engine.inference_done_cycles[0],
+        bound_per_batch_cycles=bottleneck.per_batch_cycles, bound_resource=bottleneck.bound_resource,
+        steady_state=steady, latency_breakdown={c: breakdown[c] for c in CAUSES if c in breakdown},
+        critical_path=alone.critical_path, bottleneck=bottleneck,
+        total_cycles=engine.total_cycles, programming_cycles=engine.programming_cycles,
+        setup_programming_cycles=engine.setup_programming_cycles, workload_macs=workload.total_macs,
+        cell_utilization=plan.cell_utilization, macros_used=plan.macros_used,
+        macro_busy_cycles=engine.macro_busy_cycles, macro_programming_cycles=engine.macro_programming_cycles,
+        peak_buffer_bits=engine.peak_buffer_bits, layers=tuple(layers), events=engine.events,
+        macros_per_tile=arch.chip.macros_per_tile, trace=engine.trace, trace_truncated=engine.trace_truncated,
+        **vars(figures))
+
+
+def verify_what_if(tile_plan, arch: ArchConfig, opts, bottleneck) -> tuple[VerifiedWhatIf, ...]:
     """Simulate the same plan on each possible what-if variant: its measured throughput beside the
     bottleneck model's bound (steady state for a one-round plan, batch / batch cycles otherwise)."""
     from accelsim.engine import simulate_plan
     from accelsim.engine.steady import measure_steady_state
     from accelsim.mapping.whatif import variant_arch
-    from accelsim.results import VerifiedWhatIf
     from accelsim.units import MHZ
 
     out = []

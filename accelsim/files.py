@@ -4,18 +4,61 @@ Every file accelsim writes (results, traces, plots, workloads, feature sets)
 goes through :func:`atomic_path`: the content is written to a temporary file
 in the destination's folder and renamed over the destination only when it is
 complete, so a reader (or a run that is killed) never sees half a file, and a
-failed write leaves the previous file as it was. The file gets the mode an
-ordinary ``open(path, "w")`` would give it (0666 less the umask), not the
-private 0600 of a temporary file.
+failed write leaves the previous file as it was and no temporary file. The
+file gets the mode an ordinary ``open(path, "w")`` would give it (0666 less
+the umask), not the private 0600 of a temporary file. Only a missing path or
+a regular file is replaced: a directory, a device such as ``/dev/null`` or a
+FIFO is refused (:class:`OutputPathError`), never renamed over.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+
+class OutputPathError(OSError):
+    """An output path accelsim will not write: it names the path and why (the CLI exits 2)."""
+
+
+def check_output_file(path: str | Path) -> Path:
+    """Refuse, before any work, an output file accelsim could not write or must not replace:
+    an existing path that is not a regular file (a directory, a device such as /dev/null, a
+    FIFO), or a folder that cannot be written."""
+    path = Path(path)
+    if path.exists() or path.is_symlink():
+        if not path.is_file():
+            kind = "a directory" if path.is_dir() else "not a regular file (a device, a FIFO or a socket)"
+            raise OutputPathError(errno.EEXIST, f"is {kind}; accelsim writes only new or regular files", str(path))
+    folder = _existing_parent(path.parent)
+    if not folder.is_dir():
+        raise OutputPathError(errno.ENOTDIR, "its folder is not a directory", str(path))
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputPathError(errno.EACCES, f"cannot write into {folder}", str(path))
+    if len(path.name.encode()) > 255:
+        raise OutputPathError(errno.ENAMETOOLONG, "the file name is longer than 255 bytes", str(path)[:80] + "...")
+    return path
+
+
+def check_output_folder(path: str | Path) -> Path:
+    """Refuse, before any work, an output folder that is a file or cannot be written."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputPathError(errno.ENOTDIR, "exists and is not a directory", str(path))
+    folder = _existing_parent(path)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputPathError(errno.EACCES, f"cannot write into {folder}", str(path))
+    return path
+
+
+def _existing_parent(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
 
 
 def _umask() -> int:
@@ -29,7 +72,7 @@ def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     """A temporary path to write ``path``'s content to; renamed over ``path`` when the block ends
     without an error, removed when it fails. ``suffix`` ends the temporary name (some writers,
     like numpy's savez, pick the format from it)."""
-    path = Path(path)
+    path = check_output_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)

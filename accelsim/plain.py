@@ -3,8 +3,11 @@
 ``to_dict`` of a result is generated from its fields, so no field is
 forgotten: every field appears under its name (or ``metadata["key"]``),
 except those marked ``metadata={"json": False}`` (a trace written to its
-own file). Nested dataclasses, tuples and dicts are converted on the way;
-a nested object with a ``to_dict`` method gives its own.
+own file) and those whose ``metadata["omit_if"]`` predicate holds for the
+value (the dies of a one-die accuracy study). A dotted key
+(``"calibration.energy_pj_per_macro"``) puts the value into the dict of an
+earlier field. Nested dataclasses, tuples and dicts are converted on the
+way; a nested object with a ``to_dict`` method gives its own.
 """
 
 from __future__ import annotations
@@ -30,9 +33,19 @@ def plain(value: Any) -> Any:
 
 
 def fields_to_dict(obj: Any) -> dict:
-    """Every field of the dataclass ``obj`` not marked ``json: False``, converted by :func:`plain`."""
-    out = {}
+    """Every field of the dataclass ``obj`` not marked ``json: False`` nor omitted by its ``omit_if``,
+    converted by :func:`plain`, under its name or its (possibly dotted) ``key``."""
+    out: dict = {}
     for f in dataclasses.fields(obj):
-        if f.metadata.get("json", True):
-            out[f.metadata.get("key", f.name)] = plain(getattr(obj, f.name))
+        if not f.metadata.get("json", True):
+            continue
+        value = getattr(obj, f.name)
+        omit = f.metadata.get("omit_if")
+        if omit is not None and omit(value):
+            continue
+        *parents, key = f.metadata.get("key", f.name).split(".")
+        target = out
+        for parent in parents:
+            target = target[parent]
+        target[key] = plain(value)
     return out

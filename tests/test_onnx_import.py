@@ -208,6 +208,18 @@ def test_two_network_inputs_are_refused(tmp_path):
         import_onnx(save(model, tmp_path / "m.onnx"))
 
 
+def test_a_constant_added_after_pooling_is_an_eltwise_bias(tmp_path):
+    """A pooling layer has no bias term (its kind does not accept one): the constant becomes an
+    eltwise layer's bias, where the importer used to write an invalid ``bias`` on the pool."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8, 8])
+    c = onnx.numpy_helper.from_array(np.ones((1, 4, 1, 1), np.float32), "c")
+    model = _tiny([helper.make_node("GlobalAveragePool", ["x"], ["p"], name="gap"),
+                   helper.make_node("Add", ["p", "c"], ["y"], name="shift")], [x], [1, 4, 1, 1], inits=[c])
+    w = load_workload(save(model, tmp_path / "m.onnx"))
+    assert [(layer.name, layer.kind) for layer in w.layers] == [("gap", "avgpool"), ("shift", "eltwise")]
+    assert w.layer("shift").spec.bias
+
+
 def test_missing_onnx_extra_names_the_extra(tmp_path, monkeypatch, cli):
     path = save(_relu_model(), tmp_path / "m.onnx")
     monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx raises ImportError

@@ -74,3 +74,14 @@ def test_run_plots_are_pngs(cli, tmp_path):
     names = sorted(p.name for p in (tmp_path / "plots").iterdir())
     assert names == ["energy_breakdown.png", "layers.png", "macro_utilization.png"]
     assert all((tmp_path / "plots" / n).read_bytes()[:4] == b"\x89PNG" for n in names)
+
+
+def test_the_figures_cost_derives_are_fields_of_the_results_under_the_same_names():
+    """cost.run_figures / layer_figures fill RunResult / LayerResult by name (api._run_result)."""
+    from dataclasses import fields
+
+    from accelsim.results import LayerFigures, LayerResult, RunFigures, RunResult
+
+    for part, whole in ((RunFigures, RunResult), (LayerFigures, LayerResult)):
+        types = {f.name: f.type for f in fields(whole)}
+        assert {f.name: f.type for f in fields(part)}.items() <= types.items()

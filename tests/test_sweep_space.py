@@ -113,9 +113,30 @@ def test_malformed_sweep_files(write, edit, path):
 
 
 def test_invalid_points_are_detected_before_running(write):
-    s = load_sweep(write("s.yaml", SWEEP.replace("[5, 6]", "[0, 6]")))
-    with pytest.raises(ConfigError, match="macro.adc.bits"):
+    s = load_sweep(write("s.yaml", SWEEP.replace("macro.adc.bits: [5, 6]", "macro.adc.count: [100, 16]")))
+    with pytest.raises(ConfigError, match="adc.count"):
         point_arch(s, expand(s.spec)[0])
+
+
+@pytest.mark.parametrize(("axis", "says"), [
+    ("macro.adc.bits: [0, 6]", "sweep.yaml:5: parameters['macro.adc.bits'][0]: macro.adc.bits = 0: expected a value greater"),
+    ("macro.adc.bitz: [5, 6]", "unknown key 'bitz'; did you mean 'bits'?"),
+    ("macro.adc.bits: [5, x]", "macro.adc.bits = 'x': expected an integer"),
+    ("macro.adc.bits: [5, 5, 6]", "lists 5 twice"),
+    ("macro.adc.bits: {start: 1, stop: .inf, step: 1}", "finite"),
+])
+def test_a_value_wrong_on_its_own_is_refused_when_the_sweep_loads(write, axis, says):
+    """An unknown path, a wrong type, a value out of range or twice on an axis: the file's line, before
+    any point runs (they used to pass validate and run nothing)."""
+    with pytest.raises(ConfigError) as err:
+        load_sweep(write("sweep.yaml", SWEEP.replace("macro.adc.bits: [5, 6]", axis)))
+    assert says in str(err.value)
+
+
+def test_a_sweep_too_large_to_expand_is_refused(write):
+    axis = "macro.adc.bits: [2, 3, 4, 5, 6, 7, 8]\n  chip.tile_buffer_kib: {start: 1, stop: 1000000, step: 1}"
+    with pytest.raises(ConfigError, match="points; at most 1,000,000"):
+        load_sweep(write("sweep.yaml", SWEEP.replace("macro.adc.bits: [5, 6]", axis)))
 
 
 def test_store_round_trip_and_guards(tmp_path):

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from accelsim.errors import ConfigError
 from accelsim.workload import load_workload, workload_from_dict
-from accelsim.workload.graph import ACTIVATION_OPS, LAYER_NORM_OPS
+from accelsim.workload.kinds import ACTIVATION_OPS, LAYER_NORM_OPS
 
 
 def wl(input_shape, *layers):

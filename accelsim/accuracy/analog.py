@@ -56,7 +56,7 @@ from accelsim.mapping import MacroTile, TilePlan
 from accelsim.mapping import plan as make_plan
 from accelsim.mapping.deal import deal
 from accelsim.units import db
-from accelsim.workload import LayerInfo, Workload
+from accelsim.workload import KINDS, LayerInfo, Workload
 
 #: child of SeedSequence(seed) that feeds the read noise of inference (make_population uses 0..5)
 NOISE_STREAM = 6
@@ -177,7 +177,7 @@ def check_bits(arch: ArchConfig, weights: NetworkWeights, tile_plan: TilePlan) -
         raise ConfigError(Problem("holds only the float network: the macros need the quantised one "
                                   "(weight_codes, scales and zero points of every weight layer)",
                                   file=weights.source))
-    on_macros = {s.layer: s.kind for r in tile_plan.rounds for s in r.stages if s.unit == "macros"}
+    on_macros = {s.layer: KINDS[s.kind] for r in tile_plan.rounds for s in r.stages if s.unit == "macros"}
     problems = []
     for name, kind in on_macros.items():
         lw = weights.layers[name]
@@ -187,8 +187,8 @@ def check_bits(arch: ArchConfig, weights: NetworkWeights, tile_plan: TilePlan) -
                 problems.append(Problem(
                     f"layer {name!r} runs on macros, but its {what} codes of {have} bits do not fit the "
                     f"macro's macro.{what}_bits = {limit} ("
-                    + ("keep it in the tiles' digital units with mapping.depthwise: digital, or "
-                       if kind == "depthwise_conv2d" else "")
+                    + (f"keep it in the tiles' digital units with mapping.{kind.digital_option[0]}: "
+                       f"{kind.digital_option[1]}, or " if kind.digital_option else "")
                     + f"quantise it to {limit} bits)",
                     path=f"{name}.{what}_bits" if own else f"{what}_bits", file=weights.source, value=have))
     if problems:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -101,9 +101,8 @@ def _channel_axis_shape(y: np.ndarray) -> tuple[int, ...]:
     return (1,) * (y.ndim - 1) + (-1,)
 
 
-def pool(x: np.ndarray, layer: LayerInfo) -> np.ndarray:
+def pool(x: np.ndarray, layer: LayerInfo, average: bool) -> np.ndarray:
     """Average or max pooling of (B, C, H, W); average pooling divides by the window area."""
-    average = layer.kind == "avgpool"
     if layer.window is None:  # global
         return (x.mean if average else x.max)(axis=(2, 3), keepdims=True)
     win = windows(x, layer.window, pad_value=0.0 if average else -np.inf)
@@ -122,16 +121,78 @@ def quantise_input(x: np.ndarray, lw: LayerWeights) -> np.ndarray:
     return np.clip(codes, 0, lw.input_code_max).astype(np.float32)
 
 
-def _unroll(x: np.ndarray, layer: LayerInfo, pad_value: float) -> tuple[np.ndarray, tuple]:
-    """Input vectors of a weight layer as (G, M, K), and the output geometry."""
-    if layer.kind == "linear":
-        lead = x.shape[:-1]
-        return x.reshape(1, -1, x.shape[-1]), lead
+# Each weight kind's matrix product as numpy arrays: its input vectors unrolled to (G, M, K)
+# with the output geometry, its weights (or codes) as the (G, K, N) matrices the macros hold,
+# and the (G, M, N) accumulations folded back to the layer's output layout.
+
+
+def _unroll_tokens(x: np.ndarray, layer: LayerInfo, pad_value: float) -> tuple[np.ndarray, tuple]:
+    """linear: every vector [F] or token of [T, F] is one row of one group."""
+    lead = x.shape[:-1]
+    return x.reshape(1, -1, x.shape[-1]), lead
+
+
+def _unroll_dense(x: np.ndarray, layer: LayerInfo, pad_value: float) -> tuple[np.ndarray, tuple]:
+    """conv2d: one window per output position, rows ordered (cin, kh, kw), as weight.reshape(N, -1)."""
     win = windows(x, layer.window, pad_value)  # (B, C, OH, OW, kh, kw)
     b, c, oh, ow, kh, kw = win.shape
-    if layer.kind == "conv2d":  # rows ordered (cin, kh, kw), as weight.reshape(N, -1)
-        return win.transpose(0, 2, 3, 1, 4, 5).reshape(1, b * oh * ow, c * kh * kw), (b, oh, ow)
+    return win.transpose(0, 2, 3, 1, 4, 5).reshape(1, b * oh * ow, c * kh * kw), (b, oh, ow)
+
+
+def _unroll_per_channel(x: np.ndarray, layer: LayerInfo, pad_value: float) -> tuple[np.ndarray, tuple]:
+    """depthwise_conv2d: one group per channel, rows the kh x kw taps."""
+    win = windows(x, layer.window, pad_value)  # (B, C, OH, OW, kh, kw)
+    b, c, oh, ow, kh, kw = win.shape
     return win.transpose(1, 0, 2, 3, 4, 5).reshape(c, b * oh * ow, kh * kw), (b, oh, ow)
+
+
+def _matrix_transposed(layer: LayerInfo, w: np.ndarray) -> np.ndarray:
+    """linear (N, F): one F by N matrix."""
+    return w.T[None]
+
+
+def _matrix_dense(layer: LayerInfo, w: np.ndarray) -> np.ndarray:
+    """conv2d (N, C, kh, kw): one K by N matrix, rows ordered (cin, kh, kw)."""
+    return w.reshape(w.shape[0], -1).T[None]
+
+
+def _matrix_per_channel(layer: LayerInfo, w: np.ndarray) -> np.ndarray:
+    """depthwise_conv2d (C * multiplier, 1, kh, kw): C groups of kh*kw by multiplier."""
+    return w.reshape(layer.groups, layer.n, -1).transpose(0, 2, 1)
+
+
+def _fold_tokens(acc: np.ndarray, layer: LayerInfo, geometry: tuple) -> np.ndarray:
+    return acc[0].reshape(*geometry, acc.shape[-1])
+
+
+def _fold_dense(acc: np.ndarray, layer: LayerInfo, geometry: tuple) -> np.ndarray:
+    b, oh, ow = geometry
+    return acc[0].reshape(b, oh, ow, -1).transpose(0, 3, 1, 2)
+
+
+def _fold_per_channel(acc: np.ndarray, layer: LayerInfo, geometry: tuple) -> np.ndarray:
+    b, oh, ow = geometry
+    g, _, m = acc.shape  # output channel c*m + j
+    return acc.reshape(g, b, oh, ow, m).transpose(1, 0, 4, 2, 3).reshape(b, g * m, oh, ow)
+
+
+class _Product(NamedTuple):
+    unroll: Callable[[np.ndarray, LayerInfo, float], tuple[np.ndarray, tuple]]
+    matrix: Callable[[LayerInfo, np.ndarray], np.ndarray]
+    fold: Callable[[np.ndarray, LayerInfo, tuple], np.ndarray]
+
+
+#: the weight kinds' products (the kinds whose ``weights`` is set in accelsim.workload.kinds)
+PRODUCTS: dict[str, _Product] = {
+    "conv2d": _Product(_unroll_dense, _matrix_dense, _fold_dense),
+    "depthwise_conv2d": _Product(_unroll_per_channel, _matrix_per_channel, _fold_per_channel),
+    "linear": _Product(_unroll_tokens, _matrix_transposed, _fold_tokens),
+}
+
+
+def _unroll(x: np.ndarray, layer: LayerInfo, pad_value: float) -> tuple[np.ndarray, tuple]:
+    """Input vectors of a weight layer as (G, M, K), and the output geometry."""
+    return PRODUCTS[layer.kind].unroll(x, layer, pad_value)
 
 
 def weight_matrix(layer: LayerInfo, w: np.ndarray) -> np.ndarray:
@@ -141,22 +202,12 @@ def weight_matrix(layer: LayerInfo, w: np.ndarray) -> np.ndarray:
     kw); depthwise: one kh*kw by multiplier matrix per channel; linear: F by
     units.
     """
-    if layer.kind == "linear":
-        return w.T[None]
-    if layer.kind == "conv2d":
-        return w.reshape(w.shape[0], -1).T[None]
-    return w.reshape(layer.groups, layer.n, -1).transpose(0, 2, 1)  # depthwise: C groups of multiplier columns
+    return PRODUCTS[layer.kind].matrix(layer, w)
 
 
 def _fold(acc: np.ndarray, layer: LayerInfo, geometry: tuple) -> np.ndarray:
     """(G, M, N) accumulations back to the layer's output layout."""
-    if layer.kind == "linear":
-        return acc[0].reshape(*geometry, acc.shape[-1])
-    b, oh, ow = geometry
-    if layer.kind == "conv2d":
-        return acc[0].reshape(b, oh, ow, -1).transpose(0, 3, 1, 2)
-    g, _, m = acc.shape  # depthwise: output channel c*m + j
-    return acc.reshape(g, b, oh, ow, m).transpose(1, 0, 4, 2, 3).reshape(b, g * m, oh, ow)
+    return PRODUCTS[layer.kind].fold(acc, layer, geometry)
 
 
 def float_layer(x: np.ndarray, layer: LayerInfo, lw: LayerWeights) -> np.ndarray:
@@ -203,6 +254,43 @@ def normalise_input(features: np.ndarray, weights: NetworkWeights) -> np.ndarray
     return x
 
 
+def _add(args: list[np.ndarray], layer: LayerInfo) -> np.ndarray:
+    return sum(args[1:], args[0])
+
+
+def _mul(args: list[np.ndarray], layer: LayerInfo) -> np.ndarray:
+    y = args[0]
+    for other in args[1:]:
+        y = y * other
+    return y
+
+
+def _concat(args: list[np.ndarray], layer: LayerInfo) -> np.ndarray:
+    axis = layer.spec.axis
+    return np.concatenate(args, axis=axis if axis < 0 else axis + 1)
+
+
+def _activation_matmul(args: list[np.ndarray], layer: LayerInfo) -> np.ndarray:
+    """activation x activation, in the digital unit."""
+    b = np.swapaxes(args[1], -1, -2) if layer.spec.transpose_b else args[1]
+    return np.matmul(args[0], b)
+
+
+#: the arithmetic of the layers without weights, on (B, ...) batches: f(inputs, layer) -> output
+#: before the activation
+DIGITAL: dict[str, Callable[[list[np.ndarray], LayerInfo], np.ndarray]] = {
+    "avgpool": lambda args, layer: pool(args[0], layer, average=True),
+    "maxpool": lambda args, layer: pool(args[0], layer, average=False),
+    "add": _add,
+    "mul": _mul,
+    "flatten": lambda args, layer: args[0].reshape(args[0].shape[0], -1),
+    "reshape": lambda args, layer: args[0].reshape(args[0].shape[0], *layer.out_shape),
+    "transpose": lambda args, layer: args[0].transpose(0, *(p + 1 for p in layer.spec.perm)),
+    "concat": _concat,
+    "matmul": _activation_matmul,
+}
+
+
 def forward(workload: Workload, weights: NetworkWeights, inputs: np.ndarray,
             path: Path_ = "quantised", matmul: Matmul = ideal_matmul) -> np.ndarray:
     """Outputs of the last layer for a batch of inputs of shape (B, *input_shape)."""
@@ -226,28 +314,11 @@ def forward(workload: Workload, weights: NetworkWeights, inputs: np.ndarray,
                 y = float_layer(args[0], layer, lw)
             else:
                 y = quantised_layer(args[0], layer, lw, matmul)
-        elif layer.kind in ("avgpool", "maxpool"):
-            y = pool(args[0], layer)
-        elif layer.kind == "add":
-            y = sum(args[1:], args[0])
-        elif layer.kind == "mul":
-            y = args[0]
-            for other in args[1:]:
-                y = y * other
-        elif layer.kind == "flatten":
-            y = args[0].reshape(args[0].shape[0], -1)
-        elif layer.kind == "reshape":
-            y = args[0].reshape(args[0].shape[0], *layer.out_shape)
-        elif layer.kind == "transpose":
-            y = args[0].transpose(0, *(p + 1 for p in layer.spec.perm))
-        elif layer.kind == "concat":
-            axis = layer.spec.axis
-            y = np.concatenate(args, axis=axis if axis < 0 else axis + 1)
-        elif layer.kind == "matmul":  # activation x activation, in the digital unit
-            b = np.swapaxes(args[1], -1, -2) if layer.spec.transpose_b else args[1]
-            y = np.matmul(args[0], b)
         else:
-            raise ValueError(f"unknown layer kind {layer.kind!r}")
+            compute = DIGITAL.get(layer.kind)
+            if compute is None:
+                raise ValueError(f"unknown layer kind {layer.kind!r}")
+            y = compute(args, layer)
         values[layer.name] = activate(y, layer.spec.activation)
         for name in set(layer.inputs):
             if last.get(name) == i:

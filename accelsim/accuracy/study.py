@@ -12,7 +12,6 @@ same numbers as serially.
 from __future__ import annotations
 
 from concurrent.futures import Executor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,141 +25,20 @@ from accelsim.config import ArchConfig
 from accelsim.errors import ConfigError, Problem
 from accelsim.mapping import TilePlan
 from accelsim.mapping import plan as make_plan
+from accelsim.results.accuracy import (
+    AccuracyStudy,
+    CalibrationSource,
+    DieResult,
+    DiesSummary,
+    LayerError,
+    Spread,
+)
 from accelsim.workload import Workload
 
 #: samples of the calibration batch (the deployment's ADC ranging and calibration vectors)
 CALIBRATION_SAMPLES = 512
 #: child of SeedSequence(seed) that draws the calibration batch (the population uses 0..5, noise 6)
 CALIBRATION_STREAM = 7
-
-
-@dataclass(frozen=True)
-class LayerError:
-    """MAC error of one layer's tiles against the ideal integer products of the same tiles.
-
-    RMSE is in the layer's own ADC LSB: ``adc_lsb_mac``, the mean step of the
-    macros holding its tiles as programmed (ranged at deployment, the nominal
-    step otherwise), in MAC units of the least-significant slice; SQNR = 10
-    log10(sum ideal^2 / sum error^2), in dB.
-    """
-
-    layer: str
-    macros: int
-    mvms: int
-    rmse_lsb_uncalibrated: float
-    rmse_lsb_calibrated: float
-    sqnr_db_uncalibrated: float
-    sqnr_db_calibrated: float
-    adc_lsb_mac: float
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
-
-
-@dataclass(frozen=True)
-class DieResult:
-    """Analog accuracy of one die, before and after calibration."""
-
-    die: int
-    seed: int
-    accuracy_uncalibrated: float
-    accuracy_calibrated: float
-    layers: tuple[LayerError, ...]
-
-    def to_dict(self) -> dict:
-        return {"die": self.die, "seed": self.seed,
-                "accuracy_uncalibrated": self.accuracy_uncalibrated,
-                "accuracy_calibrated": self.accuracy_calibrated,
-                "layers": [e.to_dict() for e in self.layers]}
-
-
-@dataclass(frozen=True)
-class Spread:
-    """Mean, minimum and 5th percentile of an accuracy across dies."""
-
-    mean: float
-    min: float
-    p5: float
-
-    @staticmethod
-    def of(values) -> Spread:
-        v = np.asarray(values, dtype=np.float64)
-        return Spread(float(v.mean()), float(v.min()), float(np.percentile(v, 5)))
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
-
-
-@dataclass(frozen=True)
-class CalibrationSource:
-    """Where a deployment's calibration batch came from: the ``source`` file or folder, the batch's
-    ``samples``, and ``from_test_set`` when they are samples of the evaluated set itself."""
-
-    source: str
-    samples: int
-    from_test_set: bool
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
-
-
-@dataclass(frozen=True)
-class AccuracyStudy:
-    """The four accuracies of a workload on a chip, and their spread across dies.
-
-    ``accuracy_uncalibrated`` / ``accuracy_calibrated`` and ``layers`` are
-    those of die 0, the chip of the run's seed. ``calibration`` says where the
-    deployment's calibration batch came from: its ``source`` file or folder,
-    its ``samples``, and ``from_test_set`` when it was drawn from the evaluated
-    samples for want of a separate split.
-    """
-
-    workload: str
-    arch: str
-    dataset: str
-    samples: int
-    seed: int
-    accuracy_float: float
-    accuracy_ideal: float
-    dies: tuple[DieResult, ...]
-    calibration: CalibrationSource | None = None
-
-    @property
-    def accuracy_uncalibrated(self) -> float:
-        return self.dies[0].accuracy_uncalibrated
-
-    @property
-    def accuracy_calibrated(self) -> float:
-        return self.dies[0].accuracy_calibrated
-
-    @property
-    def layers(self) -> tuple[LayerError, ...]:
-        return self.dies[0].layers
-
-    @property
-    def uncalibrated(self) -> Spread:
-        return Spread.of([d.accuracy_uncalibrated for d in self.dies])
-
-    @property
-    def calibrated(self) -> Spread:
-        return Spread.of([d.accuracy_calibrated for d in self.dies])
-
-    def figures(self) -> dict:
-        """The four accuracies (fractions in 0..1), as ``run --accuracy`` reports them."""
-        return {"accuracy_float": self.accuracy_float, "accuracy_ideal": self.accuracy_ideal,
-                "accuracy_uncalibrated": self.accuracy_uncalibrated,
-                "accuracy_calibrated": self.accuracy_calibrated}
-
-    def to_dict(self) -> dict:
-        out = {"workload": self.workload, "arch": self.arch, "dataset": self.dataset,
-               "samples": self.samples, "seed": self.seed,
-               "calibration": self.calibration.to_dict() if self.calibration else None, **self.figures(),
-               "layers": [e.to_dict() for e in self.layers]}
-        if len(self.dies) > 1:
-            out["dies"] = [d.to_dict() for d in self.dies]
-            out["dies_summary"] = {"count": len(self.dies), "uncalibrated": self.uncalibrated.to_dict(),
-                                   "calibrated": self.calibrated.to_dict()}
-        return out
 
 
 # ---------------------------------------------------------------- inputs
@@ -174,13 +52,22 @@ def die_seeds(seed: int, dies: int) -> list[int]:
     return [seed] + [int(c.generate_state(1, np.uint32)[0]) for c in children[1:]]
 
 
+def _squeezed(shape) -> tuple[int, ...]:
+    shape = tuple(int(d) for d in shape)
+    while shape and shape[0] == 1:
+        shape = shape[1:]
+    return shape
+
+
 def _fitting(workload: Workload, fs: FeatureSet, what: str) -> FeatureSet:
     """``fs`` when its samples fit the workload's input and it holds some; ConfigError naming the file."""
-    per_sample = int(np.prod(fs.features.shape[1:]))
-    if per_sample != int(np.prod(workload.input_shape)):
+    # the shape must be the input's exactly (leading axes of size 1 may be left out): a set of the
+    # right size in another layout, e.g. transposed, would run and give a meaningless accuracy
+    if _squeezed(fs.features.shape[1:]) != _squeezed(workload.input_shape):
         raise ConfigError(Problem(
             f"{what} features of shape {list(fs.features.shape[1:])} do not fit the input "
-            f"{list(workload.input_shape)} of workload {workload.name!r}", file=fs.source))
+            f"{list(workload.input_shape)} of workload {workload.name!r} (the shapes must be equal, "
+            "leading axes of size 1 aside)", file=fs.source))
     if len(fs) == 0:
         raise ConfigError(Problem(f"the {what} set holds no samples", file=fs.source))
     return fs
@@ -266,6 +153,20 @@ def _layer_errors(chip: AnalogChip, raw: AnalogPass, cal: AnalogPass) -> tuple:
     return tuple(out)
 
 
+def _spread(values) -> Spread:
+    """Mean, minimum and 5th percentile of ``values``."""
+    v = np.asarray(values, dtype=np.float64)
+    return Spread(float(v.mean()), float(v.min()), float(np.percentile(v, 5)))
+
+
+def _dies_summary(dies: tuple[DieResult, ...]) -> DiesSummary | None:
+    """The spread across dies; None for one die."""
+    if len(dies) < 2:
+        return None
+    return DiesSummary(len(dies), _spread([d.accuracy_uncalibrated for d in dies]),
+                       _spread([d.accuracy_calibrated for d in dies]))
+
+
 def calibration_batch(features: np.ndarray, seed: int, samples: int = CALIBRATION_SAMPLES) -> np.ndarray:
     """The deployment's calibration batch: ``samples`` inputs drawn (without their labels) from
     ``features`` with child ``CALIBRATION_STREAM`` of ``SeedSequence(seed)``; all of them when fewer."""
@@ -333,6 +234,10 @@ def evaluate_accuracy(arch: ArchConfig, workload: Workload, test: FeatureSet | N
         futures = [executor.submit(run_die, *a) for a in args]
         results = [f.result() for f in futures]
     from_test = calibration is None or _same_file(calibration.source, test.source)
-    return AccuracyStudy(workload.name, arch.name, test.source or "", len(labels), seed,
-                         acc_float, acc_ideal, tuple(results),
-                         CalibrationSource(pool.source or "", len(batch), from_test))
+    die0 = results[0]
+    return AccuracyStudy(
+        workload=workload.name, arch=arch.name, dataset=test.source or "", samples=len(labels), seed=seed,
+        calibration=CalibrationSource(pool.source or "", len(batch), from_test),
+        accuracy_float=acc_float, accuracy_ideal=acc_ideal,
+        accuracy_uncalibrated=die0.accuracy_uncalibrated, accuracy_calibrated=die0.accuracy_calibrated,
+        layers=die0.layers, dies=tuple(results), dies_summary=_dies_summary(tuple(results)))

@@ -131,14 +131,10 @@ class NetworkWeights:
 
 
 def weight_shape(layer: LayerInfo) -> tuple[int, ...]:
-    """The shape ``L.weight`` must have for this layer."""
-    if layer.kind == "conv2d":  # filters = groups x n
-        return (layer.groups * layer.n, layer.in_shapes[0][0], *layer.window.kernel)
-    if layer.kind == "depthwise_conv2d":  # n = multiplier
-        return (layer.in_shapes[0][0] * layer.n, 1, *layer.window.kernel)
-    if layer.kind == "linear":  # n = units
-        return (layer.n, layer.in_shapes[0][-1])
-    raise ValueError(f"layer {layer.name!r} ({layer.kind}) has no weights")
+    """The shape ``L.weight`` must have for this layer (its kind's, from shape inference)."""
+    if not layer.has_weights:
+        raise ValueError(f"layer {layer.name!r} ({layer.kind}) has no weights")
+    return layer.weight_shape
 
 
 def weights_path(workload: Workload) -> Path:

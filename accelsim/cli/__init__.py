@@ -9,6 +9,8 @@ CLI is the only place that prints to the terminal or exits.
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 from collections.abc import Sequence
 
@@ -26,6 +28,15 @@ class _Parser(argparse.ArgumentParser):
         self.print_usage(sys.stderr)
         sys.stderr.write(f"{self.prog}: error: {message}\n")
         raise SystemExit(EXIT_USAGE)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's last flush of unwritable output is silent."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,12 +59,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a full disk or a closed pipe shows here, not at exit
+        return code
     except AccelsimError as err:
         sys.stderr.write(f"accelsim {args.command}: error: {err}\n")
         return err.exit_code
+    except BrokenPipeError:  # e.g. `accelsim workload --csv | head`
+        _quiet_stdout()
+        return 0
+    except OSError as err:  # the user's files and folders: unreadable, unwritable, full
+        where = f"{err.filename}: " if err.filename else ("standard output: " if err.errno == errno.ENOSPC else "")
+        sys.stderr.write(f"accelsim {args.command}: error: {where}{err.strerror or err}\n")
+        if err.filename is None and err.errno in (errno.ENOSPC, errno.EIO):
+            _quiet_stdout()  # the output itself failed: nothing more can be written to it
+        return EXIT_USAGE
     except KeyboardInterrupt:
         sys.stderr.write("accelsim: interrupted\n")
         return 130
-    except BrokenPipeError:  # e.g. `accelsim workload --csv | head`
-        return 0

@@ -8,7 +8,7 @@ import os
 import sys
 
 from accelsim.accuracy.study import CALIBRATION_SAMPLES, evaluate_accuracy, load_calibration_set, load_test_set
-from accelsim.cli.common import add_arch, add_output_format
+from accelsim.cli.common import add_arch, add_output_format, require_weights
 from accelsim.config import load_arch
 from accelsim.errors import UsageError
 from accelsim.report.accuracy import LAYER_COLUMNS, accuracy_table, dies_table, layer_rows, layer_table
@@ -64,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"simulation.seed={args.seed}")
     arch = load_arch(args.arch, overrides)
     workload = load_workload(args.workload)
+    require_weights(workload)  # before any data set: a workload without weights is the first thing to say
     # the calibration split first: a folder's is a few hundred clips, its test split thousands
     calibration = load_calibration_set(workload, args.data, args.calibration, seed=arch.simulation.seed,
                                        samples=args.calibration_samples)
@@ -76,15 +77,14 @@ def run(args: argparse.Namespace) -> int:
             study = evaluate_accuracy(arch, workload, test, executor=executor, **options)
     else:
         study = evaluate_accuracy(arch, workload, test, **options)
-    data = study.to_dict()
     if args.json:
-        sys.stdout.write(to_json(data) + "\n")
+        sys.stdout.write(to_json(study.to_dict()) + "\n")
     elif args.csv:
-        sys.stdout.write(to_csv(LAYER_COLUMNS, layer_rows(data)))
+        sys.stdout.write(to_csv(LAYER_COLUMNS, layer_rows(study)))
     else:
         con = stdout_console()
-        con.print(accuracy_table(data))
-        if "dies" in data:
-            con.print(dies_table(data))
-        con.print(layer_table(data))
+        con.print(accuracy_table(study))
+        if study.dies_summary is not None:
+            con.print(dies_table(study))
+        con.print(layer_table(study))
     return 0

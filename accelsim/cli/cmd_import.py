@@ -9,6 +9,7 @@ from pathlib import Path
 from accelsim.cli.cmd_workload import CLASS_NAMES
 from accelsim.cli.common import add_input_shape, input_shapes_of
 from accelsim.errors import ConfigError, Problem, UsageError
+from accelsim.files import check_output_file
 from accelsim.workload import workload_from_dict
 from accelsim.workload.export import save_workload
 from accelsim.workload.onnx_import import import_onnx
@@ -38,10 +39,15 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"the output must be a .yaml file, not {str(out)!r}")
     if not out.parent.is_dir():
         raise UsageError(f"the output folder {str(out.parent)!r} does not exist")
+    check_output_file(out)
+    check_output_file(out.with_suffix(".npz"))
     model = import_onnx(model_path, input_shapes_of(args))
     weights = None if args.no_weights else model.weights
     targets = [out] + ([out.with_suffix(".npz")] if weights else [])
-    existing = [str(t) for t in targets if t.exists()]
+    # the .npz is written before the .yaml: a .npz beside no .yaml is what an interrupted import
+    # left, and a rerun replaces it
+    orphan = weights and not out.exists() and out.with_suffix(".npz").is_file()
+    existing = [str(t) for t in targets if t.exists() and not (orphan and t.suffix == ".npz")]
     if existing and not args.force:
         raise UsageError(f"{' and '.join(existing)} already exist{'s' if len(existing) == 1 else ''}; "
                          "give --force to overwrite")

@@ -9,7 +9,7 @@ import sys
 from accelsim.api import characterize_macro
 from accelsim.cli.common import add_arch, add_output_format
 from accelsim.report.console import stdout_console, to_csv, to_json
-from accelsim.report.macro import flat_rows, print_macro
+from accelsim.report.macro import csv_rows, print_macro
 
 
 def _positive(text: str) -> int:
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(to_json(c.to_dict()) + "\n")
     elif args.csv:
-        sys.stdout.write(to_csv(("key", "value"), flat_rows(c.to_dict())))
+        sys.stdout.write(to_csv(("key", "value"), csv_rows(c)))
     else:
         print_macro(stdout_console(), c)
     return 0

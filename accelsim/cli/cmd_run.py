@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 from accelsim.api import RunOptions, simulate
-from accelsim.cli.common import add_arch, add_input_shape, add_output_format, input_shapes_of
+from accelsim.cli.common import add_arch, add_input_shape, add_output_format, input_shapes_of, require_weights
 from accelsim.config import load_arch
 from accelsim.errors import UsageError
-from accelsim.files import write_atomic
+from accelsim.files import check_output_file, check_output_folder, write_atomic
 from accelsim.report.console import stdout_console, to_csv, to_json
 from accelsim.report.run import (
     LAYER_COLUMNS,
@@ -62,19 +62,27 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.batch is not None and args.batch < 1:
         raise UsageError(f"--batch must be at least 1, got {args.batch}")
+    if args.accuracy_samples is not None and not args.accuracy:
+        raise UsageError("--accuracy-samples needs --accuracy")
+    # refuse unwritable outputs before the run, not after it
+    if args.trace:
+        check_output_file(args.trace)
+    if args.plot:
+        check_output_folder(args.plot)
     overrides = list(args.overrides)
     if args.seed is not None:
         overrides.append(f"simulation.seed={args.seed}")
     arch = load_arch(args.arch, overrides)
     workload = load_workload(args.workload, input_shapes_of(args))
-    figures = None
+    study = None
     if args.accuracy:  # before the run: a workload without weights or test set fails fast
         from accelsim.accuracy.study import evaluate_accuracy, load_test_set
 
         if args.accuracy_samples is not None and args.accuracy_samples < 1:
             raise UsageError(f"--accuracy-samples must be at least 1, got {args.accuracy_samples}")
+        require_weights(workload)
         test = load_test_set(workload, samples=args.accuracy_samples)
-        figures = evaluate_accuracy(arch, workload, test).figures()  # calibrated on the test set's own split
+        study = evaluate_accuracy(arch, workload, test)  # calibrated on the test set's own split
     progress = RunProgress(enabled=sys.stderr.isatty() and not args.quiet)
     try:
         result = simulate(arch, workload, RunOptions(
@@ -93,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         except ImportError as err:
             raise UsageError(str(err)) from None
     if args.json:
-        sys.stdout.write(to_json({**result.to_dict(), **(figures or {})}) + "\n")
+        sys.stdout.write(to_json({**result.to_dict(), **(study.figures() if study else {})}) + "\n")
     elif args.csv:
         sys.stdout.write(to_csv(LAYER_COLUMNS, layer_rows(result)))
     else:
@@ -106,10 +114,10 @@ def run(args: argparse.Namespace) -> int:
         con.print(energy_table(result))
         con.print(area_table(result))
         con.print(layer_table(result))
-        if figures is not None:
+        if study is not None:
             from accelsim.report.accuracy import figures_table
 
-            con.print(figures_table(figures))
+            con.print(figures_table(study))
         if result.trace_truncated:
             con.print(f"trace truncated at {TRACE_MAX_EVENTS:,} events")
     return 0

@@ -11,6 +11,7 @@ from accelsim.cli.cmd_sweep_report import emit
 from accelsim.cli.common import add_output_format
 from accelsim.errors import UsageError
 from accelsim.executors import open_executor
+from accelsim.files import check_output_file, check_output_folder
 from accelsim.report.progress import progress_bar
 from accelsim.sweep.runner import load_sweep, run_sweep
 from accelsim.sweep.store import Store
@@ -38,6 +39,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
     sweep = load_sweep(args.sweep)
     out = Path(args.out or f"{sweep.spec.name}.db")
+    check_output_file(out)
+    if args.plot:
+        check_output_folder(args.plot)
     if out.exists() and not args.resume:
         raise UsageError(f"{out}: results store already exists; pass --resume to continue it, "
                          "or choose another --out")
@@ -56,4 +60,8 @@ def run(args: argparse.Namespace) -> int:
         lines.append("invalid points (skipped):")
         lines += [f"  #{p.index} {dict(p.params)}: {msg}" for p, msg in outcome.invalid_points[:10]]
     emit(records, sweep.spec, args, lines)
+    if not any(r.status == "ok" for r in records):
+        sys.stderr.write(f"accelsim sweep: error: no point of the sweep ran successfully ({len(records)} stored, "
+                         f"{len(outcome.invalid_points)} invalid)\n")
+        return 1
     return 0

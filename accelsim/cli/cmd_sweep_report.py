@@ -9,6 +9,7 @@ from pathlib import Path
 
 from accelsim.cli.common import add_output_format
 from accelsim.errors import ConfigError, Problem
+from accelsim.files import check_output_folder
 from accelsim.report.console import fmt, stdout_console, table, to_csv, to_json
 from accelsim.sweep.analysis import SweepSummary, missing_metrics, summarize
 from accelsim.sweep.runner import records_table
@@ -45,6 +46,7 @@ def emit(records, spec: SweepSpec, args, extra_lines=()) -> None:
     else:
         render(summary, spec, extra_lines)
     if getattr(args, "plot", None):
+        check_output_folder(args.plot)
         written = plot(summary, records, spec, Path(args.plot))
         sys.stderr.write("wrote " + ", ".join(str(p) for p in written) + "\n")
 
@@ -109,7 +111,9 @@ def plot(summary: SweepSummary, records, spec: SweepSpec, folder: Path) -> list[
 
 def run(args: argparse.Namespace) -> int:
     with open_existing(args.store) as store:
-        spec = SweepSpec.model_validate(json.loads(store.meta("sweep")))
+        recorded = json.loads(store.meta("sweep"))
+        # the store records the sweep's spec with its inputs' digests (older stores: the spec alone)
+        spec = SweepSpec.model_validate(recorded["spec"] if "spec" in recorded and "base" in recorded else recorded)
         records = list(store.records())
     emit(records, spec, args)
     return 0

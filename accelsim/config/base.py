@@ -17,4 +17,5 @@ class Section(BaseModel):
         extra="forbid",
         use_attribute_docstrings=True,
         validate_default=True,
+        allow_inf_nan=False,  # an energy of .inf or a size of .nan is a mistake, not a figure
     )

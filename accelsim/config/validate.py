@@ -34,6 +34,7 @@ _TYPE_WORDS = {
     "model_type": "a mapping",
     "model_attributes_type": "a mapping",
     "tuple_type": "a list",
+    "finite_number": "a finite number",
 }
 
 
@@ -174,9 +175,58 @@ def problems_from(exc: pydantic.ValidationError, model: type[BaseModel], data: A
     return problems
 
 
+def _accepts_bool(annotation: Any) -> bool:
+    if annotation is bool or annotation is Any:
+        return True
+    return any(_accepts_bool(a) for a in typing.get_args(annotation))
+
+
+def _pick(models: list[type[BaseModel]], value: dict) -> type[BaseModel] | None:
+    """The model a mapping is validated as: the only one, or the member its ``type`` tag names."""
+    if len(models) == 1:
+        return models[0]
+    for m in models:
+        f = m.model_fields.get("type")
+        if f is not None and value.get("type") in typing.get_args(f.annotation):
+            return m
+    return None
+
+
+def bool_problems(model: type[BaseModel], data: Any, smap: SourceMap | None, path: tuple = ()) -> list[Problem]:
+    """true/false given where a number (or another non-boolean) is expected: pydantic would read
+    true as 1; here it is an error, with the file, line and dotted path."""
+    out: list[Problem] = []
+    if not isinstance(data, dict):
+        return out
+    fields = {(f.alias or name): f for name, f in model.model_fields.items()}
+    for key, value in data.items():
+        f = fields.get(key)
+        if f is None:
+            continue
+        sub = path + (key,)
+        ann = f.annotation
+        models = _models_in(ann)
+        items = value if isinstance(value, list) else [value]
+        for i, item in enumerate(items):
+            where = sub + ((i,) if isinstance(value, list) else ())
+            if isinstance(item, bool) and not _accepts_bool(ann):
+                out.append(Problem("expected a number, not true or false", path=dotted(where),
+                                   file=smap.file if smap else None,
+                                   line=smap.line_of(where) if smap else None, value=item))
+            elif isinstance(item, dict) and models:
+                m = _pick(models, item)
+                if m is not None:
+                    out.extend(bool_problems(m, item, smap, where))
+    return out
+
+
 def validate_model(model: type[M], data: Any, smap: SourceMap | None = None) -> M:
     """Validate ``data`` as ``model`` or raise one ConfigError with every problem."""
+    bools = bool_problems(model, data, smap)
     try:
-        return model.model_validate(data)
+        result = model.model_validate(data)
     except pydantic.ValidationError as exc:
-        raise ConfigError(problems_from(exc, model, data, smap)) from None
+        raise ConfigError(bools + problems_from(exc, model, data, smap)) from None
+    if bools:
+        raise ConfigError(bools)
+    return result

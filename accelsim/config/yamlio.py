@@ -18,6 +18,13 @@ from accelsim.errors import ConfigError, Problem
 
 PathKey = tuple  # tuple[str | int, ...]
 
+#: the largest YAML file read (architecture, workload, sweep files are a few kB)
+MAX_YAML_BYTES = 16 * 1024 * 1024
+#: values in one document, counting each use of an alias (a "billion laughs" file expands to 10^9)
+MAX_YAML_VALUES = 1_000_000
+#: nesting depth of one document
+MAX_YAML_DEPTH = 100
+
 
 @dataclass
 class SourceMap:
@@ -51,7 +58,24 @@ def dotted(path: PathKey) -> str:
     return out
 
 
-def _index(node: yaml.Node, path: PathKey, smap: SourceMap, problems: list[Problem]) -> None:
+class _Limits:
+    __slots__ = ("values",)
+
+    def __init__(self):
+        self.values = 0
+
+
+def _index(node: yaml.Node, path: PathKey, smap: SourceMap, problems: list[Problem],
+           limits: _Limits | None = None) -> None:
+    limits = limits or _Limits()
+    limits.values += 1
+    if limits.values > MAX_YAML_VALUES:
+        raise ConfigError(Problem(
+            f"the document holds more than {MAX_YAML_VALUES:,} values once its aliases are expanded "
+            f"(a YAML alias bomb?); the limit is {MAX_YAML_VALUES:,}", file=smap.file, line=node.start_mark.line + 1))
+    if len(path) > MAX_YAML_DEPTH:
+        raise ConfigError(Problem(f"values nested more than {MAX_YAML_DEPTH} levels deep",
+                                  path=dotted(path[:3]) + "...", file=smap.file, line=node.start_mark.line + 1))
     smap.lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
@@ -69,10 +93,10 @@ def _index(node: yaml.Node, path: PathKey, smap: SourceMap, problems: list[Probl
                 )
             seen[key] = line
             smap.key_lines[path + (key,)] = line
-            _index(value_node, path + (key,), smap, problems)
+            _index(value_node, path + (key,), smap, problems, limits)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _index(item, path + (i,), smap, problems)
+            _index(item, path + (i,), smap, problems, limits)
 
 
 def parse_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
@@ -100,6 +124,9 @@ def parse_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
         raise ConfigError(Problem(f"YAML syntax error: {reason}", file=file, line=line)) from None
     except yaml.YAMLError as exc:
         raise ConfigError(Problem(f"YAML error: {exc}", file=file)) from None
+    except RecursionError:
+        raise ConfigError(Problem(f"values nested too deeply to read (the limit is {MAX_YAML_DEPTH} levels)",
+                                  file=file)) from None
     return data, smap
 
 
@@ -107,6 +134,15 @@ def load_yaml(path: str | Path) -> tuple[Any, SourceMap]:
     """Read and parse a YAML file; a missing or unreadable file is a ConfigError."""
     p = Path(path)
     try:
+        st = p.stat()
+        if p.is_dir():
+            raise IsADirectoryError(str(p))
+        if not p.is_file():
+            raise ConfigError(Problem("is not a regular file (a device, a FIFO or a socket), expected a YAML "
+                                      "file", file=str(path)))
+        if st.st_size > MAX_YAML_BYTES:
+            raise ConfigError(Problem(f"is {st.st_size:,} bytes; a YAML file of accelsim's is at most "
+                                      f"{MAX_YAML_BYTES:,} bytes", file=str(path)))
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(Problem("file not found", file=str(path))) from None

@@ -28,8 +28,7 @@ from dataclasses import dataclass
 from accelsim.config.arch import ArchConfig
 from accelsim.cost.area import chip_area, macro_area
 from accelsim.cost.energy import price
-from accelsim.hw.characterize import mvm_time_ns
-from accelsim.hw.geometry import macro_geometry, mvm_counts
+from accelsim.hw.geometry import macro_geometry, mvm_counts, mvm_time_ns
 from accelsim.units import PJ
 
 

@@ -27,11 +27,10 @@ the latency exactly (checked here: a mismatch is a SimulationError).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from accelsim.errors import SimulationError
 from accelsim.hw.geometry import MacroGeometry
 from accelsim.mapping.path import StepKind
+from accelsim.results.timing import PathPart
 
 MACRO = "macro evaluation"
 ADC = "ADC conversion"
@@ -45,16 +44,6 @@ STEPS_MAX = 1 << 12
 #: causes of the latency breakdown, in report order
 CAUSES = (MACRO, ADC, StepKind.READ.value, StepKind.WRITE.value, StepKind.LINK.value,
           StepKind.DIGITAL.value, WAIT, SPACE, PROGRAMMING)
-
-
-@dataclass(frozen=True)
-class PathPart:
-    """Cycles of the critical path given to one cause on one resource, within one layer."""
-
-    layer: str
-    cause: str
-    resource: str
-    cycles: int
 
 
 class PathRecorder:

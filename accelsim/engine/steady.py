@@ -18,44 +18,18 @@ doubles, up to ``max_inferences``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from accelsim.config.arch import ArchConfig
 from accelsim.config.options import RunOptions
 from accelsim.engine.simulator import simulate_plan
 from accelsim.mapping.demand import bottleneck, round_demand
 from accelsim.mapping.plan import TilePlan
+from accelsim.results.timing import SteadyState
 
 FIRST_INFERENCES = 12
 MAX_INFERENCES = 256
 TOLERANCE = 0.005
-
-
-@dataclass(frozen=True)
-class SteadyState:
-    """A steady-state measurement: the rate, the window it was measured in, and whether it settled."""
-
-    cycles_per_inference: float
-    bound_resource: str
-    bound_cycles_per_inference: int
-    inferences: int
-    window_start_cycle: int
-    window_end_cycle: int
-    window_inferences: int
-    busy_cycles_in_window: int
-    completion_cycles_per_inference: float
-    half_windows_cycles_per_inference: tuple[float, float]
-    settled: bool
-
-    def to_dict(self) -> dict:
-        return {"cycles_per_inference": self.cycles_per_inference, "bound_resource": self.bound_resource,
-                "bound_cycles_per_inference": self.bound_cycles_per_inference,
-                "inferences_simulated": self.inferences, "window_start_cycle": self.window_start_cycle,
-                "window_end_cycle": self.window_end_cycle, "window_inferences": self.window_inferences,
-                "busy_cycles_in_window": self.busy_cycles_in_window,
-                "completion_cycles_per_inference": self.completion_cycles_per_inference,
-                "half_windows_cycles_per_inference": list(self.half_windows_cycles_per_inference),
-                "settled": self.settled}
 
 
 def busy_between(intervals, a: int, b: int) -> int:

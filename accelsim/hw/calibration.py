@@ -37,6 +37,7 @@ from accelsim.hw.macro import (
     weight_range,
 )
 from accelsim.hw.variation import MacroPopulation, make_population
+from accelsim.results.macro import CalibrationStudy, ErrorStats
 
 #: digital operations per vector and column of the least-squares fit (sums of a, y, a^2, a y)
 FIT_OPS_PER_VECTOR = 4
@@ -158,85 +159,23 @@ def macro_errors(outputs: np.ndarray, ideal: np.ndarray, lsb: float) -> tuple[np
     return np.sqrt(mse) / lsb, sqnr
 
 
-@dataclass(frozen=True)
-class ErrorStats:
-    """MAC error across macros: RMSE in ADC LSB and SQNR in dB.
-
-    ``*_p95`` is the 95th percentile of RMSE across macros; ``sqnr_db_p5`` the
-    matching 5th percentile of SQNR (95 % of macros do better); ``worst`` is
-    the worst macro (largest RMSE, smallest SQNR).
-    """
-
-    rmse_lsb_mean: float
-    rmse_lsb_p95: float
-    rmse_lsb_worst: float
-    sqnr_db_mean: float
-    sqnr_db_p5: float
-    sqnr_db_worst: float
-
-    @staticmethod
-    def of(rmse_lsb: np.ndarray, sqnr_db: np.ndarray) -> ErrorStats:
-        return ErrorStats(
-            rmse_lsb_mean=float(np.mean(rmse_lsb)),
-            rmse_lsb_p95=float(np.percentile(rmse_lsb, 95)),
-            rmse_lsb_worst=float(np.max(rmse_lsb)),
-            sqnr_db_mean=float(np.mean(sqnr_db)),
-            sqnr_db_p5=float(np.percentile(sqnr_db, 5)),
-            sqnr_db_worst=float(np.min(sqnr_db)),
-        )
-
-    def to_dict(self) -> dict[str, float]:
-        return dict(self.__dict__)
+def error_stats(rmse_lsb: np.ndarray, sqnr_db: np.ndarray) -> ErrorStats:
+    """Mean, 95th percentile and worst RMSE, mean, 5th percentile and worst SQNR across macros."""
+    return ErrorStats(
+        rmse_lsb_mean=float(np.mean(rmse_lsb)),
+        rmse_lsb_p95=float(np.percentile(rmse_lsb, 95)),
+        rmse_lsb_worst=float(np.max(rmse_lsb)),
+        sqnr_db_mean=float(np.mean(sqnr_db)),
+        sqnr_db_p5=float(np.percentile(sqnr_db, 5)),
+        sqnr_db_worst=float(np.min(sqnr_db)),
+    )
 
 
-@dataclass(frozen=True)
-class CalibrationStudy:
-    """MAC error of a population before and after calibration.
-
-    Every macro holds its own random full-size weight tile and sees its own
-    random input vectors (uniform over the weight and input ranges); before
-    and after use the same tiles, vectors and read-noise draws. ``floor`` is
-    the error of ideal devices with the same ADC and readout, calibrated the
-    same way (quantisation, clipping and what a linear fit leaves of the
-    readout's non-linearity): what calibration of real devices aims at.
-    The LSB is the nominal ADC step in MAC units of the least-significant
-    slice (and, bit-serial, of one input bit).
-    """
-
-    macros: int
-    vectors: int
-    eval_vectors: int
-    seed: int
-    adc_trim: bool
-    adc_lsb_levels: float
-    before: ErrorStats
-    after: ErrorStats
-    floor: ErrorStats
-    rmse_lsb_before: tuple[float, ...]
-    rmse_lsb_after: tuple[float, ...]
-    cycles_per_macro: int
-    counts: ActionCounts
-
-    @property
-    def worst_rmse_reduction(self) -> float:
-        """Worst-macro RMSE before over worst-macro RMSE after."""
-        return self.before.rmse_lsb_worst / self.after.rmse_lsb_worst
-
-    def to_dict(self) -> dict:
-        return {
-            "macros": self.macros,
-            "vectors": self.vectors,
-            "eval_vectors": self.eval_vectors,
-            "seed": self.seed,
-            "adc_trim": self.adc_trim,
-            "adc_lsb_levels": self.adc_lsb_levels,
-            "before": self.before.to_dict(),
-            "after": self.after.to_dict(),
-            "floor": self.floor.to_dict(),
-            "worst_rmse_reduction": self.worst_rmse_reduction,
-            "cycles_per_macro": self.cycles_per_macro,
-            "counts": self.counts.to_dict(),
-        }
+def _reduction(before: float, after: float) -> float:
+    """``before / after``; inf when only ``after`` is 0, 1 when both are."""
+    if after:
+        return before / after
+    return float("inf") if before else 1.0
 
 
 def _ideal_devices(arch: ArchConfig) -> ArchConfig:
@@ -270,6 +209,7 @@ def calibration_study(arch: ArchConfig, size: int | None = None, seed: int | Non
 
     rmse_before, sqnr_before = macro_errors(before, ideal, lsb)
     rmse_after, sqnr_after = macro_errors(after, ideal, lsb)
+    stats_before, stats_after = error_stats(rmse_before, sqnr_before), error_stats(rmse_after, sqnr_after)
     return CalibrationStudy(
         macros=pop.size,
         vectors=cal.vectors,
@@ -277,9 +217,10 @@ def calibration_study(arch: ArchConfig, size: int | None = None, seed: int | Non
         seed=pop.seed,
         adc_trim=m.calibration.adc_trim,
         adc_lsb_levels=lsb,
-        before=ErrorStats.of(rmse_before, sqnr_before),
-        after=ErrorStats.of(rmse_after, sqnr_after),
-        floor=ErrorStats.of(*macro_errors(floor, ideal, lsb)),
+        before=stats_before,
+        after=stats_after,
+        floor=error_stats(*macro_errors(floor, ideal, lsb)),
+        worst_rmse_reduction=_reduction(stats_before.rmse_lsb_worst, stats_after.rmse_lsb_worst),
         rmse_lsb_before=tuple(float(v) for v in rmse_before),
         rmse_lsb_after=tuple(float(v) for v in rmse_after),
         cycles_per_macro=cal.cycles_per_macro,

@@ -112,6 +112,11 @@ def macro_geometry(arch: ArchConfig) -> MacroGeometry:
     )
 
 
+def mvm_time_ns(arch: ArchConfig) -> float:
+    """Time one full MVM holds a macro (whole clock cycles), ns."""
+    return macro_geometry(arch).cycles_per_mvm / (arch.clock.frequency_mhz * MHZ) / NS
+
+
 def mvm_counts(geom: MacroGeometry, rows_used: int | None = None,
                weight_columns_used: int | None = None, mvms: int = 1) -> ActionCounts:
     """Actions of ``mvms`` MVMs on one macro using ``rows_used`` x ``weight_columns_used``.

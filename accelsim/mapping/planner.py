@@ -37,8 +37,6 @@ from accelsim.units import BITS_PER_KIB
 from accelsim.workload import LayerInfo, Workload
 
 NETWORK_INPUT = "input"
-#: layer kinds computed element by element, row r of the output from row r of each input
-ELEMENTWISE = ("add", "mul", "eltwise")
 
 
 @dataclass(frozen=True)
@@ -92,7 +90,7 @@ def _window(layer: LayerInfo, index: int) -> RowWindow:
     if win is not None:
         return RowWindow(stride=win.stride[0], pad=win.pads[0], reach=win.reach[0])
     same_rows = row_layout(shape)[0] == row_layout(layer.out_shape)[0]
-    if (layer.kind in ELEMENTWISE or (layer.kind == "linear" and len(shape) == 2)) and same_rows:
+    if layer.layer_kind.row_by_row(shape) and same_rows:  # row r of the output from row r of the input
         return RowWindow(stride=1, pad=0, reach=1)
     return RowWindow(stride=1, pad=0, reach=0)
 
@@ -169,8 +167,7 @@ def weight_tiles(layer: LayerInfo, rows: int, weight_columns: int,
 
 def layer_work(layer: LayerInfo, arch: ArchConfig) -> LayerWork:
     geom = macro_geometry(arch)
-    on_macros = layer.has_weights and not (
-        layer.kind == "depthwise_conv2d" and arch.mapping.depthwise == "digital")
+    on_macros = layer.layer_kind.runs_on_macros(arch.mapping)
     out_rows, per_row = row_layout(layer.out_shape)
     if layer.has_weights and layer.vectors != out_rows * per_row:
         out_rows, per_row = layer.vectors, 1
@@ -191,8 +188,8 @@ def layer_work(layer: LayerInfo, arch: ArchConfig) -> LayerWork:
         groups = weight_tiles(layer, geom.rows, geom.weight_columns, slides[0] if slides else None)
         # partial sums of the row tiles of each column group are added in the digital unit
         ops += sum((len(cg) - 1) * cg[0].weight_columns_used for cg in groups) * vectors
-    elif layer.has_weights or layer.activation_matmul:
-        ops += 2 * layer.macs  # one multiply and one add per MAC in the digital unit
+    else:
+        ops += 2 * layer.macs  # MACs off the macros: one multiply and one add each in the digital unit
     return LayerWork(layer, on_macros, groups, out_rows, per_row, tuple(inputs), ops)
 
 

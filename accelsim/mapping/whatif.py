@@ -56,6 +56,7 @@ from accelsim.hw.geometry import macro_geometry
 from accelsim.mapping.demand import Demand, round_demand
 from accelsim.mapping.path import round_programming_cycles
 from accelsim.mapping.plan import TilePlan
+from accelsim.results.bottleneck import Bottleneck, ResourceLoad, RoundBound, WhatIf
 
 Kind = Literal["macro", "port", "link", "digital", "programming", "unknown"]
 
@@ -69,130 +70,6 @@ _REPLICA = re.compile(r".+ replica \d+")
 
 
 # ---- data -----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ResourceLoad:
-    """One resource's work: busy cycles per inference (summed over the rounds) and its share of the bound."""
-
-    name: str
-    kind: str
-    busy_cycles_per_inference: Fraction
-    share_of_bound: float
-
-    def to_dict(self) -> dict:
-        return {"resource": self.name, "kind": self.kind,
-                "busy_cycles_per_inference": float(self.busy_cycles_per_inference),
-                "share_of_bound": self.share_of_bound}
-
-
-@dataclass(frozen=True)
-class RoundBound:
-    """One round's part of the bound.
-
-    ``bound_cycles_per_inference`` is max_r D_k(r) of the round, bound by
-    ``bound_resource``; ``programming_cycles`` its P_k (paid per batch in a
-    multi-round plan, once as setup in a one-round plan); ``share_of_bound``
-    the round's part (P_k / B + max_r D_k(r), or max_r D_k(r) for a one-round
-    plan) of the plan's bound: the rounds' shares sum to 1.
-    """
-
-    index: int
-    programming_cycles: int
-    bound_resource: str
-    bound_cycles_per_inference: int
-    share_of_bound: float
-
-    def to_dict(self) -> dict:
-        return {"round": self.index, "programming_cycles": self.programming_cycles,
-                "bound_resource": self.bound_resource,
-                "bound_cycles_per_inference": self.bound_cycles_per_inference,
-                "share_of_bound": self.share_of_bound}
-
-
-@dataclass(frozen=True)
-class WhatIf:
-    """The bound if ``resource``'s class were twice as fast.
-
-    ``changes`` are the dotted overrides that make it so (apply them with
-    :func:`variant_arch`, ``load_arch(name, changes)`` or ``--set``). When no
-    architecture change doubles the resource (``possible`` false: an unknown
-    resource, a macro already at 1 cycle per MVM, a variant that does not
-    validate) ``changes`` is empty, the bound fields are None and ``note`` says
-    why. ``per_batch_cycles_if_2x`` / batch is ``bound_cycles_if_2x`` exactly;
-    ``speedup_if_2x`` is the bound now over the bound with the change (1.0:
-    the change does not help this plan).
-    """
-
-    resource: str
-    kind: str
-    busy_cycles_per_inference: Fraction
-    share_of_bound: float
-    changes: tuple[str, ...]
-    bound_cycles_if_2x: Fraction | None
-    throughput_if_2x_per_s: float | None
-    per_batch_cycles_if_2x: int | None
-    speedup_if_2x: float | None
-    possible: bool
-    note: str
-
-    def to_dict(self) -> dict:
-        return {"resource": self.resource, "kind": self.kind,
-                "busy_cycles_per_inference": float(self.busy_cycles_per_inference),
-                "share_of_bound": self.share_of_bound,
-                "changes": list(self.changes), "possible": self.possible, "note": self.note,
-                "bound_cycles_per_inference_if_2x":
-                    None if self.bound_cycles_if_2x is None else float(self.bound_cycles_if_2x),
-                "per_batch_cycles_if_2x": self.per_batch_cycles_if_2x,
-                "speedup_if_2x": self.speedup_if_2x,
-                "throughput_if_2x_inferences_per_s": self.throughput_if_2x_per_s}
-
-
-@dataclass(frozen=True)
-class Bottleneck:
-    """The bottleneck model's answer for one plan on one architecture.
-
-    ``bound_cycles_per_inference`` is exactly ``per_batch_cycles / batch``
-    (integers, for exact comparisons: a simulated batch takes at least
-    ``per_batch_cycles`` cycles, not counting a one-round plan's setup
-    programming). ``bound_resource`` is the resource with the most busy cycles
-    per inference (ties as :func:`accelsim.mapping.demand.bottleneck` breaks
-    them); in a one-round plan its share is 1. ``resources`` are sorted from
-    the busiest down; ``what_if`` covers the first ``top`` of them.
-    """
-
-    bound_cycles_per_inference: Fraction
-    per_batch_cycles: int
-    batch: int
-    rounds_count: int
-    frequency_mhz: float
-    setup_programming_cycles: int
-    bound_resource: str
-    resources: tuple[ResourceLoad, ...]
-    rounds: tuple[RoundBound, ...]
-    what_if: tuple[WhatIf, ...]
-
-    @property
-    def throughput_bound_per_s(self) -> float | None:
-        """f_clk / bound: no schedule of this plan runs more inferences per second (None for a zero bound)."""
-        return _throughput(self.frequency_mhz, self.bound_cycles_per_inference)
-
-    def resource(self, name: str) -> ResourceLoad:
-        for r in self.resources:
-            if r.name == name:
-                return r
-        raise KeyError(name)
-
-    def to_dict(self) -> dict:
-        return {"bound_cycles_per_inference": float(self.bound_cycles_per_inference),
-                "per_batch_cycles": self.per_batch_cycles, "batch": self.batch,
-                "rounds_count": self.rounds_count,
-                "throughput_bound_inferences_per_s": self.throughput_bound_per_s,
-                "setup_programming_cycles": self.setup_programming_cycles,
-                "bound_resource": self.bound_resource,
-                "resources": [r.to_dict() for r in self.resources],
-                "rounds": [r.to_dict() for r in self.rounds],
-                "what_if": [w.to_dict() for w in self.what_if]}
-
-
 @dataclass(frozen=True)
 class Doubling:
     """The architecture change that makes a resource class twice as fast, or why there is none."""
@@ -336,6 +213,12 @@ def _check(batch: int | None, arch: ArchConfig) -> int:
     return b
 
 
+def _impossible(name: str, kind: str, busy: Fraction, share: float, note: str) -> WhatIf:
+    return WhatIf(resource=name, kind=kind, busy_cycles_per_inference=busy, share_of_bound=share, changes=(),
+                  possible=False, note=note, bound_cycles_if_2x=None, per_batch_cycles_if_2x=None,
+                  speedup_if_2x=None, throughput_if_2x_per_s=None)
+
+
 def _what_if(plan: TilePlan, arch: ArchConfig, name: str, batch: int, base: _Priced,
              cache: dict[tuple[str, ...], _Priced | str]) -> WhatIf:
     bound = Fraction(base.per_batch_cycles, batch)
@@ -349,7 +232,7 @@ def _what_if(plan: TilePlan, arch: ArchConfig, name: str, batch: int, base: _Pri
     if d.possible and kind == "programming" and len(plan.rounds) <= 1:
         note += "; a one-round plan programs once as setup, so the per-batch bound does not change"
     if not d.possible:
-        return WhatIf(name, kind, busy, share, (), None, None, None, None, False, note)
+        return _impossible(name, kind, busy, share, note)
     if d.changes not in cache:
         try:
             cache[d.changes] = _price(plan, variant_arch(arch, d.changes), batch)
@@ -357,12 +240,14 @@ def _what_if(plan: TilePlan, arch: ArchConfig, name: str, batch: int, base: _Pri
             cache[d.changes] = f"the variant does not validate: {err}"
     priced = cache[d.changes]
     if isinstance(priced, str):
-        return WhatIf(name, kind, busy, share, (), None, None, None, None, False, f"{note}; {priced}")
+        return _impossible(name, kind, busy, share, f"{note}; {priced}")
     new_bound = Fraction(priced.per_batch_cycles, batch)
     speedup = float(bound / new_bound) if new_bound else None
     throughput = _throughput(arch.clock.frequency_mhz, new_bound)
-    return WhatIf(name, kind, busy, share, d.changes, new_bound, throughput, priced.per_batch_cycles, speedup,
-                  True, note)
+    return WhatIf(resource=name, kind=kind, busy_cycles_per_inference=busy, share_of_bound=share,
+                  changes=d.changes, possible=True, note=note, bound_cycles_if_2x=new_bound,
+                  per_batch_cycles_if_2x=priced.per_batch_cycles, speedup_if_2x=speedup,
+                  throughput_if_2x_per_s=throughput)
 
 
 def what_if(plan: TilePlan, arch: ArchConfig, resource: str, *, batch: int | None = None) -> WhatIf:
@@ -409,8 +294,11 @@ def what_would_help(plan: TilePlan, arch: ArchConfig, *, batch: int | None = Non
         seen.add(w.changes)
         whatifs.append(w)
     setup = base.rounds[0][1] if len(base.rounds) == 1 else 0
-    return Bottleneck(bound, base.per_batch_cycles, b, len(base.rounds), arch.clock.frequency_mhz, setup,
-                      bound_resource, loads, tuple(rounds), tuple(whatifs))
+    return Bottleneck(bound_cycles_per_inference=bound, per_batch_cycles=base.per_batch_cycles, batch=b,
+                      rounds_count=len(base.rounds),
+                      throughput_bound_per_s=_throughput(arch.clock.frequency_mhz, bound),
+                      setup_programming_cycles=setup, bound_resource=bound_resource, resources=loads,
+                      rounds=tuple(rounds), what_if=tuple(whatifs), frequency_mhz=arch.clock.frequency_mhz)
 
 
 __all__ = ["PROGRAMMING", "Bottleneck", "Doubling", "ResourceLoad", "RoundBound", "WhatIf", "doubling",

@@ -1,12 +1,11 @@
-"""Rendering of an accuracy study (from its ``to_dict()``): the four accuracies, the dies,
-and the per-layer MAC error."""
+"""Rendering of an accuracy study: the four accuracies, the dies, and the per-layer MAC error."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from accelsim.report.console import table
+from accelsim.results.accuracy import AccuracyStudy
 
 FIGURES = (("float (software)", "accuracy_float"), ("ideal quantised", "accuracy_ideal"),
            ("analog, uncalibrated", "accuracy_uncalibrated"), ("analog, calibrated", "accuracy_calibrated"))
@@ -18,44 +17,43 @@ def _pct(value: float) -> str:
     return f"{100 * value:.2f} %"
 
 
-def accuracy_table(study: dict[str, Any]):
+def accuracy_table(study: AccuracyStudy):
     """The four accuracies (die 0: the chip of the run's seed)."""
-    rows = [(name, _pct(study[key])) for name, key in FIGURES]
-    title = (f"accuracy of {study['workload']} on {study['arch']} ({study['samples']:,} samples of "
-             f"{Path(study['dataset']).name}, seed {study['seed']})")
+    rows = [(name, _pct(getattr(study, key))) for name, key in FIGURES]
+    title = (f"accuracy of {study.workload} on {study.arch} ({study.samples:,} samples of "
+             f"{Path(study.dataset).name}, seed {study.seed})")
     t = table(title, ("inference", "top-1"), rows, [False, True])
-    cal = study.get("calibration")
+    cal = study.calibration
     if cal:
-        name = Path(cal["source"]).name or "an unnamed set"
-        where = f"of {name}, the test set itself" if cal["from_test_set"] else f"of {name}"
-        t.caption = f"calibration batch: {cal['samples']:,} samples {where}"
+        name = Path(cal.source).name or "an unnamed set"
+        where = f"of {name}, the test set itself" if cal.from_test_set else f"of {name}"
+        t.caption = f"calibration batch: {cal.samples:,} samples {where}"
         t.caption_justify = "left"
     return t
 
 
-def figures_table(figures: dict[str, float]):
+def figures_table(study: AccuracyStudy):
     """The four accuracies alone, as ``run --accuracy`` adds them."""
-    return table("accuracy", ("inference", "top-1"), [(name, _pct(figures[key])) for name, key in FIGURES],
-                 [False, True])
+    return table("accuracy", ("inference", "top-1"),
+                 [(name, _pct(getattr(study, key))) for name, key in FIGURES], [False, True])
 
 
-def dies_table(study: dict[str, Any]):
-    """Per-die accuracies and their mean, minimum and 5th percentile."""
-    rows = [(d["die"], d["seed"], _pct(d["accuracy_uncalibrated"]), _pct(d["accuracy_calibrated"]))
-            for d in study["dies"]]
-    s = study["dies_summary"]
+def dies_table(study: AccuracyStudy):
+    """Per-die accuracies and their mean, minimum and 5th percentile (a study of several dies)."""
+    rows = [(d.die, d.seed, _pct(d.accuracy_uncalibrated), _pct(d.accuracy_calibrated)) for d in study.dies]
+    s = study.dies_summary
     for stat in ("mean", "min", "p5"):
-        rows.append((stat, "", _pct(s["uncalibrated"][stat]), _pct(s["calibrated"][stat])))
-    return table(f"{s['count']} dies", ("die", "seed", "uncalibrated", "calibrated"), rows,
+        rows.append((stat, "", _pct(getattr(s.uncalibrated, stat)), _pct(getattr(s.calibrated, stat))))
+    return table(f"{s.count} dies", ("die", "seed", "uncalibrated", "calibrated"), rows,
                  [False, True, True, True])
 
 
-def layer_rows(study: dict[str, Any]):
-    for e in study["layers"]:
-        yield (e["layer"], e["macros"], e["mvms"], e["adc_lsb_mac"], e["rmse_lsb_uncalibrated"], e["rmse_lsb_calibrated"],
-               e["sqnr_db_uncalibrated"], e["sqnr_db_calibrated"])
+def layer_rows(study: AccuracyStudy):
+    for e in study.layers:
+        yield (e.layer, e.macros, e.mvms, e.adc_lsb_mac, e.rmse_lsb_uncalibrated, e.rmse_lsb_calibrated,
+               e.sqnr_db_uncalibrated, e.sqnr_db_calibrated)
 
 
-def layer_table(study: dict[str, Any]):
+def layer_table(study: AccuracyStudy):
     return table("MAC error per layer (tile outputs against the ideal integer products, die 0)",
                  LAYER_COLUMNS, layer_rows(study), [False] + [True] * (len(LAYER_COLUMNS) - 1))

@@ -9,6 +9,7 @@ from rich.console import Console, Group
 from rich.text import Text
 
 from accelsim.report.console import fmt, table
+from accelsim.results.macro import MacroCharacterization
 
 
 def _share_rows(parts: dict[str, float]) -> list[tuple[str, float, str]]:
@@ -16,7 +17,7 @@ def _share_rows(parts: dict[str, float]) -> list[tuple[str, float, str]]:
     return [(name, value, f"{100 * value / total:.1f} %") for name, value in parts.items()]
 
 
-def macro_tables(c) -> Group:
+def macro_tables(c: MacroCharacterization) -> Group:
     """The characterisation of one macro design as rich renderables."""
     cal = c.calibration
     supply = "" if c.supply_v is None else f", {c.supply_v:g} V"
@@ -81,7 +82,7 @@ def macro_tables(c) -> Group:
     return Group(Text(title, style="bold"), perf, timing, energy, area, errors, note)
 
 
-def print_macro(console: Console, c) -> None:
+def print_macro(console: Console, c: MacroCharacterization) -> None:
     console.print(macro_tables(c))
 
 
@@ -95,3 +96,8 @@ def flat_rows(data: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any
             yield name, " ".join(str(v) for v in value)
         else:
             yield name, value
+
+
+def csv_rows(c: MacroCharacterization) -> Iterator[tuple[str, Any]]:
+    """``(dotted.key, value)`` rows of the characterisation's JSON (``accelsim macro --csv``)."""
+    return flat_rows(c.to_dict())

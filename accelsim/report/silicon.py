@@ -8,12 +8,13 @@ from rich.console import Console, Group
 from rich.text import Text
 
 from accelsim.report.console import fmt, table
+from accelsim.results.silicon import SiliconValidation
 
 COLUMNS = ("macro", "figure", "normalisation", "scope", "operating point", "status",
            "published", "simulated", "error", "tolerance", "ok")
 
 
-def point_rows(v) -> Iterator[tuple]:
+def point_rows(v: SiliconValidation) -> Iterator[tuple]:
     """One row per published point, in COLUMNS order."""
     for p in v.points:
         yield (p.macro, p.unit, p.normalisation, p.scope, p.operating_point, p.status,
@@ -21,20 +22,20 @@ def point_rows(v) -> Iterator[tuple]:
                f"{100 * p.tolerance:.0f} %", "yes" if p.within_tolerance else "NO")
 
 
-def csv_rows(v) -> Iterator[tuple]:
+def csv_rows(v: SiliconValidation) -> Iterator[tuple]:
     for p in v.points:
         yield (p.macro, p.figure, p.normalisation, p.scope, p.operating_point, p.status,
                p.published, p.simulated, p.relative_error, p.tolerance, p.within_tolerance)
 
 
-def print_silicon(console: Console, v) -> None:
+def print_silicon(console: Console, v: SiliconValidation) -> None:
     fitted = sum(m.fitted_points for m in v.macros)
     predicted = sum(m.predicted_points for m in v.macros)
     rows = list(point_rows(v))
     console.print(Group(
         table("Published silicon against the model (macro model figures; error = simulated / published - 1)",
               COLUMNS, rows, numeric=[False] * 6 + [True] * 4 + [False]),
-        Text(f"{len(rows)} points: {fitted} fitted (calibration, tolerance 5 %), {predicted} predicted "
-             f"(validation, tolerance 25 %). 1-bit normalised = native x B_in x B_w, 1 MAC = 2 ops. "
-             "docs/validation.md says what was fitted to what."),
+        Text(f"{len(rows)} points: {fitted} fitted (calibration, tolerance {100 * v.fitted_tolerance:.0f} %), "
+             f"{predicted} predicted (validation, tolerance {100 * v.predicted_tolerance:.0f} %). "
+             "1-bit normalised = native x B_in x B_w, 1 MAC = 2 ops. docs/validation.md says what was fitted to what."),
     ))

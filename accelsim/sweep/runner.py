@@ -8,6 +8,7 @@ share one code path.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -24,7 +25,7 @@ from accelsim.config.validate import validate_model
 from accelsim.config.yamlio import load_yaml, require_mapping
 from accelsim.errors import ConfigError, Problem
 from accelsim.sweep.space import Point, expand
-from accelsim.sweep.spec import SweepSpec
+from accelsim.sweep.spec import Range, SweepSpec
 from accelsim.sweep.store import PointRecord, Store
 
 ProgressFn = Callable[[int, int], None]
@@ -38,10 +39,16 @@ class LoadedSweep:
     file: str
     base_data: dict
     workloads: dict[str, str]  # as written -> resolved path
+    #: as written -> SHA-256 of the workload's file and the weights file it names
+    workload_digests: dict[str, str] = field(default_factory=dict)
 
     @property
     def fingerprint(self) -> str:
-        return self.spec.model_dump_json()
+        """What the store's results depend on: the sweep's parameters, the resolved base
+        architecture and every workload's files, by content."""
+        base = hashlib.sha256(json.dumps(self.base_data, sort_keys=True, default=str).encode()).hexdigest()
+        return json.dumps({"spec": json.loads(self.spec.model_dump_json()), "base": base,
+                           "workloads": dict(sorted(self.workload_digests.items()))}, sort_keys=True)
 
 
 def _relative(name: str, folder: Path) -> str:
@@ -57,22 +64,104 @@ def load_sweep(path: str | Path) -> LoadedSweep:
     folder = Path(path).resolve().parent
     base_data, base_map = load_arch_data(_relative(spec.base, folder))
     arch_from_dict(base_data, smap=base_map)  # the base itself must be valid
+    check_axes(spec, smap, base_data, str(path))
     problems = []
     workloads = {}
     from accelsim.workload import load_workload  # validates each workload once, here
 
+    digests = {}
     for i, w in enumerate(spec.workloads):
         try:
             resolved = resolve(_relative(w, folder), "workloads")
-            load_workload(resolved)
+            loaded = load_workload(resolved)
             workloads[w] = str(resolved)
+            digests[w] = _digest(Path(resolved), loaded)
         except ConfigError as err:
             for p in err.problems:
                 problems.append(Problem(p.message, path=f"workloads[{i}]", file=str(path),
                                         line=smap.line_of(("workloads", i)), value=w))
     if problems:
         raise ConfigError(problems)
-    return LoadedSweep(spec, str(path), base_data, workloads)
+    return LoadedSweep(spec, str(path), base_data, workloads, digests)
+
+
+def _digest(path: Path, workload) -> str:
+    """SHA-256 of a workload's file and of the weights file it names (when it exists)."""
+    h = hashlib.sha256(path.read_bytes())
+    weights = getattr(workload, "weights_file", None)
+    if weights:
+        wpath = Path(weights) if Path(weights).is_absolute() else path.parent / weights
+        if wpath.is_file():
+            h.update(wpath.read_bytes())
+    return h.hexdigest()
+
+
+#: the most points a sweep may expand to (each is a full run; a bigger space wants strategy: random)
+MAX_POINTS = 1_000_000
+
+
+def _schema_problem(message: str) -> bool:
+    """A problem of one value on its own (an unknown path, a wrong type or range), not of a
+    combination of values that another axis may complete."""
+    return message.startswith(("unknown key", "expected "))
+
+
+def check_axes(spec: SweepSpec, smap, base_data: dict, file: str) -> None:
+    """Every fixed value and every value of every axis, each on the base architecture: an unknown
+    config path or a value of the wrong type or range is a ConfigError at the sweep file's line,
+    before any point runs. Also the number of points, bounded by MAX_POINTS."""
+    from accelsim.sweep.space import _split, range_values
+
+    problems: list[Problem] = []
+    seen: set = set()
+    fixed = list(spec.fixed.items())
+    for key, value in spec.fixed.items():
+        problems += _value_problems(base_data, [], [(key, value)], smap, ("fixed", key), file, seen)
+    counts = []
+    for key, values in spec.parameters.items():
+        if isinstance(values, Range):
+            count = len(range_values(values)) if values.step is None or \
+                (values.stop - values.start) / values.step < MAX_POINTS else MAX_POINTS + 1
+            vals = range_values(values) if count <= MAX_POINTS else []
+        elif isinstance(values, list):
+            vals, count = values, len(values)
+        else:  # a distribution: drawn per point
+            vals, count = [], 1
+        counts.append(count)
+        for i, v in enumerate(vals[:1000]):
+            where = ("parameters", key, i) if isinstance(values, list) else ("parameters", key)
+            problems += _value_problems(base_data, fixed, _split(key, v), smap, where, file, seen)
+    if spec.strategy.kind == "zip" and len(set(counts)) > 1:
+        problems.append(Problem("zip needs every parameter to have the same number of values, got "
+                                + ", ".join(f"{k}: {n}" for k, n in zip(spec.parameters, counts)),
+                                path="parameters", file=file, line=smap.line_of(("parameters",))))
+    points = (spec.strategy.samples or 0) if spec.strategy.kind == "random" else \
+        (counts[0] if spec.strategy.kind == "zip" and counts else math.prod(counts))
+    points *= len(spec.workloads)
+    if points > MAX_POINTS:
+        problems.append(Problem(f"the sweep has {points:,} points; at most {MAX_POINTS:,} (use strategy: random "
+                                "with samples: N for a bigger space)", path="parameters", file=file,
+                                line=smap.line_of(("parameters",))))
+    if problems:
+        raise ConfigError(problems)
+
+
+def _value_problems(base_data: dict, fixed: list, pairs: list, smap, where: tuple, file: str,
+                    seen: set) -> list[Problem]:
+    out = []
+    for path, value in pairs:
+        try:
+            arch_from_dict(base_data, fixed + [(path, value)])
+        except ConfigError as err:
+            for p in err.problems:
+                unknown = p.message.startswith("unknown key")
+                tag = (path, p.message) if unknown else (path, p.message, repr(value))
+                if _schema_problem(p.message) and tag not in seen:
+                    seen.add(tag)
+                    label = where[0] + "".join(f"[{part!r}]" for part in where[1:])
+                    out.append(Problem(f"{path}" + ("" if unknown else f" = {value!r}") + f": {p.message}",
+                                       path=label, file=file, line=smap.line_of(where)))
+    return out
 
 
 def point_overrides(sweep: LoadedSweep, point: Point) -> list[tuple[str, Any]]:
@@ -161,9 +250,19 @@ def prepare_store(store: Store, sweep: LoadedSweep, resume: bool) -> None:
         raise ConfigError(Problem(
             "results store already exists; pass --resume to continue it, or choose another --out",
             file=str(store.path)))
-    if json.loads(recorded) != json.loads(sweep.fingerprint):
+    old, new = json.loads(recorded), json.loads(sweep.fingerprint)
+    if "spec" not in old:  # a store written before the inputs were fingerprinted: the spec alone
+        old, new = {"spec": old}, {"spec": new["spec"]}
+    if old != new:
+        changed = [what for key, what in (("spec", "the sweep's parameters, workloads or objectives"),
+                                          ("base", "the base architecture"))
+                   if old.get(key) != new.get(key)]
+        changed += [f"workload {name!r} (its file or weights)" for name in sorted(set(old.get("workloads", {}))
+                    | set(new.get("workloads", {}))) if old.get("workloads", {}).get(name)
+                    != new.get("workloads", {}).get(name)]
         raise ConfigError(Problem(
-            "results store belongs to a different sweep (its parameters, workloads or objectives differ)",
+            "results store belongs to a different sweep or to other inputs; changed since it was written: "
+            + "; ".join(changed) + ". Resume only with the same inputs, or choose another --out",
             file=str(store.path)))
 
 

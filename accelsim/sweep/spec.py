@@ -163,6 +163,13 @@ class SweepSpec(Section):
                     raise ValueError(f"parameter {key!r}: {path!r} is not a dotted config path")
             if isinstance(values, list) and not values:
                 raise ValueError(f"parameter {key!r} has no values")
+            if isinstance(values, list):
+                seen: list = []
+                for value in values:
+                    if value in seen and not isinstance(value, (dict, list)):
+                        raise ValueError(f"parameter {key!r} lists {value!r} twice: each value of an axis "
+                                         "is one point of the sweep")
+                    seen.append(value)
         return v
 
     @model_validator(mode="after")

@@ -54,21 +54,65 @@ class PointRecord:
 
 
 class Store:
-    """A sweep's SQLite results file."""
+    """A sweep's SQLite results file.
 
-    def __init__(self, path: str | Path):
+    ``readonly``: for reports; the file is opened read-only (nothing of it
+    changes, and a store on a read-only mount can be read). Otherwise the
+    store is opened for writing: a new file becomes an accelsim store; an
+    existing file must already be one (accelsim adds nothing to someone
+    else's database, nor to an empty file); and the process holds an
+    exclusive lock on it while open, so that a second sweep on the same
+    store is refused instead of computing the same points twice.
+    """
+
+    MARK = ("accelsim", "results store")
+
+    def __init__(self, path: str | Path, *, readonly: bool = False):
         self.path = Path(path)
+        self._lock = None
         try:
+            if readonly:
+                self._db = _connect_readonly(self.path)
+                return
+            existed = self.path.exists()
+            if existed:
+                self._check_own()
+            self._lock = _lock(self.path) if existed else None
             self._db = sqlite3.connect(self.path, timeout=30)
+            if self._lock is None:
+                self._lock = _lock(self.path)
             self._db.execute("PRAGMA journal_mode=WAL")
             # WAL + NORMAL: a commit survives the process being killed (only power loss may drop the last ones)
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
+            if not existed:
+                self.set_meta(*self.MARK)
         except sqlite3.DatabaseError as exc:
             raise ConfigError(Problem(f"not a usable results store: {exc}", file=str(path))) from None
 
+    def _check_own(self) -> None:
+        if not self.path.is_file():
+            raise ConfigError(Problem("is not a regular file, expected a results store", file=str(self.path)))
+        try:
+            db = _connect_readonly(self.path)
+            try:
+                tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                own = "meta" in tables and db.execute(
+                    "SELECT COUNT(*) FROM meta WHERE k IN ('accelsim', 'sweep')").fetchone()[0] > 0
+            finally:
+                db.close()
+        except sqlite3.DatabaseError:
+            own = False
+        if not own:
+            raise ConfigError(Problem(
+                "is not an accelsim results store (an empty file or another program's database); accelsim "
+                "writes only into its own stores: choose another --out", file=str(self.path)))
+
     def close(self) -> None:
         self._db.close()
+        if self._lock is not None:
+            self._lock.close()  # releases the flock
+            self._lock = None
 
     def __enter__(self) -> Store:
         return self
@@ -78,7 +122,10 @@ class Store:
 
     # -- the sweep this store belongs to
     def meta(self, k: str) -> str | None:
-        row = self._db.execute("SELECT v FROM meta WHERE k = ?", (k,)).fetchone()
+        try:
+            row = self._db.execute("SELECT v FROM meta WHERE k = ?", (k,)).fetchone()
+        except sqlite3.OperationalError:  # no meta table: not an accelsim store (read-only opening)
+            return None
         return row[0] if row else None
 
     def set_meta(self, k: str, v: str) -> None:
@@ -107,12 +154,37 @@ class Store:
                               json.loads(row[7]) if row[7] else {}, row[8])
 
 
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """A connection that cannot change the file: read-only, or immutable on a read-only mount."""
+    uri = path.resolve().as_uri()
+    try:
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30)
+        db.execute("SELECT name FROM sqlite_master LIMIT 1")
+        return db
+    except sqlite3.OperationalError:
+        return sqlite3.connect(f"{uri}?immutable=1", uri=True)
+
+
+def _lock(path: Path):
+    """An exclusive advisory lock on the store file for this process, or ConfigError when another holds it."""
+    import fcntl
+
+    fh = open(path, "rb")  # noqa: SIM115 - held open for the lock's lifetime
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        raise ConfigError(Problem("the results store is in use by another accelsim process; wait for it to "
+                                  "finish, or choose another --out", file=str(path))) from None
+    return fh
+
+
 def open_existing(path: str | Path) -> Store:
-    """Open a store that must already exist (for reports)."""
+    """Open a store that must already exist, read-only (for reports)."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(Problem("results store not found", file=str(path)))
-    store = Store(p)
+    store = Store(p, readonly=True)
     if store.meta("sweep") is None:
         store.close()
         raise ConfigError(Problem("not an accelsim sweep store (no sweep recorded in it)", file=str(path)))

@@ -1,4 +1,4 @@
-"""Workloads: the layer schema, shape inference, and readers (YAML; ONNX lazily)."""
+"""Workloads: the layer schema, the layer kinds, shape inference, and readers (YAML; ONNX lazily)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from accelsim.config.validate import validate_model
 from accelsim.config.yamlio import load_yaml, require_mapping
 from accelsim.errors import ConfigError, Problem
 from accelsim.workload.graph import LayerInfo, Workload, build_workload
+from accelsim.workload.kinds import KINDS, LayerKind
 from accelsim.workload.schema import WorkloadSpec
 
-__all__ = ["LayerInfo", "Workload", "WorkloadSpec", "load_weights", "load_workload", "workload_from_dict"]
+__all__ = ["KINDS", "LayerInfo", "LayerKind", "Workload", "WorkloadSpec", "load_weights", "load_workload",
+           "workload_from_dict"]
 
 
 def workload_from_dict(data, smap=None, source: str | None = None) -> Workload:

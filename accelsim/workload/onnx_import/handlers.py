@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from accelsim.workload.kinds import KINDS
 from accelsim.workload.onnx_import.padding import ceil_padding, window_padding
 
 if TYPE_CHECKING:
@@ -254,9 +255,10 @@ def add(bld: Builder) -> None:
 
 def _add_const(bld: Builder, x: str, c: np.ndarray):
     layer = bld.fusable(x, "bias")
-    if layer is not None and layer["type"] in ("linear", "conv2d", "depthwise_conv2d"):
+    kind = KINDS[layer["type"]] if layer is not None else None
+    if kind is not None and kind.weights:
         out_shape = bld.shapes[bld.node.output[0]]
-        axis = len(out_shape) - 1 if layer["type"] == "linear" else 1
+        axis = 1 + kind.channel_axis % (len(out_shape) - 1)  # one sample's channel axis, after the batch axis
         vector = _channel_const(c, out_shape, axis)
         if vector is not None:
             old = bld.weights.get(f"{layer['name']}.bias")

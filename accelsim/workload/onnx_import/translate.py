@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from accelsim.errors import ConfigError, Problem
+from accelsim.workload.kinds import KINDS
 from accelsim.workload.onnx_import.ops import OPS
 
 
@@ -100,7 +101,7 @@ class Builder:
         if name in (None, "input") or self.consumers[tensor] != 1:
             return None
         layer = self.by_name[name]
-        if layer["type"] in ("flatten", "reshape", "transpose", "concat"):
+        if KINDS[layer["type"]].data_movement:
             return None
         order = ["scale", "bias", "batch_norm", "layer_norm", "activation"]
         for key in order[order.index(after):]:
@@ -111,10 +112,8 @@ class Builder:
     def post_op(self, tensor: str, key: str, value, arrays: Mapping[str, np.ndarray] = {}) -> None:
         """Fold a post-op into the producing layer, or write an eltwise layer for it."""
         layer = self.fusable(tensor, key)
-        if key == "bias" and layer is not None and layer["type"] in ("add", "mul", "matmul"):
-            layer = None  # these have no bias term
-        if key == "scale" and layer is not None and layer["type"] != "eltwise":
-            layer = None  # only an eltwise layer scales before its other post-ops
+        if layer is not None and not KINDS[layer["type"]].accepts(key):
+            layer = None  # its kind has no such term (of the kinds, only eltwise scales)
         if layer is None:
             layer = self.emit("eltwise", [self.source(tensor)])
         else:
@@ -137,7 +136,7 @@ class Builder:
         batch-norm as one per-output-channel affine, y = (W x) * out_scale + out_shift
         (the float network of the weights file format, see accelsim.accuracy.weights)."""
         for layer in self.layers:
-            if layer["type"] not in ("conv2d", "depthwise_conv2d", "linear"):
+            if not KINDS[layer["type"]].weights:
                 continue
             name = layer["name"]
             n = self.weights[f"{name}.weight"].shape[0]

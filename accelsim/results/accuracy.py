@@ -1,0 +1,126 @@
+"""The accuracy study's results (``accelsim accuracy``; :mod:`accelsim.accuracy.study` runs it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from accelsim.plain import fields_to_dict
+
+
+@dataclass(frozen=True)
+class LayerError:
+    """MAC error of one layer's tiles against the ideal integer products of the same tiles.
+
+    RMSE is in the layer's own ADC LSB: ``adc_lsb_mac``, the mean step of the
+    macros holding its tiles as programmed (ranged at deployment, the nominal
+    step otherwise), in MAC units of the least-significant slice; SQNR = 10
+    log10(sum ideal^2 / sum error^2), in dB.
+    """
+
+    layer: str
+    macros: int
+    mvms: int
+    rmse_lsb_uncalibrated: float
+    rmse_lsb_calibrated: float
+    sqnr_db_uncalibrated: float
+    sqnr_db_calibrated: float
+    adc_lsb_mac: float
+
+    def to_dict(self) -> dict:
+        return fields_to_dict(self)
+
+
+@dataclass(frozen=True)
+class DieResult:
+    """Analog accuracy of one die, before and after calibration."""
+
+    die: int
+    seed: int
+    accuracy_uncalibrated: float
+    accuracy_calibrated: float
+    layers: tuple[LayerError, ...]
+
+    def to_dict(self) -> dict:
+        return fields_to_dict(self)
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Mean, minimum and 5th percentile of an accuracy across dies."""
+
+    mean: float
+    min: float
+    p5: float
+
+    def to_dict(self) -> dict:
+        return fields_to_dict(self)
+
+
+@dataclass(frozen=True)
+class DiesSummary:
+    """How many dies, and the spread of their uncalibrated and calibrated accuracies."""
+
+    count: int
+    uncalibrated: Spread
+    calibrated: Spread
+
+    def to_dict(self) -> dict:
+        return fields_to_dict(self)
+
+
+@dataclass(frozen=True)
+class CalibrationSource:
+    """Where a deployment's calibration batch came from: the ``source`` file or folder, the batch's
+    ``samples``, and ``from_test_set`` when they are samples of the evaluated set itself."""
+
+    source: str
+    samples: int
+    from_test_set: bool
+
+    def to_dict(self) -> dict:
+        return fields_to_dict(self)
+
+
+def _one_die(dies: tuple) -> bool:
+    return len(dies) < 2
+
+
+def _none(value: object) -> bool:
+    return value is None
+
+
+@dataclass(frozen=True)
+class AccuracyStudy:
+    """The four accuracies of a workload on a chip, and their spread across dies.
+
+    ``accuracy_uncalibrated`` / ``accuracy_calibrated`` and ``layers`` are
+    those of die 0, the chip of the run's seed. ``calibration`` says where the
+    deployment's calibration batch came from: its ``source`` file or folder,
+    its ``samples``, and ``from_test_set`` when it was drawn from the evaluated
+    samples for want of a separate split. ``dies`` holds every die (die 0
+    too); with more than one, the JSON lists them and ``dies_summary`` gives
+    their spread (None, and neither in the JSON, for one die).
+    """
+
+    workload: str
+    arch: str
+    dataset: str
+    samples: int
+    seed: int
+    calibration: CalibrationSource | None
+    accuracy_float: float
+    accuracy_ideal: float
+    accuracy_uncalibrated: float
+    accuracy_calibrated: float
+    layers: tuple[LayerError, ...]
+    dies: tuple[DieResult, ...] = field(metadata={"omit_if": _one_die})
+    dies_summary: DiesSummary | None = field(default=None, metadata={"omit_if": _none})
+
+    def figures(self) -> dict[str, float]:
+        """The four accuracies (fractions in 0..1), as ``run --accuracy`` adds them to its JSON."""
+        return {"accuracy_float": self.accuracy_float, "accuracy_ideal": self.accuracy_ideal,
+                "accuracy_uncalibrated": self.accuracy_uncalibrated,
+                "accuracy_calibrated": self.accuracy_calibrated}
+
+    def to_dict(self) -> dict:
+        return fields_to_dict(self)

@@ -1,0 +1,171 @@
+"""The result of one ``simulate`` call, and the figures :mod:`accelsim.cost.run` derives for it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from accelsim.plain import fields_to_dict
+from accelsim.results.bottleneck import Bottleneck
+from accelsim.results.timing import PathPart, SteadyState
+
+
+@dataclass(frozen=True)
+class VerifiedWhatIf:
+    """A what-if variant simulated by the engine on the same plan (``run --verify``)."""
+
+    resource: str
+    changes: tuple[str, ...]
+    throughput_inferences_per_s: float
+    bound_if_2x_inferences_per_s: float | None
+
+    def to_dict(self) -> dict:
+        return fields_to_dict(self)
+
+
+@dataclass(frozen=True)
+class LayerFigures:
+    """A layer's figures derived from its counts and cycles (:func:`accelsim.cost.layer_figures`);
+    :class:`LayerResult` holds each under the same name."""
+
+    latency_share: float
+    macro_utilization: float
+    energy_per_inference_j: float
+
+
+@dataclass(frozen=True)
+class LayerResult:
+    """Per-layer figures of a run (summed over the layer's column parts).
+
+    Cycles are those of one inference alone on the chip: ``cycles`` from its
+    first issued vector to its last completed row; ``latency_share`` = cycles /
+    latency (shares overlap in the pipelined schedule and then sum to more than 1).
+    ``latency_breakdown``: the cycles of the latency's critical path spent in
+    this layer, by cause; over all layers they sum to the latency exactly.
+    """
+
+    name: str
+    kind: str
+    unit: str
+    macros: int
+    replicas: int
+    rounds: int
+    vectors: int
+    macs: int
+    cycles: int
+    latency_share: float
+    macro_utilization: float
+    cell_utilization: float
+    energy_per_inference_j: float
+    critical_path_cycles: int
+    latency_breakdown: dict[str, int] = field(metadata={"key": "latency_breakdown_cycles"})
+
+    def to_dict(self) -> dict:
+        return fields_to_dict(self)
+
+
+@dataclass(frozen=True)
+class RunFigures:
+    """A run's figures derived from its counts, cycles and the bottleneck model's bound
+    (:func:`accelsim.cost.run_figures`, docs/reports.md); :class:`RunResult` holds each under the
+    same name."""
+
+    latency_s: float
+    throughput_inferences_per_s: float
+    throughput_bound_inferences_per_s: float
+    bound_cycles_per_inference: float
+    bound_resource_busy_share: float
+    energy_per_inference_j: float
+    energy_breakdown_j: dict[str, float]
+    setup_energy_j: float
+    area_mm2: float
+    area_breakdown_mm2: dict[str, float]
+    executed_macs: int
+    analog_macs: int
+    digital_macs: int
+    padded_macs: int
+    effective_tops: float
+    effective_tops_1b: float
+    effective_tops_per_w: float
+    effective_tops_per_w_1b: float
+    effective_tops_per_mm2: float
+    effective_tops_per_mm2_1b: float
+    peak_tops: float
+    peak_tops_1b: float
+    peak_tops_per_w: float
+    peak_tops_per_w_1b: float
+    peak_tops_per_mm2: float
+    peak_tops_per_mm2_1b: float
+    macro_utilization: float
+    counts_per_inference: dict[str, float]
+    offchip_bits_per_inference: float
+    resource_utilization: dict[str, float]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Everything one ``simulate`` call reports. Units are in the names."""
+
+    arch: str
+    workload: str
+    seed: int
+    batch: int
+    mode: str
+    schedule: str
+    clock_mhz: float
+    rounds: int
+    latency_cycles: int
+    latency_s: float
+    batch_first_latency_cycles: int
+    throughput_inferences_per_s: float
+    throughput_bound_inferences_per_s: float
+    bound_cycles_per_inference: float
+    bound_per_batch_cycles: int
+    bound_resource: str
+    bound_resource_busy_share: float
+    steady_state: SteadyState | None
+    latency_breakdown: dict[str, int] = field(metadata={"key": "latency_breakdown_cycles"})
+    critical_path: tuple[PathPart, ...]
+    bottleneck: Bottleneck
+    total_cycles: int
+    programming_cycles: int
+    setup_programming_cycles: int
+    energy_per_inference_j: float
+    energy_breakdown_j: dict[str, float]
+    setup_energy_j: float
+    area_mm2: float
+    area_breakdown_mm2: dict[str, float]
+    workload_macs: int
+    executed_macs: int
+    analog_macs: int
+    digital_macs: int
+    padded_macs: int
+    effective_tops: float
+    effective_tops_1b: float
+    effective_tops_per_w: float
+    effective_tops_per_w_1b: float
+    effective_tops_per_mm2: float
+    effective_tops_per_mm2_1b: float
+    peak_tops: float
+    peak_tops_1b: float
+    peak_tops_per_w: float
+    peak_tops_per_w_1b: float
+    peak_tops_per_mm2: float
+    peak_tops_per_mm2_1b: float
+    macro_utilization: float
+    cell_utilization: float
+    macros_used: int
+    counts_per_inference: dict[str, float]
+    offchip_bits_per_inference: float
+    macro_busy_cycles: tuple[int, ...]
+    macro_programming_cycles: tuple[int, ...]
+    resource_utilization: dict[str, float]
+    peak_buffer_bits: dict[str, int]
+    layers: tuple[LayerResult, ...]
+    events: int
+    macros_per_tile: int
+    what_if_verified: tuple[VerifiedWhatIf, ...] = ()
+    trace: tuple[dict, ...] = field(default=(), repr=False, compare=False, metadata={"json": False})
+    trace_truncated: bool = False
+
+    def to_dict(self) -> dict:
+        return fields_to_dict(self)

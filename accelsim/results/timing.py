@@ -1,0 +1,41 @@
+"""What the engine measures besides its counts: the critical path's parts and the steady state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from accelsim.plain import fields_to_dict
+
+
+@dataclass(frozen=True)
+class PathPart:
+    """Cycles of the critical path given to one cause on one resource, within one layer."""
+
+    layer: str
+    cause: str
+    resource: str
+    cycles: int
+
+    def to_dict(self) -> dict:
+        return fields_to_dict(self)
+
+
+@dataclass(frozen=True)
+class SteadyState:
+    """A steady-state measurement: the rate, the window it was measured in, and whether it settled
+    (:mod:`accelsim.engine.steady`)."""
+
+    cycles_per_inference: float
+    bound_resource: str
+    bound_cycles_per_inference: int
+    inferences: int = field(metadata={"key": "inferences_simulated"})
+    window_start_cycle: int
+    window_end_cycle: int
+    window_inferences: int
+    busy_cycles_in_window: int
+    completion_cycles_per_inference: float
+    half_windows_cycles_per_inference: tuple[float, float]
+    settled: bool
+
+    def to_dict(self) -> dict:
+        return fields_to_dict(self)
