@@ -96,8 +96,10 @@ def simulate(arch: ArchConfig, workload: Workload, options: RunOptions | None = 
     engine = simulate_plan(tile_plan, arch, replace(opts, record_path=opts.batch == 1))
     alone = engine if opts.batch == 1 else simulate_plan(
         tile_plan, arch, replace(opts, batch=1, trace_max_events=0, progress=None, record_path=True))
-    steady = measure_steady_state(tile_plan, arch, opts) if len(tile_plan.rounds) == 1 else None
     bottleneck = what_would_help(tile_plan, arch, batch=opts.batch, distinct_changes=True)
+    steady = measure_steady_state(
+        tile_plan, arch, opts, bound=(bottleneck.bound_resource, int(bottleneck.bound_cycles_per_inference))
+    ) if len(tile_plan.rounds) == 1 else None
     result = _run_result(arch, workload, tile_plan, engine, alone, opts, steady, bottleneck)
     if options.verify:
         result = replace(result, what_if_verified=verify_what_if(tile_plan, arch, opts, bottleneck))
@@ -167,6 +169,7 @@ def _run_result(arch: ArchConfig, workload: Workload, plan, engine, alone, opts:
 def verify_what_if(tile_plan, arch: ArchConfig, opts, bottleneck) -> tuple[VerifiedWhatIf, ...]:
     """Simulate the same plan on each possible what-if variant: its measured throughput beside the
     bottleneck model's bound (steady state for a one-round plan, batch / batch cycles otherwise)."""
+    from accelsim.cost.run import throughput_per_s
     from accelsim.engine import simulate_plan
     from accelsim.engine.steady import measure_steady_state
     from accelsim.mapping.whatif import variant_arch
@@ -177,11 +180,11 @@ def verify_what_if(tile_plan, arch: ArchConfig, opts, bottleneck) -> tuple[Verif
         if not w.possible:
             continue
         variant = variant_arch(arch, w.changes)
-        f_hz = variant.clock.frequency_mhz * MHZ
         if len(tile_plan.rounds) == 1:
-            throughput = f_hz / measure_steady_state(tile_plan, variant, opts).cycles_per_inference
+            steady, cycles = measure_steady_state(tile_plan, variant, opts), 0
         else:
-            run = simulate_plan(tile_plan, variant, replace(opts, trace_max_events=0, progress=None))
-            throughput = opts.batch * f_hz / run.total_cycles
+            steady = None
+            cycles = simulate_plan(tile_plan, variant, replace(opts, trace_max_events=0, progress=None)).total_cycles
+        throughput = throughput_per_s(variant.clock.frequency_mhz * MHZ, opts.batch, cycles, steady)
         out.append(VerifiedWhatIf(w.resource, w.changes, throughput, w.throughput_if_2x_per_s))
     return tuple(out)

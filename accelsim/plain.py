@@ -49,3 +49,12 @@ def fields_to_dict(obj: Any) -> dict:
             target = target[parent]
         target[key] = plain(value)
     return out
+
+
+class Record:
+    """A result dataclass's base: ``to_dict`` is :func:`fields_to_dict` of its fields."""
+
+    __slots__ = ()
+
+    def to_dict(self) -> dict:
+        return fields_to_dict(self)

@@ -28,6 +28,12 @@ def _per(value: float, n: int) -> float:
     return value / n if n else 0.0
 
 
+def throughput_per_s(f_hz: float, batch: int, total_cycles: int, steady: SteadyState | None) -> float:
+    """Inferences per second: a one-round plan's steady state, else ``batch`` per batch run (every
+    round of a multi-round plan is reprogrammed per batch)."""
+    return f_hz / steady.cycles_per_inference if steady is not None else batch * f_hz / total_cycles
+
+
 def run_figures(arch: ArchConfig, *, batch: int, counts: ActionCounts, setup_counts: ActionCounts,
                 total_cycles: int, latency_cycles: int, offchip_bits: int, analog_macs: int,
                 workload_macs: int, digital_macs: int, macro_busy_cycles: Sequence[int],
@@ -46,11 +52,10 @@ def run_figures(arch: ArchConfig, *, batch: int, counts: ActionCounts, setup_cou
     f_hz = arch.clock.frequency_mhz * MHZ
     geom = macro_geometry(arch)
     bound = bottleneck.bound_cycles_per_inference
+    throughput = throughput_per_s(f_hz, batch, total_cycles, steady)
     if steady is not None:
-        throughput = f_hz / steady.cycles_per_inference
         busy_share = steady.bound_cycles_per_inference / steady.cycles_per_inference
     else:
-        throughput = batch * f_hz / total_cycles
         # the bound's resource's busy cycles over the batch's run (the model's busy cycles per
         # inference are the engine's, so this is the engine's busy share)
         busy: Fraction | int = (bottleneck.resource(bottleneck.bound_resource).busy_cycles_per_inference

@@ -45,11 +45,13 @@ def _estimate(intervals, done, i: int, j: int, bound: int) -> tuple[float, int]:
 
 def measure_steady_state(plan: TilePlan, arch: ArchConfig, options: RunOptions, *,
                          first: int = FIRST_INFERENCES, max_inferences: int = MAX_INFERENCES,
-                         tolerance: float = TOLERANCE) -> SteadyState:
-    """The steady-state cycles per inference of a one-round ``plan`` (module docstring)."""
+                         tolerance: float = TOLERANCE, bound: tuple[str, int] | None = None) -> SteadyState:
+    """The steady-state cycles per inference of a one-round ``plan`` (module docstring).
+
+    ``bound``: (resource, cycles per inference) of the bottleneck model when the caller has it."""
     if len(plan.rounds) != 1:
         raise ValueError("a steady state is measured on a one-round plan")
-    resource, bound = bottleneck(round_demand(plan.rounds[0], arch))
+    resource, bound = bound or bottleneck(round_demand(plan.rounds[0], arch))
     n = max(4, first)
     while True:
         run = simulate_plan(plan, arch, replace(options, batch=n, trace_max_events=0, progress=None,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from accelsim.plain import fields_to_dict
+from accelsim.plain import Record
 
 
 @dataclass(frozen=True)
-class LayerError:
+class LayerError(Record):
     """MAC error of one layer's tiles against the ideal integer products of the same tiles.
 
     RMSE is in the layer's own ADC LSB: ``adc_lsb_mac``, the mean step of the
@@ -26,12 +26,9 @@ class LayerError:
     sqnr_db_calibrated: float
     adc_lsb_mac: float
 
-    def to_dict(self) -> dict:
-        return fields_to_dict(self)
-
 
 @dataclass(frozen=True)
-class DieResult:
+class DieResult(Record):
     """Analog accuracy of one die, before and after calibration."""
 
     die: int
@@ -40,45 +37,33 @@ class DieResult:
     accuracy_calibrated: float
     layers: tuple[LayerError, ...]
 
-    def to_dict(self) -> dict:
-        return fields_to_dict(self)
-
 
 @dataclass(frozen=True)
-class Spread:
+class Spread(Record):
     """Mean, minimum and 5th percentile of an accuracy across dies."""
 
     mean: float
     min: float
     p5: float
 
-    def to_dict(self) -> dict:
-        return fields_to_dict(self)
-
 
 @dataclass(frozen=True)
-class DiesSummary:
+class DiesSummary(Record):
     """How many dies, and the spread of their uncalibrated and calibrated accuracies."""
 
     count: int
     uncalibrated: Spread
     calibrated: Spread
 
-    def to_dict(self) -> dict:
-        return fields_to_dict(self)
-
 
 @dataclass(frozen=True)
-class CalibrationSource:
+class CalibrationSource(Record):
     """Where a deployment's calibration batch came from: the ``source`` file or folder, the batch's
     ``samples``, and ``from_test_set`` when they are samples of the evaluated set itself."""
 
     source: str
     samples: int
     from_test_set: bool
-
-    def to_dict(self) -> dict:
-        return fields_to_dict(self)
 
 
 def _one_die(dies: tuple) -> bool:
@@ -90,7 +75,7 @@ def _none(value: object) -> bool:
 
 
 @dataclass(frozen=True)
-class AccuracyStudy:
+class AccuracyStudy(Record):
     """The four accuracies of a workload on a chip, and their spread across dies.
 
     ``accuracy_uncalibrated`` / ``accuracy_calibrated`` and ``layers`` are
@@ -122,5 +107,3 @@ class AccuracyStudy:
                 "accuracy_uncalibrated": self.accuracy_uncalibrated,
                 "accuracy_calibrated": self.accuracy_calibrated}
 
-    def to_dict(self) -> dict:
-        return fields_to_dict(self)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from accelsim.plain import fields_to_dict
+from accelsim.plain import Record
 
 
 @dataclass(frozen=True)
-class ResourceLoad:
+class ResourceLoad(Record):
     """One resource's work: busy cycles per inference (summed over the rounds) and its share of the bound."""
 
     name: str = field(metadata={"key": "resource"})
@@ -17,12 +17,9 @@ class ResourceLoad:
     busy_cycles_per_inference: Fraction
     share_of_bound: float
 
-    def to_dict(self) -> dict:
-        return fields_to_dict(self)
-
 
 @dataclass(frozen=True)
-class RoundBound:
+class RoundBound(Record):
     """One round's part of the bound.
 
     ``bound_cycles_per_inference`` is max_r D_k(r) of the round, bound by
@@ -38,12 +35,9 @@ class RoundBound:
     bound_cycles_per_inference: int
     share_of_bound: float
 
-    def to_dict(self) -> dict:
-        return fields_to_dict(self)
-
 
 @dataclass(frozen=True)
-class WhatIf:
+class WhatIf(Record):
     """The bound if ``resource``'s class were twice as fast.
 
     ``changes`` are the dotted overrides that make it so (apply them with
@@ -68,12 +62,9 @@ class WhatIf:
     speedup_if_2x: float | None
     throughput_if_2x_per_s: float | None = field(metadata={"key": "throughput_if_2x_inferences_per_s"})
 
-    def to_dict(self) -> dict:
-        return fields_to_dict(self)
-
 
 @dataclass(frozen=True)
-class Bottleneck:
+class Bottleneck(Record):
     """The bottleneck model's answer for one plan on one architecture.
 
     ``bound_cycles_per_inference`` is exactly ``per_batch_cycles / batch``
@@ -106,5 +97,3 @@ class Bottleneck:
                 return r
         raise KeyError(name)
 
-    def to_dict(self) -> dict:
-        return fields_to_dict(self)

@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from accelsim.counts import ActionCounts
-from accelsim.plain import fields_to_dict
+from accelsim.plain import Record
 
 
 @dataclass(frozen=True)
-class ErrorStats:
+class ErrorStats(Record):
     """MAC error across macros: RMSE in ADC LSB and SQNR in dB.
 
     ``*_p95`` is the 95th percentile of RMSE across macros; ``sqnr_db_p5`` the
@@ -29,12 +29,9 @@ class ErrorStats:
     sqnr_db_p5: float
     sqnr_db_worst: float
 
-    def to_dict(self) -> dict:
-        return fields_to_dict(self)
-
 
 @dataclass(frozen=True)
-class CalibrationStudy:
+class CalibrationStudy(Record):
     """MAC error of a population before and after calibration.
 
     Every macro holds its own random full-size weight tile and sees its own
@@ -63,12 +60,9 @@ class CalibrationStudy:
     cycles_per_macro: int
     counts: ActionCounts
 
-    def to_dict(self) -> dict:
-        return fields_to_dict(self)
-
 
 @dataclass(frozen=True)
-class MacroCharacterization:
+class MacroCharacterization(Record):
     """What one macro of a design delivers, and at what cost.
 
     Figures come native and 1-bit normalised (docs/sources.md s1.3):
@@ -129,5 +123,3 @@ class MacroCharacterization:
     calibration_energy_pj_per_macro: float = field(metadata={"key": "calibration.energy_pj_per_macro"})
     calibration_time_ns_per_macro: float = field(metadata={"key": "calibration.time_ns_per_macro"})
 
-    def to_dict(self) -> dict:
-        return fields_to_dict(self)

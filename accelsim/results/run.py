@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from accelsim.plain import fields_to_dict
+from accelsim.plain import Record
 from accelsim.results.bottleneck import Bottleneck
 from accelsim.results.timing import PathPart, SteadyState
 
 
 @dataclass(frozen=True)
-class VerifiedWhatIf:
+class VerifiedWhatIf(Record):
     """A what-if variant simulated by the engine on the same plan (``run --verify``)."""
 
     resource: str
@@ -18,14 +18,11 @@ class VerifiedWhatIf:
     throughput_inferences_per_s: float
     bound_if_2x_inferences_per_s: float | None
 
-    def to_dict(self) -> dict:
-        return fields_to_dict(self)
-
 
 @dataclass(frozen=True)
 class LayerFigures:
     """A layer's figures derived from its counts and cycles (:func:`accelsim.cost.layer_figures`);
-    :class:`LayerResult` holds each under the same name."""
+    :class:`LayerResult` extends it with what the plan and the engine say of the layer."""
 
     latency_share: float
     macro_utilization: float
@@ -33,7 +30,7 @@ class LayerFigures:
 
 
 @dataclass(frozen=True)
-class LayerResult:
+class LayerResult(LayerFigures, Record):
     """Per-layer figures of a run (summed over the layer's column parts).
 
     Cycles are those of one inference alone on the chip: ``cycles`` from its
@@ -52,22 +49,16 @@ class LayerResult:
     vectors: int
     macs: int
     cycles: int
-    latency_share: float
-    macro_utilization: float
     cell_utilization: float
-    energy_per_inference_j: float
     critical_path_cycles: int
     latency_breakdown: dict[str, int] = field(metadata={"key": "latency_breakdown_cycles"})
-
-    def to_dict(self) -> dict:
-        return fields_to_dict(self)
 
 
 @dataclass(frozen=True)
 class RunFigures:
     """A run's figures derived from its counts, cycles and the bottleneck model's bound
-    (:func:`accelsim.cost.run_figures`, docs/reports.md); :class:`RunResult` holds each under the
-    same name."""
+    (:func:`accelsim.cost.run_figures`, docs/reports.md); :class:`RunResult` extends it with what
+    the run, the plan and the engine say."""
 
     latency_s: float
     throughput_inferences_per_s: float
@@ -102,7 +93,7 @@ class RunFigures:
 
 
 @dataclass(frozen=True)
-class RunResult:
+class RunResult(RunFigures, Record):
     """Everything one ``simulate`` call reports. Units are in the names."""
 
     arch: str
@@ -114,14 +105,9 @@ class RunResult:
     clock_mhz: float
     rounds: int
     latency_cycles: int
-    latency_s: float
     batch_first_latency_cycles: int
-    throughput_inferences_per_s: float
-    throughput_bound_inferences_per_s: float
-    bound_cycles_per_inference: float
     bound_per_batch_cycles: int
     bound_resource: str
-    bound_resource_busy_share: float
     steady_state: SteadyState | None
     latency_breakdown: dict[str, int] = field(metadata={"key": "latency_breakdown_cycles"})
     critical_path: tuple[PathPart, ...]
@@ -129,36 +115,11 @@ class RunResult:
     total_cycles: int
     programming_cycles: int
     setup_programming_cycles: int
-    energy_per_inference_j: float
-    energy_breakdown_j: dict[str, float]
-    setup_energy_j: float
-    area_mm2: float
-    area_breakdown_mm2: dict[str, float]
     workload_macs: int
-    executed_macs: int
-    analog_macs: int
-    digital_macs: int
-    padded_macs: int
-    effective_tops: float
-    effective_tops_1b: float
-    effective_tops_per_w: float
-    effective_tops_per_w_1b: float
-    effective_tops_per_mm2: float
-    effective_tops_per_mm2_1b: float
-    peak_tops: float
-    peak_tops_1b: float
-    peak_tops_per_w: float
-    peak_tops_per_w_1b: float
-    peak_tops_per_mm2: float
-    peak_tops_per_mm2_1b: float
-    macro_utilization: float
     cell_utilization: float
     macros_used: int
-    counts_per_inference: dict[str, float]
-    offchip_bits_per_inference: float
     macro_busy_cycles: tuple[int, ...]
     macro_programming_cycles: tuple[int, ...]
-    resource_utilization: dict[str, float]
     peak_buffer_bits: dict[str, int]
     layers: tuple[LayerResult, ...]
     events: int
@@ -167,5 +128,3 @@ class RunResult:
     trace: tuple[dict, ...] = field(default=(), repr=False, compare=False, metadata={"json": False})
     trace_truncated: bool = False
 
-    def to_dict(self) -> dict:
-        return fields_to_dict(self)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accelsim.plain import fields_to_dict
+from accelsim.plain import Record
 
 
 @dataclass(frozen=True)
-class SiliconPoint:
+class SiliconPoint(Record):
     """One published figure beside the model's value at the same operating point.
 
     ``relative_error`` is simulated / published - 1; ``tolerance`` the bound
@@ -37,12 +37,9 @@ class SiliconPoint:
     within_tolerance: bool
     operating_point: str
 
-    def to_dict(self) -> dict:
-        return fields_to_dict(self)
-
 
 @dataclass(frozen=True)
-class SiliconMacro:
+class SiliconMacro(Record):
     """One macro of the library: its paper, what was fitted, its limits and its points."""
 
     name: str
@@ -54,12 +51,9 @@ class SiliconMacro:
     predicted_points: int
     points: tuple[SiliconPoint, ...]
 
-    def to_dict(self) -> dict:
-        return fields_to_dict(self)
-
 
 @dataclass(frozen=True)
-class SiliconValidation:
+class SiliconValidation(Record):
     """The whole library against its published figures."""
 
     fitted_tolerance: float
@@ -72,5 +66,3 @@ class SiliconValidation:
         """Every macro's points, in order."""
         return tuple(p for m in self.macros for p in m.points)
 
-    def to_dict(self) -> dict:
-        return fields_to_dict(self)

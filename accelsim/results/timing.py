@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from accelsim.plain import fields_to_dict
+from accelsim.plain import Record
 
 
 @dataclass(frozen=True)
-class PathPart:
+class PathPart(Record):
     """Cycles of the critical path given to one cause on one resource, within one layer."""
 
     layer: str
@@ -16,12 +16,9 @@ class PathPart:
     resource: str
     cycles: int
 
-    def to_dict(self) -> dict:
-        return fields_to_dict(self)
-
 
 @dataclass(frozen=True)
-class SteadyState:
+class SteadyState(Record):
     """A steady-state measurement: the rate, the window it was measured in, and whether it settled
     (:mod:`accelsim.engine.steady`)."""
 
@@ -37,5 +34,3 @@ class SteadyState:
     half_windows_cycles_per_inference: tuple[float, float]
     settled: bool
 
-    def to_dict(self) -> dict:
-        return fields_to_dict(self)
