@@ -32,12 +32,33 @@ def test_run_json_has_the_documented_keys(cli):
     assert d["area_mm2"] == pytest.approx(sum(d["area_breakdown_mm2"].values()))
 
 
-def test_run_csv_is_the_layer_table(cli):
-    r = cli("run", "--csv", "--mode", "grouped", "--schedule", "layer_by_layer")
+def test_run_csv_columns_are_the_json_keys_and_agree(cli):
+    import csv
+    import io
+
+    args = ("run", "--mode", "grouped", "--schedule", "layer_by_layer")
+    d = json.loads(cli(*args, "--json").out)
+    r = cli(*args, "--csv")
     assert r.code == 0, r.err
-    lines = r.out.strip().splitlines()
-    assert lines[0].startswith("layer,type,unit,macros")
-    assert len(lines) == 1 + 12
+    rows = list(csv.DictReader(io.StringIO(r.out)))
+    assert len(rows) == len(d["layers"]) == 12
+    assert list(rows[0])[:3] == ["name", "kind", "unit"]
+    for row, layer in zip(rows, d["layers"]):
+        for key, value in layer.items():
+            if isinstance(value, dict):
+                for sub, v in value.items():
+                    assert float(row[f"{key}.{sub}"]) == pytest.approx(v, rel=1e-14)
+            elif isinstance(value, (int, float)):
+                assert float(row[key]) == pytest.approx(value, rel=1e-14)
+                if isinstance(value, int):
+                    assert row[key] == str(value)  # integers stay integers
+            else:
+                assert row[key] == value
+    summary = list(csv.DictReader(io.StringIO(cli(*args, "--csv", "summary").out)))
+    assert len(summary) == 1
+    assert summary[0]["latency_cycles"] == str(d["latency_cycles"])
+    assert float(summary[0]["energy_breakdown_j.offchip"]) == pytest.approx(d["energy_breakdown_j"]["offchip"])
+    assert float(summary[0]["energy_per_inference_j"]) == pytest.approx(d["energy_per_inference_j"], rel=1e-14)
 
 
 def test_set_override_changes_the_run(cli):

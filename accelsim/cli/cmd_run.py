@@ -8,21 +8,21 @@ import sys
 from pathlib import Path
 
 from accelsim.api import RunOptions, simulate
-from accelsim.cli.common import add_arch, add_input_shape, add_output_format, input_shapes_of, require_weights
+from accelsim.cli.common import add_arch, add_input_shape, input_shapes_of, require_weights
 from accelsim.config import load_arch
 from accelsim.errors import UsageError
 from accelsim.files import check_output_file, check_output_folder, write_atomic
-from accelsim.report.console import stdout_console, to_csv, to_json
+from accelsim.report.console import stdout_console, to_json
 from accelsim.report.run import (
-    LAYER_COLUMNS,
     RunProgress,
     area_table,
     bound_line,
     breakdown_table,
     energy_table,
-    layer_rows,
-    layer_table,
+    layer_tables,
+    layers_csv,
     resource_table,
+    summary_csv,
     summary_table,
     what_if_table,
     write_plots,
@@ -40,7 +40,11 @@ def register(sub) -> None:
     p.add_argument("workload", nargs="?", default="kws_dscnn",
                    help="workload YAML path or built-in name (default: kws_dscnn)")
     add_arch(p)
-    add_output_format(p)
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print JSON only (machine-readable)")
+    fmt.add_argument("--csv", nargs="?", const="layers", choices=("layers", "summary"), metavar="TABLE",
+                     help="print CSV only: 'layers' (the default, one row per layer) or 'summary' (one row); "
+                     "the columns are the JSON keys, nested keys dotted")
     add_input_shape(p)
     p.add_argument("--batch", type=int, help="inferences streamed (default: simulation.batch)")
     p.add_argument("--seed", type=int, help="root seed (default: simulation.seed)")
@@ -48,6 +52,8 @@ def register(sub) -> None:
     p.add_argument("--schedule", choices=("layer_by_layer", "pipelined"), help="default: mapping.schedule")
     p.add_argument("--trace", metavar="FILE", help="write a Chrome trace-event JSON timeline")
     p.add_argument("--plot", metavar="DIR", help="write PNG plots (needs the plot extra)")
+    p.add_argument("--layers", choices=("all", "timing", "energy", "none"), default="all",
+                   help="which per-layer tables to print (default: all)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--verify", action="store_true",
                    help="re-simulate each 'what would help' variant with the engine (one more run each)")
@@ -103,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(to_json({**result.to_dict(), **(study.figures() if study else {})}) + "\n")
     elif args.csv:
-        sys.stdout.write(to_csv(LAYER_COLUMNS, layer_rows(result)))
+        sys.stdout.write(layers_csv(result) if args.csv == "layers" else summary_csv(result))
     else:
         con = stdout_console()
         con.print(bound_line(result))
@@ -113,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
         con.print(what_if_table(result))
         con.print(energy_table(result))
         con.print(area_table(result))
-        con.print(layer_table(result))
+        for t in layer_tables(result, args.layers):
+            con.print(t)
         if study is not None:
             from accelsim.report.accuracy import figures_table
 
