@@ -13,6 +13,7 @@ from accelsim.config import load_arch
 from accelsim.errors import UsageError
 from accelsim.files import check_output_file, check_output_folder, write_atomic
 from accelsim.report.console import stdout_console, to_json
+from accelsim.report.plots import write_plots
 from accelsim.report.run import (
     RunProgress,
     area_table,
@@ -25,7 +26,6 @@ from accelsim.report.run import (
     summary_csv,
     summary_table,
     what_if_table,
-    write_plots,
 )
 from accelsim.workload import load_workload
 

@@ -47,7 +47,9 @@ def emit(records, spec: SweepSpec, args, extra_lines=()) -> None:
         render(summary, spec, extra_lines)
     if getattr(args, "plot", None):
         check_output_folder(args.plot)
-        written = plot(summary, records, spec, Path(args.plot))
+        from accelsim.report.charts import sweep_plots
+
+        written = sweep_plots(summary, records, Path(args.plot))
         sys.stderr.write("wrote " + ", ".join(str(p) for p in written) + "\n")
 
 
@@ -78,35 +80,6 @@ def render(summary: SweepSummary, spec: SweepSpec, extra_lines=()) -> None:
         con.print(f"  #{r.index} {r.status}: {r.error}")
     if len(summary.failures) > 10:
         con.print(f"  ... and {len(summary.failures) - 10} more (see --json)")
-
-
-def plot(summary: SweepSummary, records, spec: SweepSpec, folder: Path) -> list[Path]:
-    from accelsim.report.charts import front_scatter, stacked_bars
-
-    written = []
-    objs = list(summary.objectives)
-    for w in summary.workloads:
-        ok = [r for r in records if r.status == "ok" and r.workload == w.workload]
-        front_keys = {r.key for r in w.front}
-        tag = Path(w.workload).stem
-        for i in range(len(objs)):
-            for j in range(i + 1, len(objs)):
-                (mx, gx), (my, gy) = objs[i], objs[j]
-                x = [r.metrics.get(mx) for r in ok]
-                y = [r.metrics.get(my) for r in ok]
-                written.append(front_scatter(
-                    folder / f"pareto_{tag}_{mx}_vs_{my}.png", x, y, [r.key in front_keys for r in ok],
-                    f"{mx} ({gx})", f"{my} ({gy})", f"{summary.name} on {w.workload}"))
-        parts: dict[str, list[float]] = {}
-        comps = sorted({k.split(".", 1)[1] for r in w.front for k in r.metrics
-                        if k.startswith("energy_breakdown_j.")})
-        for c in comps:
-            parts[c] = [r.metrics.get(f"energy_breakdown_j.{c}") or 0.0 for r in w.front]
-        if parts:
-            written.append(stacked_bars(folder / f"energy_front_{tag}.png", [f"#{r.index}" for r in w.front],
-                                        parts, "energy per inference (J)",
-                                        f"energy breakdown of the Pareto front, {w.workload}"))
-    return written
 
 
 def run(args: argparse.Namespace) -> int:

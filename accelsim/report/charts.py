@@ -64,3 +64,33 @@ def stacked_bars(path: Path, labels: Sequence[str], parts: dict[str, Sequence[fl
     out = _save(fig, path)
     plt.close(fig)
     return out
+
+
+def sweep_plots(summary, records, folder: Path) -> list[Path]:
+    """The PNGs of ``sweep-report --plot``: a scatter per pair of objectives with the Pareto front,
+    and the energy breakdown of the front's points. ``summary`` is a sweep.analysis.SweepSummary,
+    ``records`` the store's point records."""
+    written = []
+    objs = list(summary.objectives)
+    for w in summary.workloads:
+        ok = [r for r in records if r.status == "ok" and r.workload == w.workload]
+        front_keys = {r.key for r in w.front}
+        tag = Path(w.workload).stem
+        for i in range(len(objs)):
+            for j in range(i + 1, len(objs)):
+                (mx, gx), (my, gy) = objs[i], objs[j]
+                x = [r.metrics.get(mx) for r in ok]
+                y = [r.metrics.get(my) for r in ok]
+                written.append(front_scatter(
+                    folder / f"pareto_{tag}_{mx}_vs_{my}.png", x, y, [r.key in front_keys for r in ok],
+                    f"{mx} ({gx})", f"{my} ({gy})", f"{summary.name} on {w.workload}"))
+        parts: dict[str, list[float]] = {}
+        comps = sorted({k.split(".", 1)[1] for r in w.front for k in r.metrics
+                        if k.startswith("energy_breakdown_j.")})
+        for c in comps:
+            parts[c] = [r.metrics.get(f"energy_breakdown_j.{c}") or 0.0 for r in w.front]
+        if parts:
+            written.append(stacked_bars(folder / f"energy_front_{tag}.png", [f"#{r.index}" for r in w.front],
+                                        parts, "energy per inference (J)",
+                                        f"energy breakdown of the Pareto front, {w.workload}"))
+    return written
