@@ -32,7 +32,7 @@ def check_file(path: str | Path) -> tuple[str, str]:
 
 
 def characterize_macro(arch="mram72", overrides=(), *, seed: int | None = None,
-                       macros: int | None = None, eval_vectors: int = 256):
+                       macros: int | None = None, eval_vectors: int = 256, progress=None):
     """Characterise one macro design: ops, timing, peak TOPS, TOPS/W, TOPS/mm2 (native
     and 1-bit normalised), energy per MVM and area by component, and the calibration
     error study over a population of ``macros`` device instances (default: the
@@ -43,8 +43,8 @@ def characterize_macro(arch="mram72", overrides=(), *, seed: int | None = None,
     macro's TOPS over one macro's area.
 
     ``arch`` is an :class:`~accelsim.config.ArchConfig`, or a path or built-in name
-    loaded with the dotted ``overrides``. Returns a
-    :class:`~accelsim.results.MacroCharacterization`.
+    loaded with the dotted ``overrides``. ``progress(done, total)`` is called as the
+    study's steps finish. Returns a :class:`~accelsim.results.MacroCharacterization`.
     """
     from accelsim.config import ArchConfig, load_arch
     from accelsim.cost import macro_characterization
@@ -53,26 +53,34 @@ def characterize_macro(arch="mram72", overrides=(), *, seed: int | None = None,
     if not isinstance(arch, ArchConfig):
         arch = load_arch(arch, overrides)
     # hw measures the population's calibration error, cost prices the design and the study
-    return macro_characterization(arch, calibration_study(arch, macros, seed, eval_vectors))
+    return macro_characterization(arch, calibration_study(arch, macros, seed, eval_vectors, progress))
 
 
-def validate_silicon(library=None, *, macros: int = 2, eval_vectors: int = 16):
+def validate_silicon(library=None, *, macros: int = 2, eval_vectors: int = 16, progress=None):
     """Characterise every published point of the macro library (``configs/macros/validation.yaml``,
     or the index file ``library``) and set it beside the published figure.
 
     ``macros`` and ``eval_vectors`` size each point's calibration study (the
-    figures compared do not depend on it). Returns a
+    figures compared do not depend on it). ``progress(done, total)`` is called after each
+    point. Returns a
     :class:`~accelsim.results.SiliconValidation`.
     """
     from accelsim.config.silicon import load_library
     from accelsim.hw.silicon import compare, silicon_macro, silicon_validation
 
     index, root = load_library(library)
-    out = []
+    total = sum(len(entry.points) for entry in index.macros)
+    out, done = [], 0
     for entry in index.macros:
         path = root / entry.config
-        out.append(silicon_macro(entry, [compare(entry, point, characterize_macro(
-            path, point.overrides, macros=macros, eval_vectors=eval_vectors)) for point in entry.points]))
+        compared = []
+        for point in entry.points:
+            compared.append(compare(entry, point, characterize_macro(
+                path, point.overrides, macros=macros, eval_vectors=eval_vectors)))
+            done += 1
+            if progress is not None:
+                progress(done, total)
+        out.append(silicon_macro(entry, compared))
     return silicon_validation(out)
 
 

@@ -41,6 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
+from accelsim.report.progress import progress_bar
+
 KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 #: the other 25 words of Speech Commands v0.02: the unknown class
 OTHER_WORDS = ("backward", "bed", "bird", "cat", "dog", "eight", "five", "follow", "forward",
@@ -222,8 +224,12 @@ def main(argv: list[str] | None = None) -> int:
             # recordings at an RMS of 0.1 full scale; silence clips scale them down further
             write_wav(out / "_background_noise_" / f"{kind}_noise.wav", np.clip(0.1 * noise, -1, 1))
         jobs = [(i, s, noise_dir, str(out)) for i, s in enumerate(speaker_seeds)]
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            records = [r for rs in pool.map(make_speaker, jobs, chunksize=8) for r in rs]
+        records = []
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool, \
+                progress_bar("speakers synthesised", "speakers") as update:  # on stderr, on a terminal
+            for done, rs in enumerate(pool.map(make_speaker, jobs, chunksize=8), 1):
+                records.extend(rs)
+                update(done, len(jobs))
     lists: dict[str, list[str]] = {"validation": [], "testing": []}
     for r in records:
         r["split"] = split_of(r["speaker"], args.validation_pct, args.testing_pct)

@@ -23,6 +23,7 @@ from pathlib import Path
 from accelsim.accuracy.study import evaluate_accuracy, load_calibration_set, load_test_set
 from accelsim.accuracy.weights import load_weights
 from accelsim.config import load_arch
+from accelsim.report.progress import progress_bar
 from accelsim.workload import load_workload
 
 ADC: list[str] = []  # mram72's own ADC
@@ -48,11 +49,15 @@ def sweep(samples: int, seed: int) -> dict:
         out.setdefault("ideal", study.accuracy_ideal)
         return {"uncalibrated": study.accuracy_uncalibrated, "calibrated": study.accuracy_calibrated}
 
-    for f in FACTORS:
-        over = [f"macro.variation.{k}={getattr(v, k) * f}" for k in SCALED] + ["macro.variation.cell_sigma_r=0"]
-        out["gain_offset"].append({"factor": f, **point(over)})
-    for s in CELL_SIGMAS:
-        out["cell_spread"].append({"cell_sigma_r": s, **point([f"macro.variation.cell_sigma_r={s}"])})
+    total = len(FACTORS) + len(CELL_SIGMAS)
+    with progress_bar("variation study", "points") as update:  # on stderr, when it is a terminal
+        for f in FACTORS:
+            over = [f"macro.variation.{k}={getattr(v, k) * f}" for k in SCALED] + ["macro.variation.cell_sigma_r=0"]
+            out["gain_offset"].append({"factor": f, **point(over)})
+            update(len(out["gain_offset"]), total)
+        for s in CELL_SIGMAS:
+            out["cell_spread"].append({"cell_sigma_r": s, **point([f"macro.variation.cell_sigma_r={s}"])})
+            update(len(out["gain_offset"]) + len(out["cell_spread"]), total)
     return out
 
 

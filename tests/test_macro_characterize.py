@@ -3,6 +3,8 @@ the directions parameters move them, the JSON contract and bad input."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 import pytest
@@ -105,7 +107,7 @@ def test_human_and_csv_outputs(cli):
     assert "0.000, 1.500, 2.400, 3.000" in r.out and "-0.000" not in r.out  # current sum bows the levels
     r = cli("macro", "--csv", "--macros", "2", "--vectors", "8", "--set", "macro.input_mode=bit_serial")
     assert r.code == 0, r.err
-    rows = dict(line.split(",", 1) for line in r.out.splitlines()[1:])
+    (rows,) = list(csv.DictReader(io.StringIO(r.out)))  # one row, the JSON keys as columns
     assert rows["input_mode"] == "bit_serial" and float(rows["calibration.after.rmse_lsb_mean"]) > 0
 
 

@@ -192,7 +192,7 @@ def evaluate_accuracy(arch: ArchConfig, workload: Workload, test: FeatureSet | N
                       weights: NetworkWeights | None = None, seed: int | None = None, dies: int = 1,
                       executor: Executor | None = None, chunk: int = DEFAULT_CHUNK,
                       tile_plan: TilePlan | None = None, calibration: FeatureSet | None = None,
-                      calibration_samples: int = CALIBRATION_SAMPLES) -> AccuracyStudy:
+                      calibration_samples: int = CALIBRATION_SAMPLES, progress=None) -> AccuracyStudy:
     """Float, ideal-quantised, uncalibrated and calibrated accuracy of ``workload`` on ``arch``.
 
     ``test`` defaults to the shipped KWS test set, ``weights`` to the
@@ -204,8 +204,15 @@ def evaluate_accuracy(arch: ArchConfig, workload: Workload, test: FeatureSet | N
     defaults to the split that goes with ``test`` (:func:`load_calibration_set`
     with the test set's source: the shipped calibration set for the shipped
     test set, a folder's validation split), and to ``test`` itself when there is
-    none.
+    none. ``progress(done, total)`` is called after the float pass, the ideal
+    pass and each die.
     """
+    total = 2 + dies
+
+    def report(done: int) -> None:
+        if progress is not None:
+            progress(done, total)
+
     if calibration_samples < 1:
         raise ValueError(f"calibration_samples must be >= 1, got {calibration_samples}")
     weights = load_weights(workload) if weights is None else weights
@@ -218,21 +225,28 @@ def evaluate_accuracy(arch: ArchConfig, workload: Workload, test: FeatureSet | N
     features = np.asarray(test.features, dtype=np.float32)
     labels = np.asarray(test.labels)
     acc_float = reference.accuracy(workload, weights, features, labels, path="float", chunk=chunk)
+    report(1)
     # ideal macros compute the exact integer product (tests/test_accuracy_analog.py checks the
     # analog path with them against this)
     acc_ideal = reference.accuracy(workload, weights, features, labels, path="quantised",
                                    matmul=digital_matmul, chunk=chunk)
+    report(2)
     seeds = die_seeds(seed, dies)
     pool = test if calibration is None else calibration
     batch = calibration_batch(np.asarray(pool.features, dtype=np.float32), seed, calibration_samples)
     tile_plan = make_plan(workload, arch) if tile_plan is None else tile_plan  # the same for every die
     args = [(arch, workload, weights, features, labels, d, s, chunk, tile_plan, batch)
             for d, s in enumerate(seeds)]
+    results = []
     if executor is None:
-        results = [run_die(*a) for a in args]
+        for a in args:
+            results.append(run_die(*a))
+            report(2 + len(results))
     else:
         futures = [executor.submit(run_die, *a) for a in args]
-        results = [f.result() for f in futures]
+        for f in futures:  # in die order: the figures do not depend on which finishes first
+            results.append(f.result())
+            report(2 + len(results))
     from_test = calibration is None or _same_file(calibration.source, test.source)
     die0 = results[0]
     return AccuracyStudy(

@@ -11,8 +11,9 @@ from accelsim.accuracy.study import CALIBRATION_SAMPLES, evaluate_accuracy, load
 from accelsim.cli.common import add_arch, add_output_format, require_weights
 from accelsim.config import load_arch
 from accelsim.errors import UsageError
-from accelsim.report.accuracy import LAYER_COLUMNS, accuracy_table, dies_table, layer_rows, layer_table
-from accelsim.report.console import stdout_console, to_csv, to_json
+from accelsim.report.accuracy import accuracy_table, dies_table, layer_table
+from accelsim.report.console import records_csv, stdout_console, to_json
+from accelsim.report.progress import progress_bar
 from accelsim.workload import load_workload
 
 
@@ -44,6 +45,7 @@ def register(sub) -> None:
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run the dies on a Dask cluster at ADDRESS (tcp://host:8786), or 'local'")
     add_output_format(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     p.set_defaults(func=run)
 
 
@@ -69,18 +71,21 @@ def run(args: argparse.Namespace) -> int:
     calibration = load_calibration_set(workload, args.data, args.calibration, seed=arch.simulation.seed,
                                        samples=args.calibration_samples)
     test = load_test_set(workload, args.data, seed=arch.simulation.seed, samples=args.samples)
-    options = {"dies": args.dies, "calibration": calibration, "calibration_samples": args.calibration_samples}
-    if args.dies > 1 and (args.scheduler or args.workers > 1):
-        from accelsim.executors import open_executor
+    with progress_bar(f"accuracy of {workload.name}: float, ideal, {args.dies} die(s)", "steps",
+                      enabled=None if not args.quiet else False) as update:
+        options = {"dies": args.dies, "calibration": calibration, "calibration_samples": args.calibration_samples,
+                   "progress": update}
+        if args.dies > 1 and (args.scheduler or args.workers > 1):
+            from accelsim.executors import open_executor
 
-        with open_executor(args.scheduler, min(args.workers, args.dies)) as executor:
-            study = evaluate_accuracy(arch, workload, test, executor=executor, **options)
-    else:
-        study = evaluate_accuracy(arch, workload, test, **options)
+            with open_executor(args.scheduler, min(args.workers, args.dies)) as executor:
+                study = evaluate_accuracy(arch, workload, test, executor=executor, **options)
+        else:
+            study = evaluate_accuracy(arch, workload, test, **options)
     if args.json:
         sys.stdout.write(to_json(study.to_dict()) + "\n")
     elif args.csv:
-        sys.stdout.write(to_csv(LAYER_COLUMNS, layer_rows(study)))
+        sys.stdout.write(records_csv([e.to_dict() for e in study.layers]))
     else:
         con = stdout_console()
         con.print(accuracy_table(study))

@@ -8,8 +8,9 @@ import sys
 
 from accelsim.api import characterize_macro
 from accelsim.cli.common import add_arch, add_output_format
-from accelsim.report.console import stdout_console, to_csv, to_json
-from accelsim.report.macro import csv_rows, print_macro
+from accelsim.report.console import records_csv, stdout_console, to_json
+from accelsim.report.macro import print_macro
+from accelsim.report.progress import progress_bar
 
 
 def _positive(text: str) -> int:
@@ -47,16 +48,18 @@ def register(sub) -> None:
     p.add_argument("--vectors", type=_positive, default=256,
                    help="random test vectors per macro in the calibration study (default: 256)")
     add_output_format(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    c = characterize_macro(args.arch, args.overrides, seed=args.seed, macros=args.macros,
-                           eval_vectors=args.vectors)
+    with progress_bar("calibration study", "steps", enabled=False if args.quiet else None) as update:
+        c = characterize_macro(args.arch, args.overrides, seed=args.seed, macros=args.macros,
+                               eval_vectors=args.vectors, progress=update)
     if args.json:
         sys.stdout.write(to_json(c.to_dict()) + "\n")
     elif args.csv:
-        sys.stdout.write(to_csv(("key", "value"), csv_rows(c)))
+        sys.stdout.write(records_csv([c.to_dict()]))
     else:
         print_macro(stdout_console(), c)
     return 0

@@ -7,8 +7,9 @@ import sys
 
 from accelsim.api import validate_silicon
 from accelsim.cli.common import add_output_format
-from accelsim.report.console import stdout_console, to_csv, to_json
-from accelsim.report.silicon import csv_rows, print_silicon
+from accelsim.report.console import records_csv, stdout_console, to_json
+from accelsim.report.progress import progress_bar
+from accelsim.report.silicon import print_silicon
 
 
 def register(sub) -> None:
@@ -23,17 +24,17 @@ def register(sub) -> None:
     p.add_argument("--check", action="store_true",
                    help="exit 1 when a point is outside its tolerance")
     add_output_format(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    v = validate_silicon(args.library)
+    with progress_bar("published points", "points", enabled=False if args.quiet else None) as update:
+        v = validate_silicon(args.library, progress=update)
     if args.json:
         sys.stdout.write(to_json(v.to_dict()) + "\n")
     elif args.csv:
-        sys.stdout.write(to_csv(("macro", "figure", "normalisation", "scope", "operating_point", "status",
-                                 "published", "simulated", "relative_error", "tolerance", "within_tolerance"),
-                                csv_rows(v)))
+        sys.stdout.write(records_csv([p.to_dict() for p in v.points]))
     else:
         print_silicon(stdout_console(), v)
     if args.check and not v.all_within_tolerance:

@@ -184,9 +184,24 @@ def _ideal_devices(arch: ArchConfig) -> ArchConfig:
     return arch.model_copy(update={"macro": arch.macro.model_copy(update={"variation": zero})})
 
 
+def _steps(progress, total: int):
+    """A callable that reports one more of ``total`` steps done to ``progress`` (if any)."""
+    done = [0]
+
+    def step() -> None:
+        done[0] += 1
+        if progress is not None:
+            progress(done[0], total)
+
+    return step
+
+
 def calibration_study(arch: ArchConfig, size: int | None = None, seed: int | None = None,
-                      eval_vectors: int = 256) -> CalibrationStudy:
-    """Program, calibrate and measure a population of ``size`` macros."""
+                      eval_vectors: int = 256, progress=None) -> CalibrationStudy:
+    """Program, calibrate and measure a population of ``size`` macros.
+
+    ``progress(done, total)``, if given, is called after each of the study's five steps."""
+    step = _steps(progress, 5)
     if eval_vectors < 1:
         raise ValueError(f"eval_vectors must be >= 1, got {eval_vectors}")
     pop = make_population(arch, size, seed)
@@ -201,11 +216,16 @@ def calibration_study(arch: ArchConfig, size: int | None = None, seed: int | Non
     lsb = adc_lsb_levels(m)
 
     prog = program(pop, ids, weights)
+    step()
     cal = calibrate(prog)
+    step()
     before, _ = mvm(prog, x, rng=np.random.default_rng(noise_entropy), corrected=False)
+    step()
     after, _ = mvm(cal.programmed, x, rng=np.random.default_rng(noise_entropy))
+    step()
     ideal_pop = make_population(_ideal_devices(arch), pop.size, pop.seed)
     floor, _ = mvm(calibrate(program(ideal_pop, ids, weights)).programmed, x)
+    step()
 
     rmse_before, sqnr_before = macro_errors(before, ideal, lsb)
     rmse_after, sqnr_after = macro_errors(after, ideal, lsb)

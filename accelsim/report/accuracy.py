@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from accelsim.report.console import table
+from accelsim.report.console import Col, table
 from accelsim.results.accuracy import AccuracyStudy
 
 FIGURES = (("float (software)", "accuracy_float"), ("ideal quantised", "accuracy_ideal"),
            ("analog, uncalibrated", "accuracy_uncalibrated"), ("analog, calibrated", "accuracy_calibrated"))
-LAYER_COLUMNS = ("layer", "macros", "MVMs", "ADC LSB (MAC)", "RMSE LSB uncal", "RMSE LSB cal",
-                 "SQNR dB uncal", "SQNR dB cal")
+LAYER_COLUMNS = (Col("layer", "name"), Col("macros", "count"), Col("MVMs", "count"),
+                 Col("ADC LSB (MAC units)", "num"), Col("RMSE uncal. (LSB)", "num"),
+                 Col("RMSE cal. (LSB)", "num"), Col("SQNR uncal. (dB)", "num"), Col("SQNR cal. (dB)", "num"))
 
 
 def _pct(value: float) -> str:
@@ -55,5 +56,7 @@ def layer_rows(study: AccuracyStudy):
 
 
 def layer_table(study: AccuracyStudy):
-    return table("MAC error per layer (tile outputs against the ideal integer products, die 0)",
-                 LAYER_COLUMNS, layer_rows(study), [False] + [True] * (len(LAYER_COLUMNS) - 1))
+    t = table("MAC error per layer (tile outputs against the ideal integer products, die 0)",
+              LAYER_COLUMNS, layer_rows(study))
+    t.caption = "uncal. / cal.: before / after calibration"
+    return t

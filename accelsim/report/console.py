@@ -199,6 +199,9 @@ class FitTable:
         self.footer = footer
         #: after layout: whether every view fit without folding a word or number
         self.fits = True
+        #: a line printed under the (last) table
+        self.caption: str | None = None
+        self.caption_justify = "left"
 
     # the cells of column i, header and footer included
     def _texts(self, i: int) -> list[str]:
@@ -283,6 +286,9 @@ class FitTable:
                              width=w, overflow="fold")
             for row in self.rows:
                 t.add_row(*(row[i] for i in group))
+            if k == len(views) - 1 and self.caption:
+                t.caption = self.caption
+                t.caption_justify = self.caption_justify
             yield t
 
 
@@ -336,7 +342,7 @@ def to_json(data: Any) -> str:
 
 
 def flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested dicts as dotted keys: {"a": {"b": 1}} -> {"a.b": 1}; lists of scalars as "x"-joined text."""
+    """Nested dicts as dotted keys: {"a": {"b": 1}} -> {"a.b": 1}; a list of scalars as its JSON text."""
     out: dict[str, Any] = {}
     for k, v in record.items():
         key = f"{prefix}{k}"
@@ -344,7 +350,7 @@ def flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
             out.update(flatten(v, key + "."))
         elif isinstance(v, (list, tuple)):
             if all(not isinstance(x, (dict, list, tuple)) for x in v):
-                out[key] = "x".join(str(_jsonable(x)) for x in v)
+                out[key] = json.dumps([clean_float(x) if isinstance(x, float) else x for x in _jsonable(list(v))])
             # lists of records (per-layer rows, critical-path steps) belong in their own CSV
         else:
             out[key] = v
