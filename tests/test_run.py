@@ -72,8 +72,9 @@ def test_trace_is_chrome_trace_json(cli, tmp_path):
     r = cli("run", "--quiet", "--json", "--trace", str(path))
     assert r.code == 0, r.err
     trace = json.loads(path.read_text())
-    events = trace["traceEvents"]
-    assert events and all(e["ph"] == "X" and e["dur"] > 0 for e in events)
+    slices = [e for e in trace["traceEvents"] if e["ph"] == "X"]
+    assert slices and all(e["dur"] > 0 for e in slices)
+    assert {e["ph"] for e in trace["traceEvents"]} == {"X", "M"}  # slices and the tracks' names
 
 
 def test_unmappable_workload_exits_1_naming_layer_and_limit(cli):

@@ -15,12 +15,24 @@ import sys
 from collections.abc import Sequence
 
 from accelsim import __version__
-from accelsim.cli import cmd_accuracy, cmd_import, cmd_macro, cmd_run, cmd_silicon, cmd_sweep, cmd_sweep_report, cmd_validate, cmd_workload
+from accelsim.cli import (
+    cmd_accuracy,
+    cmd_import,
+    cmd_list,
+    cmd_macro,
+    cmd_run,
+    cmd_show,
+    cmd_silicon,
+    cmd_sweep,
+    cmd_sweep_report,
+    cmd_validate,
+    cmd_workload,
+)
 from accelsim.errors import EXIT_USAGE, AccelsimError
 
 #: the sub-command modules, in the order --help lists them
 COMMANDS = (cmd_run, cmd_accuracy, cmd_workload, cmd_import, cmd_macro, cmd_silicon, cmd_sweep, cmd_sweep_report,
-            cmd_validate)
+            cmd_validate, cmd_list, cmd_show)
 
 
 class _Parser(argparse.ArgumentParser):

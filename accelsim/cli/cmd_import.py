@@ -19,10 +19,14 @@ def register(sub) -> None:
     p = sub.add_parser("import", help="convert an ONNX model into a workload YAML (and weights .npz)",
                        description="Read an ONNX model (the onnx extra: pip install accelsim[onnx]) and "
                        "write the equivalent workload YAML, one layer per line, plus NAME.npz with the "
-                       "trained weights keyed by layer name when the model has them.")
+                       "trained weights keyed by layer name when the model has them. Missing folders of "
+                       "the output path are created (with your umask's permissions) when the files are "
+                       "written, not before: an import that fails creates nothing. An existing file is "
+                       "replaced only with --force, and never a directory or a device.")
     p.add_argument("model", metavar="MODEL.onnx", help="the ONNX model")
     p.add_argument("-o", "--output", metavar="NAME.yaml",
-                   help="the workload YAML to write (default: the model's name with .yaml, here)")
+                   help="the workload YAML to write; missing folders are created (default: the model's "
+                   "name with .yaml, here)")
     p.add_argument("--name", help="the workload's name (default: the output file's stem)")
     p.add_argument("--no-weights", action="store_true", help="do not write the weights .npz")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
@@ -37,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output) if args.output else Path(model_path.stem + ".yaml")
     if out.suffix not in (".yaml", ".yml"):
         raise UsageError(f"the output must be a .yaml file, not {str(out)!r}")
-    if not out.parent.is_dir():
-        raise UsageError(f"the output folder {str(out.parent)!r} does not exist")
+    # a missing folder is created when the files are written (files.atomic_path); a file or a device
+    # in the way, or a folder that cannot be written, is refused here, before the import
     check_output_file(out)
     check_output_file(out.with_suffix(".npz"))
     model = import_onnx(model_path, input_shapes_of(args))

@@ -27,10 +27,13 @@ from accelsim.report.run import (
     summary_table,
     what_if_table,
 )
+from accelsim.report.trace import trace_document
 from accelsim.workload import load_workload
 
-#: the most trace events written by --trace (about 150 bytes each)
+#: the most slices written by --trace unless --trace-max-events says otherwise (about 230 bytes each)
 TRACE_MAX_EVENTS = 200_000
+#: the most --trace-max-events accepts (about 23 GB of trace: beyond, the file is not usable)
+MAX_TRACE_EVENTS = 100_000_000
 
 
 def register(sub) -> None:
@@ -50,7 +53,11 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, help="root seed (default: simulation.seed)")
     p.add_argument("--mode", choices=("exact", "grouped"), help="default: simulation.mode")
     p.add_argument("--schedule", choices=("layer_by_layer", "pipelined"), help="default: mapping.schedule")
-    p.add_argument("--trace", metavar="FILE", help="write a Chrome trace-event JSON timeline")
+    p.add_argument("--trace", metavar="FILE",
+                   help="write a trace-event JSON timeline, one track per resource (opens in ui.perfetto.dev "
+                   "and chrome://tracing)")
+    p.add_argument("--trace-max-events", type=int, metavar="N",
+                   help=f"with --trace: at most N slices, about 230 bytes each (default: {TRACE_MAX_EVENTS:,})")
     p.add_argument("--plot", metavar="DIR", help="write PNG plots (needs the plot extra)")
     p.add_argument("--layers", choices=("all", "timing", "energy", "none"), default="all",
                    help="which per-layer tables to print (default: all)")
@@ -70,6 +77,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--batch must be at least 1, got {args.batch}")
     if args.accuracy_samples is not None and not args.accuracy:
         raise UsageError("--accuracy-samples needs --accuracy")
+    if args.trace_max_events is not None and not args.trace:
+        raise UsageError("--trace-max-events needs --trace")
+    if args.trace_max_events is not None and not 1 <= args.trace_max_events <= MAX_TRACE_EVENTS:
+        raise UsageError(f"--trace-max-events must be between 1 and {MAX_TRACE_EVENTS:,} (about "
+                         f"{MAX_TRACE_EVENTS * 230 / 1e9:.0f} GB of trace), got {args.trace_max_events:,}")
+    cap = args.trace_max_events or TRACE_MAX_EVENTS
     # refuse unwritable outputs before the run, not after it
     if args.trace:
         check_output_file(args.trace)
@@ -93,14 +106,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = simulate(arch, workload, RunOptions(
             batch=args.batch, mode=args.mode, schedule=args.schedule,
-            trace_max_events=TRACE_MAX_EVENTS if args.trace else 0, progress=progress, verify=args.verify))
+            trace_max_events=cap if args.trace else 0, progress=progress, verify=args.verify))
     finally:
         progress.close()
     if args.trace:
-        trace = {"traceEvents": list(result.trace), "displayTimeUnit": "ns",
-                 "otherData": {"workload": result.workload, "arch": result.arch,
-                               "truncated": result.trace_truncated, "max_events": TRACE_MAX_EVENTS}}
-        write_atomic(Path(args.trace), json.dumps(trace))
+        write_atomic(Path(args.trace), json.dumps(trace_document(result, cap), separators=(",", ":")))
     if args.plot:
         try:
             write_plots(result, Path(args.plot))
@@ -126,5 +136,5 @@ def run(args: argparse.Namespace) -> int:
 
             con.print(figures_table(study))
         if result.trace_truncated:
-            con.print(f"trace truncated at {TRACE_MAX_EVENTS:,} events")
+            con.print(f"trace truncated at {cap:,} slices (raise it with --trace-max-events)")
     return 0

@@ -15,10 +15,18 @@ def add_output_format(parser: argparse.ArgumentParser) -> None:
 
 
 def add_arch(parser: argparse.ArgumentParser) -> None:
+    """``--arch ARCH`` (a path or a built-in name; ``accelsim list`` shows them) and ``--set``."""
     parser.add_argument("--arch", default="mram72", metavar="ARCH",
-                        help="architecture YAML path or built-in name (default: mram72)")
+                        help="architecture YAML path or built-in name, e.g. mram72 or macros/sinangil_jssc21 "
+                        "(accelsim list shows them; default: mram72)")
+    add_set(parser)
+
+
+def add_set(parser: argparse.ArgumentParser) -> None:
+    """``--set KEY=VALUE`` (repeatable): dotted-path overrides of the architecture."""
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config field by dotted path, e.g. macro.adc.bits=5 (repeatable)")
+                        help="override a config field by dotted path, e.g. macro.adc.bits=5 (repeatable; "
+                        "accelsim show prints the result)")
 
 
 def add_input_shape(parser: argparse.ArgumentParser) -> None:

@@ -30,7 +30,7 @@ def arch_from_dict(data: Any, overrides: Sequence[str | tuple[str, Any]] = (), s
 
 def load_arch_data(name_or_path: str | Path = "mram72"):
     """The raw mapping of an architecture YAML (by path or short name) and its source map, unvalidated."""
-    data, smap = load_yaml(resolve(name_or_path, "configs"))
+    data, smap = load_yaml(resolve(name_or_path, "arch"))
     return require_mapping(data, smap, "an architecture file"), smap
 
 

@@ -26,7 +26,7 @@ class RunOptions:
     mode: Mode | None = None
     schedule: Schedule | None = None
     group_min_vectors: int | None = None
-    #: at most this many MVM events in the Chrome trace (0: no trace)
+    #: at most this many slices (on any resource) in the trace (0: no trace)
     trace_max_events: int = 0
     progress: Callable[[int, int], None] | None = field(default=None, compare=False)
     #: record every booking of inference 0 and walk its critical path (a run of one inference)

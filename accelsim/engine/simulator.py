@@ -99,6 +99,11 @@ class EngineResult:
     resources: tuple[ResourceStats, ...]
     peak_buffer_bits: dict[str, int]
     events: int
+    #: with ``trace_max_events``: each interval booked on any resource (a piece of a transfer or of a
+    #: group apart) as a Chrome trace "X" event (``_Sim._trace_events``): ``tid`` the resource's name
+    #: (as in ``resources``), ``cat`` its kind, ``ts``/``dur`` in microseconds, the cycles
+    #: (``start_cycle``, ``cycles``), the booking and the resource's tile in ``args``; numeric
+    #: tracks and their names are :func:`accelsim.report.trace.trace_document`'s
     trace: tuple[dict, ...]
     trace_truncated: bool
     #: inference 0's latency given to causes (``record_path``): every cycle exactly once
@@ -178,7 +183,7 @@ class _StageState:
     and when it ran."""
 
     __slots__ = ("chains", "first", "inference0", "last", "next_replica", "per_kind", "per_vector", "stage",
-                 "timelines", "vectors")
+                 "timelines", "traced", "vectors")
 
     def __init__(self, stage: Stage, timelines: list[Timeline], chains: list, per_vector: list):
         self.stage = stage
@@ -191,6 +196,8 @@ class _StageState:
         self.last = 0
         self.inference0: list = [None, 0]
         self.next_replica = 0
+        #: when tracing: per replica, the distinct timelines of its (loading, sliding) chain
+        self.traced: list = []
 
 
 class _Sim:
@@ -210,8 +217,15 @@ class _Sim:
         self.macro_prog = [0] * chip.macros
         self.buffer_level: dict[str, int] = {}
         self.buffer_peak: dict[str, int] = {}
-        self.trace: list[dict] = []
+        self.trace: list[tuple] = []
         self.trace_truncated = False
+        #: tracing on and the cap not reached: bookings are traced (``_trace``)
+        self.tracing = opts.trace_max_events > 0
+        self.us_per_cycle = 1.0 / arch.clock.frequency_mhz
+        #: per traced timeline: what its events add to ``args`` (its tile, a replica's macros), as items
+        self.trace_where: dict[Timeline, tuple] = {}
+        #: timelines whose ``history`` list the trace keeps (and empties after each booking)
+        self.trace_histories: list[Timeline] = []
         self.env = simpy.Environment()
         self.tensors: dict[str, _Tensor] = {}
         self.inference_end = [0] * self.batch
@@ -221,6 +235,9 @@ class _Sim:
         self.analog_macs = 0
         self.done_count = 0
         self.busy_intervals: dict[str, list] = {}
+        for t in range(chip.tiles):
+            for tl in (self.tile_read[t], self.tile_write[t], self.digital[t]):
+                self.trace_where[tl] = (("tile", t),)
         for tl in self.tile_read + self.tile_write + [self.global_port, self.offchip_port] + self.digital:
             self._track(tl)
         for tl in self.net.links.values():
@@ -332,6 +349,10 @@ class _Sim:
                 prog_total += prog_cycles
                 counts_total = counts_total + prog_counts
                 start = t_round + prog_cycles
+                if self.tracing and prog_cycles:
+                    self._trace_event(f"programming round {rnd.index}", "programming", "programming", t_round,
+                                      start, None, (("round", rnd.index), ("macros", len(rnd.programs)),
+                                                    ("bits", prog_counts[Action.MRAM_WRITE_BITS])))
             stats, counts, t_end = self.run_round(env, rnd, t_round, start)
             stage_stats += stats
             counts_total = counts_total + counts
@@ -349,7 +370,7 @@ class _Sim:
             analog_macs=self.analog_macs,
             stages=tuple(stage_stats), macro_busy_cycles=tuple(self.macro_busy),
             macro_programming_cycles=tuple(self.macro_prog), resources=tuple(resources),
-            peak_buffer_bits=dict(self.buffer_peak), events=self.events, trace=tuple(self.trace),
+            peak_buffer_bits=dict(self.buffer_peak), events=self.events, trace=self._trace_events(),
             trace_truncated=self.trace_truncated, critical_path=critical,
             busy_intervals={name: tuple(iv) for name, iv in self.busy_intervals.items()})
 
@@ -358,6 +379,10 @@ class _Sim:
             tl.owners = {}
         if tl.name in self.opts.track_busy:
             tl.history = self.busy_intervals.setdefault(tl.name, [])
+        elif self.tracing:
+            # the trace reads each booking's pieces from the history (a link's flits, a group's chunks)
+            tl.history = []
+            self.trace_histories.append(tl)
 
     def run_round(self, env: simpy.Environment, rnd: Round, begin: int, start: int):
         producers: dict[str, int] = {}
@@ -383,7 +408,9 @@ class _Sim:
         states: list[_StageState] = []
         for si, st in enumerate(rnd.stages):
             tls = [Timeline(f"{st.label} replica {k}", "macro") for k in range(len(st.replicas))]
-            for tl in tls:
+            for tl, rep in zip(tls, st.replicas):
+                if self.tracing:
+                    self.trace_where[tl] = (("tile", rep.tiles[0].tile), ("macros", _ranges(rep.macros)))
                 self._track(tl)
             # per replica: the chain (and actions) of a vector that loads the whole input
             # window, and of one that only slides it (the same when nothing is reused)
@@ -393,7 +420,11 @@ class _Sim:
                 slide, slide_counts = self.build_chain(paths, st, k, tls, first_of_row=False)
                 chains.append((load, slide))
                 per_vector.append((load_counts, slide_counts))
-            states.append(_StageState(st, tls, chains, per_vector))
+            state = _StageState(st, tls, chains, per_vector)
+            if self.tracing:
+                state.traced = [tuple(tuple(dict.fromkeys(b.timeline for b in chain)) for chain in pair)
+                                for pair in chains]
+            states.append(state)
             for inf in range(self.batch):
                 issued[(si, inf)] = env.event()
                 finished[(si, inf)] = env.event()
@@ -481,7 +512,7 @@ class _Sim:
         row_end = 0
         row_end_booking = -1
         book, book_one = self.book, self.book_one
-        trace_on = self.opts.trace_max_events > 0
+        trace_on = self.tracing
         for row in range(st.out_rows):
             for ts, window, in_rows in ins:
                 need = window.last_row_needed(row, in_rows)
@@ -508,12 +539,16 @@ class _Sim:
             for n, (rep, kind, g, column) in enumerate(bookings):
                 now = env.now
                 chain = chains[rep][kind]
+                traced = trace_on and self.tracing
+                if traced:
+                    timelines = state.traced[rep][kind]
+                    marks = [len(tl.history) for tl in timelines]
                 if rec:
                     steps: list = []
                     booking = len(recorded)
                     fetch_end, macro_start, last = book(chain, now, g, now, steps, booking * STEPS_MAX)
                     recorded.append((chain, g, steps, pred, now, st.layer))
-                elif g == 1 and not trace_on:
+                elif g == 1 and not traced:
                     fetch_end, last = book_one(chain, now, now)
                 else:
                     fetch_end, macro_start, last = book(chain, now, g, now)
@@ -527,8 +562,8 @@ class _Sim:
                     row_end = last
                     if rec:
                         row_end_booking = booking
-                if trace_on and st.replicas:
-                    self._trace(st, inf, state.timelines[rep], macro_start, g, row, column)
+                if traced:
+                    self._trace(st, inf, timelines, marks, g, row, column)
                 if fetch_end > now and (not grouped_row or n == len(bookings) - 1):
                     self.events += 1
                     yield env.timeout(fetch_end - now)
@@ -567,15 +602,87 @@ class _Sim:
                     out.append((sh.replica, kind, 1, column))
         return out
 
-    def _trace(self, st: Stage, inf: int, tl: Timeline, start: int, g: int, row: int, column: int) -> None:
+    def _trace(self, st: Stage, inf: int, timelines, marks: list[int], g: int, row: int, column: int) -> None:
+        """Trace one booking: on each timeline of its chain, the intervals it booked (``history``
+        from ``marks`` on, touching pieces merged), one event each.
+
+        An event is kept as a tuple of plain values (which the cycle collector does not scan)
+        until :meth:`_trace_events` makes the events at the end of the run."""
+        trace = self.trace
+        room = self.opts.trace_max_events - len(trace)
+        track_busy = self.opts.track_busy
+        where = self.trace_where
+        label = st.label
+        booking = (st.layer, inf, g, row, column)
+        for tl, m in zip(timelines, marks):
+            h = tl.history
+            n = len(h)
+            if n == m:
+                continue
+            start, end = h[m]
+            if n > m + 1:
+                merged = []
+                for s, e in h[m + 1:]:
+                    if s != end:
+                        merged.append((start, end))
+                        start = s
+                    end = e
+            else:
+                merged = None
+            if not track_busy or tl.name not in track_busy:
+                h.clear()
+            extra = where.get(tl, ())
+            if merged:
+                for a, b in merged:
+                    if room <= 0:
+                        self._stop_trace()
+                        return
+                    trace.append((label, tl.kind, tl.name, a, b, booking, extra))
+                    room -= 1
+            if room <= 0:
+                self._stop_trace()
+                return
+            trace.append((label, tl.kind, tl.name, start, end, booking, extra))
+            room -= 1
+
+    def _trace_event(self, name: str, cat: str, track: str, start: int, end: int, booking, extra) -> None:
+        """Note one event of [start, end) cycles on ``track`` (:meth:`_trace`)."""
         if len(self.trace) >= self.opts.trace_max_events:
-            self.trace_truncated = True
-            return
-        us = 1.0 / self.arch.clock.frequency_mhz
-        dur = g * self.geom.cycles_per_mvm
-        self.trace.append({"name": st.label, "cat": "mvm", "ph": "X", "pid": 0, "tid": tl.name,
-                           "ts": start * us, "dur": dur * us, "args": {"inference": inf, "vectors": g, "row": row,
-                                                                   "first_column": column}})
+            self._stop_trace()
+        else:
+            self.trace.append((name, cat, track, start, end, booking, extra))
+
+    def _stop_trace(self) -> None:
+        """The cap is reached and an event left out: trace no more."""
+        self.trace_truncated = True
+        self.tracing = False
+        for tl in self.trace_histories:
+            tl.history = None
+        self.trace_histories = []
+
+    def _trace_events(self) -> tuple[dict, ...]:
+        """The noted events as Chrome trace "X" events (:attr:`EngineResult.trace`)."""
+        us = self.us_per_cycle
+        out = []
+        was_enabled = gc.isenabled()
+        gc.disable()  # many new dicts at once, none of them a reference cycle
+        try:
+            for name, cat, track, start, end, booking, extra in self.trace:
+                if booking is None:
+                    args = {}
+                else:
+                    layer, inf, g, row, column = booking
+                    args = {"layer": layer, "inference": inf, "vectors": g, "row": row, "first_column": column}
+                for k, v in extra:
+                    args[k] = v
+                args["start_cycle"] = start
+                args["cycles"] = end - start
+                out.append({"name": name, "cat": cat, "ph": "X", "tid": track, "ts": start * us,
+                            "dur": (end - start) * us, "args": args})
+        finally:
+            if was_enabled:
+                gc.enable()
+        return tuple(out)
 
     def _level(self, key: str, bits: int) -> None:
         level = self.buffer_level.get(key, 0) + bits
@@ -633,6 +740,20 @@ class _Sim:
         if after > before:
             ts.region.get(after - before)
             self._level(ts.store_key, -(after - before) * ts.place.row_bits)
+
+
+def _ranges(items) -> str:
+    """Sorted integers as runs: (0, 1, 2, 5, 7, 8) -> "0-2,5,7-8"."""
+    out: list[str] = []
+    items = sorted(items)
+    i = 0
+    while i < len(items):
+        j = i
+        while j + 1 < len(items) and items[j + 1] == items[j] + 1:
+            j += 1
+        out.append(str(items[i]) if i == j else f"{items[i]}-{items[j]}")
+        i = j + 1
+    return ",".join(out)
 
 
 def simulate_plan(plan: TilePlan, arch: ArchConfig, options: RunOptions | None = None) -> EngineResult:

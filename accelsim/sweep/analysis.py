@@ -20,7 +20,8 @@ class WorkloadSummary:
     feasible: int
     infeasible: int
     front: tuple[PointRecord, ...]
-    best: dict[str, PointRecord]  # objective metric -> best feasible point
+    best: dict[str, PointRecord]  # objective metric -> its best point on the front (ties: the other objectives)
+    feasible_keys: frozenset[str] = frozenset()  # the keys of the points within the constraints
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,23 @@ def missing_metrics(records: Sequence[PointRecord], spec: SweepSpec) -> list[str
     return [n for n in dict.fromkeys(names) if all(n not in r.metrics for r in ok)]
 
 
+def _signed(rec: PointRecord, metrics: Sequence[str], goals: Sequence[str]) -> tuple[float, ...]:
+    """The point's objectives, each to be minimised (a maximised one negated)."""
+    return tuple(float(rec.metrics[m]) * (1.0 if g == "min" else -1.0) for m, g in zip(metrics, goals))
+
+
+def best_on_front(front: Sequence[PointRecord], metrics: Sequence[str], goals: Sequence[str]) -> dict[str, PointRecord]:
+    """The best point of the front per objective, lexicographically: best on the objective, then on
+    the other objectives in their order, then the lowest index. The lexicographic best of the
+    feasible points is never dominated, so it is on the front."""
+    best: dict[str, PointRecord] = {}
+    for j, m in enumerate(metrics):
+        order = [j] + [k for k in range(len(metrics)) if k != j]
+        if front:
+            best[m] = min(front, key=lambda r: (tuple(_signed(r, metrics, goals)[k] for k in order), r.index))
+    return best
+
+
 def summarize(records: Sequence[PointRecord], spec: SweepSpec) -> SweepSummary:
     goals = [o.goal for o in spec.objectives]
     metrics = [o.metric for o in spec.objectives]
@@ -75,20 +93,15 @@ def summarize(records: Sequence[PointRecord], spec: SweepSpec) -> SweepSummary:
         ok = [r for r in records if r.status == "ok" and r.workload == workload]
         feas = [r for r in ok if _feasible(r, spec)]
         front: list[PointRecord] = []
-        best: dict[str, PointRecord] = {}
         if feas:
             vals = np.array([[r.metrics.get(m, np.nan) if r.metrics.get(m) is not None else np.nan
                               for m in metrics] for r in feas], dtype=float)
             mask = pareto_mask(vals, goals)
             front = [r for r, keep in zip(feas, mask) if keep]
-            front.sort(key=lambda r: r.metrics.get(metrics[0]) or 0.0)
-            for j, (m, g) in enumerate(zip(metrics, goals)):
-                col = vals[:, j]
-                if np.all(np.isnan(col)):
-                    continue
-                i = int(np.nanargmin(col) if g == "min" else np.nanargmax(col))
-                best[m] = feas[i]
-        per.append(WorkloadSummary(workload, len(feas), len(ok) - len(feas), tuple(front), best))
+            # by the first objective's value, ties by the other objectives (best first), then by index
+            front.sort(key=lambda r: (float(r.metrics[metrics[0]]), _signed(r, metrics, goals)[1:], r.index))
+        per.append(WorkloadSummary(workload, len(feas), len(ok) - len(feas), tuple(front),
+                                   best_on_front(front, metrics, goals), frozenset(r.key for r in feas)))
     return SweepSummary(
         name=spec.name,
         objectives=tuple((o.metric, o.goal) for o in spec.objectives),

@@ -12,7 +12,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, as_completed
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -24,9 +24,14 @@ from accelsim.config.resources import resolve
 from accelsim.config.validate import validate_model
 from accelsim.config.yamlio import load_yaml, require_mapping
 from accelsim.errors import ConfigError, Problem
+from accelsim.sweep.metrics import check_metrics, flatten_metrics
 from accelsim.sweep.space import Point, expand
 from accelsim.sweep.spec import Range, SweepSpec
 from accelsim.sweep.store import PointRecord, Store
+
+__all__ = ["READING_FIELDS", "LoadedSweep", "SweepOutcome", "binding", "check_axes", "check_metrics",
+           "flatten_metrics", "load_sweep", "point_arch", "point_overrides", "prepare_store", "records_rows",
+           "run_point", "run_sweep"]
 
 ProgressFn = Callable[[int, int], None]
 
@@ -44,11 +49,28 @@ class LoadedSweep:
 
     @property
     def fingerprint(self) -> str:
-        """What the store's results depend on: the sweep's parameters, the resolved base
-        architecture and every workload's files, by content."""
+        """What the store records of the sweep (JSON): its whole spec (``sweep-report`` reads the
+        name, objectives and constraints from it), the resolved base architecture and every
+        workload's files, by content. :func:`binding` is the part that the results depend on."""
         base = hashlib.sha256(json.dumps(self.base_data, sort_keys=True, default=str).encode()).hexdigest()
         return json.dumps({"spec": json.loads(self.spec.model_dump_json()), "base": base,
                            "workloads": dict(sorted(self.workload_digests.items()))}, sort_keys=True)
+
+
+#: fields of a sweep file that say how to read its results, not what they are: a store is bound to
+#: the sweep's points, so changing these keeps the results (and ``--resume`` takes the new ones)
+READING_FIELDS = ("name", "description", "objectives", "constraints")
+
+
+def binding(recorded: dict) -> dict:
+    """The part of a store's recorded sweep (:attr:`LoadedSweep.fingerprint`, or a bare spec as
+    stores before the inputs were fingerprinted hold) that its results depend on: the spec
+    without :data:`READING_FIELDS`, the base architecture's and the workloads' digests."""
+    if "spec" not in recorded or "base" not in recorded:
+        recorded = {"spec": recorded}
+    out = dict(recorded)
+    out["spec"] = {k: v for k, v in recorded["spec"].items() if k not in READING_FIELDS}
+    return out
 
 
 def _relative(name: str, folder: Path) -> str:
@@ -57,15 +79,22 @@ def _relative(name: str, folder: Path) -> str:
 
 
 def load_sweep(path: str | Path) -> LoadedSweep:
-    """Read and validate a sweep file, its base architecture and its workloads."""
+    """Read and validate a sweep file (a path or a built-in name), its base architecture and its workloads."""
+    path = resolve(path, "sweep")
     data, smap = load_yaml(path)
     data = require_mapping(data, smap, "a sweep file")
     spec = validate_model(SweepSpec, data, smap)
     folder = Path(path).resolve().parent
     base_data, base_map = load_arch_data(_relative(spec.base, folder))
-    arch_from_dict(base_data, smap=base_map)  # the base itself must be valid
-    check_axes(spec, smap, base_data, str(path))
+    base_arch = arch_from_dict(base_data, smap=base_map)  # the base itself must be valid
     problems = []
+    # every metric named and every value of every axis, all reported together
+    for check in (lambda: check_metrics(spec, smap, str(path), base_arch),
+                  lambda: check_axes(spec, smap, base_data, str(path))):
+        try:
+            check()
+        except ConfigError as err:
+            problems += err.problems
     workloads = {}
     from accelsim.workload import load_workload  # validates each workload once, here
 
@@ -186,22 +215,6 @@ def _workload(path: str):
     return load_workload(path)
 
 
-def flatten_metrics(result: dict[str, Any]) -> dict[str, float]:
-    """Scalar metrics of a run's ``to_dict()``: top-level numbers and one level of
-    numeric breakdowns (``energy_breakdown_j.adc``)."""
-    out: dict[str, float] = {}
-    for k, v in result.items():
-        if isinstance(v, bool):
-            continue
-        if isinstance(v, (int, float)):
-            out[k] = float(v)
-        elif isinstance(v, dict):
-            for sk, sv in v.items():
-                if isinstance(sv, (int, float)) and not isinstance(sv, bool):
-                    out[f"{k}.{sk}"] = float(sv)
-    return out
-
-
 def run_point(arch: ArchConfig, workload_path: str) -> dict[str, float]:
     """Simulate one point; returns its scalar metrics. Runs in a worker."""
     from accelsim.api import simulate
@@ -231,15 +244,36 @@ class SweepOutcome:
     invalid_points: list[tuple[Point, str]] = field(default_factory=list)
 
 
-def _record(point: Point, status: str, payload: Any, elapsed: float | None) -> PointRecord:
+def _typed(params: dict[str, Any], arch: ArchConfig | None) -> dict[str, Any]:
+    """The point's parameters with the schema's types: a value of an integer field is an int (a
+    count range or a YAML ``8.0`` gives a float that the schema took as 8)."""
+    if arch is None:
+        return params
+    out = {}
+    for path, value in params.items():
+        if isinstance(value, float) and value.is_integer():
+            actual: Any = arch
+            for part in path.split("."):
+                actual = getattr(actual, part, None)
+            if isinstance(actual, int) and not isinstance(actual, bool) and actual == value:
+                value = actual
+        out[path] = value
+    return out
+
+
+def _record(point: Point, status: str, payload: Any, elapsed: float | None,
+            arch: ArchConfig | None = None) -> PointRecord:
     metrics = payload if status == "ok" else {}
     error = None if status == "ok" else str(payload)
     clean = {k: (v if math.isfinite(v) else None) for k, v in metrics.items()}
-    return PointRecord(point.key, point.index, point.workload, point.param_dict(), point.seed,
+    return PointRecord(point.key, point.index, point.workload, _typed(point.param_dict(), arch), point.seed,
                        status, error, clean, elapsed)
 
 
 def prepare_store(store: Store, sweep: LoadedSweep, resume: bool) -> None:
+    """Bind a new store to ``sweep``; or check that an existing one (``resume``) holds this sweep's
+    points (:func:`binding`: the name, objectives and constraints may have changed, and the store then
+    records the new ones, which reports read)."""
     recorded = store.meta("sweep")
     if recorded is None:
         if len(store):
@@ -250,11 +284,17 @@ def prepare_store(store: Store, sweep: LoadedSweep, resume: bool) -> None:
         raise ConfigError(Problem(
             "results store already exists; pass --resume to continue it, or choose another --out",
             file=str(store.path)))
-    old, new = json.loads(recorded), json.loads(sweep.fingerprint)
-    if "spec" not in old:  # a store written before the inputs were fingerprinted: the spec alone
-        old, new = {"spec": old}, {"spec": new["spec"]}
+    try:
+        old = binding(json.loads(recorded))
+    except (ValueError, TypeError, AttributeError):
+        raise ConfigError(Problem("results store records no readable sweep; choose another --out",
+                                  file=str(store.path))) from None
+    new = binding(json.loads(sweep.fingerprint))
+    if set(old) == {"spec"}:  # a store written before the inputs were fingerprinted: the spec alone
+        new = {"spec": new["spec"]}
     if old != new:
-        changed = [what for key, what in (("spec", "the sweep's parameters, workloads or objectives"),
+        changed = [what for key, what in (("spec", "the sweep's points (its parameters, fixed values, strategy, "
+                                                   "workloads or seed)"),
                                           ("base", "the base architecture"))
                    if old.get(key) != new.get(key)]
         changed += [f"workload {name!r} (its file or weights)" for name in sorted(set(old.get("workloads", {}))
@@ -264,6 +304,8 @@ def prepare_store(store: Store, sweep: LoadedSweep, resume: bool) -> None:
             "results store belongs to a different sweep or to other inputs; changed since it was written: "
             + "; ".join(changed) + ". Resume only with the same inputs, or choose another --out",
             file=str(store.path)))
+    if recorded != sweep.fingerprint:  # new objectives, constraints or name: the reports use them
+        store.set_meta("sweep", sweep.fingerprint)
 
 
 def run_sweep(sweep: LoadedSweep, store: Store, executor: Executor, *, resume: bool = False,
@@ -289,6 +331,7 @@ def run_sweep(sweep: LoadedSweep, store: Store, executor: Executor, *, resume: b
     finished = outcome.resumed + len(outcome.invalid_points)
     if progress:
         progress(finished, outcome.total)
+    archs = {point.key: arch for point, arch in todo}
     futures: dict[Future, Point] = {
         executor.submit(_timed, arch, sweep.workloads[point.workload]): point for point, arch in todo
     }
@@ -299,7 +342,7 @@ def run_sweep(sweep: LoadedSweep, store: Store, executor: Executor, *, resume: b
                 status, payload, elapsed = fut.result()
             except Exception as exc:  # the worker itself died
                 status, payload, elapsed = "failed", f"worker lost: {type(exc).__name__}: {exc}", None
-            store.put(_record(point, status, payload, elapsed))
+            store.put(_record(point, status, payload, elapsed, archs[point.key]))
             outcome.computed += 1
             finished += 1
             if progress:
@@ -310,10 +353,24 @@ def run_sweep(sweep: LoadedSweep, store: Store, executor: Executor, *, resume: b
     return outcome
 
 
-def records_table(records: Sequence[PointRecord]) -> Iterator[dict[str, Any]]:
+#: the leading and trailing columns of a sweep's CSV (its records' JSON keys; params.* and metrics.* between)
+HEAD_COLUMNS = ("index", "workload", "status", "seed")
+TAIL_COLUMNS = ("error", "key", "elapsed_s")
+
+
+def records_rows(records: Sequence[PointRecord]) -> tuple[list[str], list[list[Any]]]:
+    """The columns and rows of a sweep's CSV: one row per point, the columns the keys of the point's
+    JSON (``PointRecord.to_dict``) with nested keys dotted: index, workload, status, seed, each
+    ``params.<path>``, each ``metrics.<name>``, error, key, elapsed_s."""
+    params: dict[str, None] = {}
+    metrics: dict[str, None] = {}
     for r in records:
-        row: dict[str, Any] = {"index": r.index, "workload": r.workload, "status": r.status, "seed": r.seed}
-        row.update(r.params)
-        row.update(r.metrics)
-        row["error"] = r.error or ""
-        yield row
+        params.update(dict.fromkeys(r.params))
+        metrics.update(dict.fromkeys(r.metrics))
+    columns = [*HEAD_COLUMNS, *(f"params.{p}" for p in params), *(f"metrics.{m}" for m in metrics), *TAIL_COLUMNS]
+    rows = []
+    for r in records:
+        d = r.to_dict()
+        rows.append([d[c] for c in HEAD_COLUMNS] + [r.params.get(p) for p in params]
+                    + [r.metrics.get(m) for m in metrics] + [d[c] for c in TAIL_COLUMNS])
+    return columns, rows

@@ -44,7 +44,7 @@ class PointRecord:
     seed: int
     status: str
     error: str | None
-    metrics: dict[str, float]
+    metrics: dict[str, int | float | None]
     elapsed_s: float | None
 
     def to_dict(self) -> dict[str, Any]:
@@ -148,10 +148,13 @@ class Store:
                  rec.status, rec.error, json.dumps(rec.metrics, sort_keys=True), rec.elapsed_s))
 
     def records(self) -> Iterator[PointRecord]:
+        """Every point, in index order; integer metrics as ints (older stores wrote them as floats)."""
+        from accelsim.sweep.metrics import typed_metrics
+
         for row in self._db.execute(
                 "SELECT key, idx, workload, params, seed, status, error, metrics, elapsed_s FROM points ORDER BY idx"):
             yield PointRecord(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6],
-                              json.loads(row[7]) if row[7] else {}, row[8])
+                              typed_metrics(json.loads(row[7])) if row[7] else {}, row[8])
 
 
 def _connect_readonly(path: Path) -> sqlite3.Connection:

@@ -31,7 +31,7 @@ def load_workload(name_or_path: str | Path = "kws_dscnn",
     ``input_shapes`` fixes the dynamic input axes of an ONNX model
     (``{"input": (1, 3, 224, 224)}``, batch axis first); it is an error for a YAML file.
     """
-    path = resolve(name_or_path, "workloads")
+    path = resolve(name_or_path, "workload")
     if path.suffix.lower() == ".onnx":
         from accelsim.workload.onnx_import import import_onnx
 

@@ -71,6 +71,13 @@ class _Spatial(Section):
         return v
 
 
+def _at_least_one(v):
+    vals = (v,) if isinstance(v, int) else v
+    if any(x < 1 for x in vals):
+        raise ValueError("dilation must be at least 1 (1: no dilation)")
+    return v
+
+
 class Conv2d(LayerBase, _Spatial):
     """A standard 2-D convolution: im2col matrix K = kh*kw*cin rows, N = filters columns."""
 
@@ -84,6 +91,8 @@ class Conv2d(LayerBase, _Spatial):
     bias: bool = True
     """A per-output-channel bias (added in the digital unit)."""
 
+    _dilation = field_validator("dilation")(classmethod(lambda cls, v: _at_least_one(v)))
+
 
 class DepthwiseConv2d(LayerBase, _Spatial):
     """A depthwise convolution: one kh x kw filter per channel."""
@@ -95,6 +104,8 @@ class DepthwiseConv2d(LayerBase, _Spatial):
     """Dilation: an int or [height, width]."""
     bias: bool = True
     """A per-channel bias."""
+
+    _dilation = field_validator("dilation")(classmethod(lambda cls, v: _at_least_one(v)))
 
 
 class Linear(LayerBase):
