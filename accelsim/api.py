@@ -143,11 +143,16 @@ def _run_result(arch: ArchConfig, workload: Workload, plan, engine, alone, opts:
         causes = on_path.setdefault(part.layer, {})
         causes[part.cause] = causes.get(part.cause, 0) + part.cycles
         breakdown[part.cause] = breakdown.get(part.cause, 0) + part.cycles
+    stages_of: dict[str, list] = {}
+    lone_of: dict[str, list] = {}
+    for of, run in ((stages_of, engine), (lone_of, alone)):
+        for s in run.stages:
+            of.setdefault(s.layer, []).append(s)
     layers = []
     for m in plan.layers:
-        stages = [s for s in engine.stages if s.layer == m.layer]
-        lone = [s for s in alone.stages if s.layer == m.layer]
-        cycles = max(s.inference0_end_cycle for s in lone) - min(s.inference0_start_cycle for s in lone)
+        stages, lone = stages_of[m.layer], lone_of[m.layer]
+        start = min(s.inference0_start_cycle for s in lone)
+        cycles = max(s.inference0_end_cycle for s in lone) - start
         causes = on_path.get(m.layer, {})
         layer = layer_figures(
             arch, batch=batch, counts=ActionCounts.total(s.counts for s in stages), cycles=cycles,
@@ -155,7 +160,7 @@ def _run_result(arch: ArchConfig, workload: Workload, plan, engine, alone, opts:
             span_cycles=max(s.last_end_cycle for s in stages) - min(s.first_start_cycle for s in stages))
         layers.append(LayerResult(
             name=m.layer, kind=m.kind, unit=m.unit, macros=m.macros, replicas=m.replicas,
-            rounds=len(set(m.rounds)), vectors=stages[0].vectors, macs=m.macs, cycles=cycles,
+            rounds=len(set(m.rounds)), vectors=stages[0].vectors, macs=m.macs, start_cycle=start, cycles=cycles,
             cell_utilization=m.cell_utilization, critical_path_cycles=sum(causes.values()),
             latency_breakdown={c: causes[c] for c in CAUSES if c in causes}, **vars(layer)))
     return RunResult(

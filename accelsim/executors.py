@@ -28,7 +28,7 @@ class DaskExecutor:
             from distributed import Client, LocalCluster
         except ImportError:
             raise ConfigError(Problem(
-                "--scheduler needs the dist extra: pip install 'accelsim[dist]'", file="--scheduler")) from None
+                "--scheduler needs the dist extra: pip install \".[dist]\" in accelsim's folder", file="--scheduler")) from None
         self._cluster = None
         if address == "local":
             self._cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,

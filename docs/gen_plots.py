@@ -14,8 +14,6 @@ import io
 import json
 import sys
 import tempfile
-import types
-from dataclasses import replace
 from pathlib import Path
 
 from accelsim.api import RunOptions, simulate
@@ -49,27 +47,9 @@ constraints: ["area_mm2 <= 6"]
 #: the sweep plots docs/plots.md shows (the sweep writes one Pareto plot per pair of objectives)
 SHOWN = ("pareto_kws_dscnn_energy_per_inference_j_vs_area_mm2.png", "energy_front_kws_dscnn.png")
 
-def with_start_cycles(r, arch, workload, options):
-    """``r`` with each layer's ``start_cycle`` (its first issued vector in the lone inference), taken
-    from the engine when the result does not hold it yet (docs/plots.md, The layers)."""
-    if all(hasattr(layer, "start_cycle") for layer in r.layers):
-        return r
-    from accelsim.engine import simulate_plan
-    from accelsim.mapping import plan as make_plan
-
-    opts = options.resolved(arch)
-    alone = simulate_plan(make_plan(workload, arch, opts.schedule), arch,
-                          replace(opts, batch=1, trace_max_events=0, progress=None))
-    starts: dict[str, int] = {}
-    for s in alone.stages:
-        starts[s.layer] = min(starts.get(s.layer, s.inference0_start_cycle), s.inference0_start_cycle)
-    layers = tuple(types.SimpleNamespace(**vars(layer), start_cycle=starts[layer.name]) for layer in r.layers)
-    return types.SimpleNamespace(**{**vars(r), "layers": layers})
-
-
 def run_plots() -> list[Path]:
     arch, workload, options = load_arch(), load_workload("kws_dscnn"), RunOptions()
-    r = with_start_cycles(simulate(arch, workload, options), arch, workload, options)
+    r = simulate(arch, workload, options)
     return write_plots(r, IMG, dpi=DPI)
 
 

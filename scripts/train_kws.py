@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Train the KWS DS-CNN of workloads/kws_dscnn.yaml, float then quantisation-aware.
 
-Needs PyTorch (``pip install -e .[train]``); nothing else in accelsim does.
+Needs PyTorch (``pip install -e ".[train]"``); nothing else in accelsim does.
 
 1. Features: the corpus (``scripts/make_kws_corpus.py``, or the real Speech
    Commands v0.02 folder) is read with ``accelsim.accuracy.speech_commands``

@@ -68,7 +68,7 @@ def _allowed_from_docs() -> dict[str, set[str]]:
 ALLOWED = _allowed_from_docs()
 
 THIRD_PARTY_ONLY_IN = {"simpy": {"engine"}, "rich": {"report"}, "matplotlib": {"report"}}
-LAZY = {"matplotlib", "onnx", "dask", "distributed", "torch"}
+LAZY = {"matplotlib", "onnx", "dask", "distributed", "torch", "pandas"}
 
 
 def _room(path: Path) -> str:

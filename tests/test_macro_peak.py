@@ -88,3 +88,20 @@ def test_run_reports_the_peak_figures():
     p = peak_figures(arch)
     assert {f: getattr(r, f) for f in RUN_FIELDS} == {f: getattr(p, g) for f, g in RUN_FIELDS.items()}
     assert r.area_mm2 == pytest.approx(p.chip_area_mm2)
+
+
+def test_run_and_macro_print_the_same_peak_figures(cli):
+    """Both commands give the same TOPS, TOPS/W and both densities for the same design."""
+    import json
+
+    run = json.loads(cli("run", "--json", "--quiet").out)
+    mac = json.loads(cli("macro", "--json", "--macros", "2", "--vectors", "4").out)
+    pairs = [("peak_tops", "chip_tops"), ("peak_tops_per_w", "tops_per_w"),
+             ("peak_tops_per_mm2", "chip_tops_per_mm2"), ("peak_macro_tops_per_mm2", "tops_per_mm2")]
+    for r_key, m_key in pairs:
+        for suffix in ("", "_1b"):
+            assert run[r_key + suffix] == mac[m_key + suffix], (r_key, m_key, suffix)
+    human_run = cli("run", "--quiet", "--layers", "none").out
+    human_mac = cli("macro", "--macros", "2", "--vectors", "4").out
+    for figure in ("2.284", "18.27", "2.111", "16.89", "340.4"):
+        assert figure in human_run and figure in human_mac, figure

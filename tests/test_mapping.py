@@ -193,3 +193,27 @@ def test_a_replica_sends_each_input_slice_once_per_tile_and_each_tile_its_own_pa
     assert rep.input_bits_by_tile(False, 8) == {0: 16 * 8, 1: 10 * 8}  # slice 1 has no slide reuse
     assert rep.psum_bits_by_tile(16) == {0: (32 + 8) * 16, 1: 32 * 16}
     assert list(Replica(tiles=tiles[::-1], home_tile=1).input_bits_by_tile(True, 8)) == [0, 1]  # tile order
+
+
+@pytest.mark.parametrize("name", ["resnet18_imagenet", "resnet18_cifar10"])
+def test_a_layer_split_over_rounds_adds_up_to_the_whole_layer(name):
+    """Each column part of a layer split across programming rounds does its share of the layer's
+    MACs, digital work and output: over the parts they sum to the layer's (a part once counted
+    every row tile's columns, so a 9-row-tile layer did 9/8 of its work in each of 8 parts)."""
+    workload = load_workload(name)
+    p = plan(workload, load_arch("mram72", ["mapping.replicate=false"]))
+    whole = plan(workload, load_arch("mram72", ["chip.tiles=512", "chip.macros=4096",
+                                                "mapping.replicate=false"]))  # one round
+    assert len(p.rounds) > 1 and len(whole.rounds) == 1
+    one = {s.layer: s for s in whole.rounds[0].stages}
+    split = {}
+    for r in p.rounds:
+        for s in r.stages:
+            split.setdefault(s.layer, []).append(s)
+    multi = [layer for layer, parts in split.items() if len(parts) > 1]
+    assert multi  # the network has layers split over rounds
+    for layer in multi:
+        parts, ref = split[layer], one[layer]
+        assert sum(s.macs for s in parts) == pytest.approx(ref.macs, abs=len(parts))
+        assert sum(s.digital_ops for s in parts) == pytest.approx(ref.digital_ops, abs=len(parts))
+        assert sum(s.output_bits_per_vector for s in parts) == ref.output_bits_per_vector

@@ -224,7 +224,7 @@ def test_missing_onnx_extra_names_the_extra(tmp_path, monkeypatch, cli):
     path = save(_relu_model(), tmp_path / "m.onnx")
     monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx raises ImportError
     r = cli("workload", path)
-    assert r.code == 2 and "pip install accelsim[onnx]" in r.err
+    assert r.code == 2 and 'pip install ".[onnx]"' in r.err
 
 
 def test_grouped_conv_pool_ceil_mode_concat_and_mul(tmp_path):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import types
 from dataclasses import replace
 
 import pytest
@@ -53,26 +52,13 @@ def engine_start_cycles(arch, workload, options):
     return starts
 
 
-def with_starts(r, starts):
-    """``r`` (duck-typed) with each layer's ``start_cycle`` from ``starts``, or without one (None)."""
-    layers = []
-    for layer in r.layers:
-        d = {k: v for k, v in vars(layer).items() if k != "start_cycle"}
-        if starts is not None:
-            d["start_cycle"] = starts[layer.name]
-        layers.append(types.SimpleNamespace(**d))
-    return types.SimpleNamespace(**{**vars(r), "layers": tuple(layers)})
-
-
 @pytest.fixture(scope="module")
 def run():
     arch, workload, options = load_arch(), load_workload("kws_dscnn"), RunOptions()
     r = simulate(arch, workload, options)
-    starts = engine_start_cycles(arch, workload, options)
-    if hasattr(r.layers[0], "start_cycle"):  # the result holds it: it is the engine's
-        assert {layer.name: layer.start_cycle for layer in r.layers} == starts
-        return r, with_starts(r, None)  # and without it, for the fallback
-    return with_starts(r, starts), r
+    # the start cycles the Gantt chart reads are the engine's
+    assert {layer.name: layer.start_cycle for layer in r.layers} == engine_start_cycles(arch, workload, options)
+    return r, None
 
 
 @pytest.fixture(scope="module")
@@ -196,14 +182,6 @@ def test_layers_are_a_gantt_chart_of_the_lone_inference(run):
     assert f"{total:,}" in title and f"{r.latency_cycles:,}" in title and "overlap" in title
     assert [t.get_text() for t in gantt.get_yticklabels()] == [layer.name for layer in r.layers]
     assert fig.axes[1].get_xlabel() == "energy per inference (nJ)"
-
-
-def test_layers_without_start_cycles_say_so(run):
-    _, bare = run
-    fig = plots.layers_figure(bare)
-    check_figure(fig)
-    assert "start cycles not in this result" in fig.axes[0].get_xlabel()
-    assert all(b.get_x() == 0 for b in fig.axes[0].patches[:len(bare.layers)])
 
 
 def test_macro_heat_map_scale_shows_the_data_and_prints_each_cell(run):

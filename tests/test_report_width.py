@@ -24,6 +24,7 @@ COMMANDS = {
     "silicon": ("silicon",),
     "macro": ("macro", "--macros", "2", "--vectors", "8"),
     "accuracy": ("accuracy", "--samples", "40", "--quiet"),
+    "list": ("list",),
 }
 
 

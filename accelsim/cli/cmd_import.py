@@ -17,7 +17,7 @@ from accelsim.workload.onnx_import import import_onnx
 
 def register(sub) -> None:
     p = sub.add_parser("import", help="convert an ONNX model into a workload YAML (and weights .npz)",
-                       description="Read an ONNX model (the onnx extra: pip install accelsim[onnx]) and "
+                       description="Read an ONNX model (the onnx extra: pip install \".[onnx]\" in accelsim's folder) and "
                        "write the equivalent workload YAML, one layer per line, plus NAME.npz with the "
                        "trained weights keyed by layer name when the model has them. Missing folders of "
                        "the output path are created (with your umask's permissions) when the files are "

@@ -68,6 +68,8 @@ def macro_characterization(arch: ArchConfig, study: CalibrationStudy) -> MacroCh
         area_by_component_mm2=dict(peak.macro_area_by_component_mm2),
         tops_per_mm2=peak.macro_tops_per_mm2,
         tops_per_mm2_1b=peak.macro_tops_per_mm2_1b,
+        chip_tops_per_mm2=peak.chip_tops_per_mm2,
+        chip_tops_per_mm2_1b=peak.chip_tops_per_mm2_1b,
         counts_per_mvm=mvm_counts(geom).to_dict(),
         cell_levels=tuple(float(r) for r in cell_quantities(m)),
         cell_level_unit=CELL_QUANTITY_UNIT[m.cell.technology],

@@ -89,6 +89,7 @@ def run_figures(arch: ArchConfig, *, batch: int, counts: ActionCounts, setup_cou
         peak_tops=peak.chip_tops, peak_tops_1b=peak.chip_tops_1b,
         peak_tops_per_w=peak.tops_per_w, peak_tops_per_w_1b=peak.tops_per_w_1b,
         peak_tops_per_mm2=peak.chip_tops_per_mm2, peak_tops_per_mm2_1b=peak.chip_tops_per_mm2_1b,
+        peak_macro_tops_per_mm2=peak.macro_tops_per_mm2, peak_macro_tops_per_mm2_1b=peak.macro_tops_per_mm2_1b,
         macro_utilization=_per(sum(macro_busy_cycles), arch.chip.macros * total_cycles),
         counts_per_inference={a.value: v / batch for a, v in counts.items()},
         offchip_bits_per_inference=offchip_bits / batch,

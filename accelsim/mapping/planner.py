@@ -405,7 +405,8 @@ def place_round(index: int, items, arch: ArchConfig, consumers: dict[str, list[s
     for n, (w, _) in enumerate(items):
         layer = w.layer
         parts = parts_of[layer.name]
-        cols = sum(t.weight_columns_used for t in stage_tiles[n]) if w.on_macros else 0
+        # the weight columns this round computes: each column group once (its row tiles share the columns)
+        cols = sum(w.column_groups[g][0].weight_columns_used for g in items[n][1]) if w.on_macros else 0
         out_per_vector = (layer.output_elements // (w.out_rows * w.vectors_per_row))
         if w.on_macros and parts > 1:
             out_per_vector = out_per_vector * cols // (layer.n * layer.groups)
@@ -521,9 +522,13 @@ def plan(workload: Workload, arch: ArchConfig, schedule: Schedule | None = None)
     rounds = tuple(place_round(i, items, arch, consumers, produced_in, parts_of, outputs, schedule)
                    for i, items in enumerate(grouped))
     cells_per_macro = geom.rows * geom.weight_columns
+    stages_of: dict[str, list[Stage]] = {}
+    for r in rounds:
+        for s in r.stages:
+            stages_of.setdefault(s.layer, []).append(s)
     layers = []
     for w in works:
-        stages = [s for r in rounds for s in r.stages if s.layer == w.layer.name]
+        stages = stages_of.get(w.layer.name, [])
         tiles = sum(len(g) for g in w.column_groups)
         macros = sum(len(s.macros) for s in stages)
         used = sum(t.weights for g in w.column_groups for t in g)

@@ -66,7 +66,7 @@ def _pyplot_free_figure():
     try:
         from matplotlib.figure import Figure
     except ImportError:
-        raise UsageError("plots need the plot extra: pip install 'accelsim[plot]'") from None
+        raise UsageError("plots need the plot extra: pip install \".[plot]\" in accelsim's folder") from None
     return Figure
 
 

@@ -25,6 +25,8 @@ from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 
+from accelsim.plain import clean_float, flatten
+
 #: the width tables are laid out for when stdout is not a terminal and COLUMNS is unset
 PIPE_WIDTH = 120
 
@@ -316,13 +318,6 @@ def table(title: str | None, columns: Sequence[str | Col], rows: Iterable[Sequen
 
 # ---------------------------------------------------------------------------- machine-readable
 
-def clean_float(value: float) -> float:
-    """``value`` without binary noise: 0.14279999999999998 -> 0.1428, 49.99999999999999 -> 50.0."""
-    if not math.isfinite(value) or value == 0:
-        return value
-    return float(f"{value:.15g}")
-
-
 def _jsonable(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {str(k): _jsonable(v) for k, v in obj.items()}
@@ -339,22 +334,6 @@ def _jsonable(obj: Any) -> Any:
 
 def to_json(data: Any) -> str:
     return json.dumps(_jsonable(data), indent=2, sort_keys=False)
-
-
-def flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested dicts as dotted keys: {"a": {"b": 1}} -> {"a.b": 1}; a list of scalars as its JSON text."""
-    out: dict[str, Any] = {}
-    for k, v in record.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(flatten(v, key + "."))
-        elif isinstance(v, (list, tuple)):
-            if all(not isinstance(x, (dict, list, tuple)) for x in v):
-                out[key] = json.dumps([clean_float(x) if isinstance(x, float) else x for x in _jsonable(list(v))])
-            # lists of records (per-layer rows, critical-path steps) belong in their own CSV
-        else:
-            out[key] = v
-    return out
 
 
 def _csv_cell(value: Any) -> Any:

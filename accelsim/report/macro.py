@@ -31,6 +31,7 @@ def macro_tables(c: MacroCharacterization) -> Group:
             (f"TOPS, chip of {c.macros} macros", c.chip_tops, c.chip_tops_1b),
             ("TOPS/W (macro energy per MVM, incl. leakage)", c.tops_per_w, c.tops_per_w_1b),
             ("TOPS/mm² (one macro's area)", c.tops_per_mm2, c.tops_per_mm2_1b),
+            (f"TOPS/mm² (chip of {c.macros} macros, chip area)", c.chip_tops_per_mm2, c.chip_tops_per_mm2_1b),
         ],
     )
     timing = table(

@@ -35,7 +35,7 @@ def _figure_class():
     try:
         from matplotlib.figure import Figure
     except ImportError as err:
-        raise ImportError("--plot needs matplotlib: pip install 'accelsim[plot]'") from err
+        raise ImportError("--plot needs matplotlib: pip install \".[plot]\" in accelsim's folder") from err
     return Figure
 
 
@@ -89,13 +89,6 @@ def energy_figure(r: RunResult, figure=None):
 
 # ---------------------------------------------------------------------------- layers
 
-def layer_start_cycles(r: RunResult) -> list[int] | None:
-    """Each layer's first issued vector in the lone inference (the time base of ``latency_cycles``),
-    from ``LayerResult.start_cycle``; None when the result does not hold it."""
-    starts = [getattr(layer, "start_cycle", None) for layer in r.layers]
-    return None if any(s is None for s in starts) else [int(s) for s in starts]
-
-
 def layers_figure(r: RunResult, figure=None):
     """The lone inference's layers as a Gantt chart against its latency, beside their energy."""
     figure = figure or _figure_class()
@@ -103,22 +96,20 @@ def layers_figure(r: RunResult, figure=None):
 
     layers = list(r.layers)
     n = len(layers)
-    starts = layer_start_cycles(r)
     fig = figure(figsize=(11, 0.3 * n + 2.2), layout="constrained")
     gantt, energy = fig.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [3, 1.1]})
     latency = r.latency_cycles
     spans = [layer.cycles for layer in layers]
-    lefts = starts if starts is not None else [0] * n
+    lefts = [layer.start_cycle for layer in layers]
     colours = [UNIT_COLOURS.get(layer.unit, OTHER_UNIT) for layer in layers]
-    known = starts is not None
-    gantt.barh(range(n), spans, left=lefts, color=colours, height=0.7, alpha=1.0 if known else 0.45)
+    gantt.barh(range(n), spans, left=lefts, color=colours, height=0.7)
     horizon = max([latency] + [a + s for a, s in zip(lefts, spans)]) or 1
     for i, layer in enumerate(layers):
         text = f"{count(layer.cycles)} ({count(layer.critical_path_cycles)} critical)"
         start, end = lefts[i], lefts[i] + spans[i]
         if spans[i] >= 0.3 * horizon:
             gantt.text((start + end) / 2, i, text, ha="center", va="center", fontsize=7,
-                       color="white" if known else "black")
+                       color="white")
         elif start > horizon - end:
             gantt.text(start - horizon * 0.01, i, text, ha="right", va="center", fontsize=7)
         else:
@@ -130,13 +121,8 @@ def layers_figure(r: RunResult, figure=None):
     gantt.set_xlim(0, horizon * 1.02)
     gantt.set_ylabel("layer (workload order)")
     gantt.grid(axis="x", alpha=0.3)
-    if known:
-        gantt.set_xlabel("cycle of the lone inference")
-        gantt.set_title("first vector issued to last row done; label: span (critical-path cycles)", fontsize=8)
-    else:
-        gantt.set_xlabel("span, cycles (start cycles not in this result: lengths only, all drawn from 0)")
-        gantt.set_title("span, first vector issued to last row done; label: span (critical-path cycles)",
-                        fontsize=8)
+    gantt.set_xlabel("cycle of the lone inference")
+    gantt.set_title("first vector issued to last row done; label: span (critical-path cycles)", fontsize=8)
     handles = [Patch(facecolor=UNIT_COLOURS.get(unit, OTHER_UNIT), label=_unit_label(unit))
                for unit in dict.fromkeys(layer.unit for layer in layers)]
     handles += gantt.get_legend_handles_labels()[0]

@@ -147,6 +147,8 @@ def summary_table(r: RunResult):
         ("peak TOPS/W (macro MVM, incl. leakage)",
          f"{sig(r.peak_tops_per_w)} native, {sig(r.peak_tops_per_w_1b)} 1b"),
         ("peak TOPS/mm² (chip area)", f"{sig(r.peak_tops_per_mm2)} native, {sig(r.peak_tops_per_mm2_1b)} 1b"),
+        ("peak TOPS/mm² (one macro's area)",
+         f"{sig(r.peak_macro_tops_per_mm2)} native, {sig(r.peak_macro_tops_per_mm2_1b)} 1b"),
         ("macro utilisation", f"{pct(r.macro_utilization)} (busy / macros x run cycles)"),
         ("cell utilisation", f"{pct(r.cell_utilization)} of the cells of the macros in use"),
         ("rounds", (f"{r.rounds} (programming {r.programming_cycles:,} cycles in the run; "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from accelsim.plain import Record
+from accelsim.plain import Record, count, data_frame, percent
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,11 @@ class LayerError(Record):
     sqnr_db_calibrated: float
     adc_lsb_mac: float
 
+    def __repr__(self) -> str:
+        return (f"LayerError({self.layer} on {count(self.macros, 'macro')}: RMSE "
+                f"{self.rmse_lsb_uncalibrated:.3g} -> {self.rmse_lsb_calibrated:.3g} LSB, SQNR "
+                f"{self.sqnr_db_uncalibrated:.3g} -> {self.sqnr_db_calibrated:.3g} dB)")
+
 
 @dataclass(frozen=True)
 class DieResult(Record):
@@ -36,6 +41,10 @@ class DieResult(Record):
     accuracy_uncalibrated: float
     accuracy_calibrated: float
     layers: tuple[LayerError, ...]
+
+    def __repr__(self) -> str:
+        return (f"DieResult(die {self.die}, seed {self.seed}: uncalibrated {percent(self.accuracy_uncalibrated)}, "
+                f"calibrated {percent(self.accuracy_calibrated)})")
 
 
 @dataclass(frozen=True)
@@ -107,3 +116,22 @@ class AccuracyStudy(Record):
                 "accuracy_uncalibrated": self.accuracy_uncalibrated,
                 "accuracy_calibrated": self.accuracy_calibrated}
 
+    def __repr__(self) -> str:
+        dies = ""
+        if self.dies_summary is not None:
+            s = self.dies_summary
+            dies = (f"; {s.count} dies, calibrated mean {percent(s.calibrated.mean)}, "
+                    f"min {percent(s.calibrated.min)}")
+        return (f"AccuracyStudy({self.workload} on {self.arch}, {count(self.samples, 'sample')}: "
+                f"float {percent(self.accuracy_float)}, ideal {percent(self.accuracy_ideal)}, "
+                f"uncalibrated {percent(self.accuracy_uncalibrated)}, "
+                f"calibrated {percent(self.accuracy_calibrated)}{dies})")
+
+    def layers_frame(self):
+        """Die 0's per-layer MAC errors as a pandas DataFrame, one row per layer (the ``frames`` extra)."""
+        return data_frame([layer.to_dict() for layer in self.layers])
+
+    def dies_frame(self):
+        """Every die's accuracies as a pandas DataFrame, one row per die (its per-layer errors left
+        out: ``DieResult.layers``). Needs the ``frames`` extra."""
+        return data_frame([die.to_dict() for die in self.dies])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from accelsim.plain import Record
+from accelsim.plain import Record, count, si
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,12 @@ class WhatIf(Record):
     speedup_if_2x: float | None
     throughput_if_2x_per_s: float | None = field(metadata={"key": "throughput_if_2x_inferences_per_s"})
 
+    def __repr__(self) -> str:
+        if not self.possible:
+            return f"WhatIf({self.resource} twice as fast: not possible, {self.note})"
+        return (f"WhatIf({self.resource} twice as fast: {self.speedup_if_2x:.2f}x, "
+                f"{si(self.throughput_if_2x_per_s, ' inferences/s')}, with {', '.join(self.changes)})")
+
 
 @dataclass(frozen=True)
 class Bottleneck(Record):
@@ -90,10 +96,14 @@ class Bottleneck(Record):
     what_if: tuple[WhatIf, ...]
     frequency_mhz: float = field(metadata={"json": False})
 
+    def __repr__(self) -> str:
+        return (f"Bottleneck({self.bound_resource}: {float(self.bound_cycles_per_inference):,.6g} cycles/inference, "
+                f"at most {si(self.throughput_bound_per_s, ' inferences/s')}, "
+                f"{count(self.rounds_count, 'round')}, batch {self.batch})")
+
     def resource(self, name: str) -> ResourceLoad:
         """The load of the resource called ``name`` (KeyError when it does no work)."""
         for r in self.resources:
             if r.name == name:
                 return r
         raise KeyError(name)
-

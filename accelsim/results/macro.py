@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from accelsim.counts import ActionCounts
-from accelsim.plain import Record
+from accelsim.plain import Record, count
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,12 @@ class CalibrationStudy(Record):
     rmse_lsb_after: tuple[float, ...] = field(metadata={"json": False})
     cycles_per_macro: int
     counts: ActionCounts
+
+    def __repr__(self) -> str:
+        b, a = self.before, self.after
+        return (f"CalibrationStudy({count(self.macros, 'macro')}: RMSE {b.rmse_lsb_mean:.3g} -> "
+                f"{a.rmse_lsb_mean:.3g} LSB (worst macro {b.rmse_lsb_worst:.3g} -> {a.rmse_lsb_worst:.3g}), "
+                f"floor {self.floor.rmse_lsb_mean:.3g} LSB)")
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,9 @@ class MacroCharacterization(Record):
     area_by_component_mm2: dict[str, float]
     tops_per_mm2: float
     tops_per_mm2_1b: float
+    chip_tops_per_mm2: float
+    """The chip's peak TOPS over the whole chip's area (what ``accelsim run`` reports as peak_tops_per_mm2)."""
+    chip_tops_per_mm2_1b: float
     counts_per_mvm: dict[str, int]
     cell_levels: tuple[float, ...]
     cell_level_unit: str
@@ -123,3 +132,9 @@ class MacroCharacterization(Record):
     calibration_energy_pj_per_macro: float = field(metadata={"key": "calibration.energy_pj_per_macro"})
     calibration_time_ns_per_macro: float = field(metadata={"key": "calibration.time_ns_per_macro"})
 
+    def __repr__(self) -> str:
+        return (f"MacroCharacterization({self.arch_name}: {self.rows}x{self.physical_columns} "
+                f"{self.cell_technology}, {self.input_bits}b in / {self.weight_bits}b w / {self.adc_bits}b ADC; "
+                f"{self.tops:.4g} TOPS, {self.tops_per_w_1b:.4g} 1b-TOPS/W, "
+                f"{self.tops_per_mm2_1b:.4g} 1b-TOPS/mm², calibrated RMSE {self.calibration.after.rmse_lsb_mean:.3g} "
+                f"LSB)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from accelsim.plain import Record
+from accelsim.plain import Record, count, data_frame, percent, si
 from accelsim.results.bottleneck import Bottleneck
 from accelsim.results.timing import PathPart, SteadyState
 
@@ -48,10 +48,18 @@ class LayerResult(LayerFigures, Record):
     rounds: int
     vectors: int
     macs: int
+    start_cycle: int
     cycles: int
     cell_utilization: float
     critical_path_cycles: int
     latency_breakdown: dict[str, int] = field(metadata={"key": "latency_breakdown_cycles"})
+
+    def __repr__(self) -> str:
+        where = "the digital unit" if self.unit == "digital" else count(self.macros, "macro")
+        if self.replicas > 1:
+            where += f" ({self.replicas} replicas)"
+        return (f"LayerResult({self.name}, {self.kind} on {where}: {count(self.cycles, 'cycle')} "
+                f"({percent(self.latency_share)} of the latency), {si(self.energy_per_inference_j, 'J')}/inference)")
 
 
 @dataclass(frozen=True)
@@ -86,6 +94,9 @@ class RunFigures:
     peak_tops_per_w_1b: float
     peak_tops_per_mm2: float
     peak_tops_per_mm2_1b: float
+    peak_macro_tops_per_mm2: float
+    """One macro's peak TOPS over one macro's area (what ``accelsim macro`` reports as tops_per_mm2)."""
+    peak_macro_tops_per_mm2_1b: float
     macro_utilization: float
     counts_per_inference: dict[str, float]
     offchip_bits_per_inference: float
@@ -128,3 +139,16 @@ class RunResult(RunFigures, Record):
     trace: tuple[dict, ...] = field(default=(), repr=False, compare=False, metadata={"json": False})
     trace_truncated: bool = False
 
+    def __repr__(self) -> str:
+        rounds = f", {self.rounds} programming rounds" if self.rounds > 1 else ""
+        return (f"RunResult({self.workload} on {self.arch}: {si(self.latency_s, 's')} latency, "
+                f"{si(self.throughput_inferences_per_s, ' inferences/s')}, "
+                f"{si(self.energy_per_inference_j, 'J')}/inference, {self.area_mm2:.4g} mm²{rounds}, "
+                f"bound by {self.bound_resource})")
+
+    def layers_frame(self):
+        """The per-layer table as a pandas DataFrame: one row per layer, the columns of
+        ``run --csv layers`` (``name``, ``kind``, ``unit`` first; ``latency_breakdown_cycles.<cause>``
+        for the latency breakdown, NaN where a layer spent no cycles on a cause). Needs the ``frames``
+        extra; :meth:`to_frame` is the run's one-row summary."""
+        return data_frame([layer.to_dict() for layer in self.layers], first=("name", "kind", "unit"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accelsim.plain import Record
+from accelsim.plain import Record, count, data_frame, percent
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,12 @@ class SiliconPoint(Record):
     within_tolerance: bool
     operating_point: str
 
+    def __repr__(self) -> str:
+        within = "within" if self.within_tolerance else "OUTSIDE"
+        return (f"SiliconPoint({self.macro} {self.figure} at {self.operating_point}: {self.simulated:.4g} "
+                f"against {self.published:.4g} {self.unit} published ({100 * self.relative_error:+.1f} %, {self.status}, "
+                f"{within} {percent(self.tolerance, 0)})")
+
 
 @dataclass(frozen=True)
 class SiliconMacro(Record):
@@ -50,6 +56,11 @@ class SiliconMacro(Record):
     fitted_points: int
     predicted_points: int
     points: tuple[SiliconPoint, ...]
+
+    def __repr__(self) -> str:
+        worst = max((abs(p.relative_error) for p in self.points), default=0.0)
+        return (f"SiliconMacro({self.name}: {count(len(self.points), 'point')} ({self.fitted_points} fitted, "
+                f"{self.predicted_points} predicted), worst error {percent(worst)})")
 
 
 @dataclass(frozen=True)
@@ -66,3 +77,14 @@ class SiliconValidation(Record):
         """Every macro's points, in order."""
         return tuple(p for m in self.macros for p in m.points)
 
+    def __repr__(self) -> str:
+        points = self.points
+        worst = max((abs(p.relative_error) for p in points), default=0.0)
+        verdict = "all within tolerance" if self.all_within_tolerance else "NOT all within tolerance"
+        return (f"SiliconValidation({count(len(self.macros), 'macro')}, {count(len(points), 'point')}: "
+                f"{verdict}, worst error {percent(worst)})")
+
+    def points_frame(self):
+        """Every published point beside the model as a pandas DataFrame, one row per point (the
+        ``frames`` extra)."""
+        return data_frame([p.to_dict() for p in self.points])

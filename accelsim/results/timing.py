@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from accelsim.plain import Record
+from accelsim.plain import Record, count
 
 
 @dataclass(frozen=True)
@@ -34,3 +34,8 @@ class SteadyState(Record):
     half_windows_cycles_per_inference: tuple[float, float]
     settled: bool
 
+    def __repr__(self) -> str:
+        state = "settled" if self.settled else "not settled"
+        return (f"SteadyState({self.cycles_per_inference:,.6g} cycles/inference over "
+                f"{count(self.window_inferences, 'inference')}, bound by {self.bound_resource} at "
+                f"{self.bound_cycles_per_inference:,}, {state})")

@@ -12,7 +12,7 @@ from accelsim.errors import ConfigError, Problem
 #: the ONNX opsets (default domain) the importer is written and tested for
 MIN_OPSET, MAX_OPSET = 11, 21
 
-_EXTRA_HINT = "reading ONNX models needs the onnx extra: pip install accelsim[onnx]"
+_EXTRA_HINT = "reading ONNX models needs the onnx extra: pip install \".[onnx]\" in accelsim's folder"
 
 
 def onnx_module(file: str):
