@@ -15,6 +15,7 @@ pytest.importorskip("matplotlib")
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.colors import to_rgba  # noqa: E402
+from sweep_helpers import small_sweep  # noqa: E402
 
 from accelsim.api import RunOptions, simulate  # noqa: E402
 from accelsim.config import load_arch  # noqa: E402
@@ -22,19 +23,7 @@ from accelsim.report import charts, plots  # noqa: E402
 from accelsim.report.console import pct  # noqa: E402
 from accelsim.workload import load_workload  # noqa: E402
 
-SWEEP = """name: small
-base: mram72
-workloads: [kws_dscnn]
-parameters:
-  macro.adc.bits: [5, 6]
-  interconnect.link_width_bits: [32, 128]
-fixed:
-  simulation.batch: 1
-objectives:
-  - {metric: energy_per_inference_j, goal: min}
-  - {metric: throughput_inferences_per_s, goal: max}
-constraints: ["area_mm2 <= 5.2"]
-"""
+SWEEP = small_sweep("area_mm2 <= 5.2")
 
 
 def engine_start_cycles(arch, workload, options):

@@ -13,6 +13,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sweep_helpers import small_sweep
 
 from accelsim.config import load_arch
 from accelsim.errors import ConfigError
@@ -23,19 +24,7 @@ from accelsim.sweep.runner import binding, load_sweep
 from accelsim.sweep.spec import SweepSpec
 from accelsim.sweep.store import PointRecord, Store, open_existing
 
-SWEEP = """name: small
-base: mram72
-workloads: [kws_dscnn]
-parameters:
-  macro.adc.bits: [5, 6]
-  interconnect.link_width_bits: [32, 128]
-fixed:
-  simulation.batch: 1
-objectives:
-  - {metric: energy_per_inference_j, goal: min}
-  - {metric: throughput_inferences_per_s, goal: max}
-constraints: ["area_mm2 <= 6"]
-"""
+SWEEP = small_sweep()
 
 TYPO = SWEEP.replace("metric: throughput_inferences_per_s", "metric: throughput_inference_per_s")
 

@@ -11,20 +11,9 @@ import sys
 import time
 
 import pytest
+from sweep_helpers import small_sweep
 
-SWEEP = """name: small
-base: mram72
-workloads: [kws_dscnn]
-parameters:
-  macro.adc.bits: [5, 6]
-  interconnect.link_width_bits: [32, 128]
-fixed:
-  simulation.batch: 1
-objectives:
-  - {metric: energy_per_inference_j, goal: min}
-  - {metric: throughput_inferences_per_s, goal: max}
-constraints: ["area_mm2 <= 6"]
-"""
+SWEEP = small_sweep()
 
 
 def store_rows(path):
