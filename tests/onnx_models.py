@@ -8,7 +8,11 @@ shipped workload YAML, in one of several styles:
 - ``fused``: batch-norm folded into the Conv bias, the flatten as the
   ``Shape -> Gather -> Unsqueeze -> Concat -> Reshape`` subgraph of
   ``x.view(x.size(0), -1)``, MatMul + Add for dense layers, Clip for ReLU6;
-- ``symbolic``: as ``bn`` with a dynamic batch axis and ``auto_pad`` SAME_UPPER.
+- ``symbolic``: as ``bn`` with a dynamic batch axis and ``auto_pad`` SAME_UPPER;
+- ``dynamo``: as ``bn``, with global average pooling as ``ReduceMean(axes=[-1, -2],
+  keepdims=1)`` (axes an input from opset 18, an attribute before) and the flatten as a
+  Reshape to a constant shape, as the dynamo exporter (``torch.onnx.export(..., dynamo=True)``)
+  writes them.
 """
 
 from __future__ import annotations
@@ -86,6 +90,8 @@ def _batch_norm(g: _Graph, x: str, channels: int, name: str) -> str:
 
 
 def _flatten(g: _Graph, x: str, name: str, style: str) -> str:
+    if style == "dynamo":
+        return g.node("Reshape", [x, g.const(name + "_shape", np.array([1, -1], np.int64))], name)
     if style != "fused":
         return g.node("Flatten", [x], name, axis=1)
     shape = g.node("Shape", [x], name + "_shape")
@@ -135,7 +141,13 @@ def onnx_from_workload(name: str, style: str = "bn", opset: int = 13) -> onnx.Mo
                                     g.weight(nm + ".bias", (spec.units,))], nm, transB=1)
             y = _activation(g, y, spec.activation, nm, style)
         elif layer.kind in ("avgpool", "maxpool"):
-            if layer.window is None:  # global
+            if layer.window is None and layer.kind == "avgpool" and style == "dynamo":
+                if opset >= 18:
+                    y = g.node("ReduceMean", [x, g.const(nm + "_axes", np.array([-1, -2], np.int64))], nm,
+                               keepdims=1)
+                else:
+                    y = g.node("ReduceMean", [x], nm, axes=[-1, -2], keepdims=1)
+            elif layer.window is None:  # global
                 y = g.node("GlobalAveragePool" if layer.kind == "avgpool" else "GlobalMaxPool", [x], nm)
             else:
                 k, s = list(layer.window.kernel), list(layer.window.stride)

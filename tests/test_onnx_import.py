@@ -24,6 +24,9 @@ EQUIVALENTS = [
     ("kws_dscnn", "bn", 13), ("kws_dscnn", "fused", 11), ("kws_dscnn", "symbolic", 21),
     ("mobilenet_v1", "bn", 13), ("mobilenet_v1", "fused", 17),
     ("resnet18_cifar10", "bn", 13), ("resnet18_cifar10", "fused", 18),
+    # the dynamo exporter: global pooling as ReduceMean over the last two axes
+    ("kws_dscnn", "dynamo", 18), ("mobilenet_v1", "dynamo", 17), ("resnet18_cifar10", "dynamo", 18),
+    ("resnet18_cifar10", "dynamo", 21),
 ]
 
 

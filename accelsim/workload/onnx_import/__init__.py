@@ -12,8 +12,13 @@ maps every remaining node onto a layer:
 - BatchNormalization, LayerNormalization, activations and additions of a
   constant are folded into the layer before them when it is their only
   producer and consumer, otherwise they become ``eltwise`` layers;
+  InstanceNormalization and GroupNormalization become layer-norms over a
+  view of the channels, HardSwish and HardSigmoid relu6 ``eltwise`` layers,
+  ReduceMean and ReduceSum pooling; 1-D Conv and pooling are 2-D layers
+  with a unit height;
 - Flatten, Reshape, Squeeze, Unsqueeze, Transpose and Concat become layout
-  layers; Identity, Dropout and Cast disappear (no effect at inference).
+  layers; Identity, Dropout, Cast and the Quantize/DequantizeLinear pairs on
+  activations disappear (no effect on the float network).
 
 The leading axis of every tensor is the batch, which must be 1: a workload
 describes one inference. The onnx package is an extra and is imported only
@@ -23,12 +28,18 @@ The steps, one module each:
 
 - :mod:`.load`: the onnx extra's lazy import, reading and checking the file
   (checker, opset), the static input shape, shape inference;
-- :mod:`.rewrite`: graph rewriting: constant folding and the GELU /
-  layer-norm decompositions of older opsets fused into one node;
+- :mod:`.rewrite`: graph rewriting: the constant-folding loop, and the
+  patterns exporters write for one operation (GELU and layer-norm
+  decompositions, the IsNaN/Where softmax guard, a zero Pad before a Conv)
+  rewritten into that node; :mod:`.fold`: the numpy value of every folded
+  operator (no ONNX reference evaluator);
 - :mod:`.ops`: the operator table (``OPS``: ONNX operator -> where it runs
   and its handler); the supported operators are its keys;
 - :mod:`.translate`: the walk that calls the handler of every node and
-  collects the layer dicts and weights; :mod:`.handlers`: the handlers;
+  collects the layer dicts and weights; the handlers: :mod:`.handlers`
+  (weight layers, arithmetic, layout), :mod:`.norms` (normalisation and
+  activations), :mod:`.pooling` (pooling and reductions); :mod:`.views`:
+  the reshape views they write (the unit axis of 1-D layers);
   :mod:`.padding`: ONNX window padding (``pads``, ``auto_pad``, ``ceil_mode``).
 """
 
@@ -40,6 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
+from accelsim.errors import ConfigError
 from accelsim.workload.onnx_import.load import (
     MAX_OPSET,
     MIN_OPSET,
@@ -99,8 +111,8 @@ def import_onnx(path: str | Path,
     opset = model_opset(model, file)
     input_name, sample_shape = fix_input(model, dict(input_shapes or {}), file)
     model, consts = fold_constants(onnx, model, opset, file)
-    model = fuse_decompositions(onnx, model, consts)
-    check_supported(model, file)
+    model = fuse_decompositions(onnx, model, consts, opset)
+    check_supported(model, file, consts)
     shapes = static_shapes(onnx, model, consts, file)
     builder = Builder(file, model, consts, shapes, input_name, opset)
     layers = builder.build()
@@ -113,5 +125,11 @@ def import_onnx(path: str | Path,
         "input_shape": list(sample_shape),
         "layers": layers,
     }
+    from accelsim.workload import workload_from_dict
+
+    try:
+        workload_from_dict(data, None, file)
+    except ConfigError as exc:
+        raise builder.explain(exc, layers) from None
     return ImportedModel(data=data, weights=builder.weights, opset=opset, input_name=input_name,
                          removed=tuple(builder.removed))

@@ -4,22 +4,18 @@ the builder's current node into a layer, a layer attribute or an alias."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from accelsim.workload.kinds import KINDS
-from accelsim.workload.onnx_import.padding import ceil_padding, window_padding
+from accelsim.workload.onnx_import.padding import onnx_padding, window_padding
+from accelsim.workload.onnx_import.views import pair_or_int, unit_axis_input, view
+from accelsim.workload.window import same_pads
 
 if TYPE_CHECKING:
     from accelsim.workload.onnx_import.translate import Builder
-
-
-def _pair_or_int(values: Sequence[int]):
-    a, b = int(values[0]), int(values[1])
-    return a if a == b else [a, b]
 
 
 def _channel_const(c: np.ndarray, out_shape: Sequence[int], axis: int) -> np.ndarray | None:
@@ -39,17 +35,59 @@ def _channel_const(c: np.ndarray, out_shape: Sequence[int], axis: int) -> np.nda
 # -- weight layers
 
 
+def _conv1d(bld: Builder, x: str, w: np.ndarray) -> None:
+    """A 1-D convolution as a 2-D one with a unit height: [C, L] -> [C, 1, L] -> conv [1, k] -> [F, L']."""
+    c, length = bld.sample(x)
+    group = int(bld.attr("group", 1))
+    filters, _, k = (int(s) for s in w.shape)
+    stride, dilation = int(bld.attr("strides", [1])[0]), int(bld.attr("dilations", [1])[0])
+    auto = bld.attr("auto_pad", b"NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else auto
+    if auto == "VALID":
+        padding = None
+    elif auto == "SAME_UPPER":
+        padding = "same"
+    else:
+        if auto == "SAME_LOWER":
+            _, _, left, right = same_pads((1, length), (1, k), (1, stride), (1, dilation), odd_at_start=True)
+        else:
+            left, right = (int(p) for p in bld.attr("pads", [0, 0]))
+        padding = onnx_padding([0, left, 0, right])
+        padding = None if padding == 0 else padding
+    src = unit_axis_input(bld, x)
+    fields: dict[str, Any] = {"kernel": [1, k], "stride": None if stride == 1 else [1, stride],
+                              "padding": padding, "dilation": None if dilation == 1 else [1, dilation]}
+    if group > 1 and group == c:
+        kind = "depthwise_conv2d"
+        fields["multiplier"] = filters // c if filters != c else None
+    else:
+        kind = "conv2d"
+        fields = {"filters": filters, **fields, "groups": group if group > 1 else None}
+    bias = bld.const(bld.node.input[2]) if len(bld.node.input) > 2 and bld.node.input[2] else None
+    fields["bias"] = bias is not None
+    layer = bld.emit(kind, [src], **fields)
+    bld.weights[f"{layer['name']}.weight"] = w.astype(np.float32)[:, :, None, :]
+    if bias is not None:
+        bld.weights[f"{layer['name']}.bias"] = bias.astype(np.float32).reshape(-1)
+    out_f, out_l = bld.sample(bld.node.output[0])
+    view(bld, layer["name"], (out_f, 1, out_l), (out_f, out_l), "_1d", view_of=layer["name"])
+
+
 def conv(bld: Builder) -> None:
     x, w = bld.node.input[0], bld.const(bld.node.input[1])
     if w is None:
         bld.fail("the weights are computed, not constant; only constant weights map onto macros")
     c_h_w = bld.sample(x)
+    if len(c_h_w) == 2 and w.ndim == 3:
+        _conv1d(bld, x, w)
+        return
     if len(c_h_w) != 3 or w.ndim != 4:
-        bld.fail(f"only 2-D convolutions are supported (input {list(c_h_w)})")
+        bld.fail(f"only 1-D and 2-D convolutions are supported (input {list(c_h_w)}, weights "
+                 f"{list(w.shape)}); a 3-D convolution has no layer kind")
     group = int(bld.attr("group", 1))
     filters, _, kh, kw = (int(s) for s in w.shape)
     channels = c_h_w[0]
-    fields: dict[str, Any] = {"kernel": _pair_or_int((kh, kw))}
+    fields: dict[str, Any] = {"kernel": pair_or_int((kh, kw))}
     if group > 1 and group == channels:
         kind = "depthwise_conv2d"
         fields["multiplier"] = filters // channels if filters != channels else None
@@ -58,9 +96,9 @@ def conv(bld: Builder) -> None:
         fields = {"filters": filters, **fields, "groups": group if group > 1 else None}
     strides = bld.attr("strides", [1, 1])
     dilations = bld.attr("dilations", [1, 1])
-    fields["stride"] = None if list(strides) == [1, 1] else _pair_or_int(strides)
+    fields["stride"] = None if list(strides) == [1, 1] else pair_or_int(strides)
     fields["padding"] = window_padding(bld, c_h_w[1:], (kh, kw), strides, dilations)
-    fields["dilation"] = None if list(dilations) == [1, 1] else _pair_or_int(dilations)
+    fields["dilation"] = None if list(dilations) == [1, 1] else pair_or_int(dilations)
     bias = bld.const(bld.node.input[2]) if len(bld.node.input) > 2 else None
     fields["bias"] = bias is not None
     layer = bld.emit(kind, [bld.source(x)], **fields)
@@ -134,90 +172,6 @@ def _channel_vector(bld: Builder, c: np.ndarray, n: int, what: str) -> np.ndarra
     raise AssertionError  # unreachable
 
 
-# -- normalisation and activations
-
-
-def batch_normalization(bld: Builder) -> None:
-    x = bld.node.input[0]
-    params = [bld.const(n) for n in bld.node.input[1:5]]
-    if any(p is None for p in params):
-        bld.fail("scale, bias, mean and variance must be constants (inference mode)")
-    gamma, beta, mean, var = (p.astype(np.float64) for p in params)
-    scale = gamma / np.sqrt(var + float(bld.attr("epsilon", 1e-5)))
-    bld.post_op(x, "batch_norm", True, {"bn_scale": scale, "bn_shift": beta - mean * scale})
-
-
-def layer_normalization(bld: Builder) -> None:
-    x = bld.node.input[0]
-    rank = len(bld.shapes[x])
-    if int(bld.attr("axis", -1)) % rank != rank - 1:
-        bld.fail("only a layer-norm over the last axis is supported")
-    gamma = bld.const(bld.node.input[1])
-    beta = bld.const(bld.node.input[2]) if len(bld.node.input) > 2 and bld.node.input[2] else None
-    if gamma is None:
-        bld.fail("the scale must be a constant")
-    arrays = {"ln_scale": gamma}
-    if beta is not None:
-        arrays["ln_shift"] = beta
-    bld.post_op(x, "layer_norm", True, arrays)
-
-
-def activation(bld: Builder, function: str):
-    bld.post_op(bld.node.input[0], "activation", function)
-
-
-def clip(bld: Builder) -> None:
-    opset_inputs = list(bld.node.input[1:])
-    low = bld.const(opset_inputs[0]) if opset_inputs else None
-    high = bld.const(opset_inputs[1]) if len(opset_inputs) > 1 else None
-    if (opset_inputs and opset_inputs[0] and low is None) or (len(opset_inputs) > 1 and opset_inputs[1]
-                                                              and high is None):
-        bld.fail("the bounds must be constants")
-    low_v = float(low) if low is not None else float(bld.attr("min", -np.inf))
-    high_v = float(high) if high is not None else float(bld.attr("max", np.inf))
-    if low_v == 0 and high_v == 6:
-        activation(bld, "relu6")
-    elif low_v == 0 and math.isinf(high_v):
-        activation(bld, "relu")
-    else:
-        bld.fail(f"Clip to [{low_v}, {high_v}]: only [0, 6] (ReLU6) and [0, inf) (ReLU) are supported")
-
-
-def softmax(bld: Builder) -> None:
-    x = bld.node.input[0]
-    rank = len(bld.shapes[x])
-    # before opset 13 the default axis is 1 (and the tensor is coerced to 2-D from there)
-    axis = int(bld.attr("axis", -1 if bld.opset >= 13 else 1))
-    if axis % rank != rank - 1:
-        bld.fail(f"softmax over axis {axis} of a rank-{rank} tensor: only the last axis is supported")
-    activation(bld, "softmax")
-
-
-# -- pooling
-
-
-def pool(bld: Builder, kind: str):
-    x = bld.node.input[0]
-    c_h_w = bld.sample(x)
-    if len(c_h_w) != 3:
-        bld.fail(f"only 2-D pooling is supported (input {list(c_h_w)})")
-    if any(d != 1 for d in bld.attr("dilations", [1, 1])):
-        bld.fail("dilated pooling is not supported")
-    kernel = [int(k) for k in bld.attr("kernel_shape")]
-    strides = [int(s) for s in bld.attr("strides", [1, 1])]
-    padding = window_padding(bld, c_h_w[1:], kernel, strides, [1, 1])
-    padding = ceil_padding(bld, c_h_w[1:], kernel, strides, padding)
-    bld.emit(kind, [bld.source(x)], kernel=_pair_or_int(kernel), stride=_pair_or_int(strides),
-             padding=padding)
-
-
-def global_pool(bld: Builder, kind: str):
-    x = bld.node.input[0]
-    if len(bld.sample(x)) != 3:
-        bld.fail(f"only 2-D pooling is supported (input {list(bld.sample(x))})")
-    bld.emit(kind, [bld.source(x)], **{"global": True})
-
-
 # -- element-wise arithmetic
 
 
@@ -264,7 +218,7 @@ def _add_const(bld: Builder, x: str, c: np.ndarray):
             old = bld.weights.get(f"{layer['name']}.bias")
             bld.weights[f"{layer['name']}.bias"] = vector if old is None else old + vector
             layer["bias"] = True
-            bld.producer[bld.node.output[0]] = layer["name"]
+            bld.producer[bld.node.output[0]] = bld.producer[x]
             return
     bld.post_op(x, "bias", True, {"bias": _per_channel(bld, x, c)})
 

@@ -18,7 +18,6 @@ _EXTRA_HINT = "reading ONNX models needs the onnx extra: pip install \".[onnx]\"
 def onnx_module(file: str):
     try:
         import onnx
-        import onnx.reference  # constant folding
     except ImportError as exc:
         raise ConfigError(Problem(f"{_EXTRA_HINT} ({exc})", file=file)) from None
     return onnx
@@ -117,12 +116,35 @@ def fix_input(model, given: dict[str, Sequence[int]], file: str) -> tuple[str, t
 
 
 
+#: operators whose output has the shape of their first input, for those ONNX shape
+#: inference leaves without a shape (function operators such as GroupNormalization)
+SAME_SHAPE_OPS = {"GroupNormalization", "InstanceNormalization", "LayerNormalization", "HardSwish",
+                  "HardSigmoid", "Gelu", "Relu", "Sigmoid", "Tanh", "Softmax", "Identity", "Dropout",
+                  "QuantizeLinear", "DequantizeLinear", "BatchNormalization"}
+
+
 def infer_shapes(onnx, model, file: str):
-    try:
-        return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True)
-    # InferenceError on a malformed model
-    except Exception as exc:  # noqa: BLE001
-        raise ConfigError(Problem(f"ONNX shape inference failed: {exc}", file=file)) from None
+    """ONNX shape inference, and the output shapes of the SAME_SHAPE_OPS it leaves open."""
+    for _ in range(len(model.graph.node) + 1):
+        try:
+            model = onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True)
+        # InferenceError on a malformed model
+        except Exception as exc:  # noqa: BLE001
+            raise ConfigError(Problem(f"ONNX shape inference failed: {exc}", file=file)) from None
+        known = {vi.name: vi for vi in list(model.graph.input) + list(model.graph.value_info)
+                 + list(model.graph.output) if vi.type.tensor_type.HasField("shape")}
+        added = False
+        for node in model.graph.node:
+            if (node.op_type in SAME_SHAPE_OPS and node.input and node.input[0] in known
+                    and node.output[0] not in known):
+                vi = model.graph.value_info.add()
+                vi.CopyFrom(known[node.input[0]])
+                vi.name = node.output[0]
+                known[vi.name] = vi
+                added = True
+        if not added:
+            return model
+    return model
 
 
 def shape_map(model) -> dict[str, tuple | None]:
@@ -149,8 +171,11 @@ def static_shapes(onnx, model, consts, file: str) -> dict[str, tuple]:
             if not name or name in consts:
                 continue
             if shapes.get(name) is None:
+                given = {n: list(shapes[n]) for n in node.input if n and shapes.get(n) is not None}
                 raise ConfigError(Problem(
                     f"the shape of tensor {name!r} (node {node.name or '(unnamed)'!r}, {node.op_type}) "
-                    "stays dynamic after shape inference; give the input shape with "
-                    "--input-shape NAME=1,3,224,224", file=file, path=f"graph.node[{i}]"))
+                    f"is unknown after ONNX shape inference (the node's inputs: {given or 'none known'}): "
+                    f"the node does not accept inputs of these shapes, or its output size depends on the "
+                    "data; export with static shapes, or cut the graph before this node",
+                    file=file, path=f"graph.node[{i}]"))
     return {k: v for k, v in shapes.items() if v is not None}

@@ -1,8 +1,10 @@
 """Graph rewriting before translation: constant folding (every node whose
 inputs are all constant, and every Shape/Size of a tensor whose shape is
-known, evaluated with the ONNX reference implementation until nothing is
-left to fold) and the GELU and layer-norm decompositions older opsets force
-on exporters fused into one Gelu / LayerNormalization node each."""
+known, evaluated with numpy by :mod:`.fold` until nothing is left to fold)
+and the patterns exporters write for one operation, rewritten into the node
+the translation maps: the GELU (Erf or tanh form) and layer-norm
+decompositions of older opsets, the IsNaN/Where guard after a softmax, a
+zero Pad before a Conv."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from accelsim.errors import ConfigError, Problem
+from accelsim.workload.onnx_import.fold import evaluate, shape_of
 from accelsim.workload.onnx_import.load import infer_shapes, shape_map
 
 #: operators whose value is random: never folded into constants
@@ -19,21 +22,10 @@ _RANDOM_OPS = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUnifo
                "Multinomial", "Bernoulli"}
 
 
-def _evaluate(onnx, node, consts: dict[str, np.ndarray], opset: int) -> list[np.ndarray]:
-    """One node on constant inputs, with the operator version of the model's opset."""
-    from onnx import helper
-    from onnx.reference import ReferenceEvaluator
-
-    feeds = {name: consts[name] for name in node.input if name}
-    graph = helper.make_graph([node], "fold", [helper.make_empty_tensor_value_info(n) for n in feeds],
-                              [helper.make_empty_tensor_value_info(n) for n in node.output if n])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    return ReferenceEvaluator(model).run(None, feeds)
-
-
 def fold_constants(onnx, model, opset: int, file: str):
     """Evaluate every node whose inputs are all constant (shape subgraphs, weight
-    transposes); returns the model without them and every constant by name."""
+    transposes, dequantised weights); returns the model without them and every
+    constant by name."""
     from onnx import numpy_helper
 
     consts = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
@@ -45,24 +37,26 @@ def fold_constants(onnx, model, opset: int, file: str):
             if node.domain not in ("", "ai.onnx") or node.op_type in _RANDOM_OPS:
                 continue
             values = None
-            if node.op_type in ("Shape", "Size") and shapes.get(node.input[0]) is not None:
-                full = np.array(shapes[node.input[0]], dtype=np.int64)
+            if node.op_type in ("Shape", "Size") and (node.input[0] in consts
+                                                      or shapes.get(node.input[0]) is not None):
+                dims = consts[node.input[0]].shape if node.input[0] in consts else shapes[node.input[0]]
                 if node.op_type == "Size":
-                    values = [np.array(full.prod(), dtype=np.int64)]
+                    values = [np.array(int(np.prod(dims, dtype=np.int64)), dtype=np.int64)]
                 else:
-                    attrs = {a.name: a.i for a in node.attribute}
-                    values = [full[attrs.get("start", 0):attrs.get("end", len(full))]]
+                    values = [shape_of(node, dims)]
             elif all(name in consts for name in node.input if name):
                 try:
-                    values = _evaluate(onnx, node, consts, opset)
+                    values = evaluate(node, [consts[name] if name else None for name in node.input], opset)
                 # any operator's own failure
                 except Exception as exc:  # noqa: BLE001
                     raise ConfigError(Problem(
                         f"node {node.name or '(unnamed)'!r} ({node.op_type}) has only constant inputs "
-                        f"but could not be evaluated: {exc}", file=file, path=f"graph.node[{i}]")) from None
+                        f"but could not be evaluated: {type(exc).__name__}: {exc}",
+                        file=file, path=f"graph.node[{i}]")) from None
             if values is not None:
                 for name, value in zip(node.output, values):
-                    consts[name] = np.asarray(value)
+                    if name:
+                        consts[name] = np.asarray(value)
                 folded.append(i)
         if not folded:
             return inferred, consts
@@ -133,19 +127,11 @@ def _near(value: float | None, target: float) -> bool:
     return value is not None and abs(value - target) <= 1e-3 * abs(target)
 
 
-def _gelu_at(pat: _Pattern, e: int):
-    """x / sqrt(2) -> Erf -> + 1 -> * x -> * 0.5 (in any of the orders exporters write)."""
-    pre = pat.producer.get(pat.nodes[e].input[0])
-    if pre is None or pat.nodes[pre].op_type not in ("Div", "Mul"):
-        return None
-    pre_node = pat.nodes[pre]
-    want = math.sqrt(2) if pre_node.op_type == "Div" else 1 / math.sqrt(2)
-    if _near(pat.scalar(pre_node.input[1]), want):
-        x = pre_node.input[0]
-    else:
-        return None
-    add = pat.only_user(pat.nodes[e].output[0], "Add")
-    if add is None or not _near(pat.scalar(pat.other(add, pat.nodes[e].output[0])), 1.0):
+def _gelu_tail(pat: _Pattern, x: str, t: str):
+    """From Erf's or Tanh's output t: + 1 -> * x -> * 0.5 (in any of the orders exporters
+    write: (x * (1 + t)) * 0.5, 0.5 * (x * (1 + t)), (x * 0.5) * (1 + t)); (nodes, output)."""
+    add = pat.only_user(t, "Add")
+    if add is None or not _near(pat.scalar(pat.other(add, t)), 1.0):
         return None
     m1 = pat.only_user(pat.nodes[add].output[0], "Mul")
     if m1 is None:
@@ -158,12 +144,135 @@ def _gelu_at(pat: _Pattern, e: int):
         o2 = pat.other(m2, pat.nodes[m1].output[0])
         if not ((o == x and _near(pat.scalar(o2), 0.5)) or (o != x and o2 == x)):
             return None
-        return x, [pre, e, add, m1, m2], pat.nodes[m2].output[0]
+        return [add, m1, m2], pat.nodes[m2].output[0]
     h = pat.producer.get(o)
     if h is not None and pat.nodes[h].op_type == "Mul" and pat.other(h, x) is not None \
             and _near(pat.scalar(pat.other(h, x)), 0.5) and len(pat.users.get(o, [])) == 1:
-        return x, [pre, e, add, h, m1], pat.nodes[m1].output[0]
+        return [add, h, m1], pat.nodes[m1].output[0]
     return None
+
+
+def _gelu_at(pat: _Pattern, e: int):
+    """x / sqrt(2) -> Erf -> + 1 -> * x -> * 0.5."""
+    pre = pat.producer.get(pat.nodes[e].input[0])
+    if pre is None or pat.nodes[pre].op_type not in ("Div", "Mul"):
+        return None
+    pre_node = pat.nodes[pre]
+    want = math.sqrt(2) if pre_node.op_type == "Div" else 1 / math.sqrt(2)
+    if _near(pat.scalar(pre_node.input[1]), want):
+        x = pre_node.input[0]
+    elif pre_node.op_type == "Mul" and _near(pat.scalar(pre_node.input[0]), want):
+        x = pre_node.input[1]
+    else:
+        return None
+    tail = _gelu_tail(pat, x, pat.nodes[e].output[0])
+    if tail is None:
+        return None
+    return x, [pre, e, *tail[0]], tail[1]
+
+
+def _single(pat: _Pattern, i: int | None, op: str) -> bool:
+    """Node i exists, is ``op`` and its output has one user (so the pattern may remove it)."""
+    return i is not None and pat.nodes[i].op_type == op and len(pat.users.get(pat.nodes[i].output[0], [])) == 1
+
+
+def _cube_of(pat: _Pattern, c: str):
+    """The x and nodes of c = Pow(x, 3) or x * (x * x) (either order); None otherwise."""
+    i = pat.producer.get(c)
+    if _single(pat, i, "Pow") and _near(pat.scalar(pat.nodes[i].input[1]), 3.0):
+        return pat.nodes[i].input[0], [i]
+    if not _single(pat, i, "Mul"):
+        return None
+    a, b = pat.nodes[i].input[:2]
+    for x, sq in ((a, b), (b, a)):
+        j = pat.producer.get(sq)
+        if _single(pat, j, "Mul") and list(pat.nodes[j].input) == [x, x]:
+            return x, [j, i]
+    return None
+
+
+def _tanh_gelu_at(pat: _Pattern, t: int):
+    """sqrt(2/pi) * (x + 0.044715 * x^3) -> Tanh -> + 1 -> * x -> * 0.5 (x^3 as Pow or x*x*x)."""
+    beta = pat.producer.get(pat.nodes[t].input[0])
+    if not _single(pat, beta, "Mul"):
+        return None
+    a, b = pat.nodes[beta].input[:2]
+    inner = b if _near(pat.scalar(a), math.sqrt(2 / math.pi)) else a
+    if not _near(pat.scalar(pat.other(beta, inner)), math.sqrt(2 / math.pi)):
+        return None
+    add = pat.producer.get(inner)
+    if not _single(pat, add, "Add"):
+        return None
+    for x, m in (tuple(pat.nodes[add].input[:2]), tuple(pat.nodes[add].input[:2])[::-1]):
+        kappa = pat.producer.get(m)
+        if not _single(pat, kappa, "Mul"):
+            continue
+        for c in pat.nodes[kappa].input[:2]:
+            cube = _cube_of(pat, c)
+            if cube is None or cube[0] != x or not _near(pat.scalar(pat.other(kappa, c)), 0.044715):
+                continue
+            tail = _gelu_tail(pat, x, pat.nodes[t].output[0])
+            if tail is not None:
+                return x, [*cube[1], kappa, add, beta, t, *tail[0]], tail[1]
+    return None
+
+
+def _nan_guard_at(pat: _Pattern, n: int):
+    """Where(IsNaN(s), c, s): the identity for finite s (the guard dynamo writes after a softmax)."""
+    s = pat.nodes[n].input[0]
+    w = pat.only_user(pat.nodes[n].output[0], "Where")
+    if w is None:
+        return None
+    cond, a, b = pat.nodes[w].input
+    if cond != pat.nodes[n].output[0] or a not in pat.consts or b != s:
+        return None
+    return s, [n, w], pat.nodes[w].output[0]
+
+
+def _pad_into_conv(pat: _Pattern, p: int, opset: int):
+    """A constant zero Pad whose only user is a Conv: its spatial pads added to the Conv's;
+    the new Conv node, or None."""
+    from onnx import helper
+
+    node = pat.nodes[p]
+    a = {x.name: helper.get_attribute_value(x) for x in node.attribute}
+    mode = a.get("mode", b"constant")
+    if (mode.decode() if isinstance(mode, bytes) else mode) != "constant":
+        return None
+    inputs = list(node.input) + [""] * 4
+    pads = pat.consts.get(inputs[1]) if inputs[1] else (np.array(a["pads"]) if "pads" in a else None)
+    if pads is None or (inputs[2] and pat.scalar(inputs[2]) != 0.0) or (inputs[2] and inputs[2] not in pat.consts):
+        return None
+    c = pat.only_user(node.output[0], "Conv")
+    if c is None or pat.nodes[c].input[0] != node.output[0]:
+        return None
+    conv = pat.nodes[c]
+    ca = {x.name: helper.get_attribute_value(x) for x in conv.attribute}
+    auto = ca.get("auto_pad", b"NOTSET")
+    if (auto.decode() if isinstance(auto, bytes) else auto) != "NOTSET":
+        return None
+    pads = [int(v) for v in np.asarray(pads).reshape(-1)]
+    w = pat.consts.get(conv.input[1])
+    if w is None:
+        return None
+    rank = w.ndim
+    if inputs[3]:
+        axes = pat.consts.get(inputs[3])
+        if axes is None:
+            return None
+        full = [0] * (2 * rank)
+        for k, axis in enumerate(int(v) % rank for v in np.asarray(axes).reshape(-1)):
+            full[axis], full[rank + axis] = pads[k], pads[len(pads) // 2 + k]
+        pads = full
+    if len(pads) != 2 * rank or any(pads[i] or pads[rank + i] for i in (0, 1)) or min(pads) < 0:
+        return None
+    spatial = rank - 2
+    old = [int(v) for v in ca.get("pads", [0] * 2 * spatial)]
+    new_pads = [old[i] + pads[2 + i] for i in range(spatial)] + [old[spatial + i] + pads[rank + 2 + i]
+                                                                for i in range(spatial)]
+    attrs = {k: v for k, v in ca.items() if k != "pads"}
+    return c, helper.make_node("Conv", [node.input[0], *conv.input[1:]], list(conv.output), name=conv.name,
+                               pads=new_pads, **attrs)
 
 
 def _layer_norm_at(pat: _Pattern, r1: int, rank_of):
@@ -204,9 +313,14 @@ def _layer_norm_at(pat: _Pattern, r1: int, rank_of):
     return x, chain, out, gamma, beta
 
 
-def fuse_decompositions(onnx, model, consts):
-    """Replace the GELU and layer-norm decompositions of older opsets by one
-    Gelu / LayerNormalization node each (shapes are already inferred)."""
+def _stem(node) -> str:
+    return node.name.rsplit("/", 1)[0] if "/" in node.name else node.name
+
+
+def fuse_decompositions(onnx, model, consts, opset: int = 17):
+    """Replace the patterns exporters write for one operation by that node: the GELU
+    (Erf or tanh form) and layer-norm decompositions of older opsets, the IsNaN/Where
+    guard after a softmax (an Identity), a zero Pad before a Conv (the Conv's pads)."""
     from onnx import helper
 
     shapes = shape_map(model)
@@ -217,13 +331,27 @@ def fuse_decompositions(onnx, model, consts):
     for i, node in enumerate(nodes):
         if i in gone:
             continue
-        if node.op_type == "Erf":
-            found = _gelu_at(pat, i)
+        if node.op_type in ("Erf", "Tanh"):
+            found = _gelu_at(pat, i) if node.op_type == "Erf" else _tanh_gelu_at(pat, i)
             if found and not gone & set(found[1]):
                 x, chain, out = found
-                stem = node.name.rsplit("/", 1)[0] if "/" in node.name else node.name
-                replaced[max(chain)] = helper.make_node("Gelu", [x], [out], name=f"{stem}/Gelu")
+                extra = {} if node.op_type == "Erf" else {"approximate": "tanh"}
+                name = f"{_stem(node)}/Gelu"
+                replaced[max(chain)] = (helper.make_node("Gelu", [x], [out], name=name, **extra)
+                                        if opset >= 20 else helper.make_node("Gelu", [x], [out], name=name))
                 gone |= set(chain)
+        elif node.op_type == "IsNaN":
+            found = _nan_guard_at(pat, i)
+            if found and not gone & set(found[1]):
+                s, chain, out = found
+                replaced[max(chain)] = helper.make_node("Identity", [s], [out], name=nodes[max(chain)].name)
+                gone |= set(chain)
+        elif node.op_type == "Pad":
+            found = _pad_into_conv(pat, i, opset)
+            if found and found[0] not in gone:
+                c, new_conv = found
+                replaced[c] = new_conv
+                gone |= {i, c}
         elif node.op_type == "ReduceMean":
             found = _layer_norm_at(pat, i, lambda t: len(shapes.get(t) or ()))
             if found and not gone & set(found[1]):
@@ -231,9 +359,9 @@ def fuse_decompositions(onnx, model, consts):
                 if gamma is None:
                     gamma = f"{out}__ln_gamma"
                     consts[gamma] = np.ones(shapes[x][-1], dtype=np.float32)
-                stem = node.name.rsplit("/", 1)[0] if "/" in node.name else node.name
                 replaced[max(chain)] = helper.make_node(
-                    "LayerNormalization", [x, gamma] + ([beta] if beta else []), [out], name=stem, axis=-1)
+                    "LayerNormalization", [x, gamma] + ([beta] if beta else []), [out], name=_stem(node),
+                    axis=-1)
                 gone |= set(chain)
     if not gone:
         return model

@@ -40,6 +40,8 @@ class Builder:
         self.consumers.update(o.name for o in self.graph.output)
         self.index = 0
         self.node = None
+        #: layer name -> (index, node) of the ONNX node that wrote it
+        self.origin: dict[str, tuple[int, object]] = {}
 
     # -- helpers
 
@@ -62,9 +64,21 @@ class Builder:
     def sample(self, tensor: str) -> tuple[int, ...]:
         """Per-sample shape (batch axis removed) of an activation."""
         shape = self.shapes[tensor]
-        if not shape or shape[0] != 1:
-            self.fail(f"tensor {tensor!r} of shape {list(shape)} has no leading batch axis of size 1; "
-                      "export with batch size 1 and keep the batch axis")
+        if not shape:
+            self.fail(f"tensor {tensor!r} is a scalar: the batch axis was reduced or squeezed away; "
+                      "keep the batch axis first (e.g. keepdim=True, or x.flatten(1) instead of x.flatten())")
+        if shape[0] != 1:
+            # the input's batch is 1 (fixed on reading), so a leading axis of another size is the
+            # batch only where the exporter wrote a larger batch into a Reshape's target shape
+            hint = ("keep the batch axis first (e.g. x.flatten(1) instead of x.flatten(), "
+                    "reshape(x.size(0), ...))")
+            writer = next((n for n in self.graph.node if tensor in n.output), None)
+            target = self.const(writer.input[1]) if writer is not None and writer.op_type == "Reshape" else None
+            if target is not None and target.size and int(target.reshape(-1)[0]) > 1:
+                hint = (f"the Reshape {writer.name or '(unnamed)'!r} writes a batch of "
+                        f"{int(target.reshape(-1)[0])} into its target shape: export with batch size 1")
+            self.fail(f"tensor {tensor!r} of shape {list(shape)} does not keep the batch axis (of size 1) "
+                      f"first: {hint}")
         return shape[1:]
 
     def source(self, tensor: str) -> str:
@@ -74,8 +88,8 @@ class Builder:
             self.fail(f"input {tensor!r} comes from no mapped node")
         return self.producer[tensor]
 
-    def new_name(self, hint: str) -> str:
-        base = identifier(self.node.name) or f"{hint}_{self.index}"
+    def new_name(self, hint: str, suffix: str = "") -> str:
+        base = (identifier(self.node.name) or f"{hint}_{self.index}") + suffix
         if base[0].isdigit():
             base = f"{hint}_{base}"
         name, k = base, 2
@@ -83,11 +97,14 @@ class Builder:
             name, k = f"{base}_{k}", k + 1
         return name
 
-    def emit(self, kind: str, sources: Sequence[str], **fields) -> dict:
-        layer = {"name": self.new_name(kind), "type": kind, "inputs": list(sources)}
+    def emit(self, kind: str, sources: Sequence[str], suffix: str = "", **fields) -> dict:
+        """A new layer reading ``sources`` (layer names); it produces the node's output
+        (a later ``emit`` for the same node takes over). ``suffix`` is added to its name."""
+        layer = {"name": self.new_name(kind, suffix), "type": kind, "inputs": list(sources)}
         layer.update({k: v for k, v in fields.items() if v is not None})
         self.layers.append(layer)
         self.by_name[layer["name"]] = layer
+        self.origin[layer["name"]] = (self.index, self.node)
         self.producer[self.node.output[0]] = layer["name"]
         return layer
 
@@ -101,6 +118,9 @@ class Builder:
         if name in (None, "input") or self.consumers[tensor] != 1:
             return None
         layer = self.by_name[name]
+        if "_view_of" in layer:
+            # the unit-axis view of a 1-D convolution: element-wise terms commute with it
+            layer = self.by_name[layer["_view_of"]]
         if KINDS[layer["type"]].data_movement:
             return None
         order = ["scale", "bias", "batch_norm", "layer_norm", "activation"]
@@ -117,10 +137,24 @@ class Builder:
         if layer is None:
             layer = self.emit("eltwise", [self.source(tensor)])
         else:
-            self.producer[self.node.output[0]] = layer["name"]
+            self.producer[self.node.output[0]] = self.producer[tensor]
         layer[key] = value
         for suffix, array in arrays.items():
             self.weights[f"{layer['name']}.{suffix}"] = np.asarray(array, dtype=np.float32)
+
+    def explain(self, error: ConfigError, layers: list[dict]) -> ConfigError:
+        """The first problem of validating the imported layers, as one problem naming the
+        ONNX node that wrote the layer (the later ones only follow from it)."""
+        first = error.problems[0]
+        m = re.match(r"layers\[(\d+)\]", first.path or "")
+        if m is None or int(m.group(1)) >= len(layers) or layers[int(m.group(1))]["name"] not in self.origin:
+            return error
+        layer = layers[int(m.group(1))]
+        index, node = self.origin[layer["name"]]
+        return ConfigError(Problem(
+            f"node {node.name or '(unnamed)'!r} ({node.op_type}) becomes layer {layer['name']!r} "
+            f"({layer['type']}), which does not fit: {first.message}; this use of {node.op_type} does not "
+            "map onto accelsim's layers (see docs/onnx.md)", file=self.file, path=f"graph.node[{index}]"))
 
     # -- the walk
 
@@ -147,9 +181,14 @@ class Builder:
             self.weights[f"{name}.out_shift"] = (bias * scale + shift).astype(np.float32)
 
     def _finish(self) -> list[dict]:
+        read = {src for layer in self.layers for src in layer["inputs"]}
+        # a 1-D convolution's output view that the next one looked through, if nothing else reads it
+        self.layers = [layer for i, layer in enumerate(self.layers)
+                       if "_view_of" not in layer or layer["name"] in read or i == len(self.layers) - 1]
         out = []
         prev = "input"
         for layer in self.layers:
+            layer.pop("_view_of", None)
             sources = layer.pop("inputs")
             if sources != [prev]:
                 layer["inputs"] = sources[0] if len(sources) == 1 else sources
