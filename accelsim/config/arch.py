@@ -16,8 +16,8 @@ from accelsim.config.base import Section
 class ClockConfig(Section):
     """The digital clock: simulated time is counted in its cycles."""
 
-    frequency_mhz: float = Field(gt=0, le=10_000)
-    """Digital clock frequency in MHz."""
+    frequency_mhz: float = Field(ge=1e-3, le=10_000)
+    """Digital clock frequency in MHz (at least 1 kHz: below it the figures reach the floating-point range's ends)."""
 
 
 class MtjConfig(Section):
@@ -169,6 +169,47 @@ class CalibrationConfig(Section):
     """Also trim each macro's ADC reference to its measured gain before the digital fit."""
 
 
+class DataReferenceConfig(Section):
+    """The data statistics at which the technology table's macro energies hold (fitted or stated)."""
+
+    input_mean: float = Field(gt=0, le=1)
+    """Mean input value at which the table holds, fraction of full scale (2**input_bits - 1)."""
+    weight_mean: float = Field(gt=0, le=1)
+    """Mean stored weight value (as encoded, unsigned) at which the table holds, fraction of full scale."""
+
+
+class DataSplitConfig(Section):
+    """Data-proportional fraction of each macro energy component at the reference statistics (the rest is fixed)."""
+
+    input_drivers: float = Field(default=0.0, ge=0, le=1)
+    """Fraction of the input drivers' energy proportional to the mean input (pulses, DAC segments or bits toggled)."""
+    macro_array: float = Field(default=0.0, ge=0, le=1)
+    """Fraction of the array's energy proportional to the read current or charge, mean input x mean cell quantity."""
+    adc: float = Field(default=0.0, ge=0, le=1)
+    """Fraction of the conversion energy proportional to the mean output code (mean input x mean weight)."""
+    macro_digital: float = Field(default=0.0, ge=0, le=1)
+    """Fraction of the column digital energy proportional to the mean output code (mean input x mean weight)."""
+
+
+class DataConfig(Section):
+    """Data-value-dependent macro energy (docs/macro-model.md, "Data-dependent energy").
+
+    Each macro component c splits, at the reference statistics, into a fixed
+    part and a part proportional to its data activity a_c:
+    ``E_c = E_c,table (1 + p_c (a_c / a_c,ref - 1))``; at the reference the
+    table's energy exactly, at zero activity its fixed part ``(1 - p_c)``.
+    """
+
+    input_mean: float | None = Field(default=None, ge=0, le=1)
+    """Mean input value, fraction of full scale; absent: the reference's."""
+    weight_mean: float | None = Field(default=None, ge=0, le=1)
+    """Mean stored weight value (as encoded, unsigned), fraction of full scale; absent: the reference's."""
+    reference: DataReferenceConfig
+    """The statistics at which the technology table's macro energies hold."""
+    proportional: DataSplitConfig = DataSplitConfig()
+    """Data-proportional fraction of each component (macro_control and leakage are always fixed)."""
+
+
 class MacroConfig(Section):
     """One analog in-memory-computing macro (ABP-MAC)."""
 
@@ -207,6 +248,8 @@ class MacroConfig(Section):
     adc: AdcConfig
     variation: VariationConfig
     calibration: CalibrationConfig = CalibrationConfig()
+    data: DataConfig | None = None
+    """Input and weight value statistics the macro energies follow; absent: energy independent of the data."""
 
     @model_validator(mode="after")
     def _check(self) -> MacroConfig:

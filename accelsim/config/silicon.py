@@ -19,14 +19,16 @@ from accelsim.config.validate import validate_model
 from accelsim.config.yamlio import load_yaml, require_mapping
 
 #: figures of a macro characterisation a published point may name
-Figure = Literal["tops_per_w", "tops_per_w_1b", "tops_per_mm2", "tops_per_mm2_1b", "tops", "tops_1b"]
+Figure = Literal["tops_per_w", "tops_per_w_1b", "tops_per_mm2", "tops_per_mm2_1b", "tops", "tops_1b",
+                 "energy_per_mvm_pj"]
 
 
 class PublishedPoint(Section):
     """One published figure at one operating point."""
 
     figure: Figure
-    """The characterisation figure compared: ``_1b`` marks 1-bit normalised (x B_in x B_w), else native; ``tops`` is one macro's."""
+    """The characterisation figure compared: ``_1b`` marks 1-bit normalised (x B_in x B_w), else native;
+    ``tops`` is one macro's; ``energy_per_mvm_pj`` one full MVM's."""
     published: float = Field(gt=0)
     """The paper's value, in the figure's unit."""
     status: Literal["fitted", "predicted"]

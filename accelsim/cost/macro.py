@@ -24,6 +24,16 @@ from accelsim.results.macro import CalibrationStudy, MacroCharacterization
 from accelsim.units import MHZ, NS, PJ
 
 
+def _at_uniform_data(arch: ArchConfig) -> ArchConfig:
+    """``arch`` with its data statistics at those of the calibration study's draws (inputs and weights
+    uniform over their ranges: half of full scale each), when its energy follows the data."""
+    d = arch.macro.data
+    if d is None:
+        return arch
+    data = d.model_copy(update={"input_mean": 0.5, "weight_mean": 0.5})
+    return arch.model_copy(update={"macro": arch.macro.model_copy(update={"data": data})})
+
+
 def macro_characterization(arch: ArchConfig, study: CalibrationStudy) -> MacroCharacterization:
     """``arch``'s macro: geometry, peak figures, energy and area by component, cell and read levels,
     and the calibration ``study`` of its population with its energy and time per macro."""
@@ -77,6 +87,7 @@ def macro_characterization(arch: ArchConfig, study: CalibrationStudy) -> MacroCh
         readout_inl_levels=readout_inl_levels(m),
         adc_lsb_levels=adc_lsb_levels(m),
         calibration=study,
-        calibration_energy_pj_per_macro=price(study.counts, arch).total_j / PJ / study.macros,
+        # the calibration's vectors and tiles are uniform draws: priced at their statistics
+        calibration_energy_pj_per_macro=price(study.counts, _at_uniform_data(arch)).total_j / PJ / study.macros,
         calibration_time_ns_per_macro=study.cycles_per_macro / f_hz / NS,
     )

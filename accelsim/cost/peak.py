@@ -10,7 +10,8 @@ weight_bits (docs/sources.md s1.3).
 - Efficiency (``tops_per_w``): ``ops_per_mvm / E_MVM`` with ``E_MVM`` the
   macro's dynamic energy of one full MVM **plus the macro's leakage over
   t_MVM** (a macro leaks for as long as an MVM holds it, so it is part of what
-  each MVM costs). The same for one macro and for the chip of identical
+  each MVM costs), at the data statistics of ``macro.data`` when the file
+  states them (docs/macro-model.md). The same for one macro and for the chip of identical
   macros; it excludes what lies outside the macro (buffers, interconnect,
   digital units, off-chip traffic, the tiles' leakage), which the effective
   figures of a run include.

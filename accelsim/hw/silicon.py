@@ -18,7 +18,8 @@ PREDICTED_TOLERANCE = 0.25
 
 #: unit of each figure a point may name
 FIGURE_UNIT = {"tops_per_w": "TOPS/W", "tops_per_w_1b": "1b-TOPS/W", "tops_per_mm2": "TOPS/mm2",
-               "tops_per_mm2_1b": "1b-TOPS/mm2", "tops": "TOPS", "tops_1b": "1b-TOPS"}
+               "tops_per_mm2_1b": "1b-TOPS/mm2", "tops": "TOPS", "tops_1b": "1b-TOPS",
+               "energy_per_mvm_pj": "pJ/MVM"}
 
 
 def operating_point(input_bits: int, weight_bits: int, adc_bits: int, supply_v: float | None) -> str:
