@@ -92,15 +92,21 @@ def simulate(arch: ArchConfig, workload: Workload, options: RunOptions | None = 
     recorded (latency and its breakdown; the batch run itself when the batch
     is 1); and, for a one-round plan, a stream of inferences long enough for
     the steady-state throughput to settle (:mod:`accelsim.engine.steady`).
+    A run whose sizes would not fit in memory or finish in a day is refused
+    with a ConfigError before the planner or the engine starts
+    (:mod:`accelsim.mapping.budget`).
     """
     from accelsim.engine import simulate_plan
     from accelsim.engine.steady import measure_steady_state
     from accelsim.mapping import plan as make_plan
+    from accelsim.mapping.budget import check_simulation, check_workload
     from accelsim.mapping.whatif import what_would_help
 
     options = options or RunOptions()
     opts = replace(options, verify=False).resolved(arch)
+    check_workload(workload, arch)  # sizes that cannot be planned or simulated are refused before either
     tile_plan = make_plan(workload, arch, opts.schedule)
+    check_simulation(tile_plan, workload, arch, opts, "simulation.batch" if options.batch is None else "batch")
     engine = simulate_plan(tile_plan, arch, replace(opts, record_path=opts.batch == 1))
     alone = engine if opts.batch == 1 else simulate_plan(
         tile_plan, arch, replace(opts, batch=1, trace_max_events=0, progress=None, record_path=True))

@@ -40,6 +40,10 @@ class DaskExecutor:
             except OSError as exc:
                 raise ConfigError(Problem(f"cannot reach the Dask scheduler: {exc}",
                                           file="--scheduler", value=address)) from None
+            except (ValueError, TypeError) as exc:  # distributed cannot parse it: "missing port number", ...
+                raise ConfigError(Problem(f"not a Dask scheduler address ({exc}); expected tcp://HOST:PORT, "
+                                          "or 'local' for a cluster of local processes",
+                                          file="--scheduler", value=address)) from None
         self.executor = self._client.get_executor(pure=False)
 
     def close(self) -> None:

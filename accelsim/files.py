@@ -41,7 +41,28 @@ def check_output_file(path: str | Path) -> Path:
         raise OutputPathError(errno.EACCES, f"cannot write into {folder}", str(path))
     if len(path.name.encode()) > 255:
         raise OutputPathError(errno.ENAMETOOLONG, "the file name is longer than 255 bytes", str(path)[:80] + "...")
+    if folder == path.parent:
+        _probe(path, folder)
     return path
+
+
+def _probe(path: Path, folder: Path) -> None:
+    """Create and remove a temporary file in ``folder``, as the write will: permission bits do not tell
+    (root passes them; a read-only mount, /proc or /sys refuse files anyway)."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name[:200]}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise OutputPathError(exc.errno or errno.EACCES, f"cannot write a file into {folder}: {_why(exc)}",
+                              str(path)) from None
+    os.close(fd)
+    os.unlink(name)
+
+
+def _why(exc: OSError) -> str:
+    """The reason a folder refused a new file; ENOENT in an existing folder (/proc) is not "no such file"."""
+    if exc.errno == errno.ENOENT:
+        return "its file system accepts no new files"
+    return exc.strerror or str(exc)
 
 
 def check_output_folder(path: str | Path) -> Path:
@@ -74,7 +95,11 @@ def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     like numpy's savez, pick the format from it)."""
     path = check_output_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    except OSError as exc:  # the folder refuses files: say so of the user's path, not of the temporary one
+        raise OutputPathError(exc.errno or errno.EACCES, f"cannot write a file into {path.parent}: {_why(exc)}",
+                              str(path)) from None
     os.close(fd)
     tmp = Path(name)
     try:

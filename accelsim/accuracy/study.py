@@ -41,6 +41,34 @@ CALIBRATION_SAMPLES = 512
 CALIBRATION_STREAM = 7
 
 
+#: one die's time: programming and calibrating its chip, then two passes (uncalibrated, calibrated) over the
+#: test set: at least 50 ms and 1 ns per multiply-accumulate of a sample (measured 0.3 s and 3.4 ns on kws_dscnn)
+DIE_SECONDS = 0.05
+DIE_SECONDS_PER_MAC = 1e-9
+#: one die's result and seed in memory: its figures and one row per layer
+DIE_BYTES = 2_000
+DIE_BYTES_PER_LAYER = 400
+
+
+def check_dies(workload: Workload, samples: int, dies: int, workers: int | None, name: str = "dies") -> None:
+    """Refuse, before any die runs, ``dies`` virtual dies whose results do not fit in memory or that take more
+    than a day on ``workers`` parallel workers (None: unknown, a cluster's; then only the memory is
+    checked); a ConfigError naming ``name`` (the option) with the estimate (:mod:`accelsim.config.limits`)."""
+    from accelsim.config.limits import MAX_SECONDS, human_seconds, memory_problem, time_problem
+
+    per_die = DIE_SECONDS + samples * workload.total_macs * DIE_SECONDS_PER_MAC
+    why = memory_problem(dies * (DIE_BYTES + DIE_BYTES_PER_LAYER * len(workload.layers)))
+    if why is None and workers is not None:
+        why = time_problem(dies * per_die / max(1, min(workers, dies)))
+        if why:
+            most = int(MAX_SECONDS * max(1, min(workers, dies)) / per_die)
+            why += (f" (about {human_seconds(per_die)} per die: {samples:,} samples x {workload.total_macs:,} "
+                    f"MACs x 2 passes, on {max(1, min(workers, dies))} worker(s)); at most about {max(1, most):,} dies "
+                    "could run in that time")
+    if why:
+        raise ConfigError(Problem(f"{dies:,} virtual dies of {workload.name!r} need {why}", file=name, value=dies))
+
+
 # ---------------------------------------------------------------- inputs
 
 

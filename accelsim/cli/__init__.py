@@ -28,7 +28,7 @@ from accelsim.cli import (
     cmd_validate,
     cmd_workload,
 )
-from accelsim.errors import EXIT_USAGE, AccelsimError
+from accelsim.errors import EXIT_FAILURE, EXIT_USAGE, AccelsimError
 
 #: the sub-command modules, in the order --help lists them
 COMMANDS = (cmd_run, cmd_accuracy, cmd_workload, cmd_import, cmd_macro, cmd_silicon, cmd_sweep, cmd_sweep_report,
@@ -86,6 +86,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if err.filename is None and err.errno in (errno.ENOSPC, errno.EIO):
             _quiet_stdout()  # the output itself failed: nothing more can be written to it
         return EXIT_USAGE
+    except MemoryError as err:  # past the estimates of accelsim.config.limits: one line, not a traceback
+        detail = str(err).removeprefix("Unable to allocate ")
+        sys.stderr.write(f"accelsim {args.command}: error: out of memory{f' (allocating {detail})' if detail else ''}; "
+                         "the run's sizes (batch, layers, macros, vectors, dies) are too large for this machine\n")
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         sys.stderr.write("accelsim: interrupted\n")
         return 130

@@ -7,7 +7,13 @@ import argparse
 import os
 import sys
 
-from accelsim.accuracy.study import CALIBRATION_SAMPLES, evaluate_accuracy, load_calibration_set, load_test_set
+from accelsim.accuracy.study import (
+    CALIBRATION_SAMPLES,
+    check_dies,
+    evaluate_accuracy,
+    load_calibration_set,
+    load_test_set,
+)
 from accelsim.cli.common import add_arch, add_output_format, require_weights
 from accelsim.config import load_arch
 from accelsim.errors import UsageError
@@ -30,7 +36,8 @@ def register(sub) -> None:
     p.add_argument("--data", metavar="PATH",
                    help="Speech Commands folder (its test split) or a feature-set .npz "
                    "(default: the shipped KWS test set)")
-    p.add_argument("--samples", type=int, metavar="N", help="use the first N samples of the test set")
+    p.add_argument("--samples", type=int, metavar="N",
+                   help="use the first N samples of the test set (all of them when it holds fewer)")
     p.add_argument("--calibration", metavar="PATH",
                    help="what the deployment calibrates with: a Speech Commands folder (its validation split) "
                    "or a feature-set .npz (default: the split that goes with the test set: the shipped "
@@ -67,10 +74,18 @@ def run(args: argparse.Namespace) -> int:
     arch = load_arch(args.arch, overrides)
     workload = load_workload(args.workload)
     require_weights(workload)  # before any data set: a workload without weights is the first thing to say
+    # the dies' parallelism: local processes (--workers), a local cluster of as many, or a cluster's (unknown)
+    parallel = (1 if not (args.dies > 1 and (args.scheduler or args.workers > 1))
+                else min(args.workers, args.dies) if args.scheduler in (None, "local") else None)
+    check_dies(workload, 1, args.dies, parallel, "--dies")  # before a data set is read: at least one sample each
     # the calibration split first: a folder's is a few hundred clips, its test split thousands
     calibration = load_calibration_set(workload, args.data, args.calibration, seed=arch.simulation.seed,
                                        samples=args.calibration_samples)
     test = load_test_set(workload, args.data, seed=arch.simulation.seed, samples=args.samples)
+    if args.samples is not None and args.samples > len(test):  # documented: --samples takes at most the set
+        sys.stderr.write(f"accelsim accuracy: note: --samples {args.samples:,} is more than the test set's "
+                         f"{len(test):,} samples; all of them are used\n")
+    check_dies(workload, len(test), args.dies, parallel, "--dies")
     with progress_bar(f"accuracy of {workload.name}: float, ideal, {args.dies} die(s)", "steps",
                       enabled=None if not args.quiet else False) as update:
         options = {"dies": args.dies, "calibration": calibration, "calibration_samples": args.calibration_samples,

@@ -8,6 +8,8 @@ import sys
 
 from accelsim.api import characterize_macro
 from accelsim.cli.common import add_arch, add_output_format
+from accelsim.config import load_arch
+from accelsim.hw.calibration import check_study_size
 from accelsim.report.console import records_csv, stdout_console, to_json
 from accelsim.report.macro import print_macro
 from accelsim.report.progress import progress_bar
@@ -53,9 +55,10 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    arch = load_arch(args.arch, args.overrides)
+    check_study_size(arch, args.macros, args.vectors, ("--macros", "--vectors"))  # before any array
     with progress_bar("calibration study", "steps", enabled=False if args.quiet else None) as update:
-        c = characterize_macro(args.arch, args.overrides, seed=args.seed, macros=args.macros,
-                               eval_vectors=args.vectors, progress=update)
+        c = characterize_macro(arch, seed=args.seed, macros=args.macros, eval_vectors=args.vectors, progress=update)
     if args.json:
         sys.stdout.write(to_json(c.to_dict()) + "\n")
     elif args.csv:

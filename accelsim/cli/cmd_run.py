@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from accelsim.api import RunOptions, simulate
 from accelsim.cli.common import add_arch, add_input_shape, input_shapes_of, require_weights
 from accelsim.config import load_arch
-from accelsim.errors import UsageError
+from accelsim.errors import ConfigError, UsageError
 from accelsim.files import check_output_file, check_output_folder, write_atomic
 from accelsim.report.console import stdout_console, to_json
 from accelsim.report.plots import write_plots
@@ -107,6 +108,10 @@ def run(args: argparse.Namespace) -> int:
         result = simulate(arch, workload, RunOptions(
             batch=args.batch, mode=args.mode, schedule=args.schedule,
             trace_max_events=cap if args.trace else 0, progress=progress, verify=args.verify))
+    except ConfigError as err:
+        if args.batch is not None and err.problems[0].file == "batch":  # the batch too big: name the option
+            raise ConfigError(replace(err.problems[0], file="--batch")) from None
+        raise
     finally:
         progress.close()
     if args.trace:

@@ -18,7 +18,8 @@ def register(sub) -> None:
         description="Characterise every macro of the library (configs/macros/) at each published operating "
         "point and print the published figure, the simulated one and their relative error, with each "
         "figure's normalisation (native or 1-bit normalised) and scope (macro or chip). Points a parameter "
-        "was tuned to are marked fitted (tolerance 5 %), the others predicted (tolerance 25 %).")
+        "was tuned to are marked fitted (tolerance 5 %), the others predicted (tolerance 25 %, or the "
+        "target of the point's sweep); a table per sweep gives the predictions' mean and largest error.")
     p.add_argument("--library", default=None, metavar="INDEX",
                    help="library index YAML (default: the shipped configs/macros/validation.yaml)")
     p.add_argument("--check", action="store_true",

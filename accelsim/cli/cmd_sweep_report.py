@@ -105,10 +105,18 @@ def render(summary: SweepSummary, spec: SweepSpec, extra_lines=()) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.plot:  # before the store is read
+        check_output_folder(args.plot)
     with open_existing(args.store) as store:
-        recorded = json.loads(store.meta("sweep"))
-        # the store records the sweep's spec with its inputs' digests (older stores: the spec alone)
-        spec = SweepSpec.model_validate(recorded["spec"] if "spec" in recorded and "base" in recorded else recorded)
+        try:
+            recorded = json.loads(store.meta("sweep"))
+            # the store records the sweep's spec with its inputs' digests (older stores: the spec alone)
+            spec = SweepSpec.model_validate(recorded["spec"] if isinstance(recorded, dict) and "spec" in recorded
+                                            and "base" in recorded else recorded)
+        except (ValueError, TypeError, KeyError):  # bad JSON, or not a sweep (pydantic's errors are ValueErrors)
+            raise ConfigError(Problem(
+                "the sweep the store records (its meta row 'sweep') is not readable: the file is damaged or was "
+                "changed by another program; run the sweep again into a new --out", file=str(args.store))) from None
         records = list(store.records())
     try:
         check_metrics(spec, file=str(args.store))

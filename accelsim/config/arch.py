@@ -95,13 +95,33 @@ class CellConfig(Section):
         return self.technology in ("mtj_stack", "mtj_binary")
 
 
+class SupplyStaticConfig(Section):
+    """Fraction of each macro energy component, at the reference supply, drawn as a static current
+    through a resistance for the whole evaluation (a resistor-ladder DAC or reference): that part
+    costs ``V^2 / R x t`` and scales as ``(V / V_ref)**2`` times the delay scale, not as CV^2.
+    Each is sourced from the circuit (docs/macro-model.md, "Supply voltage"); default 0: all CV^2."""
+
+    macro_array: float = Field(default=0.0, ge=0, le=1)
+    """Static fraction of the array's read energy (a resistive read bias)."""
+    input_drivers: float = Field(default=0.0, ge=0, le=1)
+    """Static fraction of the input drivers' energy (an R-2R ladder DAC: 1)."""
+    adc: float = Field(default=0.0, ge=0, le=1)
+    """Static fraction of the conversion energy (a resistor-ladder reference)."""
+    macro_digital: float = Field(default=0.0, ge=0, le=1)
+    """Static fraction of the column digital energy."""
+    macro_control: float = Field(default=0.0, ge=0, le=1)
+    """Static fraction of the control and reference energy (bias currents through resistors)."""
+
+
 class SupplyConfig(Section):
     """Supply-voltage dependence of the macro's energy and timing.
 
     The technology table's macro energies and the macro's times were taken at
     ``reference_voltage_v``; at ``voltage_v`` every dynamic macro energy scales
     by ``(V / V_ref)**2`` (CV^2) and every macro time by the alpha-power-law delay
-    ``(V / V_ref) ((V_ref - V_th) / (V - V_th))**alpha`` (Sakurai-Newton).
+    ``(V / V_ref) ((V_ref - V_th) / (V - V_th))**alpha`` (Sakurai-Newton); the
+    ``static`` fraction of a component (a static current through a resistance)
+    scales as ``(V / V_ref)**2`` times that delay scale.
     """
 
     voltage_v: float = Field(gt=0, le=5)
@@ -112,6 +132,8 @@ class SupplyConfig(Section):
     """Transistor threshold voltage of the delay model, V."""
     alpha: float = Field(default=1.3, gt=0, le=2)
     """Velocity-saturation exponent of the alpha-power-law delay (2: long channel, ~1.3 short channel)."""
+    static: SupplyStaticConfig = SupplyStaticConfig()
+    """Static-current (resistive) fraction of each macro energy component; the rest is CV^2."""
 
     @model_validator(mode="after")
     def _check(self) -> SupplyConfig:

@@ -3,7 +3,10 @@
 Each entry names a whole architecture file of the library and the figures its
 paper publishes, each at an operating point (dotted overrides of the file) and
 marked ``fitted`` (a parameter was tuned to it: calibration) or ``predicted``
-(no parameter was tuned to it: validation).
+(no parameter was tuned to it: validation), and labelled with the sweep it belongs
+to (``voltage/efficiency``, ``data/energy``, ...). An entry may state, per sweep, a
+target for the mean absolute error of its predicted points and the tolerance each
+of them must stay within.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from accelsim.config.base import Section
 from accelsim.config.resources import builtin_dir
@@ -39,6 +42,22 @@ class PublishedPoint(Section):
     """Dotted overrides of the file that give the operating point (``macro.input_bits=8``)."""
     note: str = ""
     """What the point is and where it comes from."""
+    sweep: str = Field(min_length=1)
+    """The sweep the point belongs to (``voltage/efficiency``): points of one macro with one label are
+    summarised together (fitted, predicted, mean and max error of the predicted)."""
+
+
+class SweepSpec(Section):
+    """What one sweep of a macro's points must meet."""
+
+    name: str = Field(min_length=1)
+    """The ``sweep`` label of its points."""
+    target: float | None = Field(default=None, gt=0, le=1)
+    """Bound on the mean absolute relative error of the sweep's predicted points (none: no target)."""
+    tolerance: float | None = Field(default=None, gt=0, le=1)
+    """Bound on each predicted point of the sweep (none: the library's predicted tolerance)."""
+    note: str = ""
+    """Where the target comes from and, when it is missed, by how much and why."""
 
 
 class LibraryEntry(Section):
@@ -54,6 +73,23 @@ class LibraryEntry(Section):
     """What the model of this macro leaves out."""
     points: list[PublishedPoint] = Field(min_length=1)
     """The published figures the file must reproduce."""
+    sweeps: list[SweepSpec] = []
+    """Targets and tolerances of some of the points' sweeps."""
+
+    @model_validator(mode="after")
+    def _check_sweeps(self) -> LibraryEntry:
+        names = [s.name for s in self.sweeps]
+        if len(set(names)) != len(names):
+            raise ValueError(f"a sweep is stated twice: {names}")
+        used = {p.sweep for p in self.points}
+        for name in names:
+            if name not in used:
+                raise ValueError(f"sweep {name!r} has no point (points' sweeps: {sorted(used)})")
+        return self
+
+    def sweep_spec(self, name: str) -> SweepSpec | None:
+        """The stated target and tolerance of sweep ``name``, if any."""
+        return next((s for s in self.sweeps if s.name == name), None)
 
 
 class MacroLibrary(Section):

@@ -73,6 +73,9 @@ def _field_names_at(model: type[BaseModel], loc: tuple, data: Any) -> list[str]:
         tagged = [m for m in candidates
                   if "type" in m.model_fields and cur["type"] in typing.get_args(m.model_fields["type"].annotation)]
         candidates = tagged or candidates
+    if isinstance(cur, dict) and len(candidates) > 1:  # an untagged union: the members that know most keys
+        known = [sum(k in m.model_fields for k in cur) for m in candidates]
+        candidates = [m for m, n in zip(candidates, known) if n == max(known)]
     names: list[str] = []
     for m in candidates:
         names.extend(f.alias or n for n, f in m.model_fields.items())

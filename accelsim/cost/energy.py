@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 from accelsim.config.arch import ArchConfig
 from accelsim.counts import Action, ActionCounts
-from accelsim.hw.geometry import supply_energy_scale
-from accelsim.hw.macro import data_energy_factors
+from accelsim.hw.macro import data_energy_factors, supply_energy_factors
 from accelsim.units import PJ
 
 #: the component each action's energy is reported under
@@ -60,19 +59,20 @@ def input_energy_scales(arch: ArchConfig) -> tuple[float, float]:
 
 
 def energy_per_action_pj(arch: ArchConfig) -> dict[Action, float]:
-    """Energy of one action of each kind, pJ; the macro's dynamic energies at its supply voltage and,
+    """Energy of one action of each kind, pJ; the macro's energies at its supply voltage
+    (``accelsim.hw.macro.supply_energy_factors``: CV^2, and the static-current fractions) and,
     when ``macro.data`` states them, at its data statistics (``accelsim.hw.macro.data_energy_factors``:
     exactly the table's at the reference statistics or without the section)."""
     e = arch.technology.energy
-    v2 = supply_energy_scale(arch.macro)
+    v = supply_energy_factors(arch.macro)
     cell, drive = input_energy_scales(arch)
     data = data_energy_factors(arch.macro)
     return {
-        Action.CELL_READ: e.cell_read_fj * 1e-3 * cell * v2 * data["macro_array"],
-        Action.ROW_DRIVE: e.row_drive_pj * drive * v2 * data["input_drivers"],
-        Action.ADC_CONVERSION: adc_energy_pj(arch) * v2 * data["adc"],
-        Action.COLUMN_DIGITAL: e.column_digital_pj * v2 * data["macro_digital"],
-        Action.MACRO_EVALUATION: e.macro_control_pj * v2,
+        Action.CELL_READ: e.cell_read_fj * 1e-3 * cell * v["macro_array"] * data["macro_array"],
+        Action.ROW_DRIVE: e.row_drive_pj * drive * v["input_drivers"] * data["input_drivers"],
+        Action.ADC_CONVERSION: adc_energy_pj(arch) * v["adc"] * data["adc"],
+        Action.COLUMN_DIGITAL: e.column_digital_pj * v["macro_digital"] * data["macro_digital"],
+        Action.MACRO_EVALUATION: e.macro_control_pj * v["macro_control"],
         Action.TILE_BUFFER_BITS: e.tile_buffer_pj_per_bit,
         Action.GLOBAL_BUFFER_BITS: e.global_buffer_pj_per_bit,
         Action.LINK_BIT_HOPS: e.link_pj_per_bit_hop,

@@ -24,6 +24,7 @@ import numpy as np
 
 from accelsim.config.arch import ArchConfig
 from accelsim.counts import Action, ActionCounts
+from accelsim.errors import ConfigError, Problem
 from accelsim.hw.geometry import mvm_counts
 from accelsim.hw.macro import (
     ProgrammedMacros,
@@ -196,14 +197,64 @@ def _steps(progress, total: int):
     return step
 
 
+#: the study's memory per macro: per cell (the programmed state of the varied and the ideal population,
+#: measured 74 B), per macro (its seeds), and per test or calibration vector 8 bytes for each row, weight
+#: column and each of the three results' converted columns (measured 2.9 kB per vector of a 64 x 64 macro)
+STUDY_BYTES_PER_CELL = 48
+STUDY_BYTES_PER_MACRO = 1_000
+#: the study's time: programming per cell (measured 180 ns), the three passes per multiply-accumulate (~1 ns)
+STUDY_SECONDS_PER_CELL = 50e-9
+STUDY_SECONDS_PER_MAC = 0.5e-9
+
+
+def check_study_size(arch: ArchConfig, size: int | None, eval_vectors: int,
+                     names: tuple[str, str] = ("macros", "eval_vectors")) -> None:
+    """Refuse, before any array is allocated, a study of ``size`` macros (default ``chip.macros``) and
+    ``eval_vectors`` test vectors each whose arrays do not fit in memory or that takes more than a day
+    (:mod:`accelsim.config.limits`); a ConfigError naming ``names`` (the size's and the vectors' option)."""
+    from accelsim.config.limits import MAX_SECONDS, human_bytes, memory_limit, memory_problem, time_problem
+
+    m = arch.macro
+    macros = arch.chip.macros if size is None else size
+    vectors = eval_vectors + m.calibration.vectors
+    cells = m.rows * m.columns
+    per_vector = 8 * (m.rows + m.weight_columns + 3 * m.conversion_columns)
+    per_macro = cells * STUDY_BYTES_PER_CELL + STUDY_BYTES_PER_MACRO + 8 * m.rows * m.weight_columns
+    def seconds(n_macros: int, n_vectors: int) -> float:
+        return n_macros * (cells * STUDY_SECONDS_PER_CELL + 3 * n_vectors * m.rows * m.weight_columns
+                           * STUDY_SECONDS_PER_MAC)
+
+    def problem(n_macros: int, n_vectors: int) -> str | None:
+        return (memory_problem(n_macros * (per_macro + n_vectors * per_vector))
+                or time_problem(seconds(n_macros, n_vectors)))
+
+    why = problem(macros, vectors)
+    if not why:
+        return
+    cost = (f"{human_bytes(per_macro)} per macro and {human_bytes(per_vector)} per macro and vector "
+            f"({eval_vectors:,} test + {m.calibration.vectors:,} calibration vectors)")
+    limit = memory_limit()[0]
+    if not problem(macros, 1 + m.calibration.vectors):  # the macros would fit with fewer test vectors
+        name, value = names[1], eval_vectors
+        most = min((limit / macros - per_macro) / per_vector, MAX_SECONDS / seconds(macros, 1)) - m.calibration.vectors
+    else:
+        name, value = (names[0] if size is not None else "chip.macros"), macros
+        most = min(limit / (per_macro + vectors * per_vector), MAX_SECONDS / seconds(1, vectors))
+    raise ConfigError(Problem(f"a calibration study of {macros:,} macros of {m.rows} x {m.columns} cells with "
+                              f"{eval_vectors:,} test vectors each, at {cost}, needs {why}; at most about "
+                              f"{max(1, int(most)):,} could fit", file=name, value=value))
+
+
 def calibration_study(arch: ArchConfig, size: int | None = None, seed: int | None = None,
                       eval_vectors: int = 256, progress=None) -> CalibrationStudy:
     """Program, calibrate and measure a population of ``size`` macros.
 
+    A study too big for memory or a day is refused first (:func:`check_study_size`).
     ``progress(done, total)``, if given, is called after each of the study's five steps."""
     step = _steps(progress, 5)
     if eval_vectors < 1:
         raise ValueError(f"eval_vectors must be >= 1, got {eval_vectors}")
+    check_study_size(arch, size, eval_vectors)
     pop = make_population(arch, size, seed)
     m = arch.macro
     rng = np.random.default_rng(pop.study_seed)

@@ -43,7 +43,7 @@ import numpy as np
 
 from accelsim.config.arch import MacroConfig, MtjConfig
 from accelsim.counts import Action, ActionCounts
-from accelsim.hw.geometry import mvm_counts
+from accelsim.hw.geometry import mvm_counts, supply_delay_scale, supply_energy_scale
 from accelsim.hw.variation import MacroPopulation, fill_read_noise, spread_draws_per_cell, spread_per_mtj
 
 #: float32 integers are exact below this magnitude
@@ -222,6 +222,27 @@ def data_energy_factors(macro: MacroConfig) -> dict[str, float]:
         return dict.fromkeys(DATA_COMPONENTS, 1.0)
     split = macro.data.proportional
     return {c: 1.0 + getattr(split, c) * (a - 1.0) for c, a in data_activity(macro).items()}
+
+
+#: macro energy components the supply model scales (each action's component, accelsim.cost.energy)
+SUPPLY_COMPONENTS = ("macro_array", "input_drivers", "adc", "macro_digital", "macro_control")
+
+
+def supply_energy_factors(macro: MacroConfig) -> dict[str, float]:
+    """Factor on each macro energy component's table figure at the operating supply.
+
+    The dynamic part (CV^2) scales as ``v2 = (V / V_ref)**2``; the ``supply.static``
+    fraction ``s_c`` (a static current ``V / R`` through a resistance, for the whole
+    evaluation) as ``v2 t``, ``t`` the alpha-power-law delay scale
+    (:func:`~accelsim.hw.geometry.supply_delay_scale`): ``(1 - s_c) v2 + s_c v2 t``.
+    Exactly 1 without a ``supply`` section or at the reference voltage. Leakage is not
+    scaled here: its power is the table's, its energy per MVM follows the MVM's time.
+    """
+    if macro.supply is None:
+        return dict.fromkeys(SUPPLY_COMPONENTS, 1.0)
+    v2, t = supply_energy_scale(macro), supply_delay_scale(macro)
+    static = macro.supply.static
+    return {c: v2 * (1.0 + getattr(static, c) * (t - 1.0)) for c in SUPPLY_COMPONENTS}
 
 
 def data_statistics(macro: MacroConfig, inputs, weights) -> tuple[float, float]:

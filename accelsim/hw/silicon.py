@@ -2,7 +2,9 @@
 
 A fitted point had a parameter tuned to it (calibration) and must stay within
 ``FITTED_TOLERANCE``; a predicted point had none (validation) and must stay
-within ``PREDICTED_TOLERANCE``. The results are :mod:`accelsim.results.silicon`'s.
+within its sweep's stated tolerance, or ``PREDICTED_TOLERANCE`` when the sweep
+states none. Each macro's points are summarised per sweep. The results are
+:mod:`accelsim.results.silicon`'s.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Sequence
 
 from accelsim.config.silicon import LibraryEntry, PublishedPoint
 from accelsim.results.macro import MacroCharacterization
-from accelsim.results.silicon import SiliconMacro, SiliconPoint, SiliconValidation
+from accelsim.results.silicon import SiliconMacro, SiliconPoint, SiliconValidation, sweep_summaries
 
 FITTED_TOLERANCE = 0.05
 PREDICTED_TOLERANCE = 0.25
@@ -28,13 +30,20 @@ def operating_point(input_bits: int, weight_bits: int, adc_bits: int, supply_v: 
     return text if supply_v is None else f"{text} @ {supply_v:g} V"
 
 
+def predicted_tolerance(entry: LibraryEntry, sweep: str) -> float:
+    """What a predicted point of ``sweep`` must stay within: the sweep's stated tolerance, else
+    ``PREDICTED_TOLERANCE``."""
+    spec = entry.sweep_spec(sweep)
+    return PREDICTED_TOLERANCE if spec is None or spec.tolerance is None else spec.tolerance
+
+
 def compare(entry: LibraryEntry, point: PublishedPoint, c: MacroCharacterization) -> SiliconPoint:
     """The published ``point`` of ``entry`` beside the characterisation at its operating point."""
     simulated = float(getattr(c, point.figure))
     relative_error = simulated / point.published - 1.0
-    tolerance = FITTED_TOLERANCE if point.status == "fitted" else PREDICTED_TOLERANCE
+    tolerance = FITTED_TOLERANCE if point.status == "fitted" else predicted_tolerance(entry, point.sweep)
     return SiliconPoint(
-        macro=c.arch_name, config=entry.config, figure=point.figure, unit=FIGURE_UNIT[point.figure],
+        macro=c.arch_name, config=entry.config, sweep=point.sweep, figure=point.figure, unit=FIGURE_UNIT[point.figure],
         normalisation="1-bit normalised" if point.figure.endswith("_1b") else "native",
         scope=point.scope, status=point.status, published=point.published,
         simulated=simulated, input_bits=c.input_bits, weight_bits=c.weight_bits,
@@ -50,7 +59,9 @@ def silicon_macro(entry: LibraryEntry, points: Sequence[SiliconPoint]) -> Silico
         name=points[0].macro, config=entry.config, paper=entry.paper,
         free_parameters=tuple(entry.free_parameters), limits=entry.limits,
         fitted_points=sum(p.status == "fitted" for p in points),
-        predicted_points=sum(p.status == "predicted" for p in points), points=points)
+        predicted_points=sum(p.status == "predicted" for p in points), points=points,
+        sweeps=sweep_summaries(points, {s.name: s.target for s in entry.sweeps},
+                               {s.name: s.note for s in entry.sweeps}))
 
 
 def silicon_validation(macros: Sequence[SiliconMacro]) -> SiliconValidation:

@@ -210,14 +210,15 @@ def form_rounds(works: list[LayerWork], macros: int) -> list[list[tuple[LayerWor
         if w.macros > free and rounds[-1]:
             rounds.append([])
             free = macros
-        pending = list(range(len(w.column_groups)))
-        while pending:
+        nxt, count = 0, len(w.column_groups)  # the next column group to place
+        while nxt < count:
             take: list[int] = []
-            while pending and len(w.column_groups[pending[0]]) <= free:
-                free -= len(w.column_groups[pending[0]])
-                take.append(pending.pop(0))
+            while nxt < count and len(w.column_groups[nxt]) <= free:
+                free -= len(w.column_groups[nxt])
+                take.append(nxt)
+                nxt += 1
             rounds[-1].append((w, tuple(take)))
-            if pending:
+            if nxt < count:
                 rounds.append([])
                 free = macros
     return [r for r in rounds if r]
@@ -243,7 +244,8 @@ class _MacroPool:
         elif n <= self.per_tile and fitting:
             order = [fitting[0]]
         else:
-            order = empty + [t for t in range(len(self.free)) if t not in empty]
+            is_empty = set(empty)
+            order = empty + [t for t in range(len(self.free)) if t not in is_empty]
         return self.take_from(order, n)
 
     def peek_from(self, order: list[int], n: int) -> list[int]:

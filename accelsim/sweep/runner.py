@@ -85,7 +85,13 @@ def load_sweep(path: str | Path) -> LoadedSweep:
     data = require_mapping(data, smap, "a sweep file")
     spec = validate_model(SweepSpec, data, smap)
     folder = Path(path).resolve().parent
-    base_data, base_map = load_arch_data(_relative(spec.base, folder))
+    try:
+        base = resolve(_relative(spec.base, folder), "arch")
+    except ConfigError as err:  # no such file or built-in: the sweep file's `base` is what to fix
+        note = f" (a path is relative to the sweep file's folder, {folder})" if Path(spec.base).suffix else ""
+        raise ConfigError([Problem(p.message + note, path="base", file=str(path), line=smap.line_of(("base",)),
+                                   value=spec.base) for p in err.problems]) from None
+    base_data, base_map = load_arch_data(base)
     base_arch = arch_from_dict(base_data, smap=base_map)  # the base itself must be valid
     problems = []
     # every metric named and every value of every axis, all reported together
@@ -287,7 +293,8 @@ def prepare_store(store: Store, sweep: LoadedSweep, resume: bool) -> None:
     try:
         old = binding(json.loads(recorded))
     except (ValueError, TypeError, AttributeError):
-        raise ConfigError(Problem("results store records no readable sweep; choose another --out",
+        raise ConfigError(Problem("results store records no readable sweep (its meta row 'sweep' is damaged or was "
+                                  "changed by another program); choose another --out",
                                   file=str(store.path))) from None
     new = binding(json.loads(sweep.fingerprint))
     if set(old) == {"spec"}:  # a store written before the inputs were fingerprinted: the spec alone

@@ -4,9 +4,9 @@ objectives and constraints. Validated like every other accelsim YAML."""
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from accelsim.config.base import Section
 
@@ -30,7 +30,9 @@ class Range(Section):
         if (self.step is None) == (self.count is None):
             raise ValueError("give exactly one of step or count")
         if self.step is not None:
-            if self.step == 0 or (self.stop - self.start) * self.step < 0:
+            if self.step == 0:
+                raise ValueError("step must not be 0 (a range of step 0 never reaches its stop)")
+            if (self.stop - self.start) * self.step < 0:
                 raise ValueError(f"step {self.step} never reaches stop {self.stop} from start {self.start}")
             if self.log:
                 raise ValueError("log spacing takes count, not step")
@@ -71,7 +73,24 @@ class Distribution(Section):
         return self
 
 
-ParamValues = list[Any] | Range | Distribution
+def _values_kind(v: Any) -> str | None:
+    """Which of a list, a range or a distribution an axis is, so that only its own problems are reported."""
+    if isinstance(v, list):
+        return "values[list]"
+    if isinstance(v, dict):
+        return "values[distribution]" if "distribution" in v else "values[range]"
+    if isinstance(v, (Range, Distribution)):
+        return f"values[{'range' if isinstance(v, Range) else 'distribution'}]"
+    return None
+
+
+# the tags hold "[": the validation messages leave them out of a problem's dotted path
+ParamValues = Annotated[
+    Annotated[list[Any], Tag("values[list]")] | Annotated[Range, Tag("values[range]")]
+    | Annotated[Distribution, Tag("values[distribution]")],
+    Discriminator(_values_kind, custom_error_type="axis_values",
+                  custom_error_message="expected a list of values, a range (start, stop and step or count) "
+                  "or a distribution (random strategy)")]
 
 _CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(<=|>=|==|<|>)\s*(-?[0-9.eE+-]+)\s*$")
 

@@ -153,13 +153,31 @@ class Store:
 
         for row in self._db.execute(
                 "SELECT key, idx, workload, params, seed, status, error, metrics, elapsed_s FROM points ORDER BY idx"):
-            yield PointRecord(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6],
-                              typed_metrics(json.loads(row[7])) if row[7] else {}, row[8])
+            try:
+                params = json.loads(row[3])
+                metrics = typed_metrics(json.loads(row[7])) if row[7] else {}
+                if not isinstance(params, dict):
+                    raise TypeError(params)
+            except (ValueError, TypeError, AttributeError):
+                raise ConfigError(Problem(f"point #{row[1]} of the store is not readable (its params or metrics "
+                                          "are not JSON mappings): the file is damaged or was changed by another "
+                                          "program", file=str(self.path))) from None
+            yield PointRecord(row[0], row[1], row[2], params, row[4], row[5], row[6], metrics, row[8])
 
 
 def _connect_readonly(path: Path) -> sqlite3.Connection:
-    """A connection that cannot change the file: read-only, or immutable on a read-only mount."""
+    """A connection that cannot change the file or its folder: immutable when no ``-wal`` file is beside
+    it, read-only otherwise, or immutable on a read-only mount.
+
+    A writer holds a ``-wal`` file while it has the store open, and removes it when it closes with
+    everything checkpointed into the file; without one the file is all there is to read. A read-only
+    connection to a WAL database would create the ``-wal`` and ``-shm`` files and could not remove
+    them, leaving them beside the user's file."""
     uri = path.resolve().as_uri()
+    if not path.with_name(path.name + "-wal").exists():
+        db = sqlite3.connect(f"{uri}?immutable=1", uri=True)
+        db.execute("SELECT name FROM sqlite_master LIMIT 1")  # not a database: DatabaseError here
+        return db
     try:
         db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30)
         db.execute("SELECT name FROM sqlite_master LIMIT 1")
@@ -185,6 +203,12 @@ def _lock(path: Path):
 def open_existing(path: str | Path) -> Store:
     """Open a store that must already exist, read-only (for reports)."""
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(Problem("is a directory, expected a results store (accelsim sweep --out FILE)",
+                                  file=str(path)))
+    if p.exists() and not p.is_file():
+        raise ConfigError(Problem("is not a regular file (a device, a FIFO or a socket), expected a results store",
+                                  file=str(path)))
     if not p.is_file():
         raise ConfigError(Problem("results store not found", file=str(path)))
     store = Store(p, readonly=True)

@@ -44,6 +44,7 @@ class LayerInfo:
             depthwise_conv2d, pooling that is not global); None for other layers.
         spec: the layer as written (kind-specific attributes: activation,
             normalisation, perm, axis, ...).
+        line: its line in the workload file, when read from one.
     """
 
     name: str
@@ -62,6 +63,8 @@ class LayerInfo:
     digital_ops: int
     window: Window | None
     spec: Layer = field(repr=False, compare=False)
+    #: the layer's line in its workload file (None for a workload not read from YAML)
+    line: int | None = field(default=None, repr=False, compare=False)
 
     @property
     def layer_kind(self) -> LayerKind:
@@ -167,7 +170,7 @@ def build_workload(spec: WorkloadSpec, smap: SourceMap | None = None,
             out_shape=fig.out, macs=fig.macs, weights=fig.weights, weight_shape=fig.weight_shape,
             k=fig.k, n=fig.n, groups=fig.groups, vectors=fig.vectors,
             output_elements=math.prod(fig.out), digital_ops=fig.digital_ops,
-            window=fig.window, spec=layer))
+            window=fig.window, spec=layer, line=line))
         prev = layer.name
     if problems:
         raise ConfigError(problems)

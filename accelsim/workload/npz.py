@@ -20,7 +20,33 @@ def read_npz(path: str | Path, what: str) -> dict[str, np.ndarray]:
     if not Path(path).is_file():
         raise ConfigError(Problem(f"{what} not found", file=file))
     try:
+        _check_size(path, what, file)
         with np.load(path, allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise ConfigError(Problem(f"cannot be read as a NumPy .npz file ({exc})", file=file)) from None
+
+
+def _check_size(path: str | Path, what: str, file: str) -> None:
+    """Refuse, from the arrays' headers and before any is read, a file whose arrays would not fit in memory
+    once decompressed (a compressed .npz of zeros expands about a thousandfold)."""
+    from accelsim.config.limits import memory_problem
+
+    if not zipfile.is_zipfile(path):
+        return  # np.load says what it is not
+    total = 0
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            with zf.open(info) as fh:
+                version = np.lib.format.read_magic(fh)
+                if version not in ((1, 0), (2, 0)):
+                    return  # a newer format: np.load reads (or refuses) it
+                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                    np.lib.format.read_array_header_2_0
+                shape, _, dtype = read(fh)
+            total += int(np.prod(shape, dtype=object)) * dtype.itemsize
+    why = memory_problem(total)
+    if why:
+        raise ConfigError(Problem(f"the arrays of this {what} hold {total:,} bytes once read: {why}", file=file))

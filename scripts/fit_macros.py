@@ -1,0 +1,178 @@
+"""Least-squares fit of the supply-swept library macros' free parameters to their FITTED points only.
+
+    python scripts/fit_macros.py
+
+For each macro below, the free parameters ``theta`` map to dotted overrides of its
+library file (configs/macros/); the residual of a fitted point is
+``log(simulated / published)``, its simulated figure the model's own
+(``accelsim.cost.peak_figures`` at the point's operating point). Gauss-Newton with a
+forward-difference Jacobian minimises the sum of squared residuals (with as many
+parameters as fitted points the minimum is an exact solve). The script then prints the
+fitted values, rounded as the library file writes them, the file's own values beside
+them, and the error of every point of the macro at the file's values: fitted and
+predicted (no predicted point enters the fit). It does not write the files.
+
+- wang_vlsi22 (2 parameters, 2 fitted points: 32.2 TOPS/W and 2.4 TOPS/mm2 at 0.7 V):
+  the energy per MVM at 0.7 V (split between components as Fig. 22(a)'s 1 V shares,
+  carried to 0.7 V by the supply model, docs/sources.md s5.4) and the clock of the 64-cycle
+  MVM at 0.7 V. The 1.1 V points are predictions.
+- sinangil_jssc21 (3 parameters, 3 fitted points at 0.8 V: 351, 610.5 and 262.3 TOPS/W):
+  the energy per MVM at the reference data, the drivers' share of the 55 % of it that
+  drivers and array hold, and the array's data-proportional fraction. The 1.0 V points
+  and the Fig. 13(a) energies are predictions.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from accelsim.config import load_arch  # noqa: E402
+from accelsim.config.silicon import load_library  # noqa: E402
+from accelsim.cost import peak_figures  # noqa: E402
+from accelsim.hw.macro import supply_energy_factors  # noqa: E402
+
+LIBRARY = ROOT / "configs" / "macros"
+
+#: Wang et al., Fig. 22(a): energy shares at 1.0 V (docs/sources.md s5.4); misc split 1:2 digital:control
+WANG_SHARES_1V = {"macro_array": 0.40, "input_drivers": 0.22, "adc": 0.34,
+                  "macro_digital": 0.04 / 3, "macro_control": 0.08 / 3}
+
+
+def figure(config: str, overrides: list[str], name: str) -> float:
+    """One figure of the library file ``config`` with ``overrides`` (peak figures; no calibration study)."""
+    p = peak_figures(load_arch(LIBRARY / config, overrides))
+    return {"tops_per_w": p.tops_per_w, "tops_per_w_1b": p.tops_per_w_1b, "tops": p.macro_tops,
+            "tops_per_mm2": p.macro_tops_per_mm2, "tops_per_mm2_1b": p.macro_tops_per_mm2_1b,
+            "energy_per_mvm_pj": p.energy_per_mvm_pj}[name]
+
+
+def wang_shares_at_reference() -> dict[str, float]:
+    """Fig. 22(a)'s 1.0 V shares carried to the file's 0.7 V reference by the supply model itself
+    (CV^2, and V^2 x delay for the R-2R DACs' static current), renormalised."""
+    arch = load_arch(LIBRARY / "wang_vlsi22.yaml")
+    s = arch.macro.supply
+    macro = arch.macro.model_copy(update={"supply": s.model_copy(
+        update={"voltage_v": s.reference_voltage_v, "reference_voltage_v": 1.0})})
+    f = supply_energy_factors(macro)
+    raw = {c: WANG_SHARES_1V[c] * f[c] for c in WANG_SHARES_1V}
+    total = sum(raw.values())
+    return {c: v / total for c, v in raw.items()}
+
+
+def _rounder(exact: bool):
+    """The rounding the library file writes its values with; none while fitting (a rounded map has a
+    zero derivative between its steps)."""
+    return (lambda x, n: x) if exact else round
+
+
+def wang_overrides(theta: np.ndarray, exact: bool = False) -> dict[str, float]:
+    round = _rounder(exact)  # noqa: A001
+    energy_pj, f_mhz = theta
+    share = wang_shares_at_reference()
+    return {"technology.energy.cell_read_fj": round(1e3 * share["macro_array"] * energy_pj / 16384, 5),
+            "technology.energy.row_drive_pj": round(share["input_drivers"] * energy_pj / 64, 5),
+            "technology.energy.adc_conversion_pj": round(share["adc"] * energy_pj / 32, 5),
+            "technology.energy.column_digital_pj": round(share["macro_digital"] * energy_pj / 32, 5),
+            "technology.energy.macro_control_pj": round(share["macro_control"] * energy_pj, 5),
+            "clock.frequency_mhz": round(f_mhz, 5), # rounded down: 64 grid cycles hold it exactly
+            "macro.t_mvm_ns": 64e3 / f_mhz if exact else math.floor(64e3 / f_mhz * 1e4) / 1e4}
+
+
+def sinangil_overrides(theta: np.ndarray, exact: bool = False) -> dict[str, float]:
+    round = _rounder(exact)  # noqa: A001
+    energy_pj, drivers_share, proportional = theta
+    return {"technology.energy.cell_read_fj": round(1e3 * (0.55 - drivers_share) * energy_pj / 4096, 5),
+            "technology.energy.row_drive_pj": round(drivers_share * energy_pj / 64, 6),
+            "technology.energy.adc_conversion_pj": round(0.30 * energy_pj / 16, 4),
+            "technology.energy.column_digital_pj": round(0.05 * energy_pj / 16, 6),
+            "technology.energy.macro_control_pj": round(0.10 * energy_pj, 4),
+            "macro.data.proportional.macro_array": round(proportional, 4)}
+
+
+@dataclass(frozen=True)
+class Fit:
+    config: str
+    parameters: tuple[str, ...]
+    start: tuple[float, ...]
+    overrides: Callable[..., dict[str, float]]
+
+
+FITS = (
+    Fit("wang_vlsi22.yaml", ("energy per MVM at 0.7 V (pJ)", "clock at 0.7 V (MHz, 64 cycles per MVM)"),
+        (120.0, 4000.0), wang_overrides),
+    Fit("sinangil_jssc21.yaml", ("energy per MVM at y = 6 (pJ)", "drivers' share", "array data-proportional fraction"),
+        (6.0, 0.3, 0.5), sinangil_overrides),
+)
+
+
+def points_of(config: str):
+    index, _ = load_library()
+    entry = next(e for e in index.macros if e.config == config)
+    return entry.points
+
+
+def residuals(fit: Fit, theta: np.ndarray) -> np.ndarray:
+    ov = [f"{k}={float(v)!r}" for k, v in fit.overrides(theta, exact=True).items()]
+    return np.array([math.log(figure(fit.config, ov + list(p.overrides), p.figure) / p.published)
+                     for p in points_of(fit.config) if p.status == "fitted"])
+
+
+def gauss_newton(fit: Fit, steps: int = 30) -> np.ndarray:
+    theta = np.array(fit.start, dtype=float)
+    for _ in range(steps):
+        r = residuals(fit, theta)
+        jac = np.empty((len(r), len(theta)))
+        for j in range(len(theta)):
+            h = 1e-6 * max(abs(theta[j]), 1e-3)
+            t = theta.copy()
+            t[j] += h
+            jac[:, j] = (residuals(fit, t) - r) / h
+        delta = np.linalg.lstsq(jac, -r, rcond=None)[0]
+        theta = theta + delta
+        if np.max(np.abs(delta) / np.maximum(np.abs(theta), 1e-9)) < 1e-12:
+            break
+    return theta
+
+
+def file_value(config: str, dotted: str) -> float:
+    node = load_arch(LIBRARY / config)
+    for part in dotted.split("."):
+        node = getattr(node, part)
+    return float(node)
+
+
+def main() -> int:
+    ok = True
+    for fit in FITS:
+        theta = gauss_newton(fit)
+        print(f"{fit.config}: {len(fit.parameters)} parameters fitted to "
+              f"{sum(p.status == 'fitted' for p in points_of(fit.config))} fitted points "
+              f"(sum of squared log residuals {float(np.sum(residuals(fit, theta) ** 2)):.3g})")
+        for name, value in zip(fit.parameters, theta):
+            print(f"  {name} = {value:.6g}")
+        if fit.config == "wang_vlsi22.yaml":
+            print("  shares at 0.7 V: " + ", ".join(f"{c} {100 * s:.2f} %" for c, s in wang_shares_at_reference().items()))
+        for key, value in fit.overrides(theta).items():
+            value = float(value)
+            held = file_value(fit.config, key)
+            same = math.isclose(held, value, rel_tol=1e-9, abs_tol=0.0)
+            ok &= same
+            print(f"  {key}: fitted {value!r}, file {held!r}{'' if same else '  <- DIFFERS'}")
+        for p in points_of(fit.config):
+            sim = figure(fit.config, list(p.overrides), p.figure)
+            print(f"  {p.status:9s} {p.sweep:22s} {p.figure:18s} {' '.join(p.overrides) or '(file)':60s} "
+                  f"published {p.published:<8g} simulated {sim:<10.5g} error {100 * (sim / p.published - 1):+.2f} %")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
