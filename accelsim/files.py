@@ -88,15 +88,50 @@ def _umask() -> int:
     return mask
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Remove the temporary files an earlier writer of ``path`` left when it was killed (SIGKILL, power
+    loss): ``.NAME.accelsim-PID.*`` whose process is gone. Only accelsim's own names are touched."""
+    removed = []
+    prefix = f".{path.name}.accelsim-"
+    try:
+        entries = list(path.parent.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.name.startswith(prefix):
+            continue
+        pid_text = entry.name[len(prefix):].split(".", 1)[0]
+        if pid_text.isdigit() and int(pid_text) != os.getpid() and not _alive(int(pid_text)):
+            try:
+                if entry.is_file() and not entry.is_symlink():
+                    entry.unlink()
+                    removed.append(entry)
+            except OSError:
+                pass
+    return removed
+
+
 @contextmanager
 def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     """A temporary path to write ``path``'s content to; renamed over ``path`` when the block ends
     without an error, removed when it fails. ``suffix`` ends the temporary name (some writers,
-    like numpy's savez, pick the format from it)."""
+    like numpy's savez, pick the format from it). The name carries the writer's process id, so a
+    later write of the same path removes what a killed writer left (:func:`remove_stale_temporaries`)."""
     path = check_output_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     try:
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.accelsim-{os.getpid()}.", suffix=suffix, dir=path.parent)
     except OSError as exc:  # the folder refuses files: say so of the user's path, not of the temporary one
         raise OutputPathError(exc.errno or errno.EACCES, f"cannot write a file into {path.parent}: {_why(exc)}",
                               str(path)) from None

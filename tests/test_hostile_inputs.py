@@ -338,3 +338,37 @@ def test_import_never_writes_over_a_directory_or_a_device(cli, tmp_path, target)
     r = cli("import", model, "-o", str(out), "--force")
     assert r.code == 2
     _clean(r)
+
+
+def test_a_killed_writer_s_temporary_file_is_removed_by_the_next_write(cli, tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a process id that no longer runs
+    stale = tmp_path / f".t.json.accelsim-{dead.pid}.x1y2.tmp"
+    alive = tmp_path / f".t.json.accelsim-{os.getppid()}.x3y4.tmp"  # a writer still running: kept
+    foreign = tmp_path / ".t.json.someone-else.tmp"  # not accelsim's name: kept
+    for p in (stale, alive, foreign):
+        p.write_text("half")
+    r = cli("run", "mlp", "--quiet", "--json", "--trace", tmp_path / "t.json")
+    assert r.code == 0, r.err
+    assert not stale.exists() and alive.exists() and foreign.exists()
+    assert _listing(tmp_path) == {"t.json", alive.name, foreign.name}
+
+
+def test_a_writer_killed_mid_write_leaves_nothing_after_the_rerun(tmp_path):
+    """SIGKILL in the middle of an atomic write: the target is never half-written, and the next run
+    that writes it removes the killed writer's temporary file."""
+    target = tmp_path / "t.json"
+    killed = subprocess.run([sys.executable, "-c", (
+        "import os, signal\n"
+        "from accelsim.files import atomic_path\n"
+        f"with atomic_path({str(target)!r}) as tmp:\n"
+        "    tmp.write_text('{\"half\": ')\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n")], capture_output=True, timeout=60)
+    assert killed.returncode == -9
+    left = [e.name for e in tmp_path.iterdir()]
+    assert not target.exists() and len(left) == 1 and left[0].startswith(".t.json.accelsim-")
+    r = subprocess.run([sys.executable, "-m", "accelsim", "run", "mlp", "--quiet", "--json", "--trace",
+                        str(target)], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert [e.name for e in tmp_path.iterdir()] == ["t.json"]
+    json.loads(target.read_text())
