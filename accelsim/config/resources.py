@@ -202,9 +202,31 @@ def _aliases(b: Builtin) -> list[str]:
     return [b.name, f"sweeps/{b.name}"] if b.kind == "sweep" else [b.name]
 
 
+def _direct(name: str, kind: Kind) -> Builtin | None:
+    """The shipped file ``name`` names in ``kind``'s folder, read alone (no scan of the others)."""
+    if ".." in name.split("/") or name.startswith("/"):
+        return None
+    if kind == "sweep":
+        short = name[len("sweeps/"):] if name.startswith("sweeps/") else name
+        path = builtin_dir("configs") / "sweeps" / f"{short}.yaml"
+    elif kind == "workload":
+        short, path = name, builtin_dir("workloads") / f"{name}.yaml"
+    else:
+        if name.startswith("sweeps/"):
+            return None
+        short, path = name, builtin_dir("configs") / f"{name}.yaml"
+    if not path.is_file():
+        return None
+    found, description = _info(path)
+    return Builtin(short, kind, path, description) if found == kind else None
+
+
 def find_builtin(name: str, kind: str) -> Builtin | None:
     """The shipped file of ``kind`` with the short name ``name``, or None."""
     name = name.replace(os.sep, "/")
+    hit = _direct(name, _kind(kind))
+    if hit is not None:
+        return hit
     for b in builtins(kind):
         if name in _aliases(b):
             return b
