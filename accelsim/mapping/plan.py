@@ -137,12 +137,21 @@ class StageInput:
     ``bits_per_vector`` is the whole input window; ``slide_bits_per_vector``
     what a following vector of the same output row reads when the window
     register slides (``mapping.input_reuse``); None means the whole window.
+
+    ``buffer_bits`` is what the consumer needs on chip to read the input: a
+    line-buffer window (:meth:`RowWindow.window_rows` rows of the input) or,
+    when ``streamed``, the accumulators of a reduction that consumes the input
+    rows as they arrive and keeps one value per channel (a pool over its
+    whole input: C x ``chip.partial_sum_bits`` for an average, C x
+    ``chip.activation_bits`` for a maximum). 0: not given (a hand-made input).
     """
 
     tensor: str
     window: RowWindow
     bits_per_vector: int
     slide_bits_per_vector: int | None = None
+    buffer_bits: int = 0
+    streamed: bool = False
 
     def read_bits(self, first_of_row: bool) -> int:
         """Bits one vector reads: the whole window for the first vector of a row, else the slide."""

@@ -95,6 +95,27 @@ def _window(layer: LayerInfo, index: int) -> RowWindow:
     return RowWindow(stride=1, pad=0, reach=0)
 
 
+def accumulator_bits(layer: LayerInfo, arch: ArchConfig) -> int | None:
+    """Bits of the per-channel accumulators of a pool over its whole input, None for any other layer.
+
+    A global pool (``global: true``, or a window that is its whole unpadded
+    input) is a streaming reduction: it folds each input row into one
+    accumulator per channel as the row arrives and writes its one output row
+    after the last, so it holds C accumulators, not a window of the input. An
+    average accumulates a sum at ``chip.partial_sum_bits`` (the digital unit's
+    accumulation width, as for the partial sums of row tiles), a maximum an
+    activation at ``chip.activation_bits`` (``LayerKind.accumulator``).
+    """
+    acc = layer.layer_kind.accumulator
+    if acc is None or len(layer.in_shapes[0]) != 3:
+        return None
+    shape = layer.in_shapes[0]
+    if layer.window is not None and not layer.window.covers(shape[1:]):
+        return None
+    width = arch.chip.partial_sum_bits if acc == "partial_sum" else arch.chip.activation_bits
+    return shape[0] * width
+
+
 def _slide_along_w(layer: LayerInfo, index: int) -> tuple[int, int] | None:
     """(kw, new columns) of a spatial kernel window sliding one output position along W.
 
@@ -175,13 +196,18 @@ def layer_work(layer: LayerInfo, arch: ArchConfig) -> LayerWork:
     bits = arch.chip.activation_bits
     reuse = arch.mapping.input_reuse == "sliding_window"
     slides = [_slide_along_w(layer, i) if reuse else None for i in range(len(layer.inputs))]
+    accumulators = accumulator_bits(layer, arch)
     inputs = []
     for i, name in enumerate(layer.inputs):
         elements = _input_elements_per_vector(layer, i, vectors)
         # every kernel row (of every channel) of the window renews its last new-columns taps
         renewed = elements if slides[i] is None else elements // slides[i][0] * slides[i][1]
-        inputs.append(StageInput(tensor=name, window=_window(layer, i), bits_per_vector=elements * bits,
-                                 slide_bits_per_vector=renewed * bits))
+        window, shape = _window(layer, i), layer.in_shapes[i]
+        need = window.window_rows(row_layout(shape)[0]) * row_bits(shape, bits)
+        inputs.append(StageInput(tensor=name, window=window, bits_per_vector=elements * bits,
+                                 slide_bits_per_vector=renewed * bits,
+                                 buffer_bits=need if accumulators is None else accumulators,
+                                 streamed=accumulators is not None))
     groups: tuple[tuple[WeightTile, ...], ...] = ()
     ops = layer.digital_ops
     if on_macros:
@@ -487,15 +513,18 @@ def _check_line_buffers(works: list[LayerWork], arch: ArchConfig, shapes: dict[s
         else "tile buffer (chip.tile_buffer_kib)"
     for w in works:
         for inp in w.inputs:
+            if inp.buffer_bits <= largest:
+                continue
             shape = shapes[inp.tensor]
-            rows = row_layout(shape)[0]
-            need = inp.window.window_rows(rows) * row_bits(shape, chip.activation_bits)
-            if need > largest:
-                raise MappingError(
-                    f"layer {w.layer.name!r} needs a line buffer of {need:,} bits "
-                    f"({inp.window.window_rows(rows)} rows of {inp.tensor!r} at "
-                    f"{row_bits(shape, chip.activation_bits):,} bits each), more than the largest "
-                    f"on-chip buffer, the {which}, holds ({int(largest):,} bits)")
+            if inp.streamed:
+                what = (f"accumulators of {inp.buffer_bits:,} bits ({shape[0]} channels of "
+                        f"{inp.buffer_bits // shape[0]} bits, reducing {inp.tensor!r})")
+            else:
+                what = (f"a line buffer of {inp.buffer_bits:,} bits "
+                        f"({inp.window.window_rows(row_layout(shape)[0])} rows of {inp.tensor!r} at "
+                        f"{row_bits(shape, chip.activation_bits):,} bits each)")
+            raise MappingError(f"layer {w.layer.name!r} needs {what}, more than the largest "
+                               f"on-chip buffer, the {which}, holds ({int(largest):,} bits)")
 
 
 def plan(workload: Workload, arch: ArchConfig, schedule: Schedule | None = None) -> TilePlan:

@@ -14,7 +14,8 @@ the one place that says, for that kind:
 - whether it runs on macros under a mapping (:meth:`LayerKind.runs_on_macros`,
   with the setting that keeps it in the digital units, ``digital_option``);
 - whether an output row needs only the same row of its input
-  (``row_by_row``), the axis of its output channels (``channel_axis``) and
+  (``row_by_row``), what a pool over its whole input accumulates per channel
+  (``accumulator``), the axis of its output channels (``channel_axis``) and
   the attributes its schema accepts (:meth:`LayerKind.accepts`).
 
 Shape inference (:func:`accelsim.workload.graph.build_workload`), the
@@ -133,6 +134,11 @@ class LayerKind:
             in the tiles' digital units instead of the macros; None: always on macros.
         channel_axis: weight kinds: the axis of the output channels in one sample's
             output (where per-output-channel terms such as a bias apply); None otherwise.
+        accumulator: pooling kinds: what the one accumulator per channel of a
+            pool over its whole input (global pooling) holds while the pool
+            streams its input rows: ``partial_sum`` (a running sum, an
+            average's, at ``chip.partial_sum_bits``) or ``activation`` (a
+            running maximum, at ``chip.activation_bits``); None for other kinds.
     """
 
     type: str
@@ -144,6 +150,7 @@ class LayerKind:
     row_by_row: Callable[[Shape], bool] = _never
     digital_option: tuple[str, str] | None = None
     channel_axis: int | None = None
+    accumulator: Literal["partial_sum", "activation"] | None = None
 
     @property
     def category(self) -> Category:
@@ -388,8 +395,8 @@ KINDS: Mapping[str, LayerKind] = MappingProxyType({k.type: k for k in (
               digital_option=("depthwise", "digital"), channel_axis=0),
     LayerKind("linear", Linear, _infer_linear, weights=True, row_by_row=_tokens, channel_axis=-1),
     LayerKind("matmul", MatMul, _infer_matmul, activation_matmul=True),
-    LayerKind("avgpool", Pool, _infer_pool),
-    LayerKind("maxpool", Pool, _infer_pool),
+    LayerKind("avgpool", Pool, _infer_pool, accumulator="partial_sum"),
+    LayerKind("maxpool", Pool, _infer_pool, accumulator="activation"),
     LayerKind("add", Add, _infer_add, row_by_row=_always),
     LayerKind("mul", Mul, _infer_mul, row_by_row=_always),
     LayerKind("eltwise", Eltwise, _infer_eltwise, row_by_row=_always),

@@ -88,6 +88,11 @@ class Window:
         """(height, width) of the input the window spans: d * (k - 1) + 1 on each axis."""
         return (self.dilation[0] * (self.kernel[0] - 1) + 1, self.dilation[1] * (self.kernel[1] - 1) + 1)
 
+    def covers(self, in_hw: Sequence[int]) -> bool:
+        """The window is the whole unpadded input of ``in_hw``: one output position, whatever the stride."""
+        return (self.kernel == (int(in_hw[0]), int(in_hw[1])) and self.dilation == (1, 1)
+                and self.pads == (0, 0, 0, 0))
+
     def output_size(self, in_hw: Sequence[int]) -> Pair:
         """(height, width) of the output for an input of ``in_hw``."""
         return output_size(in_hw, self.kernel, self.stride, self.pads, self.dilation)
