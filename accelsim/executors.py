@@ -15,9 +15,29 @@ from contextlib import contextmanager
 
 from accelsim.errors import ConfigError, Problem
 
+#: Linux's prctl option that sends a signal to a process when its parent dies
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In a worker: be killed when the process that started it dies, even by SIGKILL (Linux;
+    elsewhere the pool's own shutdown is all there is)."""
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
 
 def local_executor(workers: int) -> Executor:
-    return ProcessPoolExecutor(max_workers=max(1, workers))
+    """Local worker processes that end with the process that started them."""
+    return ProcessPoolExecutor(max_workers=max(1, workers), initializer=_die_with_parent)
 
 
 class DaskExecutor:

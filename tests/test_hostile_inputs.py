@@ -372,3 +372,27 @@ def test_a_writer_killed_mid_write_leaves_nothing_after_the_rerun(tmp_path):
     assert r.returncode == 0, r.stderr
     assert [e.name for e in tmp_path.iterdir()] == ["t.json"]
     json.loads(target.read_text())
+
+
+def test_local_workers_end_when_their_parent_is_killed(tmp_path):
+    """A command killed with SIGKILL leaves no worker processes behind."""
+    pids = tmp_path / "pids"
+    code = (
+        "import os, signal, time\n"
+        "from accelsim.executors import local_executor\n"
+        "ex = local_executor(2)\n"
+        "futures = [ex.submit(os.getpid) for _ in range(4)]\n"
+        f"open({str(pids)!r}, 'w').write(' '.join(str(f.result()) for f in futures))\n"
+        "ex.submit(time.sleep, 60)\n"
+        "time.sleep(0.5)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert r.returncode == -9
+    workers = {int(p) for p in pids.read_text().split()}
+    deadline = time.monotonic() + 10
+    alive = workers
+    while alive and time.monotonic() < deadline:
+        alive = {p for p in workers if Path(f"/proc/{p}").exists()
+                 and "Z" not in (Path(f"/proc/{p}/stat").read_text().split()[2:3] or ["Z"])}
+        time.sleep(0.1)
+    assert not alive, f"workers still running: {alive}"
