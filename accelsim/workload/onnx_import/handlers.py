@@ -35,6 +35,13 @@ def _channel_const(c: np.ndarray, out_shape: Sequence[int], axis: int) -> np.nda
 # -- weight layers
 
 
+def _conv_kind(group: int, channels: int, filters: int, fields: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A convolution of ``group`` groups as a depthwise layer (one group per channel) or a conv2d."""
+    if group > 1 and group == channels:
+        return "depthwise_conv2d", {**fields, "multiplier": filters // channels if filters != channels else None}
+    return "conv2d", {"filters": filters, **fields, "groups": group if group > 1 else None}
+
+
 def _conv1d(bld: Builder, x: str, w: np.ndarray) -> None:
     """A 1-D convolution as a 2-D one with a unit height: [C, L] -> [C, 1, L] -> conv [1, k] -> [F, L']."""
     c, length = bld.sample(x)
@@ -57,12 +64,7 @@ def _conv1d(bld: Builder, x: str, w: np.ndarray) -> None:
     src = unit_axis_input(bld, x)
     fields: dict[str, Any] = {"kernel": [1, k], "stride": None if stride == 1 else [1, stride],
                               "padding": padding, "dilation": None if dilation == 1 else [1, dilation]}
-    if group > 1 and group == c:
-        kind = "depthwise_conv2d"
-        fields["multiplier"] = filters // c if filters != c else None
-    else:
-        kind = "conv2d"
-        fields = {"filters": filters, **fields, "groups": group if group > 1 else None}
+    kind, fields = _conv_kind(group, c, filters, fields)
     bias = bld.const(bld.node.input[2]) if len(bld.node.input) > 2 and bld.node.input[2] else None
     fields["bias"] = bias is not None
     layer = bld.emit(kind, [src], **fields)
@@ -87,13 +89,7 @@ def conv(bld: Builder) -> None:
     group = int(bld.attr("group", 1))
     filters, _, kh, kw = (int(s) for s in w.shape)
     channels = c_h_w[0]
-    fields: dict[str, Any] = {"kernel": pair_or_int((kh, kw))}
-    if group > 1 and group == channels:
-        kind = "depthwise_conv2d"
-        fields["multiplier"] = filters // channels if filters != channels else None
-    else:
-        kind = "conv2d"
-        fields = {"filters": filters, **fields, "groups": group if group > 1 else None}
+    kind, fields = _conv_kind(group, channels, filters, {"kernel": pair_or_int((kh, kw))})
     strides = bld.attr("strides", [1, 1])
     dilations = bld.attr("dilations", [1, 1])
     fields["stride"] = None if list(strides) == [1, 1] else pair_or_int(strides)
