@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from accelsim.config import load_arch  # noqa: E402
 from accelsim.config.silicon import load_library  # noqa: E402
 from accelsim.cost import peak_figures  # noqa: E402
-from accelsim.hw.macro import supply_energy_factors  # noqa: E402
+from accelsim.hw.activity import supply_energy_factors  # noqa: E402
 
 LIBRARY = ROOT / "configs" / "macros"
 

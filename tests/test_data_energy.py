@@ -18,7 +18,7 @@ from accelsim.config.silicon import load_library
 from accelsim.cost import energy_per_action_pj, peak_figures
 from accelsim.counts import Action
 from accelsim.errors import ConfigError
-from accelsim.hw.macro import (
+from accelsim.hw.activity import (
     DATA_COMPONENTS,
     cell_current_fractions,
     data_activity,

@@ -22,8 +22,8 @@ from accelsim.config.silicon import load_library
 from accelsim.cost import peak_figures
 from accelsim.cost.energy import energy_per_action_pj
 from accelsim.counts import Action
+from accelsim.hw.activity import supply_energy_factors
 from accelsim.hw.geometry import supply_delay_scale
-from accelsim.hw.macro import supply_energy_factors
 
 ROOT = Path(__file__).resolve().parents[1]
 LIBRARY = ROOT / "configs" / "macros"

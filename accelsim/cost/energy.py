@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from accelsim.config.arch import ArchConfig
 from accelsim.counts import Action, ActionCounts
-from accelsim.hw.macro import data_energy_factors, supply_energy_factors
+from accelsim.hw.activity import data_energy_factors, supply_energy_factors
 from accelsim.units import PJ
 
 #: the component each action's energy is reported under
@@ -60,8 +60,8 @@ def input_energy_scales(arch: ArchConfig) -> tuple[float, float]:
 
 def energy_per_action_pj(arch: ArchConfig) -> dict[Action, float]:
     """Energy of one action of each kind, pJ; the macro's energies at its supply voltage
-    (``accelsim.hw.macro.supply_energy_factors``: CV^2, and the static-current fractions) and,
-    when ``macro.data`` states them, at its data statistics (``accelsim.hw.macro.data_energy_factors``:
+    (``accelsim.hw.activity.supply_energy_factors``: CV^2, and the static-current fractions) and,
+    when ``macro.data`` states them, at its data statistics (``accelsim.hw.activity.data_energy_factors``:
     exactly the table's at the reference statistics or without the section)."""
     e = arch.technology.energy
     v = supply_energy_factors(arch.macro)

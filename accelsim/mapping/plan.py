@@ -12,6 +12,7 @@ off-chip memory.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 from accelsim.units import ceil_div
@@ -307,6 +308,11 @@ class TilePlan:
     @property
     def stages(self) -> tuple[Stage, ...]:
         return tuple(s for r in self.rounds for s in r.stages)
+
+    @cached_property
+    def replica_names(self) -> frozenset[str]:
+        """The resource names of the plan's macro replicas (``<stage label> replica <k>``)."""
+        return frozenset(f"{st.label} replica {k}" for st in self.stages for k in range(len(st.replicas)))
 
     @property
     def macros_used(self) -> int:

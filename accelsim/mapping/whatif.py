@@ -45,7 +45,6 @@ the doubling is reported as impossible.
 from __future__ import annotations
 
 import re
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -96,19 +95,8 @@ def resource_kind(name: str, plan: TilePlan | None = None) -> Kind:
     if _DIGITAL.fullmatch(name):
         return "digital"
     if plan is not None:
-        return "macro" if name in _replica_names(plan) else "unknown"
+        return "macro" if name in plan.replica_names else "unknown"
     return "macro" if _REPLICA.fullmatch(name) else "unknown"
-
-
-#: the last plan asked about (weakly) and its replicas' names: what_would_help asks once per resource
-_names_of: list = [lambda: None, frozenset()]
-
-
-def _replica_names(plan: TilePlan) -> frozenset[str]:
-    if _names_of[0]() is not plan:
-        _names_of[:] = [weakref.ref(plan), frozenset(f"{st.label} replica {k}" for st in plan.stages
-                                                     for k in range(len(st.replicas)))]
-    return _names_of[1]
 
 
 def _num(x: float | int) -> str:

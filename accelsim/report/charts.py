@@ -170,11 +170,6 @@ def distinct_colours(n: int) -> list:
 
 # ---------------------------------------------------------------------------- feasibility
 
-def feasible_keys(w, constraints: Sequence[str], ok: Sequence) -> set[str]:
-    """The keys of the workload's successful points that meet the sweep's constraints (the summary's)."""
-    return set(w.feasible_keys)
-
-
 # ---------------------------------------------------------------------------- the two plots
 
 #: up to this many points, every point of a Pareto plot is named; beyond, only the front's
@@ -295,7 +290,7 @@ def sweep_figures(summary, records) -> list[tuple[str, object]]:
     for w in summary.workloads:
         ok = [r for r in records if r.status == "ok" and r.workload == w.workload]
         front_keys = {r.key for r in w.front}
-        feasible = feasible_keys(w, summary.constraints, ok)
+        feasible = w.feasible_keys
         kinds = {r.key: "front" if r.key in front_keys else "feasible" if r.key in feasible else "infeasible"
                  for r in ok}
         tag = Path(w.workload).stem
