@@ -301,7 +301,7 @@ def test_the_example_sweeps_front_shows_distinct_trade_offs_and_every_axis_count
 
 
 def test_the_shipped_examples_validate_and_expand_as_their_comments_say(root):
-    for name, count in (("kws_adc_array_input", 54), ("resnet18_interconnect_tiles", 20)):
+    for name, count in (("kws_adc_array_input", 54), ("resnet18_interconnect_tiles", 20), ("kws_adc_accuracy", 10)):
         path = root / "configs" / "sweeps" / f"{name}.yaml"
         sweep = load_sweep(path)
         n = 1

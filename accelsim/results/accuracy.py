@@ -83,6 +83,11 @@ def _none(value: object) -> bool:
     return value is None
 
 
+#: the figures of an accuracy study (:meth:`AccuracyStudy.figures`), as ``run --accuracy`` and a
+#: sweep's points report them
+FIGURES = ("accuracy_float", "accuracy_ideal", "accuracy_uncalibrated", "accuracy_calibrated")
+
+
 @dataclass(frozen=True)
 class AccuracyStudy(Record):
     """The four accuracies of a workload on a chip, and their spread across dies.
@@ -112,9 +117,15 @@ class AccuracyStudy(Record):
 
     def figures(self) -> dict[str, float]:
         """The four accuracies (fractions in 0..1), as ``run --accuracy`` adds them to its JSON."""
-        return {"accuracy_float": self.accuracy_float, "accuracy_ideal": self.accuracy_ideal,
-                "accuracy_uncalibrated": self.accuracy_uncalibrated,
-                "accuracy_calibrated": self.accuracy_calibrated}
+        return {name: getattr(self, name) for name in FIGURES}
+
+    def mean_figures(self) -> dict[str, float]:
+        """:meth:`figures` with the analog accuracies the mean over the dies (die 0's with one die)."""
+        out = self.figures()
+        if self.dies_summary is not None:
+            out["accuracy_uncalibrated"] = self.dies_summary.uncalibrated.mean
+            out["accuracy_calibrated"] = self.dies_summary.calibrated.mean
+        return out
 
     def __repr__(self) -> str:
         dies = ""

@@ -3,7 +3,9 @@
 A point's metrics are the scalar fields of the run's ``to_dict()``
 (:class:`accelsim.results.RunResult`): its top-level numbers, the numbers of
 the records it holds (``bottleneck.batch``) and the components of its
-breakdowns (``energy_breakdown_j.adc``). :func:`reported_metrics` reads the
+breakdowns (``energy_breakdown_j.adc``), and, when the sweep file asks for
+them (``accuracy:``), the four accuracies of the accuracy study
+(:data:`accelsim.results.accuracy.FIGURES`). :func:`reported_metrics` reads the
 same fields from the result's type hints, so the names a sweep may optimise
 are the names a run reports, without a list to keep in step: a new result
 field is a metric by itself. :func:`check_metrics` checks a sweep's objectives
@@ -212,8 +214,15 @@ def check_metrics(spec, smap=None, file: str | None = None, arch=None) -> None:
     named = [(("objectives", i, "metric"), f"objectives[{i}].metric", o.metric)
              for i, o in enumerate(spec.objectives)]
     named += [(("constraints", i), f"constraints[{i}]", c.metric) for i, c in enumerate(spec.constraints)]
+    from accelsim.results.accuracy import FIGURES
+
     for where, path, name in named:
-        why = known.problem(name)
+        if name in FIGURES:
+            why = None if getattr(spec, "accuracy", None) is not None else (
+                f"{name!r} is an accuracy: a sweep reports it when its file has an accuracy section "
+                "(accuracy: {samples: N}, the test samples per point)")
+        else:
+            why = known.problem(name)
         if why is not None:
             problems.append(Problem(why, path=path, file=file,
                                     line=smap.line_of(where) if smap is not None else None, value=name))
@@ -282,7 +291,7 @@ def metric_format(name: str) -> tuple[str, str, str]:
             return label
         return (_words(group) + ": " if part else "") + _words(stem)
 
-    if "utilization" in words or "share" in words:
+    if "utilization" in words or "share" in words or head.startswith("accuracy_"):
         return text(head), "pct", ""
     if "tops" in words:
         return text(head), "num", ""

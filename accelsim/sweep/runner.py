@@ -26,7 +26,7 @@ from accelsim.config.yamlio import load_yaml, require_mapping
 from accelsim.errors import ConfigError, Problem
 from accelsim.sweep.metrics import check_metrics, flatten_metrics
 from accelsim.sweep.space import Point, expand
-from accelsim.sweep.spec import Range, SweepSpec
+from accelsim.sweep.spec import AccuracySpec, Range, SweepSpec
 from accelsim.sweep.store import PointRecord, Store
 
 __all__ = ["READING_FIELDS", "LoadedSweep", "SweepOutcome", "binding", "check_axes", "check_metrics",
@@ -115,9 +115,47 @@ def load_sweep(path: str | Path) -> LoadedSweep:
             for p in err.problems:
                 problems.append(Problem(p.message, path=f"workloads[{i}]", file=str(path),
                                         line=smap.line_of(("workloads", i)), value=w))
+    if spec.accuracy is not None and not problems:
+        problems += _check_accuracy(spec, smap, str(path), folder, workloads, digests)
     if problems:
         raise ConfigError(problems)
     return LoadedSweep(spec, str(path), base_data, workloads, digests)
+
+
+#: the key of the accuracy section's test set among a sweep's input digests
+ACCURACY_DATA = "accuracy.data"
+
+
+def accuracy_data(sweep: LoadedSweep) -> str | None:
+    """The resolved test set of the sweep's accuracy section (None: each workload's shipped one)."""
+    acc = sweep.spec.accuracy
+    if acc is None or acc.data is None:
+        return None
+    return str(Path(sweep.file).resolve().parent / acc.data)
+
+
+def _check_accuracy(spec: SweepSpec, smap, file: str, folder: Path, workloads: dict[str, str],
+                    digests: dict[str, str]) -> list[Problem]:
+    """Every workload can be evaluated on the accuracy section's test set (its weights and a test
+    set that fits its input), checked once before any point runs; the set's digest joins the inputs'."""
+    acc = spec.accuracy
+    data = None if acc.data is None else folder / acc.data
+    problems = []
+    if data is not None:
+        if not data.exists():
+            return [Problem(f"no such test set {str(data)!r} (a path is relative to the sweep file's folder)",
+                            path="accuracy.data", file=file, line=smap.line_of(("accuracy", "data")),
+                            value=acc.data)]
+        if data.is_file():
+            digests[ACCURACY_DATA] = hashlib.sha256(data.read_bytes()).hexdigest()
+    for i, (w, resolved) in enumerate(workloads.items()):
+        try:
+            _test_set(resolved, None if data is None else str(data), acc.samples)
+        except ConfigError as err:
+            for p in err.problems:
+                problems.append(Problem(f"accuracy of workload {w!r}: {p.message}", path=f"workloads[{i}]",
+                                        file=file, line=smap.line_of(("workloads", i)), value=w))
+    return problems
 
 
 def _digest(path: Path, workload) -> str:
@@ -221,18 +259,36 @@ def _workload(path: str):
     return load_workload(path)
 
 
-def run_point(arch: ArchConfig, workload_path: str) -> dict[str, float]:
-    """Simulate one point; returns its scalar metrics. Runs in a worker."""
+@lru_cache(maxsize=4)
+def _test_set(workload_path: str, data: str | None, samples: int):
+    from accelsim.accuracy.study import load_test_set
+
+    return load_test_set(_workload(workload_path), data, samples=samples)
+
+
+def run_point(arch: ArchConfig, workload_path: str, accuracy: AccuracySpec | None = None,
+              data: str | None = None) -> dict[str, float]:
+    """Simulate one point; returns its scalar metrics. With ``accuracy`` (the sweep's accuracy
+    section; ``data`` its resolved test set), the accuracy study of the point's chip adds the four
+    accuracies (the analog ones the mean over the dies). Runs in a worker."""
     from accelsim.api import simulate
 
-    result = simulate(arch, _workload(workload_path))
-    return flatten_metrics(result.to_dict())
+    workload = _workload(workload_path)
+    metrics = flatten_metrics(simulate(arch, workload).to_dict())
+    if accuracy is not None:
+        from accelsim.accuracy.study import evaluate_accuracy
+
+        study = evaluate_accuracy(arch, workload, _test_set(workload_path, data, accuracy.samples),
+                                  dies=accuracy.dies, calibration_samples=accuracy.calibration_samples)
+        metrics.update(study.mean_figures())
+    return metrics
 
 
-def _timed(arch: ArchConfig, workload_path: str) -> tuple[str, Any, float]:
+def _timed(arch: ArchConfig, workload_path: str, accuracy: AccuracySpec | None = None,
+           data: str | None = None) -> tuple[str, Any, float]:
     t0 = time.perf_counter()
     try:
-        metrics = run_point(arch, workload_path)
+        metrics = run_point(arch, workload_path, accuracy, data)
     except Exception as exc:  # a failing point is recorded, the sweep goes on
         return "failed", f"{type(exc).__name__}: {exc}", time.perf_counter() - t0
     return "ok", metrics, time.perf_counter() - t0
@@ -304,7 +360,8 @@ def prepare_store(store: Store, sweep: LoadedSweep, resume: bool) -> None:
                                                    "workloads or seed)"),
                                           ("base", "the base architecture"))
                    if old.get(key) != new.get(key)]
-        changed += [f"workload {name!r} (its file or weights)" for name in sorted(set(old.get("workloads", {}))
+        changed += [("the accuracy section's test set" if name == ACCURACY_DATA else
+                     f"workload {name!r} (its file or weights)") for name in sorted(set(old.get("workloads", {}))
                     | set(new.get("workloads", {}))) if old.get("workloads", {}).get(name)
                     != new.get("workloads", {}).get(name)]
         raise ConfigError(Problem(
@@ -340,7 +397,8 @@ def run_sweep(sweep: LoadedSweep, store: Store, executor: Executor, *, resume: b
         progress(finished, outcome.total)
     archs = {point.key: arch for point, arch in todo}
     futures: dict[Future, Point] = {
-        executor.submit(_timed, arch, sweep.workloads[point.workload]): point for point, arch in todo
+        executor.submit(_timed, arch, sweep.workloads[point.workload], sweep.spec.accuracy,
+                        accuracy_data(sweep)): point for point, arch in todo
     }
     try:
         for fut in as_completed(futures):

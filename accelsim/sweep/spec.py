@@ -136,6 +136,20 @@ class Strategy(Section):
         return self
 
 
+class AccuracySpec(Section):
+    """Accuracy as metrics of every point: the study of ``accelsim accuracy`` on the point's chip."""
+
+    samples: int = Field(ge=1, le=1_000_000)
+    """Test samples per point (the first N of the test set): the accuracies' resolution is 1/N."""
+    data: str | None = None
+    """The labelled test set (a feature-set .npz, or a Speech Commands folder; a path relative
+    to the sweep file); default: the workload's shipped test set."""
+    dies: int = Field(default=1, ge=1, le=64)
+    """Dies drawn per point (their mean is the metric)."""
+    calibration_samples: int = Field(default=512, ge=1, le=1_000_000)
+    """Inputs of the calibration set each die is calibrated with."""
+
+
 class SweepSpec(Section):
     """The top level of a sweep YAML."""
 
@@ -157,6 +171,10 @@ class SweepSpec(Section):
     """What to optimise; the Pareto front is taken over these."""
     constraints: list[Constraint] = Field(default_factory=list)
     """Points violating a constraint are kept in the store but left off the front."""
+    accuracy: AccuracySpec | None = None
+    """When given, each point also reports ``accuracy_float``, ``accuracy_ideal``,
+    ``accuracy_uncalibrated`` and ``accuracy_calibrated`` (fractions), which objectives and
+    constraints may name."""
     seed: int = Field(default=0, ge=0)
     """Root seed: each point's run seed is derived from it and the point's parameters."""
 
