@@ -57,6 +57,10 @@ METRICS: dict[str, tuple[str, str, str]] = {
     "workload_macs": ("workload", "MACs", "count"),
     "executed_macs": ("executed", "MACs", "count"),
     "macros_used": ("macros in use", "macros", "count"),
+    "accuracy_float": ("float accuracy", "%", "fraction"),
+    "accuracy_ideal": ("ideal-quantised accuracy", "%", "fraction"),
+    "accuracy_uncalibrated": ("uncalibrated analog accuracy", "%", "fraction"),
+    "accuracy_calibrated": ("calibrated analog accuracy", "%", "fraction"),
 }
 
 _COUNT_WORDS = {3: "thousand", 6: "million", 9: "billion", 12: "trillion", 15: "quadrillion"}
