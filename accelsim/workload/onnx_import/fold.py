@@ -278,15 +278,29 @@ def _per_axis(value: np.ndarray, x: np.ndarray, axis: int) -> np.ndarray:
     return value.reshape(shape)
 
 
+def dequantize(x: np.ndarray, scale: np.ndarray, zero: np.ndarray | None, axis: int = 1) -> np.ndarray:
+    """(x - zero) * scale, the scale and zero point per tensor or per slice along ``axis``, in
+    the scale's type. Integers of up to 16 bits with a float32 scale are computed in float32
+    (exact: the difference needs at most 17 bits; no temporary wider than the result), the
+    others with an int64 difference."""
+    scale = np.asarray(scale)
+    zero = np.zeros((), x.dtype) if zero is None else np.asarray(zero)
+    s, z = _per_axis(scale, x, axis), _per_axis(zero, x, axis)
+    if x.dtype.kind in "iu" and x.dtype.itemsize <= 2 and scale.dtype == np.float32:
+        out = x.astype(np.float32)
+        out -= z.astype(np.float32)
+        out *= s
+        return out
+    wide = np.int64 if x.dtype.kind in "iu" else np.float32
+    return ((x.astype(wide) - z.astype(wide)) * s).astype(scale.dtype)
+
+
 def _dequantize_linear(node, inputs, opset):
     x, scale = inputs[0], inputs[1]
-    zero = inputs[2] if len(inputs) > 2 and inputs[2] is not None else np.zeros((), x.dtype)
+    zero = inputs[2] if len(inputs) > 2 and inputs[2] is not None else None
     if attrs(node).get("block_size", 0):
         raise ValueError("blocked quantisation (block_size) is not supported")
-    axis = attrs(node).get("axis", 1)
-    s, z = _per_axis(scale, x, axis), _per_axis(zero, x, axis)
-    wide = np.int64 if x.dtype.kind in "iu" else np.float32
-    return [((x.astype(wide) - z.astype(wide)) * s).astype(scale.dtype)]
+    return [dequantize(x, scale, zero, attrs(node).get("axis", 1))]
 
 
 def _quantize_linear(node, inputs, opset):

@@ -1,11 +1,12 @@
 """Reading and checking an ONNX model: the onnx extra's lazy import, the file
-(readable, accepted by the ONNX checker, a supported opset), the one data
-input made static (batch 1), ONNX shape inference and the static shape of
-every activation."""
+(readable, accepted by the ONNX checker, a supported opset; its large
+initializers kept out of the graph by :mod:`.tensors`), the one data input
+made static (batch 1), ONNX shape inference and the static shape of every
+activation."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 
 from accelsim.errors import ConfigError, Problem
 
@@ -25,13 +26,12 @@ def onnx_module(file: str):
 
 
 def load_model(onnx, file: str):
-    try:
-        model = onnx.load(file)
-    # protobuf raises DecodeError, RuntimeError, ... for a bad file
-    except Exception as exc:  # noqa: BLE001
-        raise ConfigError(Problem(
-            f"not a readable ONNX model (a truncated or non-ONNX file?): {type(exc).__name__}: {exc}",
-            file=file)) from None
+    """The model, checked, and its large initializers (:class:`~.tensors.Tensors`), which are
+    kept out of the graph (typed graph inputs) so that neither the checker nor shape
+    inference copies the weights (see :mod:`.tensors`)."""
+    from accelsim.workload.onnx_import.tensors import read_model
+
+    model, tensors = read_model(onnx, file)
     if not model.HasField("graph") or not model.graph.node:
         raise ConfigError(Problem("not an ONNX model, or a truncated one: it has no graph nodes", file=file))
     try:
@@ -40,7 +40,7 @@ def load_model(onnx, file: str):
     except Exception as exc:  # noqa: BLE001
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(Problem(f"not a valid ONNX model: {first}", file=file)) from None
-    return model
+    return model, tensors
 
 
 def model_opset(model, file: str) -> int:
@@ -63,10 +63,12 @@ def _dims(value_info) -> list[int | str]:
             for d in shape.dim]
 
 
-def fix_input(model, given: dict[str, Sequence[int]], file: str) -> tuple[str, tuple[int, ...]]:
-    """Make the one data input's shape static (batch 1); returns its name and per-sample shape."""
+def fix_input(model, given: dict[str, Sequence[int]], file: str,
+              constants: Container[str] = ()) -> tuple[str, tuple[int, ...]]:
+    """Make the one data input's shape static (batch 1); returns its name and per-sample shape.
+    ``constants`` are the graph inputs that stand for initializers kept out of the graph."""
     graph = model.graph
-    initializers = {t.name for t in graph.initializer}
+    initializers = {t.name for t in graph.initializer} | {i.name for i in graph.input if i.name in constants}
     used = {name for node in graph.node for name in node.input}
     inputs = [i for i in graph.input if i.name not in initializers and i.name in used]
     names = [i.name for i in inputs]
