@@ -35,11 +35,15 @@ def test_each_kind_is_of_one_class():
         assert kind.digital_option is None or kind.weights, kind.type
 
 
-def test_the_reference_inference_computes_every_kind_but_eltwise():
-    """Weight kinds through a matrix product, the others in the digital unit; an eltwise layer
-    (a scale or a bias the weights file cannot hold) is not evaluated."""
-    assert set(reference.PRODUCTS) == {t for t, k in KINDS.items() if k.weights}
-    assert set(reference.DIGITAL) == {t for t, k in KINDS.items() if not k.weights} - {"eltwise"}
+#: the kinds the reference inference has no arithmetic for: an eltwise layer (a scale or a bias the
+#: weights file cannot hold) and the kinds only imported ONNX models use so far
+NOT_EVALUATED = {"eltwise", "conv_transpose2d", "embedding", "slice", "resize_nearest", "resize_bilinear"}
+
+
+def test_the_reference_inference_computes_every_kind_but_the_listed_ones():
+    """Weight kinds through a matrix product, the others in the digital unit, but NOT_EVALUATED."""
+    assert set(reference.PRODUCTS) == {t for t, k in KINDS.items() if k.weights} - NOT_EVALUATED
+    assert set(reference.DIGITAL) == {t for t, k in KINDS.items() if not k.weights} - NOT_EVALUATED
 
 
 @pytest.mark.parametrize("name", SHIPPED)

@@ -37,8 +37,10 @@ from accelsim.workload.schema import (
     Add,
     Concat,
     Conv2d,
+    ConvTranspose2d,
     DepthwiseConv2d,
     Eltwise,
+    Embedding,
     Flatten,
     LayerBase,
     Linear,
@@ -46,9 +48,11 @@ from accelsim.workload.schema import (
     Mul,
     Pool,
     Reshape,
+    Resize,
+    Slice,
     Transpose,
 )
-from accelsim.workload.window import Window, window_of
+from accelsim.workload.window import Window, pair, resolve_pads, window_of
 
 if TYPE_CHECKING:
     from accelsim.config.arch import MappingConfig
@@ -65,6 +69,10 @@ BATCH_NORM_OPS = 2
 #: subtraction, a term of the variance, a multiplication by 1/sigma, then the
 #: learned scale and shift
 LAYER_NORM_OPS = 6
+#: bilinear interpolation of one output element: its four nearest input values weighted
+#: (the weights depend only on the position, so they are constants of the layer) and
+#: summed: four multiplications and three additions
+BILINEAR_OPS = 7
 
 
 class ShapeProblem(Exception):
@@ -275,6 +283,45 @@ def _infer_depthwise_conv2d(spec: DepthwiseConv2d, shapes: Sequence[Shape]) -> I
                     digital_ops=post_ops(spec, math.prod(out)), window=win)
 
 
+def _transposed_size(size: int, kernel: int, stride: int, dilation: int, pad_begin: int, pad_end: int,
+                     extra: int) -> int:
+    """Output size of a transposed convolution along one axis (ONNX's and PyTorch's rule)."""
+    return (size - 1) * stride + dilation * (kernel - 1) + 1 + extra - pad_begin - pad_end
+
+
+def _landing(size: int, out: int, kernel: int, stride: int, dilation: int, pad_begin: int) -> int:
+    """(input position, tap) pairs along one axis whose contribution lands inside the output."""
+    return sum(1 for i in range(size) for t in range(kernel) if 0 <= i * stride + t * dilation - pad_begin < out)
+
+
+def _infer_conv_transpose2d(spec: ConvTranspose2d, shapes: Sequence[Shape]) -> Inferred:
+    """Each input pixel's C_in/groups vector times a C_in/groups x (filters/groups)*kh*kw
+    matrix: K = C_in/groups, N = filters/groups*kh*kw, one vector per input pixel; the
+    products land on overlapping kh x kw output windows and are added in the digital unit."""
+    shape = _one(spec, shapes)
+    _need_rank(shape, 3, "conv_transpose2d")
+    c, h, w = shape
+    g = spec.groups
+    if c % g or spec.filters % g:
+        raise ShapeProblem(f"groups {g} must divide the input channels {c} and the filters {spec.filters}")
+    (kh, kw), (sh, sw), (dh, dw), (oph, opw) = (pair(v) for v in (spec.kernel, spec.stride, spec.dilation,
+                                                                    spec.output_padding))
+    if oph >= max(sh, dh) or opw >= max(sw, dw):
+        raise ShapeProblem(f"output_padding {[oph, opw]} must be smaller than the stride {[sh, sw]} or the "
+                           f"dilation {[dh, dw]}")
+    top, bottom, left, right = resolve_pads(spec.padding, (h, w), (kh, kw), (sh, sw))
+    oh = _transposed_size(h, kh, sh, dh, top, bottom, oph)
+    ow = _transposed_size(w, kw, sw, dw, left, right, opw)
+    if oh <= 0 or ow <= 0:
+        raise ShapeProblem(f"the padding {[top, bottom, left, right]} crops the whole output")
+    out = (spec.filters, oh, ow)
+    k, n = c // g, spec.filters // g * kh * kw
+    landed = spec.filters * _landing(h, oh, kh, sh, dh, top) * _landing(w, ow, kw, sw, dw, left)
+    return Inferred(out, macs=k * n * g * h * w, weights=k * n * g, weight_shape=(spec.filters, c // g, kh, kw),
+                    k=k, n=n, groups=g, vectors=h * w,
+                    digital_ops=landed + post_ops(spec, math.prod(out)))
+
+
 def _infer_linear(spec: Linear, shapes: Sequence[Shape]) -> Inferred:
     shape = _one(spec, shapes)
     if len(shape) == 1:
@@ -311,6 +358,16 @@ def _infer_matmul(spec: MatMul, shapes: Sequence[Shape]) -> Inferred:
     heads = math.prod(a[:-2])
     out = a[:-1] + (bn,)
     return Inferred(out, macs=heads * a[-2] * a[-1] * bn, k=a[-1], n=bn, groups=heads, vectors=a[-2],
+                    digital_ops=post_ops(spec, math.prod(out)))
+
+
+def _infer_embedding(spec: Embedding, shapes: Sequence[Shape]) -> Inferred:
+    """Token ids of any shape -> that shape + [features]; the table's values are read,
+    not computed (no digital operation besides the layer's own attributes)."""
+    shape = _one(spec, shapes)
+    out = tuple(shape) + (spec.features,)
+    return Inferred(out, weights=spec.vocabulary * spec.features,
+                    weight_shape=(spec.vocabulary, spec.features),
                     digital_ops=post_ops(spec, math.prod(out)))
 
 
@@ -386,6 +443,29 @@ def _infer_concat(spec: Concat, shapes: Sequence[Shape]) -> Inferred:
     return _digital(shapes[0][:axis] + (sum(s[axis] for s in shapes),) + shapes[0][axis + 1:], spec)
 
 
+def _infer_slice(spec: Slice, shapes: Sequence[Shape]) -> Inferred:
+    shape = _one(spec, shapes)
+    rank, axis = len(shape), spec.axis
+    if not -rank <= axis < rank:
+        raise ShapeProblem(f"axis {axis} is out of range for rank {rank}")
+    axis %= rank
+    size = shape[axis]
+    end = size if spec.end is None else spec.end
+    if end > size:
+        raise ShapeProblem(f"end {end} is beyond the size {size} of axis {axis}")
+    if spec.start >= end:
+        raise ShapeProblem(f"start {spec.start} is not before end {end}: the slice is empty")
+    taken = len(range(spec.start, end, spec.step))
+    return _digital(shape[:axis] + (taken,) + shape[axis + 1:], spec)
+
+
+def _infer_resize(spec: Resize, shapes: Sequence[Shape]) -> Inferred:
+    shape = _one(spec, shapes)
+    _need_rank(shape, 3, spec.type)
+    out = (shape[0], *spec.size)
+    return _digital(out, spec, BILINEAR_OPS if spec.type == "resize_bilinear" else 0)
+
+
 # ---------------------------------------------------------------- the registry
 
 #: every layer type of the schema -> its kind
@@ -393,8 +473,10 @@ KINDS: Mapping[str, LayerKind] = MappingProxyType({k.type: k for k in (
     LayerKind("conv2d", Conv2d, _infer_conv2d, weights=True, channel_axis=0),
     LayerKind("depthwise_conv2d", DepthwiseConv2d, _infer_depthwise_conv2d, weights=True,
               digital_option=("depthwise", "digital"), channel_axis=0),
+    LayerKind("conv_transpose2d", ConvTranspose2d, _infer_conv_transpose2d, weights=True, channel_axis=0),
     LayerKind("linear", Linear, _infer_linear, weights=True, row_by_row=_tokens, channel_axis=-1),
     LayerKind("matmul", MatMul, _infer_matmul, activation_matmul=True),
+    LayerKind("embedding", Embedding, _infer_embedding, row_by_row=_always),
     LayerKind("avgpool", Pool, _infer_pool, accumulator="partial_sum"),
     LayerKind("maxpool", Pool, _infer_pool, accumulator="activation"),
     LayerKind("add", Add, _infer_add, row_by_row=_always),
@@ -404,4 +486,8 @@ KINDS: Mapping[str, LayerKind] = MappingProxyType({k.type: k for k in (
     LayerKind("reshape", Reshape, _infer_reshape, data_movement=True),
     LayerKind("transpose", Transpose, _infer_transpose, data_movement=True),
     LayerKind("concat", Concat, _infer_concat, data_movement=True),
+    # a slice that keeps the rows (of a channel, feature or head axis) reads row r for output row r
+    LayerKind("slice", Slice, _infer_slice, data_movement=True, row_by_row=_always),
+    LayerKind("resize_nearest", Resize, _infer_resize, data_movement=True),
+    LayerKind("resize_bilinear", Resize, _infer_resize),
 )})

@@ -2,15 +2,17 @@
 
 Tensors are laid out channels-first: ``[C, H, W]`` for feature maps,
 ``[F]`` for flat vectors and ``[T, F]`` for token sequences (``[heads, T, d]``
-inside attention). A layer reads the previous layer's output unless
+inside attention; ``[T]`` for the token ids an ``embedding`` reads). A layer reads the previous layer's output unless
 ``inputs`` names others (``input`` is the network's input). Batch-norm,
 layer-norm and activation are attributes of a layer, executed in the tile's
 digital unit.
 
-Layer classes: weight layers (conv2d, depthwise_conv2d, linear) hold their
-weights in the macros; ``matmul`` multiplies two activations; element-wise
-layers (add, mul, eltwise, pooling) run in the digital units; layout layers
-(flatten, reshape, transpose, concat) only move data and do no arithmetic.
+Layer classes: weight layers (conv2d, depthwise_conv2d, conv_transpose2d,
+linear) hold their weights in the macros; ``matmul`` multiplies two
+activations; element-wise layers (add, mul, eltwise, pooling, bilinear
+resizing) and the table read of ``embedding`` run in the digital units;
+layout layers (flatten, reshape, transpose, concat, slice, nearest resizing)
+only move data and do no arithmetic.
 """
 
 from __future__ import annotations
@@ -108,6 +110,42 @@ class DepthwiseConv2d(LayerBase, _Spatial):
     _dilation = field_validator("dilation")(classmethod(lambda cls, v: _at_least_one(v)))
 
 
+class ConvTranspose2d(LayerBase, _Spatial):
+    """A transposed 2-D convolution (a decoder's learned upsampling): every input pixel's
+    C_in vector times a C_in x filters*kh*kw matrix on the macros, the overlapping
+    kh x kw contributions added into the output in the digital unit."""
+
+    type: Literal["conv_transpose2d"]
+    filters: int = Field(gt=0)
+    """Output channels."""
+    output_padding: PairOrInt = 0
+    """Rows and columns added at the bottom and right of the output (an int or [height, width])."""
+    dilation: PairOrInt = 1
+    """Dilation of the kernel taps: an int or [height, width]."""
+    groups: int = Field(default=1, gt=0)
+    """Input and output channels split into this many independent groups."""
+    bias: bool = True
+    """A per-output-channel bias (added in the digital unit)."""
+
+    _dilation = field_validator("dilation")(classmethod(lambda cls, v: _at_least_one(v)))
+
+    @field_validator("padding")
+    @classmethod
+    def _explicit(cls, v):
+        if v == "same":
+            raise ValueError("a transposed convolution takes explicit padding (valid, an int, [h, w] or "
+                             "[top, bottom, left, right]): the rows and columns cropped from the output")
+        return v
+
+    @field_validator("output_padding")
+    @classmethod
+    def _output_padding(cls, v):
+        vals = (v,) if isinstance(v, int) else v
+        if any(x < 0 for x in vals):
+            raise ValueError("output_padding must not be negative")
+        return v
+
+
 class Linear(LayerBase):
     """A fully connected layer on a flat vector [F] or on every token of [T, F]."""
 
@@ -129,6 +167,18 @@ class MatMul(LayerBase):
     type: Literal["matmul"]
     transpose_b: bool = False
     """Use the second input transposed."""
+
+
+class Embedding(LayerBase):
+    """A table lookup: every integer of the input (a token id) selects one row of a
+    stored vocabulary x features table. The table is read from memory, not held on the
+    macros: no multiply-accumulate, ``features`` values read per token."""
+
+    type: Literal["embedding"]
+    vocabulary: int = Field(gt=0)
+    """Rows of the table (token ids 0 .. vocabulary-1)."""
+    features: int = Field(gt=0)
+    """Values per row (the embedding width)."""
 
 
 class Pool(LayerBase):
@@ -218,8 +268,44 @@ class Concat(LayerBase):
     """The axis to join along (negative counts from the end)."""
 
 
+class Slice(LayerBase):
+    """Every ``step``-th element from ``start`` up to ``end`` (exclusive) along one axis
+    (layout only): a packed Q/K/V split, a channel split, a class-token selection."""
+
+    type: Literal["slice"]
+    axis: int = 0
+    """The axis to slice (negative counts from the end)."""
+    start: int = Field(default=0, ge=0)
+    """First index taken."""
+    end: int | None = Field(default=None, gt=0)
+    """One past the last index taken; default: the axis' size."""
+    step: int = Field(default=1, gt=0)
+    """Distance between the indices taken."""
+
+
+class Resize(LayerBase):
+    """Spatial resizing of [C, H, W] to [C, H', W'] (upsampling by interpolation):
+    ``resize_nearest`` repeats the nearest input pixel (layout only),
+    ``resize_bilinear`` interpolates the four nearest (digital)."""
+
+    type: Literal["resize_nearest", "resize_bilinear"]
+    size: tuple[int, int]
+    """Output [height, width]."""
+    align_corners: bool = False
+    """Bilinear: the corner pixels of input and output are aligned (PyTorch's
+    ``align_corners=True``); otherwise pixel centres are (``half_pixel``)."""
+
+    @field_validator("size")
+    @classmethod
+    def _positive_size(cls, v):
+        if any(x <= 0 for x in v):
+            raise ValueError("every size must be positive")
+        return v
+
+
 Layer = Annotated[
-    Conv2d | DepthwiseConv2d | Linear | MatMul | Pool | Add | Mul | Eltwise | Flatten | Reshape | Transpose | Concat,
+    Conv2d | DepthwiseConv2d | ConvTranspose2d | Linear | MatMul | Embedding | Pool | Add | Mul | Eltwise
+    | Flatten | Reshape | Transpose | Concat | Slice | Resize,
     Field(discriminator="type"),
 ]
 
@@ -231,7 +317,7 @@ class WorkloadSpec(Section):
     description: str = ""
     """Free text: the network, its dataset, its source."""
     input_shape: list[int] = Field(min_length=1, max_length=3)
-    """Shape of one input sample: [C, H, W], [F] or [T, F]."""
+    """Shape of one input sample: [C, H, W], [F], [T, F], or the [T] token ids an ``embedding`` reads."""
     weights: str | None = None
     """Optional .npz of trained weights keyed by layer name (relative to this file)."""
     layers: list[Layer] = Field(min_length=1)

@@ -4,6 +4,7 @@ the builder's current node into a layer, a layer attribute or an alias."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +12,7 @@ import numpy as np
 
 from accelsim.workload.kinds import KINDS
 from accelsim.workload.onnx_import.padding import onnx_padding, window_padding
-from accelsim.workload.onnx_import.views import pair_or_int, unit_axis_input, view
+from accelsim.workload.onnx_import.views import pair_or_int, token_input, unit_axis_input, view
 from accelsim.workload.window import same_pads
 
 if TYPE_CHECKING:
@@ -104,14 +105,24 @@ def conv(bld: Builder) -> None:
 
 
 def _linear(bld: Builder, x: str, weight_kn: np.ndarray, bias: np.ndarray | None):
-    """A linear layer from a [K, N] weight (stored as [N, K], out x in)."""
+    """A linear layer from a [K, N] weight (stored as [N, K], out x in). On a tensor of
+    more than two axes ([H, W, C] channels-last, [T, 1, E] seq-first) it is a linear
+    over every position: the positions viewed as the tokens of [P, K], viewed back."""
     shape = bld.sample(x)
-    if shape[-1] != weight_kn.shape[0]:
+    if not shape or shape[-1] != weight_kn.shape[0]:
         bld.fail(f"input {list(shape)} does not match the weights {list(weight_kn.shape)}")
-    layer = bld.emit("linear", [bld.source(x)], units=int(weight_kn.shape[1]), bias=bias is not None)
+    units = int(weight_kn.shape[1])
+    if len(shape) > 2:
+        tokens = (math.prod(shape[:-1]), shape[-1])
+        src = token_input(bld, x, tokens)
+    else:
+        src = bld.source(x)
+    layer = bld.emit("linear", [src], units=units, bias=bias is not None)
     bld.weights[f"{layer['name']}.weight"] = np.ascontiguousarray(weight_kn.T, dtype=np.float32)
     if bias is not None:
         bld.weights[f"{layer['name']}.bias"] = bias.astype(np.float32)
+    if len(shape) > 2:
+        view(bld, layer["name"], (tokens[0], units), (*shape[:-1], units), "_positions", view_of=layer["name"])
 
 
 def gemm(bld: Builder) -> None:
@@ -183,9 +194,10 @@ def _split_const(bld: Builder):
 
 
 def _per_channel(bld: Builder, tensor: str, c: np.ndarray) -> np.ndarray:
-    """A constant operand as stored: its own shape without a leading batch axis."""
-    shape = bld.shapes[tensor]
-    if c.ndim == len(shape) and c.shape[0] == 1:
+    """A constant operand as stored: its own shape without a leading batch axis (right-aligned
+    with the tensor's per-sample shape, as broadcasting aligns it)."""
+    rank = len(bld.sample(tensor))
+    while c.ndim > rank and c.shape[0] == 1:
         c = c[0]
     return np.asarray(c, dtype=np.float32)
 
@@ -194,7 +206,7 @@ def add(bld: Builder) -> None:
     split = _split_const(bld)
     if split is None:
         a, b = bld.node.input
-        if bld.shapes[a] != bld.shapes[b]:
+        if bld.sample(a) != bld.sample(b):
             bld.fail(f"adding activations of different shapes {list(bld.shapes[a])} and "
                      f"{list(bld.shapes[b])} (broadcast) is not supported")
         bld.emit("add", [bld.source(a), bld.source(b)])
@@ -207,8 +219,10 @@ def _add_const(bld: Builder, x: str, c: np.ndarray):
     layer = bld.fusable(x, "bias")
     kind = KINDS[layer["type"]] if layer is not None else None
     if kind is not None and kind.weights:
-        out_shape = bld.shapes[bld.node.output[0]]
-        axis = 1 + kind.channel_axis % (len(out_shape) - 1)  # one sample's channel axis, after the batch axis
+        out = bld.node.output[0]
+        out_shape = bld.shapes[out]
+        sample = bld.sample(out)
+        axis = len(out_shape) - len(sample) + kind.channel_axis % len(sample)  # one sample's channel axis
         vector = _channel_const(c, out_shape, axis)
         if vector is not None:
             old = bld.weights.get(f"{layer['name']}.bias")
@@ -216,7 +230,15 @@ def _add_const(bld: Builder, x: str, c: np.ndarray):
             layer["bias"] = True
             bld.producer[bld.node.output[0]] = bld.producer[x]
             return
-    bld.post_op(x, "bias", True, {"bias": _per_channel(bld, x, c)})
+    term = _per_channel(bld, x, c)
+    layer = bld.fusable(x, "batch_norm")
+    if layer is not None and layer["type"] == "eltwise" and layer.get("bias"):
+        # a second constant added after an eltwise bias (BERT's token-type and position rows): one bias
+        key = f"{layer['name']}.bias"
+        bld.weights[key] = np.asarray(bld.weights[key] + term, dtype=np.float32)
+        bld.producer[bld.node.output[0]] = bld.producer[x]
+        return
+    bld.post_op(x, "bias", True, {"bias": term})
 
 
 def sub(bld: Builder) -> None:
@@ -245,6 +267,27 @@ def div(bld: Builder) -> None:
     bld.post_op(x, "scale", True, {"scale": _per_channel(bld, x, 1.0 / c)})
 
 
+def where(bld: Builder) -> None:
+    """Where(constant condition, x, constant c) (or c first): a mask that keeps x where the
+    condition holds and writes c elsewhere (GPT-2's causal mask before the softmax); exactly
+    x * keep + c * (1 - keep), an eltwise layer with that scale and bias."""
+    cond, a, b = bld.node.input
+    mask, ca, cb = bld.const(cond), bld.const(a), bld.const(b)
+    if mask is None or (ca is None) == (cb is None):
+        bld.fail("only Where(constant condition, activation, constant), or the constant first, is mapped "
+                 "(a mask such as a causal attention mask); a Where of two activations has no layer kind")
+    x, c, keep = (a, cb, mask.astype(bool)) if ca is None else (b, ca, ~mask.astype(bool))
+    if bld.sample(bld.node.output[0]) != bld.sample(x):
+        bld.fail(f"the condition {list(mask.shape)} broadcasts the activation {list(bld.shapes[x])} to "
+                 f"{list(bld.shapes[bld.node.output[0]])}; only a mask of the activation's own shape is mapped")
+    shape = np.broadcast_shapes(keep.shape, np.shape(c))
+    keep = np.broadcast_to(keep, shape)
+    layer = bld.emit("eltwise", [bld.source(x)], scale=True, bias=True)
+    bld.weights[f"{layer['name']}.scale"] = _per_channel(bld, x, keep.astype(np.float32))
+    bld.weights[f"{layer['name']}.bias"] = _per_channel(
+        bld, x, np.where(keep, np.float32(0), np.broadcast_to(np.asarray(c, np.float32), shape)))
+
+
 # -- layout
 
 
@@ -260,28 +303,67 @@ def reshape_like(bld: Builder):
 
 
 def transpose(bld: Builder) -> None:
-    x = bld.node.input[0]
+    """A permutation of the per-sample axes. Axes of size 1 carry no order, so a permutation
+    that keeps the order of the others (one that moves the batch axis or a unit axis) is a
+    view; otherwise a ``transpose`` layer, between views that drop and add the unit axes
+    where the input and output per-sample ranks differ (seq-first [T, 1, E] <-> [1, T, E])."""
+    x, out = bld.node.input[0], bld.node.output[0]
     rank = len(bld.shapes[x])
-    perm = [int(p) for p in bld.attr("perm", list(reversed(range(rank))))]
-    if perm[0] != 0:
-        bld.fail(f"perm {perm} moves the batch axis")
-    perm = [p - 1 for p in perm[1:]]
-    if perm == sorted(perm):
-        bld.alias(x)
+    perm = [int(p) % rank for p in bld.attr("perm", list(reversed(range(rank))))]
+    before, after = bld.sample(x), bld.sample(out)
+    shift_in, shift_out = rank - len(before), rank - len(after)
+    src_axes = [perm[j] - shift_in for j in range(shift_out, rank)]  # per-sample input axis of each output axis
+    moved = [a for a, size in zip(src_axes, after) if size != 1]  # the axes that carry data, in output order
+    src = bld.source(x)
+    if moved == sorted(moved):
+        bld.producer[out] = view(bld, src, before, after, "")
+    elif len(before) == len(after) and sorted(src_axes) == list(range(len(before))):
+        bld.emit("transpose", [src], perm=src_axes)
     else:
-        bld.emit("transpose", [bld.source(x)], perm=perm)
+        kept = sorted(moved)
+        squeezed = tuple(before[a] for a in kept)
+        src = view(bld, src, before, squeezed, "_squeeze")
+        layer = bld.emit("transpose", [src], perm=[kept.index(a) for a in moved])
+        bld.producer[out] = view(bld, layer["name"], tuple(before[a] for a in moved), after, "_view")
 
 
 def concat(bld: Builder) -> None:
-    rank = len(bld.shapes[bld.node.output[0]])
-    axis = int(bld.attr("axis")) % rank
-    if axis == 0:
+    out = bld.node.output[0]
+    axis = bld.sample_axis(out, int(bld.attr("axis")))
+    rank = len(bld.sample(out))
+    if axis is None or any(len(bld.sample(t)) != rank for t in bld.node.input if bld.const(t) is None):
         bld.fail("concatenation along the batch axis is not supported")
-    sources = [bld.source(t) for t in bld.node.input]
+    activations = [t for t in bld.node.input if bld.const(t) is None]
+    if not activations:
+        bld.fail("all inputs are constant")
+    sources = [bld.source(t) if bld.const(t) is None else _constant_rows(bld, t, activations[0], axis)
+               for t in bld.node.input]
     if len(sources) == 1:
         bld.alias(bld.node.input[0])
     else:
-        bld.emit("concat", sources, axis=axis - 1)
+        bld.emit("concat", sources, axis=axis)
+
+
+def _constant_rows(bld: Builder, tensor: str, like: str, axis: int) -> str:
+    """A constant operand of a Concat (ViT's class token, expanded to the batch of 1) as a layer:
+    the first rows of the activation ``like`` along ``axis`` (a slice of the constant's size
+    there), times 0, plus the constant (an eltwise layer with scale 0 and the constant as bias:
+    the constant, exactly, for any finite activation)."""
+    value = np.asarray(bld.const(tensor), dtype=np.float32)
+    shape, rows = list(bld.sample(like)), len(bld.sample(like))
+    while value.ndim > rows and value.shape[0] == 1:
+        value = value[0]
+    if value.ndim != rows or any(v != s for i, (v, s) in enumerate(zip(value.shape, shape)) if i != axis) \
+            or value.shape[axis] > shape[axis]:
+        bld.fail(f"the constant input {tensor!r} of shape {list(bld.const(tensor).shape)} does not fit beside "
+                 f"the activation {list(bld.shapes[like])} along axis {axis}")
+    src = bld.source(like)
+    if value.shape[axis] != shape[axis]:
+        src = bld.emit("slice", [src], suffix="_const_rows", axis=axis, end=int(value.shape[axis]))["name"]
+    layer = bld.emit("eltwise", [src], suffix="_const", scale=True, bias=True)
+    bld.weights[f"{layer['name']}.scale"] = np.array(0.0, np.float32)
+    bld.weights[f"{layer['name']}.bias"] = value
+    return layer["name"]
 
 
 # -- no effect at inference

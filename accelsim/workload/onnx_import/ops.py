@@ -9,7 +9,9 @@ is an error naming it (:func:`check_supported`), and
 ``OPS[node.op_type].handler`` for every node. A handler takes the builder,
 whose ``node`` is the node being translated; the handlers are in
 :mod:`.handlers` (weight layers, arithmetic, layout), :mod:`.norms`
-(normalisation, activations) and :mod:`.pooling` (pooling, reductions)."""
+(normalisation, activations), :mod:`.pooling` (pooling, reductions),
+:mod:`.select` (slices, splits, gathers and embedding lookups) and
+:mod:`.upsample` (Resize, ConvTranspose)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from functools import partial
 from typing import TYPE_CHECKING, NamedTuple
 
 from accelsim.errors import ConfigError, Problem
-from accelsim.workload.onnx_import import handlers, norms, pooling
+from accelsim.workload.onnx_import import handlers, norms, pooling, select, upsample
 
 if TYPE_CHECKING:
     from accelsim.workload.onnx_import.translate import Builder
@@ -37,6 +39,7 @@ class Op(NamedTuple):
 #: ONNX operator (default domain) -> how it maps; the supported operators are its keys
 OPS: dict[str, Op] = {
     "Conv": Op("macro", handlers.conv),
+    "ConvTranspose": Op("macro", upsample.conv_transpose),
     "Gemm": Op("macro", handlers.gemm),
     "MatMul": Op("macro", handlers.mat_mul),
     "BatchNormalization": Op("digital", norms.batch_normalization),
@@ -61,10 +64,15 @@ OPS: dict[str, Op] = {
     "Sub": Op("digital", handlers.sub),
     "Mul": Op("digital", handlers.mul),
     "Div": Op("digital", handlers.div),
+    "Where": Op("digital", handlers.where),
     "Flatten": Op("layout", handlers.reshape_like),
     "Reshape": Op("layout", handlers.reshape_like),
     "Transpose": Op("layout", handlers.transpose),
     "Concat": Op("layout", handlers.concat),
+    "Slice": Op("layout", select.slice_),
+    "Split": Op("layout", select.split),
+    "Gather": Op("layout", select.gather),
+    "Resize": Op("layout", upsample.resize),
     "Squeeze": Op("layout", handlers.reshape_like),
     "Unsqueeze": Op("layout", handlers.reshape_like),
     "Identity": Op("removed", handlers.remove),
@@ -84,13 +92,12 @@ HINTS: dict[str, str] = {
     "Sqrt": "a Sqrt is mapped only inside the layer-norm decomposition; export LayerNormalization "
             "(opset 17) as one operator",
     "IsNaN": "an IsNaN is mapped only as the guard Where(IsNaN(x), constant, x)",
-    "Where": "a Where of activations is mapped only as the guard Where(IsNaN(x), constant, x)",
     "Pad": "a Pad is mapped only when it pads the spatial axes with zeros (mode constant) and its "
            "one consumer is a Conv (the padding joins the Conv's); pad inside the Conv instead "
            "(nn.Conv2d(padding=...))",
-    "Gather": "an embedding lookup (Gather of a weight table by token ids) is not simulated; export "
-              "the network after the embedding (its output as the model input)",
-    "Resize": "resizing (upsampling) has no layer kind; cut the graph before it",
+    "GatherND": "only Gather maps (a selection at constant indices or an embedding lookup); export "
+                "the indexing as x[:, i] or a slice",
+    "Upsample": "Upsample was replaced by Resize in opset 10; export with opset 11 or newer",
     **{op: "operators on quantised integers (the QOperator format) are not mapped; quantise in the QDQ "
            "format (quantize_static(..., quant_format=QuantFormat.QDQ)), whose float network is imported"
        for op in ("QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "QLinearAdd", "QLinearMul")},

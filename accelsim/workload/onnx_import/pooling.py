@@ -78,7 +78,8 @@ def reduce(bld: Builder, total: bool) -> None:
     (R: the reduced axes) and pooled with an [R, 1] window; a sum is that pool scaled by R."""
     x = bld.node.input[0]
     shape = bld.sample(x)
-    rank = len(shape) + 1
+    rank = len(bld.shapes[x])
+    batch = rank - len(shape)  # 1 when the leading axis is the batch, 0 for [T, F] tokens without one
     axes = None
     if len(bld.node.input) > 1 and bld.node.input[1]:
         c = bld.const(bld.node.input[1])
@@ -93,12 +94,12 @@ def reduce(bld: Builder, total: bool) -> None:
             return
         axes = list(range(rank))
     axes = sorted({a % rank for a in axes})
-    if 0 in axes:
+    if batch and 0 in axes:
         bld.fail(f"reduces over the batch axis (axes {axes} of a rank-{rank} tensor); keep the batch "
                  "axis out of the reduction (e.g. x.mean(dim=(2, 3)) rather than x.mean())")
-    axes = [a - 1 for a in axes]
+    axes = [a - batch for a in axes]
     if axes != list(range(axes[0], axes[-1] + 1)):
-        bld.fail(f"reduces over axes {[a + 1 for a in axes]}, which are not adjacent; only a reduction "
+        bld.fail(f"reduces over axes {[a + batch for a in axes]}, which are not adjacent; only a reduction "
                  "over adjacent axes maps onto pooling")
     out_shape = bld.sample(bld.node.output[0]) if bld.shapes[bld.node.output[0]] else ()
     if not out_shape:
@@ -109,7 +110,8 @@ def reduce(bld: Builder, total: bool) -> None:
     inner = math.prod(shape[last + 1:])
     src = bld.source(x)
     producer = bld.by_name.get(src)
-    if len(shape) == 2 and axes == [1] and producer is not None and "_view_of" in producer:
+    if (len(shape) == 2 and axes == [1] and producer is not None and "_view_of" in producer
+            and bld.by_name[producer["_view_of"]]["type"] != "linear"):
         # the last axis of a 1-D convolution's output: pool its 2-D layer along the width
         layer = bld.emit("avgpool", [producer["_view_of"]], kernel=[1, shape[1]])
         pooled: tuple[int, ...] = (shape[0], 1, 1)

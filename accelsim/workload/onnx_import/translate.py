@@ -7,6 +7,7 @@ or an eltwise layer) and ``alias`` (no layer)."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -42,6 +43,8 @@ class Builder:
         self.node = None
         #: layer name -> (index, node) of the ONNX node that wrote it
         self.origin: dict[str, tuple[int, object]] = {}
+        #: tensor -> the node that writes it (made on first use)
+        self._writers: dict[str, object] | None = None
 
     # -- helpers
 
@@ -61,25 +64,57 @@ class Builder:
     def const(self, name: str) -> np.ndarray | None:
         return self.consts.get(name) if name else None
 
-    def sample(self, tensor: str) -> tuple[int, ...]:
-        """Per-sample shape (batch axis removed) of an activation."""
+    def offset(self, tensor: str) -> int:
+        """1 when the tensor's leading axis is the batch (of size 1, stripped from its
+        per-sample shape), 0 when it has none: a leading axis of another size is tokens or
+        heads folded into the batch axis (GPT-2's [T, F] addmm, attention's [B*H, T, d],
+        seq-first [T, B, E]), which with batch 1 are axes of the one sample."""
         shape = self.shapes[tensor]
         if not shape:
             self.fail(f"tensor {tensor!r} is a scalar: the batch axis was reduced or squeezed away; "
                       "keep the batch axis first (e.g. keepdim=True, or x.flatten(1) instead of x.flatten())")
-        if shape[0] != 1:
-            # the input's batch is 1 (fixed on reading), so a leading axis of another size is the
-            # batch only where the exporter wrote a larger batch into a Reshape's target shape
-            hint = ("keep the batch axis first (e.g. x.flatten(1) instead of x.flatten(), "
-                    "reshape(x.size(0), ...))")
-            writer = next((n for n in self.graph.node if tensor in n.output), None)
-            target = self.const(writer.input[1]) if writer is not None and writer.op_type == "Reshape" else None
-            if target is not None and target.size and int(target.reshape(-1)[0]) > 1:
-                hint = (f"the Reshape {writer.name or '(unnamed)'!r} writes a batch of "
-                        f"{int(target.reshape(-1)[0])} into its target shape: export with batch size 1")
-            self.fail(f"tensor {tensor!r} of shape {list(shape)} does not keep the batch axis (of size 1) "
-                      f"first: {hint}")
-        return shape[1:]
+        if shape[0] == 1:
+            return 1
+        batch = self._batch_written(tensor)
+        if batch is not None:
+            writer, size = batch
+            self.fail(f"tensor {tensor!r} of shape {list(shape)}: the Reshape {writer.name or '(unnamed)'!r} "
+                      f"writes a batch of {size} into its target shape: export with batch size 1")
+        return 0
+
+    def _batch_written(self, tensor: str):
+        """(Reshape node, size) when ``tensor`` is a Reshape's output whose constant target
+        starts with a size > 1 that neither merges leading axes of its input (tokens into
+        [T, F], everything into one axis) nor splits them (the windows of [nW, N, C]): a
+        batch the exporter traced and wrote into the shape, not axes of the one sample."""
+        if self._writers is None:
+            self._writers = {out: n for n in self.graph.node for out in n.output}
+        writer = self._writers.get(tensor)
+        if writer is None or writer.op_type != "Reshape":
+            return None
+        target = self.const(writer.input[1])
+        if target is None or not target.size or int(target.reshape(-1)[0]) <= 1:
+            return None
+        size = int(target.reshape(-1)[0])
+        source = self.shapes.get(writer.input[0])
+        if source is None:
+            return None
+        runs = [math.prod(source[:i]) for i in range(1, len(source))]
+        if size == math.prod(source) or any(run % size == 0 for run in runs):
+            return None
+        return writer, size
+
+    def sample(self, tensor: str) -> tuple[int, ...]:
+        """Per-sample shape of an activation: without its batch axis, if it has one (:meth:`offset`)."""
+        return tuple(self.shapes[tensor][self.offset(tensor):])
+
+    def sample_axis(self, tensor: str, axis: int) -> int | None:
+        """The per-sample axis of ONNX axis ``axis`` of ``tensor``; None for its batch axis."""
+        rank = len(self.shapes[tensor])
+        if not -rank <= axis < rank:
+            self.fail(f"axis {axis} is out of range for tensor {tensor!r} of rank {rank}")
+        axis = axis % rank - self.offset(tensor)
+        return None if axis < 0 else axis
 
     def source(self, tensor: str) -> str:
         if tensor in self.consts:
@@ -97,15 +132,16 @@ class Builder:
             name, k = f"{base}_{k}", k + 1
         return name
 
-    def emit(self, kind: str, sources: Sequence[str], suffix: str = "", **fields) -> dict:
+    def emit(self, kind: str, sources: Sequence[str], suffix: str = "", output: int = 0, **fields) -> dict:
         """A new layer reading ``sources`` (layer names); it produces the node's output
-        (a later ``emit`` for the same node takes over). ``suffix`` is added to its name."""
+        number ``output`` (a later ``emit`` for the same output takes over). ``suffix`` is
+        added to its name."""
         layer = {"name": self.new_name(kind, suffix), "type": kind, "inputs": list(sources)}
         layer.update({k: v for k, v in fields.items() if v is not None})
         self.layers.append(layer)
         self.by_name[layer["name"]] = layer
         self.origin[layer["name"]] = (self.index, self.node)
-        self.producer[self.node.output[0]] = layer["name"]
+        self.producer[self.node.output[output]] = layer["name"]
         return layer
 
     def alias(self, tensor: str) -> None:
