@@ -1,11 +1,17 @@
-"""Labelled feature sets stored as .npz: the shipped KWS test set and its kind.
+"""Labelled feature sets stored as .npz: the shipped test sets and their kind.
 
-Keys: ``features`` (n, ...) float16 or float32, ``labels`` (n,) integers,
-optionally ``classes`` (unicode, class names in label order). The shipped
-set is ``workloads/data/kws_test.npz``: MFCC features (n, 49, 10) of the
-held-out speakers of the synthetic corpus (docs/accuracy.md); its calibration
-set ``workloads/data/kws_calibration.npz`` holds clips of the validation
-speakers, which the test set does not share.
+Keys: ``features`` (n, *input_shape) floating point (float16, float32 or
+float64; leading axes of size 1 of the input shape may be left out),
+``labels`` (n,) integers, optionally ``classes`` (unicode, class names in
+label order). The shipped sets (:data:`SHIPPED_SETS`, by workload name):
+
+- ``kws_dscnn``: ``workloads/data/kws_test.npz``, MFCC features (n, 49, 10)
+  of the held-out speakers of the synthetic corpus (docs/accuracy.md); its
+  calibration set ``workloads/data/kws_calibration.npz`` holds clips of the
+  validation speakers, which the test set does not share;
+- ``digits_cnn``: ``workloads/data/digits_test.npz``, scikit-learn's 8x8
+  digits (n, 1, 8, 8) in 0..1 held out from training; its calibration set
+  ``workloads/data/digits_calibration.npz`` holds training images.
 """
 
 from __future__ import annotations
@@ -24,6 +30,11 @@ from accelsim.workload.npz import read_npz
 KWS_TEST_SET = "data/kws_test.npz"
 #: the shipped KWS calibration set (validation split), relative to the built-in workloads folder
 KWS_CALIBRATION_SET = "data/kws_calibration.npz"
+#: each shipped workload's test set and calibration set, relative to the built-in workloads folder
+SHIPPED_SETS = {
+    "kws_dscnn": (KWS_TEST_SET, KWS_CALIBRATION_SET),
+    "digits_cnn": ("data/digits_test.npz", "data/digits_calibration.npz"),
+}
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,14 @@ def builtin_kws_test_set() -> Path:
 def builtin_kws_calibration_set() -> Path:
     """Path of the shipped KWS calibration set."""
     return builtin_dir("workloads") / KWS_CALIBRATION_SET
+
+
+def shipped_sets(workload_name: str) -> tuple[Path, Path] | None:
+    """The shipped (test set, calibration set) of the workload of that name; None when it has none."""
+    names = SHIPPED_SETS.get(workload_name)
+    if names is None:
+        return None
+    return builtin_dir("workloads") / names[0], builtin_dir("workloads") / names[1]
 
 
 def load_feature_set(path: str | Path, *, labelled: bool = True) -> FeatureSet:

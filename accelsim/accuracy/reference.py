@@ -291,9 +291,53 @@ DIGITAL: dict[str, Callable[[list[np.ndarray], LayerInfo], np.ndarray]] = {
 }
 
 
+#: observe(layer, x): called with each weight layer's input as it enters the layer (``forward``)
+Observer = Callable[[LayerInfo, np.ndarray], None]
+
+
+def unevaluable(workload: Workload) -> list[Problem]:
+    """Why the reference inference cannot evaluate ``workload``: one problem per kind of layer it
+    has no arithmetic for (its first layer named), and per grouped convolution; empty when it can.
+
+    The arithmetic is the :data:`PRODUCTS` of the weight kinds and the :data:`DIGITAL` table of
+    the others; any kind in neither (whatever the layer registry holds) is refused by name.
+    """
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    known = sorted({*PRODUCTS, *DIGITAL})
+    for i, layer in enumerate(workload.layers):
+        if layer.kind not in PRODUCTS and layer.kind not in DIGITAL and layer.kind not in seen:
+            seen.add(layer.kind)
+            count = sum(1 for other in workload.layers if other.kind == layer.kind)
+            problems.append(Problem(
+                f"layer {layer.name!r} is of kind {layer.kind}" + (f" (as are {count - 1} more)" if count > 1 else "")
+                + f", which the reference inference has no arithmetic for (it computes {', '.join(known)}), "
+                "so the network's accuracy cannot be evaluated", path=f"layers[{i}]", file=workload.source))
+        elif layer.kind == "conv2d" and layer.spec.groups > 1 and "grouped" not in seen:
+            seen.add("grouped")
+            problems.append(Problem(
+                f"layer {layer.name!r} is a grouped conv2d (groups {layer.spec.groups}), which the reference "
+                "inference does not compute (only dense convolutions, groups 1, and depthwise_conv2d), so the "
+                "network's accuracy cannot be evaluated", path=f"layers[{i}].groups", file=workload.source))
+    return problems
+
+
+def check_evaluable(workload: Workload) -> None:
+    """ConfigError naming the layer when the reference inference cannot evaluate ``workload``
+    (:func:`unevaluable`)."""
+    problems = unevaluable(workload)
+    if problems:
+        raise ConfigError(problems)
+
+
 def forward(workload: Workload, weights: NetworkWeights, inputs: np.ndarray,
-            path: Path_ = "quantised", matmul: Matmul = ideal_matmul) -> np.ndarray:
-    """Outputs of the last layer for a batch of inputs of shape (B, *input_shape)."""
+            path: Path_ = "quantised", matmul: Matmul = ideal_matmul,
+            observe: Observer | None = None) -> np.ndarray:
+    """Outputs of the last layer for a batch of inputs of shape (B, *input_shape).
+
+    ``observe(layer, x)``, when given, sees each weight layer's input (after the previous
+    layer's activation, before any quantisation): what post-training quantisation ranges on.
+    """
     inputs = np.asarray(inputs)
     if math.prod(inputs.shape[1:]) != math.prod(workload.input_shape):
         raise ValueError(f"inputs have shape {list(inputs.shape[1:])} per sample; "
@@ -310,6 +354,8 @@ def forward(workload: Workload, weights: NetworkWeights, inputs: np.ndarray,
         args = [values[name] for name in layer.inputs]
         if layer.has_weights:
             lw = weights.layers[layer.name]
+            if observe is not None:
+                observe(layer, args[0])
             if path == "float":
                 y = float_layer(args[0], layer, lw)
             else:
@@ -317,7 +363,7 @@ def forward(workload: Workload, weights: NetworkWeights, inputs: np.ndarray,
         else:
             compute = DIGITAL.get(layer.kind)
             if compute is None:
-                raise ValueError(f"unknown layer kind {layer.kind!r}")
+                check_evaluable(workload)
             y = compute(args, layer)
         values[layer.name] = activate(y, layer.spec.activation)
         for name in set(layer.inputs):

@@ -18,7 +18,8 @@ import numpy as np
 
 from accelsim.accuracy import reference
 from accelsim.accuracy.analog import DEFAULT_CHUNK, AnalogChip, AnalogPass, analog_pass, build_chip, digital_matmul
-from accelsim.accuracy.dataset import FeatureSet, builtin_kws_calibration_set, builtin_kws_test_set, load_feature_set
+from accelsim.accuracy.dataset import FeatureSet, load_feature_set, shipped_sets
+from accelsim.accuracy.ptq import PtqOptions, quantise
 from accelsim.accuracy.speech_commands import CLASSES, SILENCE, load_split
 from accelsim.accuracy.weights import NetworkWeights, load_weights
 from accelsim.config import ArchConfig
@@ -87,8 +88,14 @@ def _squeezed(shape) -> tuple[int, ...]:
     return shape
 
 
+def outputs_of(workload: Workload) -> int:
+    """The network's outputs: the classes a label may name (its last layer's elements)."""
+    return int(np.prod(workload.layers[-1].out_shape))
+
+
 def _fitting(workload: Workload, fs: FeatureSet, what: str) -> FeatureSet:
-    """``fs`` when its samples fit the workload's input and it holds some; ConfigError naming the file."""
+    """``fs`` when its samples fit the workload's input, it holds some and its labels name outputs of
+    the network; ConfigError naming the file."""
     # the shape must be the input's exactly (leading axes of size 1 may be left out): a set of the
     # right size in another layout, e.g. transposed, would run and give a meaningless accuracy
     if _squeezed(fs.features.shape[1:]) != _squeezed(workload.input_shape):
@@ -98,7 +105,25 @@ def _fitting(workload: Workload, fs: FeatureSet, what: str) -> FeatureSet:
             "leading axes of size 1 aside)", file=fs.source))
     if len(fs) == 0:
         raise ConfigError(Problem(f"the {what} set holds no samples", file=fs.source))
+    n = outputs_of(workload)
+    if what == "test" and fs.labels.size and int(fs.labels.max()) >= n:
+        raise ConfigError(Problem(
+            f"{what} labels reach {int(fs.labels.max())}, but workload {workload.name!r} has {n} outputs "
+            f"(layer {workload.layers[-1].name!r}), so a label must lie in 0..{n - 1}", path="labels",
+            file=fs.source))
     return fs
+
+
+def _shipped(workload: Workload, which: int) -> Path:
+    """The workload's shipped test set (``which`` 0) or calibration set (1); ConfigError naming the
+    workload when it has none."""
+    sets = shipped_sets(workload.name)
+    if sets is None:
+        raise ConfigError(Problem(
+            f"workload {workload.name!r} has no shipped test set: name a labelled feature-set .npz "
+            "(--data PATH: `features` of shape (n, *input_shape) and `labels` (n,) integer classes, "
+            "docs/accuracy.md)", file=workload.source))
+    return sets[which]
 
 
 def _load_set(path: str | Path, split: str, what: str, seed: int, word_clips: int | None = None,
@@ -115,15 +140,22 @@ def _load_set(path: str | Path, split: str, what: str, seed: int, word_clips: in
 
 
 def _same_file(a: str | Path | None, b: str | Path | None) -> bool:
-    """Whether ``a`` and ``b`` name one file (a folder's test and validation splits are different sets)."""
-    return bool(a) and bool(b) and Path(a).is_file() and Path(a).resolve() == Path(b).resolve()
+    """Whether ``a`` and ``b`` are one file, or two copies of it (the shipped set read from a
+    checkout beside the installed package); a folder's test and validation splits are different sets."""
+    if not (a and b and Path(a).is_file() and Path(b).is_file()):
+        return False
+    a, b = Path(a), Path(b)
+    if a.resolve() == b.resolve():
+        return True
+    return a.stat().st_size == b.stat().st_size and a.read_bytes() == b.read_bytes()
 
 
 def load_test_set(workload: Workload, data: str | Path | None = None, *, seed: int = 0,
                   samples: int | None = None) -> FeatureSet:
     """The labelled set the study runs on.
 
-    ``data`` None: the shipped KWS test set; a folder: the test split of Speech
+    ``data`` None: the workload's shipped test set (:data:`~accelsim.accuracy.dataset.SHIPPED_SETS`:
+    kws_dscnn's and digits_cnn's; ConfigError for any other); a folder: the test split of Speech
     Commands in its directory layout (MFCC features of every listed clip, 1/12
     silence and 1/12 unknown words, drawn with ``seed``); a file: a feature-set
     .npz. ``samples`` keeps the first so many. ConfigError naming the file when
@@ -131,7 +163,7 @@ def load_test_set(workload: Workload, data: str | Path | None = None, *, seed: i
     """
     if samples is not None and samples < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
-    test = _fitting(workload, _load_set(builtin_kws_test_set() if data is None else data,
+    test = _fitting(workload, _load_set(_shipped(workload, 0) if data is None else data,
                                         "testing", "test", seed), "test")
     if samples is not None:
         test = FeatureSet(test.features[:samples], test.labels[:samples], test.classes, test.source)
@@ -145,8 +177,9 @@ def load_calibration_set(workload: Workload, data: str | Path | None = None,
 
     ``calibration`` when given: a Speech Commands folder (clips of its
     validation split) or a feature-set .npz. Otherwise the split that goes with
-    the test ``data``: the shipped calibration set (validation speakers of the
-    synthetic corpus) for the shipped test set (``data`` None or its path), the
+    the test ``data``: the workload's shipped calibration set (for kws_dscnn
+    the validation speakers of the synthetic corpus) for its shipped test set
+    (``data`` None or its path), the
     validation split of a Speech Commands folder, and None for any other
     test-set .npz: the study then draws the batch from the test samples and
     says so. From a folder about ``samples`` clips are featurised: 11/12 of
@@ -155,8 +188,9 @@ def load_calibration_set(workload: Workload, data: str | Path | None = None,
     if samples < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
     source = data if calibration is None else calibration
-    if source is None or (calibration is None and _same_file(source, builtin_kws_test_set())):
-        source = builtin_kws_calibration_set()
+    if source is None or (calibration is None and shipped_sets(workload.name) is not None
+                          and _same_file(source, _shipped(workload, 0))):
+        source = _shipped(workload, 1)
     elif calibration is None and not Path(source).is_dir():
         return None
     fs = _load_set(source, "validation", "calibration", seed, word_clips=max(1, samples - round(samples / 12)),
@@ -220,11 +254,12 @@ def evaluate_accuracy(arch: ArchConfig, workload: Workload, test: FeatureSet | N
                       weights: NetworkWeights | None = None, seed: int | None = None, dies: int = 1,
                       executor: Executor | None = None, chunk: int = DEFAULT_CHUNK,
                       tile_plan: TilePlan | None = None, calibration: FeatureSet | None = None,
-                      calibration_samples: int = CALIBRATION_SAMPLES, progress=None) -> AccuracyStudy:
+                      calibration_samples: int = CALIBRATION_SAMPLES, ptq: PtqOptions | None = None,
+                      progress=None) -> AccuracyStudy:
     """Float, ideal-quantised, uncalibrated and calibrated accuracy of ``workload`` on ``arch``.
 
-    ``test`` defaults to the shipped KWS test set, ``weights`` to the
-    workload's weights file, ``seed`` to ``simulation.seed``. With ``executor``
+    ``test`` defaults to the workload's shipped test set (:func:`load_test_set`), ``weights`` to the
+    workload's weights (its file's, or an ONNX model's own), ``seed`` to ``simulation.seed``. With ``executor``
     the dies run as parallel jobs on it. Every die is deployed with the same calibration
     batch: ``calibration_samples`` inputs of ``calibration``
     (:func:`calibration_batch`); its ADC references are ranged on the batch's column
@@ -234,6 +269,15 @@ def evaluate_accuracy(arch: ArchConfig, workload: Workload, test: FeatureSet | N
     test set, a folder's validation split), and to ``test`` itself when there is
     none. ``progress(done, total)`` is called after the float pass, the ideal
     pass and each die.
+
+    Weights with only the float network (an imported model's) are quantised
+    after training (:func:`accelsim.accuracy.ptq.quantise`) to ``arch``'s widths,
+    ranged on the same calibration batch, with ``ptq``'s options (the defaults
+    when None); given ``ptq``, weights that hold a quantised network are
+    re-quantised from their float one the same way. The ideal-quantised and
+    analog figures are then those of that network. ConfigError naming the layer
+    when the reference inference cannot evaluate the workload
+    (:func:`accelsim.accuracy.reference.check_evaluable`).
     """
     total = 2 + dies
 
@@ -243,8 +287,9 @@ def evaluate_accuracy(arch: ArchConfig, workload: Workload, test: FeatureSet | N
 
     if calibration_samples < 1:
         raise ValueError(f"calibration_samples must be >= 1, got {calibration_samples}")
+    reference.check_evaluable(workload)
     weights = load_weights(workload) if weights is None else weights
-    test = load_test_set(workload, None) if test is None else test
+    test = load_test_set(workload, None) if test is None else _fitting(workload, test, "test")
     seed = arch.simulation.seed if seed is None else seed
     if calibration is None and test.source:
         calibration = load_calibration_set(workload, test.source, seed=seed, samples=calibration_samples)
@@ -252,6 +297,11 @@ def evaluate_accuracy(arch: ArchConfig, workload: Workload, test: FeatureSet | N
         calibration = _fitting(workload, calibration, "calibration")
     features = np.asarray(test.features, dtype=np.float32)
     labels = np.asarray(test.labels)
+    pool = test if calibration is None else calibration
+    batch = calibration_batch(np.asarray(pool.features, dtype=np.float32), seed, calibration_samples)
+    tile_plan = make_plan(workload, arch) if tile_plan is None else tile_plan  # the same for every die
+    if ptq is not None or not weights.has_quantised:
+        weights = quantise(arch, workload, weights, batch, tile_plan=tile_plan, options=ptq)
     acc_float = reference.accuracy(workload, weights, features, labels, path="float", chunk=chunk)
     report(1)
     # ideal macros compute the exact integer product (tests/test_accuracy_analog.py checks the
@@ -260,9 +310,6 @@ def evaluate_accuracy(arch: ArchConfig, workload: Workload, test: FeatureSet | N
                                    matmul=digital_matmul, chunk=chunk)
     report(2)
     seeds = die_seeds(seed, dies)
-    pool = test if calibration is None else calibration
-    batch = calibration_batch(np.asarray(pool.features, dtype=np.float32), seed, calibration_samples)
-    tile_plan = make_plan(workload, arch) if tile_plan is None else tile_plan  # the same for every die
     args = [(arch, workload, weights, features, labels, d, s, chunk, tile_plan, batch)
             for d, s in enumerate(seeds)]
     results = []
@@ -283,3 +330,14 @@ def evaluate_accuracy(arch: ArchConfig, workload: Workload, test: FeatureSet | N
         accuracy_float=acc_float, accuracy_ideal=acc_ideal,
         accuracy_uncalibrated=die0.accuracy_uncalibrated, accuracy_calibrated=die0.accuracy_calibrated,
         layers=die0.layers, dies=tuple(results), dies_summary=_dies_summary(tuple(results)))
+
+
+def point_accuracy(arch: ArchConfig, workload: Workload, samples: int, data: str | Path | None = None, *,
+                   dies: int = 1, calibration_samples: int = CALIBRATION_SAMPLES,
+                   ptq: PtqOptions | None = None) -> AccuracyStudy:
+    """The accuracy study of one design point on the first ``samples`` samples of ``data`` (the
+    workload's shipped test set when None), calibrated on the split that goes with it: what a sweep
+    computes per point (``study.accuracy_calibrated``, or ``study.mean_figures()`` over ``dies``).
+    A float-only network is quantised after training to the point's widths (:func:`evaluate_accuracy`)."""
+    test = load_test_set(workload, data, seed=arch.simulation.seed, samples=samples)
+    return evaluate_accuracy(arch, workload, test, dies=dies, calibration_samples=calibration_samples, ptq=ptq)

@@ -34,8 +34,12 @@ PyTorch. N is the number of output channels.
 
 The quantised network is optional as a whole: a file with only ``L.weight``,
 ``L.out_scale`` and ``L.out_shift`` (as ``accelsim import`` writes from an
-ONNX float model) runs the float path; one weight code in the file asks for
-all of it. File-level keys: ``weight_bits`` and ``input_bits`` (int32
+ONNX float model, with ``L.bias``, ``L.bn_scale`` and ``L.bn_shift``, which
+those already hold folded) runs the float path, and the accuracy study
+quantises it after training (:mod:`accelsim.accuracy.ptq`); one weight code
+in the file asks for all of it. A workload read from an ONNX model carries
+its weights with it (``Workload.weight_arrays``): they are checked the same
+way, the model file named. File-level keys: ``weight_bits`` and ``input_bits`` (int32
 scalars, the bit widths the codes use; with the quantised network). A layer
 may use other widths (``L.weight_bits`` / ``L.input_bits``): a layer computed
 in a tile's digital unit, such as a depthwise convolution under
@@ -71,6 +75,10 @@ LAYER_KEYS = {
 LAYER_BIT_KEYS = ("weight_bits", "input_bits")
 #: the float network's keys; the others describe the quantised network
 FLOAT_KEYS = ("weight", "out_scale", "out_shift")
+#: what ``accelsim import`` writes beside them: the bias and batch-norm terms that ``out_scale`` /
+#: ``out_shift`` already hold folded (out_scale = bn_scale, out_shift = bias * bn_scale + bn_shift);
+#: accepted on a weight layer and not read again
+FOLDED_KEYS = ("bias", "bn_scale", "bn_shift")
 FILE_KEYS = ("weight_bits", "input_bits")
 
 
@@ -149,16 +157,32 @@ def weights_path(workload: Workload) -> Path:
     return path
 
 
+def require_weights(workload: Workload) -> None:
+    """ConfigError naming the workload when it has no trained weights to run with."""
+    if workload.weight_arrays:
+        return
+    path = weights_path(workload)
+    if not path.is_file():
+        raise ConfigError(Problem(f"workload {workload.name!r} has no trained weights: {path} not found",
+                                  path="weights", file=workload.source))
+
+
 def load_weights(workload: Workload, path: str | Path | None = None) -> NetworkWeights:
     """Read and check a weights file against the workload's layers.
 
-    Every problem (missing layer or key, wrong shape, non-finite value, code
-    out of range, non-positive scale) is reported at once in one ConfigError
-    naming the file and the ``layer.key``.
+    ``path`` defaults to the workload's own weights: those of the ONNX model it
+    was read from, or the file its YAML names. Every problem (missing layer or
+    key, wrong shape, non-finite value, code out of range, non-positive scale)
+    is reported at once in one ConfigError naming the file and the
+    ``layer.key``.
     """
-    path = Path(path) if path is not None else weights_path(workload)
-    file = str(path)
-    data = read_npz(path, "weights file")
+    if path is None and workload.weight_arrays:
+        file = workload.source or workload.name
+        data = dict(workload.weight_arrays)
+    else:
+        path = Path(path) if path is not None else weights_path(workload)
+        file = str(path)
+        data = read_npz(path, "weights file")
     problems: list[Problem] = []
 
     def bad(key: str, message: str, value=None):
@@ -178,7 +202,7 @@ def load_weights(workload: Workload, path: str | Path | None = None) -> NetworkW
         else:
             bits[key] = int(data[key])
     by_name = {layer.name: layer for layer in workload.layers}
-    known = (*LAYER_KEYS, *LAYER_BIT_KEYS)
+    known = (*LAYER_KEYS, *LAYER_BIT_KEYS, *FOLDED_KEYS)
     for key in data:
         if "." not in key:
             continue
@@ -191,6 +215,9 @@ def load_weights(workload: Workload, path: str | Path | None = None) -> NetworkW
             near = difflib.get_close_matches(suffix, known, n=1)
             bad(key, f"unknown key of layer {prefix!r}" + (f" (did you mean {prefix}.{near[0]}?)" if near else
                                                             f"; expected {', '.join(known)}"))
+        elif suffix in FOLDED_KEYS and data[key].shape != (_channels(by_name[prefix]),):
+            bad(key, f"shape {list(data[key].shape)} does not fit layer {prefix!r}: expected "
+                     f"[{_channels(by_name[prefix])}] (one value per output channel)")
         elif suffix in LAYER_BIT_KEYS and not quantised:
             bad(key, "a layer width, but the file holds only the float network (no weight codes)")
     layers: dict[str, LayerWeights] = {}
@@ -217,6 +244,10 @@ def load_weights(workload: Workload, path: str | Path | None = None) -> NetworkW
         raise ConfigError(problems)
     return NetworkWeights(layers=layers, weight_bits=bits.get("weight_bits"),
                           input_bits=bits.get("input_bits"), source=file, **extras)
+
+
+def _channels(layer: LayerInfo) -> int:
+    return weight_shape(layer)[0]
 
 
 def _check_layer(layer: LayerInfo, data: dict, bits: dict, bad,

@@ -7,6 +7,8 @@ import argparse
 import os
 import sys
 
+from accelsim.accuracy.ptq import PtqOptions, percentile, ptq_note
+from accelsim.accuracy.reference import check_evaluable
 from accelsim.accuracy.study import (
     CALIBRATION_SAMPLES,
     check_dies,
@@ -14,7 +16,8 @@ from accelsim.accuracy.study import (
     load_calibration_set,
     load_test_set,
 )
-from accelsim.cli.common import add_arch, add_output_format, require_weights
+from accelsim.accuracy.weights import load_weights, require_weights
+from accelsim.cli.common import add_arch, add_output_format
 from accelsim.config import load_arch
 from accelsim.errors import UsageError
 from accelsim.report.accuracy import accuracy_table, dies_table, layer_table
@@ -31,11 +34,12 @@ def register(sub) -> None:
         "plan and device instances) without and with calibration; report the per-layer MAC error and, "
         "with --dies, the spread over virtual dies.")
     p.add_argument("workload", nargs="?", default="kws_dscnn",
-                   help="workload YAML path or built-in name with a weights file (default: kws_dscnn)")
+                   help="workload with trained weights: a YAML path or built-in name with a weights file, or an "
+                   "ONNX model (default: kws_dscnn); a float-only network is quantised after training")
     add_arch(p)
     p.add_argument("--data", metavar="PATH",
-                   help="Speech Commands folder (its test split) or a feature-set .npz "
-                   "(default: the shipped KWS test set)")
+                   help="Speech Commands folder (its test split) or a feature-set .npz: `features` (n, "
+                   "*input_shape) and `labels` (n,) (default: the workload's shipped test set)")
     p.add_argument("--samples", type=int, metavar="N",
                    help="use the first N samples of the test set (all of them when it holds fewer)")
     p.add_argument("--calibration", metavar="PATH",
@@ -51,6 +55,15 @@ def register(sub) -> None:
                    help="local worker processes for the dies (default: the CPU count)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run the dies on a Dask cluster at ADDRESS (tcp://host:8786), or 'local'")
+    p.add_argument("--ptq", action="store_true",
+                   help="quantise the float network after training even when the weights file holds a "
+                   "quantised one (a float-only network always is)")
+    p.add_argument("--ptq-weight-scales", choices=("channel", "layer"),
+                   help="post-training quantisation: one weight step per output channel (default) or per layer; "
+                   "implies --ptq")
+    p.add_argument("--ptq-range", metavar="mse|minmax|P",
+                   help="post-training quantisation: each input's range by MSE clipping (default), its minimum "
+                   "and maximum, or its (100-P)th and Pth percentiles, P in (50, 100]; implies --ptq")
     add_output_format(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     p.set_defaults(func=run)
@@ -64,6 +77,19 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(f"--samples must be at least 1, got {args.samples}")
     if args.seed is not None and args.seed < 0:
         raise UsageError(f"--seed must be non-negative, got {args.seed}")
+    if args.ptq_range is not None:
+        try:
+            percentile(args.ptq_range)
+        except ValueError:
+            raise UsageError(f"--ptq-range must be mse, minmax or a percentile in (50, 100], "
+                             f"got {args.ptq_range!r}") from None
+
+
+def _ptq(args: argparse.Namespace) -> PtqOptions | None:
+    """The post-training quantisation asked for on the command line (None: only if float-only)."""
+    if not (args.ptq or args.ptq_weight_scales or args.ptq_range):
+        return None
+    return PtqOptions(weight_scales=args.ptq_weight_scales or "channel", input_range=args.ptq_range or "mse")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,6 +100,11 @@ def run(args: argparse.Namespace) -> int:
     arch = load_arch(args.arch, overrides)
     workload = load_workload(args.workload)
     require_weights(workload)  # before any data set: a workload without weights is the first thing to say
+    check_evaluable(workload)  # then a layer the reference inference cannot compute
+    weights = load_weights(workload)
+    ptq = _ptq(args)
+    if ptq is None and not weights.has_quantised:
+        ptq = PtqOptions()
     # the dies' parallelism: local processes (--workers), a local cluster of as many, or a cluster's (unknown)
     parallel = (1 if not (args.dies > 1 and (args.scheduler or args.workers > 1))
                 else min(args.workers, args.dies) if args.scheduler in (None, "local") else None)
@@ -89,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     with progress_bar(f"accuracy of {workload.name}: float, ideal, {args.dies} die(s)", "steps",
                       enabled=None if not args.quiet else False) as update:
         options = {"dies": args.dies, "calibration": calibration, "calibration_samples": args.calibration_samples,
-                   "progress": update}
+                   "weights": weights, "ptq": ptq, "progress": update}
         if args.dies > 1 and (args.scheduler or args.workers > 1):
             from accelsim.executors import open_executor
 
@@ -104,6 +135,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         con = stdout_console()
         con.print(accuracy_table(study))
+        con.print("weights: the quantised network of the weights file" if ptq is None
+                  else f"weights: {ptq_note(arch, ptq)}", highlight=False)
         if study.dies_summary is not None:
             con.print(dies_table(study))
         con.print(layer_table(study))

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from accelsim.api import RunOptions, simulate
-from accelsim.cli.common import add_arch, add_input_shape, input_shapes_of, require_weights
+from accelsim.cli.common import add_arch, add_input_shape, input_shapes_of
 from accelsim.config import load_arch
 from accelsim.errors import ConfigError, UsageError
 from accelsim.files import check_output_file, check_output_folder, write_atomic
@@ -97,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     study = None
     if args.accuracy:  # before the run: a workload without weights or test set fails fast
         from accelsim.accuracy.study import evaluate_accuracy, load_test_set
+        from accelsim.accuracy.weights import require_weights
 
         if args.accuracy_samples is not None and args.accuracy_samples < 1:
             raise UsageError(f"--accuracy-samples must be at least 1, got {args.accuracy_samples}")

@@ -59,13 +59,3 @@ def input_shapes_of(args: argparse.Namespace) -> dict[str, tuple[int, ...]] | No
             raise ConfigError(Problem(f"input {name!r} is given twice", file="--input-shape", value=text))
         shapes[name] = shape
     return shapes or None
-
-
-def require_weights(workload) -> None:
-    """A ConfigError naming the workload when it has no trained weights file to run with."""
-    from accelsim.accuracy.weights import weights_path
-
-    path = weights_path(workload)
-    if not path.is_file():
-        raise ConfigError(Problem(f"workload {workload.name!r} has no trained weights: {path} not found",
-                                  path="weights", file=workload.source))

@@ -138,6 +138,8 @@ def _check_accuracy(spec: SweepSpec, smap, file: str, folder: Path, workloads: d
                     digests: dict[str, str]) -> list[Problem]:
     """Every workload can be evaluated on the accuracy section's test set (its weights and a test
     set that fits its input), checked once before any point runs; the set's digest joins the inputs'."""
+    from accelsim.accuracy.study import load_test_set
+
     acc = spec.accuracy
     data = None if acc.data is None else folder / acc.data
     problems = []
@@ -150,7 +152,7 @@ def _check_accuracy(spec: SweepSpec, smap, file: str, folder: Path, workloads: d
             digests[ACCURACY_DATA] = hashlib.sha256(data.read_bytes()).hexdigest()
     for i, (w, resolved) in enumerate(workloads.items()):
         try:
-            _test_set(resolved, None if data is None else str(data), acc.samples)
+            load_test_set(_workload(resolved), data, samples=acc.samples)
         except ConfigError as err:
             for p in err.problems:
                 problems.append(Problem(f"accuracy of workload {w!r}: {p.message}", path=f"workloads[{i}]",
@@ -259,13 +261,6 @@ def _workload(path: str):
     return load_workload(path)
 
 
-@lru_cache(maxsize=4)
-def _test_set(workload_path: str, data: str | None, samples: int):
-    from accelsim.accuracy.study import load_test_set
-
-    return load_test_set(_workload(workload_path), data, samples=samples)
-
-
 def run_point(arch: ArchConfig, workload_path: str, accuracy: AccuracySpec | None = None,
               data: str | None = None) -> dict[str, float]:
     """Simulate one point; returns its scalar metrics. With ``accuracy`` (the sweep's accuracy
@@ -276,10 +271,10 @@ def run_point(arch: ArchConfig, workload_path: str, accuracy: AccuracySpec | Non
     workload = _workload(workload_path)
     metrics = flatten_metrics(simulate(arch, workload).to_dict())
     if accuracy is not None:
-        from accelsim.accuracy.study import evaluate_accuracy
+        from accelsim.accuracy.study import point_accuracy
 
-        study = evaluate_accuracy(arch, workload, _test_set(workload_path, data, accuracy.samples),
-                                  dies=accuracy.dies, calibration_samples=accuracy.calibration_samples)
+        study = point_accuracy(arch, workload, accuracy.samples, data, dies=accuracy.dies,
+                               calibration_samples=accuracy.calibration_samples)
         metrics.update(study.mean_figures())
     return metrics
 
