@@ -105,7 +105,7 @@ def simulate(arch: ArchConfig, workload: Workload, options: RunOptions | None = 
     options = options or RunOptions()
     opts = replace(options, verify=False).resolved(arch)
     check_workload(workload, arch)  # sizes that cannot be planned or simulated are refused before either
-    tile_plan = make_plan(workload, arch, opts.schedule)
+    tile_plan = make_plan(workload, arch, opts.schedule, opts.batch)
     check_simulation(tile_plan, workload, arch, opts, "simulation.batch" if options.batch is None else "batch")
     engine = simulate_plan(tile_plan, arch, replace(opts, record_path=opts.batch == 1))
     alone = engine if opts.batch == 1 else simulate_plan(

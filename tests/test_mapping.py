@@ -145,12 +145,12 @@ def test_line_buffer_larger_than_any_buffer_names_layer_and_limit():
     assert "'dw1'" in str(err.value) and "4,096 bits" in str(err.value)
 
 
-def test_a_column_taller_than_the_chip_is_refused():
+def test_a_column_taller_than_the_chip_is_split_along_k():
     w = workload_from_dict({"name": "tall", "input_shape": [100000],
                             "layers": [{"name": "fc", "type": "linear", "units": 4}]})
-    with pytest.raises(MappingError) as err:
-        plan(w, load_arch("mram72", ["chip.global_buffer_kib=1024"]))
-    assert "'fc'" in str(err.value) and "72 macros" in str(err.value)
+    p = plan(w, load_arch("mram72", ["chip.global_buffer_kib=1024"]))
+    # 100,000 rows / 64 rows per macro = 1,563 row tiles, 72 macros per round: 22 parts
+    assert p.layer("fc").parts == 22 and {s.k_parts for s in p.stages} == {22}
 
 
 def test_block_diagonal_slide_renews_one_kernel_column_per_channel():
@@ -217,3 +217,22 @@ def test_a_layer_split_over_rounds_adds_up_to_the_whole_layer(name):
         assert sum(s.macs for s in parts) == pytest.approx(ref.macs, abs=len(parts))
         assert sum(s.digital_ops for s in parts) == pytest.approx(ref.digital_ops, abs=len(parts))
         assert sum(s.output_bits_per_vector for s in parts) == ref.output_bits_per_vector
+
+
+@pytest.mark.parametrize("hw, kernel, pad, extra", [(6, 2, 0, 0), (5, 3, 1, 2)])
+def test_a_layer_reading_a_transposed_convolution_runs(hw, kernel, pad, extra):
+    """A conv_transpose2d's vectors (one per input pixel) are spread over its output's rows, so
+    that a consumer waiting for those rows is served: the run ends. When the pixels do not divide
+    into the rows, each row books the rounded-up share: ``extra`` vectors more than the layer's."""
+    from accelsim.api import simulate
+    from accelsim.config.options import RunOptions
+
+    w = workload_from_dict({"name": "dec", "input_shape": [16, hw, hw], "layers": [
+        {"name": "up", "type": "conv_transpose2d", "filters": 8, "kernel": kernel, "stride": 2, "padding": pad},
+        {"name": "post", "type": "conv2d", "filters": 8, "kernel": 3, "padding": 1}]})
+    up = w.layer("up")
+    rows = up.out_shape[1]
+    assert rows * math.ceil(up.vectors / rows) - up.vectors == extra
+    r = simulate(load_arch("mram72"), w, RunOptions(batch=2))
+    assert r.workload_macs == w.total_macs
+    assert r.executed_macs == w.total_macs + extra * up.k * up.n

@@ -50,6 +50,7 @@ from accelsim.mapping.path import (
     round_programming_cycles,
 )
 from accelsim.mapping.plan import Round, Stage, TensorPlacement, TilePlan
+from accelsim.mapping.streaming import for_batch
 
 _LINK = StepKind.LINK
 _MACRO = StepKind.MACRO
@@ -762,6 +763,7 @@ def simulate_plan(plan: TilePlan, arch: ArchConfig, options: RunOptions | None =
     options = (options or RunOptions()).resolved(arch)
     if arch.chip.macros < 1:
         raise SimulationError("the chip has no macros")
+    plan = for_batch(plan, options.batch)  # partial sums sized for a smaller batch go off-chip
     if not options.record_path:
         return _Sim(plan, arch, options).run()
     # a recorded run keeps every booking: pausing the cycle collector, which would scan them

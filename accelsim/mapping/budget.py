@@ -21,6 +21,7 @@ from accelsim.config.options import RunOptions
 from accelsim.errors import ConfigError, Problem
 from accelsim.hw.geometry import macro_geometry
 from accelsim.mapping.plan import TilePlan
+from accelsim.units import ceil_div
 from accelsim.workload import LayerInfo, Workload
 
 #: the plan and the run's results per weight tile (measured 634 B in the plan, about 400 B more in a run)
@@ -59,7 +60,7 @@ def layer_vectors(layer: LayerInfo) -> tuple[int, int]:
 
     rows, per_row = row_layout(layer.out_shape)
     if layer.has_weights and layer.vectors != rows * per_row:
-        rows, per_row = layer.vectors, 1
+        per_row = ceil_div(layer.vectors, rows)
     return rows, per_row
 
 

@@ -4,9 +4,12 @@ planner's bottleneck model and the engine.
 A vector of a stage, on one replica, takes these steps in order
 (docs/engine.md, Schedule): the read port of each input's store and the links
 to each tile of its replica; the replica's macros; the partial sums' links from
-each remote tile of the replica to its home tile; the home tile's digital unit
-(only when the stage has digital ops); the links from the home tile to the
-output's store, and its write port. A step of ``b`` bits on a port or link of
+each remote tile of the replica to its home tile; for a part of a layer split
+along K, the read of the partial sums the earlier part left and their links to
+the home tile; the home tile's digital unit (only when the stage has digital
+ops); the links from the home tile to the output's store, and its write port;
+for a part whose columns are not finished, the links to the partial sums'
+store and its write port. A step of ``b`` bits on a port or link of
 width ``w`` holds it ``ceil(b / w)`` cycles; the macros hold the replica
 ``cycles_per_mvm``; the digital unit ``ceil(ops / digital_ops_per_cycle)``.
 Each step may start ``latency`` cycles after the step before ends (the hop
@@ -168,6 +171,8 @@ class PathBuilder:
         home = rep.home_tile if rep else st.home_tile
         lat = 0
         for inp in st.inputs:
+            if inp.partial_sums:
+                continue  # read for the digital unit, after the macros
             node, rport, _, width, action = self.store(inp.tensor)
             read = inp.read_bits(first_of_row)
             steps.append(Step(rport, ceil_div(read, width), 0, StepKind.READ))
@@ -190,17 +195,33 @@ class PathBuilder:
                         counts[a] = counts.get(a, 0) + v
             for tile, bits in rep.psum_bits_by_tile(st.psum_bits_per_weight_column).items():
                 lat = max(lat, self._transfer(steps, counts, tile, home, bits, 0))
+        for inp in st.inputs:
+            if inp.partial_sums:  # an earlier part's partial sums, to be added by the digital unit
+                node, rport, _, width, action = self.store(inp.tensor)
+                steps.append(Step(rport, ceil_div(inp.bits_per_vector, width), lat, StepKind.READ))
+                counts[action] = counts.get(action, 0) + inp.bits_per_vector
+                lat = self._transfer(steps, counts, node, home, inp.bits_per_vector, 0)
         ops = st.digital_ops_per_vector
         if ops:
             steps.append(Step(Resource(ResourceKind.DIGITAL, home), ceil_div(ops, chip.digital_ops_per_cycle),
                               lat, StepKind.DIGITAL))
             lat = 0
-        node, _, wport, width, action = self.store(st.output)
-        out_bits = st.output_bits_per_vector
-        lat = self._transfer(steps, counts, home, node, out_bits, lat)
-        steps.append(Step(wport, ceil_div(out_bits, width), lat, StepKind.WRITE))
-        counts[action] = counts.get(action, 0) + out_bits
+        writes = [(st.output, st.output_bits_per_vector)]
+        if st.psum_output:
+            # a part that finishes none of its columns writes partial sums only
+            writes = [w for w in writes if w[1]] + [(st.psum_output, st.psum_output_bits_per_vector)]
+        for tensor, out_bits in writes:
+            lat = self._write(steps, counts, home, tensor, out_bits, lat)
         return VectorPath(tuple(steps), counts, macs)
+
+    def _write(self, steps: list, counts: dict, home: int, tensor: str, bits: int, latency: int) -> int:
+        """Append the links from the home tile to ``tensor``'s store and its write port; returns the
+        latency owed to a following step (0: the write port ends the chain)."""
+        node, _, wport, width, action = self.store(tensor)
+        latency = self._transfer(steps, counts, home, node, bits, latency)
+        steps.append(Step(wport, ceil_div(bits, width), latency, StepKind.WRITE))
+        counts[action] = counts.get(action, 0) + bits
+        return 0
 
 
 def programming_cycles(bits: int, arch: ArchConfig) -> int:

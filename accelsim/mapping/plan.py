@@ -11,6 +11,7 @@ off-chip memory.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
@@ -19,6 +20,21 @@ from accelsim.units import ceil_div
 
 Store = Literal["tile", "global", "offchip"]
 Unit = Literal["macros", "digital"]
+
+
+def row_layout(shape: tuple[int, ...]) -> tuple[int, int]:
+    """(rows, positions per row) of a tensor laid out [C, H, W], [T, F] or [F]."""
+    if len(shape) >= 3:
+        return shape[-2], shape[-1]
+    if len(shape) == 2:
+        return shape[0], 1
+    return 1, 1
+
+
+def row_bits(shape: tuple[int, ...], activation_bits: int) -> int:
+    """Bits of one row of a tensor (:func:`row_layout`) at ``activation_bits`` per element."""
+    rows, _ = row_layout(shape)
+    return math.prod(shape) // rows * activation_bits
 
 
 @dataclass(frozen=True)
@@ -145,6 +161,11 @@ class StageInput:
     rows as they arrive and keeps one value per channel (a pool over its
     whole input: C x ``chip.partial_sum_bits`` for an average, C x
     ``chip.activation_bits`` for a maximum). 0: not given (a hand-made input).
+
+    ``partial_sums``: the input is the partial sums an earlier part of a layer
+    split along K left for this part's columns (``chip.partial_sum_bits``
+    each); they go to the home tile's digital unit, which adds them, not to
+    the macros.
     """
 
     tensor: str
@@ -153,6 +174,7 @@ class StageInput:
     slide_bits_per_vector: int | None = None
     buffer_bits: int = 0
     streamed: bool = False
+    partial_sums: bool = False
 
     def read_bits(self, first_of_row: bool) -> int:
         """Bits one vector reads: the whole window for the first vector of a row, else the slide."""
@@ -178,6 +200,12 @@ class Stage:
         digital_ops: digital-unit operations per inference (accumulation of
             row tiles, depthwise/pool/add arithmetic, normalisation, activation).
         macs: MACs per inference done by this stage (analog or digital).
+        psum_output, psum_output_bits_per_vector: a part of a layer split along
+            K (rows) whose columns are not finished in this round writes their
+            partial sums (``chip.partial_sum_bits`` each) to the tensor
+            ``psum_output`` for the next part to add; "" and 0 otherwise.
+        k_parts: the parts along K (rows) that one column of the layer is
+            split into, across rounds (1 when a column fits the chip).
     """
 
     layer: str
@@ -195,6 +223,9 @@ class Stage:
     psum_bits_per_weight_column: int
     digital_ops: int
     macs: int
+    psum_output: str = ""
+    psum_output_bits_per_vector: int = 0
+    k_parts: int = 1
 
     @property
     def vectors(self) -> int:
@@ -296,7 +327,13 @@ class LayerMapping:
 
 @dataclass(frozen=True)
 class TilePlan:
-    """The whole mapping of a workload onto a chip."""
+    """The whole mapping of a workload onto a chip.
+
+    ``batch`` is the batch the plan was made for: the partial sums of a layer
+    split along K are kept in the global buffer only where that many
+    inferences' fit (:func:`accelsim.mapping.streaming.for_batch` adapts the
+    plan to a larger batch).
+    """
 
     workload: str
     arch: str
@@ -304,6 +341,7 @@ class TilePlan:
     layers: tuple[LayerMapping, ...]
     macros: int
     cells_per_macro: int
+    batch: int = 1
 
     @property
     def stages(self) -> tuple[Stage, ...]:

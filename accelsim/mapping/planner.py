@@ -5,11 +5,15 @@ Steps, each a function:
    (dense im2col tiling, or block-diagonal packing of a grouped/depthwise layer)
    and bundles them into column groups (tiles that together produce a set of
    output columns).
-2. :func:`form_rounds` packs stages into programming rounds of at most
-   ``chip.macros`` macros, splitting a layer wider than the chip into column parts.
+2. :func:`accelsim.mapping.streaming.split_along_k` cuts a weight column
+   taller than the chip into parts along K (rows), and :func:`form_rounds`
+   packs stages into programming rounds of at most ``chip.macros`` macros,
+   splitting a layer wider than the chip into column parts.
 3. :func:`place_round` puts each stage's tiles on macros (a stage on its own
    tile when it fits, so that each layer has a digital unit), adds replicas of
-   the bottleneck stage on spare macros, and places the round's tensors.
+   the bottleneck stage on spare macros, and places the round's tensors
+   (off-chip when they do not fit; the partial sums of a layer split along K
+   by :func:`accelsim.mapping.streaming.psum_placements`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ import math
 from dataclasses import dataclass, replace
 
 from accelsim.config.arch import ArchConfig, Schedule
-from accelsim.errors import MappingError
 from accelsim.hw.geometry import macro_geometry
 from accelsim.mapping.demand import Demand, DemandModel
 from accelsim.mapping.plan import (
@@ -32,8 +35,11 @@ from accelsim.mapping.plan import (
     StageInput,
     TensorPlacement,
     TilePlan,
+    row_bits,
+    row_layout,
 )
-from accelsim.units import BITS_PER_KIB
+from accelsim.mapping.streaming import check_staging, k_part_fields, psum_placements, split_along_k
+from accelsim.units import BITS_PER_KIB, ceil_div
 from accelsim.workload import LayerInfo, Workload
 
 NETWORK_INPUT = "input"
@@ -65,24 +71,13 @@ class LayerWork:
     vectors_per_row: int
     inputs: tuple[StageInput, ...]
     digital_ops: int
+    #: for a layer split along K (:func:`split_along_k`), per column group: (the column it is part
+    #: of, its part along K, the column's parts); empty when every column group is a whole column
+    k_pieces: tuple[tuple[int, int, int], ...] = ()
 
     @property
     def macros(self) -> int:
         return sum(len(g) for g in self.column_groups)
-
-
-def row_layout(shape: tuple[int, ...]) -> tuple[int, int]:
-    """(rows, positions per row) of a tensor laid out [C, H, W], [T, F] or [F]."""
-    if len(shape) >= 3:
-        return shape[-2], shape[-1]
-    if len(shape) == 2:
-        return shape[0], 1
-    return 1, 1
-
-
-def row_bits(shape: tuple[int, ...], activation_bits: int) -> int:
-    rows, _ = row_layout(shape)
-    return math.prod(shape) // rows * activation_bits
 
 
 def _window(layer: LayerInfo, index: int) -> RowWindow:
@@ -191,7 +186,8 @@ def layer_work(layer: LayerInfo, arch: ArchConfig) -> LayerWork:
     on_macros = layer.layer_kind.runs_on_macros(arch.mapping)
     out_rows, per_row = row_layout(layer.out_shape)
     if layer.has_weights and layer.vectors != out_rows * per_row:
-        out_rows, per_row = layer.vectors, 1
+        # a transposed convolution: one vector per input pixel, spread over the output's rows
+        per_row = ceil_div(layer.vectors, out_rows)
     vectors = out_rows * per_row
     bits = arch.chip.activation_bits
     reuse = arch.mapping.input_reuse == "sliding_window"
@@ -220,19 +216,16 @@ def layer_work(layer: LayerInfo, arch: ArchConfig) -> LayerWork:
 
 
 def form_rounds(works: list[LayerWork], macros: int) -> list[list[tuple[LayerWork, tuple[int, ...]]]]:
-    """Pack (layer, column groups) into rounds of at most ``macros`` macros, in layer order."""
+    """Pack (layer, column groups) into rounds of at most ``macros`` macros, in layer order.
+
+    Every column group must fit the chip (:func:`split_along_k` cuts the taller ones).
+    """
     rounds: list[list[tuple[LayerWork, tuple[int, ...]]]] = [[]]
     free = macros
     for w in works:
         if not w.on_macros:
             rounds[-1].append((w, ()))
             continue
-        largest = max(len(g) for g in w.column_groups)
-        if largest > macros:
-            raise MappingError(
-                f"layer {w.layer.name!r}: one column of its weight matrix needs {largest} macros "
-                f"(K = {w.layer.k} rows / {w.column_groups[0][0].rows_used} rows per macro), more than "
-                f"the chip's {macros} macros (chip.macros); splitting K across rounds is not modelled")
         if w.macros > free and rounds[-1]:
             rounds.append([])
             free = macros
@@ -412,7 +405,15 @@ def _replicate(stages: list[Stage], tiles_of: list[list[WeightTile]], replicable
 
 def place_round(index: int, items, arch: ArchConfig, consumers: dict[str, list[str]],
                 produced_in: dict[str, list[int]], parts_of: dict[str, int],
-                outputs: set[str], schedule: Schedule) -> Round:
+                outputs: set[str], schedule: Schedule, batch: int = 1,
+                kept: dict[str, bool] | None = None) -> Round:
+    """Place round ``index``: its stages' macros and replicas, its tensors, its programming.
+
+    ``batch`` and ``kept`` decide where the partial sums of a layer split
+    along K live (:func:`accelsim.mapping.streaming.psum_placements`); ``kept``
+    carries, from round to round, which of them were kept in the global buffer.
+    """
+    kept = {} if kept is None else kept
     chip = arch.chip
     pool = _MacroPool(chip.tiles, chip.macros_per_tile)
     stage_tiles: list[list[WeightTile]] = []
@@ -440,17 +441,23 @@ def place_round(index: int, items, arch: ArchConfig, consumers: dict[str, list[s
             out_per_vector = out_per_vector * cols // (layer.n * layer.groups)
         share = cols / (layer.n * layer.groups) if (w.on_macros and parts > 1) else 1.0
         part = produced_in[layer.name].index(index) if parts > 1 else 0
+        fields = dict(inputs=w.inputs, output_bits_per_vector=out_per_vector * chip.activation_bits,
+                      digital_ops=round(w.digital_ops * share), macs=round(layer.macs * share))
+        if w.k_pieces:
+            fields = k_part_fields(w, items[n][1], part, parts, arch)
         stages.append(Stage(
             layer=layer.name, kind=layer.kind, part=part, parts=parts,
             unit="macros" if w.on_macros else "digital", replicas=tuple(replicas[n]),
-            home_tile=home_of[layer.name], inputs=w.inputs, output=layer.name,
+            home_tile=home_of[layer.name], output=layer.name,
             out_rows=w.out_rows, vectors_per_row=w.vectors_per_row,
-            output_bits_per_vector=out_per_vector * chip.activation_bits,
-            psum_bits_per_weight_column=chip.partial_sum_bits,
-            digital_ops=round(w.digital_ops * share), macs=round(layer.macs * share)))
+            psum_bits_per_weight_column=chip.partial_sum_bits, **fields))
+    # the partial sums read here keep the global-buffer space the round before gave them
+    reserved = sum(batch * st.vectors * i.bits_per_vector for st in stages for i in st.inputs
+                   if i.partial_sums and kept.get(i.tensor, False))
     # tensors go to their producer's home tile, which replicas do not move
     tensors = _place_tensors(index, items, stages, arch, consumers, produced_in, outputs,
-                             schedule)
+                             schedule, reserved)
+    tensors += psum_placements(stages, tensors, arch, batch, kept)
     if arch.mapping.replicate:
         replicable = [w.on_macros and parts_of[w.layer.name] == 1 for w, _ in items]
         stages = _replicate(stages, stage_tiles, replicable, tensors, pool, arch,
@@ -463,13 +470,16 @@ def place_round(index: int, items, arch: ArchConfig, consumers: dict[str, list[s
 
 
 def _place_tensors(index, items, stages, arch, consumers, produced_in, outputs,
-                   schedule: Schedule) -> tuple[TensorPlacement, ...]:
+                   schedule: Schedule, reserved: int = 0) -> tuple[TensorPlacement, ...]:
     """Where each tensor of a round lives. In the layer-by-layer schedule a consumer starts only
     when its producer has finished, so a tensor is held whole (a line-buffer window would fill
-    and stop its producer for good) or goes off-chip."""
+    and stop its producer for good) or goes off-chip. A tensor read by a layer that also runs
+    in other rounds (a layer split into parts) goes off-chip: the parts in later rounds read it
+    there. ``reserved`` bits of the global buffer are taken already (partial sums kept across
+    rounds)."""
     chip = arch.chip
     tile_free = [int(chip.tile_buffer_kib * BITS_PER_KIB)] * chip.tiles
-    global_free = int(chip.global_buffer_kib * BITS_PER_KIB)
+    global_free = int(chip.global_buffer_kib * BITS_PER_KIB) - reserved
     here = {w.layer.name for w, _ in items}
     shapes = {w.layer.name: w.layer.out_shape for w, _ in items}
     home = {s.layer: s.home_tile for s in stages}
@@ -484,7 +494,7 @@ def _place_tensors(index, items, stages, arch, consumers, produced_in, outputs,
         rows = row_layout(shape)[0]
         rbits = row_bits(shape, chip.activation_bits)
         spill = (name not in here or name in outputs or len(produced_in.get(name, ())) > 1
-                 or any(c not in here for c in consumers.get(name, ())))
+                 or any(c not in here or len(produced_in[c]) > 1 for c in consumers.get(name, ())))
         if spill:
             placed.append(TensorPlacement(name, "offchip", None, rows, rbits, None))
             continue
@@ -506,39 +516,23 @@ def _place_tensors(index, items, stages, arch, consumers, produced_in, outputs,
     return tuple(placed)
 
 
-def _check_line_buffers(works: list[LayerWork], arch: ArchConfig, shapes: dict[str, tuple[int, ...]]) -> None:
-    chip = arch.chip
-    largest = max(chip.tile_buffer_kib, chip.global_buffer_kib) * BITS_PER_KIB
-    which = "global buffer (chip.global_buffer_kib)" if chip.global_buffer_kib >= chip.tile_buffer_kib \
-        else "tile buffer (chip.tile_buffer_kib)"
-    for w in works:
-        for inp in w.inputs:
-            if inp.buffer_bits <= largest:
-                continue
-            shape = shapes[inp.tensor]
-            if inp.streamed:
-                what = (f"accumulators of {inp.buffer_bits:,} bits ({shape[0]} channels of "
-                        f"{inp.buffer_bits // shape[0]} bits, reducing {inp.tensor!r})")
-            else:
-                what = (f"a line buffer of {inp.buffer_bits:,} bits "
-                        f"({inp.window.window_rows(row_layout(shape)[0])} rows of {inp.tensor!r} at "
-                        f"{row_bits(shape, chip.activation_bits):,} bits each)")
-            raise MappingError(f"layer {w.layer.name!r} needs {what}, more than the largest "
-                               f"on-chip buffer, the {which}, holds ({int(largest):,} bits)")
-
-
-def plan(workload: Workload, arch: ArchConfig, schedule: Schedule | None = None) -> TilePlan:
+def plan(workload: Workload, arch: ArchConfig, schedule: Schedule | None = None,
+         batch: int | None = None) -> TilePlan:
     """Map ``workload`` onto ``arch``; raises MappingError naming the layer and the limit.
 
     ``schedule`` (default ``mapping.schedule``, resolved here once) is the one
     the plan will run under: it decides which latency the replicas are chosen
     to shorten and whether a tensor may live in a line-buffer window.
+    ``batch`` (default ``simulation.batch``) is the batch the plan will run:
+    the partial sums of a layer split along K are kept in the global buffer
+    between rounds only when the whole batch's fit.
     """
     schedule = schedule or arch.mapping.schedule
+    batch = arch.simulation.batch if batch is None else batch
     geom = macro_geometry(arch)
-    works = [layer_work(layer, arch) for layer in workload.layers]
+    works = [split_along_k(layer_work(layer, arch), arch.chip.macros) for layer in workload.layers]
     shapes = {NETWORK_INPUT: workload.input_shape, **{w.layer.name: w.layer.out_shape for w in works}}
-    _check_line_buffers(works, arch, shapes)
+    check_staging(works, arch, shapes)
     consumers: dict[str, list[str]] = {}
     for w in works:
         for name in w.layer.inputs:
@@ -550,7 +544,8 @@ def plan(workload: Workload, arch: ArchConfig, schedule: Schedule | None = None)
         for w, _ in items:
             produced_in.setdefault(w.layer.name, []).append(i)
     parts_of = {name: len(r) for name, r in produced_in.items()}
-    rounds = tuple(place_round(i, items, arch, consumers, produced_in, parts_of, outputs, schedule)
+    kept: dict[str, bool] = {}  # partial sums kept in the global buffer, from the round that writes them
+    rounds = tuple(place_round(i, items, arch, consumers, produced_in, parts_of, outputs, schedule, batch, kept)
                    for i, items in enumerate(grouped))
     cells_per_macro = geom.rows * geom.weight_columns
     stages_of: dict[str, list[Stage]] = {}
@@ -570,4 +565,4 @@ def plan(workload: Workload, arch: ArchConfig, schedule: Schedule | None = None)
             rounds=tuple(produced_in[w.layer.name]), cells_used=used * (macros // tiles if tiles else 0),
             cells_allocated=macros * cells_per_macro, macs=w.layer.macs))
     return TilePlan(workload=workload.name, arch=arch.name, rounds=rounds, layers=tuple(layers),
-                    macros=arch.chip.macros, cells_per_macro=cells_per_macro)
+                    macros=arch.chip.macros, cells_per_macro=cells_per_macro, batch=batch)

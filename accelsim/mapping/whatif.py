@@ -56,6 +56,7 @@ from accelsim.hw.geometry import macro_geometry
 from accelsim.mapping.demand import Demand, round_demand
 from accelsim.mapping.path import round_programming_cycles
 from accelsim.mapping.plan import TilePlan
+from accelsim.mapping.streaming import for_batch
 from accelsim.results.bottleneck import Bottleneck, ResourceLoad, RoundBound, WhatIf
 
 Kind = Literal["macro", "port", "link", "digital", "programming", "unknown"]
@@ -267,6 +268,7 @@ def what_would_help(plan: TilePlan, arch: ArchConfig, *, batch: int | None = Non
     b = _check(batch, arch)
     if isinstance(top, bool) or not isinstance(top, int) or top < 0:
         raise ValueError(f"top must be a non-negative integer, not {top!r}")
+    plan = for_batch(plan, b)  # as the engine runs it: partial sums off-chip for a batch larger than planned
     base = _price(plan, arch, b)
     bound = Fraction(base.per_batch_cycles, b)
     multi = len(base.rounds) > 1
