@@ -51,6 +51,8 @@ def designs(draw):
              "slice_combine": draw(st.sampled_from(["digital", "analog"])),
              "rows": draw(st.integers(1, 24)), "variation": dict(NO_VARIATION),
              "calibration": {"enabled": False}}
+    if macro["serial_accumulation"] == "analog" and macro["input_bits"] >= 2:
+        macro["input_phases"] = draw(st.integers(1, 2))
     if encoding == "offset" and (weight_bits == bits or macro["slice_combine"] == "analog"):
         macro["offset_subtraction"] = draw(st.sampled_from(["digital", "analog"]))
     cpw = (weight_bits // bits) * (2 if encoding == "differential" else 1)
@@ -93,6 +95,10 @@ def test_cell_models_store_their_physical_quantity():
     ({**SRAM, "bits_per_cell": 2}, "holds 1 bit"),
     ({"serial_accumulation": "analog"}, "bit_serial only"),
     ({"input_pulse_ns": 1.0}, "pulse_width only"),
+    ({"input_phases": 2}, "input_phases 2 applies to input_mode bit_serial"),
+    ({"input_mode": "bit_serial", "serial_accumulation": "analog", "input_bits": 1, "input_phases": 2},
+     "exceeds input_bits"),
+    ({"integration_cycle_ns": 10.0}, "integration_cycle_ns applies to input_mode bit_serial"),
     ({"supply": {"voltage_v": 0.2, "reference_voltage_v": 0.8}}, "must exceed threshold_voltage_v"),
 ])
 def test_inconsistent_cell_and_scheme_settings_are_config_errors(macro, message):

@@ -209,8 +209,12 @@ def layer_inputs(workload: Workload, weights: NetworkWeights, features: np.ndarr
 
 def evaluation_drives(arch: ArchConfig, x: np.ndarray) -> np.ndarray:
     """What single evaluations apply for input vectors ``x (..., V, rows)``: the vectors themselves
-    (bit-parallel), or every bit plane of them stacked along the vector axis (one bit per conversion)."""
+    (bit-parallel), each phase's part of them stacked along the vector axis (``macro.input_phases``
+    2: the low and the high bits, converted apart), or every bit plane of them (one bit per conversion)."""
     m = arch.macro
+    if m.input_phases > 1 and not m.converts_each_input_bit:
+        low = m.phase_bits[-1]
+        return np.concatenate([x & (2 ** low - 1), x >> low], axis=-2)
     if not m.converts_each_input_bit:
         return x
     return np.concatenate([(x >> b) & 1 for b in range(m.input_bits)], axis=-2)

@@ -155,6 +155,13 @@ class AdcConfig(Section):
     """Time of one conversion when an ADC is shared between columns, ns."""
     full_scale: float = Field(gt=0, le=4)
     """ADC full-scale range as a fraction of the column's largest ideal signal (1.0: no clipping; <1 clips, finer LSB)."""
+    step_ns: float = Field(default=0.0, ge=0)
+    """A bit-by-bit converter (successive approximation, or a neuron's binary-weighted charge decrement): one step, ns; a conversion of ``bits`` takes ``bits + 1`` steps (a sample step and one per output bit), added to each conversion round beyond t_mvm_ns, so the conversion time follows the output bits. 0: the conversion is inside t_mvm_ns (and conversion_ns for the extra rounds of a shared ADC)."""
+
+    @property
+    def step_conversion_ns(self) -> float:
+        """Time of one bit-by-bit conversion beyond t_mvm_ns, ns: ``(bits + 1) x step_ns`` (0 without steps)."""
+        return (self.bits + 1) * self.step_ns
 
 
 class VariationConfig(Section):
@@ -255,6 +262,10 @@ class MacroConfig(Section):
     """``bit_parallel``: all input bits in one binary-weighted analog evaluation (ABP-MAC); ``bit_serial``: one evaluation per input bit; ``pulse_width``: one evaluation whose word-line pulse lasts (or counts) ``x`` unit pulses."""
     serial_accumulation: Literal["digital", "analog"] = "digital"
     """Bit-serial only: ``digital`` converts every input bit and shift-adds the codes; ``analog`` accumulates the bits with binary weights in the analog domain (charge sharing) and converts once per MVM."""
+    input_phases: int = Field(default=1, ge=1, le=2)
+    """Bit-serial inputs accumulated in analog only: ``2`` splits each input into a high part of ``ceil(B_in / 2)`` bits and a low part of ``floor(B_in / 2)`` bits, accumulated and converted in two separate phases and shift-added digitally (NeuRRAM's two-phase input mode: fewer integration cycles, twice the conversions); ``1``: one accumulation and one conversion per MVM."""
+    integration_cycle_ns: float = Field(default=0.0, ge=0)
+    """Bit-serial inputs accumulated in analog only: the neuron weights input bit k of a phase by integrating its sampled column signal ``2**k`` times, each integration cycle this long, ns; a phase of ``b`` bits adds ``(2**b - 1)`` cycles to its ``b`` evaluations. 0: the bits are weighted within t_mvm_ns (charge sharing)."""
     slice_combine: Literal["digital", "analog"] = "digital"
     """``digital``: every cell column has its own conversion and the slices of a weight are shift-added digitally; ``analog``: the slice columns of a weight are summed with binary weights before one conversion (weighted multi-column readout, binary-weighted capacitors, C-2C ladder)."""
     input_pulse_ns: float = Field(default=0.0, ge=0)
@@ -291,6 +302,7 @@ class MacroConfig(Section):
             raise ValueError("serial_accumulation: analog applies to input_mode bit_serial only")
         if self.input_pulse_ns > 0 and self.input_mode != "pulse_width":
             raise ValueError("input_pulse_ns applies to input_mode pulse_width only")
+        self._check_phases()
         if self.offset_subtraction == "analog":
             if self.weight_encoding != "offset":
                 raise ValueError("offset_subtraction: analog applies to weight_encoding offset only "
@@ -300,6 +312,19 @@ class MacroConfig(Section):
                                  "(weight_bits = bits_per_cell, or slice_combine: analog; or set "
                                  "macro.offset_subtraction: digital)")
         return self
+
+    def _check_phases(self) -> None:
+        """Input phases and integration cycles belong to analog accumulation of bit-serial inputs."""
+        analog = self.input_mode == "bit_serial" and self.serial_accumulation == "analog"
+        if self.input_phases > 1 and not analog:
+            raise ValueError(f"input_phases {self.input_phases} applies to input_mode bit_serial with "
+                             "serial_accumulation analog only (set macro.input_phases: 1)")
+        if self.input_phases > self.input_bits:
+            raise ValueError(f"input_phases ({self.input_phases}) exceeds input_bits ({self.input_bits}): "
+                             "a phase holds at least one input bit")
+        if self.integration_cycle_ns > 0 and not analog:
+            raise ValueError("integration_cycle_ns applies to input_mode bit_serial with serial_accumulation "
+                             "analog only (set macro.integration_cycle_ns: 0)")
 
     def _check_cell(self) -> None:
         """Each cell model has its parameters, its readout and its bits per cell."""
@@ -359,6 +384,23 @@ class MacroConfig(Section):
     def evaluations_per_mvm(self) -> int:
         """Analog array evaluations per MVM: one per input bit bit-serial, else one."""
         return self.input_bits if self.input_mode == "bit_serial" else 1
+
+    @property
+    def phase_bits(self) -> tuple[int, ...]:
+        """Input bits of each accumulation phase, high part first: ``(B_in,)`` in one phase,
+        ``(ceil(B_in / 2), floor(B_in / 2))`` in two."""
+        if self.input_phases == 1:
+            return (self.input_bits,)
+        low = self.input_bits // 2
+        return (self.input_bits - low, low)
+
+    @property
+    def integration_cycles_per_mvm(self) -> int:
+        """Integration cycles of one MVM with repeated-integration bit weighting: ``sum_p (2**b_p - 1)``
+        over the phases (0 when the bits are weighted within t_mvm_ns)."""
+        if self.integration_cycle_ns == 0:
+            return 0
+        return sum(2**b - 1 for b in self.phase_bits)
 
     @property
     def converts_each_input_bit(self) -> bool:

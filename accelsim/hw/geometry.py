@@ -51,10 +51,11 @@ class MacroGeometry:
         conversion_columns: signals converted per pass (physical columns, or one per weight polarity
             when slices combine in analog).
         conversion_passes: conversions of each converted column per MVM (B_in bit-serial with digital
-            shift-add, else 1).
+            shift-add, else one per accumulation phase: ``macro.input_phases``).
         cycles_per_mvm: clock cycles a macro is busy with one MVM.
         conversion_cycles_per_mvm: of those, the cycles of the extra conversion rounds of shared
-            ADCs (the first conversion is part of each evaluation's ``t_mvm_ns``).
+            ADCs and of a bit-by-bit converter's steps (``adc.step_ns``; the first conversion is
+            otherwise part of each evaluation's ``t_mvm_ns``).
         macs_per_mvm: weight MACs of a full MVM (rows x weight_columns).
     """
 
@@ -86,15 +87,25 @@ class MacroGeometry:
 def macro_geometry(arch: ArchConfig) -> MacroGeometry:
     m = arch.macro
     f_hz = arch.clock.frequency_mhz * MHZ
+    delay = supply_delay_scale(m)
     evaluations = m.evaluations_per_mvm
-    passes = evaluations if m.converts_each_input_bit else 1
+    # every input bit converted (digital shift-add), else one conversion per accumulation phase
+    passes = evaluations if m.converts_each_input_bit else m.input_phases
     adc_rounds = math.ceil(m.conversion_columns / m.adc.count)
-    # t_mvm covers settling and one conversion per ADC; extra rounds of a shared ADC add conversions.
+    # t_mvm covers settling and one conversion per ADC; extra rounds of a shared ADC add conversions,
+    # a bit-by-bit converter adds its steps to every round.
     settle = cycles_for(evaluation_time_ns(m) * NS, f_hz)
-    extra = (adc_rounds - 1) * cycles_for(m.adc.conversion_ns * supply_delay_scale(m) * NS, f_hz)
-    cycles_eval = settle + extra
-    # analog accumulation: every bit settles, the shared ADCs' extra rounds come once per MVM
-    cycles_mvm = cycles_eval * evaluations if passes == evaluations else settle * evaluations + extra
+    steps = cycles_for(m.adc.step_conversion_ns * delay * NS, f_hz) if m.adc.step_ns > 0 else 0
+    extra = (adc_rounds - 1) * cycles_for((m.adc.conversion_ns + m.adc.step_conversion_ns) * delay * NS, f_hz)
+    conversion = steps + extra
+    if m.converts_each_input_bit:
+        cycles_mvm = (settle + conversion) * evaluations
+    else:
+        # analog accumulation: every bit settles, the repeated integrations weight the bits, and the
+        # conversions (the shared ADCs' extra rounds, the converter's steps) come once per phase
+        integrate = m.integration_cycles_per_mvm
+        integrate = cycles_for(integrate * m.integration_cycle_ns * delay * NS, f_hz) if integrate else 0
+        cycles_mvm = settle * evaluations + integrate + conversion * passes
     return MacroGeometry(
         rows=m.rows,
         weight_columns=m.weight_columns,
@@ -103,7 +114,7 @@ def macro_geometry(arch: ArchConfig) -> MacroGeometry:
         conversions_per_mvm=m.conversion_columns * passes,
         adc_rounds=adc_rounds,
         cycles_per_mvm=cycles_mvm,
-        conversion_cycles_per_mvm=extra * evaluations if passes == evaluations else extra,
+        conversion_cycles_per_mvm=conversion * passes,
         macs_per_mvm=m.rows * m.weight_columns,
         input_bits=m.input_bits,
         weight_bits=m.weight_bits,

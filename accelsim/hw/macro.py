@@ -23,9 +23,10 @@ Signal chain of one evaluation (docs/macro-model.md has the equations):
 4. Column gain, offset and read noise act on the analog signal; an ADC of
    ``adc.bits`` with full scale ``adc.full_scale`` x the column's largest ideal
    signal quantises and clips it.
-5. Digital: bit-serial evaluations are shift-added, the calibration's
-   per-column gain/offset correction is applied, each column is rounded to an
-   integer partial sum, and slices (and differential pairs) are recombined.
+5. Digital: bit-serial evaluations (and the two phases of a two-phase input)
+   are shift-added, the calibration's per-column gain/offset correction is
+   applied, each column is rounded to an integer partial sum, and slices (and
+   differential pairs) are recombined.
 
 Everything is vectorised over macros and input vectors: one matmul per block
 of macros and vectors (per input bit when bit-serial), no loop per vector.
@@ -173,8 +174,11 @@ def input_max(macro: MacroConfig) -> int:
 
 def evaluation_input_max(macro: MacroConfig) -> int:
     """Largest drive of one conversion: one bit when every input bit is converted (bit-serial,
-    digital shift-add), else the whole input (bit-parallel, pulse-width, analog accumulation)."""
-    return 1 if macro.converts_each_input_bit else input_max(macro)
+    digital shift-add), the larger (high) part of a two-phase input, else the whole input
+    (bit-parallel, pulse-width, analog accumulation in one phase)."""
+    if macro.converts_each_input_bit:
+        return 1
+    return 2 ** macro.phase_bits[0] - 1
 
 
 def conversion_level_max(macro: MacroConfig) -> int:
@@ -560,6 +564,8 @@ def _for_each_block(prog: ProgrammedMacros, x: np.ndarray, rng: np.random.Genera
     shift = (shift + (0.0 if probe else 0.5)).astype(dt)[:, None, :]
     ones = np.ones(prog.rows_used, dt)
     serial = m.converts_each_input_bit and not probe
+    phased = m.input_phases > 1 and not probe
+    low_bits = m.phase_bits[-1]
     shared = x.ndim == 2
     blocks = list(_blocks(len(prog.macro_ids), x.shape[-2], cols))
     seeds = _noise_seeds(prog, rng, len(blocks))
@@ -588,6 +594,13 @@ def _for_each_block(prog: ProgrammedMacros, x: np.ndarray, rng: np.random.Genera
                 plane = conversion(((xb >> bit) & 1).astype(dt), ms, noise_rng, noise)
                 plane *= dt(2**bit)
                 values += plane
+            xsum = xb.sum(axis=-1, dtype=dt)
+        elif phased:
+            # two-phase input: the low and the high part accumulated and converted apart, shift-added
+            values = conversion((xb & (2**low_bits - 1)).astype(dt), ms, noise_rng, noise)
+            high = conversion((xb >> low_bits).astype(dt), ms, noise_rng, noise)
+            high *= dt(2**low_bits)
+            values += high
             xsum = xb.sum(axis=-1, dtype=dt)
         else:
             xf = xb.astype(dt)
