@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from accelsim.config import ArchConfig, load_arch
-from accelsim.config.resources import builtin_dir, builtin_names, builtins, identify, resolve, suggestions
+from accelsim.config.resources import builtin_dir, builtin_names, builtins, find_builtin, identify, resolve, suggestions
 from accelsim.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,8 +56,12 @@ def test_each_kind_has_exactly_its_files():
 
 
 def test_every_shipped_yaml_is_in_the_catalogue_and_in_the_package_data():
-    shipped = sorted(p for folder in ("configs", "workloads") for p in (ROOT / folder).rglob("*.yaml"))
-    assert sorted(b.path.resolve() for b in builtins()) == [p.resolve() for p in shipped]
+    shipped = sorted([p for folder in ("configs", "workloads") for p in (ROOT / folder).rglob("*.yaml")]
+                     + list((ROOT / "workloads").glob("*.onnx")))
+    assert sorted(b.path.resolve() for b in builtins()) == sorted(p.resolve() for p in shipped)
+    # a shipped ONNX model is a workload by its short name
+    assert resolve("digits_cnn", "workload") == builtin_dir("workloads") / "digits_cnn.onnx"
+    assert find_builtin("digits_cnn", "workload").kind == "workload"
     cfg = configparser.ConfigParser()
     cfg.read(ROOT / "setup.cfg")
     data = cfg["options.package_data"]

@@ -32,6 +32,8 @@ def test_golden_exact_totals():
         "resnet18_cifar10": (555_422_720, 11_164_352),
         "resnet18_imagenet": (1_814_073_344, 11_678_912),
         "mobilenet_v1": (568_740_352, 4_209_088),
+        # 3x3 convs 1 -> 16 and 16 -> 32 on 8 x 8 ("same"), then 512 -> 10: 9*16*64 + 144*32*64 + 512*10
+        "digits_cnn": (9 * 16 * 64 + 144 * 32 * 64 + 512 * 10, 144 + 4_608 + 5_120),
     }
     for name, (macs, weights) in golden.items():
         w = load_workload(name)

@@ -153,6 +153,12 @@ def _info(path: Path) -> tuple[Kind | None, str]:
     return _read(path, (st.st_mtime_ns, st.st_size))
 
 
+def _onnx_info(path: Path) -> tuple[Kind, str]:
+    """A shipped ONNX model is a workload; its description says so (reading the model itself needs
+    the onnx extra, which listing the built-ins does not)."""
+    return "workload", f"ONNX model {path.name} (imported when used; needs the onnx extra)"
+
+
 def _sort_key(b: Builtin) -> tuple:
     return ("/" in b.name, b.name)
 
@@ -170,11 +176,12 @@ def builtins(kind: str | None = None) -> list[Builtin]:
         root = builtin_dir(folder)  # type: ignore[arg-type]
         if not root.is_dir():
             continue
-        for path in root.rglob("*.yaml"):
+        paths = sorted(root.rglob("*.yaml")) + (sorted(root.glob("*.onnx")) if folder == "workloads" else [])
+        for path in paths:
             if not path.is_file():
                 continue
             rel = path.relative_to(root).with_suffix("")
-            found, description = _info(path)
+            found, description = _onnx_info(path) if path.suffix == ".onnx" else _info(path)
             if folder == "workloads":
                 home = "workload"
             elif rel.parts[0] == "sweeps" and len(rel.parts) > 1:
@@ -211,6 +218,9 @@ def _direct(name: str, kind: Kind) -> Builtin | None:
         path = builtin_dir("configs") / "sweeps" / f"{short}.yaml"
     elif kind == "workload":
         short, path = name, builtin_dir("workloads") / f"{name}.yaml"
+        onnx = builtin_dir("workloads") / f"{name}.onnx"
+        if not path.is_file() and "/" not in name and onnx.is_file():
+            return Builtin(short, kind, onnx, _onnx_info(onnx)[1])
     else:
         if name.startswith("sweeps/"):
             return None
