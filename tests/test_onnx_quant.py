@@ -242,7 +242,11 @@ def test_qlinear_conv_and_qgemm_by_hand(tmp_path, per_channel):
     assert set(q) == {"conv", "fc"} and q["conv"].bits == q["fc"].bits == 8
     np.testing.assert_array_equal(q["conv"].zero_point, v["wz"])
     assert q["fc"].zero_point.dtype == np.uint8 and int(q["fc"].zero_point) == 120
-    assert {"q_in", "conv/QuantizeLinear", "dq_out"} <= set(imported.removed)
+    assert {"q_in", "dq_out"} <= set(imported.removed)
+    # the conv's output quantised with zero point 0 (uint8): no code below zero, the ReLU the
+    # quantiser folded into the output range, back as the conv's activation
+    assert w.layer("conv").spec.activation == "relu" and "conv/QuantizeLinear" not in imported.removed
+    assert w.layer("fc").spec.activation == "none"  # zero point 128: signed outputs, no clamp
 
 
 def test_qlinear_matmul_of_two_activations_is_a_matmul(tmp_path):

@@ -17,6 +17,17 @@ layer on the architecture (its :class:`TilePlan`):
   ``r max|w| / 2**(bits-1)``, r in (0, 2], that minimises the squared error
   sum (w - s w_q)^2 of the channel (or layer): at 2 bits clipping the largest
   weights beats resolving them;
+- **the model's own quantisation**: a layer whose weights file gives the
+  model's own weight quantisation (``L.model_weight_scale``,
+  ``.model_weight_zero_point``, ``.model_weight_bits``: ``accelsim import``
+  of a QDQ, QOperator or dynamically quantised ONNX model) keeps it: its
+  codes are the model's integers minus the zero point, w_q = q - zp =
+  L.weight / scale, exactly, and its steps the model's scale (per tensor or
+  per output channel, whatever ``weight_scales`` says), when the model's
+  bits are at most the layer's ``weight_bits`` and every q - zp lies in
+  their two's-complement range (an asymmetric uint8 zero point can need
+  one bit more). Otherwise the layer is quantised from its float weights
+  as above, and :func:`ptq_note` says which layers and why;
 - **inputs**: every weight layer's input x, as the float network computes it
   on the calibration batch, sets its step s and zero point zp: codes q =
   clip(round(x / s) + zp, 0, 2**bits - 1). A range [lo, hi] (lo = 0 for a
@@ -111,11 +122,40 @@ def percentile(input_range: str | float) -> float | None:
     return p
 
 
-def ptq_note(arch: ArchConfig, options: PtqOptions) -> str:
-    """What :func:`quantise` does on ``arch``, in one line (for a report)."""
+def ptq_note(arch: ArchConfig, options: PtqOptions, weights: NetworkWeights | None = None,
+             workload: Workload | None = None, tile_plan: TilePlan | None = None) -> str:
+    """What :func:`quantise` does on ``arch``, in one line (for a report); given the weights
+    (and their workload), also which layers keep the model's own weight quantisation and
+    why the others are requantised (:func:`own_codes_note`)."""
     m = arch.macro
-    return (f"quantised after training to {m.weight_bits}-bit weights and {m.input_bits}-bit inputs on macros "
+    note = (f"quantised after training to {m.weight_bits}-bit weights and {m.input_bits}-bit inputs on macros "
             f"({DIGITAL_WEIGHT_BITS} and {arch.chip.activation_bits} bits in digital units); {options.describe()}")
+    own = None if weights is None or workload is None else own_codes_note(arch, workload, weights, tile_plan)
+    return note if own is None else f"{note}; {own}"
+
+
+def own_codes_note(arch: ArchConfig, workload: Workload, weights: NetworkWeights,
+                   tile_plan: TilePlan | None = None) -> str | None:
+    """Which layers :func:`quantise` gives the model's own integer codes, and which it
+    requantises from the float weights and why, in one phrase; None when the weights carry
+    no quantisation of the model's own."""
+    layers = {name: lw for name, lw in weights.layers.items() if lw.model_weight_scale is not None}
+    if not layers:
+        return None
+    tile_plan = make_plan(workload, arch) if tile_plan is None else tile_plan
+    bits = layer_bits(arch, workload, tile_plan)
+    refused = {name: found for name, lw in layers.items()
+               if isinstance(found := own_codes(lw, bits[name][0]), str)}
+    kept = len(layers) - len(refused)
+    widths = sorted({lw.model_weight_bits for lw in layers.values()})
+    note = (f"the model's own {'/'.join(map(str, widths))}-bit weight integers are the codes of {kept} of "
+            f"{len(layers)} layer{'s' * (len(layers) != 1)}")
+    if refused:
+        shown = list(refused.items())[:3]
+        more = len(refused) - len(shown)
+        note += ("; requantised from the float weights: " + ", ".join(f"{name} ({why})" for name, why in shown)
+                 + (f" and {more} more" if more else ""))
+    return note
 
 
 # ---------------------------------------------------------------- widths
@@ -154,6 +194,28 @@ def quantise_weights(weight: np.ndarray, bits: int, scales: WeightScales = "chan
     step = best if scales == "channel" else np.full(len(w), best[0])
     codes = np.clip(np.round(w / step[:, None]), lo, hi)
     return codes.reshape(np.shape(weight)).astype(np.int8 if bits <= 8 else np.int16), step
+
+
+def own_codes(lw: LayerWeights, bits: int) -> tuple[np.ndarray, np.ndarray] | str:
+    """The codes (the weight's shape) and steps (N,) of the model's own weight quantisation
+    of a layer, w_q = q - zero_point = weight / scale, for ``bits``-bit codes; or, when they
+    cannot be the codes, why (a phrase): the model has more bits, its integers minus the
+    zero point leave the two's-complement range of ``bits``, or the weights are not its
+    integers times its scale."""
+    if lw.model_weight_scale is None:
+        return "the weights file gives no quantisation of the model's own"
+    if lw.model_weight_bits > bits:
+        return f"the model's {lw.model_weight_bits}-bit weights are wider than the {bits}-bit codes"
+    step = np.asarray(lw.model_weight_scale, dtype=np.float64)
+    w = np.asarray(lw.weight, dtype=np.float64).reshape(len(step), -1)
+    codes = np.rint(w / step[:, None])
+    if not np.all(np.abs(w - codes * step[:, None]) <= 1e-3 * step[:, None]):
+        return "its weights are not the model's integers times the model's scale"
+    lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    if codes.min() < lo or codes.max() > hi:
+        return (f"the model's integers minus the zero point span {int(codes.min())}..{int(codes.max())}, "
+                f"beyond the {bits}-bit codes' {lo}..{hi}")
+    return codes.reshape(np.shape(lw.weight)).astype(np.int8 if bits <= 8 else np.int16), step
 
 
 # ---------------------------------------------------------------- inputs
@@ -232,8 +294,9 @@ def quantise(arch: ArchConfig, workload: Workload, weights: NetworkWeights, feat
     """The quantised network of ``weights``' float network for ``arch``, ranged on ``features``
     (the calibration batch: inputs of the network, without labels).
 
-    Any quantised network the weights already hold is replaced. ConfigError naming the weights
-    file when the batch holds no samples.
+    Any quantised network the weights already hold is replaced. A layer with the model's own
+    weight quantisation keeps its integers as the codes where they fit (:func:`own_codes`).
+    ConfigError naming the weights file when the batch holds no samples.
     """
     options = PtqOptions() if options is None else options
     features = np.asarray(features, dtype=np.float32)
@@ -246,11 +309,11 @@ def quantise(arch: ArchConfig, workload: Workload, weights: NetworkWeights, feat
     layers: dict[str, LayerWeights] = {}
     for name, lw in weights.layers.items():
         w_bits, i_bits = bits[name]
-        codes, step = quantise_weights(lw.weight, w_bits, options.weight_scales)
+        own = own_codes(lw, w_bits)
+        codes, step = own if not isinstance(own, str) else quantise_weights(lw.weight, w_bits, options.weight_scales)
         scale, zp = input_quantiser(ranges[name], i_bits, options.input_range)
-        layers[name] = LayerWeights(
-            weight=lw.weight, out_scale=lw.out_scale, out_shift=lw.out_shift,
-            weight_codes=codes, weight_scale=step, input_scale=scale, input_zero_point=zp,
+        layers[name] = dataclasses.replace(
+            lw, weight_codes=codes, weight_scale=step, input_scale=scale, input_zero_point=zp,
             q_out_scale=lw.out_scale, q_out_shift=lw.out_shift, weight_bits=w_bits, input_bits=i_bits)
     return dataclasses.replace(weights, layers=layers, weight_bits=arch.macro.weight_bits,
                                input_bits=arch.macro.input_bits, trained_accuracy_ideal=None)

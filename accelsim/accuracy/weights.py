@@ -12,21 +12,24 @@ One file holds two versions of the same network, keyed by layer name:
 Keys of a layer ``L`` with weights (conv2d, depthwise_conv2d, linear), all
 float32 unless said otherwise:
 
-=========================  ==================  ==========================================
-key                        shape               meaning
-=========================  ==================  ==========================================
-``L.weight``               W                   float weights
-``L.out_scale``            (N,)                float network: y = (W * x) * out_scale + out_shift
-``L.out_shift``            (N,)                (batch-norm and bias folded)
-``L.weight_codes``         W, integers         quantised weights: w = weight_codes * weight_scale
-``L.weight_scale``         (N,)                per output channel
-``L.input_scale``          ()                  input codes q = clip(round(x / input_scale) + zp, 0, 2**input_bits - 1)
-``L.input_zero_point``     (), int32           zp; 0 for the ReLU outputs, > 0 for a signed input
-``L.q_out_scale``          (N,)                quantised network: y = (acc - zp * sum_k codes) * input_scale
-``L.q_out_shift``          (N,)                * weight_scale * q_out_scale + q_out_shift
-``L.weight_bits``          (), int32           optional: this layer's weight code width
-``L.input_bits``           (), int32           optional: this layer's input code width
-=========================  ==================  ==========================================
+=============================  ==================  ==========================================
+key                            shape               meaning
+=============================  ==================  ==========================================
+``L.weight``                   W                   float weights
+``L.out_scale``                (N,)                float network: y = (W * x) * out_scale + out_shift
+``L.out_shift``                (N,)                (batch-norm and bias folded)
+``L.weight_codes``             W, integers         quantised weights: w = weight_codes * weight_scale
+``L.weight_scale``             (N,)                per output channel
+``L.input_scale``              ()                  input codes q = clip(round(x / input_scale) + zp, 0, 2**input_bits - 1)
+``L.input_zero_point``         (), int32           zp; 0 for the ReLU outputs, > 0 for a signed input
+``L.q_out_scale``              (N,)                quantised network: y = (acc - zp * sum_k codes) * input_scale
+``L.q_out_shift``              (N,)                * weight_scale * q_out_scale + q_out_shift
+``L.weight_bits``              (), int32           optional: this layer's weight code width
+``L.input_bits``               (), int32           optional: this layer's input code width
+``L.model_weight_scale``       (N,)                optional, the three together: the model's own weight
+``L.model_weight_zero_point``  (N,), int32         quantisation (``accelsim import`` of a quantised ONNX
+``L.model_weight_bits``        (), int32           model): L.weight = (q - zero_point) * scale, q integers of model_weight_bits bits
+=============================  ==================  ==========================================
 
 W is (N, C, kh, kw) for conv2d, (C * multiplier, 1, kh, kw) for
 depthwise_conv2d and (N, F) for linear: output channel first, as in ONNX and
@@ -50,6 +53,12 @@ broadcast against the input's trailing axes: the network sees
 (features - input_mean) / input_std), ``classes`` (unicode, the class names
 in label order) and ``trained_accuracy_float`` / ``trained_accuracy_ideal``
 (float64, what the training measured on the shipped test set).
+
+The ``L.model_weight_*`` keys describe, not replace, the float network: the
+codes the macros use are ``L.weight_codes``. Post-training quantisation
+(:mod:`accelsim.accuracy.ptq`) takes the model's own integers as the codes,
+weight_codes = q - zero_point = L.weight / scale, where they fit the width
+of the unit that computes the layer.
 """
 
 from __future__ import annotations
@@ -80,6 +89,9 @@ FLOAT_KEYS = ("weight", "out_scale", "out_shift")
 #: accepted on a weight layer and not read again
 FOLDED_KEYS = ("bias", "bn_scale", "bn_shift")
 FILE_KEYS = ("weight_bits", "input_bits")
+#: the quantisation of the model itself (``accelsim import`` of a quantised ONNX model): optional,
+#: all three or none, in a file with or without the quantised network
+MODEL_KEYS = {"model_weight_scale": "n", "model_weight_zero_point": "n", "model_weight_bits": ""}
 
 
 @dataclass(frozen=True)
@@ -99,6 +111,12 @@ class LayerWeights:
     """Width of this layer's weight codes (the file's ``weight_bits`` unless ``L.weight_bits`` says)."""
     input_bits: int | None = None
     """Width of this layer's input codes (the file's ``input_bits`` unless ``L.input_bits`` says)."""
+    model_weight_scale: np.ndarray | None = None
+    """The model's own weight quantisation (``L.model_weight_*``): its step per output channel (N,),"""
+    model_weight_zero_point: np.ndarray | None = None
+    """its zero point per output channel (N,)"""
+    model_weight_bits: int | None = None
+    """and the width of its integers q: L.weight = (q - zero_point) * scale."""
 
     @property
     def input_code_max(self) -> int:
@@ -202,7 +220,7 @@ def load_weights(workload: Workload, path: str | Path | None = None) -> NetworkW
         else:
             bits[key] = int(data[key])
     by_name = {layer.name: layer for layer in workload.layers}
-    known = (*LAYER_KEYS, *LAYER_BIT_KEYS, *FOLDED_KEYS)
+    known = (*LAYER_KEYS, *LAYER_BIT_KEYS, *FOLDED_KEYS, *MODEL_KEYS)
     for key in data:
         if "." not in key:
             continue
@@ -237,8 +255,9 @@ def load_weights(workload: Workload, path: str | Path | None = None) -> NetworkW
                 "terms, so the reference inference cannot evaluate it",
                 path=f"layers[{i}].layer_norm", file=workload.source))
         parsed = _check_layer(layer, data, bits, bad, quantised)
+        model_quantisation = _check_model_quantisation(layer, data, bad)
         if parsed is not None:
-            layers[layer.name] = parsed
+            layers[layer.name] = dataclasses.replace(parsed, **model_quantisation)
     extras = _check_file_extras(workload, data, bad)
     if problems:
         raise ConfigError(problems)
@@ -325,6 +344,42 @@ def _check_layer(layer: LayerInfo, data: dict, bits: dict, bad,
         input_scale=float(f64["input_scale"]), input_zero_point=int(zp),
         q_out_scale=f64["q_out_scale"], q_out_shift=f64["q_out_shift"],
         weight_bits=own.get("weight_bits"), input_bits=own.get("input_bits"))
+
+
+def _check_model_quantisation(layer: LayerInfo, data: dict, bad) -> dict:
+    """The layer's ``L.model_weight_*`` keys as LayerWeights fields ({} when it has none, or
+    when one is wrong: each problem reported through ``bad``)."""
+    name = layer.name
+    present = [k for k in MODEL_KEYS if f"{name}.{k}" in data]
+    if not present:
+        return {}
+    missing = [k for k in MODEL_KEYS if k not in present]
+    for k in missing:
+        bad(f"{name}.{k}", f"missing for layer {name!r}: the model's quantisation is given by "
+                           f"{', '.join(f'{name}.{key}' for key in MODEL_KEYS)} together")
+    if missing:
+        return {}
+    n = _channels(layer)
+    scale, zero, bits = (data[f"{name}.{k}"] for k in MODEL_KEYS)
+    ok = True
+    for k, arr in (("model_weight_scale", scale), ("model_weight_zero_point", zero)):
+        if arr.shape != (n,):
+            bad(f"{name}.{k}", f"shape {list(arr.shape)} does not fit layer {name!r}: expected [{n}] "
+                               "(one value per output channel)")
+            ok = False
+    if ok and (not np.issubdtype(scale.dtype, np.floating) or not np.all(np.isfinite(scale)) or np.any(scale <= 0)):
+        bad(f"{name}.model_weight_scale", "must be finite positive floats (the model's weight steps)")
+        ok = False
+    if ok and not np.issubdtype(zero.dtype, np.integer):
+        bad(f"{name}.model_weight_zero_point", f"has dtype {zero.dtype}; expected integers")
+        ok = False
+    if bits.shape != () or not np.issubdtype(bits.dtype, np.integer) or not 1 <= int(bits) <= 16:
+        bad(f"{name}.model_weight_bits", "must be an integer scalar between 1 and 16", bits.tolist())
+        ok = False
+    if not ok:
+        return {}
+    return {"model_weight_scale": scale.astype(np.float64), "model_weight_zero_point": zero.astype(np.int64),
+            "model_weight_bits": int(bits)}
 
 
 def _check_file_extras(workload: Workload, data: dict, bad) -> dict:

@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
         con = stdout_console()
         con.print(accuracy_table(study))
         con.print("weights: the quantised network of the weights file" if ptq is None
-                  else f"weights: {ptq_note(arch, ptq)}", highlight=False)
+                  else f"weights: {ptq_note(arch, ptq, weights, workload)}", highlight=False)
         if study.dies_summary is not None:
             con.print(dies_table(study))
         con.print(layer_table(study))

@@ -67,6 +67,14 @@ def run(args: argparse.Namespace) -> int:
         + ", ".join(f"{n} {name}" for name, n in counts.items() if n)
         + f"), {w.total_macs:,} MACs, {w.total_weights:,} weights"
         + (f"\nwrote {npz}: {len(weights)} arrays" if npz else "") + "\n")
+    if npz and model.layer_quantization:
+        widths = "/".join(str(b) for b in sorted({q.bits for q in model.layer_quantization.values()}))
+        sys.stdout.write(f"the model's own {widths}-bit weight quantisation of {len(model.layer_quantization)} "
+                         "layer(s) is in the .npz (<layer>.model_weight_scale, .model_weight_zero_point, "
+                         ".model_weight_bits)\n")
+    if model.defaults:
+        sys.stdout.write(", ".join(f"{name} ({value})" for name, value in model.defaults.items())
+                         + " set to Hugging Face's defaults; input_ids is the input\n")
     if model.removed:
         sys.stdout.write(f"no layer for {len(model.removed)} node(s) without effect at inference: "
                          + ", ".join(model.removed) + "\n")

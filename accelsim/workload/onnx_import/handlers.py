@@ -69,7 +69,7 @@ def _conv1d(bld: Builder, x: str, w: np.ndarray) -> None:
     bias = bld.const(bld.node.input[2]) if len(bld.node.input) > 2 and bld.node.input[2] else None
     fields["bias"] = bias is not None
     layer = bld.emit(kind, [src], **fields)
-    bld.weights[f"{layer['name']}.weight"] = w.astype(np.float32)[:, :, None, :]
+    bld.weights[f"{layer['name']}.weight"] = w.astype(np.float32, copy=False)[:, :, None, :]
     if bias is not None:
         bld.weights[f"{layer['name']}.bias"] = bias.astype(np.float32).reshape(-1)
     out_f, out_l = bld.sample(bld.node.output[0])
@@ -99,7 +99,7 @@ def conv(bld: Builder) -> None:
     bias = bld.const(bld.node.input[2]) if len(bld.node.input) > 2 else None
     fields["bias"] = bias is not None
     layer = bld.emit(kind, [bld.source(x)], **fields)
-    bld.weights[f"{layer['name']}.weight"] = w.astype(np.float32)
+    bld.weights[f"{layer['name']}.weight"] = w.astype(np.float32, copy=False)
     if bias is not None:
         bld.weights[f"{layer['name']}.bias"] = bias.astype(np.float32).reshape(-1)
 
@@ -131,7 +131,10 @@ def gemm(bld: Builder) -> None:
         bld.fail("only Gemm of an activation by constant weights is supported")
     if bld.attr("transA", 0):
         bld.fail("transA=1 (a transposed activation) is not supported")
-    weight = (b.T if bld.attr("transB", 0) else b) * float(bld.attr("alpha", 1.0))
+    weight = b.T if bld.attr("transB", 0) else b
+    alpha = float(bld.attr("alpha", 1.0))
+    if alpha != 1.0:  # scaled only when it changes them: no copy of the (largest) weights otherwise
+        weight = weight * alpha
     bias = None
     if len(bld.node.input) > 2 and bld.node.input[2]:
         c = bld.const(bld.node.input[2])

@@ -1,12 +1,15 @@
 """Reading and checking an ONNX model: the onnx extra's lazy import, the file
 (readable, accepted by the ONNX checker, a supported opset; its large
 initializers kept out of the graph by :mod:`.tensors`), the one data input
-made static (batch 1), ONNX shape inference and the static shape of every
+made static (batch 1; Hugging Face's attention_mask, token_type_ids and position_ids beside
+input_ids set to their defaults), ONNX shape inference and the static shape of every
 activation."""
 
 from __future__ import annotations
 
 from collections.abc import Container, Sequence
+
+import numpy as np
 
 from accelsim.errors import ConfigError, Problem
 
@@ -63,14 +66,72 @@ def _dims(value_info) -> list[int | str]:
             for d in shape.dim]
 
 
+def _data_inputs(model, constants: Container[str]) -> list:
+    """The graph inputs a node reads that are not constants (initializers, or the inputs that
+    stand for the initializers kept out of the graph)."""
+    graph = model.graph
+    initializers = {t.name for t in graph.initializer} | {i.name for i in graph.input if i.name in constants}
+    used = {name for node in graph.node for name in node.input}
+    return [i for i in graph.input if i.name not in initializers and i.name in used]
+
+
+#: the inputs Hugging Face's exporters declare beside ``input_ids`` (all [batch, T]), and the
+#: value each takes when the model is called with input_ids alone: every token attended,
+#: one segment, positions 0..T-1
+HF_DEFAULTS = {"attention_mask": "ones", "token_type_ids": "zeros", "position_ids": "arange(T)"}
+
+
+def _default_value(kind: str, dtype: np.dtype, t: int) -> np.ndarray:
+    if kind == "ones":
+        return np.ones((1, t), dtype)
+    if kind == "zeros":
+        return np.zeros((1, t), dtype)
+    return np.arange(t, dtype=dtype).reshape(1, t)
+
+
+def default_inputs(model, given: dict[str, Sequence[int]], file: str,
+                   constants: Container[str] = ()) -> dict[str, str]:
+    """Replace the inputs of :data:`HF_DEFAULTS` beside ``input_ids`` by constant initializers
+    of input_ids' shape [1, T] (in place, before any folding), so that ``input_ids`` is the one
+    data input; returns each replaced input with its value ("ones", ...). A model whose data
+    inputs are not input_ids and some of these, each of rank 2, is left as it is. A shape
+    ``given`` for a replaced input must be [1, T]; it is taken out of ``given``."""
+    from onnx import helper, numpy_helper
+
+    inputs = {i.name: i for i in _data_inputs(model, constants)}
+    others = [name for name in inputs if name != "input_ids"]
+    if ("input_ids" not in inputs or not others or not set(others) <= set(HF_DEFAULTS)
+            or any(len(_dims(inputs[name])) != 2 for name in [*others, "input_ids"])):
+        return {}
+    dims = list(given["input_ids"]) if "input_ids" in given else _dims(inputs["input_ids"])
+    t = dims[1] if len(dims) == 2 else None
+    if not isinstance(t, int) or (dims[0] != 1 and not isinstance(dims[0], str)):
+        raise ConfigError(Problem(
+            f"input 'input_ids' has the shape {dims}; give it with --input-shape input_ids=1,N (N: the sequence "
+            f"length): {', '.join(others)} then take their defaults for that length (docs/onnx.md)",
+            file=file, path="graph.input", value=dims))
+    replaced = {}
+    for name in others:
+        shape = list(given.pop(name)) if name in given else _dims(inputs[name])
+        if any(isinstance(d, int) and d != want for d, want in zip(shape, (1, t))) or len(shape) != 2:
+            raise ConfigError(Problem(
+                f"input {name!r} has the shape {shape}, but input_ids is [1, {t}]: {name} is set to its default "
+                f"({HF_DEFAULTS[name]}) of input_ids' shape", file=file, path="graph.input", value=shape))
+        dtype = helper.tensor_dtype_to_np_dtype(inputs[name].type.tensor_type.elem_type)
+        model.graph.initializer.append(numpy_helper.from_array(_default_value(HF_DEFAULTS[name], dtype, t), name))
+        replaced[name] = HF_DEFAULTS[name]
+    keep = [i for i in model.graph.input if i.name not in replaced]
+    del model.graph.input[:]
+    model.graph.input.extend(keep)
+    return replaced
+
+
 def fix_input(model, given: dict[str, Sequence[int]], file: str,
               constants: Container[str] = ()) -> tuple[str, tuple[int, ...]]:
     """Make the one data input's shape static (batch 1); returns its name and per-sample shape.
     ``constants`` are the graph inputs that stand for initializers kept out of the graph."""
     graph = model.graph
-    initializers = {t.name for t in graph.initializer} | {i.name for i in graph.input if i.name in constants}
-    used = {name for node in graph.node for name in node.input}
-    inputs = [i for i in graph.input if i.name not in initializers and i.name in used]
+    inputs = _data_inputs(model, constants)
     names = [i.name for i in inputs]
     unknown = sorted(set(given) - set(names))
     if unknown:
@@ -79,7 +140,9 @@ def fix_input(model, given: dict[str, Sequence[int]], file: str,
     if len(inputs) != 1:
         raise ConfigError(Problem(
             f"a workload has one network input, the model has {len(inputs)}: {names}; export the part "
-            "of the network that takes one tensor (e.g. the encoder after the embedding lookup)",
+            "of the network that takes one tensor, or a wrapper module that builds the others as constants "
+            "(beside input_ids, Hugging Face's attention_mask, token_type_ids and position_ids are set to "
+            "their defaults by themselves)",
             file=file, path="graph.input"))
     (inp,) = inputs
     dims = _dims(inp)

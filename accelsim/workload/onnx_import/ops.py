@@ -98,9 +98,6 @@ HINTS: dict[str, str] = {
     "GatherND": "only Gather maps (a selection at constant indices or an embedding lookup); export "
                 "the indexing as x[:, i] or a slice",
     "Upsample": "Upsample was replaced by Resize in opset 10; export with opset 11 or newer",
-    **{op: "operators on quantised integers (the QOperator format) are not mapped; quantise in the QDQ "
-           "format (quantize_static(..., quant_format=QuantFormat.QDQ)), whose float network is imported"
-       for op in ("QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "QLinearAdd", "QLinearMul")},
     "LpNormalization": "no layer kind normalises by a p-norm; cut the graph before it or add an "
                        "eltwise layer by hand",
 }

@@ -1,7 +1,10 @@
 """Graph rewriting before translation: constant folding (every node whose
-inputs are all constant, and every Shape/Size of a tensor whose shape is
-known, evaluated with numpy by :mod:`.fold` until nothing is left to fold)
-and the patterns exporters write for one operation, rewritten into the node
+inputs are all constant, the large initializers kept in the file included,
+and every Shape/Size of a tensor whose shape is known, evaluated with numpy
+by :mod:`.fold` until nothing is left to fold; large results evaluated again
+when read, not kept), a quantised model's QuantizeLinear -> DequantizeLinear
+pairs on activations taken out (a clamp at zero after a weight layer kept as
+its Relu), and the patterns exporters write for one operation, rewritten into the node
 the translation maps: the GELU (Erf or tanh form) and layer-norm
 decompositions of older opsets, the IsNaN/Where guard after a softmax, a
 zero Pad before a Conv."""
@@ -16,19 +19,28 @@ import numpy as np
 from accelsim.errors import ConfigError, Problem
 from accelsim.workload.onnx_import.fold import evaluate, shape_of
 from accelsim.workload.onnx_import.load import infer_shapes, shape_map
+from accelsim.workload.onnx_import.tensors import LARGE_BYTES, Computed, Tensors, declare, drop_unused
 
 #: operators whose value is random: never folded into constants
 _RANDOM_OPS = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
                "Multinomial", "Bernoulli"}
 
 
-def fold_constants(onnx, model, opset: int, file: str):
+def fold_constants(onnx, model, opset: int, file: str, tensors: Tensors | None = None):
     """Evaluate every node whose inputs are all constant (shape subgraphs, weight
-    transposes, dequantised weights); returns the model without them and every
-    constant by name."""
+    transposes, dequantised weights, position rows of a stored table), the large
+    initializers kept in the file (``tensors``) included; returns the model without
+    them and every constant by name (a :class:`~.tensors.Tensors`).
+
+    A result of :data:`~.tensors.LARGE_BYTES` or more is not kept: it becomes a
+    :class:`~.tensors.Computed` tensor, declared as a typed graph input and evaluated
+    again from its inputs (the file's tensors among them) whenever a step reads it, so
+    that no folded weight is held twice; smaller results become graph initializers."""
     from onnx import numpy_helper
 
-    consts = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    consts = Tensors(tensors.stored if tensors is not None else {},
+                     {**(tensors.arrays if tensors is not None else {}),
+                      **{t.name: numpy_helper.to_array(t) for t in model.graph.initializer}})
     while True:
         inferred = infer_shapes(onnx, model, file)
         shapes = shape_map(inferred)
@@ -39,7 +51,7 @@ def fold_constants(onnx, model, opset: int, file: str):
             values = None
             if node.op_type in ("Shape", "Size") and (node.input[0] in consts
                                                       or shapes.get(node.input[0]) is not None):
-                dims = consts[node.input[0]].shape if node.input[0] in consts else shapes[node.input[0]]
+                dims = consts.shape(node.input[0]) if node.input[0] in consts else shapes[node.input[0]]
                 if node.op_type == "Size":
                     values = [np.array(int(np.prod(dims, dtype=np.int64)), dtype=np.int64)]
                 else:
@@ -54,17 +66,34 @@ def fold_constants(onnx, model, opset: int, file: str):
                         f"but could not be evaluated: {type(exc).__name__}: {exc}",
                         file=file, path=f"graph.node[{i}]")) from None
             if values is not None:
-                for name, value in zip(node.output, values):
-                    if name:
-                        consts[name] = np.asarray(value)
+                _keep(consts, node, values, opset)
                 folded.append(i)
         if not folded:
+            drop_unused(inferred, consts)
             return inferred, consts
         model = _without(onnx, model, folded, consts)
 
 
-def _without(onnx, model, folded: list[int], consts):
-    """A copy of the model with the folded nodes replaced by initializers."""
+def _keep(consts: Tensors, node, values, opset: int) -> None:
+    """A folded node's outputs: small ones as arrays, large ones as :class:`Computed` tensors
+    (their inputs by name where they are tensors of the file or computed, else by value)."""
+    inputs = None
+    for k, (name, value) in enumerate(zip(node.output, values)):
+        if not name:
+            continue
+        value = np.asarray(value)
+        if value.nbytes < LARGE_BYTES:
+            consts[name] = value
+            continue
+        if inputs is None:
+            inputs = tuple(n if n in consts.stored else (consts[n] if n else None) for n in node.input)
+        consts.arrays.pop(name, None)
+        consts.stored[name] = Computed(node, inputs, k, opset, value.dtype, tuple(value.shape))
+
+
+def _without(onnx, model, folded: list[int], consts: Tensors):
+    """A copy of the model with the folded nodes replaced by initializers (small results) and
+    typed graph inputs (large ones, kept as :class:`Computed` tensors)."""
     from onnx import numpy_helper
 
     gone = set(folded)
@@ -78,9 +107,13 @@ def _without(onnx, model, folded: list[int], consts):
     del new.graph.value_info[:]
     for i in folded:
         for name in model.graph.node[i].output:
-            if name in used and name not in have:
+            if name not in used or name in have:
+                continue
+            if name in consts.stored:
+                declare(new, name, consts.dtype(name), consts.shape(name))
+            else:
                 new.graph.initializer.append(numpy_helper.from_array(consts[name], name))
-                have.add(name)
+            have.add(name)
     return new
 
 
@@ -315,6 +348,118 @@ def _layer_norm_at(pat: _Pattern, r1: int, rank_of):
 
 def _stem(node) -> str:
     return node.name.rsplit("/", 1)[0] if "/" in node.name else node.name
+
+
+#: the weight operators after which a QuantizeLinear that leaves no code below zero stands for
+#: the ReLU onnxruntime's quantisers fold into the output range
+_CLAMPED_BY_QUANTIZATION = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+
+
+def _weight_output(name: str, producer: dict, consts) -> bool:
+    """Whether ``name`` is a weight operator's output, or that plus a constant (a MatMul's bias)."""
+    node = producer.get(name)
+    if node is not None and node.op_type == "Add" and len(node.input) == 2:
+        others = [x for x in node.input if x not in consts]
+        node = producer.get(others[0]) if len(others) == 1 else None
+    return node is not None and node.op_type in _CLAMPED_BY_QUANTIZATION
+
+
+def _clamps_at_zero(node, consts) -> bool:
+    """Whether a QuantizeLinear's zero point is its type's minimum (uint8 0, the default, or
+    int8 -128): no code is left for a value below zero."""
+    zero = consts.get(node.input[2]) if len(node.input) > 2 and node.input[2] else np.zeros((), np.uint8)
+    return (zero is not None and zero.size == 1 and zero.dtype.kind in "iu"
+            and int(zero.reshape(-1)[0]) == np.iinfo(zero.dtype).min)
+
+
+def _one_dequantization_each(model) -> list:
+    """The graph's nodes with the DequantizeLinear nodes of the same inputs and attributes (a
+    QOperator model's tensor dequantised once per reader) merged into the first: its readers
+    then read one tensor, as in the float model (the x of a GELU is one tensor)."""
+    first: dict[tuple, str] = {}
+    rename: dict[str, str] = {}
+    nodes = []
+    for n in model.graph.node:
+        if n.op_type == "DequantizeLinear" and len(n.output) == 1:
+            key = (tuple(n.input), tuple(a.SerializeToString() for a in n.attribute))
+            if key in first:
+                rename[n.output[0]] = first[key]
+                continue
+            first[key] = n.output[0]
+        nodes.append(n)
+    outputs = {o.name for o in model.graph.output}
+    if rename.keys() & outputs:  # a graph output keeps its own node
+        return list(model.graph.node)
+    for n in nodes:
+        for k, name in enumerate(n.input):
+            if name in rename:
+                n.input[k] = rename[name]
+    return nodes
+
+
+def drop_quantize_pairs(onnx, model, consts) -> tuple[Any, list[str]]:
+    """The ``QuantizeLinear -> DequantizeLinear`` pairs on activations (a QDQ model's fake
+    quantisation, no effect on the float network) taken out before the patterns are matched,
+    so that a decomposition quantised between its nodes (the GELU and layer-norm of
+    onnxruntime's QDQ transformers) is recognised: the DequantizeLinear's readers read the
+    QuantizeLinear's input. A QuantizeLinear that clamps at zero (:func:`_clamps_at_zero`)
+    after a Conv, ConvTranspose, Gemm or MatMul (and its constant bias) becomes a Relu, paired
+    or not (a QOperator
+    model's MaxPool reads the integers): the ReLU the quantiser folded into that output's
+    range. Returns the model and the names of the nodes taken out."""
+    from onnx import helper
+
+    nodes = _one_dequantization_each(model)
+    producer = {out: n for n in nodes for out in n.output}
+    users: dict[str, list] = {}
+    for n in nodes:
+        for name in n.input:
+            users.setdefault(name, []).append(n)
+    outputs = {o.name for o in model.graph.output}
+    rename: dict[str, str] = {}
+    gone: set[int] = set()
+    added, removed = [], []
+    for q in nodes:
+        if q.op_type != "QuantizeLinear" or not q.output or q.input[0] in consts:
+            continue
+        readers = users.get(q.output[0], [])
+        src = q.input[0]
+        if _weight_output(src, producer, consts) and _clamps_at_zero(q, consts):
+            # the Relu writes the QuantizeLinear's tensor (whose shape inference already found)
+            added.append((q, helper.make_node("Relu", [src], [q.output[0]], name=q.name or f"{q.output[0]}_Relu")))
+            src = q.output[0]
+            gone.add(id(q))
+        pair = readers and q.output[0] not in outputs and all(
+            d.op_type == "DequantizeLinear" and d.input[0] == q.output[0] for d in readers)
+        if not pair:
+            continue  # a QuantizeLinear read by integer operators (a QOperator model's MaxPool): kept
+        if id(q) not in gone:
+            removed.append(q.name or "QuantizeLinear")
+            gone.add(id(q))
+        for d in readers:
+            gone.add(id(d))
+            removed.append(d.name or "DequantizeLinear")
+            rename[d.output[0]] = src
+    if not gone and len(nodes) == len(model.graph.node):
+        return model, []
+    relu_of = {id(q): r for q, r in added}
+    kept = []
+    for n in nodes:
+        if id(n) in relu_of:
+            kept.append(relu_of[id(n)])
+        if id(n) in gone:
+            continue
+        for k, name in enumerate(n.input):
+            if name in rename:
+                n.input[k] = rename[name]
+        kept.append(n)
+    # a dequantised graph output keeps its name
+    kept += [helper.make_node("Identity", [rename[o]], [o], name=f"{o}_Identity") for o in outputs if o in rename]
+    new = onnx.ModelProto()
+    new.CopyFrom(model)
+    del new.graph.node[:]
+    new.graph.node.extend(kept)
+    return new, removed
 
 
 def fuse_decompositions(onnx, model, consts, opset: int = 17):

@@ -113,12 +113,6 @@ def gather(bld: Builder) -> None:
     if table is not None and index is None:
         _embedding(bld, table, ids)
         return
-    if table is not None:
-        # rows of a constant table at constant indices (position-embedding rows of a table kept
-        # out of the graph, which constant folding did not see): a constant for the nodes after it
-        axis = int(bld.attr("axis", 0)) % table.ndim
-        bld.consts[bld.node.output[0]] = np.take(table, np.asarray(index, dtype=np.int64), axis=axis)
-        return
     if index is None:
         bld.fail("the indices are computed: only a constant table read by computed token ids (an "
                  "embedding) or an activation read at constant indices (a selection) is mapped")

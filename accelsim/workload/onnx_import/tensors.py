@@ -11,12 +11,12 @@ the weights are read from the file, as numpy arrays, only when a step asks
 for their values (:class:`Tensors`, a mapping from name to array that reads
 a stored tensor on every access and keeps nothing of it).
 
-:func:`fold_stored` folds the nodes that compute on those tensors (the
-DequantizeLinear of int8 weights, a weight Transpose, a Cast of float16
-weights) before the graph's own constant folding, which sees only the
-graph's initializers: a large result is kept as a :class:`Computed` tensor,
-evaluated again from the file whenever a step reads it, so that the float
-weights of an int8 model are not held twice either.
+:func:`~.rewrite.fold_constants` folds the nodes whose inputs are all
+constants, these tensors included (the DequantizeLinear of int8 weights, a
+weight Transpose or Cast, a Gather of position rows): a large result is kept
+as a :class:`Computed` tensor, evaluated again from the file whenever a step
+reads it, so that the float weights of an int8 model are not held twice
+either.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from accelsim.errors import ConfigError, Problem
-from accelsim.workload.onnx_import.fold import FOLDERS, evaluate
+from accelsim.workload.onnx_import.fold import evaluate
 
 #: initializers with at least this many bytes of data are kept out of the ONNX graph; smaller
 #: ones (shape vectors, scales, biases) stay, for shape inference to read their values
@@ -118,9 +118,9 @@ class Tensors(MutableMapping):
     def dtype(self, name: str) -> np.dtype:
         return self.arrays[name].dtype if name in self.arrays else self.stored[name].dtype
 
-    def merged(self, consts: dict[str, np.ndarray]) -> Tensors:
-        """These tensors and ``consts`` (the graph's folded constants) as one mapping."""
-        return Tensors(self.stored, {**self.arrays, **consts})
+    def shape(self, name: str) -> tuple[int, ...]:
+        """A constant's shape, without reading (or computing) a stored one."""
+        return tuple(self.arrays[name].shape) if name in self.arrays else self.stored[name].shape
 
 
 # -- the protobuf wire format (https://protobuf.dev/programming-guides/encoding/)
@@ -363,7 +363,7 @@ def put(model, tensors: Tensors, name: str, value: np.ndarray) -> None:
         model.graph.initializer.append(numpy_helper.from_array(value, name))
 
 
-# -- constants of the graph and folding what computes on the stored tensors
+# -- constants of the graph
 
 
 class Values:
@@ -405,7 +405,8 @@ def drop_unused(model, tensors: Tensors) -> None:
     """Forget the tensors neither a node nor a needed :class:`Computed` tensor reads any
     more, and the graph inputs of those no node reads."""
     used = _used(model)
-    needed = {name for name in tensors if name in used}
+    constants = set(tensors)
+    needed = {name for name in constants if name in used}
     todo = list(needed)
     while todo:
         entry = tensors.stored.get(todo.pop())
@@ -413,53 +414,9 @@ def drop_unused(model, tensors: Tensors) -> None:
             if isinstance(ref, str) and ref not in needed:
                 needed.add(ref)
                 todo.append(ref)
-    for name in [name for name in tensors if name not in needed]:
+    for name in constants - needed:
         del tensors[name]
-    keep = [i for i in model.graph.input if i.name in used or i.name not in tensors]
+    keep = [i for i in model.graph.input if i.name in used or i.name not in constants]
     if len(keep) != len(model.graph.input):
         del model.graph.input[:]
         model.graph.input.extend(keep)
-
-
-def computed(model, tensors: Tensors, values: Values, node, opset: int, file: str, index: int) -> None:
-    """The outputs of a node whose constant inputs include stored tensors: evaluated once (a
-    ConfigError naming the node when it cannot be), then kept as graph initializers when small
-    and as :class:`Computed` tensors (declared as graph inputs) when large."""
-    names = list(node.input)
-    try:
-        outputs = evaluate(node, [values.get(n) if n else None for n in names], opset)
-    # any operator's own failure
-    except Exception as exc:  # noqa: BLE001
-        raise ConfigError(Problem(
-            f"node {node.name or '(unnamed)'!r} ({node.op_type}) has only constant inputs but could "
-            f"not be evaluated: {type(exc).__name__}: {exc}", file=file, path=f"graph.node[{index}]")) from None
-    inputs = tuple(n if n in tensors else (values.get(n) if n else None) for n in names)
-    for k, (name, value) in enumerate(zip(node.output, outputs)):
-        if not name:
-            continue
-        if value.nbytes >= LARGE_BYTES:
-            tensors.stored[name] = Computed(node, inputs, k, opset, value.dtype, tuple(value.shape))
-            declare(model, name, value.dtype, value.shape)
-        else:
-            put(model, tensors, name, value)
-            values.initializers[name] = model.graph.initializer[-1]
-
-
-def fold_stored(model, tensors: Tensors, opset: int, file: str) -> None:
-    """Fold, in graph order, every node that reads a stored tensor and whose inputs are all
-    constant (weight dequantisation, transposes, casts): its large outputs become
-    :class:`Computed` tensors, evaluated again whenever a step reads them, so that a model's
-    int8 weights are not held as floats twice; the graph's own constant folding does the rest."""
-    values = Values(model, tensors, opset)
-    keep = []
-    for i, node in enumerate(model.graph.node):
-        names = [n for n in node.input if n]
-        if (node.domain in ("", "ai.onnx") and node.op_type in FOLDERS and any(n in tensors for n in names)
-                and all(values.known(n) for n in names)):
-            computed(model, tensors, values, node, opset, file, i)
-            continue
-        keep.append(node)
-    if len(keep) != len(model.graph.node):
-        del model.graph.node[:]
-        model.graph.node.extend(keep)
-    drop_unused(model, tensors)

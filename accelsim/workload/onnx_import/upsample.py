@@ -98,7 +98,7 @@ def conv_transpose(bld: Builder) -> None:
     bias = bld.const(bld.node.input[2]) if len(bld.node.input) > 2 and bld.node.input[2] else None
     fields["bias"] = bias is not None
     layer = bld.emit("conv_transpose2d", [bld.source(x)], **fields)
-    grouped = w.astype(np.float32).reshape(group, c // group, per_group, kh, kw)
+    grouped = w.astype(np.float32, copy=False).reshape(group, c // group, per_group, kh, kw)
     bld.weights[f"{layer['name']}.weight"] = np.ascontiguousarray(
         grouped.transpose(0, 2, 1, 3, 4).reshape(filters, c // group, kh, kw))
     if bias is not None:
