@@ -54,7 +54,7 @@ def silicon():
 def study():
     layer = LayerError("conv1", 1, 125, 2.5, 0.5, 12.0, 30.0, 45.7)
     dies = tuple(DieResult(i, 10 + i, 0.5 + i / 100, 0.9 - i / 100, (layer,)) for i in range(3))
-    return AccuracyStudy("kws_dscnn", "mram72", "kws test", 512, 0, CalibrationSource("calib.npz", 512, False),
+    return AccuracyStudy("kws_dscnn", "mram72", "kws test", 512, 0, CalibrationSource("calib.npz", 512, False), "trained",
                          0.91, 0.905, 0.5, 0.9, (layer,), dies,
                          DiesSummary(3, Spread(0.51, 0.5, 0.5), Spread(0.89, 0.88, 0.88)))
 

@@ -78,3 +78,16 @@ def test_a_bad_accuracy_section_names_its_path(write, bad, where):
     with pytest.raises(ConfigError) as err:
         load_sweep(write("bad.yaml", SWEEP.replace("{samples: 24, calibration_samples: 64}", bad)))
     assert where in str(err.value)
+
+
+def test_the_study_says_where_its_quantised_network_came_from():
+    kws = load_workload("kws_dscnn")
+    test = load_test_set(kws, samples=8)
+    from accelsim.config import load_arch
+
+    arch = load_arch("mram72")
+    assert evaluate_accuracy(arch, kws, test, calibration_samples=16).quantisation == "trained"
+    from accelsim.accuracy.ptq import PtqOptions
+
+    study = evaluate_accuracy(arch, kws, test, calibration_samples=16, ptq=PtqOptions())
+    assert study.quantisation == "post-training" and study.to_dict()["quantisation"] == "post-training"

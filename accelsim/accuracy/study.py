@@ -300,7 +300,8 @@ def evaluate_accuracy(arch: ArchConfig, workload: Workload, test: FeatureSet | N
     pool = test if calibration is None else calibration
     batch = calibration_batch(np.asarray(pool.features, dtype=np.float32), seed, calibration_samples)
     tile_plan = make_plan(workload, arch) if tile_plan is None else tile_plan  # the same for every die
-    if ptq is not None or not weights.has_quantised:
+    quantisation = "post-training" if ptq is not None or not weights.has_quantised else "trained"
+    if quantisation == "post-training":
         weights = quantise(arch, workload, weights, batch, tile_plan=tile_plan, options=ptq)
     acc_float = reference.accuracy(workload, weights, features, labels, path="float", chunk=chunk)
     report(1)
@@ -326,7 +327,7 @@ def evaluate_accuracy(arch: ArchConfig, workload: Workload, test: FeatureSet | N
     die0 = results[0]
     return AccuracyStudy(
         workload=workload.name, arch=arch.name, dataset=test.source or "", samples=len(labels), seed=seed,
-        calibration=CalibrationSource(pool.source or "", len(batch), from_test),
+        calibration=CalibrationSource(pool.source or "", len(batch), from_test), quantisation=quantisation,
         accuracy_float=acc_float, accuracy_ideal=acc_ideal,
         accuracy_uncalibrated=die0.accuracy_uncalibrated, accuracy_calibrated=die0.accuracy_calibrated,
         layers=die0.layers, dies=tuple(results), dies_summary=_dies_summary(tuple(results)))

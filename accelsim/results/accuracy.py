@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from accelsim.plain import Record, count, data_frame, percent
 
@@ -93,8 +94,10 @@ class AccuracyStudy(Record):
     """The four accuracies of a workload on a chip, and their spread across dies.
 
     ``accuracy_uncalibrated`` / ``accuracy_calibrated`` and ``layers`` are
-    those of die 0, the chip of the run's seed. ``calibration`` says where the
-    deployment's calibration batch came from: its ``source`` file or folder,
+    those of die 0, the chip of the run's seed. ``quantisation`` says where
+    the quantised network came from: the weights file's own (``trained``) or
+    the post-training quantisation to the chip's widths (``post-training``).
+    ``calibration`` says where the deployment's calibration batch came from: its ``source`` file or folder,
     its ``samples``, and ``from_test_set`` when it was drawn from the evaluated
     samples for want of a separate split. ``dies`` holds every die (die 0
     too); with more than one, the JSON lists them and ``dies_summary`` gives
@@ -107,6 +110,7 @@ class AccuracyStudy(Record):
     samples: int
     seed: int
     calibration: CalibrationSource | None
+    quantisation: Literal["trained", "post-training"]
     accuracy_float: float
     accuracy_ideal: float
     accuracy_uncalibrated: float
