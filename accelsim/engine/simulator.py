@@ -145,11 +145,13 @@ class _Tensor:
 
     __slots__ = (
         "consumers",
+        "freed",
         "place",
         "producers",
         "ready",
         "region",
         "released",
+        "reserved",
         "store_key",
         "waiters",
     )
@@ -163,6 +165,10 @@ class _Tensor:
         self.region: simpy.Container | None = None
         self.consumers: list[str] = []
         self.released: list[dict[str, int]] = [{} for _ in range(batch)]
+        #: per inference: rows of the region its producer has taken (written or being written),
+        #: and rows given back once every consumer was done with them
+        self.reserved = [0] * batch
+        self.freed = [0] * batch
         self.store_key = ""
 
     def rows_ready(self, inf: int) -> int:
@@ -400,6 +406,11 @@ class _Sim:
             for inp in st.inputs:
                 tensors[inp.tensor].consumers.append(st.label)
         self.tensors = tensors
+        # a stored table a lookup reads from the global buffer occupies it for the whole round
+        tables = {i.tensor for st in rnd.stages for i in st.inputs if i.table}
+        held = [(t.where, t.rows * t.row_bits) for t in rnd.tensors if t.tensor in tables and t.store != "offchip"]
+        for where, bits in held:
+            self._level(where, bits)
         self.inference_end = [0] * self.batch
         paths = PathBuilder(self.arch, rnd.tensors)
         if self.recorder:
@@ -442,6 +453,8 @@ class _Sim:
                 raise
             raise self._deadlock(rnd) from None
         t_end = int(env.now)
+        for where, bits in held:
+            self._level(where, -bits)
         stats = []
         counts_round = ActionCounts()
         for state in states:
@@ -496,6 +509,11 @@ class _Sim:
         after_previous = self.opts.schedule == "layer_by_layer" and si > 0
         if after_previous:
             gates.append(finished[(si - 1, inf)])
+        for inp in st.inputs:
+            # rows below the first output row's first (a slice's start) are never read: free them as
+            # they are written
+            ts = self.tensors[inp.tensor]
+            self._release(ts, inf, st.label, inp.window.first_row_kept(0, ts.place.rows))
         if gates:
             self.waiting[key] = f"{st.label} (inference {inf}) waiting to start"
             yield simpy.AllOf(env, gates)
@@ -531,7 +549,10 @@ class _Sim:
                                      f"{out.place.tensor!r} ({out.place.capacity_rows} rows of "
                                      f"{out.place.row_bits} bits, full)")
                 yield out.region.put(1)
+                out.reserved[inf] += 1
                 self._level(out.store_key, out.place.row_bits)
+                # a row no consumer needs (below a slice's start, beyond its end) is given back at once
+                self._free(out, inf)
                 if rec and env.now > t0:
                     pred = rec.space(t0, int(env.now), out.place.tensor, pred)
             self.waiting.pop(key, None)
@@ -732,15 +753,29 @@ class _Sim:
             ts.waiters[inf] = keep
 
     def _release(self, ts: _Tensor, inf: int, consumer: str, upto: int) -> None:
+        """``consumer`` needs no row of ``ts`` below ``upto`` any more (inference ``inf``)."""
         if ts.region is None:
             return
         rel = ts.released[inf]
-        before = min((rel.get(c, 0) for c in ts.consumers), default=0)
         rel[consumer] = max(rel.get(consumer, 0), upto)
-        after = min(rel.get(c, 0) for c in ts.consumers)
-        if after > before:
-            ts.region.get(after - before)
-            self._level(ts.store_key, -(after - before) * ts.place.row_bits)
+        self._free(ts, inf)
+
+    def _free(self, ts: _Tensor, inf: int) -> None:
+        """Give back the rows of ``ts`` every consumer is done with, of those its producer has taken.
+
+        A consumer may be done with rows not yet written (a slice that ends
+        before the input does, a window that skips the last rows): they are
+        given back as the producer takes them, so a region smaller than those
+        rows never waits for them.
+        """
+        if ts.region is None:
+            return
+        done = min((ts.released[inf].get(c, 0) for c in ts.consumers), default=0)
+        give = min(done, ts.reserved[inf]) - ts.freed[inf]
+        if give > 0:
+            ts.freed[inf] += give
+            ts.region.get(give)
+            self._level(ts.store_key, -give * ts.place.row_bits)
 
 
 def _ranges(items) -> str:

@@ -124,27 +124,58 @@ class RowWindow:
     """Which input rows an output row needs: rows [r*stride - pad, r*stride - pad + reach).
 
     ``reach`` 0 means the whole input (global pooling, flatten, reshape).
+    ``spans``, when given, lists instead each output row's rows [first, end)
+    of the input, for a window that does not move by a whole number of rows
+    per output row (a resize: docs/engine.md, Streaming rows); the firsts and
+    the ends never decrease.
     """
 
     stride: int
     pad: int
     reach: int
+    spans: tuple[tuple[int, int], ...] = ()
 
     def last_row_needed(self, out_row: int, in_rows: int) -> int:
         """Rows of the input that must exist (a count) before ``out_row`` can start."""
+        if self.spans:
+            return max(1, min(in_rows, self.spans[min(out_row, len(self.spans) - 1)][1]))
         if self.reach == 0:
             return in_rows
         return max(1, min(in_rows, out_row * self.stride - self.pad + self.reach))
 
     def first_row_kept(self, out_row: int, in_rows: int) -> int:
         """Rows below this one are no longer needed once ``out_row - 1`` is done."""
+        if self.spans:
+            return in_rows if out_row >= len(self.spans) else max(0, min(in_rows, self.spans[out_row][0]))
         if self.reach == 0:
             return 0 if out_row < 1 else in_rows
         return max(0, min(in_rows, out_row * self.stride - self.pad))
 
     def window_rows(self, in_rows: int) -> int:
         """Rows a line buffer must hold for one output row."""
+        if self.spans:
+            return min(in_rows, max(end - first for first, end in self.spans))
         return in_rows if self.reach == 0 else min(in_rows, self.reach)
+
+    def buffer_rows(self, in_rows: int, out_rows: int) -> int:
+        """Rows a line-buffer region of the input holds so that its producer runs a row ahead.
+
+        A window that moves ``stride`` rows per output row from row 0 or
+        above holds its rows and the next stride: min(rows, reach + stride).
+        Any other (a slice from a row above 0, a resize's spans) holds the
+        first output row's rows (the rows below its first are never read:
+        the engine frees them as they are written) and then, from one output
+        row to the next, the rows from the row's first up to the next row's
+        end: max(end_0 - first_0, max_r (end_{r+1} - first_r)).
+        """
+        if not self.spans and self.reach == 0:
+            return in_rows
+        if not self.spans and self.pad >= 0:
+            return min(in_rows, self.window_rows(in_rows) + self.stride)
+        ends = [self.last_row_needed(r, in_rows) for r in range(out_rows)]
+        firsts = [self.first_row_kept(r, in_rows) for r in range(out_rows)]
+        ahead = [ends[min(r + 1, out_rows - 1)] - firsts[r] for r in range(out_rows)]
+        return min(in_rows, max([ends[0] - firsts[0], *ahead]))
 
 
 @dataclass(frozen=True)
@@ -166,6 +197,11 @@ class StageInput:
     split along K left for this part's columns (``chip.partial_sum_bits``
     each); they go to the home tile's digital unit, which adds them, not to
     the macros.
+
+    ``table``: the input is a stored table a lookup reads (an embedding's
+    vocabulary x features values), not a tensor a stage produces: it is
+    read through the store it lives in (the global buffer when it fits,
+    else off-chip memory) and is never released.
     """
 
     tensor: str
@@ -175,6 +211,7 @@ class StageInput:
     buffer_bits: int = 0
     streamed: bool = False
     partial_sums: bool = False
+    table: bool = False
 
     def read_bits(self, first_of_row: bool) -> int:
         """Bits one vector reads: the whole window for the first vector of a row, else the slide."""

@@ -39,6 +39,7 @@ from accelsim.mapping.plan import (
     row_layout,
 )
 from accelsim.mapping.streaming import check_staging, k_part_fields, psum_placements, split_along_k
+from accelsim.mapping.windows import row_window
 from accelsim.units import BITS_PER_KIB, ceil_div
 from accelsim.workload import LayerInfo, Workload
 
@@ -78,16 +79,6 @@ class LayerWork:
     @property
     def macros(self) -> int:
         return sum(len(g) for g in self.column_groups)
-
-
-def _window(layer: LayerInfo, index: int) -> RowWindow:
-    shape, win = layer.in_shapes[index], layer.window
-    if win is not None:
-        return RowWindow(stride=win.stride[0], pad=win.pads[0], reach=win.reach[0])
-    same_rows = row_layout(shape)[0] == row_layout(layer.out_shape)[0]
-    if layer.layer_kind.row_by_row(shape) and same_rows:  # row r of the output from row r of the input
-        return RowWindow(stride=1, pad=0, reach=1)
-    return RowWindow(stride=1, pad=0, reach=0)
 
 
 def accumulator_bits(layer: LayerInfo, arch: ArchConfig) -> int | None:
@@ -136,13 +127,48 @@ def new_rows(m: int, kw: int, new_columns: int) -> int:
 
 
 def _input_elements_per_vector(layer: LayerInfo, index: int, vectors: int) -> int:
+    """Activations of input ``index`` one vector reads (its whole window; :func:`new_rows` the slide).
+
+    A weight layer reads its K rows, a windowed layer its kernel window; a
+    layer that only moves data reads only what it moves, ceil(min(input,
+    output elements) / vectors) (a slice reads what it keeps, a nearest
+    resize each input element once; flatten, reshape, transpose and each
+    input of a concat move their whole input); any other layer reads its
+    input once over its vectors.
+    """
     shape = layer.in_shapes[index]
     if layer.has_weights:
         return layer.k * layer.groups
     if layer.window is not None:
         kh, kw = layer.window.kernel
         return shape[0] * kh * kw
+    if layer.data_movement:
+        return math.ceil(min(math.prod(shape), layer.output_elements) / vectors)
     return math.ceil(math.prod(shape) / vectors)
+
+
+def table_input(layer: LayerInfo, vectors: int, arch: ArchConfig) -> StageInput | None:
+    """The stored table a lookup layer reads, None for any other layer.
+
+    A layer with stored values that are not a weight matrix on the macros
+    (an embedding's vocabulary x features table) reads, for each of its
+    output values, one value of the table: ceil(output elements / vectors)
+    per vector (``features`` per token), at ``chip.activation_bits`` (the
+    values the lookup writes, unchanged). :func:`_place_tensors` puts the
+    table in the global buffer when it fits beside the round's tensors,
+    else in off-chip memory.
+    """
+    if layer.layer_kind.weights or not layer.weights:
+        return None
+    bits = arch.chip.activation_bits
+    per_vector = ceil_div(layer.output_elements, vectors) * bits
+    return StageInput(tensor=table_name(layer.name), window=RowWindow(1, 0, 0), bits_per_vector=per_vector,
+                      buffer_bits=per_vector, table=True)
+
+
+def table_name(layer: str) -> str:
+    """The name of the stored table a lookup layer ``layer`` reads."""
+    return f"{layer} table"
 
 
 def weight_tiles(layer: LayerInfo, rows: int, weight_columns: int,
@@ -198,12 +224,15 @@ def layer_work(layer: LayerInfo, arch: ArchConfig) -> LayerWork:
         elements = _input_elements_per_vector(layer, i, vectors)
         # every kernel row (of every channel) of the window renews its last new-columns taps
         renewed = elements if slides[i] is None else elements // slides[i][0] * slides[i][1]
-        window, shape = _window(layer, i), layer.in_shapes[i]
+        window, shape = row_window(layer, i), layer.in_shapes[i]
         need = window.window_rows(row_layout(shape)[0]) * row_bits(shape, bits)
         inputs.append(StageInput(tensor=name, window=window, bits_per_vector=elements * bits,
                                  slide_bits_per_vector=renewed * bits,
                                  buffer_bits=need if accumulators is None else accumulators,
                                  streamed=accumulators is not None))
+    table = table_input(layer, vectors, arch)
+    if table is not None:
+        inputs.append(table)
     groups: tuple[tuple[WeightTile, ...], ...] = ()
     ops = layer.digital_ops
     if on_macros:
@@ -476,18 +505,21 @@ def _place_tensors(index, items, stages, arch, consumers, produced_in, outputs,
     and stop its producer for good) or goes off-chip. A tensor read by a layer that also runs
     in other rounds (a layer split into parts) goes off-chip: the parts in later rounds read it
     there. ``reserved`` bits of the global buffer are taken already (partial sums kept across
-    rounds)."""
+    rounds). A line-buffer window holds :meth:`RowWindow.buffer_rows` rows for its consumer. The
+    stored tables the round's lookups read are placed last (:func:`_place_tables`)."""
     chip = arch.chip
     tile_free = [int(chip.tile_buffer_kib * BITS_PER_KIB)] * chip.tiles
     global_free = int(chip.global_buffer_kib * BITS_PER_KIB) - reserved
     here = {w.layer.name for w, _ in items}
     shapes = {w.layer.name: w.layer.out_shape for w, _ in items}
     home = {s.layer: s.home_tile for s in stages}
-    windows: dict[str, list[RowWindow]] = {}
+    windows: dict[str, list[tuple[RowWindow, int]]] = {}
     read_here: dict[str, tuple[int, ...]] = {}
     for w, _ in items:
         for inp in w.inputs:
-            windows.setdefault(inp.tensor, []).append(inp.window)
+            if inp.table:
+                continue
+            windows.setdefault(inp.tensor, []).append((inp.window, w.out_rows))
             read_here.setdefault(inp.tensor, w.layer.in_shapes[[i.tensor for i in w.inputs].index(inp.tensor)])
     placed: list[TensorPlacement] = []
     for name, shape in list(read_here.items()) + [(n, shapes[n]) for n in shapes if n not in read_here]:
@@ -498,9 +530,9 @@ def _place_tensors(index, items, stages, arch, consumers, produced_in, outputs,
         if spill:
             placed.append(TensorPlacement(name, "offchip", None, rows, rbits, None))
             continue
-        window = max(w.window_rows(rows) + w.stride for w in windows[name])
+        window = max(w.buffer_rows(rows, out_rows) for w, out_rows in windows[name])
         whole_only = len(consumers[name]) > 1 or schedule == "layer_by_layer"
-        choices = [rows] if whole_only else [rows, min(rows, window)]
+        choices = [rows] if whole_only else [rows, window]
         t = home[name]
         for cap in choices:
             if cap * rbits <= tile_free[t]:
@@ -513,6 +545,25 @@ def _place_tensors(index, items, stages, arch, consumers, produced_in, outputs,
                 break
         else:
             placed.append(TensorPlacement(name, "offchip", None, rows, rbits, None))
+    return tuple(placed) + _place_tables(items, arch, global_free)
+
+
+def _place_tables(items, arch: ArchConfig, global_free: int) -> tuple[TensorPlacement, ...]:
+    """Where the stored tables of a round's lookups live: the global buffer when the whole table,
+    vocabulary x features x ``chip.activation_bits``, fits in what the round's tensors leave of it
+    (``global_free`` bits), else off-chip memory. A table is read, never written, during the run, so
+    its region has no back-pressure (capacity None); its space in the global buffer is taken from
+    what the partial sums of a layer split along K may use."""
+    placed = []
+    for w, _ in items:
+        for inp in w.inputs:
+            if not inp.table:
+                continue
+            rows, *entry = w.layer.weight_shape  # one row of the table per token id
+            rbits = math.prod(entry) * arch.chip.activation_bits
+            on_chip = rows * rbits <= global_free
+            global_free -= rows * rbits if on_chip else 0
+            placed.append(TensorPlacement(inp.tensor, "global" if on_chip else "offchip", None, rows, rbits, None))
     return tuple(placed)
 
 

@@ -125,7 +125,9 @@ def psum_placements(stages: list[Stage], tensors: tuple[TensorPlacement, ...], a
     """
     chip = arch.chip
     free = int(chip.global_buffer_kib * BITS_PER_KIB)
-    free -= sum((t.capacity_rows or 0) * t.row_bits for t in tensors if t.store == "global")
+    # a region holds its capacity; a stored table (capacity None) is held whole
+    free -= sum((t.rows if t.capacity_rows is None else t.capacity_rows) * t.row_bits
+                for t in tensors if t.store == "global")
     out = []
     for st in stages:
         for inp in st.inputs:
@@ -176,12 +178,16 @@ def staging_bits(w: LayerWork, inp: StageInput, shape: tuple[int, ...], arch: Ar
 
     A tensor that does not fit on chip streams through the global buffer from
     off-chip memory, so what must fit is the least a consumer works on: the
+    values one lookup reads of a stored table; the
     accumulators of a pool over its whole input; one row of the input of a
     layer that only moves data (flatten, reshape, transpose, concat); else
     one vector's input window (K activations; of a layer split along K, its
     largest part's rows).
     """
     bits = arch.chip.activation_bits
+    if inp.table:
+        return inp.bits_per_vector, (f"one lookup's {inp.bits_per_vector:,} bits of {inp.tensor!r} "
+                                     f"({inp.bits_per_vector // bits:,} values at {bits} bits)")
     if inp.streamed:
         return inp.buffer_bits, (f"accumulators of {inp.buffer_bits:,} bits ({shape[0]} channels of "
                                  f"{inp.buffer_bits // shape[0]} bits, reducing {inp.tensor!r})")
@@ -204,7 +210,7 @@ def check_staging(works: list[LayerWork], arch: ArchConfig, shapes: dict[str, tu
         else "tile buffer (chip.tile_buffer_kib)"
     for w in works:
         for inp in w.inputs:
-            need, what = staging_bits(w, inp, shapes[inp.tensor], arch)
+            need, what = staging_bits(w, inp, shapes.get(inp.tensor, ()), arch)
             if need > largest:
                 raise MappingError(f"layer {w.layer.name!r} needs {what} on chip at once, more than the "
                                    f"largest on-chip buffer, the {which}, holds ({largest:,} bits); "
