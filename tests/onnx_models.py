@@ -236,3 +236,18 @@ def bert_encoder(layers: int = 2, hidden: int = 128, heads: int = 2, seq: int = 
         y = linear(y, ffn, hidden, p + "/output/dense")
         x = norm(g.node("Add", [y, x], p + "/output/Add"), p + "/output/LayerNorm")
     return g.model([seq, hidden], x, [seq, hidden])
+
+
+def calibration_reader(quantization, name: str, samples):
+    """An onnxruntime.quantization CalibrationDataReader feeding ``samples`` (an iterable of
+    arrays shaped as the model's input ``name``, batch axis included) one at a time."""
+
+    class Reader(quantization.CalibrationDataReader):
+        def __init__(self):
+            self.samples = iter(samples)
+
+        def get_next(self):
+            x = next(self.samples, None)
+            return None if x is None else {name: x}
+
+    return Reader()

@@ -16,6 +16,7 @@ onnx = pytest.importorskip("onnx")
 quantization = pytest.importorskip("onnxruntime.quantization")
 
 from onnx import numpy_helper
+from onnx_models import calibration_reader
 
 from accelsim.accuracy.dataset import load_feature_set
 from accelsim.accuracy.ptq import PtqOptions, own_codes, own_codes_note, ptq_note, quantise
@@ -42,18 +43,10 @@ def quantised(tmp_path_factory):
     folder = tmp_path_factory.mktemp("quantised")
     calibration = load_feature_set(CALIBRATION, labelled=False).features[:64].astype(np.float32)
 
-    class Reader(quantization.CalibrationDataReader):
-        def __init__(self):
-            self.samples = iter(calibration)
-
-        def get_next(self):
-            x = next(self.samples, None)
-            return None if x is None else {"input": x[None]}
-
     paths = {}
     for fmt in FORMATS:
         paths[fmt] = folder / f"digits_{fmt.lower()}.onnx"
-        quantization.quantize_static(str(MODEL), str(paths[fmt]), Reader(),
+        quantization.quantize_static(str(MODEL), str(paths[fmt]), calibration_reader(quantization, "input", (x[None] for x in calibration)),
                                      quant_format=getattr(quantization.QuantFormat, fmt), per_channel=True,
                                      weight_type=quantization.QuantType.QInt8,
                                      activation_type=quantization.QuantType.QUInt8)

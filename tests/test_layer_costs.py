@@ -8,6 +8,7 @@ from dataclasses import replace
 from fractions import Fraction
 
 import pytest
+from engine_helpers import assert_demand_is_engine
 
 from accelsim.api import RunOptions, simulate
 from accelsim.config import load_arch
@@ -30,15 +31,6 @@ def _reads(p, tensor: str) -> int:
     return sum(t.read_bits for t in plan_traffic(p) if t.tensor == tensor)
 
 
-def _demand_is_engine(p, arch) -> None:
-    """The bottleneck model's busy cycles per inference are the engine's, resource by resource."""
-    engine = simulate_plan(p, arch, RunOptions(batch=1))
-    total: dict[str, int] = {}
-    for rnd in p.rounds:
-        for name, cycles in round_demand(rnd, arch).items():
-            total[name] = total.get(name, 0) + cycles
-    busy = {r.name: r.busy_cycles for r in engine.resources if r.busy_cycles}
-    assert {k: v for k, v in total.items() if k not in p.replica_names} == busy
 
 
 # ---------------------------------------------------------------- 1. data-movement reads
@@ -63,7 +55,7 @@ def test_a_slice_reads_only_what_it_keeps():
     r = simulate(arch, w, RunOptions(batch=2))
     assert sum(r.counts_per_inference.get(k, 0) for k in ("tile_buffer_bits", "global_buffer_bits")) == \
         store_bits(p, "tile") + store_bits(p, "global")
-    _demand_is_engine(p, arch)
+    assert_demand_is_engine(p, arch)
 
 
 @pytest.mark.parametrize(("size", "read"), [((16, 16), 8 * 8 * 8), ((4, 4), 8 * 4 * 4)])
@@ -114,7 +106,7 @@ def test_the_embedding_table_is_read_where_it_lives(vocabulary, features, store,
         assert demand[port] == lookups  # nothing else lives in the global buffer
     else:  # beside the token ids read (8 bits each) and fc's output written (64 x 8 bits per token)
         assert demand[port] == lookups + 128 * (math.ceil(BITS / width) + math.ceil(64 * BITS / width))
-    _demand_is_engine(p, arch)
+    assert_demand_is_engine(p, arch)
 
     r = simulate(arch, w, RunOptions(batch=4))
     counts = r.counts_per_inference
@@ -238,7 +230,7 @@ def test_resizes_and_row_slices_stream_through_a_line_buffer(spec, producer, con
     place = rnd.tensor(producer)
     assert place.store != "offchip" and place.capacity_rows == inp.window.buffer_rows(place.rows, st.out_rows)
     assert place.capacity_rows < place.rows
-    _demand_is_engine(p, arch)
+    assert_demand_is_engine(p, arch)
 
     trace = list(simulate_plan(p, arch, replace(RunOptions(batch=1), trace_max_events=1_000_000)).trace)
     done, start = _row_done(trace, producer), _row_start(trace, consumer)

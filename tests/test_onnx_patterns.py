@@ -517,20 +517,14 @@ def test_onnxruntime_quantize_static_qdq_model(tmp_path):
     """A model quantised by onnxruntime itself (QDQ format, per-channel int8 weights, uint8
     activations, opset 17) imports with the MACs of its float network."""
     quantization = pytest.importorskip("onnxruntime.quantization")
-    from onnx_models import onnx_from_workload
+    from onnx_models import calibration_reader, onnx_from_workload
 
-    class Reader(quantization.CalibrationDataReader):
-        def __init__(self):
-            self.n = 0
-
-        def get_next(self):
-            self.n += 1
-            rng = np.random.default_rng(self.n)
-            return {"input": rng.standard_normal((1, 1, 49, 10)).astype(np.float32)} if self.n <= 2 else None
+    samples = [np.random.default_rng(n).standard_normal((1, 1, 49, 10)).astype(np.float32) for n in (1, 2)]
+    reader = calibration_reader(quantization, "input", samples)
 
     float_model = save(onnx_from_workload("kws_dscnn", "bn", 17), tmp_path / "kws.onnx")
     qdq = str(tmp_path / "kws_qdq.onnx")
-    quantization.quantize_static(float_model, qdq, Reader(), quant_format=quantization.QuantFormat.QDQ,
+    quantization.quantize_static(float_model, qdq, reader, quant_format=quantization.QuantFormat.QDQ,
                                  per_channel=True, activation_type=quantization.QuantType.QUInt8,
                                  weight_type=quantization.QuantType.QInt8)
     ops = {n.op_type for n in onnx.load(qdq).graph.node}

@@ -15,6 +15,7 @@ import pytest
 onnx = pytest.importorskip("onnx")
 quantization = pytest.importorskip("onnxruntime.quantization")
 
+from onnx_models import calibration_reader
 from test_onnx_patterns import G
 
 from accelsim.workload import load_workload
@@ -25,16 +26,8 @@ FORMATS = ("QDQ", "QOperator")
 
 def _quantise(src, dst, fmt: str, shape, seed: int = 0) -> str:
     rng = np.random.default_rng(seed)
-
-    class Reader(quantization.CalibrationDataReader):
-        def __init__(self):
-            self.samples = iter(rng.standard_normal((16, 1, *shape)).astype(np.float32))
-
-        def get_next(self):
-            x = next(self.samples, None)
-            return None if x is None else {"input": x}
-
-    quantization.quantize_static(str(src), str(dst), Reader(), quant_format=getattr(quantization.QuantFormat, fmt),
+    reader = calibration_reader(quantization, "input", rng.standard_normal((16, 1, *shape)).astype(np.float32))
+    quantization.quantize_static(str(src), str(dst), reader, quant_format=getattr(quantization.QuantFormat, fmt),
                                  per_channel=False, weight_type=quantization.QuantType.QInt8,
                                  activation_type=quantization.QuantType.QUInt8)
     return str(dst)

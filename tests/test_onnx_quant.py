@@ -13,6 +13,7 @@ import pytest
 onnx = pytest.importorskip("onnx")
 
 from onnx import TensorProto, helper, numpy_helper
+from onnx_models import calibration_reader
 
 from accelsim.errors import ConfigError
 from accelsim.workload import load_workload
@@ -86,16 +87,8 @@ def quantization():
 
 
 def _reader(quantization):
-    class Reader(quantization.CalibrationDataReader):
-        def __init__(self):
-            self.n = 0
-
-        def get_next(self):
-            self.n += 1
-            rng = np.random.default_rng(self.n)
-            return {"x": rng.standard_normal((1, 3, 8, 8)).astype(np.float32)} if self.n <= 3 else None
-
-    return Reader()
+    rng = [np.random.default_rng(n).standard_normal((1, 3, 8, 8)).astype(np.float32) for n in (1, 2, 3)]
+    return calibration_reader(quantization, "x", rng)
 
 
 @pytest.mark.parametrize("per_channel", [False, True])

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from engine_helpers import assert_demand_is_engine
 
 from accelsim.accuracy import reference
 from accelsim.accuracy.analog import build_chip, chip_matmul, ideal_arch
@@ -17,7 +18,6 @@ from accelsim.config import load_arch
 from accelsim.engine import simulate_plan
 from accelsim.errors import MappingError
 from accelsim.mapping import plan
-from accelsim.mapping.demand import round_demand
 from accelsim.mapping.planner import row_bits
 from accelsim.mapping.streaming import for_batch
 from accelsim.mapping.traffic import plan_traffic, store_bits
@@ -68,15 +68,6 @@ def _check_run(r, arch, workload) -> None:
     assert r.throughput_inferences_per_s <= r.throughput_bound_inferences_per_s * (1 + 1e-9)
 
 
-def _demand_is_engine(p, arch) -> None:
-    """The bottleneck model's busy cycles per inference, summed over the rounds, are the engine's."""
-    engine = simulate_plan(p, arch, RunOptions(batch=1))
-    total: dict[str, int] = {}
-    for rnd in p.rounds:
-        for name, cycles in round_demand(rnd, arch).items():
-            total[name] = total.get(name, 0) + cycles
-    busy = {r.name: r.busy_cycles for r in engine.resources if r.busy_cycles}
-    assert {k: v for k, v in total.items() if k not in p.replica_names} == busy  # the engine lists no replicas
 
 
 def test_vgg_head_splits_k_across_rounds(write, cli):
@@ -117,7 +108,7 @@ def test_vgg_head_splits_k_across_rounds(write, cli):
     assert r.resource_utilization["global buffer port"] > 0
     assert r.offchip_bits_per_inference == store_bits(p, "offchip")
     assert r.programming_cycles > 0 and r.energy_breakdown_j["mram_programming"] > 0
-    _demand_is_engine(p, arch)
+    assert_demand_is_engine(p, arch)
 
     done = cli("run", _yaml(write, VGG_HEAD), "--json", "--batch", "1")
     assert done.code == 0, done.err
@@ -166,7 +157,7 @@ def test_a_column_taller_than_the_chip_is_split():
     assert sum(t.written_bits for t in psum) == 4 * 21 * arch.chip.partial_sum_bits
     r = simulate(arch, w, RunOptions(batch=2))
     _check_run(r, arch, w)
-    _demand_is_engine(p, arch)
+    assert_demand_is_engine(p, arch)
 
 
 def test_bottleneck_block_spills_its_residual(write, cli):
@@ -188,7 +179,7 @@ def test_bottleneck_block_spills_its_residual(write, cli):
     r = simulate(arch, w, RunOptions(batch=2))
     assert r.offchip_bits_per_inference == expected
     _check_run(r, arch, w)
-    _demand_is_engine(p, arch)
+    assert_demand_is_engine(p, arch)
     assert r.resource_utilization["off-chip port"] > 0
     done = cli("run", _yaml(write, BOTTLENECK), "--batch", "1", "--mode", "grouped", "--quiet")
     assert done.code == 0, done.err
@@ -257,7 +248,7 @@ def test_split_convolutions_compute_exactly_and_stream_their_windows():
     assert engine.counts["offchip_bits"] == store_bits(p, "offchip")
     assert engine.counts["global_buffer_bits"] == store_bits(p, "global")
     assert engine.counts["tile_buffer_bits"] == store_bits(p, "tile")
-    _demand_is_engine(p, arch)
+    assert_demand_is_engine(p, arch)
 
 
 def test_a_line_buffer_window_larger_than_the_buffers_spills():
