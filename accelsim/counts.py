@@ -26,6 +26,10 @@ class Action(str, Enum):
     DIGITAL_OPS = "digital_ops"             #: digital-unit operations (accumulate, normalise, activate, pool)
     MRAM_WRITE_BITS = "mram_write_bits"     #: MRAM bits programmed
     OFFCHIP_BITS = "offchip_bits"           #: bits read from or written to off-chip memory through the off-chip port
+    BITCELL_OP = "bitcell_op"               #: one digital bit-cell's multiply and full-adder step in one macro cycle
+    INPUT_LINE = "input_line"               #: one input bit driven onto one input line of a digital macro
+    REGISTER_BIT = "register_bit"           #: one pipeline-register bit of a digital macro clocked in one cycle
+    DECODER_ACCESS = "decoder_access"       #: a digital macro's bit-line decoder in one macro cycle
 
 
 class ActionCounts(Mapping):

@@ -1,4 +1,4 @@
-"""Least-squares fit of the supply-swept library macros' free parameters to their FITTED points only.
+"""Least-squares fit of the library macros' free parameters to their FITTED points only.
 
     python scripts/fit_macros.py
 
@@ -24,6 +24,11 @@ predicted (no predicted point enters the fit). It does not write the files.
   one evaluation and conversion of the 256 columns (on the file's 1 ns grid) and the bit-cell area
   (beside the assumed ADC and driver areas). Its energies are Table I's 0.85 V figures, stated, not
   fitted; 400 TOPS/W at 0.85 V and every 1.2 V figure are predictions.
+- colonnade_jssc21 (2 parameters, 2 fitted points at 0.8 V: 144.35 fJ per MAC at 1b in / 8b w, and
+  75.07 GOPS at 1b x 1b with one register per chain): the energy of one bit-cell's multiply and
+  full-adder step (the drivers', registers' and decoder's energies follow it in Fig. 17's shares, stated)
+  and the delay of one full adder on the critical path. Every other point of Fig. 15(a) and 16(b) is a
+  prediction; Fig. 17's breakdowns are stated in the file.
 - sinangil_jssc21 (3 parameters, 3 fitted points at 0.8 V: 351, 610.5 and 262.3 TOPS/W):
   the energy per MVM at the reference data, the drivers' share of the 55 % of it that
   drivers and array hold, and the array's data-proportional fraction. The 1.0 V points
@@ -126,6 +131,25 @@ def sinangil_overrides(theta: np.ndarray, exact: bool = False) -> dict[str, floa
             "macro.data.proportional.macro_array": round(proportional, 4)}
 
 
+#: Colonnade, Fig. 17 at 1b in / 8b w / 0.8 V: energy shares of the array, drivers, control + registers
+#: and decoder, and the actions of one MVM there (128 rows x 8 bands of 15 columns, R = 16, one cycle)
+COLONNADE_SHARES = {"array": 0.602, "drivers": 0.288, "registers": 0.075, "decoder": 0.035}
+COLONNADE_COUNTS = {"array": 128 * 8 * 15, "drivers": 128, "registers": 16 * 8 * 15, "decoder": 1}
+
+
+def colonnade_overrides(theta: np.ndarray, exact: bool = False) -> dict[str, float]:
+    round = _rounder(exact)  # noqa: A001
+    bitcell_fj, cell_delay_ns = theta
+    array_pj = bitcell_fj * 1e-3 * COLONNADE_COUNTS["array"]
+    def part(name: str) -> float:  # pJ per action of a part, from its share relative to the array's
+        return array_pj * COLONNADE_SHARES[name] / COLONNADE_SHARES["array"] / COLONNADE_COUNTS[name]
+    return {"technology.energy.bitcell_op_fj": round(bitcell_fj, 4),
+            "technology.energy.input_line_pj": round(part("drivers"), 5),
+            "technology.energy.register_bit_fj": round(1e3 * part("registers"), 4),
+            "technology.energy.decoder_pj": round(part("decoder"), 4),
+            "macro.digital.cell_delay_ns": round(cell_delay_ns, 5)}
+
+
 @dataclass(frozen=True)
 class Fit:
     config: str
@@ -135,6 +159,9 @@ class Fit:
     #: the figures of the fitted points the parameters are tuned to (None: every fitted point); a fitted
     #: point of another figure holds a figure the file states as published (sourced, not tuned)
     figures: tuple[str, ...] | None = None
+    #: relative step of the forward differences: larger than the timing grid's step where a fitted time
+    #: is counted in whole grid cycles (a step inside one grid cycle has a zero difference)
+    relative_step: float = 1e-6
 
 
 def tuned(fit: Fit, point) -> bool:
@@ -149,6 +176,8 @@ FITS = (
         (4.0, 900.0), neurram_overrides),
     Fit("jia_jssc20.yaml", ("clock at 0.85 V (MHz, 1350 cycles per evaluation)", "bit-cell area (um2)"),
         (1000.0, 5.0), jia_overrides, ("tops", "tops_per_mm2")),
+    Fit("colonnade_jssc21.yaml", ("bit-cell step energy at 0.8 V (fJ)", "full-adder delay at 0.8 V (ns)"),
+        (5.0, 0.4), colonnade_overrides, ("tops_per_w", "tops"), 1e-2),
     Fit("sinangil_jssc21.yaml", ("energy per MVM at y = 6 (pJ)", "drivers' share", "array data-proportional fraction"),
         (6.0, 0.3, 0.5), sinangil_overrides),
 )
@@ -172,7 +201,7 @@ def gauss_newton(fit: Fit, steps: int = 30) -> np.ndarray:
         r = residuals(fit, theta)
         jac = np.empty((len(r), len(theta)))
         for j in range(len(theta)):
-            h = 1e-6 * max(abs(theta[j]), 1e-3)
+            h = fit.relative_step * max(abs(theta[j]), 1e-3)
             t = theta.copy()
             t[j] += h
             jac[:, j] = (residuals(fit, t) - r) / h

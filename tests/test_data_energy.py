@@ -29,7 +29,9 @@ from accelsim.hw.activity import (
 ROOT = Path(__file__).resolve().parents[1]
 SINANGIL = ROOT / "configs" / "macros" / "sinangil_jssc21.yaml"
 NEURRAM = ROOT / "configs" / "macros" / "wan_neurram_nature22.yaml"
-LIBRARY = [ROOT / "configs" / "mram72.yaml"] + sorted((ROOT / "configs" / "macros").glob("*_*.yaml"))
+#: the analog macros of the library (macro.data is an analog macro's section; a digital one refuses it)
+LIBRARY = [p for p in [ROOT / "configs" / "mram72.yaml"] + sorted((ROOT / "configs" / "macros").glob("*_*.yaml"))
+           if load_arch(p).macro.compute == "analog"]
 
 #: Fig. 13(a) of Sinangil et al. (docs/sources.md s5.1): energy per full-array operation, pJ,
 #: against the average output y; inputs and weights are both 0.25 sqrt(y) of full scale

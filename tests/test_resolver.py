@@ -20,8 +20,8 @@ from accelsim.config.resources import builtin_dir, builtin_names, builtins, find
 from accelsim.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
-ARCHS = {"mram72", "macros/deaville_jssc25", "macros/jia_jssc20", "macros/myung_sscl24", "macros/sinangil_jssc21",
-         "macros/wan_neurram_nature22", "macros/wang_vlsi22"}
+ARCHS = {"mram72", "macros/colonnade_jssc21", "macros/deaville_jssc25", "macros/jia_jssc20", "macros/myung_sscl24",
+         "macros/sinangil_jssc21", "macros/wan_neurram_nature22", "macros/wang_vlsi22"}
 #: the library's one-macro chip grown so that the MLP's 784-row matrix fits
 BIGGER_CHIP = ("--set", "chip.tiles=4", "--set", "chip.macros_per_tile=4", "--set", "chip.macros=16")
 

@@ -96,7 +96,7 @@ def test_cli_json_and_check(cli):
     r = cli("silicon", "--json", "--check")
     assert r.code == 0, r.err
     data = json.loads(r.out)
-    assert data["all_within_tolerance"] and len(data["macros"]) == 6
+    assert data["all_within_tolerance"] and len(data["macros"]) == 7
     point = data["macros"][0]["points"][0]
     assert {"published", "simulated", "relative_error", "status", "normalisation", "scope", "sweep"} <= set(point)
     sweeps = {(m["name"], s["sweep"]): s for m in data["macros"] for s in m["sweeps"]}

@@ -239,8 +239,42 @@ class DataConfig(Section):
     """Data-proportional fraction of each component (macro_control and leakage are always fixed)."""
 
 
+class DigitalConfig(Section):
+    """A digital bit-serial macro (``macro.compute: digital_bit_serial``; docs/macro-model.md,
+    "Digital bit-serial macros").
+
+    Every bit-cell holds a weight bit, an XNOR (or AND) multiplier and a full adder. An output
+    (``weight_columns``) is a band of ``weight_bits + accumulation_columns`` physical columns; the
+    ``rows`` column MACs of a band are chained into one dot product, with ``registers`` pipeline
+    registers along the chain (one every ``rows / registers`` column MACs). Inputs arrive bit-serially,
+    one bit per macro cycle, LSB first: an MVM occupies the macro ``input_bits`` cycles. The
+    arithmetic is exact: no converter, no noise.
+    """
+
+    accumulation_columns: int = Field(default=7, ge=0, le=64)
+    """Extra bit-cell columns per output that carry the partial sum's growth beyond the weight's bits (log2 of the rows for a full-width sum)."""
+    registers: int = Field(default=1, ge=1, le=8192)
+    """Pipeline registers along one accumulation chain (R); must divide ``macro.rows``."""
+    timing: Literal["critical_path", "fixed"] = "critical_path"
+    """``critical_path``: the macro cycle is the chain's critical path, ``cell_delay_ns (register_delay_cells + rows / R + weight_bits + accumulation_columns)``, scaled by the supply's alpha-power delay; ``fixed``: a forced macro cycle of ``macro.t_mvm_ns``, independent of the supply (not checked against the critical path)."""
+    cell_delay_ns: float = Field(gt=0)
+    """Delay of one bit-cell full adder on the critical path at supply.reference_voltage_v, ns."""
+    register_delay_cells: float = Field(default=2.0, ge=0)
+    """Register overhead (clock-to-q plus setup) in full-adder delays."""
+
+    def critical_path_cells(self, rows: int, weight_bits: int) -> float:
+        """Full-adder delays of one macro cycle: the register overhead, one pipeline stage of the
+        chain (``rows / registers`` column MACs) and the carry across the band's columns."""
+        return self.register_delay_cells + rows / self.registers + weight_bits + self.accumulation_columns
+
+
 class MacroConfig(Section):
-    """One analog in-memory-computing macro (ABP-MAC)."""
+    """One in-memory-computing macro: analog (ABP-MAC, the default) or digital bit-serial."""
+
+    compute: Literal["analog", "digital_bit_serial"] = "analog"
+    """``analog``: cells summed in the analog domain and converted by ADCs; ``digital_bit_serial``: bit-cells with their own logic, exact integer arithmetic, one input bit per macro cycle (``macro.digital``; the ADC, cell-readout and variation fields do not apply)."""
+    digital: DigitalConfig | None = None
+    """Parameters of a ``digital_bit_serial`` macro."""
 
     rows: int = Field(gt=0, le=8192)
     """Word lines: inputs summed per column, i.e. the K extent of a weight tile."""
@@ -273,19 +307,30 @@ class MacroConfig(Section):
     readout: Literal["current_sum", "resistance_sum", "charge_sum"] = "resistance_sum"
     """How a column sums its cells: ``current_sum`` adds conductances (non-linear in the stored level for stacked MTJs); ``resistance_sum`` adds resistances (linear); ``charge_sum`` adds capacitor charge (SRAM charge domain)."""
     t_mvm_ns: float = Field(gt=0)
-    """Time of one analog evaluation including settling and one conversion per ADC, ns (at supply.reference_voltage_v)."""
+    """Time of one analog evaluation including settling and one conversion per ADC, ns (at supply.reference_voltage_v); a digital macro with ``digital.timing: fixed``: its forced cycle (one input bit), ns."""
     mtj: MtjConfig | None = None
     """Parameters of an MTJ cell (``cell.technology`` mtj_stack or mtj_binary)."""
     supply: SupplyConfig | None = None
     """Supply-voltage scaling of macro energy and time; absent: the table's figures as they are."""
-    adc: AdcConfig
-    variation: VariationConfig
+    adc: AdcConfig | None = None
+    """The column ADCs; required by an analog macro, absent in a digital one."""
+    variation: VariationConfig | None = None
+    """Device variation and noise; required by an analog macro, absent in a digital one (exact arithmetic)."""
     calibration: CalibrationConfig = CalibrationConfig()
     data: DataConfig | None = None
     """Input and weight value statistics the macro energies follow; absent: energy independent of the data."""
 
     @model_validator(mode="after")
     def _check(self) -> MacroConfig:
+        if self.compute == "digital_bit_serial":
+            self._check_digital()
+            return self
+        if self.digital is not None:
+            raise ValueError("macro.digital applies to compute digital_bit_serial only "
+                             "(set macro.compute: digital_bit_serial, or remove macro.digital)")
+        for name in ("adc", "variation"):
+            if getattr(self, name) is None:
+                raise ValueError(f"an analog macro (compute: analog) needs the section macro.{name}")
         if self.weight_bits % self.bits_per_cell:
             raise ValueError(
                 f"weight_bits ({self.weight_bits}) must be a multiple of bits_per_cell "
@@ -312,6 +357,28 @@ class MacroConfig(Section):
                                  "(weight_bits = bits_per_cell, or slice_combine: analog; or set "
                                  "macro.offset_subtraction: digital)")
         return self
+
+    def _check_digital(self) -> None:
+        """A digital bit-serial macro: its own section, 1-bit cells, and none of the analog options."""
+        if self.digital is None:
+            raise ValueError("compute digital_bit_serial needs the section macro.digital")
+        if self.bits_per_cell != 1:
+            raise ValueError(f"a digital bit-cell holds 1 bit; bits_per_cell is {self.bits_per_cell}")
+        if self.rows % self.digital.registers:
+            raise ValueError(f"digital.registers ({self.digital.registers}) must divide rows ({self.rows}): "
+                             "one register every rows / registers column MACs")
+        if self.columns < self.columns_per_weight:
+            raise ValueError(f"columns ({self.columns}) are fewer than one output needs "
+                             f"(weight_bits + digital.accumulation_columns = {self.columns_per_weight})")
+        analog = {"adc": self.adc is not None, "variation": self.variation is not None, "data": self.data is not None,
+                  "input_mode": self.input_mode != "bit_parallel", "serial_accumulation": self.serial_accumulation != "digital",
+                  "slice_combine": self.slice_combine != "digital", "input_phases": self.input_phases != 1,
+                  "integration_cycle_ns": self.integration_cycle_ns != 0, "input_pulse_ns": self.input_pulse_ns != 0,
+                  "weight_encoding": self.weight_encoding != "offset", "offset_subtraction": self.offset_subtraction != "digital"}
+        given = [k for k, v in analog.items() if v]
+        if given:
+            raise ValueError(f"macro.{given[0]} applies to analog macros only; a digital_bit_serial macro is "
+                             "bit-serial, exact and two's-complement by construction (remove it)")
 
     def _check_phases(self) -> None:
         """Input phases and integration cycles belong to analog accumulation of bit-serial inputs."""
@@ -360,8 +427,16 @@ class MacroConfig(Section):
 
     @property
     def columns_per_weight(self) -> int:
-        """Physical columns per weight (slices, doubled if differential)."""
+        """Physical columns per weight (slices, doubled if differential); a digital macro's output band,
+        ``weight_bits + digital.accumulation_columns``."""
+        if self.is_digital:
+            return self.weight_bits + self.digital.accumulation_columns
         return self.slices_per_weight * (2 if self.weight_encoding == "differential" else 1)
+
+    @property
+    def is_digital(self) -> bool:
+        """Whether the macro computes in digital logic (``compute: digital_bit_serial``)."""
+        return self.compute == "digital_bit_serial"
 
     @property
     def weight_columns(self) -> int:
@@ -520,6 +595,14 @@ class EnergyTable(Section):
     """Programming one MRAM bit (macro level), pJ."""
     offchip_pj_per_bit: float = Field(ge=0)
     """Off-chip memory access, pJ per bit read or written through the off-chip port (its staging in the global buffer is not charged on top)."""
+    bitcell_op_fj: float = Field(default=0.0, ge=0)
+    """Digital macro: one bit-cell's multiply (XNOR) and full-adder step in one macro cycle, fJ."""
+    input_line_pj: float = Field(default=0.0, ge=0)
+    """Digital macro: driving one input bit onto one input line (across all output bands) in one macro cycle, pJ."""
+    register_bit_fj: float = Field(default=0.0, ge=0)
+    """Digital macro: clocking one pipeline-register bit of a used band in one macro cycle, with its share of the control, fJ."""
+    decoder_pj: float = Field(default=0.0, ge=0)
+    """Digital macro: the bit-line decoder in one macro cycle, pJ."""
     leakage_mw_per_macro: float = Field(ge=0)
     """Static power of one macro's periphery, mW."""
     leakage_mw_per_tile: float = Field(ge=0)
@@ -530,17 +613,19 @@ class AreaTable(Section):
     """Area of each component."""
 
     cell_um2: float = Field(gt=0)
-    """One memory cell (stacked MTJ + access transistor), um^2."""
+    """One memory cell (stacked MTJ + access transistor; a digital bit-cell with its multiplier and full adder), um^2."""
     adc_um2: float = Field(gt=0)
     """One ADC at the energy table's adc_reference_bits, um^2."""
     adc_area_doubling_per_bit: float = Field(ge=0, le=2)
     """Exponent of ADC area scaling A(b) = A_ref * 2**(k (b - b_ref))."""
     row_driver_um2: float = Field(gt=0)
-    """One row input driver (binary-weighted DAC), um^2."""
+    """One row input driver (binary-weighted DAC; a digital macro's input-line driver), um^2."""
     column_digital_um2: float = Field(ge=0)
     """Per-column digital shift-add and calibration logic, um^2."""
     macro_control_um2: float = Field(ge=0)
-    """Per-macro control, timing and reference generation, um^2."""
+    """Per-macro control, timing and reference generation (a digital macro's control and pipeline registers), um^2."""
+    decoder_um2: float = Field(default=0.0, ge=0)
+    """Digital macro: the bit-line decoder, um^2."""
     buffer_mm2_per_kib: float = Field(gt=0)
     """SRAM buffer area, mm^2 per KiB."""
     digital_unit_mm2: float = Field(ge=0)

@@ -27,9 +27,26 @@ def adc_area_um2(arch: ArchConfig) -> float:
     return a.adc_um2 * 2.0 ** (a.adc_area_doubling_per_bit * (arch.macro.adc.bits - e.adc_reference_bits))
 
 
-def macro_area(arch: ArchConfig) -> AreaBreakdown:
-    """One macro: cell array, ADCs, row drivers, column digital, control."""
+def digital_macro_area(arch: ArchConfig) -> AreaBreakdown:
+    """One digital bit-serial macro: the bit-cells with their multiplier and full adder
+    (``macro_array``), one driver per input line (``input_drivers``), control and pipeline registers
+    (``macro_control``) and the bit-line decoder (``macro_decoder``); no ADC, no column logic."""
     m, a = arch.macro, arch.technology.area
+    um2 = {
+        "macro_array": m.rows * m.columns * a.cell_um2,
+        "input_drivers": m.rows * a.row_driver_um2,
+        "macro_control": a.macro_control_um2,
+        "macro_decoder": a.decoder_um2,
+    }
+    return AreaBreakdown({k: v / UM2_PER_MM2 for k, v in um2.items()})
+
+
+def macro_area(arch: ArchConfig) -> AreaBreakdown:
+    """One macro: cell array, ADCs, row drivers, column digital, control (a digital macro's:
+    :func:`digital_macro_area`)."""
+    m, a = arch.macro, arch.technology.area
+    if m.is_digital:
+        return digital_macro_area(arch)
     um2 = {
         "macro_array": m.rows * m.columns * a.cell_um2,
         "adc": m.adc.count * adc_area_um2(arch),

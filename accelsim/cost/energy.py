@@ -26,14 +26,20 @@ COMPONENT_OF: dict[Action, str] = {
     Action.DIGITAL_OPS: "digital_unit",
     Action.MRAM_WRITE_BITS: "mram_programming",
     Action.OFFCHIP_BITS: "offchip",
+    Action.BITCELL_OP: "macro_array",
+    Action.INPUT_LINE: "input_drivers",
+    Action.REGISTER_BIT: "macro_control",
+    Action.DECODER_ACCESS: "macro_decoder",
 }
 
 COMPONENTS = ("macro_array", "adc", "input_drivers", "macro_digital", "macro_control",
-              "buffers", "interconnect", "offchip", "digital_unit", "mram_programming", "leakage")
+              "buffers", "interconnect", "offchip", "digital_unit", "mram_programming", "macro_decoder", "leakage")
 
 
 def adc_energy_pj(arch: ArchConfig) -> float:
-    """One conversion at the macro's ADC bits: E_ref * 2**(k (b - b_ref))."""
+    """One conversion at the macro's ADC bits: E_ref * 2**(k (b - b_ref)); 0 for a macro without ADCs (digital)."""
+    if arch.macro.adc is None:
+        return 0.0
     e = arch.technology.energy
     return e.adc_conversion_pj * 2.0 ** (e.adc_energy_doubling_per_bit * (arch.macro.adc.bits - e.adc_reference_bits))
 
@@ -79,6 +85,10 @@ def energy_per_action_pj(arch: ArchConfig) -> dict[Action, float]:
         Action.DIGITAL_OPS: e.digital_op_pj,
         Action.MRAM_WRITE_BITS: e.mram_write_pj_per_bit,
         Action.OFFCHIP_BITS: e.offchip_pj_per_bit,
+        Action.BITCELL_OP: e.bitcell_op_fj * 1e-3 * v["macro_array"],
+        Action.INPUT_LINE: e.input_line_pj * v["input_drivers"],
+        Action.REGISTER_BIT: e.register_bit_fj * 1e-3 * v["macro_control"],
+        Action.DECODER_ACCESS: e.decoder_pj * v["macro_decoder"],
     }
 
 

@@ -34,6 +34,22 @@ def _at_uniform_data(arch: ArchConfig) -> ArchConfig:
     return arch.model_copy(update={"macro": arch.macro.model_copy(update={"data": data})})
 
 
+def _analog_cell(m) -> dict:
+    """The cell and readout figures of an analog macro's characterisation."""
+    return {"cell_technology": m.cell.technology, "readout": m.readout,
+            "cell_levels": tuple(float(r) for r in cell_quantities(m)),
+            "cell_level_unit": CELL_QUANTITY_UNIT[m.cell.technology],
+            "read_levels": tuple(float(v) for v in nominal_levels(m)),
+            "readout_inl_levels": readout_inl_levels(m), "adc_lsb_levels": adc_lsb_levels(m)}
+
+
+def _digital_cell() -> dict:
+    """A digital bit-cell's: a stored bit read as logic levels 0 and 1, exact (no INL), and results
+    resolved to one MAC unit (no converter)."""
+    return {"cell_technology": "digital_bitcell", "readout": "digital", "cell_levels": (0.0, 1.0),
+            "cell_level_unit": "bit", "read_levels": (0.0, 1.0), "readout_inl_levels": 0.0, "adc_lsb_levels": 1.0}
+
+
 def macro_characterization(arch: ArchConfig, study: CalibrationStudy) -> MacroCharacterization:
     """``arch``'s macro: geometry, peak figures, energy and area by component, cell and read levels,
     and the calibration ``study`` of its population with its energy and time per macro."""
@@ -41,13 +57,14 @@ def macro_characterization(arch: ArchConfig, study: CalibrationStudy) -> MacroCh
     geom = macro_geometry(arch)
     peak = peak_figures(arch)
     f_hz = arch.clock.frequency_mhz * MHZ
+    cell = _digital_cell() if m.is_digital else _analog_cell(m)
     return MacroCharacterization(
         arch_name=arch.name,
-        cell_technology=m.cell.technology,
-        input_mode=m.input_mode,
+        cell_technology=cell["cell_technology"],
+        input_mode="bit_serial" if m.is_digital else m.input_mode,
         serial_accumulation=m.serial_accumulation,
         slice_combine=m.slice_combine,
-        readout=m.readout,
+        readout=cell["readout"],
         weight_encoding=m.weight_encoding,
         supply_v=None if m.supply is None else m.supply.voltage_v,
         rows=m.rows,
@@ -56,8 +73,8 @@ def macro_characterization(arch: ArchConfig, study: CalibrationStudy) -> MacroCh
         bits_per_cell=m.bits_per_cell,
         weight_bits=m.weight_bits,
         input_bits=m.input_bits,
-        adc_bits=m.adc.bits,
-        adc_count=m.adc.count,
+        adc_bits=0 if m.adc is None else m.adc.bits,
+        adc_count=0 if m.adc is None else m.adc.count,
         evaluations_per_mvm=geom.evaluations_per_mvm,
         conversions_per_mvm=geom.conversions_per_mvm,
         cycles_per_mvm=geom.cycles_per_mvm,
@@ -81,11 +98,11 @@ def macro_characterization(arch: ArchConfig, study: CalibrationStudy) -> MacroCh
         chip_tops_per_mm2=peak.chip_tops_per_mm2,
         chip_tops_per_mm2_1b=peak.chip_tops_per_mm2_1b,
         counts_per_mvm=mvm_counts(geom).to_dict(),
-        cell_levels=tuple(float(r) for r in cell_quantities(m)),
-        cell_level_unit=CELL_QUANTITY_UNIT[m.cell.technology],
-        read_levels=tuple(float(v) for v in nominal_levels(m)),
-        readout_inl_levels=readout_inl_levels(m),
-        adc_lsb_levels=adc_lsb_levels(m),
+        cell_levels=cell["cell_levels"],
+        cell_level_unit=cell["cell_level_unit"],
+        read_levels=cell["read_levels"],
+        readout_inl_levels=cell["readout_inl_levels"],
+        adc_lsb_levels=cell["adc_lsb_levels"],
         calibration=study,
         # the calibration's vectors and tiles are uniform draws: priced at their statistics
         calibration_energy_pj_per_macro=price(study.counts, _at_uniform_data(arch)).total_j / PJ / study.macros,

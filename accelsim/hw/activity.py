@@ -71,7 +71,7 @@ def data_energy_factors(macro: MacroConfig) -> dict[str, float]:
 
 
 #: macro energy components the supply model scales (each action's component, accelsim.cost.energy)
-SUPPLY_COMPONENTS = ("macro_array", "input_drivers", "adc", "macro_digital", "macro_control")
+SUPPLY_COMPONENTS = ("macro_array", "input_drivers", "adc", "macro_digital", "macro_control", "macro_decoder")
 
 
 def supply_energy_factors(macro: MacroConfig) -> dict[str, float]:
@@ -88,7 +88,8 @@ def supply_energy_factors(macro: MacroConfig) -> dict[str, float]:
         return dict.fromkeys(SUPPLY_COMPONENTS, 1.0)
     v2, t = supply_energy_scale(macro), supply_delay_scale(macro)
     static = macro.supply.static
-    return {c: v2 * (1.0 + getattr(static, c) * (t - 1.0)) for c in SUPPLY_COMPONENTS}
+    # a digital macro's decoder is logic: all CV^2 (supply.static has no fraction for it)
+    return {c: v2 * (1.0 + getattr(static, c, 0.0) * (t - 1.0)) for c in SUPPLY_COMPONENTS}
 
 
 def data_statistics(macro: MacroConfig, inputs, weights) -> tuple[float, float]:

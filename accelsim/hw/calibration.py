@@ -18,6 +18,7 @@ to solve it (counted as digital-unit operations).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -255,6 +256,8 @@ def calibration_study(arch: ArchConfig, size: int | None = None, seed: int | Non
     if eval_vectors < 1:
         raise ValueError(f"eval_vectors must be >= 1, got {eval_vectors}")
     check_study_size(arch, size, eval_vectors)
+    if arch.macro.is_digital:
+        return _digital_study(arch, size, seed, eval_vectors, step)
     pop = make_population(arch, size, seed)
     m = arch.macro
     rng = np.random.default_rng(pop.study_seed)
@@ -296,4 +299,40 @@ def calibration_study(arch: ArchConfig, size: int | None = None, seed: int | Non
         rmse_lsb_after=tuple(float(v) for v in rmse_after),
         cycles_per_macro=cal.cycles_per_macro,
         counts=cal.counts,
+    )
+
+
+def _digital_study(arch: ArchConfig, size: int | None, seed: int | None, eval_vectors: int, step) -> CalibrationStudy:
+    """The error study of a digital bit-serial macro: ``size`` macros each evaluate their own random
+    full tile on their own random vectors (drawn as the analog study draws them) through
+    :func:`accelsim.hw.digital.digital_mvm`, and the outputs are measured against the integer product.
+    There is nothing to calibrate (no converter, no device spread): before, after and floor are the
+    same measurement, no calibration vector is spent, and its LSB is one MAC unit."""
+    from accelsim.hw.digital import digital_mvm
+
+    m = arch.macro
+    size = arch.chip.macros if size is None else size
+    seed = arch.simulation.seed if seed is None else seed
+    if size <= 0:
+        raise ValueError(f"a population needs at least one macro, got {size}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(6)[5])
+    low, high = weight_range(m)
+    weights = rng.integers(low, high + 1, (size, m.rows, m.weight_columns))
+    x = rng.integers(0, input_max(m) + 1, (size, eval_vectors, m.rows))
+    outputs, _ = digital_mvm(m, weights, x)
+    for _ in range(5):
+        step()
+    rmse, sqnr = macro_errors(outputs, ideal_mvm(weights, x), 1.0)
+    with np.errstate(invalid="ignore"):  # an exact macro's SQNR is infinite (reported as none)
+        stats = error_stats(rmse, sqnr)
+    if np.isnan(stats.sqnr_db_p5):  # the percentile of infinities: infinite as well
+        stats = dataclasses.replace(stats, sqnr_db_p5=stats.sqnr_db_worst)
+    return CalibrationStudy(
+        macros=size, vectors=0, eval_vectors=eval_vectors, seed=seed, adc_trim=False, adc_lsb_levels=1.0,
+        before=stats, after=stats, floor=stats,
+        worst_rmse_reduction=_reduction(stats.rmse_lsb_worst, stats.rmse_lsb_worst),
+        rmse_lsb_before=tuple(float(v) for v in rmse), rmse_lsb_after=tuple(float(v) for v in rmse),
+        cycles_per_macro=0, counts=ActionCounts(),
     )

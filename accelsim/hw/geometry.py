@@ -72,6 +72,15 @@ class MacroGeometry:
     weight_bits: int
     conversion_columns: int
     conversion_passes: int
+    band_columns: int = 0
+    """Digital macro: physical columns of one output band (weight bits + accumulation columns); 0 analog."""
+    registers: int = 0
+    """Digital macro: pipeline registers along one accumulation chain; 0 analog."""
+
+    @property
+    def is_digital(self) -> bool:
+        """Whether the macro is digital bit-serial (its counts are bit-cell, line, register and decoder actions)."""
+        return self.band_columns > 0
 
     @property
     def ops_per_mvm(self) -> int:
@@ -84,8 +93,38 @@ class MacroGeometry:
         return self.ops_per_mvm * self.input_bits * self.weight_bits
 
 
+def digital_cycle_ns(macro: MacroConfig) -> float:
+    """One cycle of a digital bit-serial macro (one input bit), ns: the forced ``t_mvm_ns`` with
+    ``digital.timing: fixed``, else the chain's critical path at the operating supply,
+    ``t_cell (register_delay_cells + rows / R + weight_bits + accumulation_columns)`` times the
+    alpha-power delay scale."""
+    d = macro.digital
+    if d.timing == "fixed":
+        return macro.t_mvm_ns
+    return d.cell_delay_ns * d.critical_path_cells(macro.rows, macro.weight_bits) * supply_delay_scale(macro)
+
+
+def _digital_geometry(arch: ArchConfig) -> MacroGeometry:
+    """A digital bit-serial macro: ``input_bits`` macro cycles per MVM (one input bit each, LSB
+    first; the chain's ``R``-stage pipeline fills while the previous MVM drains, so in steady state
+    a new MVM enters every ``input_bits`` cycles), on the chip's clock grid; no conversion."""
+    m = arch.macro
+    f_hz = arch.clock.frequency_mhz * MHZ
+    bits = m.input_bits
+    return MacroGeometry(
+        rows=m.rows, weight_columns=m.weight_columns, physical_columns=m.columns,
+        evaluations_per_mvm=bits, conversions_per_mvm=0, adc_rounds=1,
+        cycles_per_mvm=cycles_for(bits * digital_cycle_ns(m) * NS, f_hz),
+        conversion_cycles_per_mvm=0, macs_per_mvm=m.rows * m.weight_columns,
+        input_bits=bits, weight_bits=m.weight_bits, conversion_columns=0, conversion_passes=0,
+        band_columns=m.columns_per_weight, registers=m.digital.registers,
+    )
+
+
 def macro_geometry(arch: ArchConfig) -> MacroGeometry:
     m = arch.macro
+    if m.is_digital:
+        return _digital_geometry(arch)
     f_hz = arch.clock.frequency_mhz * MHZ
     delay = supply_delay_scale(m)
     evaluations = m.evaluations_per_mvm
@@ -142,6 +181,8 @@ def mvm_counts(geom: MacroGeometry, rows_used: int | None = None,
         raise ValueError(
             f"a tile of {rows} x {wcols} does not fit a macro of {geom.rows} x {geom.weight_columns}"
         )
+    if geom.is_digital:
+        return _digital_counts(geom, rows, wcols, mvms)
     phys = wcols * (geom.physical_columns // geom.weight_columns)
     converted = wcols * (geom.conversion_columns // geom.weight_columns)
     ev = geom.evaluations_per_mvm * mvms
@@ -152,4 +193,27 @@ def mvm_counts(geom: MacroGeometry, rows_used: int | None = None,
         Action.ROW_DRIVE: rows * ev,
         Action.ADC_CONVERSION: conversions,
         Action.COLUMN_DIGITAL: conversions,
+    })
+
+
+def _digital_counts(geom: MacroGeometry, rows: int, wcols: int, mvms: int) -> ActionCounts:
+    """Actions of ``mvms`` MVMs of a digital bit-serial macro, per macro cycle (one input bit):
+    every bit-cell of the used rows of each used output band steps (multiply and add,
+    ``rows x wcols x band_columns``), each used input line is driven once (``rows``), each of the
+    band's ``R`` pipeline registers clocks the band's ``band_columns`` bits (``R x wcols x band_columns``),
+    and the bit-line decoder and control run once (``decoder_access``, ``macro_evaluation``)."""
+    return digital_counts(geom.input_bits, geom.band_columns, geom.registers, rows, wcols, mvms)
+
+
+def digital_counts(input_bits: int, band_columns: int, registers: int, rows: int, wcols: int,
+                   mvms: int = 1) -> ActionCounts:
+    """The counts of :func:`_digital_counts` from the macro's own figures (no clock needed)."""
+    cycles = input_bits * mvms
+    band = wcols * band_columns
+    return ActionCounts({
+        Action.MACRO_EVALUATION: cycles,
+        Action.BITCELL_OP: rows * band * cycles,
+        Action.INPUT_LINE: rows * cycles,
+        Action.REGISTER_BIT: registers * band * cycles,
+        Action.DECODER_ACCESS: cycles,
     })

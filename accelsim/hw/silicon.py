@@ -26,7 +26,8 @@ FIGURE_UNIT = {"tops_per_w": "TOPS/W", "tops_per_w_1b": "1b-TOPS/W", "tops_per_m
 
 def operating_point(input_bits: int, weight_bits: int, adc_bits: int, supply_v: float | None) -> str:
     """``4b in / 2b w / 6b out`` and the supply when the macro has one."""
-    text = f"{input_bits}b in / {weight_bits}b w / {adc_bits}b out"
+    # a digital macro (no ADC) resolves every output exactly
+    text = f"{input_bits}b in / {weight_bits}b w / {f'{adc_bits}b out' if adc_bits else 'exact'}"
     return text if supply_v is None else f"{text} @ {supply_v:g} V"
 
 

@@ -30,6 +30,7 @@ from statistics import NormalDist
 import numpy as np
 
 from accelsim.config.arch import ArchConfig, MacroConfig
+from accelsim.errors import ConfigError, Problem
 from accelsim.hw.geometry import MacroGeometry, macro_geometry
 from accelsim.units import ceil_div
 
@@ -117,6 +118,13 @@ def make_population(arch: ArchConfig, size: int | None = None,
         raise ValueError(f"a population needs at least one macro, got {size}")
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
+    if arch.macro.is_digital:
+        # an exact digital macro has no device instances to draw; the error study of one is
+        # accelsim.hw.calibration's digital study, its outputs accelsim.hw.digital.digital_mvm's
+        raise ConfigError(Problem(
+            f"architecture {arch.name!r} has a digital_bit_serial macro: it has no analog device population "
+            "(no variation, ADC or calibration); its outputs are the exact integer products "
+            "(accelsim.hw.digital.digital_mvm)", path="macro.compute", value=arch.macro.compute))
     m, v = arch.macro, arch.macro.variation
     die, cols, cells, noise, cal, study = np.random.SeedSequence(seed).spawn(6)
     rng_die = np.random.default_rng(die)
