@@ -88,20 +88,66 @@ def load_feature_set(path: str | Path, *, labelled: bool = True) -> FeatureSet:
     if problems:
         raise ConfigError(problems)
     features = data["features"]
+    if features.ndim == 0:
+        raise ConfigError(Problem(f"must hold one row per sample, shape (n, *input_shape); got a scalar "
+                                  f"of {features.dtype}", path="features", file=file))
     labels = data["labels"] if "labels" in data else np.full(len(features), -1, dtype=np.int64)
-    classes = tuple(str(c) for c in data["classes"].tolist()) if "classes" in data else ()
+    classes = _classes(data, file, problems)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer) or len(labels) != len(features):
         problems.append(Problem(f"must be {len(features)} integer labels, one per feature row; "
                                 f"got shape {list(labels.shape)} of {labels.dtype}",
                                 path="labels", file=file))
-    elif "labels" in data and labels.size and (labels.min() < 0 or (classes and labels.max() >= len(classes))):
-        problems.append(Problem(f"labels must lie in 0..{max(len(classes), 1) - 1}",
-                                path="labels", file=file))
-    if not np.issubdtype(features.dtype, np.floating) or not np.all(np.isfinite(features)):
-        problems.append(Problem("must be finite floating-point values", path="features", file=file))
+    elif "labels" in data and labels.size:
+        problems += _label_range(labels, classes, file)
+    problems += _feature_values(features, file)
     if problems:
         raise ConfigError(problems)
     return FeatureSet(features=features, labels=labels.astype(np.int64), classes=classes, source=file)
+
+
+def _classes(data: dict, file: str, problems: list) -> tuple[str, ...]:
+    """The file's class names (``classes``, one per label), () when it gives none or they are malformed."""
+    if "classes" not in data:
+        return ()
+    arr = data["classes"]
+    if arr.ndim != 1:
+        problems.append(Problem(f"must be a list of class names, one per label; got shape {list(arr.shape)}",
+                                path="classes", file=file))
+        return ()
+    return tuple(str(c) for c in arr.tolist())
+
+
+def _label_range(labels: np.ndarray, classes: tuple[str, ...], file: str) -> list[Problem]:
+    """A label below 0, or past the file's own class names, as a problem naming the value."""
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0:
+        return [Problem(f"labels go down to {low} (sample {int(np.argmin(labels))}); a label is a class index, "
+                        "0 or more", path="labels", file=file)]
+    if classes and high >= len(classes):
+        return [Problem(f"labels reach {high} (sample {int(np.argmax(labels))}), but the file's classes name "
+                        f"{len(classes)} classes, so a label must lie in 0..{len(classes) - 1}",
+                        path="labels", file=file)]
+    return []
+
+
+#: the largest magnitude a feature may have: the inference runs in float32
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _feature_values(features: np.ndarray, file: str) -> list[Problem]:
+    """Features that are not finite floating point (float16/32/64 within float32's range) as a problem."""
+    if not np.issubdtype(features.dtype, np.floating):
+        return [Problem(f"must be finite floating-point values (float16, float32 or float64); got dtype "
+                        f"{features.dtype}", path="features", file=file)]
+    bad = ~np.isfinite(features)
+    if bad.any():
+        return [Problem(f"must be finite floating-point values; {int(bad.sum()):,} are NaN or infinite "
+                        f"(the first in sample {int(np.argwhere(bad)[0][0])})", path="features", file=file)]
+    peak = float(np.max(np.abs(features))) if features.size else 0.0
+    if peak > FLOAT32_MAX:
+        return [Problem(f"must be finite in float32, the inference's precision (|x| <= {FLOAT32_MAX:.3g}); "
+                        f"the largest is {peak:.3g}", path="features", file=file)]
+    return []
 
 
 def save_feature_set(path: str | Path, features: np.ndarray, labels: np.ndarray,

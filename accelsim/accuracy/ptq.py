@@ -281,9 +281,23 @@ def _observe_ranges(workload: Workload, weights: NetworkWeights, features: np.nd
     def observe(layer: LayerInfo, x: np.ndarray) -> None:
         ranges[layer.name].add(x)
 
-    for start in range(0, n, CHUNK):
-        reference.forward(workload, weights, features[start:start + CHUNK], "float", observe=observe)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported by _check_finite_ranges
+        for start in range(0, n, CHUNK):
+            reference.forward(workload, weights, features[start:start + CHUNK], "float", observe=observe)
     return ranges
+
+
+def _check_finite_ranges(ranges: dict[str, _Range], weights: NetworkWeights) -> None:
+    """ConfigError naming the first layer whose input on the calibration batch is not finite: the float
+    network overflows float32 there (inputs or weights far beyond what it was trained with), and no step
+    can span an infinite range."""
+    for name, rng in ranges.items():
+        if math.isnan(rng.low) or math.isnan(rng.high) or rng.low == -math.inf or rng.high == math.inf:
+            raise ConfigError(Problem(
+                f"post-training quantisation: the input of layer {name!r} on the calibration batch is not finite "
+                f"(it reaches NaN or infinity: the float network overflows float32 before this layer); the "
+                "calibration features and the weights must lie in the range the network computes in",
+                file=weights.source))
 
 
 # ---------------------------------------------------------------- the network
@@ -306,6 +320,7 @@ def quantise(arch: ArchConfig, workload: Workload, weights: NetworkWeights, feat
     tile_plan = make_plan(workload, arch) if tile_plan is None else tile_plan
     bits = layer_bits(arch, workload, tile_plan)
     ranges = _observe_ranges(workload, weights, features)
+    _check_finite_ranges(ranges, weights)
     layers: dict[str, LayerWeights] = {}
     for name, lw in weights.layers.items():
         w_bits, i_bits = bits[name]

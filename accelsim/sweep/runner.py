@@ -154,10 +154,28 @@ def _check_accuracy(spec: SweepSpec, smap, file: str, folder: Path, workloads: d
         try:
             load_test_set(_workload(resolved), data, samples=acc.samples)
         except ConfigError as err:
-            for p in err.problems:
-                problems.append(Problem(f"accuracy of workload {w!r}: {p.message}", path=f"workloads[{i}]",
-                                        file=file, line=smap.line_of(("workloads", i)), value=w))
+            problems += [_accuracy_problem(p, w, i, data, spec, smap, file) for p in err.problems]
     return problems
+
+
+def _accuracy_problem(p: Problem, w: str, i: int, data: Path | None, spec: SweepSpec, smap,
+                      file: str) -> Problem:
+    """A workload's accuracy problem as the sweep file's: at ``accuracy.data`` when it is the section's
+    test set that is wrong (the file or a file in its folder), else at the workload; the inner file and
+    key kept in the message."""
+    inner = (f"{p.path}: " if p.path else "") + p.message
+    if data is not None and p.file is not None and _within(Path(p.file), data):
+        return Problem(f"test set of workload {w!r}: {inner}", path="accuracy.data", file=file,
+                       line=smap.line_of(("accuracy", "data")), value=spec.accuracy.data)
+    where = f"{p.file}: " if p.file and p.file != file else ""
+    return Problem(f"accuracy of workload {w!r}: {where}{inner}", path=f"workloads[{i}]", file=file,
+                   line=smap.line_of(("workloads", i)), value=w)
+
+
+def _within(path: Path, data: Path) -> bool:
+    """Whether ``path`` is the test set ``data`` or a file in its folder."""
+    path, data = path.resolve(), data.resolve()
+    return path == data or path.is_relative_to(data)
 
 
 def _digest(path: Path, workload) -> str:

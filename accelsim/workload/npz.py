@@ -20,11 +20,31 @@ def read_npz(path: str | Path, what: str) -> dict[str, np.ndarray]:
     if not Path(path).is_file():
         raise ConfigError(Problem(f"{what} not found", file=file))
     try:
+        not_npz = _not_an_npz(path)
+        if not_npz:
+            raise ConfigError(Problem(f"cannot be read as a NumPy .npz file: {not_npz}; expected a zip archive "
+                                      "of .npy arrays (numpy.savez)", file=file))
         _check_size(path, what, file)
         with np.load(path, allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise ConfigError(Problem(f"cannot be read as a NumPy .npz file ({exc})", file=file)) from None
+
+
+def _not_an_npz(path: str | Path) -> str | None:
+    """What the file is instead of an .npz (a zip archive), from its first bytes; None when it is a zip.
+
+    np.load reads any file it recognises (a single .npy array, a pickle), so the kind is checked first:
+    a text file would otherwise be reported as "pickled data"."""
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if not head:
+        return "the file is empty"
+    if zipfile.is_zipfile(path):
+        return None
+    if head.startswith(b"\x93NUMPY"):
+        return "it is a single NumPy .npy array, not an .npz archive of named arrays"
+    return f"it begins with {head!r}"
 
 
 def _check_size(path: str | Path, what: str, file: str) -> None:
