@@ -38,7 +38,7 @@ from accelsim.hw.macro import (
     program,
     weight_range,
 )
-from accelsim.hw.variation import MacroPopulation, make_population
+from accelsim.hw.variation import MacroPopulation, make_population, population_size_and_seed
 from accelsim.results.macro import CalibrationStudy, ErrorStats
 
 #: digital operations per vector and column of the least-squares fit (sums of a, y, a^2, a y)
@@ -311,12 +311,7 @@ def _digital_study(arch: ArchConfig, size: int | None, seed: int | None, eval_ve
     from accelsim.hw.digital import digital_mvm
 
     m = arch.macro
-    size = arch.chip.macros if size is None else size
-    seed = arch.simulation.seed if seed is None else seed
-    if size <= 0:
-        raise ValueError(f"a population needs at least one macro, got {size}")
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
+    size, seed = population_size_and_seed(arch, size, seed)
     rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(6)[5])
     low, high = weight_range(m)
     weights = rng.integers(low, high + 1, (size, m.rows, m.weight_columns))

@@ -108,16 +108,23 @@ def spread_draws_per_cell(macro: MacroConfig) -> int:
     return macro.bits_per_cell if spread_per_mtj(macro) else 2**macro.bits_per_cell
 
 
-def make_population(arch: ArchConfig, size: int | None = None,
-                    seed: int | None = None) -> MacroPopulation:
-    """Draw ``size`` macro instances (default: the chip's macros) from ``seed``
-    (default: ``simulation.seed``)."""
+def population_size_and_seed(arch: ArchConfig, size: int | None, seed: int | None) -> tuple[int, int]:
+    """``size`` (default: the chip's macros) and ``seed`` (default: ``simulation.seed``) of a
+    population of macros, checked: at least one macro, a seed of 0 or more."""
     size = arch.chip.macros if size is None else size
     seed = arch.simulation.seed if seed is None else seed
     if size <= 0:
         raise ValueError(f"a population needs at least one macro, got {size}")
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
+    return size, seed
+
+
+def make_population(arch: ArchConfig, size: int | None = None,
+                    seed: int | None = None) -> MacroPopulation:
+    """Draw ``size`` macro instances (default: the chip's macros) from ``seed``
+    (default: ``simulation.seed``)."""
+    size, seed = population_size_and_seed(arch, size, seed)
     if arch.macro.is_digital:
         # an exact digital macro has no device instances to draw; the error study of one is
         # accelsim.hw.calibration's digital study, its outputs accelsim.hw.digital.digital_mvm's
