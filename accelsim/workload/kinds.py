@@ -254,13 +254,19 @@ def _broadcast(shapes: Sequence[Shape]) -> Shape:
 # ---------------------------------------------------------------- each kind's inference
 
 
+def _groups(spec, channels: int) -> int:
+    """A grouped layer's groups, which must divide its input channels and its filters."""
+    g = spec.groups
+    if channels % g or spec.filters % g:
+        raise ShapeProblem(f"groups {g} must divide the input channels {channels} and the filters {spec.filters}")
+    return g
+
+
 def _infer_conv2d(spec: Conv2d, shapes: Sequence[Shape]) -> Inferred:
     shape = _one(spec, shapes)
     _need_rank(shape, 3, "conv2d")
     c, h, w = shape
-    g = spec.groups
-    if c % g or spec.filters % g:
-        raise ShapeProblem(f"groups {g} must divide the input channels {c} and the filters {spec.filters}")
+    g = _groups(spec, c)
     win, (oh, ow) = _window(spec, (h, w), spec.stride, spec.dilation)
     kh, kw = win.kernel
     out = (spec.filters, oh, ow)
@@ -301,9 +307,7 @@ def _infer_conv_transpose2d(spec: ConvTranspose2d, shapes: Sequence[Shape]) -> I
     shape = _one(spec, shapes)
     _need_rank(shape, 3, "conv_transpose2d")
     c, h, w = shape
-    g = spec.groups
-    if c % g or spec.filters % g:
-        raise ShapeProblem(f"groups {g} must divide the input channels {c} and the filters {spec.filters}")
+    g = _groups(spec, c)
     (kh, kw), (sh, sw), (dh, dw), (oph, opw) = (pair(v) for v in (spec.kernel, spec.stride, spec.dilation,
                                                                     spec.output_padding))
     if oph >= max(sh, dh) or opw >= max(sw, dw):

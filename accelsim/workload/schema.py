@@ -57,10 +57,7 @@ class _Spatial(Section):
     @field_validator("kernel", "stride")
     @classmethod
     def _positive(cls, v):
-        vals = (v,) if isinstance(v, int) else v
-        if any(x <= 0 for x in vals):
-            raise ValueError("must be positive")
-        return v
+        return _all_positive(v, "must be positive")
 
     @field_validator("padding")
     @classmethod
@@ -71,6 +68,13 @@ class _Spatial(Section):
         if any(x < 0 for x in vals):
             raise ValueError("padding must not be negative")
         return v
+
+
+def _all_positive(values, message: str):
+    """``values`` (an int or a sequence of them) when every one is positive, else ValueError(message)."""
+    if any(x <= 0 for x in ((values,) if isinstance(values, int) else values)):
+        raise ValueError(message)
+    return values
 
 
 def _at_least_one(v):
@@ -298,9 +302,7 @@ class Resize(LayerBase):
     @field_validator("size")
     @classmethod
     def _positive_size(cls, v):
-        if any(x <= 0 for x in v):
-            raise ValueError("every size must be positive")
-        return v
+        return _all_positive(v, "every size must be positive")
 
 
 Layer = Annotated[
@@ -326,6 +328,4 @@ class WorkloadSpec(Section):
     @field_validator("input_shape")
     @classmethod
     def _positive(cls, v):
-        if any(x <= 0 for x in v):
-            raise ValueError("every dimension must be positive")
-        return v
+        return _all_positive(v, "every dimension must be positive")
