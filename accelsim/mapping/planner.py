@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass, replace
 
 from accelsim.config.arch import ArchConfig, Schedule
+from accelsim.errors import ConfigError
 from accelsim.hw.geometry import macro_geometry
 from accelsim.mapping.demand import Demand, DemandModel
 from accelsim.mapping.plan import (
@@ -79,6 +80,24 @@ class LayerWork:
     @property
     def macros(self) -> int:
         return sum(len(g) for g in self.column_groups)
+
+
+@dataclass(frozen=True)
+class Choices:
+    """Decisions that replace the planner's own rules (:mod:`accelsim.mapping.space` checks them).
+
+    Each field left None keeps the rule: ``units`` (layer -> on macros) for
+    the layers with a digital option; ``rounds``, per round its (layer,
+    column groups) in layer order (:func:`form_rounds` otherwise); per round,
+    ``replicas`` (layer -> the macros of each replica, in tile order; every
+    macro stage of a round given, no replicas added) and ``tensors`` (tensor
+    -> (store, tile, capacity rows), checked by :func:`_check_tensor`).
+    """
+
+    units: dict[str, bool] | None = None
+    rounds: tuple[tuple[tuple[str, tuple[int, ...]], ...], ...] | None = None
+    replicas: tuple[dict[str, tuple[tuple[int, ...], ...]], ...] | None = None
+    tensors: tuple[dict[str, tuple[str, int | None, int | None]], ...] | None = None
 
 
 def accumulator_bits(layer: LayerInfo, arch: ArchConfig) -> int | None:
@@ -207,9 +226,12 @@ def weight_tiles(layer: LayerInfo, rows: int, weight_columns: int,
     return tuple(out)
 
 
-def layer_work(layer: LayerInfo, arch: ArchConfig) -> LayerWork:
+def layer_work(layer: LayerInfo, arch: ArchConfig, on_macros: bool | None = None) -> LayerWork:
+    """What ``layer`` asks of the chip; ``on_macros`` (default: the kind's rule under ``arch.mapping``)
+    puts a layer with a digital option (a depthwise convolution) on macros or in the digital unit."""
     geom = macro_geometry(arch)
-    on_macros = layer.layer_kind.runs_on_macros(arch.mapping)
+    if on_macros is None or not layer.layer_kind.weights or layer.layer_kind.digital_option is None:
+        on_macros = layer.layer_kind.runs_on_macros(arch.mapping)
     out_rows, per_row = row_layout(layer.out_shape)
     if layer.has_weights and layer.vectors != out_rows * per_row:
         # a transposed convolution: one vector per input pixel, spread over the output's rows
@@ -272,6 +294,51 @@ def form_rounds(works: list[LayerWork], macros: int) -> list[list[tuple[LayerWor
     return [r for r in rounds if r]
 
 
+def given_rounds(works: list[LayerWork], rounds, macros: int) -> list[list[tuple[LayerWork, tuple[int, ...]]]]:
+    """The rounds a plan gives, (layer, column groups) each, checked: every layer once or in
+    consecutive rounds, in layer order; each column group of a layer once, in order; a round's
+    weight tiles no more than the chip's ``macros``. A ConfigError names the first that breaks a rule."""
+    by_name = {w.layer.name: w for w in works}
+    order = {w.layer.name: i for i, w in enumerate(works)}
+    out: list[list[tuple[LayerWork, tuple[int, ...]]]] = []
+    seen: dict[str, list[int]] = {}
+    last = -1
+    for r, items in enumerate(rounds):
+        placed: list[tuple[LayerWork, tuple[int, ...]]] = []
+        used = 0
+        for name, groups in items:
+            w = by_name.get(name)
+            if w is None:
+                raise ConfigError(f"round {r}: layer {name!r} is not in the workload")
+            if order[name] < last or (order[name] == last and not placed or placed and placed[-1][0] is w):
+                raise ConfigError(f"round {r}: layer {name!r} is out of layer order")
+            last = order[name]
+            want = len(w.column_groups) if w.on_macros else 0
+            done = seen.setdefault(name, [])
+            if w.on_macros and (not groups or list(groups) != list(range(len(done), len(done) + len(groups)))):
+                raise ConfigError(f"round {r}: layer {name!r} takes column groups {list(groups)}; the next are "
+                                  f"{len(done)}.. of its {want}, in order")
+            if not w.on_macros and (groups or name in seen and seen[name] != []):
+                raise ConfigError(f"round {r}: layer {name!r} runs in a digital unit: once, with no column groups")
+            done += list(groups)
+            if not w.on_macros:
+                seen[name] = [-1]
+            used += sum(len(w.column_groups[g]) for g in groups)
+            placed.append((w, tuple(groups)))
+        if used > macros:
+            raise ConfigError(f"round {r}: its weight tiles need {used} macros; the chip has {macros}")
+        if not placed:
+            raise ConfigError(f"round {r} has no layer")
+        out.append(placed)
+    for w in works:
+        got = seen.get(w.layer.name)
+        if got is None or w.on_macros and len(got) != len(w.column_groups):
+            raise ConfigError(f"layer {w.layer.name!r}: the plan's rounds take "
+                              f"{0 if got is None else len(got)} of its {len(w.column_groups)} column group(s)"
+                              if w.on_macros else f"layer {w.layer.name!r} is in none of the plan's rounds")
+    return out
+
+
 class _MacroPool:
     """Free macros by tile; a stage goes to an empty tile when it fits in one."""
 
@@ -305,6 +372,18 @@ class _MacroPool:
                 break
         return got
 
+    def claim(self, macros: tuple[int, ...], layer: str, replica: int) -> list[int]:
+        """Take exactly ``macros``; a ConfigError when one is not on the chip or is taken already."""
+        for m in macros:
+            if not 0 <= m < len(self.free) * self.per_tile:
+                raise ConfigError(f"{layer}: replica {replica} names macro {m}; the chip has macros "
+                                  f"0..{len(self.free) * self.per_tile - 1}")
+            if m not in self.free[m // self.per_tile]:
+                raise ConfigError(f"{layer}: replica {replica} names macro {m}, which another replica "
+                                  "of the round holds already")
+            self.free[m // self.per_tile].remove(m)
+        return list(macros)
+
     def take_from(self, order: list[int], n: int) -> list[int]:
         got = self.peek_from(order, n)
         for m in got:
@@ -317,6 +396,29 @@ def _replica(tiles: list[WeightTile], macros: list[int], per_tile: int) -> Repli
                              t.slide_rows, t.group, t.groups, t.first_row, t.first_column)
                    for t, m in zip(tiles, macros))
     return Replica(placed, placed[0].tile)
+
+
+def _given_replicas(given: dict[str, tuple[tuple[int, ...], ...]], w: LayerWork, need: int,
+                    parts_of: dict[str, int]) -> tuple[tuple[int, ...], ...]:
+    """The replicas ``given`` for ``w``'s stage, checked: at least one, each of ``need`` macros,
+    no more than the stage has vectors, and one only for a layer that runs in several rounds."""
+    name = w.layer.name
+    reps = given.get(name)
+    if not reps:
+        raise ConfigError(f"{name}: the plan gives this round no replica of the layer; "
+                          f"it needs {need} macro(s) for its weight tiles")
+    for k, macros in enumerate(reps):
+        if len(macros) != need:
+            raise ConfigError(f"{name}: replica {k} has {len(macros)} macro(s); the layer's weight tiles "
+                              f"in this round need {need}")
+    if len(reps) > 1 and parts_of[name] > 1:
+        raise ConfigError(f"{name}: {len(reps)} replicas of a layer that runs in {parts_of[name]} rounds; "
+                          "a layer split across rounds has one copy of each part")
+    vectors = w.out_rows * w.vectors_per_row
+    if len(reps) > vectors:
+        raise ConfigError(f"{name}: {len(reps)} replicas for {vectors} vector(s) per inference; "
+                          "a replica with no vector is not a replica")
+    return reps
 
 
 def _merge(base: Demand, extra: Demand) -> Demand:
@@ -435,12 +537,17 @@ def _replicate(stages: list[Stage], tiles_of: list[list[WeightTile]], replicable
 def place_round(index: int, items, arch: ArchConfig, consumers: dict[str, list[str]],
                 produced_in: dict[str, list[int]], parts_of: dict[str, int],
                 outputs: set[str], schedule: Schedule, batch: int = 1,
-                kept: dict[str, bool] | None = None) -> Round:
+                kept: dict[str, bool] | None = None,
+                replicas_given: dict[str, tuple[tuple[int, ...], ...]] | None = None,
+                tensors_given: dict[str, tuple[str, int | None, int | None]] | None = None) -> Round:
     """Place round ``index``: its stages' macros and replicas, its tensors, its programming.
 
     ``batch`` and ``kept`` decide where the partial sums of a layer split
     along K live (:func:`accelsim.mapping.streaming.psum_placements`); ``kept``
     carries, from round to round, which of them were kept in the global buffer.
+    ``replicas_given`` (every macro stage's replicas, as macros) and
+    ``tensors_given`` (some tensors' stores) replace the rules
+    (:class:`Choices`); they are checked, a ConfigError naming what breaks a rule.
     """
     kept = {} if kept is None else kept
     chip = arch.chip
@@ -451,7 +558,11 @@ def place_round(index: int, items, arch: ArchConfig, consumers: dict[str, list[s
     for n, (w, groups) in enumerate(items):
         tiles = [t for g in groups for t in w.column_groups[g]]
         stage_tiles.append(tiles)
-        if w.on_macros:
+        if w.on_macros and replicas_given is not None:
+            reps = [_replica(tiles, pool.claim(macros, w.layer.name, k), chip.macros_per_tile)
+                    for k, macros in enumerate(_given_replicas(replicas_given, w, len(tiles), parts_of))]
+            home_of[w.layer.name] = reps[0].home_tile
+        elif w.on_macros:
             reps = [_replica(tiles, pool.take(len(tiles)), chip.macros_per_tile)]
             home_of[w.layer.name] = reps[0].home_tile
         else:
@@ -485,9 +596,9 @@ def place_round(index: int, items, arch: ArchConfig, consumers: dict[str, list[s
                    if i.partial_sums and kept.get(i.tensor, False))
     # tensors go to their producer's home tile, which replicas do not move
     tensors = _place_tensors(index, items, stages, arch, consumers, produced_in, outputs,
-                             schedule, reserved)
+                             schedule, reserved, tensors_given)
     tensors += psum_placements(stages, tensors, arch, batch, kept)
-    if arch.mapping.replicate:
+    if arch.mapping.replicate and replicas_given is None:
         replicable = [w.on_macros and parts_of[w.layer.name] == 1 for w, _ in items]
         stages = _replicate(stages, stage_tiles, replicable, tensors, pool, arch,
                             schedule)
@@ -499,17 +610,77 @@ def place_round(index: int, items, arch: ArchConfig, consumers: dict[str, list[s
 
 
 def _place_tensors(index, items, stages, arch, consumers, produced_in, outputs,
-                   schedule: Schedule, reserved: int = 0) -> tuple[TensorPlacement, ...]:
+                   schedule: Schedule, reserved: int = 0,
+                   given: dict[str, tuple[str, int | None, int | None]] | None = None
+                   ) -> tuple[TensorPlacement, ...]:
     """Where each tensor of a round lives. In the layer-by-layer schedule a consumer starts only
     when its producer has finished, so a tensor is held whole (a line-buffer window would fill
     and stop its producer for good) or goes off-chip. A tensor read by a layer that also runs
     in other rounds (a layer split into parts) goes off-chip: the parts in later rounds read it
     there. ``reserved`` bits of the global buffer are taken already (partial sums kept across
     rounds). A line-buffer window holds :meth:`RowWindow.buffer_rows` rows for its consumer. The
-    stored tables the round's lookups read are placed last (:func:`_place_tables`)."""
+    stored tables the round's lookups read are placed last (:func:`_place_tables`). Each tensor
+    goes to the first of its producer's tile buffer, then the global buffer, whole, then as a
+    window, that has room; ``given`` replaces that rule for the tensors it names
+    (:func:`_check_tensor`)."""
     chip = arch.chip
     tile_free = [int(chip.tile_buffer_kib * BITS_PER_KIB)] * chip.tiles
     global_free = int(chip.global_buffer_kib * BITS_PER_KIB) - reserved
+    given = given or {}
+    placed: list[TensorPlacement] = []
+    for opt in tensor_options(items, stages, consumers, produced_in, outputs, schedule, arch):
+        if opt.name in given:
+            store, tile, cap = given[opt.name]
+            _check_tensor(opt, store, tile, cap, chip.tiles)
+            placed.append(TensorPlacement(opt.name, store, tile, opt.rows, opt.row_bits, cap))
+            continue
+        for cap in opt.capacities:
+            if cap * opt.row_bits <= tile_free[opt.home]:
+                tile_free[opt.home] -= cap * opt.row_bits
+                placed.append(TensorPlacement(opt.name, "tile", opt.home, opt.rows, opt.row_bits, cap))
+                break
+            if cap * opt.row_bits <= global_free:
+                global_free -= cap * opt.row_bits
+                placed.append(TensorPlacement(opt.name, "global", None, opt.rows, opt.row_bits, cap))
+                break
+        else:
+            placed.append(TensorPlacement(opt.name, "offchip", None, opt.rows, opt.row_bits, None))
+    if given:
+        global_free = _check_capacities(placed, arch, reserved)
+    tables = _place_tables(items, arch, global_free)
+    for t in tables:
+        if t.tensor in given:
+            store = given[t.tensor][0]
+            if store not in ("global", "offchip"):
+                raise ConfigError(f"tensor {t.tensor!r}: a stored table lives in the global buffer or "
+                                  f"off-chip, not {store!r}")
+            rbits = t.rows * t.row_bits
+            if store == "global" and rbits > global_free:
+                raise ConfigError(f"tensor {t.tensor!r}: {rbits:,} bits do not fit the {global_free:,} bits "
+                                  "the round's tensors leave of the global buffer")
+            t = replace(t, store=store)
+        placed.append(t)
+    return tuple(placed)
+
+
+@dataclass(frozen=True)
+class TensorOption:
+    """What the placement rules allow one tensor of a round: its rows, its producer's home tile,
+    whether it must be off-chip, and the capacities (whole, then window) it may have on chip."""
+
+    name: str
+    rows: int
+    row_bits: int
+    home: int
+    offchip_only: bool
+    capacities: tuple[int, ...]
+    reason: str = ""
+
+
+def tensor_options(items, stages, consumers, produced_in, outputs, schedule: Schedule,
+                   arch: ArchConfig) -> list[TensorOption]:
+    """The activation tensors a round reads or writes, in the order they are placed, with what the
+    rules allow each (see :func:`_place_tensors`)."""
     here = {w.layer.name for w, _ in items}
     shapes = {w.layer.name: w.layer.out_shape for w, _ in items}
     home = {s.layer: s.home_tile for s in stages}
@@ -521,31 +692,69 @@ def _place_tensors(index, items, stages, arch, consumers, produced_in, outputs,
                 continue
             windows.setdefault(inp.tensor, []).append((inp.window, w.out_rows))
             read_here.setdefault(inp.tensor, w.layer.in_shapes[[i.tensor for i in w.inputs].index(inp.tensor)])
-    placed: list[TensorPlacement] = []
+    out = []
     for name, shape in list(read_here.items()) + [(n, shapes[n]) for n in shapes if n not in read_here]:
         rows = row_layout(shape)[0]
-        rbits = row_bits(shape, chip.activation_bits)
-        spill = (name not in here or name in outputs or len(produced_in.get(name, ())) > 1
-                 or any(c not in here or len(produced_in[c]) > 1 for c in consumers.get(name, ())))
-        if spill:
-            placed.append(TensorPlacement(name, "offchip", None, rows, rbits, None))
+        rbits = row_bits(shape, arch.chip.activation_bits)
+        reason = ("it is produced in another round" if name not in here else
+                  "it is an output of the network" if name in outputs else
+                  "its producer runs in several rounds" if len(produced_in.get(name, ())) > 1 else
+                  "a consumer runs in another round or in several"
+                  if any(c not in here or len(produced_in[c]) > 1 for c in consumers.get(name, ())) else "")
+        if reason:
+            out.append(TensorOption(name, rows, rbits, 0, True, (), reason))
             continue
         window = max(w.buffer_rows(rows, out_rows) for w, out_rows in windows[name])
         whole_only = len(consumers[name]) > 1 or schedule == "layer_by_layer"
-        choices = [rows] if whole_only else [rows, window]
-        t = home[name]
-        for cap in choices:
-            if cap * rbits <= tile_free[t]:
-                tile_free[t] -= cap * rbits
-                placed.append(TensorPlacement(name, "tile", t, rows, rbits, cap))
-                break
-            if cap * rbits <= global_free:
-                global_free -= cap * rbits
-                placed.append(TensorPlacement(name, "global", None, rows, rbits, cap))
-                break
-        else:
-            placed.append(TensorPlacement(name, "offchip", None, rows, rbits, None))
-    return tuple(placed) + _place_tables(items, arch, global_free)
+        out.append(TensorOption(name, rows, rbits, home[name], False,
+                                (rows,) if whole_only or window >= rows else (rows, window)))
+    return out
+
+
+def _check_tensor(opt: TensorOption, store: str, tile: int | None, cap: int | None, tiles: int) -> None:
+    """A given store for ``opt``, checked against the rules; a ConfigError naming the one it breaks."""
+    what = f"tensor {opt.name!r}"
+    if store == "offchip":
+        if tile is not None or cap is not None:
+            raise ConfigError(f"{what}: an off-chip tensor has no tile and no capacity")
+        return
+    if opt.offchip_only:
+        raise ConfigError(f"{what} must be off-chip: {opt.reason}")
+    if store == "tile":
+        if tile is None or not 0 <= tile < tiles:
+            raise ConfigError(f"{what}: store tile needs a tile 0..{tiles - 1}, got {tile}")
+    elif store == "global":
+        if tile is not None:
+            raise ConfigError(f"{what}: the global buffer has no tile, got tile {tile}")
+    else:
+        raise ConfigError(f"{what}: store must be tile, global or offchip, got {store!r}")
+    if cap is None or not min(opt.capacities) <= cap <= opt.rows:
+        least = min(opt.capacities)
+        hint = "its rows, whole" if least == opt.rows else f"{least} (its consumers' window) to {opt.rows} (whole)"
+        raise ConfigError(f"{what}: capacity {cap} rows; it may hold {hint}")
+
+
+def _check_capacities(placed: list[TensorPlacement], arch: ArchConfig, reserved: int) -> int:
+    """The round's tensors against the buffers' sizes; the global buffer's bits left, else a ConfigError."""
+    chip = arch.chip
+    tile_cap = int(chip.tile_buffer_kib * BITS_PER_KIB)
+    used = [0] * chip.tiles
+    global_used = reserved
+    for t in placed:
+        if t.store == "tile":
+            used[t.tile] += t.capacity_rows * t.row_bits
+        elif t.store == "global":
+            global_used += t.capacity_rows * t.row_bits
+    for tile, bits in enumerate(used):
+        if bits > tile_cap:
+            names = ", ".join(t.tensor for t in placed if t.store == "tile" and t.tile == tile)
+            raise ConfigError(f"tile{tile} buffer: the plan puts {bits:,} bits there ({names}); it holds "
+                              f"{tile_cap:,} (chip.tile_buffer_kib = {chip.tile_buffer_kib})")
+    global_cap = int(chip.global_buffer_kib * BITS_PER_KIB)
+    if global_used > global_cap:
+        raise ConfigError(f"global buffer: the plan puts {global_used:,} bits there; it holds {global_cap:,} "
+                          f"(chip.global_buffer_kib = {chip.global_buffer_kib})")
+    return global_cap - global_used
 
 
 def _place_tables(items, arch: ArchConfig, global_free: int) -> tuple[TensorPlacement, ...]:
@@ -568,7 +777,7 @@ def _place_tables(items, arch: ArchConfig, global_free: int) -> tuple[TensorPlac
 
 
 def plan(workload: Workload, arch: ArchConfig, schedule: Schedule | None = None,
-         batch: int | None = None) -> TilePlan:
+         batch: int | None = None, choices: Choices | None = None) -> TilePlan:
     """Map ``workload`` onto ``arch``; raises MappingError naming the layer and the limit.
 
     ``schedule`` (default ``mapping.schedule``, resolved here once) is the one
@@ -577,11 +786,16 @@ def plan(workload: Workload, arch: ArchConfig, schedule: Schedule | None = None,
     ``batch`` (default ``simulation.batch``) is the batch the plan will run:
     the partial sums of a layer split along K are kept in the global buffer
     between rounds only when the whole batch's fit.
+    ``choices`` replace the rules they give (:class:`Choices`, built and
+    checked from a plan file by :mod:`accelsim.mapping.space`).
     """
     schedule = schedule or arch.mapping.schedule
     batch = arch.simulation.batch if batch is None else batch
+    choices = choices or Choices()
     geom = macro_geometry(arch)
-    works = [split_along_k(layer_work(layer, arch), arch.chip.macros) for layer in workload.layers]
+    units = choices.units or {}
+    works = [split_along_k(layer_work(layer, arch, units.get(layer.name)), arch.chip.macros)
+             for layer in workload.layers]
     shapes = {NETWORK_INPUT: workload.input_shape, **{w.layer.name: w.layer.out_shape for w in works}}
     check_staging(works, arch, shapes)
     consumers: dict[str, list[str]] = {}
@@ -589,14 +803,20 @@ def plan(workload: Workload, arch: ArchConfig, schedule: Schedule | None = None,
         for name in w.layer.inputs:
             consumers.setdefault(name, []).append(w.layer.name)
     outputs = {w.layer.name for w in works if w.layer.name not in consumers}
-    grouped = form_rounds(works, arch.chip.macros)
+    grouped = (form_rounds(works, arch.chip.macros) if choices.rounds is None
+               else given_rounds(works, choices.rounds, arch.chip.macros))
     produced_in: dict[str, list[int]] = {}
     for i, items in enumerate(grouped):
         for w, _ in items:
             produced_in.setdefault(w.layer.name, []).append(i)
     parts_of = {name: len(r) for name, r in produced_in.items()}
     kept: dict[str, bool] = {}  # partial sums kept in the global buffer, from the round that writes them
-    rounds = tuple(place_round(i, items, arch, consumers, produced_in, parts_of, outputs, schedule, batch, kept)
+    if choices.replicas is not None and len(choices.replicas) != len(grouped) or \
+            choices.tensors is not None and len(choices.tensors) != len(grouped):
+        raise ConfigError(f"the plan has {len(grouped)} round(s) but replicas or tensors for another number")
+    rounds = tuple(place_round(i, items, arch, consumers, produced_in, parts_of, outputs, schedule, batch, kept,
+                               None if choices.replicas is None else choices.replicas[i],
+                               None if choices.tensors is None else choices.tensors[i])
                    for i, items in enumerate(grouped))
     cells_per_macro = geom.rows * geom.weight_columns
     stages_of: dict[str, list[Stage]] = {}
