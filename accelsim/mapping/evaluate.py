@@ -1,0 +1,210 @@
+"""The mapping search's fast evaluator: a plan's figures from its vector paths, without the engine.
+
+For each stage of a round, the cycles each resource is busy per inference
+(the bottleneck model, :mod:`accelsim.mapping.demand`: the engine's busy
+cycles of one inference) and the energy of its actions per inference (the
+same paths' counts x :func:`accelsim.cost.energy.energy_per_action_pj`, the
+stage's digital operations x the digital unit's energy). From them, with B the
+batch, D_k(r) round k's demand on resource r, P_k its programming cycles,
+L_k(s) the busiest resource of stage s alone:
+
+- bound (cycles per inference): ``max_r D_0(r)`` for one round, else
+  ``sum_k (P_k + B max_r D_k(r)) / B`` (docs/engine.md, the bottleneck model);
+- latency estimate (cycles, one inference alone): per round the larger of
+  ``max_r D_k(r)`` (one inference does all the round's work) and, pipelined,
+  the rows' flow through the stages each alone (:func:`pipeline_latency`),
+  layer by layer ``sum_s L_k(s)``; summed over the rounds with the
+  programming of every round after the first. It is a lower bound of the
+  engine's figure, which adds the pipeline's fill and the waits on shared
+  resources: the search ranks by it, the engine decides;
+- energy per inference: the dynamic energy, plus in a multi-round plan the
+  programming of every round per batch over B, plus leakage over the bound's
+  time (a lower bound of the engine's: its run is at least the bound long).
+
+docs/mapping.md has the equations and how close each comes to the engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accelsim.config.arch import ArchConfig, Schedule
+from accelsim.counts import Action
+from accelsim.mapping.demand import Demand, replica_shares
+from accelsim.mapping.path import PathBuilder, programming_cycles
+from accelsim.mapping.plan import Replica, Stage, TensorPlacement, TilePlan
+from accelsim.units import MHZ, PJ
+
+__all__ = ["Figures", "RoundModel", "RoundFigures", "plan_figures", "combine"]
+
+
+@dataclass(frozen=True)
+class RoundFigures:
+    """One round's part of a plan's figures, per inference (cycles, pJ)."""
+
+    busiest: int
+    resource: str
+    latency: int
+    dynamic_pj: float
+    programming_cycles: int
+    programming_bits: int
+
+
+@dataclass(frozen=True)
+class Figures:
+    """A plan's figures from the fast evaluator (see the module docstring)."""
+
+    bound_cycles_per_inference: float
+    bound_resource: str
+    latency_cycles: int
+    energy_per_inference_j: float
+    clock_hz: float
+
+    @property
+    def throughput_per_s(self) -> float:
+        return self.clock_hz / self.bound_cycles_per_inference if self.bound_cycles_per_inference else float("inf")
+
+    @property
+    def latency_s(self) -> float:
+        return self.latency_cycles / self.clock_hz
+
+    @property
+    def edp_j_s(self) -> float:
+        return self.energy_per_inference_j * self.latency_s
+
+
+class RoundModel:
+    """Demand and dynamic energy per inference of the stages of one round (one tensor placement).
+
+    Paths are cached per (stage, replica, first of row): the search prices
+    many candidates that share replicas.
+    """
+
+    def __init__(self, arch: ArchConfig, tensors: tuple[TensorPlacement, ...], energy_pj: dict[Action, float]):
+        self.arch = arch
+        self.tensors = tensors
+        self.paths = PathBuilder(arch, tensors)
+        self.energy_pj = energy_pj
+        self._vectors: dict[tuple, tuple[Demand, float]] = {}
+        self._stages: dict[tuple, tuple[Demand, float, int]] = {}
+
+    def vector(self, st: Stage, replica: int, first_of_row: bool) -> tuple[Demand, float]:
+        rep: Replica | None = st.replicas[replica] if st.replicas else None
+        key = (st.label, rep, first_of_row)
+        hit = self._vectors.get(key)
+        if hit is not None:
+            return hit
+        path = self.paths.vector(st, replica, first_of_row, with_counts=True)
+        d: Demand = {}
+        for step in path.steps:
+            if step.cycles:
+                d[step.resource.name] = d.get(step.resource.name, 0) + step.cycles
+        pj = sum(n * self.energy_pj[Action(a)] for a, n in path.counts.items() if a != "macs")
+        self._vectors[key] = out = (d, pj)
+        return out
+
+    def stage(self, st: Stage) -> tuple[Demand, float, int]:
+        """(demand, dynamic pJ, busiest resource's cycles) of ``st`` per inference."""
+        key = (st.label, st.replicas)
+        hit = self._stages.get(key)
+        if hit is not None:
+            return hit
+        d: Demand = {}
+        pj = st.digital_ops * self.energy_pj[Action.DIGITAL_OPS]
+        for k, (loads, slides) in enumerate(replica_shares(st.out_rows, st.vectors_per_row,
+                                                           max(1, len(st.replicas)))):
+            for first, n in ((True, loads), (False, slides)):
+                if n:
+                    vd, vpj = self.vector(st, k, first)
+                    pj += n * vpj
+                    for r, c in vd.items():
+                        d[r] = d.get(r, 0) + c * n
+        self._stages[key] = out = (d, pj, max(d.values(), default=0))
+        return out
+
+    def round(self, stages, schedule: Schedule, programs_bits: tuple[int, ...]) -> RoundFigures:
+        """The figures of a round of ``stages`` whose macros are programmed with ``programs_bits``."""
+        total: Demand = {}
+        pj = 0.0
+        own = []
+        for st in stages:
+            d, spj, busiest = self.stage(st)
+            pj += spj
+            own.append(busiest)
+            for r, c in d.items():
+                total[r] = total.get(r, 0) + c
+        resource, busiest = max(total.items(), key=lambda kv: (kv[1], kv[0])) if total else ("", 0)
+        # one inference alone does all the round's work: no resource finishes before its demand
+        latency = max(busiest, pipeline_latency(stages, own) if schedule == "pipelined" else sum(own))
+        prog = max((programming_cycles(b, self.arch) for b in programs_bits), default=0)
+        return RoundFigures(busiest, resource, latency, pj, prog, sum(programs_bits))
+
+
+def pipeline_latency(stages, own: list[int]) -> int:
+    """A lone inference's cycles through a pipelined round, each stage alone on its resources.
+
+    Stage s makes its R_s output rows, each in t_s = L_s / R_s; row i ends at
+    f_s(i) = max(f_s(i - 1), a_s(i)) + t_s, where a_s(i) is when the input
+    rows it needs exist: for each input made in the round by stage q, the end
+    of q's row n(i) - 1, n(i) the rows the input's row window needs for output
+    row i (:meth:`RowWindow.last_row_needed`). Inputs made in another round are
+    there at the start. The round's latency is the last row's end. Waits on
+    resources the stages share are not counted: it is an estimate, ranked by
+    the search and checked by the engine.
+    """
+    made: dict[str, list[float]] = {}  # tensor -> the end of each of its rows
+    last = 0.0
+    for st, busiest in zip(stages, own):
+        rows = max(1, st.out_rows)
+        t_row = busiest / rows
+        sources = [(inp.window, made[inp.tensor]) for inp in st.inputs if inp.tensor in made]
+        ends: list[float] = []
+        prev = 0.0
+        for i in range(rows):
+            ready = 0.0
+            for window, src in sources:
+                ready = max(ready, src[min(len(src), window.last_row_needed(i, len(src))) - 1])
+            prev = max(prev, ready) + t_row
+            ends.append(prev)
+        made[st.output] = ends
+        last = max(last, prev)
+    return round(last)
+
+
+def programs_bits(stages, arch: ArchConfig) -> tuple[int, ...]:
+    """MRAM bits each macro of a round's stages is programmed with (the planner's :class:`MacroProgram`)."""
+    per = arch.macro.columns_per_weight * arch.macro.bits_per_cell
+    return tuple(t.rows_used * t.weight_columns_used * per for s in stages for r in s.replicas for t in r.tiles)
+
+
+def combine(rounds: list[RoundFigures], arch: ArchConfig, batch: int, energy_pj: dict[Action, float],
+            leakage_w: float) -> Figures:
+    """A plan's figures from its rounds' (module docstring); ``energy_pj`` is the energy per action
+    (:func:`accelsim.cost.energy.energy_per_action_pj`), ``leakage_w`` the chip's leakage power."""
+    f_hz = arch.clock.frequency_mhz * MHZ
+    multi = len(rounds) > 1
+    if multi:
+        per_batch = sum(r.programming_cycles + batch * r.busiest for r in rounds)
+        bound = per_batch / batch
+        worst = max(rounds, key=lambda r: r.busiest)
+        resource = worst.resource
+    else:
+        bound = float(rounds[0].busiest) if rounds else 0.0
+        resource = rounds[0].resource if rounds else ""
+    latency = sum(r.latency for r in rounds) + sum(r.programming_cycles for r in rounds[1:])
+    dynamic = sum(r.dynamic_pj for r in rounds)
+    if multi:
+        dynamic += sum(r.programming_bits for r in rounds) * energy_pj[Action.MRAM_WRITE_BITS] / batch
+    energy = dynamic * PJ + leakage_w * bound / f_hz
+    return Figures(bound, resource, latency, energy, f_hz)
+
+
+def plan_figures(plan: TilePlan, arch: ArchConfig, schedule: Schedule, energy_pj: dict[Action, float],
+                 leakage_w: float, batch: int | None = None) -> Figures:
+    """The fast evaluator's figures of a whole plan (``energy_pj``, ``leakage_w``: see :func:`combine`)."""
+    batch = plan.batch if batch is None else batch
+    rounds = []
+    for rnd in plan.rounds:
+        model = RoundModel(arch, rnd.tensors, energy_pj)
+        rounds.append(model.round(rnd.stages, schedule, tuple(p.bits for p in rnd.programs)))
+    return combine(rounds, arch, batch, energy_pj, leakage_w)
