@@ -379,6 +379,8 @@ class TilePlan:
     macros: int
     cells_per_macro: int
     batch: int = 1
+    #: per round, its (layer, column groups) in layer order: what the rounds hold (a plan file's rounds)
+    grouping: tuple[tuple[tuple[str, tuple[int, ...]], ...], ...] = ()
 
     @property
     def stages(self) -> tuple[Stage, ...]:

@@ -310,7 +310,7 @@ def given_rounds(works: list[LayerWork], rounds, macros: int) -> list[list[tuple
             w = by_name.get(name)
             if w is None:
                 raise ConfigError(f"round {r}: layer {name!r} is not in the workload")
-            if order[name] < last or (order[name] == last and not placed or placed and placed[-1][0] is w):
+            if order[name] < last or order[name] == last and placed:  # a layer goes on in the next round only
                 raise ConfigError(f"round {r}: layer {name!r} is out of layer order")
             last = order[name]
             want = len(w.column_groups) if w.on_macros else 0
@@ -835,5 +835,6 @@ def plan(workload: Workload, arch: ArchConfig, schedule: Schedule | None = None,
             replicas=max((len(s.replicas) for s in stages), default=0), parts=len(stages),
             rounds=tuple(produced_in[w.layer.name]), cells_used=used * (macros // tiles if tiles else 0),
             cells_allocated=macros * cells_per_macro, macs=w.layer.macs))
+    grouping = tuple(tuple((w.layer.name, tuple(g)) for w, g in items) for items in grouped)
     return TilePlan(workload=workload.name, arch=arch.name, rounds=rounds, layers=tuple(layers),
-                    macros=arch.chip.macros, cells_per_macro=cells_per_macro, batch=batch)
+                    macros=arch.chip.macros, cells_per_macro=cells_per_macro, batch=batch, grouping=grouping)
