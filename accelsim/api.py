@@ -84,7 +84,8 @@ def validate_silicon(library=None, *, macros: int = 2, eval_vectors: int = 16, p
     return silicon_validation(out)
 
 
-def simulate(arch: ArchConfig, workload: Workload, options: RunOptions | None = None) -> RunResult:
+def simulate(arch: ArchConfig, workload: Workload, options: RunOptions | None = None,
+             tile_plan=None) -> RunResult:
     """Map ``workload`` onto ``arch``, simulate a batch, price it: one run.
 
     Three engine runs of one plan: the batch (energy, utilisation, the first
@@ -94,7 +95,10 @@ def simulate(arch: ArchConfig, workload: Workload, options: RunOptions | None = 
     the steady-state throughput to settle (:mod:`accelsim.engine.steady`).
     A run whose sizes would not fit in memory or finish in a day is refused
     with a ConfigError before the planner or the engine starts
-    (:mod:`accelsim.mapping.budget`).
+    (:mod:`accelsim.mapping.budget`). ``tile_plan``, when given, is run
+    instead of the planner's (a plan file built by
+    :func:`accelsim.mapping.space.build`, a mapping search's choice): it must
+    be for this workload and architecture, and for the options' schedule.
     """
     from accelsim.engine import simulate_plan
     from accelsim.engine.steady import measure_steady_state
@@ -105,7 +109,12 @@ def simulate(arch: ArchConfig, workload: Workload, options: RunOptions | None = 
     options = options or RunOptions()
     opts = replace(options, verify=False).resolved(arch)
     check_workload(workload, arch)  # sizes that cannot be planned or simulated are refused before either
-    tile_plan = make_plan(workload, arch, opts.schedule, opts.batch)
+    if tile_plan is None:
+        tile_plan = make_plan(workload, arch, opts.schedule, opts.batch)
+    elif tile_plan.batch != opts.batch:
+        from accelsim.mapping.streaming import for_batch
+
+        tile_plan = for_batch(tile_plan, opts.batch)
     check_simulation(tile_plan, workload, arch, opts, "simulation.batch" if options.batch is None else "batch")
     engine = simulate_plan(tile_plan, arch, replace(opts, record_path=opts.batch == 1))
     alone = engine if opts.batch == 1 else simulate_plan(

@@ -20,6 +20,7 @@ from accelsim.cli import (
     cmd_import,
     cmd_list,
     cmd_macro,
+    cmd_map,
     cmd_run,
     cmd_show,
     cmd_silicon,
@@ -31,7 +32,7 @@ from accelsim.cli import (
 from accelsim.errors import EXIT_FAILURE, EXIT_USAGE, AccelsimError
 
 #: the sub-command modules, in the order --help lists them
-COMMANDS = (cmd_run, cmd_accuracy, cmd_workload, cmd_import, cmd_macro, cmd_silicon, cmd_sweep, cmd_sweep_report,
+COMMANDS = (cmd_run, cmd_map, cmd_accuracy, cmd_workload, cmd_import, cmd_macro, cmd_silicon, cmd_sweep, cmd_sweep_report,
             cmd_validate, cmd_list, cmd_show)
 
 

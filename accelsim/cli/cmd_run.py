@@ -65,6 +65,9 @@ def register(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--verify", action="store_true",
                    help="re-simulate each 'what would help' variant with the engine (one more run each)")
+    p.add_argument("--plan", metavar="PLAN.yaml",
+                   help="run a saved plan (accelsim map --out writes one) instead of the planner's; it must be "
+                   "for this workload and chip, and sets the schedule")
     p.add_argument("--accuracy", action="store_true",
                    help="add the accuracy of the same chip (float, ideal, analog uncalibrated and calibrated) "
                    "on the workload's shipped test set (see accelsim accuracy)")
@@ -104,11 +107,22 @@ def run(args: argparse.Namespace) -> int:
         require_weights(workload)
         test = load_test_set(workload, samples=args.accuracy_samples)
         study = evaluate_accuracy(arch, workload, test)  # calibrated on the test set's own split
+    tile_plan, schedule = None, args.schedule
+    if args.plan:
+        from accelsim.mapping.space import build, load_spec
+
+        spec, smap = load_spec(args.plan)
+        if args.schedule is not None and args.schedule != spec.schedule:
+            raise UsageError(f"--schedule {args.schedule}: the plan {args.plan} is made for the "
+                             f"{spec.schedule} schedule (leave --schedule out)")
+        tile_plan = build(spec, workload, arch, source=args.plan, smap=smap)
+        schedule = spec.schedule
     progress = RunProgress(enabled=sys.stderr.isatty() and not args.quiet)
     try:
         result = simulate(arch, workload, RunOptions(
-            batch=args.batch, mode=args.mode, schedule=args.schedule,
-            trace_max_events=cap if args.trace else 0, progress=progress, verify=args.verify))
+            batch=args.batch, mode=args.mode, schedule=schedule,
+            trace_max_events=cap if args.trace else 0, progress=progress, verify=args.verify),
+            tile_plan=tile_plan)
     except ConfigError as err:
         if args.batch is not None and err.problems[0].file == "batch":  # the batch too big: name the option
             raise ConfigError(replace(err.problems[0], file="--batch")) from None

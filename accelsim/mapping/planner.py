@@ -838,3 +838,8 @@ def plan(workload: Workload, arch: ArchConfig, schedule: Schedule | None = None,
     grouping = tuple(tuple((w.layer.name, tuple(g)) for w, g in items) for items in grouped)
     return TilePlan(workload=workload.name, arch=arch.name, rounds=rounds, layers=tuple(layers),
                     macros=arch.chip.macros, cells_per_macro=cells_per_macro, batch=batch, grouping=grouping)
+
+
+MacroPool = _MacroPool
+"""The planner's pool of free macros by tile (the mapping search places replicas with it too)."""
+tile_preference = _tile_preference

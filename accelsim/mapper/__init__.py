@@ -1,0 +1,1 @@
+"""The mapping search (docs/mapping.md)."""

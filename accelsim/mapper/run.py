@@ -1,0 +1,137 @@
+"""``map_workload``: search, verify the best candidates with the engine, report (docs/mapping.md).
+
+The fast evaluator ranks; the engine decides. The default plan and the
+``verify`` best candidates of the search that the fast evaluator ranks
+above it are simulated (``api.simulate``:
+the batch, the lone inference, the steady state); the chosen plan is the best
+of them by the engine's figures, so it is never worse than the default plan
+on the engine's objective. The Pareto front is of the fast evaluator's
+figures; each point is simulated too when ``verify_front`` is set.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+from accelsim.config.arch import ArchConfig
+from accelsim.config.options import RunOptions
+from accelsim.errors import ConfigError
+from accelsim.mapper.search import METRICS, Constraint, score_key, search
+from accelsim.mapping.evaluate import Figures
+from accelsim.mapping.plan import TilePlan
+from accelsim.results.mapping import Change, MapResult, ParetoPoint, PlacedLayer, PlanScore
+from accelsim.workload import Workload
+
+
+def _model_score(f: Figures) -> PlanScore:
+    return PlanScore("model", f.throughput_per_s, f.latency_s, f.energy_per_inference_j, f.edp_j_s,
+                     f.bound_resource)
+
+
+def _engine_score(run) -> PlanScore:
+    return PlanScore("engine", run.throughput_inferences_per_s, run.latency_s, run.energy_per_inference_j,
+                     run.energy_per_inference_j * run.latency_s, run.bound_resource)
+
+
+def _as_figures(s: PlanScore, clock_hz: float) -> Figures:
+    return Figures(clock_hz / s.throughput_per_s if s.throughput_per_s else math.inf, s.bound_resource,
+                   round(s.latency_s * clock_hz), s.energy_per_inference_j, clock_hz)
+
+
+def throughput_ceiling(plan: TilePlan, arch: ArchConfig) -> float:
+    """Inferences/s no plan of this workload can beat: every MVM of the plan on some macro, all the
+    chip's macros busy all the time (f_clk x macros / (sum over macro stages of vectors x macros of
+    one replica x cycles per MVM))."""
+    from accelsim.hw.geometry import macro_geometry
+    from accelsim.units import MHZ
+
+    cycles = macro_geometry(arch).cycles_per_mvm
+    work = sum(s.vectors * len(s.replicas[0].tiles) * cycles for s in plan.stages if s.replicas)
+    return arch.clock.frequency_mhz * MHZ * arch.chip.macros / work if work else math.inf
+
+
+def check_constraints(constraints: tuple[Constraint, ...], plan: TilePlan, arch: ArchConfig) -> None:
+    """A constraint no plan can meet, refused before the search (ConfigError, exit 2)."""
+    ceiling = throughput_ceiling(plan, arch)
+    for c in constraints:
+        if c.metric == "throughput" and c.op == ">=" and c.value > ceiling:
+            raise ConfigError(f"--constraint {c}: no plan reaches it; {ceiling:,.4g} inferences/s is the most "
+                              f"this chip's {arch.chip.macros} macros can give, all busy all the time")
+
+
+def map_workload(workload: Workload, arch: ArchConfig, objective: str, constraints: tuple[Constraint, ...] = (),
+                 *, batch: int | None = None, budget_s: float = 20.0, seed: int = 0, verify: int = 3,
+                 verify_front: bool = False, mode: str | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> tuple[MapResult, TilePlan]:
+    """The best plan found for ``objective`` and its report; (the result, the chosen plan)."""
+    from accelsim.api import simulate
+    from accelsim.mapping import plan as make_plan
+    from accelsim.mapping.budget import check_workload
+    from accelsim.mapping.space import differences, spec_of, spec_to_dict
+    from accelsim.units import MHZ
+
+    if not budget_s > 0 or not math.isfinite(budget_s):
+        raise ConfigError(f"--budget-s must be a positive number of seconds, got {budget_s}")
+    batch = arch.simulation.batch if batch is None else batch
+    check_workload(workload, arch)
+    default_plan = make_plan(workload, arch, arch.mapping.schedule, batch)
+    check_constraints(constraints, default_plan, arch)
+    found = search(workload, arch, objective, constraints, batch=batch, budget_s=budget_s, seed=seed,
+                   keep=verify, progress=progress)
+    clock = arch.clock.frequency_mhz * MHZ
+    t0 = time.perf_counter()
+
+    def run(tp: TilePlan, schedule: str):
+        return simulate(arch, workload, RunOptions(batch=batch, schedule=schedule, mode=mode), tile_plan=tp)
+
+    default_run = run(default_plan, arch.mapping.schedule)
+    default_spec = spec_of(default_plan, workload, arch, arch.mapping.schedule)
+    options = [(_engine_score(default_run), default_plan, arch.mapping.schedule, arch.mapping.input_reuse,
+                default_run, found.default[0])]
+    default_key = score_key(found.default[0], objective, constraints)
+    better = [b for b in found.best if b[0] < default_key]  # by the model; the engine has the last word
+    for _, cand, space in better or found.best[:0]:
+        tp = space.tile_plan(cand.states)
+        if tp == default_plan and cand.schedule == arch.mapping.schedule:
+            continue
+        r = run(tp, cand.schedule)
+        options.append((_engine_score(r), tp, cand.schedule, cand.input_reuse, r, cand.figures))
+
+    def key(o):
+        return score_key(_as_figures(o[0], clock), objective, constraints)
+
+    best = min(options, key=key)
+    pareto = []
+    for cand, space in sorted(found.pareto, key=lambda cs: -cs[0].figures.throughput_per_s):
+        engine = None
+        if verify_front:
+            engine = _engine_score(run(space.tile_plan(cand.states), cand.schedule))
+        replicas = sum(len(t) for state in cand.states for t in state)
+        pareto.append(ParetoPoint(_model_score(cand.figures), engine, replicas, cand.schedule))
+    verify_s = time.perf_counter() - t0
+    score, tp, schedule, reuse, result, model = best
+    spec = spec_of(tp, workload, arch, schedule, reuse)
+    misses = []
+    for c in constraints:
+        miss = c.miss(_as_figures(score, clock))
+        if miss > 0:
+            misses.append(f"{c}: the best plan found has {score.metric(c.metric):.4g} {METRICS[c.metric][2]}, "
+                          f"{miss:.1%} short")
+    per_tile = arch.chip.macros_per_tile
+    placement = []
+    for m in tp.layers:
+        macros = tuple(sorted(mm for r in tp.rounds for s in r.stages if s.layer == m.layer for mm in s.macros))
+        placement.append(PlacedLayer(m.layer, m.unit, tuple(sorted(set(m.rounds))), m.replicas, macros,
+                                     tuple(sorted({mm // per_tile for mm in macros}))))
+    return MapResult(
+        workload=workload.name, arch=arch.name, objective=objective, constraints=tuple(str(c) for c in constraints),
+        batch=batch, seed=seed, default_model=_model_score(found.default[0]),
+        default_engine=options[0][0], best_model=_model_score(model), best_engine=score,
+        feasible=not misses, missed=tuple(misses),
+        changes=tuple(Change(d.what, d.before, d.after) for d in differences(default_spec, spec)),
+        placement=tuple(placement), latency_breakdown_cycles=dict(result.latency_breakdown),
+        latency_cycles=result.latency_cycles, plans_evaluated=found.evaluated, search_s=found.seconds,
+        plans_verified=len(options) + (len(pareto) if verify_front else 0), verify_s=verify_s,
+        pareto=tuple(pareto), plan=spec_to_dict(spec)), tp

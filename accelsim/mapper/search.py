@@ -1,0 +1,493 @@
+"""The mapping search: the best plan for an objective, by the fast evaluator, verified by the engine.
+
+The space searched (a subset of the plan space of :mod:`accelsim.mapping.space`):
+
+- the schedule (pipelined, layer by layer) and the input reuse (sliding
+  window, none);
+- per layer with a choice of unit (a depthwise convolution), macros or the
+  digital unit;
+- per round, per stage that may be replicated (on macros, in one round), the
+  multiset of tiles its extra replicas start at. A replica starting at tile t
+  takes the free macros of t first, then of the stage's preferred tiles
+  (:func:`accelsim.mapping.planner.tile_preference`); the stages' extra
+  replicas are placed in stage order, each stage's in tile order, so a
+  multiset is one plan (:meth:`RoundSpace.realise`). The first replica of
+  each stage, the rounds and the tensors' stores are the planner's.
+
+The search (:func:`search`): the global choices (schedule x reuse, units by
+coordinate descent from the architecture's units, all on macros or all
+digital) are screened on the planner's plans without extra replicas; on the best of
+them, per round, a greedy construction adds the replica that improves the
+objective most while one does, then a first-improvement local search over
+add, remove and move moves, then restarts from perturbations of the best
+(seeded: the same seed gives the same plan). Every complete candidate is
+priced by the fast evaluator (:mod:`accelsim.mapping.evaluate`); the
+candidates kept best are simulated by the engine, whose figures decide.
+A constraint ("energy <= X") ranks a plan that misses it after every plan
+that meets it, by how much it misses (:func:`score_key`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from accelsim.config.arch import ArchConfig
+from accelsim.errors import ConfigError
+from accelsim.mapping.evaluate import Figures, RoundFigures, RoundModel, combine, programs_bits
+from accelsim.mapping.plan import Replica, Stage, TilePlan
+from accelsim.workload import Workload
+
+OBJECTIVES = ("throughput", "latency", "energy", "edp")
+#: what each metric reads off a Figures, and whether larger is better
+METRICS: dict[str, tuple[Callable[[Figures], float], bool, str]] = {
+    "throughput": (lambda f: f.throughput_per_s, True, "inferences/s"),
+    "latency": (lambda f: f.latency_s, False, "s"),
+    "energy": (lambda f: f.energy_per_inference_j, False, "J per inference"),
+    "edp": (lambda f: f.edp_j_s, False, "J s"),
+}
+_CONSTRAINT = re.compile(r"^\s*([a-z_]+)\s*(<=|>=)\s*([-+0-9.eE]+)\s*$")
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """``metric op value``: throughput (inferences/s), latency (s), energy (J), edp (J s)."""
+
+    metric: str
+    op: str
+    value: float
+
+    def miss(self, f: Figures) -> float:
+        """How far ``f`` is from meeting it, relative to the bound (0: met)."""
+        v = METRICS[self.metric][0](f)
+        gap = (v - self.value) if self.op == "<=" else (self.value - v)
+        return max(0.0, gap / abs(self.value)) if self.value else max(0.0, gap)
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.value:g}"
+
+
+def parse_constraint(text: str) -> Constraint:
+    """``"energy<=3e-7"``; a ConfigError naming the metrics and the form when it is not one."""
+    m = _CONSTRAINT.match(text)
+    if not m:
+        raise ConfigError(f"--constraint {text!r}: expected METRIC<=VALUE or METRIC>=VALUE, METRIC one of "
+                          f"{', '.join(METRICS)} (units: {', '.join(f'{k} {v[2]}' for k, v in METRICS.items())})")
+    metric, op, value = m.group(1), m.group(2), m.group(3)
+    if metric not in METRICS:
+        raise ConfigError(f"--constraint {text!r}: {metric!r} is not a metric the search reports; "
+                          f"one of {', '.join(METRICS)}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"--constraint {text!r}: {value!r} is not a number") from None
+    if not math.isfinite(number) or number <= 0:
+        raise ConfigError(f"--constraint {text!r}: the bound must be a positive finite number, got {value}")
+    return Constraint(metric, op, number)
+
+
+def score_key(f: Figures, objective: str, constraints: tuple[Constraint, ...]) -> tuple:
+    """Smaller is better: the constraints' total miss, then the objective, then energy, latency and
+    the bound as tie-breaks (of two plans equally fast, the one that spends less)."""
+    miss = sum(c.miss(f) for c in constraints)
+    get, larger, _ = METRICS[objective]
+    primary = -get(f) if larger else get(f)
+    return (miss, primary, f.energy_per_inference_j, f.latency_cycles, f.bound_cycles_per_inference)
+
+
+# ---- one round's replicas -------------------------------------------------------------------------
+class RoundSpace:
+    """The extra replicas of one round's stages: a state is, per stage, a sorted tuple of start tiles."""
+
+    def __init__(self, rnd, arch: ArchConfig, model: RoundModel, schedule: str, replicable: list[bool]):
+        from accelsim.mapping.planner import MacroPool, tile_preference
+
+        self.rnd = rnd
+        self.arch = arch
+        self.model = model
+        self.schedule = schedule
+        self.stages = list(rnd.stages)
+        self.per_tile = arch.chip.macros_per_tile
+        self.tiles = arch.chip.tiles
+        base = MacroPool(self.tiles, self.per_tile)
+        for st in self.stages:
+            for m in st.macros:
+                base.free[m // self.per_tile].remove(m)
+        self.base_free = [list(f) for f in base.free]
+        self.replicable = [r and bool(st.replicas) for r, st in zip(replicable, self.stages)]
+        self.need = [len(st.replicas[0].tiles) if st.replicas else 0 for st in self.stages]
+        self.prefer = [tile_preference(st, self.stages, rnd.tensors, self.tiles) for st in self.stages]
+        self._cache: dict[tuple, RoundFigures | None] = {}
+        self._pool_cls = MacroPool
+
+    def empty(self) -> tuple[tuple[int, ...], ...]:
+        return tuple(() for _ in self.stages)
+
+    def realise(self, state) -> list[Stage] | None:
+        """The round's stages with ``state``'s extra replicas, or None when the macros do not suffice."""
+        pool = self._pool_cls(self.tiles, self.per_tile)
+        pool.free = [list(f) for f in self.base_free]
+        out = []
+        for st, starts, need, prefer in zip(self.stages, state, self.need, self.prefer):
+            if not starts:
+                out.append(st)
+                continue
+            if len(starts) + 1 > st.vectors:
+                return None
+            reps = list(st.replicas)
+            home = st.replicas[0].tiles
+            for t in starts:
+                if pool.spare < need:
+                    return None
+                macros = pool.take_from([t, *prefer], need)
+                tiles = tuple(replace(mt, macro=m, tile=m // self.per_tile) for mt, m in zip(home, macros))
+                reps.append(Replica(tiles, tiles[0].tile))
+            out.append(replace(st, replicas=tuple(reps)))
+        return out
+
+    def figures(self, state) -> RoundFigures | None:
+        hit = self._cache.get(state, False)
+        if hit is not False:
+            return hit
+        stages = self.realise(state)
+        out = None if stages is None else self.model.round(stages, self.schedule, programs_bits(stages, self.arch))
+        self._cache[state] = out
+        return out
+
+    def spare(self, state) -> int:
+        return sum(len(f) for f in self.base_free) - sum(len(s) * n for s, n in zip(state, self.need))
+
+    def moves(self, state):
+        """Every state one add, remove or move away from ``state``."""
+        spare = self.spare(state)
+        free_tiles = [t for t in range(self.tiles) if self.base_free[t]]
+        for i, ok in enumerate(self.replicable):
+            if not ok:
+                continue
+            cur = state[i]
+            if self.need[i] <= spare:
+                for t in free_tiles:
+                    yield _with(state, i, tuple(sorted((*cur, t))))
+            for j in sorted(set(range(len(cur))), key=lambda j: cur[j]):
+                if j and cur[j] == cur[j - 1]:
+                    continue
+                rest = cur[:j] + cur[j + 1:]
+                yield _with(state, i, rest)
+                for t in free_tiles:
+                    if t != cur[j]:
+                        yield _with(state, i, tuple(sorted((*rest, t))))
+
+    def from_stages(self, stages) -> tuple[tuple[int, ...], ...]:
+        """The state whose start tiles are the home tiles of ``stages``' extra replicas."""
+        return tuple(tuple(sorted(r.home_tile for r in st.replicas[1:])) for st in stages)
+
+
+def _with(state, i, value):
+    return state[:i] + (value,) + state[i + 1:]
+
+
+# ---- a whole plan ---------------------------------------------------------------------------------
+@dataclass
+class Candidate:
+    """A point of the searched space: global choices and, per round, the extra replicas."""
+
+    schedule: str
+    input_reuse: str
+    units: tuple[tuple[str, bool], ...]
+    states: tuple
+    figures: Figures
+
+
+class PlanSpace:
+    """The rounds of one choice of schedule, input reuse and units, with their replica spaces."""
+
+    def __init__(self, workload: Workload, arch: ArchConfig, schedule: str, input_reuse: str,
+                 units: dict[str, bool], batch: int, energy_pj, leakage_w: float):
+        from accelsim.mapping.planner import Choices, plan
+
+        variant = _variant(arch, input_reuse, replicate=False)
+        self.arch, self.batch = arch, batch
+        self.schedule, self.input_reuse, self.units = schedule, input_reuse, units
+        self.energy_pj, self.leakage_w = energy_pj, leakage_w
+        self.base: TilePlan = plan(workload, variant, schedule, batch, Choices(units=units))
+        parts = {m.layer: m.parts for m in self.base.layers}
+        self.rounds = []
+        for rnd in self.base.rounds:
+            replicable = [s.unit == "macros" and parts[s.layer] == 1 for s in rnd.stages]
+            model = RoundModel(arch, rnd.tensors, energy_pj)
+            self.rounds.append(RoundSpace(rnd, arch, model, schedule, replicable))
+
+    def figures(self, states) -> Figures | None:
+        per = []
+        for space, state in zip(self.rounds, states):
+            f = space.figures(state)
+            if f is None:
+                return None
+            per.append(f)
+        return combine(per, self.arch, self.batch, self.energy_pj, self.leakage_w)
+
+    def empty(self):
+        return tuple(r.empty() for r in self.rounds)
+
+    def tile_plan(self, states) -> TilePlan:
+        """The :class:`TilePlan` of ``states`` (the planner's, with the replicas' programs)."""
+        from accelsim.mapping.plan import MacroProgram
+
+        rounds = []
+        per = self.arch.macro.columns_per_weight * self.arch.macro.bits_per_cell
+        for space, state, rnd in zip(self.rounds, states, self.base.rounds):
+            stages = space.realise(state)
+            programs = tuple(sorted((MacroProgram(t.macro, t.rows_used * t.weight_columns_used * per)
+                                     for s in stages for r in s.replicas for t in r.tiles), key=lambda p: p.macro))
+            rounds.append(replace(rnd, stages=tuple(stages), programs=programs))
+        replicas: dict[str, int] = {}
+        macros: dict[str, int] = {}
+        for r in rounds:
+            for s in r.stages:
+                replicas[s.layer] = max(replicas.get(s.layer, 0), len(s.replicas))
+                macros[s.layer] = macros.get(s.layer, 0) + len(s.macros)
+        layers = []
+        for m in self.base.layers:
+            tiles = m.macros  # one replica's macros (the base plan has no extra replica)
+            layers.append(replace(m, replicas=replicas.get(m.layer, 0), macros=macros.get(m.layer, 0),
+                                  cells_used=m.cells_used * (macros.get(m.layer, 0) // tiles if tiles else 0)))
+        return replace(self.base, rounds=tuple(rounds), layers=tuple(layers))
+
+
+def _variant(arch: ArchConfig, input_reuse: str, replicate: bool) -> ArchConfig:
+    mapping = arch.mapping.model_copy(update={"input_reuse": input_reuse, "replicate": replicate})
+    return arch.model_copy(update={"mapping": mapping})
+
+
+# ---- the search -----------------------------------------------------------------------------------
+@dataclass
+class SearchStats:
+    evaluated: int = 0
+    started: float = 0.0
+
+
+@dataclass(frozen=True)
+class Found:
+    """The search's answer before verification: the candidates kept, best first, and the front."""
+
+    best: list[tuple[tuple, Candidate, PlanSpace]]
+    pareto: list[tuple[Candidate, PlanSpace]]
+    evaluated: int
+    seconds: float
+    default: tuple[Figures, TilePlan]
+
+
+class _Archive:
+    """The plans evaluated that no other evaluated plan beats on throughput, energy and latency at once."""
+
+    def __init__(self, cap: int = 64):
+        self.points: list[tuple[tuple[float, float, float], Candidate, PlanSpace]] = []
+        self.cap = cap
+
+    def add(self, f: Figures, make: Callable[[], tuple[Candidate, PlanSpace]]) -> None:
+        p = (-f.throughput_per_s, f.energy_per_inference_j, f.latency_s)
+        for q, _, _ in self.points:
+            if all(a >= b for a, b in zip(p, q)):
+                return
+        self.points = [x for x in self.points if not all(a <= b for a, b in zip(p, x[0]))]
+        if len(self.points) < self.cap:
+            self.points.append((p, *make()))
+
+
+def search(workload: Workload, arch: ArchConfig, objective: str, constraints: tuple[Constraint, ...] = (),
+           *, batch: int, budget_s: float = 20.0, seed: int = 0, keep: int = 3, restarts: int = 8,
+           progress: Callable[[int, int], None] | None = None) -> Found:
+    """Search the space (module docstring) for ``objective`` under ``constraints`` within ``budget_s``
+    seconds of the fast evaluator; returns the ``keep`` best candidates and the Pareto front."""
+    from accelsim.cost.energy import energy_per_action_pj, leakage_power_w
+    from accelsim.mapping import plan as make_plan
+    from accelsim.mapping.evaluate import plan_figures
+    from accelsim.workload.kinds import KINDS
+
+    if objective not in OBJECTIVES:
+        raise ConfigError(f"objective {objective!r}: one of {', '.join(OBJECTIVES)}")
+    energy_pj, leak = energy_per_action_pj(arch), leakage_power_w(arch)
+    start = time.perf_counter()
+    deadline = start + budget_s
+    stats = SearchStats(started=start)
+    rng = random.Random(seed)
+    archive = _Archive()
+
+    def key(f: Figures) -> tuple:
+        return score_key(f, objective, constraints)
+
+    default_plan = make_plan(workload, arch, arch.mapping.schedule, batch)
+    default = plan_figures(default_plan, arch, arch.mapping.schedule, energy_pj, leak, batch)
+    stats.evaluated += 1
+
+    # 1. the global choices, on the planner's own plans
+    choosable = [layer.name for layer in workload.layers
+                 if KINDS[layer.kind].weights and KINDS[layer.kind].digital_option is not None]
+    default_units = {n: KINDS[workload.layer(n).kind].runs_on_macros(arch.mapping) for n in choosable}
+
+    def screen(schedule, reuse, units) -> Figures:
+        from accelsim.mapping.planner import Choices
+
+        p = make_plan(workload, _variant(arch, reuse, False), schedule, batch, Choices(units=units))
+        stats.evaluated += 1
+        return plan_figures(p, arch, schedule, energy_pj, leak, batch)
+
+    combos = []
+    for schedule, reuse in itertools.product(("pipelined", "layer_by_layer"), ("sliding_window", "none")):
+        # from the best of: the architecture's units, every choice on macros, every one digital
+        starts = [dict(default_units), dict.fromkeys(choosable, True), dict.fromkeys(choosable, False)]
+        scored = sorted(((screen(schedule, reuse, u), n) for n, u in enumerate(starts) if u not in starts[:n]),
+                        key=lambda x: key(x[0]))
+        f, units = scored[0][0], starts[scored[0][1]]
+        for name in choosable:  # coordinate descent, one layer's unit at a time
+            if time.perf_counter() > deadline:
+                break
+            trial = {**units, name: not units[name]}
+            g = screen(schedule, reuse, trial)
+            if key(g) < key(f):
+                units, f = trial, g
+        combos.append((key(f), schedule, reuse, units))
+    combos.sort(key=lambda c: c[0])
+
+    # 2. the replicas of the best global choices, round by round
+    kept: list[tuple[tuple, Candidate, PlanSpace]] = []
+    seen: set = set()
+
+    def consider(space: PlanSpace, states, f: Figures | None) -> None:
+        if f is None:
+            return
+        cand = (space.schedule, space.input_reuse, tuple(sorted(space.units.items())), states)
+        archive.add(f, lambda: (Candidate(*cand, f), space))
+        if cand in seen:
+            return
+        seen.add(cand)
+        kept.append((key(f), Candidate(*cand, f), space))
+        kept.sort(key=lambda x: x[0])
+        del kept[keep:]
+
+    spaces = combos[:2]
+    total_steps = len(spaces) * (restarts + 2)
+    step = 0
+    for _, schedule, reuse, units in spaces:
+        space = PlanSpace(workload, arch, schedule, reuse, units, batch, energy_pj, leak)
+        greedy = make_plan(workload, _variant(arch, reuse, True), schedule, batch,
+                           _units_choice(units))
+        starts = [tuple(r.from_stages(g.stages) for r, g in zip(space.rounds, greedy.rounds)), space.empty()]
+        best_states, best_f = None, None
+        for n in range(restarts + 2):
+            if time.perf_counter() > deadline and best_states is not None:
+                break
+            if n < len(starts):
+                states = starts[n]
+            else:
+                states = _perturb(space, best_states, rng)
+            states, f = _descend(space, states, key, stats, deadline, consider)
+            if f is not None and (best_f is None or key(f) < key(best_f)):
+                best_states, best_f = states, f
+            step += 1
+            if progress is not None:
+                progress(step, total_steps)
+    if progress is not None:
+        progress(total_steps, total_steps)
+    return Found(best=kept, pareto=[(c, s) for _, c, s in archive.points], evaluated=stats.evaluated,
+                 seconds=time.perf_counter() - start, default=(default, default_plan))
+
+
+def _units_choice(units):
+    from accelsim.mapping.planner import Choices
+
+    return Choices(units=units)
+
+
+def _descend(space: PlanSpace, states, key, stats: SearchStats, deadline: float, consider):
+    """Greedy construction, then first-improvement local search, round by round, from ``states``."""
+    f = space.figures(states)
+    stats.evaluated += 1
+    if f is None:
+        states, f = space.empty(), space.figures(space.empty())
+    consider(space, states, f)
+    improved = True
+    while improved and time.perf_counter() < deadline:
+        improved = False
+        for k, rspace in enumerate(space.rounds):
+            # greedy: the best add (or any move) of this round, while one improves the plan
+            while time.perf_counter() < deadline:
+                best = None
+                for st in rspace.moves(states[k]):
+                    trial = states[:k] + (st,) + states[k + 1:]
+                    g = space.figures(trial)
+                    stats.evaluated += 1
+                    if g is None:
+                        continue
+                    consider(space, trial, g)
+                    if key(g) < key(f) and (best is None or key(g) < key(best[1])):
+                        best = (trial, g)
+                if best is None:
+                    break
+                states, f = best
+                improved = True
+    return states, f
+
+
+def _perturb(space: PlanSpace, states, rng: random.Random):
+    """``states`` with a random third of each round's extra replicas taken off."""
+    out = []
+    for state in states:
+        new = []
+        for starts in state:
+            keep = [t for t in starts if rng.random() > 1 / 3]
+            new.append(tuple(sorted(keep)))
+        out.append(tuple(new))
+    return tuple(out)
+
+
+def enumerate_space(workload: Workload, arch: ArchConfig, batch: int, energy_pj, leak: float,
+                    units_options: list[dict[str, bool]] | None = None, limit: int = 2_000_000):
+    """Every point of the searched space of a small case, with its figures: (candidate, figures) pairs.
+    For the tests that prove the search finds the optimum; refuses a space of more than ``limit`` points."""
+    from accelsim.workload.kinds import KINDS
+
+    choosable = [layer.name for layer in workload.layers
+                 if KINDS[layer.kind].weights and KINDS[layer.kind].digital_option is not None]
+    if units_options is None:
+        units_options = [dict(zip(choosable, bits)) for bits in itertools.product((True, False), repeat=len(choosable))]
+    count = 0
+    for schedule, reuse in itertools.product(("pipelined", "layer_by_layer"), ("sliding_window", "none")):
+        for units in units_options:
+            space = PlanSpace(workload, arch, schedule, reuse, units, batch, energy_pj, leak)
+            per_round = [list(_round_states(r)) for r in space.rounds]
+            for states in itertools.product(*per_round):
+                f = space.figures(states)
+                count += 1
+                if count > limit:
+                    raise ValueError(f"more than {limit} plans")
+                if f is not None:
+                    yield Candidate(schedule, reuse, tuple(sorted(units.items())), states, f), space
+
+
+def _round_states(rspace: RoundSpace):
+    """Every state of one round: per replicable stage a multiset of start tiles within the spare macros."""
+    spare = sum(len(f) for f in rspace.base_free)
+    tiles = [t for t in range(rspace.tiles) if rspace.base_free[t]]
+
+    def rec(i, left):
+        if i == len(rspace.stages):
+            yield ()
+            return
+        if not rspace.replicable[i]:
+            for rest in rec(i + 1, left):
+                yield ((),) + rest
+            return
+        need = rspace.need[i]
+        most = min(left // need if need else 0, rspace.stages[i].vectors - 1)
+        for n in range(most + 1):
+            for combo in itertools.combinations_with_replacement(tiles, n):
+                for rest in rec(i + 1, left - n * need):
+                    yield (combo,) + rest
+
+    yield from rec(0, spare)
