@@ -44,6 +44,8 @@ from accelsim.mapping.plan import Replica, Stage, TilePlan
 from accelsim.workload import Workload
 
 OBJECTIVES = ("throughput", "latency", "energy", "edp")
+#: up to this many layers with a choice of unit, the screening tries every combination
+ALL_UNITS_UP_TO = 4
 #: what each metric reads off a Figures, and whether larger is better
 METRICS: dict[str, tuple[Callable[[Figures], float], bool, str]] = {
     "throughput": (lambda f: f.throughput_per_s, True, "inferences/s"),
@@ -301,9 +303,11 @@ class _Archive:
 
 def search(workload: Workload, arch: ArchConfig, objective: str, constraints: tuple[Constraint, ...] = (),
            *, batch: int, budget_s: float = 20.0, seed: int = 0, keep: int = 3, restarts: int = 8,
+           units_options: list[dict[str, bool]] | None = None,
            progress: Callable[[int, int], None] | None = None) -> Found:
     """Search the space (module docstring) for ``objective`` under ``constraints`` within ``budget_s``
-    seconds of the fast evaluator; returns the ``keep`` best candidates and the Pareto front."""
+    seconds of the fast evaluator; returns the ``keep`` best candidates and the Pareto front.
+    ``units_options``, when given, are the only unit choices tried (layer -> on macros)."""
     from accelsim.cost.energy import energy_per_action_pj, leakage_power_w
     from accelsim.mapping import plan as make_plan
     from accelsim.mapping.evaluate import plan_figures
@@ -339,12 +343,18 @@ def search(workload: Workload, arch: ArchConfig, objective: str, constraints: tu
 
     combos = []
     for schedule, reuse in itertools.product(("pipelined", "layer_by_layer"), ("sliding_window", "none")):
-        # from the best of: the architecture's units, every choice on macros, every one digital
+        # every combination of a few choices; else the best of the architecture's units, every choice on
+        # macros and every one digital, then coordinate descent
         starts = [dict(default_units), dict.fromkeys(choosable, True), dict.fromkeys(choosable, False)]
+        if len(choosable) <= ALL_UNITS_UP_TO:
+            starts = [dict(zip(choosable, bits)) for bits in itertools.product((True, False), repeat=len(choosable))]
+        if units_options is not None:
+            starts = [dict(u) for u in units_options]
         scored = sorted(((screen(schedule, reuse, u), n) for n, u in enumerate(starts) if u not in starts[:n]),
                         key=lambda x: key(x[0]))
         f, units = scored[0][0], starts[scored[0][1]]
-        for name in choosable:  # coordinate descent, one layer's unit at a time
+        descend = len(choosable) > ALL_UNITS_UP_TO and units_options is None
+        for name in choosable if descend else ():  # one layer's unit at a time
             if time.perf_counter() > deadline:
                 break
             trial = {**units, name: not units[name]}
@@ -352,6 +362,8 @@ def search(workload: Workload, arch: ArchConfig, objective: str, constraints: tu
             if key(g) < key(f):
                 units, f = trial, g
         combos.append((key(f), schedule, reuse, units))
+        if not descend:  # the others too, after: replicas may reorder them
+            combos += [(key(g), schedule, reuse, starts[n]) for g, n in scored[1:]]
     combos.sort(key=lambda c: c[0])
 
     # 2. the replicas of the best global choices, round by round
@@ -370,10 +382,12 @@ def search(workload: Workload, arch: ArchConfig, objective: str, constraints: tu
         kept.sort(key=lambda x: x[0])
         del kept[keep:]
 
-    spaces = combos[:2]
+    spaces = combos  # best screened first: the budget decides how many get their replicas searched
     total_steps = len(spaces) * (restarts + 2)
     step = 0
     for _, schedule, reuse, units in spaces:
+        if time.perf_counter() > deadline and kept:
+            break
         space = PlanSpace(workload, arch, schedule, reuse, units, batch, energy_pj, leak)
         greedy = make_plan(workload, _variant(arch, reuse, True), schedule, batch,
                            _units_choice(units))
