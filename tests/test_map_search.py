@@ -105,3 +105,21 @@ def test_the_optimum_is_not_the_plan_without_replicas(spaces):
     best = min(points, key=lambda p: score_key(p[0], "throughput", ()))
     bare = min((p for p in points if extra(p[1]) == 0), key=lambda p: score_key(p[0], "throughput", ()))
     assert extra(best[1]) > 0 and best[0].throughput_per_s > 1.1 * bare[0].throughput_per_s
+
+
+def test_a_sweep_point_runs_its_best_mapping(tmp_path):
+    """mapping: search in a sweep runs each point at the plan the search chose: never slower than the default."""
+    from accelsim.api import simulate
+    from accelsim.sweep.runner import run_point
+    from accelsim.sweep.spec import MappingSearch
+
+    workload, arch = _case("mlp")
+    default = simulate(arch, workload).throughput_inferences_per_s
+    import yaml
+
+    path = tmp_path / "mlp3.yaml"
+    path.write_text(yaml.safe_dump(MLP3))
+    metrics = run_point(arch, str(path), mapping=MappingSearch(budget_s=2))
+    assert metrics["throughput_inferences_per_s"] >= default * (1 - 1e-9)
+    assert metrics["mapping_gain"] == pytest.approx(metrics["throughput_inferences_per_s"] / default)
+    assert metrics["mapping_plans_evaluated"] > 0

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     arch = load_arch(args.arch, list(args.overrides))
     workload = load_workload(args.workload, input_shapes_of(args))
     with progress_bar("searching", "descents", enabled=sys.stderr.isatty() and not args.quiet) as update:
-        result, _ = map_workload(workload, arch, args.objective, constraints, batch=args.batch,
+        result, _, _ = map_workload(workload, arch, args.objective, constraints, batch=args.batch,
                                  budget_s=args.budget_s, seed=args.seed, verify=args.verify,
                                  verify_front=args.pareto, progress=update)
     if args.out:

@@ -64,8 +64,9 @@ def check_constraints(constraints: tuple[Constraint, ...], plan: TilePlan, arch:
 def map_workload(workload: Workload, arch: ArchConfig, objective: str, constraints: tuple[Constraint, ...] = (),
                  *, batch: int | None = None, budget_s: float = 20.0, seed: int = 0, verify: int = 3,
                  verify_front: bool = False, mode: str | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> tuple[MapResult, TilePlan]:
-    """The best plan found for ``objective`` and its report; (the result, the chosen plan)."""
+                 progress: Callable[[int, int], None] | None = None) -> tuple[MapResult, TilePlan, object]:
+    """The best plan found for ``objective`` and its report: (the result, the chosen plan, the engine's
+    :class:`~accelsim.results.RunResult` of it)."""
     from accelsim.api import simulate
     from accelsim.mapping import plan as make_plan
     from accelsim.mapping.budget import check_workload
@@ -134,4 +135,4 @@ def map_workload(workload: Workload, arch: ArchConfig, objective: str, constrain
         placement=tuple(placement), latency_breakdown_cycles=dict(result.latency_breakdown),
         latency_cycles=result.latency_cycles, plans_evaluated=found.evaluated, search_s=found.seconds,
         plans_verified=len(options) + (len(pareto) if verify_front else 0), verify_s=verify_s,
-        pareto=tuple(pareto), plan=spec_to_dict(spec)), tp
+        pareto=tuple(pareto), plan=spec_to_dict(spec)), tp, result

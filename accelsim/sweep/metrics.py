@@ -203,6 +203,10 @@ def typed_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: what a point reports besides a run's metrics when the sweep searches its mapping (mapping: search)
+MAPPING_METRICS = ("mapping_gain", "mapping_plans_evaluated")
+
+
 def check_metrics(spec, smap=None, file: str | None = None, arch=None) -> None:
     """Every objective and constraint of the sweep ``spec`` names a metric a run reports, else a
     ConfigError naming the file, the line (with ``smap``), the dotted path (``objectives[1].metric``,
@@ -217,7 +221,10 @@ def check_metrics(spec, smap=None, file: str | None = None, arch=None) -> None:
     from accelsim.results.accuracy import FIGURES
 
     for where, path, name in named:
-        if name in FIGURES:
+        if name in MAPPING_METRICS:
+            why = None if getattr(spec, "mapping", "default") != "default" else (
+                f"{name!r} is a mapping search's figure: a sweep reports it with mapping: search")
+        elif name in FIGURES:
             why = None if getattr(spec, "accuracy", None) is not None else (
                 f"{name!r} is an accuracy: a sweep reports it when its file has an accuracy section "
                 "(accuracy: {samples: N}, the test samples per point)")

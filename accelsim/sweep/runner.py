@@ -280,14 +280,25 @@ def _workload(path: str):
 
 
 def run_point(arch: ArchConfig, workload_path: str, accuracy: AccuracySpec | None = None,
-              data: str | None = None) -> dict[str, float]:
+              data: str | None = None, mapping=None) -> dict[str, float]:
     """Simulate one point; returns its scalar metrics. With ``accuracy`` (the sweep's accuracy
     section; ``data`` its resolved test set), the accuracy study of the point's chip adds the four
-    accuracies (the analog ones the mean over the dies). Runs in a worker."""
+    accuracies (the analog ones the mean over the dies). With ``mapping`` (the sweep's
+    :class:`MappingSearch`), the point runs the best plan the mapping search finds for it
+    (:func:`accelsim.mapper.run.map_workload`, seeded by the point's seed). Runs in a worker."""
     from accelsim.api import simulate
 
     workload = _workload(workload_path)
-    metrics = flatten_metrics(simulate(arch, workload).to_dict())
+    if mapping is None:
+        metrics = flatten_metrics(simulate(arch, workload).to_dict())
+    else:
+        from accelsim.mapper.run import map_workload
+
+        found, _, run = map_workload(workload, arch, mapping.objective, budget_s=mapping.budget_s,
+                                     seed=arch.simulation.seed, verify=1)
+        metrics = flatten_metrics(run.to_dict())
+        metrics["mapping_gain"] = found.gain
+        metrics["mapping_plans_evaluated"] = found.plans_evaluated
     if accuracy is not None:
         from accelsim.accuracy.study import point_accuracy
 
@@ -298,10 +309,10 @@ def run_point(arch: ArchConfig, workload_path: str, accuracy: AccuracySpec | Non
 
 
 def _timed(arch: ArchConfig, workload_path: str, accuracy: AccuracySpec | None = None,
-           data: str | None = None) -> tuple[str, Any, float]:
+           data: str | None = None, mapping=None) -> tuple[str, Any, float]:
     t0 = time.perf_counter()
     try:
-        metrics = run_point(arch, workload_path, accuracy, data)
+        metrics = run_point(arch, workload_path, accuracy, data, mapping)
     except Exception as exc:  # a failing point is recorded, the sweep goes on
         return "failed", f"{type(exc).__name__}: {exc}", time.perf_counter() - t0
     return "ok", metrics, time.perf_counter() - t0
@@ -411,7 +422,7 @@ def run_sweep(sweep: LoadedSweep, store: Store, executor: Executor, *, resume: b
     archs = {point.key: arch for point, arch in todo}
     futures: dict[Future, Point] = {
         executor.submit(_timed, arch, sweep.workloads[point.workload], sweep.spec.accuracy,
-                        accuracy_data(sweep)): point for point, arch in todo
+                        accuracy_data(sweep), sweep.spec.mapping_search): point for point, arch in todo
     }
     try:
         for fut in as_completed(futures):

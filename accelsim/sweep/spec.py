@@ -150,6 +150,15 @@ class AccuracySpec(Section):
     """Inputs of the calibration set each die is calibrated with."""
 
 
+class MappingSearch(Section):
+    """Search the mapping of each point (``accelsim map``) instead of the planner's one rule."""
+
+    objective: Literal["throughput", "latency", "energy", "edp"] = "throughput"
+    """What each point's mapping is searched for."""
+    budget_s: float = Field(default=5.0, gt=0, le=3600)
+    """Seconds of search by the fast evaluator at each point (the engine's runs come after)."""
+
+
 class SweepSpec(Section):
     """The top level of a sweep YAML."""
 
@@ -177,6 +186,17 @@ class SweepSpec(Section):
     constraints may name."""
     seed: int = Field(default=0, ge=0)
     """Root seed: each point's run seed is derived from it and the point's parameters."""
+    mapping: Literal["default", "search"] | MappingSearch = "default"
+    """``default``: each point runs the planner's plan; ``search`` (or a section with ``objective``
+    and ``budget_s``): each point runs the best plan ``accelsim map`` finds for it, so designs are
+    compared at their best mappings; the points then also report ``mapping_gain`` and
+    ``mapping_plans_evaluated``."""
+
+    @property
+    def mapping_search(self) -> MappingSearch | None:
+        if self.mapping == "default":
+            return None
+        return MappingSearch() if self.mapping == "search" else self.mapping
 
     @field_validator("constraints", mode="before")
     @classmethod
