@@ -75,9 +75,13 @@ def map_workload(workload: Workload, arch: ArchConfig, objective: str, constrain
 
     if not budget_s > 0 or not math.isfinite(budget_s):
         raise ConfigError(f"--budget-s must be a positive number of seconds, got {budget_s}")
+    from accelsim.mapping.budget import check_simulation
+
+    label = "simulation.batch" if batch is None else "--batch"
     batch = arch.simulation.batch if batch is None else batch
     check_workload(workload, arch)
     default_plan = make_plan(workload, arch, arch.mapping.schedule, batch)
+    check_simulation(default_plan, workload, arch, RunOptions(batch=batch, mode=mode).resolved(arch), label)
     check_constraints(constraints, default_plan, arch)
     found = search(workload, arch, objective, constraints, batch=batch, budget_s=budget_s, seed=seed,
                    keep=verify, progress=progress)

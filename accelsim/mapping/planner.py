@@ -558,6 +558,9 @@ def place_round(index: int, items, arch: ArchConfig, consumers: dict[str, list[s
     for n, (w, groups) in enumerate(items):
         tiles = [t for g in groups for t in w.column_groups[g]]
         stage_tiles.append(tiles)
+        if not w.on_macros and replicas_given and replicas_given.get(w.layer.name):
+            raise ConfigError(f"{w.layer.name}: the plan gives replicas to a layer in a digital unit; "
+                              "only a layer on macros has replicas")
         if w.on_macros and replicas_given is not None:
             reps = [_replica(tiles, pool.claim(macros, w.layer.name, k), chip.macros_per_tile)
                     for k, macros in enumerate(_given_replicas(replicas_given, w, len(tiles), parts_of))]
@@ -645,9 +648,14 @@ def _place_tensors(index, items, stages, arch, consumers, produced_in, outputs,
                 break
         else:
             placed.append(TensorPlacement(opt.name, "offchip", None, opt.rows, opt.row_bits, None))
-    if given:
-        global_free = _check_capacities(placed, arch, reserved)
     tables = _place_tables(items, arch, global_free)
+    if given:
+        unknown = sorted(set(given) - {t.tensor for t in placed} - {t.tensor for t in tables})
+        if unknown:
+            raise ConfigError(f"tensor {unknown[0]!r}: round {index} has no such tensor; its tensors are "
+                              f"{', '.join(t.tensor for t in placed + list(tables))}")
+        global_free = _check_capacities(placed, arch, reserved)
+        tables = _place_tables(items, arch, global_free)
     for t in tables:
         if t.tensor in given:
             store = given[t.tensor][0]
@@ -696,7 +704,8 @@ def tensor_options(items, stages, consumers, produced_in, outputs, schedule: Sch
     for name, shape in list(read_here.items()) + [(n, shapes[n]) for n in shapes if n not in read_here]:
         rows = row_layout(shape)[0]
         rbits = row_bits(shape, arch.chip.activation_bits)
-        reason = ("it is produced in another round" if name not in here else
+        reason = ("it is the network's input, read from off-chip memory" if name == NETWORK_INPUT else
+                  "it is produced in another round" if name not in here else
                   "it is an output of the network" if name in outputs else
                   "its producer runs in several rounds" if len(produced_in.get(name, ())) > 1 else
                   "a consumer runs in another round or in several"

@@ -120,7 +120,11 @@ def check_matches(spec: PlanSpec, workload: Workload, arch: ArchConfig, source: 
             f"the plan is for workload {spec.workload!r}; this is {workload.name!r} ({len(names)} layers), whose "
             "layers, shapes or inputs differ: make a plan for it with accelsim map", path="workload_digest",
             file=source, line=line("workload_digest"), value=spec.workload_digest))
-    for key, want in chip_facts(arch).items():
+    facts = chip_facts(arch)
+    for key in sorted(set(spec.chip) - set(facts)):
+        problems.append(Problem(f"{key!r} is not a chip fact a plan records; they are {', '.join(facts)}",
+                                path=f"chip.{key}", file=source, line=line("chip", key), value=spec.chip[key]))
+    for key, want in facts.items():
         got = spec.chip.get(key)
         if got != want:
             problems.append(Problem(f"the plan is for a chip with {key} = {got}; this architecture "
