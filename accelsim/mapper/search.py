@@ -217,6 +217,8 @@ class PlanSpace:
         self.schedule, self.input_reuse, self.units = schedule, input_reuse, units
         self.energy_pj, self.leakage_w = energy_pj, leakage_w
         self.base: TilePlan = plan(workload, variant, schedule, batch, Choices(units=units))
+        self._seen: set = set()
+        self.priced = 0  # distinct plans priced
         parts = {m.layer: m.parts for m in self.base.layers}
         self.rounds = []
         for rnd in self.base.rounds:
@@ -225,12 +227,17 @@ class PlanSpace:
             self.rounds.append(RoundSpace(rnd, arch, model, schedule, replicable))
 
     def figures(self, states) -> Figures | None:
+        """The fast evaluator's figures of ``states`` (None when the macros do not suffice); a plan not
+        priced before counts in :attr:`priced`."""
         per = []
         for space, state in zip(self.rounds, states):
             f = space.figures(state)
             if f is None:
                 return None
             per.append(f)
+        if states not in self._seen:
+            self._seen.add(states)
+            self.priced += 1
         return combine(per, self.arch, self.batch, self.energy_pj, self.leakage_w)
 
     def empty(self):
@@ -400,7 +407,9 @@ def search(workload: Workload, arch: ArchConfig, objective: str, constraints: tu
                 states = starts[n]
             else:
                 states = _perturb(space, best_states, rng)
+            before = space.priced
             states, f = _descend(space, states, key, stats, deadline, consider)
+            stats.evaluated += space.priced - before
             if f is not None and (best_f is None or key(f) < key(best_f)):
                 best_states, best_f = states, f
             step += 1
@@ -421,7 +430,6 @@ def _units_choice(units):
 def _descend(space: PlanSpace, states, key, stats: SearchStats, deadline: float, consider):
     """Greedy construction, then first-improvement local search, round by round, from ``states``."""
     f = space.figures(states)
-    stats.evaluated += 1
     if f is None:
         states, f = space.empty(), space.figures(space.empty())
     consider(space, states, f)
@@ -435,7 +443,6 @@ def _descend(space: PlanSpace, states, key, stats: SearchStats, deadline: float,
                 for st in rspace.moves(states[k]):
                     trial = states[:k] + (st,) + states[k + 1:]
                     g = space.figures(trial)
-                    stats.evaluated += 1
                     if g is None:
                         continue
                     consider(space, trial, g)

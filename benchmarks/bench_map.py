@@ -1,0 +1,188 @@
+"""Speed of the mapping search: the fast evaluator's plans per second and `map_workload`'s wall time.
+
+Run: ``python benchmarks/bench_map.py [--quick]``. On mram72, for kws_dscnn and
+resnet18_imagenet:
+
+1. plans/s of the fast evaluator on one core (the process is pinned to the
+   idlest CPU while it is timed). As :func:`accelsim.mapper.search.search`
+   does for the architecture's schedule, input reuse and units: a PlanSpace,
+   and the start state of the planner's own replicas (the first of
+   ``starts``). The
+   start state is priced first, as ``_descend`` does; then every RoundSpace
+   cache is cleared, so nothing is cached at the plan level, and
+   ``PlanSpace.figures`` is timed on every neighbour of the start state
+   (``RoundSpace.moves`` of each round, the other rounds at the start state):
+   each is a distinct complete plan. The evaluator's path and stage caches
+   (RoundModel) are kept: they are part of the evaluator. Each repeat builds a
+   fresh PlanSpace; the median is compared to the target (kws_dscnn 10,000/s,
+   resnet18_imagenet 1,000/s). "warm" is a second pass over the same plans
+   with the RoundSpace caches cleared again but the RoundModel caches full.
+2. the wall time of ``map_workload(..., objective="throughput")`` at the
+   default budget (20 s), against the target (kws_dscnn 5 s,
+   resnet18_imagenet 30 s), with search_s, verify_s, plans_evaluated and
+   plans_verified. ``--quick`` runs one repeat of (1) and a 2 s budget in (2)
+   (its ratio is then not the target's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+from accelsim.config import load_arch
+from accelsim.cost.energy import energy_per_action_pj, leakage_power_w
+from accelsim.mapper.run import map_workload
+from accelsim.mapper.search import PlanSpace, _units_choice, _variant
+from accelsim.mapping import plan as make_plan
+from accelsim.workload import load_workload
+from accelsim.workload.kinds import KINDS
+
+ARCH = "mram72"
+CASES = ("kws_dscnn", "resnet18_imagenet")
+TARGET_PLANS_PER_S = {"kws_dscnn": 10_000.0, "resnet18_imagenet": 1_000.0}
+TARGET_MAP_S = {"kws_dscnn": 5.0, "resnet18_imagenet": 30.0}
+DEFAULT_BUDGET_S = 20.0
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def idlest_cpu(cpus: set[int], seconds: float = 0.3) -> int:
+    """Of ``cpus``, the one idlest over ``seconds`` (/proc/stat); the lowest when that cannot be read."""
+
+    def idle() -> dict[int, int]:
+        out = {}
+        with open("/proc/stat") as f:
+            for line in f:
+                name, *ticks = line.split()
+                if name.startswith("cpu") and name[3:].isdigit():
+                    out[int(name[3:])] = int(ticks[3]) + int(ticks[4])
+        return out
+
+    try:
+        before = idle()
+        time.sleep(seconds)
+        after = idle()
+        return max(sorted(cpus), key=lambda c: after.get(c, 0) - before.get(c, 0))
+    except (OSError, ValueError, IndexError):
+        return min(cpus)
+
+
+def default_units(workload, arch) -> dict[str, bool]:
+    """The architecture's unit of every layer with a choice (as search() computes ``default_units``)."""
+    choosable = [layer.name for layer in workload.layers
+                 if KINDS[layer.kind].weights and KINDS[layer.kind].digital_option is not None]
+    return {n: KINDS[workload.layer(n).kind].runs_on_macros(arch.mapping) for n in choosable}
+
+
+def neighbours(space: PlanSpace, start) -> list:
+    """Every complete plan one move of one round away from ``start``, each once."""
+    out, seen = [], set()
+    for k, rspace in enumerate(space.rounds):
+        for st in rspace.moves(start[k]):
+            trial = start[:k] + (st,) + start[k + 1:]
+            if trial not in seen:
+                seen.add(trial)
+                out.append(trial)
+    return out
+
+
+def time_pass(space: PlanSpace, plans: list) -> tuple[float, int]:
+    """Seconds to price ``plans`` with every RoundSpace cache cleared first; how many were feasible."""
+    for rspace in space.rounds:
+        rspace._cache.clear()
+    feasible = 0
+    t0 = time.perf_counter()
+    for states in plans:
+        if space.figures(states) is not None:
+            feasible += 1
+    return time.perf_counter() - t0, feasible
+
+
+def evaluator_rate(name: str, arch, repeats: int) -> dict:
+    workload = load_workload(name)
+    batch = arch.simulation.batch
+    schedule, reuse = arch.mapping.schedule, arch.mapping.input_reuse
+    units = default_units(workload, arch)
+    energy_pj, leak = energy_per_action_pj(arch), leakage_power_w(arch)
+    cold, warm = [], []
+    for _ in range(repeats):
+        space = PlanSpace(workload, arch, schedule, reuse, units, batch, energy_pj, leak)
+        greedy = make_plan(workload, _variant(arch, reuse, True), schedule, batch, _units_choice(units))
+        start = tuple(r.from_stages(g.stages) for r, g in zip(space.rounds, greedy.rounds))
+        plans = neighbours(space, start)
+        space.figures(start)  # as _descend prices its start first
+        seconds, feasible = time_pass(space, plans)
+        cold.append(seconds)
+        warm.append(time_pass(space, plans)[0])
+    n = len(plans)
+    moving = sum(1 for k, r in enumerate(space.rounds) if any(True for _ in r.moves(start[k])))
+    return {"plans": n, "feasible": feasible, "rounds": len(space.rounds), "rounds_moved": moving,
+            "replicas": sum(len(t) for s in start for t in s), "cold_s": statistics.median(cold),
+            "cold_min_s": min(cold), "cold_max_s": max(cold), "warm_s": statistics.median(warm)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one repeat of (1); a 2 s budget in (2)")
+    args = parser.parse_args()
+    repeats = 1 if args.quick else 7
+    budget = 2.0 if args.quick else DEFAULT_BUDGET_S
+    arch = load_arch(ARCH)
+    try:
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        load = "?"
+    print(f"{cpu_name()}, {os.cpu_count()} CPUs, load average {load}; arch {ARCH}, batch {arch.simulation.batch}")
+
+    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    pinned = ""
+    if affinity:
+        cpu = idlest_cpu(affinity)
+        os.sched_setaffinity(0, {cpu})
+        pinned = f", pinned to CPU {cpu} (the idlest of {sorted(affinity)})"
+    print(f"\n1. fast evaluator, one core{pinned}: PlanSpace.figures on the start state's neighbours "
+          f"(median of {repeats} fresh spaces)")
+    print(f"{'workload':20s} {'rounds':>6s} {'moved':>5s} {'plans':>6s} {'feas.':>6s} {'ms':>8s} "
+          f"{'plans/s':>10s} {'min..max plans/s':>20s} {'warm plans/s':>13s} {'target':>8s} {'vs target':>9s}")
+    try:
+        for name in CASES:
+            r = evaluator_rate(name, arch, repeats)
+            rate = r["plans"] / r["cold_s"]
+            spread = f"{r['plans'] / r['cold_max_s']:,.0f}..{r['plans'] / r['cold_min_s']:,.0f}"
+            target = TARGET_PLANS_PER_S[name]
+            print(f"{name:20s} {r['rounds']:6d} {r['rounds_moved']:5d} {r['plans']:6d} {r['feasible']:6d} "
+                  f"{r['cold_s'] * 1e3:8.2f} {rate:10,.0f} {spread:>20s} {r['plans'] / r['warm_s']:13,.0f} "
+                  f"{target:8,.0f} {rate / target:8.2f}x", flush=True)
+    finally:
+        if affinity:
+            os.sched_setaffinity(0, affinity)
+
+    print(f"\n2. map_workload(objective='throughput'), budget {budget:g} s"
+          + (" (--quick: not the default budget)" if args.quick else ""))
+    print(f"{'workload':20s} {'wall s':>8s} {'search_s':>9s} {'verify_s':>9s} {'evaluated':>10s} "
+          f"{'verified':>9s} {'gain':>7s} {'target s':>9s} {'vs target':>9s}")
+    for name in CASES:
+        workload = load_workload(name)
+        t0 = time.perf_counter()
+        result = map_workload(workload, arch, "throughput", budget_s=budget)[0]
+        wall = time.perf_counter() - t0
+        target = TARGET_MAP_S[name]
+        print(f"{name:20s} {wall:8.2f} {result.search_s:9.2f} {result.verify_s:9.2f} "
+              f"{result.plans_evaluated:10,d} {result.plans_verified:9d} {result.gain:6.3f}x {target:9.0f} "
+              f"{wall / target:8.2f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()
