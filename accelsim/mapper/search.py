@@ -46,6 +46,8 @@ from accelsim.workload import Workload
 OBJECTIVES = ("throughput", "latency", "energy", "edp")
 #: up to this many layers with a choice of unit, the screening tries every combination
 ALL_UNITS_UP_TO = 4
+#: restarts in a row that do not improve a space's best end its search
+STALE_RESTARTS = 3
 #: what each metric reads off a Figures, and whether larger is better
 METRICS: dict[str, tuple[Callable[[Figures], float], bool, str]] = {
     "throughput": (lambda f: f.throughput_per_s, True, "inferences/s"),
@@ -106,13 +108,15 @@ def score_key(f: Figures, objective: str, constraints: tuple[Constraint, ...]) -
 class RoundSpace:
     """The extra replicas of one round's stages: a state is, per stage, a sorted tuple of start tiles."""
 
-    def __init__(self, rnd, arch: ArchConfig, model: RoundModel, schedule: str, replicable: list[bool]):
+    def __init__(self, rnd, arch: ArchConfig, model: RoundModel, schedule: str, replicable: list[bool],
+                 flow: bool = True):
         from accelsim.mapping.planner import MacroPool, tile_preference
 
         self.rnd = rnd
         self.arch = arch
         self.model = model
         self.schedule = schedule
+        self.flow = flow
         self.stages = list(rnd.stages)
         self.per_tile = arch.chip.macros_per_tile
         self.tiles = arch.chip.tiles
@@ -125,6 +129,9 @@ class RoundSpace:
         self.need = [len(st.replicas[0].tiles) if st.replicas else 0 for st in self.stages]
         self.prefer = [tile_preference(st, self.stages, rnd.tensors, self.tiles) for st in self.stages]
         self._cache: dict[tuple, RoundFigures | None] = {}
+        self._stages: dict[tuple, Stage] = {}
+        self._replicas: dict[tuple, Replica] = {}
+        self._stage_bits: dict[int, tuple] = {}
         self._pool_cls = MacroPool
 
     def empty(self) -> tuple[tuple[int, ...], ...]:
@@ -135,31 +142,61 @@ class RoundSpace:
         pool = self._pool_cls(self.tiles, self.per_tile)
         pool.free = [list(f) for f in self.base_free]
         out = []
-        for st, starts, need, prefer in zip(self.stages, state, self.need, self.prefer):
+        for i, (st, starts, need, prefer) in enumerate(zip(self.stages, state, self.need, self.prefer)):
             if not starts:
                 out.append(st)
                 continue
             if len(starts) + 1 > st.vectors:
                 return None
-            reps = list(st.replicas)
-            home = st.replicas[0].tiles
+            placed = []
             for t in starts:
                 if pool.spare < need:
                     return None
-                macros = pool.take_from([t, *prefer], need)
-                tiles = tuple(replace(mt, macro=m, tile=m // self.per_tile) for mt, m in zip(home, macros))
-                reps.append(Replica(tiles, tiles[0].tile))
-            out.append(replace(st, replicas=tuple(reps)))
+                placed.append(tuple(pool.take_from([t, *prefer], need)))
+            key = (i, tuple(placed))
+            stage = self._stages.get(key)
+            if stage is None:
+                stage = self._stages[key] = replace(st, replicas=(st.replicas[0], *(self._replica(i, m)
+                                                                                   for m in placed)))
+            out.append(stage)
         return out
+
+    def _replica(self, i: int, macros: tuple[int, ...]) -> Replica:
+        """Stage ``i``'s weight tiles on ``macros`` (one object per placement: the path caches key on it)."""
+        rep = self._replicas.get((i, macros))
+        if rep is None:
+            home = self.stages[i].replicas[0].tiles
+            tiles = tuple(replace(mt, macro=m, tile=m // self.per_tile) for mt, m in zip(home, macros))
+            rep = self._replicas[(i, macros)] = Replica(tiles, tiles[0].tile)
+        return rep
 
     def figures(self, state) -> RoundFigures | None:
         hit = self._cache.get(state, False)
         if hit is not False:
             return hit
         stages = self.realise(state)
-        out = None if stages is None else self.model.round(stages, self.schedule, programs_bits(stages, self.arch))
+        out = None if stages is None else self.model.round(stages, self.schedule, flow=self.flow,
+                                                           program=self._bits(stages))
         self._cache[state] = out
         return out
+
+    def _bits(self, stages) -> tuple[int, int]:
+        """(the most bits one macro is programmed with, and all of them): all :meth:`RoundModel.round` reads."""
+        most = total = 0
+        for st in stages:
+            hit = self._stage_bits.get(id(st))
+            if hit is None or hit[2] is not st:
+                bits = programs_bits([st], self.arch)
+                hit = self._stage_bits[id(st)] = (max(bits, default=0), sum(bits), st)
+            most, total = max(most, hit[0]), total + hit[1]
+        return most, total
+
+    def exact(self, state) -> RoundFigures | None:
+        """:meth:`figures` with the pipelined latency's row flow, whatever the space's ``flow``."""
+        if self.flow:
+            return self.figures(state)
+        stages = self.realise(state)
+        return None if stages is None else self.model.round(stages, self.schedule, program=self._bits(stages))
 
     def spare(self, state) -> int:
         return sum(len(f) for f in self.base_free) - sum(len(s) * n for s, n in zip(state, self.need))
@@ -209,7 +246,7 @@ class PlanSpace:
     """The rounds of one choice of schedule, input reuse and units, with their replica spaces."""
 
     def __init__(self, workload: Workload, arch: ArchConfig, schedule: str, input_reuse: str,
-                 units: dict[str, bool], batch: int, energy_pj, leakage_w: float):
+                 units: dict[str, bool], batch: int, energy_pj, leakage_w: float, flow: bool = True):
         from accelsim.mapping.planner import Choices, plan
 
         variant = _variant(arch, input_reuse, replicate=False)
@@ -224,7 +261,7 @@ class PlanSpace:
         for rnd in self.base.rounds:
             replicable = [s.unit == "macros" and parts[s.layer] == 1 for s in rnd.stages]
             model = RoundModel(arch, rnd.tensors, energy_pj)
-            self.rounds.append(RoundSpace(rnd, arch, model, schedule, replicable))
+            self.rounds.append(RoundSpace(rnd, arch, model, schedule, replicable, flow))
 
     def figures(self, states) -> Figures | None:
         """The fast evaluator's figures of ``states`` (None when the macros do not suffice); a plan not
@@ -238,6 +275,13 @@ class PlanSpace:
         if states not in self._seen:
             self._seen.add(states)
             self.priced += 1
+        return combine(per, self.arch, self.batch, self.energy_pj, self.leakage_w)
+
+    def exact(self, states) -> Figures | None:
+        """The figures of ``states`` with the pipelined latency's row flow (what a report shows)."""
+        per = [space.exact(state) for space, state in zip(self.rounds, states)]
+        if any(f is None for f in per):
+            return None
         return combine(per, self.arch, self.batch, self.energy_pj, self.leakage_w)
 
     def empty(self):
@@ -389,34 +433,44 @@ def search(workload: Workload, arch: ArchConfig, objective: str, constraints: tu
         kept.sort(key=lambda x: x[0])
         del kept[keep:]
 
+    # the pipelined latency's row flow only when the objective or a constraint reads latency
+    flow = objective in ("latency", "edp") or any(c.metric in ("latency", "edp") for c in constraints)
     spaces = combos  # best screened first: the budget decides how many get their replicas searched
     total_steps = len(spaces) * (restarts + 2)
     step = 0
     for _, schedule, reuse, units in spaces:
         if time.perf_counter() > deadline and kept:
             break
-        space = PlanSpace(workload, arch, schedule, reuse, units, batch, energy_pj, leak)
-        greedy = make_plan(workload, _variant(arch, reuse, True), schedule, batch,
-                           _units_choice(units))
-        starts = [tuple(r.from_stages(g.stages) for r, g in zip(space.rounds, greedy.rounds)), space.empty()]
+        space = PlanSpace(workload, arch, schedule, reuse, units, batch, energy_pj, leak, flow)
+        starts = [space.empty()]
+        if (schedule, reuse, units) == (arch.mapping.schedule, arch.mapping.input_reuse, default_units):
+            # the planner's own replicas, from the default plan
+            starts.insert(0, tuple(r.from_stages(g.stages) for r, g in zip(space.rounds, default_plan.rounds)))
         best_states, best_f = None, None
+        tried: set = set()
+        stale = 0  # restarts in a row that did not improve this space's best
         for n in range(restarts + 2):
-            if time.perf_counter() > deadline and best_states is not None:
+            if time.perf_counter() > deadline and best_states is not None or stale >= STALE_RESTARTS:
                 break
-            if n < len(starts):
-                states = starts[n]
-            else:
-                states = _perturb(space, best_states, rng)
+            states = starts[n] if n < len(starts) else _perturb(space, best_states, rng)
+            step += 1
+            if states in tried:  # a perturbation of a plan with few extra replicas repeats itself
+                stale += n >= len(starts)
+                continue
+            tried.add(states)
             before = space.priced
             states, f = _descend(space, states, key, stats, deadline, consider)
             stats.evaluated += space.priced - before
             if f is not None and (best_f is None or key(f) < key(best_f)):
-                best_states, best_f = states, f
-            step += 1
+                best_states, best_f, stale = states, f, 0
+            elif n >= len(starts):
+                stale += 1
             if progress is not None:
                 progress(step, total_steps)
     if progress is not None:
         progress(total_steps, total_steps)
+    if not flow:  # the kept plans' latency with the row flow, as reported
+        kept = [(k, replace(c, figures=space.exact(c.states) or c.figures), space) for k, c, space in kept]
     return Found(best=kept, pareto=[(c, s) for _, c, s in archive.points], evaluated=stats.evaluated,
                  seconds=time.perf_counter() - start, default=(default, default_plan))
 

@@ -86,7 +86,7 @@ class RoundModel:
         self.paths = PathBuilder(arch, tensors)
         self.energy_pj = energy_pj
         self._vectors: dict[tuple, tuple[Demand, float]] = {}
-        self._stages: dict[tuple, tuple[Demand, float, int]] = {}
+        self._stages: dict[tuple, tuple] = {}
 
     def vector(self, st: Stage, replica: int, first_of_row: bool) -> tuple[Demand, float]:
         rep: Replica | None = st.replicas[replica] if st.replicas else None
@@ -105,10 +105,10 @@ class RoundModel:
 
     def stage(self, st: Stage) -> tuple[Demand, float, int]:
         """(demand, dynamic pJ, busiest resource's cycles) of ``st`` per inference."""
-        key = (st.label, st.replicas)
+        key = (st.label, id(st.replicas))
         hit = self._stages.get(key)
-        if hit is not None:
-            return hit
+        if hit is not None and hit[3] is st.replicas:
+            return hit[:3]
         d: Demand = {}
         pj = st.digital_ops * self.energy_pj[Action.DIGITAL_OPS]
         for k, (loads, slides) in enumerate(replica_shares(st.out_rows, st.vectors_per_row,
@@ -119,11 +119,16 @@ class RoundModel:
                     pj += n * vpj
                     for r, c in vd.items():
                         d[r] = d.get(r, 0) + c * n
-        self._stages[key] = out = (d, pj, max(d.values(), default=0))
+        out = (d, pj, max(d.values(), default=0))
+        self._stages[key] = (*out, st.replicas)  # holding the replicas keeps their id from being reused
         return out
 
-    def round(self, stages, schedule: Schedule, programs_bits: tuple[int, ...]) -> RoundFigures:
-        """The figures of a round of ``stages`` whose macros are programmed with ``programs_bits``."""
+    def round(self, stages, schedule: Schedule, programs_bits: tuple[int, ...] = (), flow: bool = True,
+              program: tuple[int, int] | None = None) -> RoundFigures:
+        """The figures of a round of ``stages`` whose macros are programmed with ``programs_bits``
+        (or ``program``: the most bits of one macro and the bits of all, which is all it reads).
+        ``flow`` False leaves the pipelined latency at its cheaper bound, the round's busiest resource
+        (a search whose objective and constraints do not read latency ranks as well without it)."""
         total: Demand = {}
         pj = 0.0
         own = []
@@ -135,9 +140,13 @@ class RoundModel:
                 total[r] = total.get(r, 0) + c
         resource, busiest = max(total.items(), key=lambda kv: (kv[1], kv[0])) if total else ("", 0)
         # one inference alone does all the round's work: no resource finishes before its demand
-        latency = max(busiest, pipeline_latency(stages, own) if schedule == "pipelined" else sum(own))
-        prog = max((programming_cycles(b, self.arch) for b in programs_bits), default=0)
-        return RoundFigures(busiest, resource, latency, pj, prog, sum(programs_bits))
+        if schedule == "pipelined":
+            latency = max(busiest, pipeline_latency(stages, own)) if flow else busiest
+        else:
+            latency = max(busiest, sum(own))
+        # the macros program in parallel: the most bits set the round's cycles
+        most, bits = program if program is not None else (max(programs_bits, default=0), sum(programs_bits))
+        return RoundFigures(busiest, resource, latency, pj, programming_cycles(most, self.arch), bits)
 
 
 def pipeline_latency(stages, own: list[int]) -> int:
