@@ -46,7 +46,8 @@ def _listed(err: str, what: str) -> set[str]:
 # ---- the catalogue ---------------------------------------------------------------------------------------
 def test_each_kind_has_exactly_its_files():
     assert set(builtin_names("arch")) == ARCHS
-    assert set(builtin_names("sweep")) == {"kws_adc_accuracy", "kws_adc_array_input", "resnet18_interconnect_tiles"}
+    assert set(builtin_names("sweep")) == {"kws_adc_accuracy", "kws_adc_array_input", "kws_interconnect_mapping",
+                                             "resnet18_interconnect_tiles"}
     assert {"kws_dscnn", "mlp", "resnet18_cifar10", "bert_tiny_layer"} <= set(builtin_names("workload"))
     # the folders' names still work as kinds
     assert builtin_names("configs") == builtin_names("arch")

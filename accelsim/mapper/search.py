@@ -48,6 +48,9 @@ OBJECTIVES = ("throughput", "latency", "energy", "edp")
 ALL_UNITS_UP_TO = 4
 #: restarts in a row that do not improve a space's best end its search
 STALE_RESTARTS = 3
+#: the sums the rounds' dynamic program minimises for each objective (edp: both of its factors)
+DP_OBJECTIVES = {"throughput": ("throughput",), "latency": ("latency",), "energy": ("energy",),
+                 "edp": ("energy", "latency")}
 #: what each metric reads off a Figures, and whether larger is better
 METRICS: dict[str, tuple[Callable[[Figures], float], bool, str]] = {
     "throughput": (lambda f: f.throughput_per_s, True, "inferences/s"),
@@ -233,11 +236,12 @@ def _with(state, i, value):
 # ---- a whole plan ---------------------------------------------------------------------------------
 @dataclass
 class Candidate:
-    """A point of the searched space: global choices and, per round, the extra replicas."""
+    """A point of the searched space: global choices, the rounds and, per round, the extra replicas."""
 
     schedule: str
     input_reuse: str
     units: tuple[tuple[str, bool], ...]
+    rounds: object  # None: the planner's rounds; else a partition (:mod:`accelsim.mapper.rounds`)
     states: tuple
     figures: Figures
 
@@ -246,14 +250,16 @@ class PlanSpace:
     """The rounds of one choice of schedule, input reuse and units, with their replica spaces."""
 
     def __init__(self, workload: Workload, arch: ArchConfig, schedule: str, input_reuse: str,
-                 units: dict[str, bool], batch: int, energy_pj, leakage_w: float, flow: bool = True):
+                 units: dict[str, bool], batch: int, energy_pj, leakage_w: float, flow: bool = True,
+                 rounds=None):
         from accelsim.mapping.planner import Choices, plan
 
         variant = _variant(arch, input_reuse, replicate=False)
         self.arch, self.batch = arch, batch
         self.schedule, self.input_reuse, self.units = schedule, input_reuse, units
         self.energy_pj, self.leakage_w = energy_pj, leakage_w
-        self.base: TilePlan = plan(workload, variant, schedule, batch, Choices(units=units))
+        self.partition = rounds  # None: the planner's rounds
+        self.base: TilePlan = plan(workload, variant, schedule, batch, Choices(units=units, rounds=rounds))
         self._seen: set = set()
         self.priced = 0  # distinct plans priced
         parts = {m.layer: m.parts for m in self.base.layers}
@@ -354,12 +360,14 @@ class _Archive:
 
 def search(workload: Workload, arch: ArchConfig, objective: str, constraints: tuple[Constraint, ...] = (),
            *, batch: int, budget_s: float = 20.0, seed: int = 0, keep: int = 3, restarts: int = 8,
-           units_options: list[dict[str, bool]] | None = None,
+           units_options: list[dict[str, bool]] | None = None, rounds: bool = True,
            progress: Callable[[int, int], None] | None = None) -> Found:
     """Search the space (module docstring) for ``objective`` under ``constraints`` within ``budget_s``
     seconds of the fast evaluator; returns the ``keep`` best candidates and the Pareto front.
-    ``units_options``, when given, are the only unit choices tried (layer -> on macros)."""
+    ``units_options``, when given, are the only unit choices tried (layer -> on macros); ``rounds``
+    False keeps the planner's rounds (no dynamic program over where they split)."""
     from accelsim.cost.energy import energy_per_action_pj, leakage_power_w
+    from accelsim.mapper.rounds import best_partition
     from accelsim.mapping import plan as make_plan
     from accelsim.mapping.evaluate import plan_figures
     from accelsim.workload.kinds import KINDS
@@ -424,7 +432,7 @@ def search(workload: Workload, arch: ArchConfig, objective: str, constraints: tu
     def consider(space: PlanSpace, states, f: Figures | None) -> None:
         if f is None:
             return
-        cand = (space.schedule, space.input_reuse, tuple(sorted(space.units.items())), states)
+        cand = (space.schedule, space.input_reuse, tuple(sorted(space.units.items())), space.partition, states)
         archive.add(f, lambda: (Candidate(*cand, f), space))
         if cand in seen:
             return
@@ -441,38 +449,82 @@ def search(workload: Workload, arch: ArchConfig, objective: str, constraints: tu
     for _, schedule, reuse, units in spaces:
         if time.perf_counter() > deadline and kept:
             break
-        space = PlanSpace(workload, arch, schedule, reuse, units, batch, energy_pj, leak, flow)
-        starts = [space.empty()]
-        if (schedule, reuse, units) == (arch.mapping.schedule, arch.mapping.input_reuse, default_units):
-            # the planner's own replicas, from the default plan
-            starts.insert(0, tuple(r.from_stages(g.stages) for r, g in zip(space.rounds, default_plan.rounds)))
-        best_states, best_f = None, None
-        tried: set = set()
-        stale = 0  # restarts in a row that did not improve this space's best
-        for n in range(restarts + 2):
-            if time.perf_counter() > deadline and best_states is not None or stale >= STALE_RESTARTS:
+        partitions = [None]
+        for o in DP_OBJECTIVES[objective] if rounds else ():
+            if time.perf_counter() > deadline:
                 break
-            states = starts[n] if n < len(starts) else _perturb(space, best_states, rng)
-            step += 1
-            if states in tried:  # a perturbation of a plan with few extra replicas repeats itself
-                stale += n >= len(starts)
+            p = best_partition(workload, arch, schedule, reuse, units, batch, o, energy_pj, leak,
+                               lambda rs, cost: _round_best(rs, cost, deadline), deadline)
+            if p is not None and p not in partitions:
+                partitions.append(p)
+        for partition in partitions:
+            if time.perf_counter() > deadline and kept:
+                break
+            space = PlanSpace(workload, arch, schedule, reuse, units, batch, energy_pj, leak, flow, partition)
+            if partition is not None and space.base.grouping == default_plan.grouping:
                 continue
-            tried.add(states)
-            before = space.priced
-            states, f = _descend(space, states, key, stats, deadline, consider)
-            stats.evaluated += space.priced - before
-            if f is not None and (best_f is None or key(f) < key(best_f)):
-                best_states, best_f, stale = states, f, 0
-            elif n >= len(starts):
-                stale += 1
-            if progress is not None:
-                progress(step, total_steps)
+            step = _search_space(space, partition is None and (schedule, reuse, units) == (
+                arch.mapping.schedule, arch.mapping.input_reuse, default_units), default_plan, restarts, key,
+                stats, deadline, consider, rng, progress, step, total_steps)
     if progress is not None:
         progress(total_steps, total_steps)
     if not flow:  # the kept plans' latency with the row flow, as reported
         kept = [(k, replace(c, figures=space.exact(c.states) or c.figures), space) for k, c, space in kept]
     return Found(best=kept, pareto=[(c, s) for _, c, s in archive.points], evaluated=stats.evaluated,
                  seconds=time.perf_counter() - start, default=(default, default_plan))
+
+
+def _search_space(space: PlanSpace, from_default: bool, default_plan: TilePlan, restarts: int, key, stats,
+                  deadline: float, consider, rng, progress, step: int, total_steps: int) -> int:
+    """The replicas of one space: descents from the planner's replicas (``from_default``) and from none,
+    then restarts from perturbations of the best; returns the progress step reached."""
+    starts = [space.empty()]
+    if from_default:  # the planner's own replicas, from the default plan
+        starts.insert(0, tuple(r.from_stages(g.stages) for r, g in zip(space.rounds, default_plan.rounds)))
+    best_states, best_f = None, None
+    tried: set = set()
+    stale = 0  # restarts in a row that did not improve this space's best
+    for n in range(restarts + 2):
+        if time.perf_counter() > deadline and best_states is not None or stale >= STALE_RESTARTS:
+            break
+        states = starts[n] if n < len(starts) else _perturb(space, best_states, rng)
+        step += 1
+        if states in tried:  # a perturbation of a plan with few extra replicas repeats itself
+            stale += n >= len(starts)
+            continue
+        tried.add(states)
+        before = space.priced
+        states, f = _descend(space, states, key, stats, deadline, consider)
+        stats.evaluated += space.priced - before
+        if f is not None and (best_f is None or key(f) < key(best_f)):
+            best_states, best_f, stale = states, f, 0
+        elif n >= len(starts):
+            stale += 1
+        if progress is not None:
+            progress(min(step, total_steps), total_steps)
+    return step
+
+
+def _round_best(rspace: RoundSpace, cost, deadline: float) -> float:
+    """The least ``cost(figures)`` of one round over its replicas: descents from none, greedy by the best
+    improving move until none improves (the rounds' dynamic program calls it for each round it prices)."""
+    state = rspace.empty()
+    f = rspace.figures(state)
+    if f is None:
+        return float("inf")
+    value = cost(f)
+    while time.perf_counter() < deadline:
+        best = None
+        for st in rspace.moves(state):
+            g = rspace.figures(st)
+            if g is not None:
+                v = cost(g)
+                if v < value and (best is None or v < best[1]):
+                    best = (st, v)
+        if best is None:
+            break
+        state, value = best
+    return value
 
 
 def _units_choice(units):
@@ -522,7 +574,8 @@ def _perturb(space: PlanSpace, states, rng: random.Random):
 
 
 def enumerate_space(workload: Workload, arch: ArchConfig, batch: int, energy_pj, leak: float,
-                    units_options: list[dict[str, bool]] | None = None, limit: int = 2_000_000):
+                    units_options: list[dict[str, bool]] | None = None, limit: int = 2_000_000,
+                    rounds: bool = True):
     """Every point of the searched space of a small case, with its figures: (candidate, figures) pairs.
     For the tests that prove the search finds the optimum; refuses a space of more than ``limit`` points."""
     from accelsim.workload.kinds import KINDS
@@ -531,18 +584,29 @@ def enumerate_space(workload: Workload, arch: ArchConfig, batch: int, energy_pj,
                  if KINDS[layer.kind].weights and KINDS[layer.kind].digital_option is not None]
     if units_options is None:
         units_options = [dict(zip(choosable, bits)) for bits in itertools.product((True, False), repeat=len(choosable))]
+    from accelsim.mapper.rounds import all_partitions, atoms
+    from accelsim.mapping.planner import prepare
+
     count = 0
     for schedule, reuse in itertools.product(("pipelined", "layer_by_layer"), ("sliding_window", "none")):
         for units in units_options:
-            space = PlanSpace(workload, arch, schedule, reuse, units, batch, energy_pj, leak)
-            per_round = [list(_round_states(r)) for r in space.rounds]
-            for states in itertools.product(*per_round):
-                f = space.figures(states)
-                count += 1
-                if count > limit:
-                    raise ValueError(f"more than {limit} plans")
-                if f is not None:
-                    yield Candidate(schedule, reuse, tuple(sorted(units.items())), states, f), space
+            works, _, _ = prepare(workload, _variant(arch, reuse, False), units)
+            seq = atoms(works, arch.chip.macros)
+            partitions = [None] + (list(all_partitions(seq, arch.chip.macros)) if seq and rounds else [])
+            grouping_seen = set()
+            for partition in partitions:
+                space = PlanSpace(workload, arch, schedule, reuse, units, batch, energy_pj, leak, rounds=partition)
+                if space.base.grouping in grouping_seen:
+                    continue  # the planner's rounds are one of the partitions
+                grouping_seen.add(space.base.grouping)
+                per_round = [list(_round_states(r)) for r in space.rounds]
+                for states in itertools.product(*per_round):
+                    f = space.figures(states)
+                    count += 1
+                    if count > limit:
+                        raise ValueError(f"more than {limit} plans")
+                    if f is not None:
+                        yield Candidate(schedule, reuse, tuple(sorted(units.items())), partition, states, f), space
 
 
 def _round_states(rspace: RoundSpace):

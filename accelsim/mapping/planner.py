@@ -785,6 +785,34 @@ def _place_tables(items, arch: ArchConfig, global_free: int) -> tuple[TensorPlac
     return tuple(placed)
 
 
+def prepare(workload: Workload, arch: ArchConfig, units: dict[str, bool] | None = None):
+    """(each layer's work, split along K where its columns are taller than the chip; each tensor's
+    consumers; the network's outputs), the staging of every layer checked."""
+    units = units or {}
+    works = [split_along_k(layer_work(layer, arch, units.get(layer.name)), arch.chip.macros)
+             for layer in workload.layers]
+    shapes = {NETWORK_INPUT: workload.input_shape, **{w.layer.name: w.layer.out_shape for w in works}}
+    check_staging(works, arch, shapes)
+    consumers: dict[str, list[str]] = {}
+    for w in works:
+        for name in w.layer.inputs:
+            consumers.setdefault(name, []).append(w.layer.name)
+    outputs = {w.layer.name for w in works if w.layer.name not in consumers}
+    return works, consumers, outputs
+
+
+def one_round(items, arch: ArchConfig, consumers, outputs, schedule: Schedule, split: set[str]) -> Round:
+    """The round of ``items`` (layer work, column groups) alone, without extra replicas, as a plan whose
+    other rounds hold the rest would place it; ``split`` names the layers of ``items`` that also run in
+    other rounds (their tensors go off-chip, they get no replica). For the mapping search's rounds; no
+    layer of ``items`` may be split along K."""
+    produced_in = {w.layer.name: [0, -1] if w.layer.name in split else [0] for w, _ in items}
+    parts_of = {name: len(r) for name, r in produced_in.items()}
+    variant = arch if not arch.mapping.replicate else arch.model_copy(
+        update={"mapping": arch.mapping.model_copy(update={"replicate": False})})
+    return place_round(0, items, variant, consumers, produced_in, parts_of, outputs, schedule)
+
+
 def plan(workload: Workload, arch: ArchConfig, schedule: Schedule | None = None,
          batch: int | None = None, choices: Choices | None = None) -> TilePlan:
     """Map ``workload`` onto ``arch``; raises MappingError naming the layer and the limit.
@@ -802,16 +830,7 @@ def plan(workload: Workload, arch: ArchConfig, schedule: Schedule | None = None,
     batch = arch.simulation.batch if batch is None else batch
     choices = choices or Choices()
     geom = macro_geometry(arch)
-    units = choices.units or {}
-    works = [split_along_k(layer_work(layer, arch, units.get(layer.name)), arch.chip.macros)
-             for layer in workload.layers]
-    shapes = {NETWORK_INPUT: workload.input_shape, **{w.layer.name: w.layer.out_shape for w in works}}
-    check_staging(works, arch, shapes)
-    consumers: dict[str, list[str]] = {}
-    for w in works:
-        for name in w.layer.inputs:
-            consumers.setdefault(name, []).append(w.layer.name)
-    outputs = {w.layer.name for w in works if w.layer.name not in consumers}
+    works, consumers, outputs = prepare(workload, arch, choices.units)
     grouped = (form_rounds(works, arch.chip.macros) if choices.rounds is None
                else given_rounds(works, choices.rounds, arch.chip.macros))
     produced_in: dict[str, list[int]] = {}
