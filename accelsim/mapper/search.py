@@ -48,6 +48,10 @@ OBJECTIVES = ("throughput", "latency", "energy", "edp")
 ALL_UNITS_UP_TO = 4
 #: restarts in a row that do not improve a space's best end its search
 STALE_RESTARTS = 3
+#: the spaces whose best plan's tensor stores are searched
+STORE_SPACES = 3
+#: the best screened global choices whose rounds the dynamic program searches
+DP_COMBOS = 4
 #: the sums the rounds' dynamic program minimises for each objective (edp: both of its factors)
 DP_OBJECTIVES = {"throughput": ("throughput",), "latency": ("latency",), "energy": ("energy",),
                  "edp": ("energy", "latency")}
@@ -242,6 +246,7 @@ class Candidate:
     input_reuse: str
     units: tuple[tuple[str, bool], ...]
     rounds: object  # None: the planner's rounds; else a partition (:mod:`accelsim.mapper.rounds`)
+    tensors: object  # None: the planner's stores; else per round the stores given
     states: tuple
     figures: Figures
 
@@ -251,20 +256,26 @@ class PlanSpace:
 
     def __init__(self, workload: Workload, arch: ArchConfig, schedule: str, input_reuse: str,
                  units: dict[str, bool], batch: int, energy_pj, leakage_w: float, flow: bool = True,
-                 rounds=None):
+                 rounds=None, tensors=None, reuse_from: PlanSpace | None = None, changed: int = -1):
         from accelsim.mapping.planner import Choices, plan
 
         variant = _variant(arch, input_reuse, replicate=False)
+        self.workload, self.flow = workload, flow
         self.arch, self.batch = arch, batch
         self.schedule, self.input_reuse, self.units = schedule, input_reuse, units
         self.energy_pj, self.leakage_w = energy_pj, leakage_w
         self.partition = rounds  # None: the planner's rounds
-        self.base: TilePlan = plan(workload, variant, schedule, batch, Choices(units=units, rounds=rounds))
+        self.tensors = tensors  # None: the planner's stores; else per round {tensor: (store, tile, rows)}
+        self.base: TilePlan = plan(workload, variant, schedule, batch,
+                                   Choices(units=units, rounds=rounds, tensors=tensors))
         self._seen: set = set()
         self.priced = 0  # distinct plans priced
         parts = {m.layer: m.parts for m in self.base.layers}
         self.rounds = []
-        for rnd in self.base.rounds:
+        for k, rnd in enumerate(self.base.rounds):
+            if reuse_from is not None and k != changed:  # a round's stores change no other round
+                self.rounds.append(reuse_from.rounds[k])
+                continue
             replicable = [s.unit == "macros" and parts[s.layer] == 1 for s in rnd.stages]
             model = RoundModel(arch, rnd.tensors, energy_pj)
             self.rounds.append(RoundSpace(rnd, arch, model, schedule, replicable, flow))
@@ -282,6 +293,30 @@ class PlanSpace:
             self._seen.add(states)
             self.priced += 1
         return combine(per, self.arch, self.batch, self.energy_pj, self.leakage_w)
+
+    @property
+    def tensors_key(self):
+        return None if self.tensors is None else tuple(tuple(sorted(r.items())) for r in self.tensors)
+
+    def stores(self) -> list[dict[str, tuple]]:
+        """Every round's activation tensors' stores, as a plan gives them (partial sums left to the rules)."""
+        out = []
+        for rnd in self.base.rounds:
+            psums = {i.tensor for st in rnd.stages for i in st.inputs if i.partial_sums} | \
+                {st.psum_output for st in rnd.stages if st.psum_output}
+            out.append({t.tensor: (t.store, t.tile, t.capacity_rows) for t in rnd.tensors if t.tensor not in psums})
+        return out
+
+    def with_store(self, k: int, tensor: str, store: tuple) -> PlanSpace | None:
+        """This space with ``tensor`` of round ``k`` in ``store``; None when the rules refuse it."""
+        tensors = self.stores()
+        tensors[k] = {**tensors[k], tensor: store}
+        try:
+            return PlanSpace(self.workload, self.arch, self.schedule, self.input_reuse, self.units, self.batch,
+                             self.energy_pj, self.leakage_w, self.flow, self.partition, tuple(tensors),
+                             reuse_from=self, changed=k)
+        except ConfigError:
+            return None
 
     def exact(self, states) -> Figures | None:
         """The figures of ``states`` with the pipelined latency's row flow (what a report shows)."""
@@ -360,12 +395,13 @@ class _Archive:
 
 def search(workload: Workload, arch: ArchConfig, objective: str, constraints: tuple[Constraint, ...] = (),
            *, batch: int, budget_s: float = 20.0, seed: int = 0, keep: int = 3, restarts: int = 8,
-           units_options: list[dict[str, bool]] | None = None, rounds: bool = True,
+           units_options: list[dict[str, bool]] | None = None, rounds: bool = True, stores: bool = True,
            progress: Callable[[int, int], None] | None = None) -> Found:
     """Search the space (module docstring) for ``objective`` under ``constraints`` within ``budget_s``
     seconds of the fast evaluator; returns the ``keep`` best candidates and the Pareto front.
     ``units_options``, when given, are the only unit choices tried (layer -> on macros); ``rounds``
-    False keeps the planner's rounds (no dynamic program over where they split)."""
+    False keeps the planner's rounds (no dynamic program over where they split); ``stores`` False
+    keeps the planner's tensor stores."""
     from accelsim.cost.energy import energy_per_action_pj, leakage_power_w
     from accelsim.mapper.rounds import best_partition
     from accelsim.mapping import plan as make_plan
@@ -432,7 +468,8 @@ def search(workload: Workload, arch: ArchConfig, objective: str, constraints: tu
     def consider(space: PlanSpace, states, f: Figures | None) -> None:
         if f is None:
             return
-        cand = (space.schedule, space.input_reuse, tuple(sorted(space.units.items())), space.partition, states)
+        cand = (space.schedule, space.input_reuse, tuple(sorted(space.units.items())), space.partition,
+                space.tensors_key, states)
         archive.add(f, lambda: (Candidate(*cand, f), space))
         if cand in seen:
             return
@@ -446,11 +483,14 @@ def search(workload: Workload, arch: ArchConfig, objective: str, constraints: tu
     spaces = combos  # best screened first: the budget decides how many get their replicas searched
     total_steps = len(spaces) * (restarts + 2)
     step = 0
-    for _, schedule, reuse, units in spaces:
+    bests: list = []
+    for n_combo, (_, schedule, reuse, units) in enumerate(spaces):
         if time.perf_counter() > deadline and kept:
             break
         partitions = [None]
-        for o in DP_OBJECTIVES[objective] if rounds else ():
+        several = len(make_plan(workload, _variant(arch, reuse, False), schedule, batch,
+                                _units_choice(units)).rounds) > 1 if rounds else False
+        for o in DP_OBJECTIVES[objective] if several and n_combo < DP_COMBOS else ():
             if time.perf_counter() > deadline:
                 break
             p = best_partition(workload, arch, schedule, reuse, units, batch, o, energy_pj, leak,
@@ -463,9 +503,14 @@ def search(workload: Workload, arch: ArchConfig, objective: str, constraints: tu
             space = PlanSpace(workload, arch, schedule, reuse, units, batch, energy_pj, leak, flow, partition)
             if partition is not None and space.base.grouping == default_plan.grouping:
                 continue
-            step = _search_space(space, partition is None and (schedule, reuse, units) == (
+            step, states, f = _search_space(space, partition is None and (schedule, reuse, units) == (
                 arch.mapping.schedule, arch.mapping.input_reuse, default_units), default_plan, restarts, key,
                 stats, deadline, consider, rng, progress, step, total_steps)
+            if states is not None:
+                bests.append((key(f), len(bests), space, states, f))
+    # 3. the stores of the best few spaces' best plans, one tensor at a time
+    for _, _, space, states, f in sorted(bests)[:STORE_SPACES] if stores else ():
+        _move_stores(space, states, f, key, stats, deadline, consider)
     if progress is not None:
         progress(total_steps, total_steps)
     if not flow:  # the kept plans' latency with the row flow, as reported
@@ -502,7 +547,37 @@ def _search_space(space: PlanSpace, from_default: bool, default_plan: TilePlan, 
             stale += 1
         if progress is not None:
             progress(min(step, total_steps), total_steps)
-    return step
+    return step, best_states, best_f
+
+
+def _move_stores(space: PlanSpace, states, f: Figures, key, stats: SearchStats, deadline: float, consider) -> None:
+    """From the best replicas of ``space``: move one tensor's store at a time (its producer's tile or the
+    global buffer, whole or at its present rows; off-chip), the first move that improves the plan kept,
+    while one does; then descend on the replicas again."""
+    improved = True
+    while improved and time.perf_counter() < deadline:
+        improved = False
+        for k, rnd in enumerate(space.base.rounds):
+            for t in rnd.tensors:
+                if improved or time.perf_counter() > deadline:
+                    break
+                for store in store_options(space, k, t)[1:]:
+                    trial = space.with_store(k, t.tensor, store)
+                    if trial is None:
+                        continue
+                    g = trial.figures(states)
+                    stats.evaluated += 1
+                    if g is None:
+                        continue
+                    consider(trial, states, g)
+                    if key(g) < key(f):
+                        space, f, improved = trial, g, True
+                        break
+            if improved:
+                break
+    before = space.priced
+    _descend(space, states, key, stats, deadline, consider)
+    stats.evaluated += space.priced - before
 
 
 def _round_best(rspace: RoundSpace, cost, deadline: float) -> float:
@@ -575,7 +650,7 @@ def _perturb(space: PlanSpace, states, rng: random.Random):
 
 def enumerate_space(workload: Workload, arch: ArchConfig, batch: int, energy_pj, leak: float,
                     units_options: list[dict[str, bool]] | None = None, limit: int = 2_000_000,
-                    rounds: bool = True):
+                    rounds: bool = True, stores: bool = False):
     """Every point of the searched space of a small case, with its figures: (candidate, figures) pairs.
     For the tests that prove the search finds the optimum; refuses a space of more than ``limit`` points."""
     from accelsim.workload.kinds import KINDS
@@ -595,18 +670,50 @@ def enumerate_space(workload: Workload, arch: ArchConfig, batch: int, energy_pj,
             partitions = [None] + (list(all_partitions(seq, arch.chip.macros)) if seq and rounds else [])
             grouping_seen = set()
             for partition in partitions:
-                space = PlanSpace(workload, arch, schedule, reuse, units, batch, energy_pj, leak, rounds=partition)
-                if space.base.grouping in grouping_seen:
+                first = PlanSpace(workload, arch, schedule, reuse, units, batch, energy_pj, leak, rounds=partition)
+                if first.base.grouping in grouping_seen:
                     continue  # the planner's rounds are one of the partitions
-                grouping_seen.add(space.base.grouping)
-                per_round = [list(_round_states(r)) for r in space.rounds]
-                for states in itertools.product(*per_round):
-                    f = space.figures(states)
-                    count += 1
-                    if count > limit:
-                        raise ValueError(f"more than {limit} plans")
-                    if f is not None:
-                        yield Candidate(schedule, reuse, tuple(sorted(units.items())), partition, states, f), space
+                grouping_seen.add(first.base.grouping)
+                for space in _store_spaces(first) if stores else (first,):
+                    per_round = [list(_round_states(r)) for r in space.rounds]
+                    for states in itertools.product(*per_round):
+                        f = space.figures(states)
+                        count += 1
+                        if count > limit:
+                            raise ValueError(f"more than {limit} plans")
+                        if f is not None:
+                            yield Candidate(schedule, reuse, tuple(sorted(units.items())), partition,
+                                            space.tensors_key, states, f), space
+
+
+def store_options(space: PlanSpace, k: int, t) -> list[tuple]:
+    """The stores the search tries for tensor ``t`` of round ``k`` (its producer's tile or the global
+    buffer, whole, at its present rows or as its consumers' window; off-chip), its present one first; [] for a tensor the round
+    does not make (off-chip by rule, or a table)."""
+    stages = space.base.rounds[k].stages
+    home = {st.output: st.home_tile for st in stages}
+    if t.tensor not in home:
+        return []
+    # whole, its present rows, and the line-buffer window its consumers here need
+    rows = {t.rows, t.capacity_rows} - {None}
+    rows |= {i.window.buffer_rows(t.rows, st.out_rows) for st in stages for i in st.inputs if i.tensor == t.tensor}
+    options = {("offchip", None, None)} | {("global", None, r) for r in rows} | {("tile", home[t.tensor], r) for r in rows}
+    here = (t.store, t.tile, t.capacity_rows)
+    return [here] + sorted(options - {here}, key=str)
+
+
+def _store_spaces(space: PlanSpace):
+    """``space`` with every combination of its tensors' stores the rules allow (for the enumeration)."""
+    choices = [(k, t.tensor, store_options(space, k, t)) for k, rnd in enumerate(space.base.rounds)
+               for t in rnd.tensors]
+    choices = [c for c in choices if c[2]]
+    for combo in itertools.product(*(opts for _, _, opts in choices)):
+        out = space
+        for (k, tensor, opts), store in zip(choices, combo):
+            if store != opts[0]:
+                out = out.with_store(k, tensor, store) if out is not None else None
+        if out is not None:
+            yield out
 
 
 def _round_states(rspace: RoundSpace):
