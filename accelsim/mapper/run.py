@@ -137,6 +137,7 @@ def map_workload(workload: Workload, arch: ArchConfig, objective: str, constrain
         feasible=not misses, missed=tuple(misses),
         changes=tuple(Change(d.what, d.before, d.after) for d in differences(default_spec, spec)),
         placement=tuple(placement), latency_breakdown_cycles=dict(result.latency_breakdown),
-        latency_cycles=result.latency_cycles, plans_evaluated=found.evaluated, search_s=found.seconds,
+        latency_cycles=result.latency_cycles, plans_evaluated=found.evaluated, rounds_priced=found.rounds_priced,
+        search_s=found.seconds,
         plans_verified=len(options) + (len(pareto) if verify_front else 0), verify_s=verify_s,
         pareto=tuple(pareto), plan=spec_to_dict(spec)), tp, result

@@ -363,6 +363,8 @@ def _variant(arch: ArchConfig, input_reuse: str, replicate: bool) -> ArchConfig:
 class SearchStats:
     evaluated: int = 0
     started: float = 0.0
+    #: single rounds priced by the rounds' dynamic program (not complete plans)
+    rounds_priced: int = 0
 
 
 @dataclass(frozen=True)
@@ -373,6 +375,7 @@ class Found:
     pareto: list[tuple[Candidate, PlanSpace]]
     evaluated: int
     seconds: float
+    rounds_priced: int
     default: tuple[Figures, TilePlan]
 
 
@@ -494,7 +497,7 @@ def search(workload: Workload, arch: ArchConfig, objective: str, constraints: tu
             if time.perf_counter() > deadline:
                 break
             p = best_partition(workload, arch, schedule, reuse, units, batch, o, energy_pj, leak,
-                               lambda rs, cost: _round_best(rs, cost, deadline), deadline)
+                               lambda rs, cost: _round_best(rs, cost, deadline, stats), deadline)
             if p is not None and p not in partitions:
                 partitions.append(p)
         for partition in partitions:
@@ -516,7 +519,8 @@ def search(workload: Workload, arch: ArchConfig, objective: str, constraints: tu
     if not flow:  # the kept plans' latency with the row flow, as reported
         kept = [(k, replace(c, figures=space.exact(c.states) or c.figures), space) for k, c, space in kept]
     return Found(best=kept, pareto=[(c, s) for _, c, s in archive.points], evaluated=stats.evaluated,
-                 seconds=time.perf_counter() - start, default=(default, default_plan))
+                 seconds=time.perf_counter() - start, default=(default, default_plan),
+                 rounds_priced=stats.rounds_priced)
 
 
 def _search_space(space: PlanSpace, from_default: bool, default_plan: TilePlan, restarts: int, key, stats,
@@ -580,7 +584,7 @@ def _move_stores(space: PlanSpace, states, f: Figures, key, stats: SearchStats, 
     stats.evaluated += space.priced - before
 
 
-def _round_best(rspace: RoundSpace, cost, deadline: float) -> float:
+def _round_best(rspace: RoundSpace, cost, deadline: float, stats: SearchStats | None = None) -> float:
     """The least ``cost(figures)`` of one round over its replicas: descents from none, greedy by the best
     improving move until none improves (the rounds' dynamic program calls it for each round it prices)."""
     state = rspace.empty()
@@ -599,6 +603,8 @@ def _round_best(rspace: RoundSpace, cost, deadline: float) -> float:
         if best is None:
             break
         state, value = best
+    if stats is not None:
+        stats.rounds_priced += len(rspace._cache)
     return value
 
 

@@ -17,9 +17,9 @@ def headline(r: MapResult) -> str:
     else:
         verdict = f"the default plan is the best found for {what}"
     cons = f" subject to {', '.join(r.constraints)}" if r.constraints else ""
-    return (f"best plan for {r.objective}{cons}: {verdict}; {r.plans_evaluated:,} plans evaluated in "
-            f"{r.search_s:.2f} s ({r.plans_per_s:,.0f}/s), {r.plans_verified} simulated by the engine in "
-            f"{r.verify_s:.2f} s")
+    rounds = f" and {r.rounds_priced:,} single rounds by the rounds' dynamic program" if r.rounds_priced else ""
+    return (f"best plan for {r.objective}{cons}: {verdict}; {r.plans_evaluated:,} plans evaluated{rounds} in "
+            f"{r.search_s:.2f} s, {r.plans_verified} simulated by the engine in {r.verify_s:.2f} s")
 
 
 def figures_table(r: MapResult):

@@ -81,6 +81,8 @@ class MapResult:
     latency_breakdown_cycles: dict[str, int]
     latency_cycles: int
     plans_evaluated: int
+    #: single rounds the rounds' dynamic program priced (each at several replica placements)
+    rounds_priced: int
     search_s: float
     plans_verified: int
     verify_s: float
