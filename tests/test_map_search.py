@@ -150,3 +150,24 @@ def test_where_a_tensor_lives_matters_in_the_stores_case(spaces):
     best = min(points, key=lambda p: score_key(p[0], "throughput", ()))
     planner = min((p for p in points if p[1].tensors is None), key=lambda p: score_key(p[0], "throughput", ()))
     assert best[1].tensors is not None and best[0].throughput_per_s > 1.15 * planner[0].throughput_per_s
+
+
+def test_the_front_is_the_non_dominated_plans_evaluated(spaces):
+    """--pareto: no point of the front is beaten on throughput, energy and latency at once by another
+    point, and on the enumerated case the front holds the enumerated optimum of each single objective."""
+    from accelsim.mapper.run import map_workload
+
+    workload, arch, points = spaces["two rounds"]
+    found = search(workload, arch, "throughput", batch=arch.simulation.batch, budget_s=30, seed=0)
+    front = [c.figures for c, _ in found.pareto]
+    assert len(front) >= 2
+
+    def vec(f):
+        return (-f.throughput_per_s, f.energy_per_inference_j, f.latency_s)
+    for a in front:
+        assert not any(all(x <= y for x, y in zip(vec(b), vec(a))) and vec(b) != vec(a) for b in front)
+    best_thr = max(f.throughput_per_s for f, _ in points)
+    assert max(f.throughput_per_s for f in front) == pytest.approx(best_thr, rel=1e-12)
+    result, _, _ = map_workload(workload, arch, "throughput", budget_s=2, verify=1, verify_front=True)
+    assert result.pareto and all(p.engine is not None and p.engine.throughput_per_s > 0 for p in result.pareto)
+    assert result.plans_verified >= 1 + len(result.pareto)  # the default plan, and each point of the front
