@@ -97,16 +97,6 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"simulation.seed={args.seed}")
     arch = load_arch(args.arch, overrides)
     workload = load_workload(args.workload, input_shapes_of(args))
-    study = None
-    if args.accuracy:  # before the run: a workload without weights or test set fails fast
-        from accelsim.accuracy.study import evaluate_accuracy, load_test_set
-        from accelsim.accuracy.weights import require_weights
-
-        if args.accuracy_samples is not None and args.accuracy_samples < 1:
-            raise UsageError(f"--accuracy-samples must be at least 1, got {args.accuracy_samples}")
-        require_weights(workload)
-        test = load_test_set(workload, samples=args.accuracy_samples)
-        study = evaluate_accuracy(arch, workload, test)  # calibrated on the test set's own split
     tile_plan, schedule = None, args.schedule
     if args.plan:
         from accelsim.mapping.space import build, load_spec
@@ -117,6 +107,17 @@ def run(args: argparse.Namespace) -> int:
                              f"{spec.schedule} schedule (leave --schedule out)")
         tile_plan = build(spec, workload, arch, source=args.plan, smap=smap)
         schedule = spec.schedule
+    study = None
+    if args.accuracy:  # before the run: a workload without weights or test set fails fast
+        from accelsim.accuracy.study import evaluate_accuracy, load_test_set
+        from accelsim.accuracy.weights import require_weights
+
+        if args.accuracy_samples is not None and args.accuracy_samples < 1:
+            raise UsageError(f"--accuracy-samples must be at least 1, got {args.accuracy_samples}")
+        require_weights(workload)
+        test = load_test_set(workload, samples=args.accuracy_samples)
+        # calibrated on the test set's own split, on the macros the run's plan (--plan) uses
+        study = evaluate_accuracy(arch, workload, test, tile_plan=tile_plan)
     progress = RunProgress(enabled=sys.stderr.isatty() and not args.quiet)
     try:
         result = simulate(arch, workload, RunOptions(
