@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
+
+from bench_macro import cpu_name  # the benchmarks' folder is on the path of a script run from it
 
 from accelsim.config import load_arch
 from accelsim.cost.energy import energy_per_action_pj, leakage_power_w
@@ -44,17 +45,6 @@ TARGET_MAP_S = {"kws_dscnn": 5.0, "resnet18_imagenet": 30.0}
 DEFAULT_BUDGET_S = 20.0
 #: plans priced per repeat of (1)
 SAMPLE = 1000
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def idlest_cpu(cpus: set[int], seconds: float = 0.3) -> int:
