@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from accelsim.accuracy import reference
-from accelsim.accuracy.analog import DEFAULT_CHUNK, AnalogChip, AnalogPass, analog_pass, build_chip, digital_matmul
+from accelsim.accuracy.analog import DEFAULT_CHUNK, AnalogChip, AnalogPass, analog_pass, build_chip
+from accelsim.accuracy.data_energy import DataRecorder, data_energy
 from accelsim.accuracy.dataset import FeatureSet, load_feature_set, shipped_sets
 from accelsim.accuracy.ptq import PtqOptions, quantise
 from accelsim.accuracy.speech_commands import CLASSES, SILENCE, load_split
@@ -307,8 +308,9 @@ def evaluate_accuracy(arch: ArchConfig, workload: Workload, test: FeatureSet | N
     report(1)
     # ideal macros compute the exact integer product (tests/test_accuracy_analog.py checks the
     # analog path with them against this)
+    recorder = DataRecorder(arch, tile_plan)  # the exact product, and what each layer's macros receive
     acc_ideal = reference.accuracy(workload, weights, features, labels, path="quantised",
-                                   matmul=digital_matmul, chunk=chunk)
+                                   matmul=recorder, chunk=chunk)
     report(2)
     seeds = die_seeds(seed, dies)
     args = [(arch, workload, weights, features, labels, d, s, chunk, tile_plan, batch)
@@ -330,7 +332,8 @@ def evaluate_accuracy(arch: ArchConfig, workload: Workload, test: FeatureSet | N
         calibration=CalibrationSource(pool.source or "", len(batch), from_test), quantisation=quantisation,
         accuracy_float=acc_float, accuracy_ideal=acc_ideal,
         accuracy_uncalibrated=die0.accuracy_uncalibrated, accuracy_calibrated=die0.accuracy_calibrated,
-        layers=die0.layers, dies=tuple(results), dies_summary=_dies_summary(tuple(results)))
+        layers=die0.layers, dies=tuple(results), dies_summary=_dies_summary(tuple(results)),
+        data_energy=data_energy(arch, tile_plan, recorder.statistics()))
 
 
 def point_accuracy(arch: ArchConfig, workload: Workload, samples: int, data: str | Path | None = None, *,

@@ -20,7 +20,7 @@ from accelsim.accuracy.weights import load_weights, require_weights
 from accelsim.cli.common import add_arch, add_output_format
 from accelsim.config import load_arch
 from accelsim.errors import UsageError
-from accelsim.report.accuracy import accuracy_table, dies_table, layer_table
+from accelsim.report.accuracy import accuracy_table, data_energy_table, dies_table, layer_table
 from accelsim.report.console import records_csv, stdout_console, to_json
 from accelsim.report.progress import progress_bar
 from accelsim.workload import load_workload
@@ -140,4 +140,7 @@ def run(args: argparse.Namespace) -> int:
         if study.dies_summary is not None:
             con.print(dies_table(study))
         con.print(layer_table(study))
+        energy = data_energy_table(study)
+        if energy is not None:
+            con.print(energy)
     return 0

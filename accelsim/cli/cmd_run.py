@@ -13,6 +13,7 @@ from accelsim.cli.common import add_arch, add_input_shape, input_shapes_of
 from accelsim.config import load_arch
 from accelsim.errors import ConfigError, UsageError
 from accelsim.files import check_output_file, check_output_folder, write_atomic
+from accelsim.plain import plain
 from accelsim.report.console import stdout_console, to_json
 from accelsim.report.plots import write_plots
 from accelsim.report.run import (
@@ -138,7 +139,8 @@ def run(args: argparse.Namespace) -> int:
         except ImportError as err:
             raise UsageError(str(err)) from None
     if args.json:
-        sys.stdout.write(to_json({**result.to_dict(), **(study.figures() if study else {})}) + "\n")
+        extra = {**study.figures(), "data_energy": plain(study.data_energy)} if study else {}
+        sys.stdout.write(to_json({**result.to_dict(), **extra}) + "\n")
     elif args.csv:
         sys.stdout.write(layers_csv(result) if args.csv == "layers" else summary_csv(result))
     else:
@@ -153,9 +155,11 @@ def run(args: argparse.Namespace) -> int:
         for t in layer_tables(result, args.layers):
             con.print(t)
         if study is not None:
-            from accelsim.report.accuracy import figures_table
+            from accelsim.report.accuracy import data_energy_table, figures_table
 
             con.print(figures_table(study))
+            if study.data_energy is not None:
+                con.print(data_energy_table(study))
         if result.trace_truncated:
             con.print(f"trace truncated at {cap:,} slices (raise it with --trace-max-events)")
     return 0

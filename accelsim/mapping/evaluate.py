@@ -217,3 +217,25 @@ def plan_figures(plan: TilePlan, arch: ArchConfig, schedule: Schedule, energy_pj
         model = RoundModel(arch, rnd.tensors, energy_pj)
         rounds.append(model.round(rnd.stages, schedule, tuple(p.bits for p in rnd.programs)))
     return combine(rounds, arch, batch, energy_pj, leakage_w)
+
+
+def layer_counts(plan: TilePlan, arch: ArchConfig) -> dict[str, dict]:
+    """Each layer's actions per inference, from its vector paths (as the engine books them, each
+    replica's loading and sliding vectors as :func:`accelsim.mapping.deal.deal` deals one inference's
+    rows) and its digital operations; a multi-round plan's programming is not in them. Keys are
+    :class:`accelsim.counts.Action` values, as the engine's counts."""
+    out: dict[str, dict] = {}
+    for rnd in plan.rounds:
+        paths = PathBuilder(arch, rnd.tensors)
+        for st in rnd.stages:
+            c = out.setdefault(st.layer, {})
+            c[Action.DIGITAL_OPS.value] = c.get(Action.DIGITAL_OPS.value, 0) + st.digital_ops
+            for k, (loads, slides) in enumerate(replica_shares(st.out_rows, st.vectors_per_row,
+                                                               max(1, len(st.replicas)))):
+                for first, n in ((True, loads), (False, slides)):
+                    if n:
+                        for a, v in paths.vector(st, k, first, with_counts=True).counts.items():
+                            if a != "macs":
+                                key = Action(a).value
+                                c[key] = c.get(key, 0) + v * n
+    return out

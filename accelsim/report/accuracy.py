@@ -60,3 +60,25 @@ def layer_table(study: AccuracyStudy):
               LAYER_COLUMNS, layer_rows(study))
     t.caption = "uncal. / cal.: before / after calibration"
     return t
+
+
+def data_energy_table(study: AccuracyStudy):
+    """Each layer on macros: the means of what its macros received, and its energy at the stated
+    statistics and at those (None when the study has none)."""
+    d = study.data_energy
+    if d is None:
+        return None
+    rows = [(e.layer, e.input_mean, e.weight_mean, e.energy_stated_j, e.energy_data_j,
+             e.energy_data_j / e.energy_stated_j - 1 if e.energy_stated_j else 0.0) for e in d.layers]
+    footer = ("network (all layers)", "", "", d.total_stated_j, d.total_data_j,
+              d.total_data_j / d.total_stated_j - 1 if d.total_stated_j else 0.0)
+    t = table("energy per inference of the network's own data (the ideal quantised inputs of each layer's macros; "
+              "no leakage)",
+              (Col("layer", "name"), Col("input mean", "pct"), Col("weight mean", "pct"),
+               Col("at stated statistics", "si", "J"), Col("at its data", "si", "J"), Col("change", "pct")),
+              rows, footer=footer)
+    t.caption = ("means: fractions of full scale, as macro.data states them" if d.follows_data else
+                 "the architecture has no macro.data section: its energy does not depend on the data, "
+                 "both columns are the table's (docs/accuracy.md, Energy of the data)")
+    t.caption_justify = "left"
+    return t

@@ -90,6 +90,31 @@ FIGURES = ("accuracy_float", "accuracy_ideal", "accuracy_uncalibrated", "accurac
 
 
 @dataclass(frozen=True)
+class LayerDataEnergy:
+    """One layer on macros: the means of the values its macros received and its energy per inference at
+    the architecture's stated data statistics and at those means (docs/accuracy.md, Energy of the data)."""
+
+    layer: str
+    input_mean: float
+    weight_mean: float
+    energy_stated_j: float
+    energy_data_j: float
+
+
+@dataclass(frozen=True)
+class DataEnergy:
+    """A network's energy per inference at its own data's statistics, layer by layer. ``follows_data``
+    is False when the architecture has no ``macro.data`` section: its energy does not depend on the data
+    and both figures are the same."""
+
+    follows_data: bool
+    layers: tuple[LayerDataEnergy, ...]
+    #: every layer's energy per inference, digital layers included (their energy does not follow the data)
+    total_stated_j: float
+    total_data_j: float
+
+
+@dataclass(frozen=True)
 class AccuracyStudy(Record):
     """The four accuracies of a workload on a chip, and their spread across dies.
 
@@ -118,6 +143,8 @@ class AccuracyStudy(Record):
     layers: tuple[LayerError, ...]
     dies: tuple[DieResult, ...] = field(metadata={"omit_if": _one_die})
     dies_summary: DiesSummary | None = field(default=None, metadata={"omit_if": _none})
+    #: the energy of the network at the statistics of the values its macros receive
+    data_energy: DataEnergy | None = field(default=None, metadata={"omit_if": _none})
 
     def figures(self) -> dict[str, float]:
         """The four accuracies (fractions in 0..1), as ``run --accuracy`` adds them to its JSON."""

@@ -1,0 +1,118 @@
+"""A network's energy at its own data's statistics (docs/accuracy.md, "Energy of the data"): what each
+layer's macros receive in the ideal quantised pass prices its actions per inference."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from accelsim.accuracy import reference
+from accelsim.accuracy.data_energy import DataRecorder, at_statistics, data_energy
+from accelsim.accuracy.dataset import builtin_kws_test_set, load_feature_set
+from accelsim.accuracy.weights import load_weights
+from accelsim.config import load_arch
+from accelsim.config.options import RunOptions
+from accelsim.cost.energy import price
+from accelsim.counts import ActionCounts
+from accelsim.mapping import plan as make_plan
+from accelsim.mapping.evaluate import layer_counts
+from accelsim.workload import load_workload
+
+#: a data-dependent mram72: the table holds at a mean input of 1/4 and a mean weight of 1/2; the drivers
+#: and the array wholly follow the data, the converter half
+DATA = ["macro.data.reference.input_mean=0.25", "macro.data.reference.weight_mean=0.5",
+        "macro.data.proportional.input_drivers=1", "macro.data.proportional.macro_array=1",
+        "macro.data.proportional.adc=0.5"]
+
+
+@pytest.fixture(scope="module")
+def kws():
+    workload = load_workload("kws_dscnn")
+    features = load_feature_set(builtin_kws_test_set()).features[:40].astype(np.float32)
+    return workload, load_weights(workload), features
+
+
+def _energy(arch, workload, weights, features):
+    tile_plan = make_plan(workload, arch)
+    recorder = DataRecorder(arch, tile_plan)
+    reference.forward(workload, weights, features, "quantised", recorder)
+    return data_energy(arch, tile_plan, recorder.statistics())
+
+
+def test_the_layers_counts_are_the_engines(kws):
+    from accelsim.api import simulate
+
+    workload, _, _ = kws
+    arch = load_arch("mram72")
+    run = simulate(arch, workload, RunOptions(batch=1))
+    counts = layer_counts(make_plan(workload, arch), arch)
+    total = ActionCounts.total(ActionCounts(c) for c in counts.values())
+    for action, n in run.counts_per_inference.items():
+        if action != "mram_write_bits":  # setup programming of a one-round plan
+            assert total[action] == n, action
+
+
+def test_without_a_data_section_the_energy_does_not_follow_the_data(kws):
+    d = _energy(load_arch("mram72"), *kws)
+    assert not d.follows_data and d.total_data_j == d.total_stated_j
+    assert all(e.energy_data_j == e.energy_stated_j for e in d.layers)
+    assert {e.layer for e in d.layers} == {"conv1", "pw1", "pw2", "pw3", "pw4", "fc"}
+
+
+def test_real_data_moves_each_layer_the_way_its_means_say(kws):
+    arch = load_arch("mram72", DATA)
+    d = _energy(arch, *kws)
+    assert d.follows_data
+    for e in d.layers:
+        # the drivers follow x, the array x q(w), the converter half x w: all below the reference when
+        # x and x w are, all above when both are
+        if e.input_mean < 0.25 and e.input_mean * e.weight_mean < 0.125:
+            assert e.energy_data_j < e.energy_stated_j, e.layer
+        if e.input_mean > 0.25 and e.input_mean * e.weight_mean > 0.125:
+            assert e.energy_data_j > e.energy_stated_j, e.layer
+    assert d.total_data_j == pytest.approx(sum(e.energy_data_j for e in d.layers)
+                                           + d.total_stated_j - sum(e.energy_stated_j for e in d.layers))
+
+
+def test_all_zero_inputs_cost_the_fixed_part_and_full_scale_inputs_more(kws):
+    """Features below the input's range quantise to code 0 on conv1's macros, but for the zero padding
+    (a padded feature is 0, which the input's affine quantisation maps to its zero point, not to code 0);
+    features above it to full scale, but for the padding."""
+    workload, weights, features = kws
+    arch = load_arch("mram72", DATA)
+    zero = _energy(arch, workload, weights, np.full_like(features[:4], -1e6))
+    full = _energy(arch, workload, weights, np.full_like(features[:4], 1e6))
+    conv0 = next(e for e in zero.layers if e.layer == "conv1")
+    conv1 = next(e for e in full.layers if e.layer == "conv1")
+    assert conv0.input_mean < 0.1 and conv1.input_mean > 0.9
+    counts = ActionCounts(layer_counts(make_plan(workload, arch), arch)["conv1"])
+    assert conv0.energy_data_j == pytest.approx(price(counts, at_statistics(arch, conv0.input_mean,
+                                                                            conv0.weight_mean)).total_j)
+    # at x = 0 every data-dependent part is gone: the drivers and the array (p = 1) cost nothing
+    bare = price(counts, at_statistics(arch, 0.0, conv0.weight_mean)).components_j
+    assert bare["input_drivers"] == 0.0 and bare["macro_array"] == 0.0 and bare["adc"] > 0.0
+    assert conv0.energy_data_j < conv0.energy_stated_j < conv1.energy_data_j
+
+
+def test_at_the_stated_statistics_the_energy_is_the_stated_one(kws):
+    workload, weights, features = kws
+    probe = _energy(load_arch("mram72", DATA), workload, weights, features)
+    pw1 = next(e for e in probe.layers if e.layer == "pw1")
+    arch = load_arch("mram72", DATA + [f"macro.data.input_mean={pw1.input_mean!r}",
+                                       f"macro.data.weight_mean={pw1.weight_mean!r}"])
+    d = _energy(arch, workload, weights, features)
+    again = next(e for e in d.layers if e.layer == "pw1")
+    assert again.energy_data_j == pytest.approx(again.energy_stated_j, rel=1e-12)
+
+
+def test_run_accuracy_reports_the_data_energy(capsys):
+    from accelsim.cli import main
+
+    code = main(["run", "kws_dscnn", "--accuracy", "--accuracy-samples", "20", "--json", *sum(
+        (["--set", s] for s in DATA), [])])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    d = out["data_energy"]
+    assert d["follows_data"] and d["layers"] and d["total_data_j"] != d["total_stated_j"]
