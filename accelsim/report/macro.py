@@ -18,9 +18,11 @@ def macro_tables(c: MacroCharacterization) -> Group:
     """The characterisation of one macro design as rich renderables."""
     cal = c.calibration
     supply = "" if c.supply_v is None else f", {c.supply_v:g} V"
+    # a digital macro converts nothing: its outputs are exact sums
+    converters = f"{c.adc_count} ADCs of {c.adc_bits} b" if c.adc_count else "no ADC (exact digital sums)"
     title = (f"{c.arch_name}: {c.rows} x {c.physical_columns} {c.cell_technology} macro, {c.bits_per_cell} b/cell, "
              f"{c.weight_bits} b weights ({c.weight_encoding}, slices combined {c.slice_combine}), "
-             f"{c.input_bits} b inputs ({c.input_mode}), {c.readout}, {c.adc_count} ADCs of {c.adc_bits} b{supply}")
+             f"{c.input_bits} b inputs ({c.input_mode}), {c.readout}, {converters}{supply}")
     scale = c.input_bits * c.weight_bits
     perf = table(
         f"Peak performance (1b = native x B_in x B_w = x{scale}; 1 MAC = 2 ops)",
