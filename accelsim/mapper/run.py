@@ -122,8 +122,9 @@ def map_workload(workload: Workload, arch: ArchConfig, objective: str, constrain
     for c in constraints:
         miss = c.miss(_as_figures(score, clock))
         if miss > 0:
+            how = "over the bound" if c.op == "<=" else "short of it"
             misses.append(f"{c}: the best plan found has {score.metric(c.metric):.4g} {METRICS[c.metric][2]}, "
-                          f"{miss:.1%} short")
+                          f"{miss:.1%} {how}")
     per_tile = arch.chip.macros_per_tile
     placement = []
     for m in tp.layers:
