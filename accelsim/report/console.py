@@ -91,6 +91,8 @@ def si(value: float | None, unit: str, digits: int = 4) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
     p, scale = prefix_for(value)
+    if not p:  # a unit that starts with a space takes its prefix as a word: none, no second space
+        unit = unit.lstrip()
     return f"{sig(value / scale, digits)} {p}{unit}"
 
 
