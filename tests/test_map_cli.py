@@ -475,21 +475,21 @@ def test_an_unwritable_out_is_refused_before_the_search(cli, tmp_path, no_search
 
 # ---- 6. a constraint the search cannot meet --------------------------------------------------------------------
 def test_an_unmet_constraint_is_reported_missed_and_by_how_much(cli):
-    d = _map_json(cli, "mlp", "--constraint", "energy<=1e-12")
+    d = _map_json(cli, "mlp", "--constraint", "energy<=1.2e-8")
     assert d["feasible"] is False
-    assert d["constraints"] == ["energy <= 1e-12"]
+    assert d["constraints"] == ["energy <= 1.2e-08"]
     assert len(d["missed"]) == 1
     missed = d["missed"][0]
-    assert "energy <= 1e-12" in missed and "over the bound" in missed
+    assert "energy <= 1.2e-08" in missed and "over the bound" in missed
     m = re.search(r"([0-9][0-9,.]*)% over the bound", missed)
     assert m, missed
-    want = (d["best_engine"]["energy_per_inference_j"] - 1e-12) / 1e-12 * 100
+    want = (d["best_engine"]["energy_per_inference_j"] - 1.2e-8) / 1.2e-8 * 100
     assert float(m.group(1).replace(",", "")) == pytest.approx(want, rel=1e-3)
 
 
 def test_an_unmet_constraint_is_said_in_the_text_report(cli):
-    r = _ok(cli("map", "mlp", "--constraint", "energy<=1e-12", *FAST))
-    assert "energy <= 1e-12" in r.out and "over the bound" in r.out
+    r = _ok(cli("map", "mlp", "--constraint", "energy<=1.2e-8", *FAST))
+    assert "energy <= 1.2e-08" in r.out and "over the bound" in r.out
 
 
 def test_a_met_constraint_is_feasible(cli):

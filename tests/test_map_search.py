@@ -171,3 +171,19 @@ def test_the_front_is_the_non_dominated_plans_evaluated(spaces):
     result, _, _ = map_workload(workload, arch, "throughput", budget_s=2, verify=1, verify_front=True)
     assert result.pareto and all(p.engine is not None and p.engine.throughput_per_s > 0 for p in result.pareto)
     assert result.plans_verified >= 1 + len(result.pareto)  # the default plan, and each point of the front
+
+
+@pytest.mark.parametrize("name", ["mlp", "two rounds", "kws_dscnn on 8 macros", "stores matter"])
+def test_no_enumerated_plan_beats_the_limits(spaces, name):
+    """The bounds an infeasible constraint is refused by before any search hold for every plan of the space."""
+    from accelsim.mapper.run import limits
+    from accelsim.mapping import plan as make_plan
+
+    workload, arch, points = spaces[name]
+    lim = limits(workload, make_plan(workload, arch), arch)
+    for f, _ in points:
+        assert f.throughput_per_s <= lim.throughput_per_s * (1 + 1e-12)
+        assert f.latency_s >= lim.latency_s * (1 - 1e-12)
+        assert f.energy_per_inference_j >= lim.energy_j * (1 - 1e-12)
+    if name == "mlp":  # a bound, not a vacuous one, where the macros are the bottleneck
+        assert max(f.throughput_per_s for f, _ in points) > 0.05 * lim.throughput_per_s

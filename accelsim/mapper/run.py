@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from accelsim.config.arch import ArchConfig
 from accelsim.config.options import RunOptions
@@ -40,25 +41,76 @@ def _as_figures(s: PlanScore, clock_hz: float) -> Figures:
                    round(s.latency_s * clock_hz), s.energy_per_inference_j, clock_hz)
 
 
-def throughput_ceiling(plan: TilePlan, arch: ArchConfig) -> float:
-    """Inferences/s no plan of this workload can beat: every MVM of the plan on some macro, all the
-    chip's macros busy all the time (f_clk x macros / (sum over macro stages of vectors x macros of
-    one replica x cycles per MVM))."""
+#: the actions of a macro's MVMs: the same per vector whatever a plan's replicas, rounds or stores
+MVM_ACTIONS = ("macro_evaluation", "cell_read", "row_drive", "adc_conversion", "column_digital", "bitcell_op",
+               "input_line", "register_bit", "decoder_access")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What no plan of the searched space can beat (:func:`limits`)."""
+
+    throughput_per_s: float
+    latency_s: float
+    energy_j: float
+
+    @property
+    def edp_j_s(self) -> float:
+        return self.energy_j * self.latency_s
+
+
+def limits(workload: Workload, plan: TilePlan, arch: ArchConfig) -> Limits:
+    """Bounds every plan of the searched space obeys, from the layers whose unit is fixed (on macros
+    whatever the plan; a layer with a choice of unit may leave the macros):
+
+    - throughput at most f_clk x macros / (sum over their stages of vectors x macros of one replica x
+      cycles per MVM): every one of their MVMs on some macro, all the chip's macros busy all the time;
+    - latency at least max over them of ceil(V / r) x cycles per MVM, r = min(V, macros // replica
+      macros) the most replicas the chip holds: a replica makes its share of the V vectors one MVM at
+      a time;
+    - energy per inference at least their MVMs' actions priced (no buffer, link, digital or leakage
+      energy): the same per vector whatever the replicas, rounds or stores.
+    """
+    from accelsim.cost.energy import price
+    from accelsim.counts import ActionCounts
     from accelsim.hw.geometry import macro_geometry
+    from accelsim.mapping.evaluate import layer_counts
     from accelsim.units import MHZ
+    from accelsim.workload.kinds import KINDS
 
+    fixed = {layer.name for layer in workload.layers if KINDS[layer.kind].digital_option is None}
     cycles = macro_geometry(arch).cycles_per_mvm
-    work = sum(s.vectors * len(s.replicas[0].tiles) * cycles for s in plan.stages if s.replicas)
-    return arch.clock.frequency_mhz * MHZ * arch.chip.macros / work if work else math.inf
+    f_hz = arch.clock.frequency_mhz * MHZ
+    work, longest = 0, 0
+    for s in plan.stages:
+        if s.replicas and s.layer in fixed:
+            need = len(s.replicas[0].tiles)
+            work += s.vectors * need * cycles
+            if s.parts == 1:
+                most = max(1, min(s.vectors, arch.chip.macros // need))
+                longest = max(longest, -(-s.vectors // most) * cycles)
+    counts = layer_counts(plan, arch)
+    mvm = ActionCounts({a: sum(c.get(a, 0) for name, c in counts.items() if name in fixed) for a in MVM_ACTIONS})
+    return Limits(f_hz * arch.chip.macros / work if work else math.inf, longest / f_hz, price(mvm, arch).total_j)
 
 
-def check_constraints(constraints: tuple[Constraint, ...], plan: TilePlan, arch: ArchConfig) -> None:
-    """A constraint no plan can meet, refused before the search (ConfigError, exit 2)."""
-    ceiling = throughput_ceiling(plan, arch)
+def check_constraints(constraints: tuple[Constraint, ...], workload: Workload, plan: TilePlan,
+                      arch: ArchConfig) -> None:
+    """A constraint no plan can meet, refused before the search (ConfigError, exit 2): above the
+    throughput ceiling, below the latency, energy or EDP floor of :func:`limits`."""
+    lim = limits(workload, plan, arch)
+    why = {"throughput": (f"{lim.throughput_per_s:,.4g} inferences/s is the most this chip's {arch.chip.macros} "
+                          "macros can give, all busy all the time"),
+           "latency": (f"{lim.latency_s:.4g} s is the least: the slowest layer's MVMs on as many replicas as the "
+                       "chip holds"),
+           "energy": f"{lim.energy_j:.4g} J is the least: the energy of the network's MVMs alone",
+           "edp": f"{lim.edp_j_s:.4g} J s is the least: the least energy times the least latency"}
     for c in constraints:
-        if c.metric == "throughput" and c.op == ">=" and c.value > ceiling:
-            raise ConfigError(f"--constraint {c}: no plan reaches it; {ceiling:,.4g} inferences/s is the most "
-                              f"this chip's {arch.chip.macros} macros can give, all busy all the time")
+        bound = {"throughput": lim.throughput_per_s, "latency": lim.latency_s, "energy": lim.energy_j,
+                 "edp": lim.edp_j_s}[c.metric]
+        if c.op == ">=" and c.metric == "throughput" and c.value > bound or \
+                c.op == "<=" and c.metric != "throughput" and c.value < bound:
+            raise ConfigError(f"--constraint {c}: no plan reaches it; {why[c.metric]}")
 
 
 def map_workload(workload: Workload, arch: ArchConfig, objective: str, constraints: tuple[Constraint, ...] = (),
@@ -82,7 +134,7 @@ def map_workload(workload: Workload, arch: ArchConfig, objective: str, constrain
     check_workload(workload, arch)
     default_plan = make_plan(workload, arch, arch.mapping.schedule, batch)
     check_simulation(default_plan, workload, arch, RunOptions(batch=batch, mode=mode).resolved(arch), label)
-    check_constraints(constraints, default_plan, arch)
+    check_constraints(constraints, workload, default_plan, arch)
     found = search(workload, arch, objective, constraints, batch=batch, budget_s=budget_s, seed=seed,
                    keep=verify, progress=progress)
     clock = arch.clock.frequency_mhz * MHZ
