@@ -48,6 +48,8 @@ OBJECTIVES = ("throughput", "latency", "energy", "edp")
 ALL_UNITS_UP_TO = 4
 #: restarts in a row that do not improve a space's best end its search
 STALE_RESTARTS = 3
+#: the best screened global choices whose replicas get restarts (the others: the descents alone)
+RESTART_SPACES = 8
 #: the spaces whose best plan's tensor stores are searched
 STORE_SPACES = 3
 #: the best screened global choices whose rounds the dynamic program searches
@@ -506,9 +508,11 @@ def search(workload: Workload, arch: ArchConfig, objective: str, constraints: tu
             space = PlanSpace(workload, arch, schedule, reuse, units, batch, energy_pj, leak, flow, partition)
             if partition is not None and space.base.grouping == default_plan.grouping:
                 continue
+            # the best screened spaces get their restarts; the others their descents only
             step, states, f = _search_space(space, partition is None and (schedule, reuse, units) == (
-                arch.mapping.schedule, arch.mapping.input_reuse, default_units), default_plan, restarts, key,
-                stats, deadline, consider, rng, progress, step, total_steps)
+                arch.mapping.schedule, arch.mapping.input_reuse, default_units), default_plan,
+                restarts if n_combo < RESTART_SPACES else 0, key, stats, deadline, consider, rng, progress, step,
+                total_steps)
             if states is not None:
                 bests.append((key(f), len(bests), space, states, f))
     # 3. the stores of the best few spaces' best plans, one tensor at a time
