@@ -33,10 +33,10 @@ from bench_macro import cpu_name  # the benchmarks' folder is on the path of a s
 from accelsim.config import load_arch
 from accelsim.cost.energy import energy_per_action_pj, leakage_power_w
 from accelsim.mapper.run import map_workload
-from accelsim.mapper.search import PlanSpace, _units_choice, _variant
+from accelsim.mapper.spaces import PlanSpace, mapping_variant, unit_choices
 from accelsim.mapping import plan as make_plan
+from accelsim.mapping.choices import Choices
 from accelsim.workload import load_workload
-from accelsim.workload.kinds import KINDS
 
 ARCH = "mram72"
 CASES = ("kws_dscnn", "resnet18_imagenet")
@@ -66,13 +66,6 @@ def idlest_cpu(cpus: set[int], seconds: float = 0.3) -> int:
         return max(sorted(cpus), key=lambda c: after.get(c, 0) - before.get(c, 0))
     except (OSError, ValueError, IndexError):
         return min(cpus)
-
-
-def default_units(workload, arch) -> dict[str, bool]:
-    """The architecture's unit of every layer with a choice (as search() computes ``default_units``)."""
-    choosable = [layer.name for layer in workload.layers
-                 if KINDS[layer.kind].weights and KINDS[layer.kind].digital_option is not None]
-    return {n: KINDS[workload.layer(n).kind].runs_on_macros(arch.mapping) for n in choosable}
 
 
 def neighbours(space: PlanSpace, start, most: int = SAMPLE) -> list:
@@ -112,10 +105,10 @@ def evaluator_rate(name: str, arch, repeats: int) -> dict:
     workload = load_workload(name)
     batch = arch.simulation.batch
     schedule, reuse = arch.mapping.schedule, arch.mapping.input_reuse
-    units = default_units(workload, arch)
+    units = unit_choices(workload, arch)
     energy_pj, leak = energy_per_action_pj(arch), leakage_power_w(arch)
     cold, warm = [], []
-    greedy = make_plan(workload, _variant(arch, reuse, True), schedule, batch, _units_choice(units))
+    greedy = make_plan(workload, mapping_variant(arch, reuse, True), schedule, batch, Choices(units=units))
     for _ in range(repeats):
         # the plans are chosen in one space, priced in a fresh one (flow=False: as a throughput search)
         pick = PlanSpace(workload, arch, schedule, reuse, units, batch, energy_pj, leak, flow=False)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_cases import C, Case
 
 ROOT = Path(__file__).resolve().parent.parent
 DIGITS = ROOT / "workloads" / "data" / "digits_test.npz"
@@ -74,18 +75,6 @@ def _make(folder: Path, name: str, spec) -> None:
         raise TypeError(spec)
 
 
-@dataclass(frozen=True)
-class Case:
-    id: str
-    args: tuple[str, ...]
-    files: dict = field(default_factory=dict)
-    code: int = 2
-    says: tuple[str, ...] = ()
-    stream: str = "err"
-
-
-def C(id, *args, **kw) -> Case:  # noqa: N802 - a table row
-    return Case(id, tuple(args), **kw)
 
 
 SWEEP = ("name: s\nbase: mram72\nworkloads: [digits_cnn]\nparameters:\n  macro.adc.bits: [4]\nfixed:\n"

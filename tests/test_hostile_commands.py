@@ -17,10 +17,11 @@ import sqlite3
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cli_cases import C, Case
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -130,28 +131,6 @@ def _listing(folder: Path) -> set[str]:
 
 
 # ---- the rows -------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Case:
-    id: str
-    args: tuple[str, ...]
-    files: dict = field(default_factory=dict)
-    code: int = 2
-    #: substrings of stderr ("{tmp}" stands for the row's folder)
-    says: tuple[str, ...] = ()
-    #: substrings stderr must not hold
-    never: tuple[str, ...] = ()
-    #: run in a subprocess under LIMIT_BYTES and TIMEOUT_S (a refusal that guards a big allocation)
-    isolated: bool = False
-    #: a module the row needs (an extra), else it is skipped
-    needs: str | None = None
-    #: files the command leaves besides the row's own (its outputs)
-    leaves: frozenset = frozenset()
-    #: where the message goes: stderr, or stdout (validate reports on stdout)
-    stream: str = "err"
-
-
-def C(id, *args, **kw) -> Case:  # noqa: N802 - a table row
-    return Case(id, tuple(args), **kw)
 
 
 LAYER = "name: w\ninput_shape: {shape}\nlayers:\n  - {layer}\n"

@@ -7,7 +7,8 @@ import pytest
 
 from accelsim.config import load_arch
 from accelsim.cost.energy import energy_per_action_pj, leakage_power_w
-from accelsim.mapper.search import METRICS, OBJECTIVES, enumerate_space, score_key, search
+from accelsim.mapper.enumerate import enumerate_space
+from accelsim.mapper.search import METRICS, OBJECTIVES, score_key, search
 from accelsim.workload import workload_from_dict
 
 MLP3 = {"name": "mlp3", "input_shape": [6, 64], "layers": [

@@ -121,10 +121,10 @@ def best_partition(workload: Workload, arch: ArchConfig, schedule: str, input_re
     rounds are the planner's (a layer split along K) or the deadline passes first."""
     import time
 
-    from accelsim.mapper.search import RoundSpace, _variant
+    from accelsim.mapper.spaces import RoundSpace, mapping_variant
     from accelsim.mapping.planner import one_round, prepare
 
-    variant = _variant(arch, input_reuse, replicate=False)
+    variant = mapping_variant(arch, input_reuse, replicate=False)
     works, consumers, outputs = prepare(workload, variant, units)
     seq = atoms(works, arch.chip.macros)
     if seq is None or len(seq) < 2:

@@ -20,6 +20,7 @@ from accelsim.config.arch import ArchConfig
 from accelsim.config.options import RunOptions
 from accelsim.errors import ConfigError
 from accelsim.mapper.search import METRICS, Constraint, score_key, search
+from accelsim.mapper.spaces import unit_choices
 from accelsim.mapping.evaluate import Figures
 from accelsim.mapping.plan import TilePlan
 from accelsim.results.mapping import Change, MapResult, ParetoPoint, PlacedLayer, PlanScore
@@ -76,9 +77,9 @@ def limits(workload: Workload, plan: TilePlan, arch: ArchConfig) -> Limits:
     from accelsim.hw.geometry import macro_geometry
     from accelsim.mapping.evaluate import layer_counts
     from accelsim.units import MHZ
-    from accelsim.workload.kinds import KINDS
 
-    fixed = {layer.name for layer in workload.layers if KINDS[layer.kind].digital_option is None}
+    choosable = unit_choices(workload, arch)
+    fixed = {layer.name for layer in workload.layers if layer.name not in choosable}
     cycles = macro_geometry(arch).cycles_per_mvm
     f_hz = arch.clock.frequency_mhz * MHZ
     work, longest = 0, 0

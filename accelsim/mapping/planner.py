@@ -24,6 +24,15 @@ from dataclasses import dataclass, replace
 from accelsim.config.arch import ArchConfig, Schedule
 from accelsim.errors import ConfigError
 from accelsim.hw.geometry import macro_geometry
+from accelsim.mapping.choices import (
+    NETWORK_INPUT,
+    Choices,
+    check_capacities,
+    check_tensor,
+    given_replicas,
+    given_rounds,
+    tensor_options,
+)
 from accelsim.mapping.demand import Demand, DemandModel
 from accelsim.mapping.plan import (
     LayerMapping,
@@ -43,8 +52,6 @@ from accelsim.mapping.streaming import check_staging, k_part_fields, psum_placem
 from accelsim.mapping.windows import row_window
 from accelsim.units import BITS_PER_KIB, ceil_div
 from accelsim.workload import LayerInfo, Workload
-
-NETWORK_INPUT = "input"
 
 
 @dataclass(frozen=True)
@@ -80,24 +87,6 @@ class LayerWork:
     @property
     def macros(self) -> int:
         return sum(len(g) for g in self.column_groups)
-
-
-@dataclass(frozen=True)
-class Choices:
-    """Decisions that replace the planner's own rules (:mod:`accelsim.mapping.space` checks them).
-
-    Each field left None keeps the rule: ``units`` (layer -> on macros) for
-    the layers with a digital option; ``rounds``, per round its (layer,
-    column groups) in layer order (:func:`form_rounds` otherwise); per round,
-    ``replicas`` (layer -> the macros of each replica, in tile order; every
-    macro stage of a round given, no replicas added) and ``tensors`` (tensor
-    -> (store, tile, capacity rows), checked by :func:`_check_tensor`).
-    """
-
-    units: dict[str, bool] | None = None
-    rounds: tuple[tuple[tuple[str, tuple[int, ...]], ...], ...] | None = None
-    replicas: tuple[dict[str, tuple[tuple[int, ...], ...]], ...] | None = None
-    tensors: tuple[dict[str, tuple[str, int | None, int | None]], ...] | None = None
 
 
 def accumulator_bits(layer: LayerInfo, arch: ArchConfig) -> int | None:
@@ -294,52 +283,7 @@ def form_rounds(works: list[LayerWork], macros: int) -> list[list[tuple[LayerWor
     return [r for r in rounds if r]
 
 
-def given_rounds(works: list[LayerWork], rounds, macros: int) -> list[list[tuple[LayerWork, tuple[int, ...]]]]:
-    """The rounds a plan gives, (layer, column groups) each, checked: every layer once or in
-    consecutive rounds, in layer order; each column group of a layer once, in order; a round's
-    weight tiles no more than the chip's ``macros``. A ConfigError names the first that breaks a rule."""
-    by_name = {w.layer.name: w for w in works}
-    order = {w.layer.name: i for i, w in enumerate(works)}
-    out: list[list[tuple[LayerWork, tuple[int, ...]]]] = []
-    seen: dict[str, list[int]] = {}
-    last = -1
-    for r, items in enumerate(rounds):
-        placed: list[tuple[LayerWork, tuple[int, ...]]] = []
-        used = 0
-        for name, groups in items:
-            w = by_name.get(name)
-            if w is None:
-                raise ConfigError(f"round {r}: layer {name!r} is not in the workload")
-            if order[name] < last or order[name] == last and placed:  # a layer goes on in the next round only
-                raise ConfigError(f"round {r}: layer {name!r} is out of layer order")
-            last = order[name]
-            want = len(w.column_groups) if w.on_macros else 0
-            done = seen.setdefault(name, [])
-            if w.on_macros and (not groups or list(groups) != list(range(len(done), len(done) + len(groups)))):
-                raise ConfigError(f"round {r}: layer {name!r} takes column groups {list(groups)}; the next are "
-                                  f"{len(done)}.. of its {want}, in order")
-            if not w.on_macros and (groups or name in seen and seen[name] != []):
-                raise ConfigError(f"round {r}: layer {name!r} runs in a digital unit: once, with no column groups")
-            done += list(groups)
-            if not w.on_macros:
-                seen[name] = [-1]
-            used += sum(len(w.column_groups[g]) for g in groups)
-            placed.append((w, tuple(groups)))
-        if used > macros:
-            raise ConfigError(f"round {r}: its weight tiles need {used} macros; the chip has {macros}")
-        if not placed:
-            raise ConfigError(f"round {r} has no layer")
-        out.append(placed)
-    for w in works:
-        got = seen.get(w.layer.name)
-        if got is None or w.on_macros and len(got) != len(w.column_groups):
-            raise ConfigError(f"layer {w.layer.name!r}: the plan's rounds take "
-                              f"{0 if got is None else len(got)} of its {len(w.column_groups)} column group(s)"
-                              if w.on_macros else f"layer {w.layer.name!r} is in none of the plan's rounds")
-    return out
-
-
-class _MacroPool:
+class MacroPool:
     """Free macros by tile; a stage goes to an empty tile when it fits in one."""
 
     def __init__(self, tiles: int, per_tile: int):
@@ -398,29 +342,6 @@ def _replica(tiles: list[WeightTile], macros: list[int], per_tile: int) -> Repli
     return Replica(placed, placed[0].tile)
 
 
-def _given_replicas(given: dict[str, tuple[tuple[int, ...], ...]], w: LayerWork, need: int,
-                    parts_of: dict[str, int]) -> tuple[tuple[int, ...], ...]:
-    """The replicas ``given`` for ``w``'s stage, checked: at least one, each of ``need`` macros,
-    no more than the stage has vectors, and one only for a layer that runs in several rounds."""
-    name = w.layer.name
-    reps = given.get(name)
-    if not reps:
-        raise ConfigError(f"{name}: the plan gives this round no replica of the layer; "
-                          f"it needs {need} macro(s) for its weight tiles")
-    for k, macros in enumerate(reps):
-        if len(macros) != need:
-            raise ConfigError(f"{name}: replica {k} has {len(macros)} macro(s); the layer's weight tiles "
-                              f"in this round need {need}")
-    if len(reps) > 1 and parts_of[name] > 1:
-        raise ConfigError(f"{name}: {len(reps)} replicas of a layer that runs in {parts_of[name]} rounds; "
-                          "a layer split across rounds has one copy of each part")
-    vectors = w.out_rows * w.vectors_per_row
-    if len(reps) > vectors:
-        raise ConfigError(f"{name}: {len(reps)} replicas for {vectors} vector(s) per inference; "
-                          "a replica with no vector is not a replica")
-    return reps
-
-
 def _merge(base: Demand, extra: Demand) -> Demand:
     out = dict(base)
     for k, v in extra.items():
@@ -451,7 +372,7 @@ def _bound(per_stage: list[Demand], total: Demand, schedule: Schedule) -> tuple[
     return worst, (max(own, default=0) if schedule == "pipelined" else sum(own))
 
 
-def _tile_preference(st: Stage, stages: list[Stage], tensors: tuple[TensorPlacement, ...],
+def tile_preference(st: Stage, stages: list[Stage], tensors: tuple[TensorPlacement, ...],
                      tiles: int) -> list[int]:
     """Tiles to try for a replica of ``st``, most local first.
 
@@ -474,7 +395,7 @@ def _tile_preference(st: Stage, stages: list[Stage], tensors: tuple[TensorPlacem
 
 
 def _replicate(stages: list[Stage], tiles_of: list[list[WeightTile]], replicable: list[bool],
-               tensors: tuple[TensorPlacement, ...], pool: _MacroPool, arch: ArchConfig,
+               tensors: tuple[TensorPlacement, ...], pool: MacroPool, arch: ArchConfig,
                schedule: Schedule) -> list[Stage]:
     """Add replicas on spare macros while the bottleneck model says they help.
 
@@ -484,7 +405,7 @@ def _replicate(stages: list[Stage], tiles_of: list[list[WeightTile]], replicable
     its resource demands, sorted from the busiest down, compare smaller. Of
     those it takes the one with the least busy resource, then the fewest
     resources that busy (stages tied at the top are relieved one by one), then
-    the fewest link cycles, then the most local tile (:func:`_tile_preference`).
+    the fewest link cycles, then the most local tile (:func:`tile_preference`).
     It stops when no candidate improves the round. The plan kept is the last
     one whose bound (:func:`_bound`: busiest resource and latency estimate)
     improved on one and worsened neither: replicas added after it relieved a
@@ -505,7 +426,7 @@ def _replicate(stages: list[Stage], tiles_of: list[list[WeightTile]], replicable
             if not replicable[i] or need > pool.spare or len(st.replicas) >= st.vectors:
                 continue
             others = _less(total, per_stage[i])
-            prefer = _tile_preference(st, stages, tensors, len(pool.free))
+            prefer = tile_preference(st, stages, tensors, len(pool.free))
             tried: set[tuple[int, ...]] = set()
             for rank, start in enumerate(t for t in prefer if pool.free[t]):
                 macros = pool.peek_from([start, *prefer], need)
@@ -551,7 +472,7 @@ def place_round(index: int, items, arch: ArchConfig, consumers: dict[str, list[s
     """
     kept = {} if kept is None else kept
     chip = arch.chip
-    pool = _MacroPool(chip.tiles, chip.macros_per_tile)
+    pool = MacroPool(chip.tiles, chip.macros_per_tile)
     stage_tiles: list[list[WeightTile]] = []
     replicas: list[list[Replica]] = []
     home_of: dict[str, int] = {}
@@ -563,7 +484,7 @@ def place_round(index: int, items, arch: ArchConfig, consumers: dict[str, list[s
                               "only a layer on macros has replicas")
         if w.on_macros and replicas_given is not None:
             reps = [_replica(tiles, pool.claim(macros, w.layer.name, k), chip.macros_per_tile)
-                    for k, macros in enumerate(_given_replicas(replicas_given, w, len(tiles), parts_of))]
+                    for k, macros in enumerate(given_replicas(replicas_given, w, len(tiles), parts_of))]
             home_of[w.layer.name] = reps[0].home_tile
         elif w.on_macros:
             reps = [_replica(tiles, pool.take(len(tiles)), chip.macros_per_tile)]
@@ -625,7 +546,7 @@ def _place_tensors(index, items, stages, arch, consumers, produced_in, outputs,
     stored tables the round's lookups read are placed last (:func:`_place_tables`). Each tensor
     goes to the first of its producer's tile buffer, then the global buffer, whole, then as a
     window, that has room; ``given`` replaces that rule for the tensors it names
-    (:func:`_check_tensor`)."""
+    (:func:`accelsim.mapping.choices.check_tensor`)."""
     chip = arch.chip
     tile_free = [int(chip.tile_buffer_kib * BITS_PER_KIB)] * chip.tiles
     global_free = int(chip.global_buffer_kib * BITS_PER_KIB) - reserved
@@ -634,7 +555,7 @@ def _place_tensors(index, items, stages, arch, consumers, produced_in, outputs,
     for opt in tensor_options(items, stages, consumers, produced_in, outputs, schedule, arch):
         if opt.name in given:
             store, tile, cap = given[opt.name]
-            _check_tensor(opt, store, tile, cap, chip.tiles)
+            check_tensor(opt, store, tile, cap, chip.tiles)
             placed.append(TensorPlacement(opt.name, store, tile, opt.rows, opt.row_bits, cap))
             continue
         for cap in opt.capacities:
@@ -648,14 +569,14 @@ def _place_tensors(index, items, stages, arch, consumers, produced_in, outputs,
                 break
         else:
             placed.append(TensorPlacement(opt.name, "offchip", None, opt.rows, opt.row_bits, None))
-    tables = _place_tables(items, arch, global_free)
     if given:
-        unknown = sorted(set(given) - {t.tensor for t in placed} - {t.tensor for t in tables})
+        names = [t.tensor for t in placed] + [i.tensor for w, _ in items for i in w.inputs if i.table]
+        unknown = sorted(set(given) - set(names))
         if unknown:
             raise ConfigError(f"tensor {unknown[0]!r}: round {index} has no such tensor; its tensors are "
-                              f"{', '.join(t.tensor for t in placed + list(tables))}")
-        global_free = _check_capacities(placed, arch, reserved)
-        tables = _place_tables(items, arch, global_free)
+                              f"{', '.join(names)}")
+        global_free = check_capacities(placed, arch, reserved)
+    tables = _place_tables(items, arch, global_free)
     for t in tables:
         if t.tensor in given:
             store = given[t.tensor][0]
@@ -669,101 +590,6 @@ def _place_tensors(index, items, stages, arch, consumers, produced_in, outputs,
             t = replace(t, store=store)
         placed.append(t)
     return tuple(placed)
-
-
-@dataclass(frozen=True)
-class TensorOption:
-    """What the placement rules allow one tensor of a round: its rows, its producer's home tile,
-    whether it must be off-chip, and the capacities (whole, then window) it may have on chip."""
-
-    name: str
-    rows: int
-    row_bits: int
-    home: int
-    offchip_only: bool
-    capacities: tuple[int, ...]
-    reason: str = ""
-
-
-def tensor_options(items, stages, consumers, produced_in, outputs, schedule: Schedule,
-                   arch: ArchConfig) -> list[TensorOption]:
-    """The activation tensors a round reads or writes, in the order they are placed, with what the
-    rules allow each (see :func:`_place_tensors`)."""
-    here = {w.layer.name for w, _ in items}
-    shapes = {w.layer.name: w.layer.out_shape for w, _ in items}
-    home = {s.layer: s.home_tile for s in stages}
-    windows: dict[str, list[tuple[RowWindow, int]]] = {}
-    read_here: dict[str, tuple[int, ...]] = {}
-    for w, _ in items:
-        for inp in w.inputs:
-            if inp.table:
-                continue
-            windows.setdefault(inp.tensor, []).append((inp.window, w.out_rows))
-            read_here.setdefault(inp.tensor, w.layer.in_shapes[[i.tensor for i in w.inputs].index(inp.tensor)])
-    out = []
-    for name, shape in list(read_here.items()) + [(n, shapes[n]) for n in shapes if n not in read_here]:
-        rows = row_layout(shape)[0]
-        rbits = row_bits(shape, arch.chip.activation_bits)
-        reason = ("it is the network's input, read from off-chip memory" if name == NETWORK_INPUT else
-                  "it is produced in another round" if name not in here else
-                  "it is an output of the network" if name in outputs else
-                  "its producer runs in several rounds" if len(produced_in.get(name, ())) > 1 else
-                  "a consumer runs in another round or in several"
-                  if any(c not in here or len(produced_in[c]) > 1 for c in consumers.get(name, ())) else "")
-        if reason:
-            out.append(TensorOption(name, rows, rbits, 0, True, (), reason))
-            continue
-        window = max(w.buffer_rows(rows, out_rows) for w, out_rows in windows[name])
-        whole_only = len(consumers[name]) > 1 or schedule == "layer_by_layer"
-        out.append(TensorOption(name, rows, rbits, home[name], False,
-                                (rows,) if whole_only or window >= rows else (rows, window)))
-    return out
-
-
-def _check_tensor(opt: TensorOption, store: str, tile: int | None, cap: int | None, tiles: int) -> None:
-    """A given store for ``opt``, checked against the rules; a ConfigError naming the one it breaks."""
-    what = f"tensor {opt.name!r}"
-    if store == "offchip":
-        if tile is not None or cap is not None:
-            raise ConfigError(f"{what}: an off-chip tensor has no tile and no capacity")
-        return
-    if opt.offchip_only:
-        raise ConfigError(f"{what} must be off-chip: {opt.reason}")
-    if store == "tile":
-        if tile is None or not 0 <= tile < tiles:
-            raise ConfigError(f"{what}: store tile needs a tile 0..{tiles - 1}, got {tile}")
-    elif store == "global":
-        if tile is not None:
-            raise ConfigError(f"{what}: the global buffer has no tile, got tile {tile}")
-    else:
-        raise ConfigError(f"{what}: store must be tile, global or offchip, got {store!r}")
-    if cap is None or not min(opt.capacities) <= cap <= opt.rows:
-        least = min(opt.capacities)
-        hint = "its rows, whole" if least == opt.rows else f"{least} (its consumers' window) to {opt.rows} (whole)"
-        raise ConfigError(f"{what}: capacity {cap} rows; it may hold {hint}")
-
-
-def _check_capacities(placed: list[TensorPlacement], arch: ArchConfig, reserved: int) -> int:
-    """The round's tensors against the buffers' sizes; the global buffer's bits left, else a ConfigError."""
-    chip = arch.chip
-    tile_cap = int(chip.tile_buffer_kib * BITS_PER_KIB)
-    used = [0] * chip.tiles
-    global_used = reserved
-    for t in placed:
-        if t.store == "tile":
-            used[t.tile] += t.capacity_rows * t.row_bits
-        elif t.store == "global":
-            global_used += t.capacity_rows * t.row_bits
-    for tile, bits in enumerate(used):
-        if bits > tile_cap:
-            names = ", ".join(t.tensor for t in placed if t.store == "tile" and t.tile == tile)
-            raise ConfigError(f"tile{tile} buffer: the plan puts {bits:,} bits there ({names}); it holds "
-                              f"{tile_cap:,} (chip.tile_buffer_kib = {chip.tile_buffer_kib})")
-    global_cap = int(chip.global_buffer_kib * BITS_PER_KIB)
-    if global_used > global_cap:
-        raise ConfigError(f"global buffer: the plan puts {global_used:,} bits there; it holds {global_cap:,} "
-                          f"(chip.global_buffer_kib = {chip.global_buffer_kib})")
-    return global_cap - global_used
 
 
 def _place_tables(items, arch: ArchConfig, global_free: int) -> tuple[TensorPlacement, ...]:
@@ -867,7 +693,3 @@ def plan(workload: Workload, arch: ArchConfig, schedule: Schedule | None = None,
     return TilePlan(workload=workload.name, arch=arch.name, rounds=rounds, layers=tuple(layers),
                     macros=arch.chip.macros, cells_per_macro=cells_per_macro, batch=batch, grouping=grouping)
 
-
-MacroPool = _MacroPool
-"""The planner's pool of free macros by tile (the mapping search places replicas with it too)."""
-tile_preference = _tile_preference

@@ -190,7 +190,8 @@ def load_spec(path: str | Path) -> tuple[PlanSpec, Any]:
 def build(spec: PlanSpec, workload: Workload, arch: ArchConfig, *, source: str = "plan", smap=None,
           batch: int | None = None) -> TilePlan:
     """The :class:`TilePlan` a plan describes, every decision checked (module docstring)."""
-    from accelsim.mapping.planner import Choices, plan
+    from accelsim.mapping.choices import Choices
+    from accelsim.mapping.planner import plan
     from accelsim.workload.kinds import KINDS
 
     check_matches(spec, workload, arch, source, smap)

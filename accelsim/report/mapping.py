@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from accelsim.report.console import Col, pct, si, table
+from accelsim.report.console import Col, si, table
 from accelsim.results.mapping import MapResult
-
-_CAUSE = {"macro": "macro evaluation"}
 
 
 def headline(r: MapResult) -> str:
@@ -91,4 +89,4 @@ def missed_lines(r: MapResult) -> list[str]:
 
 
 __all__ = ["breakdown_table", "changes_table", "figures_table", "headline", "missed_lines", "pareto_table",
-           "placement_table", "pct"]
+           "placement_table"]
