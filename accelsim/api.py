@@ -104,6 +104,7 @@ def simulate(arch: ArchConfig, workload: Workload, options: RunOptions | None = 
     from accelsim.engine.steady import measure_steady_state
     from accelsim.mapping import plan as make_plan
     from accelsim.mapping.budget import check_simulation, check_workload
+    from accelsim.mapping.system import check_host, on_system
     from accelsim.mapping.whatif import what_would_help
 
     options = options or RunOptions()
@@ -115,6 +116,9 @@ def simulate(arch: ArchConfig, workload: Workload, options: RunOptions | None = 
         from accelsim.mapping.streaming import for_batch
 
         tile_plan = for_batch(tile_plan, opts.batch)
+    chip_rounds = len(tile_plan.rounds) if tile_plan.macros < arch.total_macros else None
+    tile_plan = on_system(tile_plan, arch)  # a system of several chips: one chip round per chip
+    check_host(tile_plan, arch, opts.batch)
     check_simulation(tile_plan, workload, arch, opts, "simulation.batch" if options.batch is None else "batch")
     engine = simulate_plan(tile_plan, arch, replace(opts, record_path=opts.batch == 1))
     alone = engine if opts.batch == 1 else simulate_plan(
@@ -124,6 +128,8 @@ def simulate(arch: ArchConfig, workload: Workload, options: RunOptions | None = 
         tile_plan, arch, opts, bound=(bottleneck.bound_resource, int(bottleneck.bound_cycles_per_inference))
     ) if len(tile_plan.rounds) == 1 else None
     result = _run_result(arch, workload, tile_plan, engine, alone, opts, steady, bottleneck)
+    if arch.chips > 1:
+        result = replace(result, system=_system_figures(arch, tile_plan, engine, chip_rounds, opts.batch))
     if options.verify:
         result = replace(result, what_if_verified=verify_what_if(tile_plan, arch, opts, bottleneck))
     return result
@@ -192,6 +198,77 @@ def _run_result(arch: ArchConfig, workload: Workload, plan, engine, alone, opts:
         peak_buffer_bits=engine.peak_buffer_bits, layers=tuple(layers), events=engine.events,
         macros_per_tile=arch.chip.macros_per_tile, trace=engine.trace, trace_truncated=engine.trace_truncated,
         **vars(figures))
+
+
+def _system_figures(arch: ArchConfig, plan, engine, chip_rounds: int | None, batch: int):
+    """Per chip: its macros' use and its layers; per chip-to-chip link: its load (docs/reports.md)."""
+    from accelsim.counts import Action
+    from accelsim.results.run import ChipFigures, LinkLoad, SystemFigures
+
+    per = arch.chip.macros
+    total = engine.total_cycles
+    chips = []
+    for c in range(arch.chips):
+        used = {p.macro for r in plan.rounds for p in r.programs if p.macro // per == c}
+        busy = sum(engine.macro_busy_cycles[c * per:(c + 1) * per])
+        layers = tuple(dict.fromkeys(st.layer for r in plan.rounds for st in r.stages
+                                     if st.home_tile // arch.chip.tiles == c))
+        chips.append(ChipFigures(c, len(used), busy / (per * total) if total else 0.0, layers))
+    links = tuple(LinkLoad(r.name, r.busy_cycles, r.busy_cycles / total if total else 0.0)
+                  for r in engine.resources if r.name.startswith("chip link") or r.name == "host memory port")
+    return SystemFigures(
+        chips=arch.chips, topology=arch.system.topology,
+        chips_needed=chip_rounds if chip_rounds is not None else len(plan.rounds),
+        per_chip=tuple(chips), links=links,
+        chip_link_bits_per_inference=engine.counts[Action.CHIP_LINK_BITS] / batch,
+        host_bits_per_inference=engine.offchip_bits / batch)
+
+
+def size_counts(needed: int, most: int | None = None) -> tuple[int, ...]:
+    """The system sizes ``accelsim size`` tries: 1, 2, 4, ... below ``needed``, and ``needed``
+    (at most ``most`` chips, when given)."""
+    top = needed if most is None else min(needed, most)
+    sizes, n = [], 1
+    while n < top:
+        sizes.append(n)
+        n *= 2
+    return (*sizes, top)
+
+
+def size_system(chip: ArchConfig, system: ArchConfig, workload: Workload, options: RunOptions | None = None,
+                *, most: int | None = None, progress=None):
+    """``workload`` on systems of ``chip`` s joined as ``system`` (an architecture with a system
+    section: its links and host memory) at each size of :func:`size_counts`: the chips it needs with
+    no reprogramming, and each size's figures."""
+    from accelsim.mapping import plan as make_plan
+    from accelsim.mapping.budget import check_workload
+    from accelsim.results.system import SizePoint, SizeResult
+
+    if system.system is None:
+        raise ValueError("size_system takes a system: an architecture with a system section")
+    options = options or RunOptions()
+    chip = chip.model_copy(update={"system": None})
+    opts = replace(options, verify=False).resolved(chip)
+    check_workload(workload, chip)
+    chip_plan = make_plan(workload, chip, opts.schedule, opts.batch)
+    needed = len(chip_plan.rounds)
+    sizes = size_counts(needed, most)
+    points = []
+    for i, n in enumerate(sizes):
+        arch = chip.model_copy(update={"name": f"{chip.name} x{n}",
+                                       "system": system.system.model_copy(update={"chips": n})})
+        r = simulate(arch, workload, replace(options, progress=None, trace_max_events=0), tile_plan=chip_plan)
+        links = r.system.chip_link_bits_per_inference if r.system else 0.0
+        host = r.system.host_bits_per_inference if r.system else r.offchip_bits_per_inference
+        points.append(SizePoint(
+            chips=n, rounds=r.rounds, throughput_inferences_per_s=r.throughput_inferences_per_s,
+            latency_s=r.latency_s, energy_per_inference_j=r.energy_per_inference_j, area_mm2=r.area_mm2,
+            effective_tops_per_w=r.effective_tops_per_w, macro_utilization=r.macro_utilization,
+            chip_link_bits_per_inference=links, host_bits_per_inference=host, bound_resource=r.bound_resource))
+        if progress is not None:
+            progress(i + 1, len(sizes))
+    return SizeResult(workload=workload.name, arch=chip.name, system=system.name, chips_needed=needed,
+                      batch=opts.batch, points=tuple(points))
 
 
 def verify_what_if(tile_plan, arch: ArchConfig, opts, bottleneck) -> tuple[VerifiedWhatIf, ...]:

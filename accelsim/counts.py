@@ -23,6 +23,7 @@ class Action(str, Enum):
     TILE_BUFFER_BITS = "tile_buffer_bits"   #: bits read from or written to a tile activation buffer
     GLOBAL_BUFFER_BITS = "global_buffer_bits"  #: bits read from or written to the global buffer
     LINK_BIT_HOPS = "link_bit_hops"         #: bits moved one hop on the interconnect
+    CHIP_LINK_BITS = "chip_link_bits"       #: bits moved one hop over a chip-to-chip link (a system)
     DIGITAL_OPS = "digital_ops"             #: digital-unit operations (accumulate, normalise, activate, pool)
     MRAM_WRITE_BITS = "mram_write_bits"     #: MRAM bits programmed
     OFFCHIP_BITS = "offchip_bits"           #: bits read from or written to off-chip memory through the off-chip port

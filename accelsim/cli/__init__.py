@@ -24,6 +24,7 @@ from accelsim.cli import (
     cmd_run,
     cmd_show,
     cmd_silicon,
+    cmd_size,
     cmd_sweep,
     cmd_sweep_report,
     cmd_validate,
@@ -32,7 +33,7 @@ from accelsim.cli import (
 from accelsim.errors import EXIT_FAILURE, EXIT_USAGE, AccelsimError
 
 #: the sub-command modules, in the order --help lists them
-COMMANDS = (cmd_run, cmd_map, cmd_accuracy, cmd_workload, cmd_import, cmd_macro, cmd_silicon, cmd_sweep, cmd_sweep_report,
+COMMANDS = (cmd_run, cmd_map, cmd_size, cmd_accuracy, cmd_workload, cmd_import, cmd_macro, cmd_silicon, cmd_sweep, cmd_sweep_report,
             cmd_validate, cmd_list, cmd_show)
 
 

@@ -1,4 +1,4 @@
-"""``accelsim list``: the built-in architectures, macro library, workloads and sweeps."""
+"""``accelsim list``: the built-in architectures, macro library, workloads, systems and sweeps."""
 
 from __future__ import annotations
 
@@ -15,16 +15,17 @@ SECTIONS = (
     ("macro_library", "macro library: published macros (--arch NAME; accelsim silicon compares each with "
                       "its paper)", lambda b: b.library),
     ("workloads", "workloads (accelsim run NAME)", lambda b: b.kind == "workload"),
+    ("systems", "systems of several chips (accelsim run WORKLOAD --system NAME)", lambda b: b.kind == "system"),
     ("sweeps", "sweeps (accelsim sweep NAME)", lambda b: b.kind == "sweep"),
     ("other", "other shipped files", lambda b: b.kind is None),
 )
 
 
 def register(sub) -> None:
-    p = sub.add_parser("list", help="list the built-in architectures, macro library, workloads and sweeps",
+    p = sub.add_parser("list", help="list the built-in architectures, macro library, workloads, systems and sweeps",
                        description="List the files shipped with accelsim that every command takes by short "
                        "name, from any directory: architectures (--arch), the macro library's published "
-                       "macros (also architectures: --arch macros/NAME), workloads and sweeps, each with "
+                       "macros (also architectures: --arch macros/NAME), workloads, systems (--system) and sweeps, each with "
                        "the description its file gives.")
     p.add_argument("--json", action="store_true", help="print JSON only (machine-readable)")
     p.set_defaults(func=run)

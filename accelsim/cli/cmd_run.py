@@ -9,8 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from accelsim.api import RunOptions, simulate
-from accelsim.cli.common import add_arch, add_input_shape, input_shapes_of
-from accelsim.config import load_arch
+from accelsim.cli.common import add_arch, add_input_shape, add_system, input_shapes_of, load_machine
 from accelsim.errors import ConfigError, UsageError
 from accelsim.files import check_output_file, check_output_folder, write_atomic
 from accelsim.plain import plain
@@ -45,6 +44,7 @@ def register(sub) -> None:
     p.add_argument("workload", nargs="?", default="kws_dscnn",
                    help="workload YAML path or built-in name (default: kws_dscnn)")
     add_arch(p)
+    add_system(p)
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print JSON only (machine-readable)")
     fmt.add_argument("--csv", nargs="?", const="layers", choices=("layers", "summary"), metavar="TABLE",
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if args.seed is not None:
         overrides.append(f"simulation.seed={args.seed}")
-    arch = load_arch(args.arch, overrides)
+    arch = load_machine(args, overrides)
     workload = load_workload(args.workload, input_shapes_of(args))
     tile_plan, schedule = None, args.schedule
     if args.plan:
@@ -152,6 +152,11 @@ def run(args: argparse.Namespace) -> int:
         con.print(what_if_table(result))
         con.print(energy_table(result))
         con.print(area_table(result))
+        if result.system is not None:
+            from accelsim.report.system import chips_table, links_table
+
+            con.print(chips_table(result))
+            con.print(links_table(result))
         for t in layer_tables(result, args.layers):
             con.print(t)
         if study is not None:

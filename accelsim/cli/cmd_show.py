@@ -80,8 +80,8 @@ def resolved(name: str, overrides=(), input_shapes=None) -> tuple[str, Path, dic
         raise UsageError(f"{name!r} names " + " and ".join(f"the built-in {WHAT[k]} {p}" for k, p in found)
                          + "; give the path of the one to show")
     kind, path = found[0]
-    if overrides and kind != "arch":
-        raise UsageError(f"--set overrides an architecture's fields; {name} is a {WHAT[kind]}")
+    if overrides and kind not in ("arch", "system"):
+        raise UsageError(f"--set overrides an architecture's or a system's fields; {name} is a {WHAT[kind]}")
     if input_shapes and kind != "workload":
         raise UsageError(f"--input-shape is for an ONNX model; {name} is a{'n' if kind == 'arch' else ''} "
                          f"{WHAT[kind]}")
@@ -89,6 +89,10 @@ def resolved(name: str, overrides=(), input_shapes=None) -> tuple[str, Path, dic
         return kind, path, load_arch(path, overrides).model_dump(mode="json", by_alias=True)
     if kind == "workload":
         return kind, path, _workload(path, input_shapes)
+    if kind == "system":  # the chip's architecture with the system section: what every command reads
+        from accelsim.config.system import load_system
+
+        return kind, path, load_system(path, overrides).model_dump(mode="json", by_alias=True)
     from accelsim.sweep.runner import load_sweep
 
     return kind, path, load_sweep(path).spec.model_dump(mode="json", by_alias=True)

@@ -1,4 +1,4 @@
-"""``accelsim validate``: check architecture, workload and sweep files."""
+"""``accelsim validate``: check architecture, workload, system and sweep files."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from accelsim.workload import load_workload
 
 
 def register(sub) -> None:
-    p = sub.add_parser("validate", help="check architecture, workload and sweep files",
+    p = sub.add_parser("validate", help="check architecture, workload, system and sweep files",
                        description="Check each file: say what it is and whether it is valid. "
-                       "Takes architecture, workload and sweep YAMLs and ONNX models, by path or by "
+                       "Takes architecture, workload, system and sweep YAMLs and ONNX models, by path or by "
                        "built-in name (mram72, kws_dscnn, kws_adc_array_input; accelsim list shows "
                        "them); a file's kind is read from its content. "
                        "Exit 0 when all are valid, 2 otherwise.")
@@ -30,6 +30,10 @@ def check(path: Path, kind: str) -> tuple[str, str]:
         return "sweep", load_sweep(path).spec.name
     if kind == "workload":
         return ("workload (ONNX)" if path.suffix.lower() == ".onnx" else "workload"), load_workload(path).name
+    if kind == "system":
+        from accelsim.config.system import load_system
+
+        return "system", load_system(path).name
     return "architecture", load_arch(path).name
 
 

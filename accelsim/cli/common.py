@@ -22,6 +22,28 @@ def add_arch(parser: argparse.ArgumentParser) -> None:
     add_set(parser)
 
 
+def add_system(parser: argparse.ArgumentParser) -> None:
+    """``--system SYSTEM``: several chips with links between them, instead of one ``--arch`` chip."""
+    parser.add_argument("--system", metavar="SYSTEM",
+                        help="system YAML path or built-in name, e.g. mram72x4_ucie: several chips of one "
+                        "architecture and the links between them (docs/systems.md); replaces --arch")
+
+
+def load_machine(args: argparse.Namespace, overrides):
+    """The architecture ``--arch`` names, or the system ``--system`` names (a UsageError for both)."""
+    from accelsim.config import load_arch
+    from accelsim.errors import UsageError
+
+    if getattr(args, "system", None):
+        if args.arch != "mram72":
+            raise UsageError(f"--system {args.system} names its chips' architecture (its arch key); "
+                             f"leave --arch {args.arch} out, or use --set to change the chip")
+        from accelsim.config.system import load_system
+
+        return load_system(args.system, overrides)
+    return load_arch(args.arch, overrides)
+
+
 def add_set(parser: argparse.ArgumentParser) -> None:
     """``--set KEY=VALUE`` (repeatable): dotted-path overrides of the architecture."""
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

@@ -645,6 +645,42 @@ class TechnologyConfig(Section):
     area: AreaTable
 
 
+class ChipLinkConfig(Section):
+    """One chip-to-chip link, each direction (docs/systems.md; figures in docs/sources.md s7)."""
+
+    bandwidth_gbps: float = Field(gt=0, le=1e6)
+    """Data one direction of the link carries, Gb/s (after line coding)."""
+    latency_ns: float = Field(default=0.0, ge=0, le=1e6)
+    """Latency of one hop over the link (transmitter, wire, receiver), ns."""
+    pj_per_bit: float = Field(ge=0)
+    """Energy of one bit sent over one hop of the link, pJ."""
+    area_mm2: float = Field(default=0.0, ge=0)
+    """Area of the link's interface (PHY and adapter) on each chip it joins, mm^2."""
+
+
+class HostMemoryConfig(Section):
+    """The host memory all chips share: network inputs and outputs, and tensors kept off the chips."""
+
+    bandwidth_gbps: float = Field(gt=0, le=1e7)
+    """Data the host memory serves to all chips together, Gb/s (reads and writes share it)."""
+    capacity_gib: float = Field(gt=0)
+    """Capacity of the host memory, GiB: the tensors kept there must fit."""
+
+
+class SystemConfig(Section):
+    """Several identical chips joined by chip-to-chip links (a system file fills this section, docs/systems.md)."""
+
+    chips: int = Field(default=1, gt=0, le=4096)
+    """Chips in the system, each the architecture's chip."""
+    topology: Literal["ring", "mesh", "star", "all_to_all"] = "ring"
+    """``ring``: a bidirectional ring, the shorter way round; ``mesh``: a 2-D mesh, X then Y; ``star``: every chip one link to and from a switch (two hops between chips); ``all_to_all``: one link between every pair."""
+    link: ChipLinkConfig
+    host: HostMemoryConfig | None = None
+    """The shared host memory; without it each chip's off-chip port reaches a host memory that never makes it wait."""
+    reprogramming: bool = True
+    """Allow programming rounds when the weights need more macros than the system has; false: such a workload is refused."""
+
+
 class ArchConfig(Section):
     """A whole accelerator: the top level of an architecture YAML."""
 
@@ -659,3 +695,18 @@ class ArchConfig(Section):
     mapping: MappingConfig = MappingConfig()
     simulation: SimulationConfig = SimulationConfig()
     technology: TechnologyConfig
+    system: SystemConfig | None = None
+    """Several copies of this chip with links between them (docs/systems.md); absent: one chip."""
+
+    @property
+    def chips(self) -> int:
+        """Chips this architecture has: the system's, else 1."""
+        return self.system.chips if self.system is not None else 1
+
+    @property
+    def total_macros(self) -> int:
+        return self.chip.macros * self.chips
+
+    @property
+    def total_tiles(self) -> int:
+        return self.chip.tiles * self.chips

@@ -9,7 +9,9 @@ non-editable install. Three kinds of file have short names:
   named relative to ``configs/`` (``mram72``, ``macros/sinangil_jssc21``);
 - workloads (``workload``): ``workloads/*.yaml`` (``kws_dscnn``);
 - sweeps (``sweep``): ``configs/sweeps/*.yaml`` (``kws_adc_array_input``;
-  ``sweeps/kws_adc_array_input`` is accepted too).
+  ``sweeps/kws_adc_array_input`` is accepted too);
+- systems of several chips (``system``): ``configs/systems/*.yaml``
+  (``mram72x4_ucie``; ``systems/mram72x4_ucie`` is accepted too).
 
 What a shipped file is comes from its content (:func:`kind_of`), not only its
 folder: ``configs/macros/validation.yaml`` (the macro library's index) sits
@@ -33,12 +35,12 @@ import yaml
 from accelsim.errors import ConfigError, Problem
 
 #: the kinds of file that have short names
-Kind = Literal["arch", "workload", "sweep"]
-KINDS: tuple[Kind, ...] = ("arch", "workload", "sweep")
+Kind = Literal["arch", "workload", "sweep", "system"]
+KINDS: tuple[Kind, ...] = ("arch", "workload", "sweep", "system")
 #: the shipped folders (packages ``accelsim.builtin.configs`` and ``accelsim.builtin.workloads``)
 Folder = Literal["configs", "workloads"]
 #: how each kind is named in messages
-WHAT = {"arch": "architecture", "workload": "workload", "sweep": "sweep"}
+WHAT = {"arch": "architecture", "workload": "workload", "sweep": "sweep", "system": "system"}
 #: the folders' names once accepted as kinds (``resolve(name, "configs")``)
 _FOLDER_KINDS = {"configs": "arch", "workloads": "workload"}
 #: the suffixes that make a name a path
@@ -48,10 +50,12 @@ PATH_SUFFIXES = (".yaml", ".yml", ".onnx")
 SWEEP_KEYS = frozenset({"parameters", "objectives", "strategy"})
 WORKLOAD_KEYS = frozenset({"layers", "input_shape"})
 ARCH_KEYS = frozenset({"macro", "chip", "clock", "interconnect", "technology"})
+#: a system names its chips' architecture and the links between them (both keys)
+SYSTEM_KEYS = frozenset({"arch", "link"})
 #: the message for a file that is none of the three
 CANNOT_TELL = ("cannot tell what this file is: an architecture has macro/chip/clock/interconnect/"
                "technology sections, a workload has layers and input_shape, a sweep has parameters "
-               "and objectives")
+               "and objectives, a system has arch and link")
 
 
 def kind_of(data: Any) -> Kind | None:
@@ -65,6 +69,8 @@ def kind_of(data: Any) -> Kind | None:
         return "workload"
     if keys & ARCH_KEYS:
         return "arch"
+    if SYSTEM_KEYS <= keys:
+        return "system"
     return None
 
 
@@ -186,6 +192,8 @@ def builtins(kind: str | None = None) -> list[Builtin]:
                 home = "workload"
             elif rel.parts[0] == "sweeps" and len(rel.parts) > 1:
                 home, rel = "sweep", rel.relative_to("sweeps")
+            elif rel.parts[0] == "systems" and len(rel.parts) > 1:
+                home, rel = "system", rel.relative_to("systems")
             else:
                 home = "arch"
             kind_here = found if found == home else None
@@ -206,23 +214,26 @@ def builtin_names(kind: str) -> list[str]:
 
 def _aliases(b: Builtin) -> list[str]:
     """The names a built-in answers to."""
-    return [b.name, f"sweeps/{b.name}"] if b.kind == "sweep" else [b.name]
+    if b.kind in ("sweep", "system"):
+        return [b.name, f"{b.kind}s/{b.name}"]
+    return [b.name]
 
 
 def _direct(name: str, kind: Kind) -> Builtin | None:
     """The shipped file ``name`` names in ``kind``'s folder, read alone (no scan of the others)."""
     if ".." in name.split("/") or name.startswith("/"):
         return None
-    if kind == "sweep":
-        short = name[len("sweeps/"):] if name.startswith("sweeps/") else name
-        path = builtin_dir("configs") / "sweeps" / f"{short}.yaml"
+    if kind in ("sweep", "system"):
+        folder = f"{kind}s/"
+        short = name[len(folder):] if name.startswith(folder) else name
+        path = builtin_dir("configs") / folder / f"{short}.yaml"
     elif kind == "workload":
         short, path = name, builtin_dir("workloads") / f"{name}.yaml"
         onnx = builtin_dir("workloads") / f"{name}.onnx"
         if not path.is_file() and "/" not in name and onnx.is_file():
             return Builtin(short, kind, onnx, _onnx_info(onnx)[1])
     else:
-        if name.startswith("sweeps/"):
+        if name.startswith(("sweeps/", "systems/")):
             return None
         short, path = name, builtin_dir("configs") / f"{name}.yaml"
     if not path.is_file():

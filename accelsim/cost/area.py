@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from accelsim.config.arch import ArchConfig
@@ -72,3 +73,32 @@ def chip_area(arch: ArchConfig) -> AreaBreakdown:
         "digital_units": c.tiles * a.digital_unit_mm2,
         "control": a.chip_control_mm2,
     })
+
+
+def chip_link_ends(arch: ArchConfig) -> int:
+    """Link interfaces on the chips of ``arch.system``: two per link between two chips, one per chip
+    for a star's link to its switch (the switch's own are not counted); 0 for one chip."""
+    n = arch.chips
+    if n == 1:
+        return 0
+    topology = arch.system.topology
+    if topology == "star":
+        return n
+    if topology == "all_to_all":
+        return n * (n - 1)
+    if topology == "ring":
+        return 2 * (n if n > 2 else 1)
+    cols = math.ceil(math.sqrt(n))
+    edges = sum((i % cols != cols - 1 and i + 1 < n) + (i + cols < n) for i in range(n))
+    return 2 * edges
+
+
+def system_area(arch: ArchConfig) -> AreaBreakdown:
+    """The whole system: each component of a chip times the chips, and the chip-to-chip link
+    interfaces (``system.link.area_mm2`` each); :func:`chip_area` for one chip."""
+    area = chip_area(arch)
+    if arch.system is None:
+        return area
+    out = {k: v * arch.chips for k, v in area.components_mm2.items()}
+    out["chip_links"] = chip_link_ends(arch) * arch.system.link.area_mm2
+    return AreaBreakdown(out)

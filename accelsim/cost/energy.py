@@ -23,6 +23,7 @@ COMPONENT_OF: dict[Action, str] = {
     Action.TILE_BUFFER_BITS: "buffers",
     Action.GLOBAL_BUFFER_BITS: "buffers",
     Action.LINK_BIT_HOPS: "interconnect",
+    Action.CHIP_LINK_BITS: "chip_links",
     Action.DIGITAL_OPS: "digital_unit",
     Action.MRAM_WRITE_BITS: "mram_programming",
     Action.OFFCHIP_BITS: "offchip",
@@ -82,6 +83,7 @@ def energy_per_action_pj(arch: ArchConfig) -> dict[Action, float]:
         Action.TILE_BUFFER_BITS: e.tile_buffer_pj_per_bit,
         Action.GLOBAL_BUFFER_BITS: e.global_buffer_pj_per_bit,
         Action.LINK_BIT_HOPS: e.link_pj_per_bit_hop,
+        Action.CHIP_LINK_BITS: arch.system.link.pj_per_bit if arch.system is not None else 0.0,
         Action.DIGITAL_OPS: e.digital_op_pj,
         Action.MRAM_WRITE_BITS: e.mram_write_pj_per_bit,
         Action.OFFCHIP_BITS: e.offchip_pj_per_bit,
@@ -94,7 +96,7 @@ def energy_per_action_pj(arch: ArchConfig) -> dict[Action, float]:
 
 def leakage_power_w(arch: ArchConfig) -> float:
     e = arch.technology.energy
-    return (arch.chip.macros * e.leakage_mw_per_macro + arch.chip.tiles * e.leakage_mw_per_tile) * 1e-3
+    return (arch.total_macros * e.leakage_mw_per_macro + arch.total_tiles * e.leakage_mw_per_tile) * 1e-3
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,8 @@ def price(counts: ActionCounts, arch: ArchConfig, elapsed_s: float = 0.0) -> Ene
     """Energy of ``counts`` plus leakage over ``elapsed_s``, by component."""
     table = energy_per_action_pj(arch)
     out = {c: 0.0 for c in COMPONENTS}
+    if arch.system is not None:
+        out["chip_links"] = 0.0  # a system's chip-to-chip links (listed only for a system)
     for action, n in counts.items():
         out[COMPONENT_OF[action]] += n * table[action] * PJ
     out["leakage"] = leakage_power_w(arch) * elapsed_s

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from accelsim.config.arch import ArchConfig
-from accelsim.cost.area import chip_area, macro_area
+from accelsim.cost.area import macro_area, system_area
 from accelsim.cost.energy import price
 from accelsim.hw.geometry import macro_geometry, mvm_counts, mvm_time_ns
 from accelsim.units import PJ
@@ -76,13 +76,13 @@ def peak_figures(arch: ArchConfig) -> PeakFigures:
     energy_pj["leakage"] = arch.technology.energy.leakage_mw_per_macro * t_mvm_ns
     e_mvm_pj = sum(energy_pj.values())
     area = macro_area(arch)
-    macro_mm2, chip_mm2 = area.total_mm2, chip_area(arch).total_mm2
+    macro_mm2, chip_mm2 = area.total_mm2, system_area(arch).total_mm2
     scale_1b = geom.input_bits * geom.weight_bits
     macro_tops = geom.ops_per_mvm / t_mvm_ns * 1e-3  # ops per ns = 1e9 ops/s; TOPS = 1e12 ops/s
-    chip_tops = macro_tops * arch.chip.macros
+    chip_tops = macro_tops * arch.total_macros
     tops_per_w = geom.ops_per_mvm / e_mvm_pj  # ops per pJ = 1e12 ops per J
     return PeakFigures(
-        macros=arch.chip.macros,
+        macros=arch.total_macros,
         ops_per_mvm=geom.ops_per_mvm,
         ops_per_mvm_1b=geom.ops_per_mvm_1b,
         t_mvm_ns=t_mvm_ns,

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from fractions import Fraction
 
 from accelsim.config.arch import ArchConfig
-from accelsim.cost.area import chip_area
+from accelsim.cost.area import system_area
 from accelsim.cost.energy import price
 from accelsim.cost.peak import peak_figures
 from accelsim.counts import Action, ActionCounts
@@ -64,7 +64,7 @@ def run_figures(arch: ArchConfig, *, batch: int, counts: ActionCounts, setup_cou
     energy = price(counts, arch, total_cycles / f_hz)
     energy_per = {k: v / batch for k, v in energy.components_j.items()}
     e_inf = sum(energy_per.values())
-    area = chip_area(arch)
+    area = system_area(arch)
     area_mm2 = area.total_mm2
     analog = analog_macs // batch
     slots = counts[Action.MACRO_EVALUATION] // geom.evaluations_per_mvm * geom.macs_per_mvm // batch
@@ -90,7 +90,7 @@ def run_figures(arch: ArchConfig, *, batch: int, counts: ActionCounts, setup_cou
         peak_tops_per_w=peak.tops_per_w, peak_tops_per_w_1b=peak.tops_per_w_1b,
         peak_tops_per_mm2=peak.chip_tops_per_mm2, peak_tops_per_mm2_1b=peak.chip_tops_per_mm2_1b,
         peak_macro_tops_per_mm2=peak.macro_tops_per_mm2, peak_macro_tops_per_mm2_1b=peak.macro_tops_per_mm2_1b,
-        macro_utilization=_per(sum(macro_busy_cycles), arch.chip.macros * total_cycles),
+        macro_utilization=_per(sum(macro_busy_cycles), arch.total_macros * total_cycles),
         counts_per_inference={a.value: v / batch for a, v in counts.items()},
         offchip_bits_per_inference=offchip_bits / batch,
         resource_utilization={name: _per(cycles, total_cycles) for name, cycles in resource_busy_cycles.items()},

@@ -104,13 +104,14 @@ class Network:
     def __init__(self, arch: ArchConfig):
         self.routes = Routes(arch)
         self.global_node = self.routes.global_node
-        self.links: dict[tuple[int, int], Timeline] = {}
+        self.links: dict[tuple, Timeline] = {}
         #: called with each link's timeline when it is first used
         self.on_new_link = None
-        if self.routes.topology == "bus":
-            self.link(BUS)  # listed in the report even when nothing crosses it
+        if self.routes.topology == "bus":  # listed in the report even when nothing crosses it
+            for c in range(arch.chips):
+                self.link(BUS if arch.chips == 1 else (c, *BUS))
 
-    def link(self, key: tuple[int, int]) -> Timeline:
+    def link(self, key: tuple) -> Timeline:
         """The timeline of one link (``Routes`` key), made when first used."""
         tl = self.links.get(key)
         if tl is None:

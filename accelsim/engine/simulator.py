@@ -213,15 +213,21 @@ class _Sim:
         self.geom = macro_geometry(arch)
         self.batch = opts.batch
         self.grouped = opts.mode == "grouped"
-        chip = arch.chip
         self.net = Network(arch)
-        self.tile_read = [Timeline(f"tile{t} buffer read port", "port") for t in range(chip.tiles)]
-        self.tile_write = [Timeline(f"tile{t} buffer write port", "port") for t in range(chip.tiles)]
-        self.global_port = Timeline("global buffer port", "port")
-        self.offchip_port = Timeline("off-chip port", "port")
-        self.digital = [Timeline(f"tile{t} digital unit", "digital") for t in range(chip.tiles)]
-        self.macro_busy = [0] * chip.macros
-        self.macro_prog = [0] * chip.macros
+        tiles, chips = arch.total_tiles, arch.chips
+        self.tile_read = [Timeline(f"tile{t} buffer read port", "port") for t in range(tiles)]
+        self.tile_write = [Timeline(f"tile{t} buffer write port", "port") for t in range(tiles)]
+        one = chips == 1
+        self.global_ports = [Timeline(Resource(ResourceKind.GLOBAL_PORT, None if one else c).name, "port")
+                             for c in range(chips)]
+        self.offchip_ports = [Timeline(Resource(ResourceKind.OFFCHIP_PORT, None if one else c).name, "port")
+                              for c in range(chips)]
+        #: the shared host memory's port (a system with a host section)
+        self.host_port = [Timeline(Resource(ResourceKind.HOST_PORT).name, "port")] \
+            if arch.system is not None and arch.system.host is not None else []
+        self.digital = [Timeline(f"tile{t} digital unit", "digital") for t in range(tiles)]
+        self.macro_busy = [0] * arch.total_macros
+        self.macro_prog = [0] * arch.total_macros
         self.buffer_level: dict[str, int] = {}
         self.buffer_peak: dict[str, int] = {}
         self.trace: list[tuple] = []
@@ -242,10 +248,10 @@ class _Sim:
         self.analog_macs = 0
         self.done_count = 0
         self.busy_intervals: dict[str, list] = {}
-        for t in range(chip.tiles):
+        for t in range(tiles):
             for tl in (self.tile_read[t], self.tile_write[t], self.digital[t]):
                 self.trace_where[tl] = (("tile", t),)
-        for tl in self.tile_read + self.tile_write + [self.global_port, self.offchip_port] + self.digital:
+        for tl in self.tile_read + self.tile_write + self._ports() + self.digital:
             self._track(tl)
         for tl in self.net.links.values():
             self._track(tl)
@@ -261,9 +267,11 @@ class _Sim:
         if k is ResourceKind.TILE_WRITE:
             return self.tile_write[res.where]
         if k is ResourceKind.GLOBAL_PORT:
-            return self.global_port
+            return self.global_ports[res.where or 0]
         if k is ResourceKind.OFFCHIP_PORT:
-            return self.offchip_port
+            return self.offchip_ports[res.where or 0]
+        if k is ResourceKind.HOST_PORT:
+            return self.host_port[0]
         if k is ResourceKind.LINK:
             return self.net.link(res.where)
         if k is ResourceKind.DIGITAL:
@@ -366,7 +374,7 @@ class _Sim:
             t_round = t_end
             for i in range(self.batch):
                 done_at[i] = max(done_at[i], self.inference_end[i])
-        timelines = (self.tile_read + self.tile_write + [self.global_port, self.offchip_port]
+        timelines = (self.tile_read + self.tile_write + self._ports()
                      + list(self.net.links.values()) + self.digital)
         resources = [ResourceStats(tl.name, tl.kind, tl.busy) for tl in timelines]
         critical = self.recorder.walk(done_at[0]) if self.recorder else ()
@@ -380,6 +388,12 @@ class _Sim:
             peak_buffer_bits=dict(self.buffer_peak), events=self.events, trace=self._trace_events(),
             trace_truncated=self.trace_truncated, critical_path=critical,
             busy_intervals={name: tuple(iv) for name, iv in self.busy_intervals.items()})
+
+    def _ports(self) -> list[Timeline]:
+        """The global buffer ports, the off-chip ports and the host memory's, in report order."""
+        if len(self.global_ports) == 1:
+            return [self.global_ports[0], self.offchip_ports[0], *self.host_port]
+        return self.global_ports + self.offchip_ports + self.host_port
 
     def _track(self, tl: Timeline) -> None:
         if self.opts.record_path:
@@ -796,7 +810,7 @@ def simulate_plan(plan: TilePlan, arch: ArchConfig, options: RunOptions | None =
     """Run the discrete-event simulation of ``plan`` for ``options.batch`` inferences
     (``options`` resolved against ``arch``: a ``None`` takes the architecture's default)."""
     options = (options or RunOptions()).resolved(arch)
-    if arch.chip.macros < 1:
+    if arch.total_macros < 1:
         raise SimulationError("the chip has no macros")
     plan = for_batch(plan, options.batch)  # partial sums sized for a smaller batch go off-chip
     if not options.record_path:

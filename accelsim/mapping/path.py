@@ -23,6 +23,7 @@ written here only.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
@@ -43,6 +44,7 @@ class ResourceKind(Enum):
     TILE_WRITE = "tile buffer write port"
     GLOBAL_PORT = "global buffer port"
     OFFCHIP_PORT = "off-chip port"
+    HOST_PORT = "host memory port"
     LINK = "link"
     DIGITAL = "digital unit"
     REPLICA = "macros"
@@ -54,7 +56,7 @@ class ResourceKind(Enum):
 
 
 _DISPLAY = {ResourceKind.TILE_READ: "port", ResourceKind.TILE_WRITE: "port", ResourceKind.GLOBAL_PORT: "port",
-            ResourceKind.OFFCHIP_PORT: "port", ResourceKind.LINK: "link", ResourceKind.DIGITAL: "digital",
+            ResourceKind.OFFCHIP_PORT: "port", ResourceKind.HOST_PORT: "port", ResourceKind.LINK: "link", ResourceKind.DIGITAL: "digital",
             ResourceKind.REPLICA: "macro"}
 
 
@@ -72,9 +74,11 @@ class Resource(NamedTuple):
         if k is ResourceKind.TILE_WRITE:
             return f"tile{w} buffer write port"
         if k is ResourceKind.GLOBAL_PORT:
-            return "global buffer port"
+            return "global buffer port" if w is None else f"chip{w} global buffer port"
         if k is ResourceKind.OFFCHIP_PORT:
-            return "off-chip port"
+            return "off-chip port" if w is None else f"chip{w} off-chip port"
+        if k is ResourceKind.HOST_PORT:
+            return "host memory port"
         if k is ResourceKind.LINK:
             return Routes.link_name(w)
         if k is ResourceKind.DIGITAL:
@@ -119,21 +123,40 @@ class PathBuilder:
         self.routes = Routes(arch)
         self.tensors = {t.tensor: t for t in tensors}
         self.geom = macro_geometry(arch)
+        self.chips = arch.chips
+        host = arch.system.host if arch.system is not None else None
+        #: the host memory's bits per cycle (None: no shared host memory)
+        self.host_bits = None if host is None else host.bandwidth_gbps * 1e3 / arch.clock.frequency_mhz
         self._mvm: dict[tuple[int, int], dict] = {}
 
-    def store(self, tensor: str) -> tuple[int, Resource, Resource, int, Action]:
-        """(node, read port, write port, port width, buffer action) of where ``tensor`` lives."""
-        chip = self.arch.chip
+    def store(self, tensor: str, chip: int = 0) -> tuple[int, tuple[tuple[Resource, float], ...], Action]:
+        """(node, ports, buffer action) of where ``tensor`` lives, as chip ``chip`` reaches it.
+
+        ``ports``: the (port, width) pairs a read crosses in order (a write crosses them in reverse):
+        the store's port; for off-chip memory in a system with a host memory, the host memory's port
+        and then the chip's off-chip port."""
+        c = self.arch.chip
         place = self.tensors[tensor]
         if place.store == "tile":
             t = place.tile
-            return (t, Resource(ResourceKind.TILE_READ, t), Resource(ResourceKind.TILE_WRITE, t),
-                    chip.tile_buffer_port_bits, Action.TILE_BUFFER_BITS)
+            return (t, ((Resource(ResourceKind.TILE_READ, t), c.tile_buffer_port_bits),
+                        (Resource(ResourceKind.TILE_WRITE, t), c.tile_buffer_port_bits)), Action.TILE_BUFFER_BITS)
+        system = self.chips > 1
         if place.store == "global":
-            port = Resource(ResourceKind.GLOBAL_PORT)
-            return self.routes.global_node, port, port, chip.global_buffer_port_bits, Action.GLOBAL_BUFFER_BITS
-        port = Resource(ResourceKind.OFFCHIP_PORT)
-        return self.routes.global_node, port, port, chip.offchip_port_bits, Action.OFFCHIP_BITS
+            where = place.chip if system else None
+            port = (Resource(ResourceKind.GLOBAL_PORT, where), c.global_buffer_port_bits)
+            return self.routes.global_of(place.chip or 0), (port, port), Action.GLOBAL_BUFFER_BITS
+        port = (Resource(ResourceKind.OFFCHIP_PORT, chip if system else None), c.offchip_port_bits)
+        if self.host_bits is None:
+            return self.routes.global_of(chip), (port, port), Action.OFFCHIP_BITS
+        return self.routes.global_of(chip), ((Resource(ResourceKind.HOST_PORT), self.host_bits), port), \
+            Action.OFFCHIP_BITS
+
+    def _ports(self, steps: list, ports, bits: int, latency: int, kind: StepKind) -> None:
+        """Append the steps of ``bits`` through ``ports`` (a read's order; a write passes them reversed)."""
+        for res, width in ports:
+            steps.append(Step(res, _cycles(bits, width), latency, kind))
+            latency = 0
 
     def _transfer(self, steps: list, counts: dict, a: int, b: int, bits: int, latency: int) -> int:
         """Append the link steps of a transfer of ``bits`` from node a to b; returns the latency owed
@@ -141,12 +164,17 @@ class PathBuilder:
         links = self.routes.path(a, b)
         if not links or not bits:
             return latency
-        ic = self.arch.interconnect
-        cycles = ceil_div(bits, ic.link_width_bits)
+        hops = between = 0
         for link in links:
-            steps.append(Step(Resource(ResourceKind.LINK, link), cycles, latency, StepKind.LINK))
-            latency = ic.hop_latency_cycles
-        counts[Action.LINK_BIT_HOPS] = counts.get(Action.LINK_BIT_HOPS, 0) + bits * len(links)
+            width, hop, chips = self.routes.spec(link)
+            steps.append(Step(Resource(ResourceKind.LINK, link), _cycles(bits, width), latency, StepKind.LINK))
+            latency = hop
+            between += chips
+            hops += not chips
+        if hops:
+            counts[Action.LINK_BIT_HOPS] = counts.get(Action.LINK_BIT_HOPS, 0) + bits * hops
+        if between:
+            counts[Action.CHIP_LINK_BITS] = counts.get(Action.CHIP_LINK_BITS, 0) + bits * between
         return latency
 
     def _mvm_counts(self, rows: int, columns: int) -> dict:
@@ -169,13 +197,14 @@ class PathBuilder:
         counts: dict = {}
         rep: Replica | None = st.replicas[replica] if st.replicas else None
         home = rep.home_tile if rep else st.home_tile
+        chip_of_home = home // chip.tiles
         lat = 0
         for inp in st.inputs:
             if inp.partial_sums:
                 continue  # read for the digital unit, after the macros
-            node, rport, _, width, action = self.store(inp.tensor)
+            node, ports, action = self.store(inp.tensor, chip_of_home)
             read = inp.read_bits(first_of_row)
-            steps.append(Step(rport, ceil_div(read, width), 0, StepKind.READ))
+            self._ports(steps, _read_ports(ports), read, 0, StepKind.READ)
             counts[action] = counts.get(action, 0) + read
             if rep is None:
                 lat = self._transfer(steps, counts, node, home, read, 0)
@@ -197,8 +226,8 @@ class PathBuilder:
                 lat = max(lat, self._transfer(steps, counts, tile, home, bits, 0))
         for inp in st.inputs:
             if inp.partial_sums:  # an earlier part's partial sums, to be added by the digital unit
-                node, rport, _, width, action = self.store(inp.tensor)
-                steps.append(Step(rport, ceil_div(inp.bits_per_vector, width), lat, StepKind.READ))
+                node, ports, action = self.store(inp.tensor, chip_of_home)
+                self._ports(steps, _read_ports(ports), inp.bits_per_vector, lat, StepKind.READ)
                 counts[action] = counts.get(action, 0) + inp.bits_per_vector
                 lat = self._transfer(steps, counts, node, home, inp.bits_per_vector, 0)
         ops = st.digital_ops_per_vector
@@ -211,17 +240,40 @@ class PathBuilder:
             # a part that finishes none of its columns writes partial sums only
             writes = [w for w in writes if w[1]] + [(st.psum_output, st.psum_output_bits_per_vector)]
         for tensor, out_bits in writes:
-            lat = self._write(steps, counts, home, tensor, out_bits, lat)
+            lat = self._write(steps, counts, home, chip_of_home, tensor, out_bits, lat)
         return VectorPath(tuple(steps), counts, macs)
 
-    def _write(self, steps: list, counts: dict, home: int, tensor: str, bits: int, latency: int) -> int:
-        """Append the links from the home tile to ``tensor``'s store and its write port; returns the
+    def _write(self, steps: list, counts: dict, home: int, chip: int, tensor: str, bits: int,
+               latency: int) -> int:
+        """Append the links from the home tile to ``tensor``'s store and its write port(s); returns the
         latency owed to a following step (0: the write port ends the chain)."""
-        node, _, wport, width, action = self.store(tensor)
+        node, ports, action = self.store(tensor, chip)
         latency = self._transfer(steps, counts, home, node, bits, latency)
-        steps.append(Step(wport, ceil_div(bits, width), latency, StepKind.WRITE))
+        self._ports(steps, _write_ports(ports), bits, latency, StepKind.WRITE)
         counts[action] = counts.get(action, 0) + bits
         return 0
+
+
+def _cycles(bits: int, width: float) -> int:
+    """Cycles ``bits`` hold a port or link of ``width`` bits per cycle (a chip link's may be fractional)."""
+    if isinstance(width, int):
+        return ceil_div(bits, width)
+    return max(1, math.ceil(bits / width - 1e-9)) if bits else 0
+
+
+def _read_ports(ports) -> tuple:
+    """The ports a read crosses: a tile's read port; a store's one port; host memory then the chip's port."""
+    if ports[0][0].kind is ResourceKind.TILE_READ:
+        return ports[:1]
+    return ports if ports[0] is not ports[1] else ports[:1]
+
+
+def _write_ports(ports) -> tuple:
+    """The ports a write crosses, in its order: a tile's write port; a store's one port; the chip's
+    off-chip port then the host memory's."""
+    if ports[0][0].kind is ResourceKind.TILE_READ:
+        return ports[1:]
+    return tuple(reversed(ports)) if ports[0] is not ports[1] else ports[:1]
 
 
 def programming_cycles(bits: int, arch: ArchConfig) -> int:

@@ -297,11 +297,17 @@ class TensorPlacement:
     rows: int
     row_bits: int
     capacity_rows: int | None
+    #: in a system of several chips (docs/systems.md): the chip whose global buffer holds it (a
+    #: tile's chip follows from its tile; off-chip memory is the host's); None on one chip
+    chip: int | None = None
 
     @property
     def where(self) -> str:
-        return f"tile{self.tile} buffer" if self.store == "tile" else f"{self.store} buffer" \
-            if self.store == "global" else "off-chip memory"
+        if self.store == "tile":
+            return f"tile{self.tile} buffer"
+        if self.store == "global":
+            return "global buffer" if self.chip is None else f"chip{self.chip} global buffer"
+        return "off-chip memory"
 
 
 @dataclass(frozen=True)

@@ -5,16 +5,66 @@ memory hangs off it). A bus is one shared link; a bidirectional ring takes
 the shorter way round; a mesh routes X then Y, with the global buffer at grid
 position 0 and the tiles after it, row by row. The planner's bottleneck model
 and the engine both route through :class:`Routes`, so they agree on every hop.
+
+A system of N chips (``arch.system``, docs/systems.md) numbers its tiles
+0 .. N x tiles - 1, chip c holding c x tiles .. (c + 1) x tiles - 1, and chip
+c's global buffer is node N x tiles + c. A chip's global buffer is also its
+port to the other chips: a transfer between chips goes from its tile to its
+chip's global buffer over that chip's interconnect, over the chip-to-chip
+links of the system's topology, and from the other chip's global buffer to its
+tile. A link on a chip is keyed (chip, from, to); a chip-to-chip link
+(``CHIP``, from chip, to chip), the switch of a star being ``SWITCH``.
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 from accelsim.config.arch import ArchConfig
 
 #: the one link of a bus
 BUS = (-1, -1)
+#: the first item of a chip-to-chip link's key, and a star's switch
+CHIP = "chips"
+SWITCH = "switch"
+
+
+class LinkSpec(NamedTuple):
+    """What a link carries: bits per cycle, the latency of a hop onto it, and whether it joins chips."""
+
+    width_bits: float
+    latency_cycles: int
+    between_chips: bool
+
+
+def _grid_route(pa: int, pb: int, cols: int) -> list[tuple[int, int]]:
+    """X then Y on a grid of ``cols`` columns, positions numbered row by row."""
+    hops: list[tuple[int, int]] = []
+    (ra, ca), (rb, cb) = divmod(pa, cols), divmod(pb, cols)
+    r, c = ra, ca
+    while c != cb:
+        nc = c + (1 if cb > c else -1)
+        hops.append((r * cols + c, r * cols + nc))
+        c = nc
+    while r != rb:
+        nr = r + (1 if rb > r else -1)
+        hops.append((r * cols + c, nr * cols + c))
+        r = nr
+    return hops
+
+
+def _ring_route(pa: int, pb: int, n: int) -> list[tuple[int, int]]:
+    """The shorter way round a bidirectional ring of ``n`` positions (forward on a tie)."""
+    hops: list[tuple[int, int]] = []
+    fwd = (pb - pa) % n
+    step = 1 if fwd <= n - fwd else -1
+    p = pa
+    while p != pb:
+        q = (p + step) % n
+        hops.append((p, q))
+        p = q
+    return hops
 
 
 class Routes:
@@ -22,18 +72,46 @@ class Routes:
 
     def __init__(self, arch: ArchConfig):
         self.topology = arch.interconnect.topology
+        self.tiles = arch.chip.tiles
         self.nodes = arch.chip.tiles + 1
-        self.global_node = arch.chip.tiles
+        self.chips = arch.chips
+        self.global_node = arch.chip.tiles * self.chips
         self.columns = math.ceil(math.sqrt(self.nodes))
-        self._paths: dict[tuple[int, int], tuple[tuple[int, int], ...]] = {}
+        ic = arch.interconnect
+        self._on_chip = LinkSpec(ic.link_width_bits, ic.hop_latency_cycles, False)
+        sysc = arch.system
+        if self.chips > 1:
+            mhz = arch.clock.frequency_mhz
+            self.chip_topology = sysc.topology
+            self.chip_columns = math.ceil(math.sqrt(self.chips))
+            self._between = LinkSpec(sysc.link.bandwidth_gbps * 1e3 / mhz,
+                                     math.ceil(sysc.link.latency_ns * mhz / 1e3 - 1e-9), True)
+        self._paths: dict[tuple[int, int], tuple[tuple, ...]] = {}
 
     @staticmethod
-    def link_name(link: tuple[int, int]) -> str:
+    def link_name(link: tuple) -> str:
+        if len(link) == 3:
+            if link[0] == CHIP:
+                a, b = (SWITCH if x == SWITCH else f"chip{x}" for x in link[1:])
+                return f"chip link {a}->{b}"
+            return f"chip{link[0]} " + Routes.link_name(link[1:])
         return "bus" if link == BUS else f"link p{link[0]}->p{link[1]}"
+
+    def spec(self, link: tuple) -> LinkSpec:
+        """The width, hop latency and kind of ``link``."""
+        return self._between if link[0] == CHIP else self._on_chip
+
+    def global_of(self, chip: int) -> int:
+        """The node of chip ``chip``'s global buffer (its port to the other chips)."""
+        return self.global_node + chip if self.chips > 1 else self.global_node
+
+    def chip_of(self, node: int) -> int:
+        """The chip a node is on."""
+        return node // self.tiles if node < self.global_node else node - self.global_node
 
     def _pos(self, node: int) -> int:
         """Position on the ring/grid: the global buffer first, then tiles in order."""
-        return 0 if node == self.global_node else node + 1
+        return 0 if node == self.tiles else node + 1
 
     def path(self, a: int, b: int) -> tuple[tuple[int, int], ...]:
         """Links from node ``a`` to node ``b``, in order; empty when a == b."""
@@ -41,32 +119,38 @@ class Routes:
             return ()
         key = (a, b)
         if key not in self._paths:
-            self._paths[key] = self._route(a, b)
+            self._paths[key] = self._route(a, b) if self.chips == 1 else self._system_route(a, b)
         return self._paths[key]
 
     def _route(self, a: int, b: int) -> tuple[tuple[int, int], ...]:
+        """On one chip, between its local nodes (tiles 0 .. tiles-1, the global buffer ``tiles``)."""
+        if a == b:
+            return ()
         if self.topology == "bus":
             return (BUS,)
-        hops: list[tuple[int, int]] = []
         if self.topology == "ring":
-            pa, pb, n = self._pos(a), self._pos(b), self.nodes
-            fwd = (pb - pa) % n
-            step = 1 if fwd <= n - fwd else -1
-            p = pa
-            while p != pb:
-                q = (p + step) % n
-                hops.append((p, q))
-                p = q
-            return tuple(hops)
-        cols = self.columns
-        (ra, ca), (rb, cb) = divmod(self._pos(a), cols), divmod(self._pos(b), cols)
-        r, c = ra, ca
-        while c != cb:
-            nc = c + (1 if cb > c else -1)
-            hops.append((r * cols + c, r * cols + nc))
-            c = nc
-        while r != rb:
-            nr = r + (1 if rb > r else -1)
-            hops.append((r * cols + c, nr * cols + c))
-            r = nr
-        return tuple(hops)
+            return tuple(_ring_route(self._pos(a), self._pos(b), self.nodes))
+        return tuple(_grid_route(self._pos(a), self._pos(b), self.columns))
+
+    def _local(self, node: int) -> int:
+        return node % self.tiles if node < self.global_node else self.tiles
+
+    def _system_route(self, a: int, b: int) -> tuple[tuple, ...]:
+        ca, cb = self.chip_of(a), self.chip_of(b)
+        if ca == cb:
+            return tuple((ca, *k) for k in self._route(self._local(a), self._local(b)))
+        out = [(ca, *k) for k in self._route(self._local(a), self.tiles)]
+        out += [(CHIP, *k) for k in self._chip_route(ca, cb)]
+        out += [(cb, *k) for k in self._route(self.tiles, self._local(b))]
+        return tuple(out)
+
+    def _chip_route(self, a: int, b: int) -> list[tuple]:
+        """The chip-to-chip links from chip ``a`` to chip ``b`` (a != b), as (from, to) pairs."""
+        t = self.chip_topology
+        if t == "all_to_all":
+            return [(a, b)]
+        if t == "star":
+            return [(a, SWITCH), (SWITCH, b)]
+        if t == "ring":
+            return _ring_route(a, b, self.chips)
+        return _grid_route(a, b, self.chip_columns)

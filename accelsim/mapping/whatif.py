@@ -65,7 +65,10 @@ PROGRAMMING = "MRAM programming"
 """The pseudo-resource of a multi-round plan: reprogramming every round for every batch."""
 
 _TILE_PORT = re.compile(r"tile\d+ buffer (read|write) port")
-_LINK = re.compile(r"bus|link p\d+->p\d+")
+_LINK = re.compile(r"(chip\d+ )?(bus|link p\d+->p\d+)")
+_CHIP_LINK = re.compile(r"chip link (chip\d+|switch)->(chip\d+|switch)")
+_CHIP_PORT = re.compile(r"chip\d+ (global buffer|off-chip) port")
+HOST_PORT = "host memory port"
 _DIGITAL = re.compile(r"tile\d+ digital unit")
 _REPLICA = re.compile(r".+ replica \d+")
 
@@ -89,9 +92,10 @@ def resource_kind(name: str, plan: TilePlan | None = None) -> Kind:
     """
     if name == PROGRAMMING:
         return "programming"
-    if _TILE_PORT.fullmatch(name) or name in ("global buffer port", "off-chip port"):
+    if _TILE_PORT.fullmatch(name) or name in ("global buffer port", "off-chip port", HOST_PORT) \
+            or _CHIP_PORT.fullmatch(name):
         return "port"
-    if _LINK.fullmatch(name):
+    if _LINK.fullmatch(name) or _CHIP_LINK.fullmatch(name):
         return "link"
     if _DIGITAL.fullmatch(name):
         return "digital"
@@ -115,14 +119,24 @@ def doubling(name: str, arch: ArchConfig, plan: TilePlan | None = None) -> Doubl
     """The dotted overrides that make resource ``name``'s class twice as fast on ``arch``."""
     kind = resource_kind(name, plan)
     chip = arch.chip
+    if kind == "link" and _CHIP_LINK.fullmatch(name):
+        bw = arch.system.link.bandwidth_gbps
+        return Doubling((f"system.link.bandwidth_gbps={_num(2 * bw)}",), True,
+                        "every chip-to-chip link carries twice the bits (hop latency unchanged)")
+    if name == HOST_PORT:
+        bw = arch.system.host.bandwidth_gbps
+        return Doubling((f"system.host.bandwidth_gbps={_num(2 * bw)}",), True, "the host memory twice as fast")
     if kind == "link":
         return Doubling((f"interconnect.link_width_bits={2 * arch.interconnect.link_width_bits}",), True,
                         "the bus is twice as wide" if arch.interconnect.topology == "bus"
                         else "every link is twice as wide (hop latency unchanged)")
     if kind == "port":
-        field, what = {"global buffer port": ("global_buffer_port_bits", "the global buffer port"),
-                       "off-chip port": ("offchip_port_bits", "the off-chip port")}.get(
-            name, ("tile_buffer_port_bits", "every tile's buffer read and write ports"))
+        plain = name.split(" ", 1)[1] if _CHIP_PORT.fullmatch(name) else name
+        field, what = {"global buffer port": ("global_buffer_port_bits", "every chip's global buffer port"
+                                              if arch.chips > 1 else "the global buffer port"),
+                       "off-chip port": ("offchip_port_bits", "every chip's off-chip port"
+                                         if arch.chips > 1 else "the off-chip port")}.get(
+            plain, ("tile_buffer_port_bits", "every tile's buffer read and write ports"))
         return Doubling((f"chip.{field}={2 * getattr(chip, field)}",), True, f"{what} twice as wide")
     if kind == "digital":
         return Doubling((f"chip.digital_ops_per_cycle={2 * chip.digital_ops_per_cycle}",), True,

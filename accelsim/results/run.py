@@ -20,6 +20,44 @@ class VerifiedWhatIf(Record):
 
 
 @dataclass(frozen=True)
+class ChipFigures(Record):
+    """One chip of a system over the batch run (docs/reports.md, Systems)."""
+
+    chip: int
+    macros_used: int
+    macro_utilization: float
+    """Busy cycles of its macros over (its macros x the run's cycles)."""
+    layers: tuple[str, ...]
+    """The layers with a stage on it, in layer order."""
+
+
+@dataclass(frozen=True)
+class LinkLoad(Record):
+    """One chip-to-chip link (or a host memory port) over the batch run."""
+
+    link: str
+    busy_cycles: int
+    utilization: float
+
+
+@dataclass(frozen=True)
+class SystemFigures(Record):
+    """What a run on a system of several chips adds (docs/systems.md, docs/reports.md)."""
+
+    chips: int
+    topology: str
+    chips_needed: int
+    """Chips that hold the workload's weights with no reprogramming: the rounds of one chip's plan."""
+    per_chip: tuple[ChipFigures, ...]
+    links: tuple[LinkLoad, ...]
+    """Every chip-to-chip link a transfer crossed, and the host memory's port when there is one."""
+    chip_link_bits_per_inference: float
+    """Bits sent over chip-to-chip links per inference, once per link crossed."""
+    host_bits_per_inference: float
+    """Bits read from or written to the host memory (the chips' off-chip ports) per inference."""
+
+
+@dataclass(frozen=True)
 class LayerFigures:
     """A layer's figures derived from its counts and cycles (:func:`accelsim.cost.layer_figures`);
     :class:`LayerResult` extends it with what the plan and the engine say of the layer."""
@@ -138,6 +176,7 @@ class RunResult(RunFigures, Record):
     what_if_verified: tuple[VerifiedWhatIf, ...] = ()
     trace: tuple[dict, ...] = field(default=(), repr=False, compare=False, metadata={"json": False})
     trace_truncated: bool = False
+    system: SystemFigures | None = field(default=None, metadata={"omit_if": lambda v: v is None})
 
     def __repr__(self) -> str:
         rounds = f", {self.rounds} programming rounds" if self.rounds > 1 else ""

@@ -1,0 +1,124 @@
+"""A chip's plan placed on a system of several chips: pipeline parallel, weight stationary.
+
+The planner cuts a network into programming rounds of at most one chip's
+macros each (``plan``). A system of N chips (``arch.system``, docs/systems.md)
+holds N such rounds at once: chip c takes the c-th round of each group of N
+consecutive rounds, and a group runs as one round of the system, its stages
+pipelined across the chips as the stages of one chip are. A layer wider than a
+chip is one round per chip-full chunk of its columns (or of its rows, for a
+layer split along K), so consecutive chips split its weight matrix and the
+output's columns (or the partial sums) cross the chip-to-chip links: tensor
+parallel, from the same rule.
+
+Within a group, a tensor that one chip writes and another reads moves from
+the host memory (where one chip kept it between rounds) into the global buffer
+of the first chip that reads it, whole, when it fits beside what that buffer
+already holds; otherwise it stays in the host memory. A tensor that a later
+group reads stays in the host memory. With one chip the plan is returned as it
+is, so a system of one chip runs exactly the chip's plan.
+
+A workload that needs more groups than one while ``system.reprogramming`` is
+false is a :class:`~accelsim.errors.MappingError` naming the chips it needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from accelsim.config.arch import ArchConfig
+from accelsim.errors import ConfigError, MappingError
+from accelsim.mapping.plan import MacroProgram, Replica, Round, Stage, TensorPlacement, TilePlan
+from accelsim.units import BITS_PER_KIB
+
+GIB_BITS = 8 * 2**30
+
+
+def chips_needed(plan: TilePlan) -> int:
+    """Chips that hold every round of ``plan`` at once: its rounds (docs/systems.md)."""
+    return len(plan.rounds)
+
+
+def _moved(st: Stage, tiles: int, macros: int) -> Stage:
+    """``st`` on the chip whose first tile is ``tiles`` and first macro ``macros``."""
+    reps = tuple(Replica(tuple(replace(t, macro=t.macro + macros, tile=t.tile + tiles) for t in r.tiles),
+                         r.home_tile + tiles) for r in st.replicas)
+    return replace(st, replicas=reps, home_tile=st.home_tile + tiles)
+
+
+def _bits(t: TensorPlacement) -> int:
+    return (t.rows if t.capacity_rows is None else t.capacity_rows) * t.row_bits
+
+
+def on_system(plan: TilePlan, arch: ArchConfig) -> TilePlan:
+    """``plan`` (made for one of ``arch``'s chips) on all of ``arch.system``'s chips."""
+    n = arch.chips
+    if n == 1 or plan.macros == arch.total_macros:  # one chip, or already on the system
+        return plan
+    rounds = plan.rounds
+    if len(rounds) > n and not arch.system.reprogramming:
+        raise MappingError(
+            f"{plan.workload} needs {len(rounds)} chips to keep all its weights on chip at once (one per "
+            f"programming round of one chip), the system has {n} and system.reprogramming is false")
+    tiles, macros = arch.chip.tiles, arch.chip.macros
+    groups = [rounds[i:i + n] for i in range(0, len(rounds), n)]
+    group_of = {}
+    for k, grp in enumerate(groups):
+        for rnd in grp:
+            for t in rnd.tensors:
+                group_of.setdefault(t.tensor, set()).add(k)
+    global_cap = int(arch.chip.global_buffer_kib * BITS_PER_KIB)
+    out = []
+    for k, grp in enumerate(groups):
+        stages, programs = [], []
+        placed: dict[str, list[tuple[int, TensorPlacement]]] = {}
+        used = [0] * len(grp)
+        for c, rnd in enumerate(grp):
+            stages += [_moved(st, c * tiles, c * macros) for st in rnd.stages]
+            programs += [MacroProgram(p.macro + c * macros, p.bits) for p in rnd.programs]
+            for t in rnd.tensors:
+                placed.setdefault(t.tensor, []).append((c, t))
+                if t.store == "global":
+                    used[c] += _bits(t)
+        readers = {}
+        for c, rnd in enumerate(grp):
+            for st in rnd.stages:
+                for inp in st.inputs:
+                    readers.setdefault(inp.tensor, []).append(c)
+        tensors = []
+        for name, places in placed.items():
+            c, t = places[0]
+            if len(places) == 1:
+                if t.store == "tile":
+                    tensors.append(replace(t, tile=t.tile + c * tiles))
+                else:
+                    tensors.append(replace(t, chip=c if t.store == "global" else None))
+                continue
+            # written on one chip and read on another: the first reader's global buffer, or the host
+            first = min(readers.get(name, [-1]))
+            whole = t.rows * t.row_bits
+            if first >= 0 and len(group_of[name]) == 1 and used[first] + whole <= global_cap:
+                used[first] += whole
+                tensors.append(replace(t, store="global", tile=None, capacity_rows=t.rows, chip=first))
+            else:
+                tensors.append(replace(t, store="offchip", tile=None, capacity_rows=None, chip=None))
+        out.append(Round(index=k, stages=tuple(stages), tensors=tuple(tensors), programs=tuple(programs)))
+    layers = tuple(replace(m, rounds=tuple(sorted({r // n for r in m.rounds}))) for m in plan.layers)
+    return replace(plan, rounds=tuple(out), layers=layers, macros=arch.total_macros, grouping=())
+
+
+def check_host(plan: TilePlan, arch: ArchConfig, batch: int) -> None:
+    """Refuse a system plan whose host-memory tensors for ``batch`` inferences exceed its capacity."""
+    host = arch.system.host if arch.system is not None else None
+    if host is None:
+        return
+    seen = {}
+    for rnd in plan.rounds:
+        for t in rnd.tensors:
+            if t.store == "offchip":
+                seen[t.tensor] = t.rows * t.row_bits
+    need = sum(seen.values()) * batch
+    cap = host.capacity_gib * GIB_BITS
+    if need > cap:
+        raise ConfigError(
+            f"the tensors kept in the host memory take {need / GIB_BITS:,.3g} GiB for {batch} inferences, "
+            f"more than system.host.capacity_gib = {host.capacity_gib:g}")
