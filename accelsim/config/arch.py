@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from accelsim.config.base import Section
 
@@ -672,13 +672,49 @@ class SystemConfig(Section):
 
     chips: int = Field(default=1, gt=0, le=4096)
     """Chips in the system, each the architecture's chip."""
-    topology: Literal["ring", "mesh", "star", "all_to_all"] = "ring"
-    """``ring``: a bidirectional ring, the shorter way round; ``mesh``: a 2-D mesh, X then Y; ``star``: every chip one link to and from a switch (two hops between chips); ``all_to_all``: one link between every pair."""
+    topology: Literal["ring", "mesh", "star", "all_to_all", "custom"] = "ring"
+    """``ring``: a bidirectional ring, the shorter way round; ``mesh``: a 2-D mesh, X then Y; ``star``: every chip one link to and from a switch (two hops between chips); ``all_to_all``: one link between every pair; ``custom``: the links of ``connections``, a transfer taking the fewest hops (the lowest-numbered chip first on a tie)."""
+    connections: tuple[tuple[int, int], ...] = ()
+    """With ``topology: custom``: the pairs of chips (numbered from 0) joined by a link, each a link per direction, e.g. ``[[0, 1], [1, 2]]``."""
     link: ChipLinkConfig
     host: HostMemoryConfig | None = None
     """The shared host memory; without it each chip's off-chip port reaches a host memory that never makes it wait."""
     reprogramming: bool = True
     """Allow programming rounds when the weights need more macros than the system has; false: such a workload is refused."""
+
+    @field_validator("connections")
+    @classmethod
+    def _check(cls, connections: tuple[tuple[int, int], ...], info: ValidationInfo) -> tuple[tuple[int, int], ...]:
+        topology, chips = info.data.get("topology"), info.data.get("chips")
+        if topology is None or chips is None:
+            return connections  # reported on their own fields
+        if topology != "custom":
+            if connections:
+                raise ValueError(f"connections are the links of topology custom; topology is {topology}")
+            return connections
+        if not connections and chips > 1:
+            raise ValueError(f"topology custom needs connections: the pairs of chips joined by a link "
+                             f"(the chips are 0 to {chips - 1})")
+        seen = set()
+        for a, b in connections:
+            for x in (a, b):
+                if not 0 <= x < chips:
+                    raise ValueError(f"connection [{a}, {b}] names chip {x}; the chips are 0 to {chips - 1}")
+            if a == b:
+                raise ValueError(f"connection [{a}, {b}] joins a chip to itself")
+            seen |= {(a, b), (b, a)}
+        reach, todo = {0}, [0]
+        while todo:
+            x = todo.pop()
+            for a, b in seen:
+                if a == x and b not in reach:
+                    reach.add(b)
+                    todo.append(b)
+        if len(reach) < chips:
+            lost = sorted(set(range(chips)) - reach)
+            raise ValueError(f"chip(s) {', '.join(map(str, lost))} cannot be reached from chip 0 over the "
+                             f"connections")
+        return connections
 
 
 class ArchConfig(Section):

@@ -88,6 +88,8 @@ def chip_link_ends(arch: ArchConfig) -> int:
         return n * (n - 1)
     if topology == "ring":
         return 2 * (n if n > 2 else 1)
+    if topology == "custom":
+        return 2 * len({tuple(sorted(c)) for c in arch.system.connections})
     cols = math.ceil(math.sqrt(n))
     edges = sum((i % cols != cols - 1 and i + 1 < n) + (i + cols < n) for i in range(n))
     return 2 * edges

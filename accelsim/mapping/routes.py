@@ -84,6 +84,8 @@ class Routes:
             mhz = arch.clock.frequency_mhz
             self.chip_topology = sysc.topology
             self.chip_columns = math.ceil(math.sqrt(self.chips))
+            self._neighbours = {c: sorted({y for x, y in sysc.connections if x == c}
+                                          | {x for x, y in sysc.connections if y == c}) for c in range(self.chips)}
             self._between = LinkSpec(sysc.link.bandwidth_gbps * 1e3 / mhz,
                                      math.ceil(sysc.link.latency_ns * mhz / 1e3 - 1e-9), True)
         self._paths: dict[tuple[int, int], tuple[tuple, ...]] = {}
@@ -153,4 +155,26 @@ class Routes:
             return [(a, SWITCH), (SWITCH, b)]
         if t == "ring":
             return _ring_route(a, b, self.chips)
+        if t == "custom":
+            return self._fewest_hops(a, b)
         return _grid_route(a, b, self.chip_columns)
+
+    def _fewest_hops(self, a: int, b: int) -> list[tuple[int, int]]:
+        """Breadth first over the connections, neighbours in chip order: the fewest hops, the same
+        route every time."""
+        prev = {a: a}
+        frontier = [a]
+        while b not in prev:
+            nxt = []
+            for x in frontier:
+                for y in self._neighbours[x]:
+                    if y not in prev:
+                        prev[y] = x
+                        nxt.append(y)
+            frontier = nxt
+        hops = []
+        x = b
+        while x != a:
+            hops.append((prev[x], x))
+            x = prev[x]
+        return hops[::-1]

@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from accelsim.config.arch import ArchConfig
-from accelsim.errors import ConfigError, MappingError
+from accelsim.errors import ConfigError, MappingError, Problem
 from accelsim.mapping.plan import MacroProgram, Replica, Round, Stage, TensorPlacement, TilePlan
 from accelsim.units import BITS_PER_KIB
 
@@ -119,6 +119,7 @@ def check_host(plan: TilePlan, arch: ArchConfig, batch: int) -> None:
     need = sum(seen.values()) * batch
     cap = host.capacity_gib * GIB_BITS
     if need > cap:
-        raise ConfigError(
-            f"the tensors kept in the host memory take {need / GIB_BITS:,.3g} GiB for {batch} inferences, "
-            f"more than system.host.capacity_gib = {host.capacity_gib:g}")
+        raise ConfigError(Problem(
+            f"the tensors kept in the host memory take {need / GIB_BITS:,.3g} GiB for {batch} inferences; "
+            f"the host memory holds {host.capacity_gib:g} GiB", path="host.capacity_gib",
+            file=f"system {arch.name!r}", value=host.capacity_gib))
