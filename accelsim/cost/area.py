@@ -97,9 +97,9 @@ def chip_link_ends(arch: ArchConfig) -> int:
 
 def system_area(arch: ArchConfig) -> AreaBreakdown:
     """The whole system: each component of a chip times the chips, and the chip-to-chip link
-    interfaces (``system.link.area_mm2`` each); :func:`chip_area` for one chip."""
+    interfaces (``system.link.area_mm2`` each); :func:`chip_area` for one chip (a system of one too)."""
     area = chip_area(arch)
-    if arch.system is None:
+    if arch.chips == 1:
         return area
     out = {k: v * arch.chips for k, v in area.components_mm2.items()}
     out["chip_links"] = chip_link_ends(arch) * arch.system.link.area_mm2

@@ -117,8 +117,8 @@ def price(counts: ActionCounts, arch: ArchConfig, elapsed_s: float = 0.0) -> Ene
     """Energy of ``counts`` plus leakage over ``elapsed_s``, by component."""
     table = energy_per_action_pj(arch)
     out = {c: 0.0 for c in COMPONENTS}
-    if arch.system is not None:
-        out["chip_links"] = 0.0  # a system's chip-to-chip links (listed only for a system)
+    if arch.chips > 1:
+        out["chip_links"] = 0.0  # a system's chip-to-chip links (listed only for a system of several chips)
     for action, n in counts.items():
         out[COMPONENT_OF[action]] += n * table[action] * PJ
     out["leakage"] = leakage_power_w(arch) * elapsed_s

@@ -13,7 +13,9 @@ parallel, from the same rule.
 Within a group, a tensor that one chip writes and another reads moves from
 the host memory (where one chip kept it between rounds) into the global buffer
 of the first chip that reads it, whole, when it fits beside what that buffer
-already holds; otherwise it stays in the host memory. A tensor that a later
+already holds: up to ``COPIES`` whole copies as fit, so that as many
+inferences may be in flight between the two chips; otherwise it stays in the
+host memory. A tensor that a later
 group reads stays in the host memory. With one chip the plan is returned as it
 is, so a system of one chip runs exactly the chip's plan.
 
@@ -31,6 +33,9 @@ from accelsim.mapping.plan import MacroProgram, Replica, Round, Stage, TensorPla
 from accelsim.units import BITS_PER_KIB
 
 GIB_BITS = 8 * 2**30
+#: the most whole copies of a tensor between chips its reader's global buffer keeps (inferences in
+#: flight between the two chips: with one, the writer waits for the reader at every inference)
+COPIES = 4
 
 
 def chips_needed(plan: TilePlan) -> int:
@@ -96,9 +101,10 @@ def on_system(plan: TilePlan, arch: ArchConfig) -> TilePlan:
             # written on one chip and read on another: the first reader's global buffer, or the host
             first = min(readers.get(name, [-1]))
             whole = t.rows * t.row_bits
-            if first >= 0 and len(group_of[name]) == 1 and used[first] + whole <= global_cap:
-                used[first] += whole
-                tensors.append(replace(t, store="global", tile=None, capacity_rows=t.rows, chip=first))
+            copies = min(COPIES, (global_cap - used[first]) // whole) if first >= 0 and whole else 0
+            if len(group_of[name]) == 1 and copies >= 1:
+                used[first] += copies * whole
+                tensors.append(replace(t, store="global", tile=None, capacity_rows=copies * t.rows, chip=first))
             else:
                 tensors.append(replace(t, store="offchip", tile=None, capacity_rows=None, chip=None))
         out.append(Round(index=k, stages=tuple(stages), tensors=tuple(tensors), programs=tuple(programs)))
