@@ -217,7 +217,7 @@ def _system_figures(arch: ArchConfig, plan, engine, chip_rounds: int | None, bat
     links = tuple(LinkLoad(r.name, r.busy_cycles, r.busy_cycles / total if total else 0.0)
                   for r in engine.resources if r.name.startswith("chip link") or r.name == "host memory port")
     return SystemFigures(
-        chips=arch.chips, topology=arch.system.topology,
+        chips=arch.chips, topology=arch.system.topology, tiles_per_chip=arch.chip.tiles,
         chips_needed=chip_rounds if chip_rounds is not None else len(plan.rounds),
         per_chip=tuple(chips), links=links,
         chip_link_bits_per_inference=engine.counts[Action.CHIP_LINK_BITS] / batch,

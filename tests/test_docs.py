@@ -4,8 +4,9 @@ Conventions in docs/*.md and README.md:
 - a ```console block's lines starting with ``$ accelsim`` are run in-process
   and must exit 0, unless the line ends with ``# exits N``;
 - a ```python block is executed (the blocks of one file share a namespace);
-- a ```yaml block that is a whole workload (``input_shape`` and ``layers``) or
-  a whole architecture (``macro`` and ``chip``) must validate.
+- a ```yaml block that is a whole workload (``input_shape`` and ``layers``),
+  a whole architecture (``macro`` and ``chip``) or a whole system (``arch``
+  and ``link``) must validate.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ def yaml_documents():
         data = yaml.safe_load(body)
         if isinstance(data, dict) and (
             {"input_shape", "layers"} <= set(data) or {"macro", "chip"} <= set(data)
+            or {"arch", "link"} <= set(data)
         ):
             yield pytest.param(data, id=f"{doc.name}: {data.get('name')}")
 
@@ -85,6 +87,10 @@ def test_yaml_examples_validate(data):
 
     if "layers" in data:
         workload_from_dict(data)
+    elif "link" in data:
+        from accelsim.config.system import SystemFile
+
+        SystemFile.model_validate(data)
     else:
         arch_from_dict(data)
 

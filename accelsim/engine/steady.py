@@ -13,7 +13,10 @@ begun to drain), and reports
 which is at least D_r* (busy cycles cannot exceed the window), so the
 throughput f_clk / that can never exceed the bound f_clk / D_r*. The estimate
 is settled when its two half windows agree within ``tolerance``; otherwise N
-doubles, up to ``max_inferences``.
+doubles, up to ``max_inferences``, and while the doubled stream would book at
+most ``max_events`` events (about a minute of simulation): a plan whose
+completions never settle into a cadence (several pipelined chips of a
+transformer) is reported unsettled from the longest stream within the budget.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from accelsim.results.timing import SteadyState
 
 FIRST_INFERENCES = 12
 MAX_INFERENCES = 256
+#: the longest stream a measurement doubles to, in engine events (docs/engine.md, Steady state)
+MAX_EVENTS = 4_000_000
 TOLERANCE = 0.005
 
 
@@ -45,7 +50,8 @@ def _estimate(intervals, done, i: int, j: int, bound: int) -> tuple[float, int]:
 
 def measure_steady_state(plan: TilePlan, arch: ArchConfig, options: RunOptions, *,
                          first: int = FIRST_INFERENCES, max_inferences: int = MAX_INFERENCES,
-                         tolerance: float = TOLERANCE, bound: tuple[str, int] | None = None) -> SteadyState:
+                         tolerance: float = TOLERANCE, bound: tuple[str, int] | None = None,
+                         max_events: int = MAX_EVENTS) -> SteadyState:
     """The steady-state cycles per inference of a one-round ``plan`` (module docstring).
 
     ``bound``: (resource, cycles per inference) of the bottleneck model when the caller has it."""
@@ -64,7 +70,7 @@ def measure_steady_state(plan: TilePlan, arch: ArchConfig, options: RunOptions, 
         value, busy = _estimate(intervals, done, a, b, bound)
         halves = (_estimate(intervals, done, a, m, bound)[0], _estimate(intervals, done, m, b, bound)[0])
         settled = abs(halves[0] - halves[1]) <= tolerance * max(halves)
-        if settled or 2 * n > max_inferences:
+        if settled or 2 * n > max_inferences or 2 * run.events > max_events:
             return SteadyState(
                 cycles_per_inference=value, bound_resource=resource, bound_cycles_per_inference=bound,
                 inferences=n, window_start_cycle=done[a], window_end_cycle=done[b], window_inferences=b - a,

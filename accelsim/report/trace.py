@@ -14,6 +14,11 @@ document; threads sit in processes with a numeric ``pid``:
 - pid 100 + t, tile t: its buffer read and write ports, the macro groups
   (a stage's replica) whose first macro it holds, its digital unit.
 
+A run on a system of several chips (docs/systems.md) has one process per chip
+instead: pid 1, the system (programming, the chip-to-chip links, the host
+memory's port); pid 1000 + c, chip c (its global buffer and off-chip ports,
+its interconnect, and every resource of its tiles).
+
 ``process_name``, ``thread_name``, ``process_sort_index`` and
 ``thread_sort_index`` metadata events ("ph": "M") name and order them. A
 resource serves one booking at a time, so the slices of one track never
@@ -43,6 +48,9 @@ if TYPE_CHECKING:
 #: the chip's process; tile t is process TILE_PID + t
 CHIP_PID = 1
 TILE_PID = 100
+#: in a system: chip c is process SYSTEM_CHIP_PID + c
+SYSTEM_CHIP_PID = 1000
+_CHIP_PREFIX = re.compile(r"chip(\d+) ")
 #: the order of a process's threads by the kind of their resource (the event's ``cat``)
 KIND_ORDER = {"programming": 0, "port": 1, "link": 2, "macro": 3, "digital": 4}
 
@@ -69,13 +77,27 @@ def trace_document(result: RunResult, max_events: int) -> dict:
     meta: list[dict] = []
     ids: dict[tuple, tuple[int, int]] = {}
     named: set[int] = set()
+    system = result.system
+    if system is not None:  # by chip, then as on one chip within it
+        def chip_of(key):
+            if key[0] is not None:
+                return key[0] // system.tiles_per_chip
+            m = _CHIP_PREFIX.match(key[1])
+            return int(m.group(1)) if m else None
+        order.sort(key=lambda k: -1 if chip_of(k) is None else chip_of(k))
     for tid, key in enumerate(order, start=1):
         tile, name = key
-        pid = CHIP_PID if tile is None else TILE_PID + tile
+        if system is not None:
+            chip = chip_of(key)
+            pid = CHIP_PID if chip is None else SYSTEM_CHIP_PID + chip
+            title, sort = (f"system {result.arch}", 0) if chip is None else (f"chip {chip}", 1 + chip)
+        else:
+            pid = CHIP_PID if tile is None else TILE_PID + tile
+            title, sort = (f"chip {result.arch}", 0) if tile is None else (f"tile {tile}", 1 + tile)
         if pid not in named:
             named.add(pid)
-            meta.append(_meta("process_name", pid, 0, name=f"chip {result.arch}" if tile is None else f"tile {tile}"))
-            meta.append(_meta("process_sort_index", pid, 0, sort_index=0 if tile is None else 1 + tile))
+            meta.append(_meta("process_name", pid, 0, name=title))
+            meta.append(_meta("process_sort_index", pid, 0, sort_index=sort))
         kind, macros = tracks[key]
         label = name
         if kind == "macro" and macros is not None:

@@ -46,6 +46,7 @@ class SystemFigures(Record):
 
     chips: int
     topology: str
+    tiles_per_chip: int
     chips_needed: int
     """Chips that hold the workload's weights with no reprogramming: the rounds of one chip's plan."""
     per_chip: tuple[ChipFigures, ...]
