@@ -252,7 +252,8 @@ def size_system(chip: ArchConfig, system: ArchConfig, workload: Workload, option
     check_workload(workload, chip)
     chip_plan = make_plan(workload, chip, opts.schedule, opts.batch)
     needed = len(chip_plan.rounds)
-    sizes = size_counts(needed, most)
+    # without reprogramming only a system that holds every weight can run it
+    sizes = size_counts(needed, most) if system.system.reprogramming else (needed,)
     points = []
     for i, n in enumerate(sizes):
         arch = chip.model_copy(update={"name": f"{chip.name} x{n}",

@@ -73,6 +73,12 @@ def check_output_folder(path: str | Path) -> Path:
     folder = _existing_parent(path)
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputPathError(errno.EACCES, f"cannot write into {folder}", str(path))
+    try:  # root passes os.access everywhere; a file system that takes no files (/proc) says so here
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise OutputPathError(err.errno or errno.EACCES, f"cannot write into {folder}: {err.strerror}",
+                              str(path)) from None
     return path
 
 

@@ -161,6 +161,26 @@ CASES = [
     C("no-command", code=2, says=("usage: accelsim",)),
     C("unknown-command", "simulate", says=("invalid choice: 'simulate'",)),
     C("unknown-option", "list", "--bogus", says=("unrecognized arguments: --bogus",)),
+    # ---- systems: size, run --system
+    C("size-max-chips-0", "size", "mlp", "--max-chips", "0", says=("--max-chips must be between 1 and 4,096",)),
+    C("size-batch-0", "size", "mlp", "--batch", "0", says=("--batch must be at least 1",)),
+    C("size-unknown-system", "size", "mlp", "--system", "nosuch", says=("no built-in system", "nosuch")),
+    C("size-system-is-an-arch", "size", "mlp", "--system", "mram72", says=("mram72",)),
+    C("run-system-missing-arch", "run", "mlp", "--system", "s.yaml",
+      files={"s.yaml": "name: s\narch: nothere\nchips: 2\nlink: {bandwidth_gbps: 1, pj_per_bit: 1}\n"},
+      says=("s.yaml:2", "arch", "nothere")),
+    C("run-system-unreachable", "run", "mlp", "--system", "s.yaml",
+      files={"s.yaml": "name: s\narch: mram72\nchips: 3\ntopology: custom\nconnections: [[0, 1]]\n"
+                       "link: {bandwidth_gbps: 1, pj_per_bit: 1}\n"},
+      says=("s.yaml:5", "connections", "chip(s) 2 cannot be reached")),
+    C("run-system-link-to-nowhere", "run", "mlp", "--system", "s.yaml",
+      files={"s.yaml": "name: s\narch: mram72\nchips: 2\ntopology: custom\nconnections: [[0, 5]]\n"
+                       "link: {bandwidth_gbps: 1, pj_per_bit: 1}\n"},
+      says=("s.yaml:5", "names chip 5")),
+    C("run-system-too-small", "run", "resnet18_cifar10", "--system", "mram72x4_ucie", "--set", "reprogramming=false",
+      code=1, says=("needs 41 chips", "the system has 4")),
+    C("run-system-and-arch", "run", "mlp", "--system", "mram72x4_ucie", "--arch", "macros/jia_jssc20",
+      says=("leave --arch macros/jia_jssc20 out",)),
     # ---- map
     C("map-budget-0", "map", "mlp", "--budget-s", "0", says=("--budget-s must be a positive number of seconds",)),
     C("map-budget-negative", "map", "mlp", "--budget-s", "-3", says=("--budget-s must be a positive number",)),

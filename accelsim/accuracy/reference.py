@@ -270,6 +270,15 @@ def _concat(args: list[np.ndarray], layer: LayerInfo) -> np.ndarray:
     return np.concatenate(args, axis=axis if axis < 0 else axis + 1)
 
 
+def _kv_cache(args: list[np.ndarray], layer: LayerInfo) -> np.ndarray:
+    """A prefill's cache is its input; a decoding step's needs the past tokens' values, which an
+    inference over one input does not have."""
+    if layer.spec.past:
+        raise ConfigError(f"layer {layer.name!r}: the inference of a decoding step (kv_cache past "
+                          f"{layer.spec.past}) needs the past tokens' keys and values; run a prefill (past 0)")
+    return args[0]
+
+
 def _activation_matmul(args: list[np.ndarray], layer: LayerInfo) -> np.ndarray:
     """activation x activation, in the digital unit."""
     b = np.swapaxes(args[1], -1, -2) if layer.spec.transpose_b else args[1]
@@ -287,6 +296,7 @@ DIGITAL: dict[str, Callable[[list[np.ndarray], LayerInfo], np.ndarray]] = {
     "reshape": lambda args, layer: args[0].reshape(args[0].shape[0], *layer.out_shape),
     "transpose": lambda args, layer: args[0].transpose(0, *(p + 1 for p in layer.spec.perm)),
     "concat": _concat,
+    "kv_cache": _kv_cache,
     "matmul": _activation_matmul,
 }
 

@@ -28,7 +28,7 @@ from pydantic import Field
 
 from accelsim.config.arch import ArchConfig, SystemConfig
 from accelsim.config.overrides import apply_overrides, attribute_to_overrides, parse_override
-from accelsim.config.resources import PATH_SUFFIXES, resolve
+from accelsim.config.resources import PATH_SUFFIXES, WHAT, kind_of, resolve
 from accelsim.config.validate import validate_model
 from accelsim.config.yamlio import load_yaml, require_mapping
 from accelsim.errors import ConfigError, Problem
@@ -58,12 +58,35 @@ def _split(overrides: Sequence[str | tuple[str, Any]]) -> tuple[list, list]:
         key, value = parse_override(o) if isinstance(o, str) else o
         head = key.split(".", 1)[0]
         if head == "system" and "." in key:
-            ours.append((key.split(".", 1)[1], value))
+            ours.append((_Key(key.split(".", 1)[1], key), value))
         elif head in SYSTEM_FIELDS:
             ours.append((key, value))
         else:
             theirs.append((key, value))
     return ours, theirs
+
+
+class _Key(str):
+    """A system field's dotted path as the file has it, with the user's spelling (``system.chips``)."""
+
+    def __new__(cls, path: str, typed: str):
+        key = super().__new__(cls, path)
+        key.typed = typed
+        return key
+
+
+def _as_typed(err: ConfigError, ours) -> ConfigError:
+    """``err`` with each ``--set`` problem's path as the user wrote it."""
+    from dataclasses import replace
+
+    out = []
+    for p in err.problems:
+        for k, _ in ours:
+            typed = getattr(k, "typed", None)
+            if typed and p.file == f"--set {k}":
+                p = replace(p, file=f"--set {typed}", path="system." + p.path if p.path else p.path)
+        out.append(p)
+    return ConfigError(out)
 
 
 def _arch_path(ref: str, home: Path) -> str | Path:
@@ -93,7 +116,7 @@ def load_system_file(name_or_path: str | Path, overrides: Sequence[str | tuple[s
         spec = validate_model(SystemFile, data, smap)
     except ConfigError as err:
         if ours:
-            raise attribute_to_overrides(err, ours) from None
+            raise _as_typed(attribute_to_overrides(err, ours), ours) from None
         raise
     from accelsim.config import arch_from_dict, load_arch_data
 
@@ -103,6 +126,11 @@ def load_system_file(name_or_path: str | Path, overrides: Sequence[str | tuple[s
         raise ConfigError(Problem(f"the chips' architecture: {err.problems[0].message}", path="arch",
                                   file=str(path), line=smap.line_of(("arch",)), value=spec.arch)) from None
     arch_data = dict(arch_data)
+    kind = kind_of(arch_data)
+    if kind != "arch":
+        what = f"a {WHAT[kind]}" if kind else "not an architecture"
+        raise ConfigError(Problem(f"the chips' architecture must be an architecture file; this one is {what}",
+                                  path="arch", file=str(path), line=smap.line_of(("arch",)), value=spec.arch))
     if "system" in arch_data:
         raise ConfigError(Problem("the chips' architecture has a system section of its own; a system's chip "
                                   "is one chip", path="arch", file=str(path), line=smap.line_of(("arch",)),

@@ -159,7 +159,7 @@ class _Tensor:
     def __init__(self, place: TensorPlacement, producers: int, batch: int):
         self.place = place
         self.producers = producers
-        full = 0 if producers else place.rows
+        full = place.preset_rows if producers else place.rows
         self.ready = [[full] * max(1, producers) for _ in range(batch)]
         self.waiters: list[list[tuple[int, simpy.Event]]] = [[] for _ in range(batch)]
         self.region: simpy.Container | None = None
@@ -423,6 +423,9 @@ class _Sim:
         # a stored table a lookup reads from the global buffer occupies it for the whole round
         tables = {i.tensor for st in rnd.stages for i in st.inputs if i.table}
         held = [(t.where, t.rows * t.row_bits) for t in rnd.tensors if t.tensor in tables and t.store != "offchip"]
+        # a KV cache's past rows occupy its store for the whole round, one copy per inference
+        held += [(t.where, t.preset_rows * t.row_bits * self.batch) for t in rnd.tensors
+                 if t.preset_rows and t.store != "offchip"]
         for where, bits in held:
             self._level(where, bits)
         self.inference_end = [0] * self.batch
@@ -736,7 +739,7 @@ class _Sim:
             state.last = max(state.last, env.now)
             if inf == 0:
                 state.inference0[1] = env.now
-            out.ready[inf][part] = row + 1
+            out.ready[inf][part] = st.row_offset + row + 1
             self._wake(out, inf, booking)
             for ts, window, in_rows in ins:
                 keep = window.first_row_kept(row + 1, in_rows) if row + 1 < st.out_rows else in_rows

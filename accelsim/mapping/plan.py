@@ -263,6 +263,8 @@ class Stage:
     psum_output: str = ""
     psum_output_bits_per_vector: int = 0
     k_parts: int = 1
+    #: the first output row it writes (a KV cache's past tokens are the rows before)
+    row_offset: int = 0
 
     @property
     def vectors(self) -> int:
@@ -300,6 +302,8 @@ class TensorPlacement:
     #: in a system of several chips (docs/systems.md): the chip whose global buffer holds it (a
     #: tile's chip follows from its tile; off-chip memory is the host's); None on one chip
     chip: int | None = None
+    #: rows in the store before the round, ready for every inference (a KV cache's past tokens)
+    preset_rows: int = 0
 
     @property
     def where(self) -> str:

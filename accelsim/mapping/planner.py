@@ -52,6 +52,7 @@ from accelsim.mapping.streaming import check_staging, k_part_fields, psum_placem
 from accelsim.mapping.windows import row_window
 from accelsim.units import BITS_PER_KIB, ceil_div
 from accelsim.workload import LayerInfo, Workload
+from accelsim.workload.kinds import cached_rows
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,9 @@ class LayerWork:
     #: for a layer split along K (:func:`split_along_k`), per column group: (the column it is part
     #: of, its part along K, the column's parts); empty when every column group is a whole column
     k_pieces: tuple[tuple[int, int, int], ...] = ()
+    #: output rows in the store before the pass (a KV cache's past tokens): the layer writes rows
+    #: ``row_offset`` .. ``row_offset + out_rows - 1`` of its output
+    row_offset: int = 0
 
     @property
     def macros(self) -> int:
@@ -222,6 +226,8 @@ def layer_work(layer: LayerInfo, arch: ArchConfig, on_macros: bool | None = None
     if on_macros is None or not layer.layer_kind.weights or layer.layer_kind.digital_option is None:
         on_macros = layer.layer_kind.runs_on_macros(arch.mapping)
     out_rows, per_row = row_layout(layer.out_shape)
+    offset = cached_rows(layer)
+    out_rows -= offset
     if layer.has_weights and layer.vectors != out_rows * per_row:
         # a transposed convolution: one vector per input pixel, spread over the output's rows
         per_row = ceil_div(layer.vectors, out_rows)
@@ -252,7 +258,7 @@ def layer_work(layer: LayerInfo, arch: ArchConfig, on_macros: bool | None = None
         ops += sum((len(cg) - 1) * cg[0].weight_columns_used for cg in groups) * vectors
     else:
         ops += 2 * layer.macs  # MACs off the macros: one multiply and one add each in the digital unit
-    return LayerWork(layer, on_macros, groups, out_rows, per_row, tuple(inputs), ops)
+    return LayerWork(layer, on_macros, groups, out_rows, per_row, tuple(inputs), ops, row_offset=offset)
 
 
 def form_rounds(works: list[LayerWork], macros: int) -> list[list[tuple[LayerWork, tuple[int, ...]]]]:
@@ -500,7 +506,7 @@ def place_round(index: int, items, arch: ArchConfig, consumers: dict[str, list[s
         parts = parts_of[layer.name]
         # the weight columns this round computes: each column group once (its row tiles share the columns)
         cols = sum(w.column_groups[g][0].weight_columns_used for g in items[n][1]) if w.on_macros else 0
-        out_per_vector = (layer.output_elements // (w.out_rows * w.vectors_per_row))
+        out_per_vector = (layer.output_elements // ((w.out_rows + w.row_offset) * w.vectors_per_row))
         if w.on_macros and parts > 1:
             out_per_vector = out_per_vector * cols // (layer.n * layer.groups)
         share = cols / (layer.n * layer.groups) if (w.on_macros and parts > 1) else 1.0
@@ -513,7 +519,7 @@ def place_round(index: int, items, arch: ArchConfig, consumers: dict[str, list[s
             layer=layer.name, kind=layer.kind, part=part, parts=parts,
             unit="macros" if w.on_macros else "digital", replicas=tuple(replicas[n]),
             home_tile=home_of[layer.name], output=layer.name,
-            out_rows=w.out_rows, vectors_per_row=w.vectors_per_row,
+            out_rows=w.out_rows, vectors_per_row=w.vectors_per_row, row_offset=w.row_offset,
             psum_bits_per_weight_column=chip.partial_sum_bits, **fields))
     # the partial sums read here keep the global-buffer space the round before gave them
     reserved = sum(batch * st.vectors * i.bits_per_vector for st in stages for i in st.inputs
@@ -522,6 +528,9 @@ def place_round(index: int, items, arch: ArchConfig, consumers: dict[str, list[s
     tensors = _place_tensors(index, items, stages, arch, consumers, produced_in, outputs,
                              schedule, reserved, tensors_given)
     tensors += psum_placements(stages, tensors, arch, batch, kept)
+    cached = {st.output: st.row_offset for st in stages if st.row_offset}
+    if cached:  # a KV cache's past rows are in its store when the round starts
+        tensors = [replace(t, preset_rows=cached[t.tensor]) if t.tensor in cached else t for t in tensors]
     if arch.mapping.replicate and replicas_given is None:
         replicable = [w.on_macros and parts_of[w.layer.name] == 1 for w, _ in items]
         stages = _replicate(stages, stage_tiles, replicable, tensors, pool, arch,

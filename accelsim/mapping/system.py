@@ -57,13 +57,14 @@ def _bits(t: TensorPlacement) -> int:
 def on_system(plan: TilePlan, arch: ArchConfig) -> TilePlan:
     """``plan`` (made for one of ``arch``'s chips) on all of ``arch.system``'s chips."""
     n = arch.chips
-    if n == 1 or plan.macros == arch.total_macros:  # one chip, or already on the system
-        return plan
     rounds = plan.rounds
-    if len(rounds) > n and not arch.system.reprogramming:
+    on_system_already = n > 1 and plan.macros == arch.total_macros
+    if arch.system is not None and len(rounds) > n and not arch.system.reprogramming and not on_system_already:
         raise MappingError(
             f"{plan.workload} needs {len(rounds)} chips to keep all its weights on chip at once (one per "
             f"programming round of one chip), the system has {n} and system.reprogramming is false")
+    if n == 1 or on_system_already:
+        return plan
     tiles, macros = arch.chip.tiles, arch.chip.macros
     groups = [rounds[i:i + n] for i in range(0, len(rounds), n)]
     group_of = {}

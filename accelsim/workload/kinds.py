@@ -42,6 +42,7 @@ from accelsim.workload.schema import (
     Eltwise,
     Embedding,
     Flatten,
+    KvCache,
     LayerBase,
     Linear,
     MatMul,
@@ -470,6 +471,19 @@ def _infer_resize(spec: Resize, shapes: Sequence[Shape]) -> Inferred:
     return _digital(out, spec, BILINEAR_OPS if spec.type == "resize_bilinear" else 0)
 
 
+def _infer_kv_cache(spec: KvCache, shapes: Sequence[Shape]) -> Inferred:
+    """[..., T, F] -> [..., past + T, F]: the new tokens' rows after the past ones (layout only)."""
+    shape = _one(spec, shapes)
+    if len(shape) not in (2, 3):
+        raise ShapeProblem(f"kv_cache takes [T, F] or [H, T, F] (tokens second to last), got {list(shape)}")
+    return _digital(shape[:-2] + (spec.past + shape[-2], shape[-1]), spec)
+
+
+def cached_rows(layer) -> int:
+    """Rows of a layer's output that are in its store before the pass: a KV cache's past tokens."""
+    return layer.spec.past if layer.kind == "kv_cache" else 0
+
+
 # ---------------------------------------------------------------- the registry
 
 #: every layer type of the schema -> its kind
@@ -494,4 +508,6 @@ KINDS: Mapping[str, LayerKind] = MappingProxyType({k.type: k for k in (
     LayerKind("slice", Slice, _infer_slice, data_movement=True, row_by_row=_always),
     LayerKind("resize_nearest", Resize, _infer_resize, data_movement=True),
     LayerKind("resize_bilinear", Resize, _infer_resize),
+    # the cache's row past + r holds the new row r
+    LayerKind("kv_cache", KvCache, _infer_kv_cache, data_movement=True, row_by_row=_always),
 )})

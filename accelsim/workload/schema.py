@@ -272,6 +272,22 @@ class Concat(LayerBase):
     """The axis to join along (negative counts from the end)."""
 
 
+class KvCache(LayerBase):
+    """The keys or the values of an attention layer kept across decoding steps (docs/decoding.md).
+
+    Its input is the new tokens' keys (or values), [T, F] or [H, T, F], the
+    token axis second to last; its output is every token's, the ``past``
+    tokens already in the cache first: [past + T, F] or [H, past + T, F]. It
+    writes only the new tokens' rows; whoever reads its output reads the
+    whole cache. Where the cache lives is part of the plan
+    (``mapping.kv_cache``).
+    """
+
+    type: Literal["kv_cache"]
+    past: int = Field(default=0, ge=0, le=10_000_000)
+    """Tokens in the cache before this pass (0: a prefill, which fills it)."""
+
+
 class Slice(LayerBase):
     """Every ``step``-th element from ``start`` up to ``end`` (exclusive) along one axis
     (layout only): a packed Q/K/V split, a channel split, a class-token selection."""
@@ -307,7 +323,7 @@ class Resize(LayerBase):
 
 Layer = Annotated[
     Conv2d | DepthwiseConv2d | ConvTranspose2d | Linear | MatMul | Embedding | Pool | Add | Mul | Eltwise
-    | Flatten | Reshape | Transpose | Concat | Slice | Resize,
+    | Flatten | Reshape | Transpose | Concat | Slice | Resize | KvCache,
     Field(discriminator="type"),
 ]
 
