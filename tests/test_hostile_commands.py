@@ -161,6 +161,13 @@ CASES = [
     C("no-command", code=2, says=("usage: accelsim",)),
     C("unknown-command", "simulate", says=("invalid choice: 'simulate'",)),
     C("unknown-option", "list", "--bogus", says=("unrecognized arguments: --bogus",)),
+    # ---- generate
+    C("generate-prefill-0", "generate", "--prefill", "0", says=("--prefill must be between 1 and",)),
+    C("generate-decode-negative", "generate", "--decode", "-1", says=("--decode must be between 0 and",)),
+    C("generate-not-a-decoder", "generate", "mlp", says=("mlp has no kv_cache layer",)),
+    C("generate-kv-home", "generate", "--kv-cache", "disk", says=("invalid choice: 'disk'",)),
+    C("generate-kv-does-not-fit", "generate", "--prefill", "32", "--decode", "1", "--kv-cache", "tile",
+      says=("--kv-cache", "takes", "bits; the tile")),
     # ---- systems: size, run --system
     C("size-max-chips-0", "size", "mlp", "--max-chips", "0", says=("--max-chips must be between 1 and 4,096",)),
     C("size-batch-0", "size", "mlp", "--batch", "0", says=("--batch must be at least 1",)),

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from accelsim import __version__
 from accelsim.cli import (
     cmd_accuracy,
+    cmd_generate,
     cmd_import,
     cmd_list,
     cmd_macro,
@@ -33,8 +34,8 @@ from accelsim.cli import (
 from accelsim.errors import EXIT_FAILURE, EXIT_USAGE, AccelsimError
 
 #: the sub-command modules, in the order --help lists them
-COMMANDS = (cmd_run, cmd_map, cmd_size, cmd_accuracy, cmd_workload, cmd_import, cmd_macro, cmd_silicon, cmd_sweep, cmd_sweep_report,
-            cmd_validate, cmd_list, cmd_show)
+COMMANDS = (cmd_run, cmd_map, cmd_size, cmd_generate, cmd_accuracy, cmd_workload, cmd_import, cmd_macro, cmd_silicon,
+            cmd_sweep, cmd_sweep_report, cmd_validate, cmd_list, cmd_show)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,0 +1,122 @@
+"""Generation with a decoder (docs/decoding.md): the passes' shapes, the KV cache's traffic and its
+per-token latency against their closed forms, the cache's home, and the command."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from accelsim.config import load_arch
+from accelsim.config.system import load_system
+from accelsim.decoding import check_decoder, generate, pass_workload, run_pass
+from accelsim.errors import ConfigError
+from accelsim.workload import load_workload
+
+H, D, LAYERS = 2, 64, 2  # gpt2_tiny: 2 heads of 64, 2 blocks
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return load_workload("gpt2_tiny")
+
+
+@pytest.fixture(scope="module")
+def two_chips():
+    return load_system("mram72x4_ucie", ["chips=2"])
+
+
+def test_a_pass_has_the_tokens_and_the_context_it_is_given(tiny):
+    wl = pass_workload(tiny, 1, 40)
+    shapes = {layer.name: layer.out_shape for layer in wl.layers}
+    assert wl.input_shape == (1, 128)
+    assert shapes["l0_k_cache"] == (H, 41, D) and shapes["l1_v_cache"] == (H, 41, D)
+    assert shapes["l0_scores"] == (H, 1, 41)
+    assert shapes["l0_context"] == (H, 1, D)
+    macs = {layer.name: layer.macs for layer in wl.layers}
+    assert macs["l0_scores"] == H * 41 * D == macs["l0_context"]
+    assert pass_workload(tiny, 16, 0).input_shape == (16, 128)
+
+
+def test_the_kv_traffic_of_a_step_is_its_closed_form(tiny, two_chips):
+    bits = two_chips.chip.activation_bits
+    for past in (0, 7, 30):
+        s = run_pass(tiny, two_chips, 1, past)
+        assert s.kv_written_bits == 2 * LAYERS * H * D * bits  # the new token's K and V rows
+        assert s.kv_read_bits == 2 * LAYERS * H * (past + 1) * D * bits  # every token's, once
+
+
+def _growth(t: int, port: int, bits: int) -> int:
+    """docs/decoding.md, Per-token latency: the cycles one more token of context adds per block."""
+    return (math.ceil(H * D * bits / port) + math.ceil(H * bits / port)
+            + (D + 1) * (math.ceil(H * t * bits / port) - math.ceil(H * (t - 1) * bits / port)))
+
+
+def test_per_token_latency_grows_with_the_context_as_the_closed_form_says(tiny, two_chips):
+    """Every cache in a tile buffer (its 64-bit port the only cost that grows): from context 18 to 29
+    each step adds exactly the closed form's cycles, and over 10..29 the engine never strays by more
+    than 2 cycles from it at a step (a neighbour's booking shifting), the sum exactly."""
+    port, bits = two_chips.chip.tile_buffer_port_bits, two_chips.chip.activation_bits
+    f = two_chips.clock.frequency_mhz * 1e6
+    lat = {}
+    for past in range(8, 29):
+        s = run_pass(tiny, two_chips, 1, past)
+        assert all(w.startswith("tile") for w in s.kv_stores.values()), s.kv_stores
+        lat[past + 1] = round(s.latency_s * f)
+    for t in range(18, 30):
+        assert lat[t] - lat[t - 1] == LAYERS * _growth(t, port, bits), t
+    for t in range(10, 30):
+        assert abs(lat[t] - lat[t - 1] - LAYERS * _growth(t, port, bits)) <= 2, t
+    assert lat[29] - lat[9] == sum(LAYERS * _growth(t, port, bits) for t in range(10, 30))
+
+
+def test_generate_reports_its_passes(tiny, two_chips):
+    r = generate(tiny, two_chips, 8, 5)
+    assert [s.past_tokens for s in r.steps] == [8, 9, 10, 11, 12]
+    assert r.time_to_first_token_s == r.prefill.latency_s
+    assert r.prefill_tokens_per_s == pytest.approx(8 / r.prefill.latency_s)
+    assert r.decode_tokens_per_s == pytest.approx(5 / sum(s.latency_s for s in r.steps))
+    assert r.decode_energy_per_token_j == pytest.approx(sum(s.energy_j for s in r.steps) / 5)
+    assert r.kv_cache_bits == 2 * LAYERS * H * 13 * D * two_chips.chip.activation_bits
+    lat = [s.latency_s for s in r.steps]
+    assert lat == sorted(lat)  # a longer context is never faster
+
+
+def test_a_cache_that_does_not_fit_its_home_is_refused_naming_it(tiny, two_chips):
+    with pytest.raises(ConfigError, match=r"the KV cache 'l\d_[kv]_cache' takes [\d,]+ bits; the tile\d buffer holds"):
+        generate(tiny, two_chips, 32, 1, kv_home="tile")
+
+
+def test_auto_spills_a_cache_that_does_not_fit_and_says_so(tiny):
+    arch = load_arch("mram72", ["chip.tile_buffer_kib=1", "chip.global_buffer_kib=1"])
+    r = generate(tiny, arch, 16, 2)
+    assert r.kv_spilled == ("l0_k_cache", "l0_v_cache", "l1_k_cache", "l1_v_cache")
+    off = generate(tiny, load_arch("mram72"), 16, 2, kv_home="offchip")
+    assert all(w == "off-chip memory" for w in off.steps[-1].kv_stores.values())
+
+
+def test_a_workload_without_a_cache_is_not_a_decoder():
+    with pytest.raises(ConfigError, match="has no kv_cache layer"):
+        check_decoder(load_workload("mlp"))
+    from accelsim.workload import workload_from_dict
+
+    cube = workload_from_dict({"name": "cube", "input_shape": [2, 4, 8], "layers": [
+        {"name": "c", "type": "kv_cache"}]})
+    with pytest.raises(ConfigError, match="input is its tokens' embeddings"):
+        check_decoder(cube)
+    given = workload_from_dict({"name": "given", "input_shape": [4, 8], "layers": [
+        {"name": "c", "type": "kv_cache", "past": 3}]})
+    with pytest.raises(ConfigError, match="has past 3"):
+        check_decoder(given)
+
+
+def test_the_command(cli):
+    r = cli("generate", "--prefill", "8", "--decode", "3", "--json", "--quiet")
+    assert r.code == 0, r.err
+    d = json.loads(r.out)
+    assert d["decode_tokens"] == 3 and len(d["steps"]) == 3 and d["prefill"]["new_tokens"] == 8
+    r = cli("generate", "--prefill", "8", "--decode", "3", "--steps", "--system", "mram72x4_ucie", "--quiet")
+    assert r.code == 0 and "time to first token" in r.out and "decoding steps" in r.out, r.err
+    assert cli("generate", "--prefill", "0").code == 2
+    assert cli("generate", "mlp").code == 2
