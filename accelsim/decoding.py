@@ -25,64 +25,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from accelsim.config.arch import ArchConfig
 from accelsim.config.options import RunOptions
 from accelsim.errors import ConfigError, Problem
-from accelsim.plain import Record
+from accelsim.results.decoding import GenerationResult, PassFigures
 from accelsim.units import BITS_PER_KIB
 from accelsim.workload import Workload
 from accelsim.workload.graph import build_workload
 from accelsim.workload.schema import WorkloadSpec
 
 KV_HOMES = ("auto", "tile", "global", "offchip")
-
-
-@dataclass(frozen=True)
-class PassFigures(Record):
-    """One pass (the prefill, or one decoding step) as the engine ran it."""
-
-    new_tokens: int
-    past_tokens: int
-    latency_s: float
-    energy_j: float
-    kv_written_bits: int
-    """Bits written into the KV caches (the new tokens' keys and values)."""
-    kv_read_bits: int
-    """Bits read from the KV caches (every token's keys and values, by the attention)."""
-    rounds: int
-    kv_stores: dict[str, str]
-    """Where each KV cache lived in this pass."""
-
-
-@dataclass(frozen=True)
-class GenerationResult(Record):
-    """A prefill and its decoding steps (docs/decoding.md, docs/reports.md Generation)."""
-
-    workload: str
-    arch: str
-    chips: int
-    prefill_tokens: int
-    decode_tokens: int
-    kv_home: str
-    time_to_first_token_s: float
-    """The prefill's latency: the first generated token's logits are its last row."""
-    prefill_tokens_per_s: float
-    decode_tokens_per_s: float
-    """Decoded tokens over the sum of their steps' latencies (one sequence)."""
-    decode_latency_first_s: float
-    decode_latency_last_s: float
-    prefill_energy_j: float
-    decode_energy_per_token_j: float
-    kv_cache_bits: int
-    """Bits of every KV cache at the last step's context (keys and values, every layer)."""
-    kv_spilled: tuple[str, ...]
-    """The caches in the host memory at the last step (``auto``: they did not fit on chip)."""
-    kv_read_bits_per_token: float
-    kv_written_bits_per_token: float
-    prefill: PassFigures
-    steps: tuple[PassFigures, ...]
 
 
 def kv_layers(workload: Workload) -> tuple[str, ...]:

@@ -34,6 +34,8 @@ def test_golden_exact_totals():
         "mobilenet_v1": (568_740_352, 4_209_088),
         # 3x3 convs 1 -> 16 and 16 -> 32 on 8 x 8 ("same"), then 512 -> 10: 9*16*64 + 144*32*64 + 512*10
         "digits_cnn": (9 * 16 * 64 + 144 * 32 * 64 + 512 * 10, 144 + 4_608 + 5_120),
+        "gpt2_tiny": (13_107_200, 393_216),
+        "gpt2_small": (16_114_089_984, 123_532_032),
     }
     for name, (macs, weights) in golden.items():
         w = load_workload(name)
@@ -155,3 +157,29 @@ layers:
 """)
     w = load_workload(p)
     assert [layer.out_shape for layer in w.layers] == [(1, 8, 8), (1, 4, 4), (1, 4, 4), (1, 2, 2), (1, 2, 2)]
+
+
+def test_the_gpt2_workloads_weights_are_their_closed_forms():
+    """docs/sources.md s3.6: per block 4 w^2 + 2 w f weights; the LM head w x 50,257; at T tokens the
+    blocks' MACs are T x their weights plus the attention's 2 x H x T x T x d."""
+    for name, (blocks, w, heads, ffn, head, tokens) in {"gpt2_tiny": (2, 128, 2, 512, 0, 32),
+                                                          "gpt2_small": (12, 768, 12, 3072, 50257, 128)}.items():
+        wl = load_workload(name)
+        weights = blocks * (4 * w * w + 2 * w * ffn) + w * head
+        assert wl.total_weights == weights, name
+        assert wl.total_macs == tokens * weights + blocks * 2 * heads * tokens * tokens * (w // heads), name
+
+
+def test_the_gpt2_workloads_are_what_their_script_writes(tmp_path, monkeypatch):
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("make_gpt2", root / "scripts" / "make_gpt2.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    (tmp_path / "workloads").mkdir()
+    monkeypatch.setattr(mod, "ROOT", tmp_path)
+    mod.main()
+    for name in ("gpt2_tiny", "gpt2_small"):
+        assert (tmp_path / "workloads" / f"{name}.yaml").read_text() == (root / "workloads" / f"{name}.yaml").read_text()

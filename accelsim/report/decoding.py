@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from accelsim.decoding import GenerationResult
 from accelsim.report.console import Col, si, table
+from accelsim.results.decoding import GenerationResult
 
 
 def figures_table(r: GenerationResult):
