@@ -3,7 +3,7 @@
 Run: ``python benchmarks/bench_decoding.py [--quick]``. gpt2_tiny on mram72 x2
 (mram72x4_ucie's links) for prefill 32 / decode 32, 64 and 128 (how the time
 grows with tokens); then gpt2_small on a system of as many chips as its
-weights need (one round), one decoding step after 128 tokens and the prefill
+weights need (one round), on a 2-D mesh of UCIe links, one decoding step after 128 tokens and the prefill
 of 128 tokens, each timed alone, and the whole 128 + 128 generation estimated
 from them against the target of 60 s. ``--quick`` runs the gpt2_tiny cases only.
 """
@@ -42,8 +42,9 @@ def main() -> None:
     small = load_workload("gpt2_small")
     chip = load_system("mram72x4_ucie").model_copy(update={"system": None})
     chips = len(make_plan(pass_workload(small, 1, 128), chip).rounds)
-    system = load_system("mram72x4_ucie", [f"chips={chips}"])
-    print(f"gpt2_small needs {chips} chips with no reprogramming")
+    # so many chips as a 2-D mesh of UCIe links (a ring would cross up to half of them per transfer)
+    system = load_system("mram72x4_ucie", [f"chips={chips}", "topology=mesh"])
+    print(f"gpt2_small needs {chips} chips with no reprogramming (a mesh of them)")
     for mode in ("grouped", "exact"):
         t = time.perf_counter()
         step = run_pass(small, system, 1, 128, options=RunOptions(mode=mode))

@@ -257,6 +257,8 @@ class _Sim:
             self._track(tl)
         self.net.on_new_link = self._track
         self.recorder = PathRecorder(self.geom) if opts.record_path else None
+        #: each resource's timeline, but a replica's (a stage's own)
+        self._timelines: dict[Resource, Timeline] = {}
         self.total_jobs = sum(len(r.stages) for r in plan.rounds) * self.batch
 
     # ---- building the per-vector paths -------------------------------------------------
@@ -283,7 +285,18 @@ class _Sim:
         """The steps one vector of ``st`` takes on replica ``rep_index`` as (timeline, cycles,
         latency, step kind), and its actions (:func:`accelsim.mapping.path.PathBuilder.vector`)."""
         path = paths.vector(st, rep_index, first_of_row)
-        chain = tuple(Booked(self._timeline(s.resource, replicas), s.cycles, s.latency, s.kind) for s in path.steps)
+        cache = self._timelines
+        chain = []
+        for s in path.steps:
+            res = s.resource
+            if res.kind is ResourceKind.REPLICA:
+                tl = replicas[res.where[1]]
+            else:
+                tl = cache.get(res)
+                if tl is None:
+                    tl = cache[res] = self._timeline(res, replicas)
+            chain.append(Booked(tl, s.cycles, s.latency, s.kind))
+        chain = tuple(chain)
         if self.recorder:
             self.recorder.check_chain(chain)
         counts = dict(path.counts)

@@ -128,6 +128,8 @@ class PathBuilder:
         #: the host memory's bits per cycle (None: no shared host memory)
         self.host_bits = None if host is None else host.bandwidth_gbps * 1e3 / arch.clock.frequency_mhz
         self._mvm: dict[tuple[int, int], dict] = {}
+        #: (from, to, bits, latency) -> (the link steps, on-chip hops, chip-link hops, latency owed)
+        self._transfers: dict[tuple, tuple] = {}
 
     def store(self, tensor: str, chip: int = 0) -> tuple[int, tuple[tuple[Resource, float], ...], Action]:
         """(node, ports, buffer action) of where ``tensor`` lives, as chip ``chip`` reaches it.
@@ -161,16 +163,24 @@ class PathBuilder:
     def _transfer(self, steps: list, counts: dict, a: int, b: int, bits: int, latency: int) -> int:
         """Append the link steps of a transfer of ``bits`` from node a to b; returns the latency owed
         to the next step (the last link's hop latency, or ``latency`` when nothing crosses)."""
-        links = self.routes.path(a, b)
-        if not links or not bits:
+        if not bits or a == b:
             return latency
-        hops = between = 0
-        for link in links:
-            width, hop, chips = self.routes.spec(link)
-            steps.append(Step(Resource(ResourceKind.LINK, link), _cycles(bits, width), latency, StepKind.LINK))
-            latency = hop
-            between += chips
-            hops += not chips
+        key = (a, b, bits, latency)
+        known = self._transfers.get(key)
+        if known is None:
+            links = self.routes.path(a, b)
+            made, hops, between, lat = [], 0, 0, latency
+            for link in links:
+                width, hop, chips = self.routes.spec(link)
+                made.append(Step(Resource(ResourceKind.LINK, link), _cycles(bits, width), lat, StepKind.LINK))
+                lat = hop
+                between += chips
+                hops += not chips
+            known = self._transfers[key] = (tuple(made), hops, between, lat)
+        made, hops, between, latency = known
+        if not made:
+            return latency
+        steps.extend(made)
         if hops:
             counts[Action.LINK_BIT_HOPS] = counts.get(Action.LINK_BIT_HOPS, 0) + bits * hops
         if between:
