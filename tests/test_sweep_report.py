@@ -82,7 +82,15 @@ def test_the_metric_names_are_what_a_run_reports():
     metrics = flatten_metrics(simulate(arch, load_workload("kws_dscnn")).to_dict())
     known = reported_metrics(arch)
     assert [m for m in metrics if known.kind(m) is None] == []
-    assert set(known.scalars) - set(metrics) <= {"steady_state." + k for k in
+    system_only = {m for m in known.scalars if m.startswith("system.")}  # a run on several chips adds them
+    assert system_only >= {"system.chips", "system.chips_needed", "system.chip_link_bits_per_inference"}
+    on_chips = flatten_metrics(simulate(load_arch("mram72", ["simulation.batch=1", "system.chips=2",
+                                                             "system.link.bandwidth_gbps=10",
+                                                             "system.link.pj_per_bit=1"]),
+                                        load_workload("kws_dscnn")).to_dict())
+    assert [m for m in on_chips if known.kind(m) is None] == []
+    assert system_only <= set(on_chips)
+    assert set(known.scalars) - set(metrics) - system_only <= {"steady_state." + k for k in
                                                   ("cycles_per_inference", "bound_cycles_per_inference",
                                                    "inferences_simulated", "window_start_cycle",
                                                    "window_end_cycle", "window_inferences",

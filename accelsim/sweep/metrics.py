@@ -93,12 +93,13 @@ def _breakdown_components(arch) -> dict[str, tuple[str, ...]]:
     from accelsim.counts import Action
     from accelsim.engine import CAUSES
 
-    out = {"energy_breakdown_j": tuple(COMPONENTS), "counts_per_inference": tuple(a.value for a in Action),
+    # a system of several chips adds its chip links to both breakdowns (docs/systems.md)
+    out = {"energy_breakdown_j": (*COMPONENTS, "chip_links"), "counts_per_inference": tuple(a.value for a in Action),
            "latency_breakdown_cycles": tuple(CAUSES)}
     if arch is not None:
         from accelsim.cost.area import chip_area
 
-        out["area_breakdown_mm2"] = tuple(chip_area(arch).to_dict())
+        out["area_breakdown_mm2"] = (*chip_area(arch).to_dict(), "chip_links")
     return out
 
 
