@@ -52,18 +52,42 @@ def check_decoder(workload: Workload) -> None:
     if len(workload.input_shape) != 2:
         raise ConfigError(Problem(f"a decoder's input is its tokens' embeddings [T, F]; {workload.name}'s is "
                                   f"{list(workload.input_shape)}", path="input_shape", **where))
-    for layer in workload.layers:
-        if layer.kind == "kv_cache" and layer.spec.past:
-            raise ConfigError(Problem(f"layer {layer.name!r} has past {layer.spec.past}: a decoder's file "
-                                      f"describes its prefill (past 0); generate sets every pass's past",
-                                      path=f"layers[{workload.layers.index(layer)}].past", line=layer.line,
-                                      **where))
+    for i, layer in enumerate(workload.layers):
+        _tokens_axis(workload, layer, i)
+
+
+def _tokens_axis(workload: Workload, layer, index: int) -> int | None:
+    """The axis of a reshape's target that counts the tokens: -1's, else the one size equal to the
+    workload's token count (an imported model's reshapes are static), else None (none counts them).
+    Two sizes equal to the token count are ambiguous: a ConfigError."""
+    if layer.kind != "reshape":
+        return None
+    shape = list(layer.spec.shape)
+    if -1 in shape:
+        return shape.index(-1)
+    tokens = workload.input_shape[0]
+    hits = [i for i, v in enumerate(shape) if v == tokens]
+    if len(hits) > 1:
+        raise ConfigError(Problem(
+            f"layer {layer.name!r} reshapes to {shape}: two of its sizes equal the {tokens} tokens of the input, so "
+            f"which one counts the tokens is not known; write -1 there (or import the model at a token count "
+            f"no other size has)", file=workload.source or workload.name, path=f"layers[{index}].shape",
+            line=layer.line))
+    return hits[0] if hits else None
 
 
 def pass_workload(workload: Workload, new: int, past: int) -> Workload:
-    """``workload`` for ``new`` tokens after ``past`` ones (every kv_cache layer's past set)."""
-    layers = [layer.spec.model_copy(update={"past": past}) if layer.kind == "kv_cache" else layer.spec
-              for layer in workload.layers]
+    """``workload`` for ``new`` tokens after ``past`` ones: every kv_cache layer's past set, every
+    reshape's token axis -1 (:func:`_tokens_axis`), the input [new, F]."""
+    layers = []
+    for i, layer in enumerate(workload.layers):
+        spec = layer.spec
+        if layer.kind == "kv_cache":
+            spec = spec.model_copy(update={"past": past})
+        axis = _tokens_axis(workload, layer, i)
+        if axis is not None and spec.shape[axis] != -1:
+            spec = spec.model_copy(update={"shape": [-1 if j == axis else v for j, v in enumerate(spec.shape)]})
+        layers.append(spec)
     spec = WorkloadSpec.model_construct(name=workload.name, description=workload.description,
                                         input_shape=[new, workload.input_shape[1]], weights=None, layers=layers)
     return build_workload(spec, None, workload.source)

@@ -251,3 +251,62 @@ def calibration_reader(quantization, name: str, samples):
             return None if x is None else {name: x}
 
     return Reader()
+
+
+def gpt2_with_past(layers: int = 2, hidden: int = 128, heads: int = 2, opset: int = 17) -> onnx.ModelProto:
+    """A GPT-2-style decoder as torch.onnx.export writes it with past keys and values: per block the
+    inputs ``past_key_values.{i}.key`` / ``.value`` [batch, heads, past, d] (dynamic past), the new
+    tokens' K and V split into heads and joined after them by Concat along the token axis (the
+    ``present`` outputs), scaled Q x K^T, Softmax, context, merge, the output projection, a residual
+    Add and LayerNormalization, the feed-forward with Gelu. The tokens' axis of the input is dynamic."""
+    g = _Graph(opset)
+    d = hidden // heads
+    x = "input"
+    pasts, presents = [], []
+
+    def linear(x, n_in, n_out, name):
+        y = g.node("MatMul", [x, g.weight(name + ".weight", (n_in, n_out))], name + "/MatMul")
+        return g.node("Add", [g.weight(name + ".bias", (n_out,)), y], name + "/Add")
+
+    def heads_of(x, name):
+        y = g.node("Reshape", [x, g.const(name + "/shape", np.array([1, -1, heads, d], np.int64))], name + "/Reshape")
+        return g.node("Transpose", [y], name + "/Transpose", perm=[0, 2, 1, 3])
+
+    def norm(x, name):
+        gamma = g.const(name + ".gamma", np.ones(hidden, np.float32))
+        beta = g.const(name + ".beta", np.zeros(hidden, np.float32))
+        return g.node("LayerNormalization", [x, gamma, beta], name, axis=-1, epsilon=1e-5)
+
+    for i in range(layers):
+        p = f"/h.{i}"
+        q = heads_of(linear(x, hidden, hidden, p + "/attn/q"), p + "/q")
+        kv = []
+        for part in ("key", "value"):
+            new = heads_of(linear(x, hidden, hidden, f"{p}/attn/{part[0]}"), f"{p}/{part[0]}")
+            past = f"past_key_values.{i}.{part}"
+            pasts.append(past)
+            joined = g.node("Concat", [past, new], f"{p}/attn/Concat_{part}", axis=2)
+            kv.append(joined)
+            presents.append(joined)
+        k_t = g.node("Transpose", [kv[0]], p + "/attn/Transpose_k", perm=[0, 1, 3, 2])
+        scores = g.node("MatMul", [q, k_t], p + "/attn/MatMul")
+        scores = g.node("Div", [scores, g.const(p + "/scale", np.float32(np.sqrt(d)))], p + "/attn/Div")
+        probs = g.node("Softmax", [scores], p + "/attn/Softmax", axis=-1)
+        ctx = g.node("MatMul", [probs, kv[1]], p + "/attn/MatMul_1")
+        ctx = g.node("Transpose", [ctx], p + "/attn/Transpose_ctx", perm=[0, 2, 1, 3])
+        ctx = g.node("Reshape", [ctx, g.const(p + "/merge", np.array([1, -1, hidden], np.int64))], p + "/attn/Merge")
+        y = linear(ctx, hidden, hidden, p + "/attn/c_proj")
+        x = norm(g.node("Add", [y, x], p + "/Add"), p + "/ln_2")
+        y = g.node("Gelu", [linear(x, hidden, 4 * hidden, p + "/mlp/c_fc")], p + "/mlp/Gelu") if opset >= 20 else \
+            g.node("Relu", [linear(x, hidden, 4 * hidden, p + "/mlp/c_fc")], p + "/mlp/Relu")
+        y = linear(y, 4 * hidden, hidden, p + "/mlp/c_proj")
+        x = norm(g.node("Add", [y, x], p + "/Add_1"), p + "/ln_1")
+    inputs = [helper.make_tensor_value_info("input", FLOAT, [1, "tokens", hidden])]
+    inputs += [helper.make_tensor_value_info(name, FLOAT, ["batch", heads, "past", d]) for name in pasts]
+    outputs = [helper.make_tensor_value_info(x, FLOAT, [1, "tokens", hidden])]
+    outputs += [helper.make_tensor_value_info(name, FLOAT, [1, heads, "total", d]) for name in presents]
+    graph = helper.make_graph(g.nodes, "main_graph", inputs, outputs, g.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                              producer_name="pytorch", producer_version="2.3.0")
+    model.ir_version = 8
+    return model

@@ -105,10 +105,11 @@ def test_a_workload_without_a_cache_is_not_a_decoder():
         {"name": "c", "type": "kv_cache"}]})
     with pytest.raises(ConfigError, match="input is its tokens' embeddings"):
         check_decoder(cube)
-    given = workload_from_dict({"name": "given", "input_shape": [4, 8], "layers": [
-        {"name": "c", "type": "kv_cache", "past": 3}]})
-    with pytest.raises(ConfigError, match="has past 3"):
-        check_decoder(given)
+    two = workload_from_dict({"name": "two", "input_shape": [4, 8], "layers": [
+        {"name": "r", "type": "reshape", "shape": [4, 4, 2]}, {"name": "m", "type": "reshape", "shape": [4, 8]},
+        {"name": "c", "type": "kv_cache"}]})
+    with pytest.raises(ConfigError, match="two of its sizes equal the 4 tokens"):
+        check_decoder(two)
 
 
 def test_the_command(cli):

@@ -86,6 +86,7 @@ from accelsim.workload.onnx_import.load import (
     load_model,
     model_opset,
     onnx_module,
+    past_inputs,
     static_shapes,
 )
 from accelsim.workload.onnx_import.ops import (
@@ -225,7 +226,8 @@ def import_onnx(path: str | Path,
     opset = model_opset(model, file)
     given = dict(input_shapes or {})
     defaults = default_inputs(model, given, file, constants=tensors)
-    input_name, sample_shape = fix_input(model, given, file, constants=tensors)
+    pasts = past_inputs(model, given, file, constants=tensors)
+    input_name, sample_shape = fix_input(model, given, file, constants={*tensors, *pasts})
     quantization = dequantize_operators(model, tensors, opset, file)
     quantization.update(weight_quantization(model, tensors, opset))
     model, consts = fold_constants(onnx, model, opset, file, tensors)
@@ -234,6 +236,7 @@ def import_onnx(path: str | Path,
     check_supported(model, file, consts)
     shapes = static_shapes(onnx, model, consts, file)
     builder = Builder(file, model, consts, shapes, input_name, opset)
+    builder.pasts = pasts
     builder.removed.extend(pairs)
     layers = builder.build()
     name = identifier(Path(file).stem) or "model"

@@ -332,6 +332,9 @@ def transpose(bld: Builder) -> None:
 
 def concat(bld: Builder) -> None:
     out = bld.node.output[0]
+    if any(t in bld.pasts for t in bld.node.input):
+        _kv_cache(bld)
+        return
     axis = bld.sample_axis(out, int(bld.attr("axis")))
     rank = len(bld.sample(out))
     if axis is None or any(len(bld.sample(t)) != rank for t in bld.node.input if bld.const(t) is None):
@@ -345,6 +348,21 @@ def concat(bld: Builder) -> None:
         bld.alias(bld.node.input[0])
     else:
         bld.emit("concat", sources, axis=axis)
+
+
+def _kv_cache(bld: Builder) -> None:
+    """Concat(past, new) along the token axis, past a graph input of past keys or values (an exporter's
+    KV cache): a ``kv_cache`` layer of the new tokens after the past ones."""
+    inputs = list(bld.node.input)
+    if len(inputs) != 2 or inputs[0] not in bld.pasts or inputs[1] in bld.pasts:
+        bld.fail("a past keys or values input is joined with one new tensor after it (Concat(past, new))")
+    past, new = inputs
+    rank = len(bld.sample(new))
+    axis = bld.sample_axis(bld.node.output[0], int(bld.attr("axis")))
+    if rank not in (2, 3) or axis != rank - 2:
+        bld.fail(f"the past tokens of {past!r} are joined along axis {bld.attr('axis')}; a KV cache joins them "
+                 f"along the token axis, second to last of [batch, heads, tokens, d]")
+    bld.emit("kv_cache", [bld.source(new)], past=bld.pasts[past][axis])
 
 
 def _constant_rows(bld: Builder, tensor: str, like: str, axis: int) -> str:

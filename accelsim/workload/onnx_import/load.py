@@ -7,6 +7,7 @@ activation."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Container, Sequence
 
 import numpy as np
@@ -124,6 +125,41 @@ def default_inputs(model, given: dict[str, Sequence[int]], file: str,
     del model.graph.input[:]
     model.graph.input.extend(keep)
     return replaced
+
+
+#: a graph input holding the keys or values of past tokens (``past_key_values.0.key``, ``past_key_0``)
+PAST = re.compile(r"past", re.IGNORECASE)
+
+
+def past_inputs(model, given: dict[str, Sequence[int]], file: str,
+                constants: Container[str] = ()) -> dict[str, tuple[int, ...]]:
+    """The KV-cache inputs of a model exported with past keys and values: the data inputs whose name
+    says ``past``, [batch, heads, past, d] or [batch, past, d]; their shapes made static (batch 1,
+    the rest static or ``given``, taken out of it). Each name -> its per-sample shape."""
+    out = {}
+    for inp in _data_inputs(model, constants):
+        if not PAST.search(inp.name):
+            continue
+        name = inp.name
+        dims = list(given.pop(name)) if name in given else _dims(inp)
+        dims = [1 if i == 0 and isinstance(d, str) else d for i, d in enumerate(dims)]
+        example = f"--input-shape {name}=1,H,P,D (H heads, P past tokens, 0 for a prefill, D per head)"
+        if len(dims) not in (3, 4):
+            raise ConfigError(Problem(f"input {name!r} (past keys or values) has the shape {dims}; it must be "
+                                      f"[batch, heads, past, d] or [batch, past, d]", file=file,
+                                      path="graph.input", value=dims))
+        if any(isinstance(d, str) for d in dims):
+            raise ConfigError(Problem(f"input {name!r} (past keys or values) has the dynamic shape {dims}; give "
+                                      f"it with {example}", file=file, path="graph.input"))
+        if dims[0] != 1 or any(d < 0 for d in dims):
+            raise ConfigError(Problem(f"input {name!r} of shape {dims} must have a leading batch axis of size 1 "
+                                      f"and no negative size", file=file, path="graph.input", value=dims))
+        tshape = inp.type.tensor_type.shape
+        del tshape.dim[:]
+        for d in dims:
+            tshape.dim.add().dim_value = int(d)
+        out[name] = tuple(int(d) for d in dims[1:])
+    return out
 
 
 def fix_input(model, given: dict[str, Sequence[int]], file: str,

@@ -43,6 +43,9 @@ class Builder:
         self.node = None
         #: layer name -> (index, node) of the ONNX node that wrote it
         self.origin: dict[str, tuple[int, object]] = {}
+        #: the graph inputs of past keys and values -> their per-sample shapes (a Concat after one is a
+        #: ``kv_cache`` layer, :func:`.handlers.concat`)
+        self.pasts: dict[str, tuple[int, ...]] = {}
         #: tensor -> the node that writes it (made on first use)
         self._writers: dict[str, object] | None = None
 
