@@ -60,3 +60,11 @@ def test_a_past_of_the_wrong_rank_is_refused(model):
     shapes["past_key_values.0.key"] = (1, 2, 3, 4, 5)
     with pytest.raises(ConfigError):
         load_workload(model, shapes)
+
+
+def test_the_command_takes_the_past_s_shape(cli, model):
+    args = [f"--input-shape={k}={','.join(map(str, v))}" for k, v in _shapes(1, 7).items()]
+    r = cli("generate", str(model), *args, "--prefill", "8", "--decode", "2", "--json", "--quiet")
+    assert r.code == 0, r.err
+    r = cli("generate", str(model), "--input-shape", "input=1,1,128", "--quiet")
+    assert r.code == 2 and "past_key_values.0.key" in r.err and "--input-shape" in r.err

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from accelsim.cli.common import add_arch, add_system, load_machine
+from accelsim.cli.common import add_arch, add_input_shape, add_system, input_shapes_of, load_machine
 from accelsim.errors import UsageError
 from accelsim.report.console import stdout_console, to_json
 from accelsim.workload import load_workload
@@ -24,6 +24,7 @@ def register(sub) -> None:
                    help="decoder workload YAML path or built-in name (default: gpt2_tiny)")
     add_arch(p)
     add_system(p)
+    add_input_shape(p)
     p.add_argument("--prefill", type=int, default=32, metavar="P", help="prompt tokens (default: 32)")
     p.add_argument("--decode", type=int, default=32, metavar="D", help="tokens decoded (default: 32)")
     p.add_argument("--kv-cache", choices=("auto", "tile", "global", "offchip"), default="auto",
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.decode <= MAX_TOKENS:
         raise UsageError(f"--decode must be between 0 and {MAX_TOKENS:,}, got {args.decode}")
     arch = load_machine(args, list(args.overrides))
-    workload = load_workload(args.workload)
+    workload = load_workload(args.workload, input_shapes_of(args))
     with progress_bar(f"generating with {workload.name}", "passes",
                       enabled=sys.stderr.isatty() and not args.quiet) as update:
         result = generate(workload, arch, args.prefill, args.decode, kv_home=args.kv_cache,
