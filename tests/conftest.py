@@ -81,3 +81,21 @@ def write_wav(path: Path, samples, rate: int = 16_000, channels: int = 1, width:
 def wav():
     """``wav(path, samples, rate=16000, channels=1, width=2)`` writes a WAV file and returns its path."""
     return write_wav
+
+
+@pytest.fixture
+def layouts(monkeypatch):
+    """Every table laid out during the test, with the width it was laid out for
+    (tests/report_helpers.py checks them)."""
+    from accelsim.report.console import FitTable
+
+    seen: list = []
+    views = FitTable.views
+
+    def recording(self, width):
+        out = views(self, width)
+        seen.append((self, width))
+        return out
+
+    monkeypatch.setattr(FitTable, "views", recording)
+    return seen

@@ -10,6 +10,7 @@ the width asked for.
 from __future__ import annotations
 
 import pytest
+from report_helpers import assert_tables_fit
 from rich.console import Console
 
 from accelsim.report import console as console_mod
@@ -28,37 +29,13 @@ COMMANDS = {
 }
 
 
-@pytest.fixture
-def layouts(monkeypatch):
-    """Every FitTable laid out during the test, with the width it was laid out for."""
-    seen: list[tuple[FitTable, int]] = []
-    views = FitTable.views
-
-    def recording(self, width):
-        out = views(self, width)
-        seen.append((self, width))
-        return out
-
-    monkeypatch.setattr(FitTable, "views", recording)
-    return seen
-
-
-def _check(out: str, width: int, layouts) -> None:
-    assert layouts, "no table was printed"
-    cut = [t.title for t, w in layouts if not t.fits]
-    assert not cut, f"tables that had to fold a cell at {width} columns: {cut}"
-    assert "…" not in out
-    long = [line for line in out.splitlines() if len(line) > width]
-    assert not long, long[:3]
-
-
 @pytest.mark.parametrize("width", [80, 120])
 @pytest.mark.parametrize("name", list(COMMANDS))
 def test_no_cell_is_cut(cli, monkeypatch, layouts, name, width):
     monkeypatch.setenv("COLUMNS", str(width))
     r = cli(*COMMANDS[name])
     assert r.code == 0, r.err
-    _check(r.out, width, layouts)
+    assert_tables_fit(r.out, width, layouts)
 
 
 @pytest.mark.parametrize("width", [80, 120])
@@ -72,7 +49,7 @@ def test_sweep_report_is_not_cut(cli, monkeypatch, layouts, tmp_path, write, wid
     monkeypatch.setenv("COLUMNS", str(width))
     r = cli("sweep-report", tmp_path / "s.db")
     assert r.code == 0, r.err
-    _check(r.out, width, layouts)
+    assert_tables_fit(r.out, width, layouts)
 
 
 def _render(t: FitTable, width: int) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from report_helpers import assert_tables_fit
 
 # ---- the files --------------------------------------------------------------------------------------------
 
@@ -246,32 +247,6 @@ def chain_rounds(chain) -> int:
     return rounds
 
 
-@pytest.fixture
-def layouts(monkeypatch):
-    """Every table laid out during the test, with the width it was laid out for (tests/test_report_width.py)."""
-    from accelsim.report.console import FitTable
-
-    seen: list = []
-    views = FitTable.views
-
-    def recording(self, width):
-        out = views(self, width)
-        seen.append((self, width))
-        return out
-
-    monkeypatch.setattr(FitTable, "views", recording)
-    return seen
-
-
-def _fits(out: str, width: int, layouts) -> None:
-    assert layouts, "no table was printed"
-    cut = [t.title for t, _ in layouts if not t.fits]
-    assert not cut, f"tables that had to fold a cell at {width} columns: {cut}"
-    assert "…" not in out
-    long = [line for line in out.splitlines() if len(line) > width]
-    assert not long, long[:3]
-
-
 def test_run_system_with_another_arch_names_both(cli):
     r = cli("run", "mlp", "--system", "mram72x4_ucie", "--arch", "macros/sinangil_jssc21", "--batch", "1")
     assert r.code == 2, r.err
@@ -390,7 +365,7 @@ def test_run_system_console_fits_80_columns_and_has_the_system_tables(cli, chain
     monkeypatch.setenv("COLUMNS", "80")
     r = cli("run", chain, "--system", "mram72x4_ucie", "--batch", "1", "--quiet", "--layers", "none")
     assert r.code == 0, r.err
-    _fits(r.out, 80, layouts)
+    assert_tables_fit(r.out, 80, layouts)
     flat = " ".join(r.out.split())  # titles wrap at 80 columns
     assert f"4 chips (ring); the weights need {chain_rounds} chip(s) to stay on chip" in flat, r.out
     assert "chip-to-chip traffic:" in flat and "per inference over the links" in flat
@@ -516,7 +491,7 @@ def test_size_console_fits_80_columns(cli, chain, chain_rounds, layouts, monkeyp
     monkeypatch.setenv("COLUMNS", "80")
     r = cli("size", chain, "--batch", "1", "--quiet")
     assert r.code == 0, r.err
-    _fits(r.out, 80, layouts)
+    assert_tables_fit(r.out, 80, layouts)
     flat = " ".join(r.out.split())
     assert f"chain needs {chain_rounds} mram72 chip(s) to keep every weight on chip" in flat, r.out
     assert "chain on mram72 chips joined as mram72x4_ucie, batch 1" in flat
