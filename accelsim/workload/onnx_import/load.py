@@ -138,8 +138,8 @@ def past_inputs(model, given: dict[str, Sequence[int]], file: str,
     the rest static or ``given``, taken out of it). Each name -> its per-sample shape."""
     out = {}
     for inp in _data_inputs(model, constants):
-        if not PAST.search(inp.name):
-            continue
+        if not PAST.search(inp.name) or len(_dims(inp)) not in (3, 4):
+            continue  # another extra input: fix_input refuses it, naming it
         name = inp.name
         dims = list(given.pop(name)) if name in given else _dims(inp)
         dims = [1 if i == 0 and isinstance(d, str) else d for i, d in enumerate(dims)]
