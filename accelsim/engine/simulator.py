@@ -404,8 +404,6 @@ class _Sim:
 
     def _ports(self) -> list[Timeline]:
         """The global buffer ports, the off-chip ports and the host memory's, in report order."""
-        if len(self.global_ports) == 1:
-            return [self.global_ports[0], self.offchip_ports[0], *self.host_port]
         return self.global_ports + self.offchip_ports + self.host_port
 
     def _track(self, tl: Timeline) -> None:

@@ -56,8 +56,8 @@ class ResourceKind(Enum):
 
 
 _DISPLAY = {ResourceKind.TILE_READ: "port", ResourceKind.TILE_WRITE: "port", ResourceKind.GLOBAL_PORT: "port",
-            ResourceKind.OFFCHIP_PORT: "port", ResourceKind.HOST_PORT: "port", ResourceKind.LINK: "link", ResourceKind.DIGITAL: "digital",
-            ResourceKind.REPLICA: "macro"}
+            ResourceKind.OFFCHIP_PORT: "port", ResourceKind.HOST_PORT: "port", ResourceKind.LINK: "link",
+            ResourceKind.DIGITAL: "digital", ResourceKind.REPLICA: "macro"}
 
 
 class Resource(NamedTuple):
@@ -131,31 +131,29 @@ class PathBuilder:
         #: (from, to, bits, latency) -> (the link steps, on-chip hops, chip-link hops, latency owed)
         self._transfers: dict[tuple, tuple] = {}
 
-    def store(self, tensor: str, chip: int = 0) -> tuple[int, tuple[tuple[Resource, float], ...], Action]:
-        """(node, ports, buffer action) of where ``tensor`` lives, as chip ``chip`` reaches it.
-
-        ``ports``: the (port, width) pairs a read crosses in order (a write crosses them in reverse):
-        the store's port; for off-chip memory in a system with a host memory, the host memory's port
-        and then the chip's off-chip port."""
+    def store(self, tensor: str, chip: int = 0) -> tuple[int, tuple, tuple, Action]:
+        """(node, read ports, write ports, buffer action) of where ``tensor`` lives, as chip ``chip``
+        reaches it; the ports as (port, width) in the order a read (a write) crosses them: the store's
+        port; for off-chip memory in a system with a host memory, the host memory's and the chip's
+        off-chip port."""
         c = self.arch.chip
         place = self.tensors[tensor]
         if place.store == "tile":
             t = place.tile
-            return (t, ((Resource(ResourceKind.TILE_READ, t), c.tile_buffer_port_bits),
-                        (Resource(ResourceKind.TILE_WRITE, t), c.tile_buffer_port_bits)), Action.TILE_BUFFER_BITS)
+            return (t, ((Resource(ResourceKind.TILE_READ, t), c.tile_buffer_port_bits),),
+                    ((Resource(ResourceKind.TILE_WRITE, t), c.tile_buffer_port_bits),), Action.TILE_BUFFER_BITS)
         system = self.chips > 1
         if place.store == "global":
-            where = place.chip if system else None
-            port = (Resource(ResourceKind.GLOBAL_PORT, where), c.global_buffer_port_bits)
-            return self.routes.global_of(place.chip or 0), (port, port), Action.GLOBAL_BUFFER_BITS
+            port = ((Resource(ResourceKind.GLOBAL_PORT, place.chip if system else None), c.global_buffer_port_bits),)
+            return self.routes.global_of(place.chip or 0), port, port, Action.GLOBAL_BUFFER_BITS
         port = (Resource(ResourceKind.OFFCHIP_PORT, chip if system else None), c.offchip_port_bits)
         if self.host_bits is None:
-            return self.routes.global_of(chip), (port, port), Action.OFFCHIP_BITS
-        return self.routes.global_of(chip), ((Resource(ResourceKind.HOST_PORT), self.host_bits), port), \
-            Action.OFFCHIP_BITS
+            return self.routes.global_of(chip), (port,), (port,), Action.OFFCHIP_BITS
+        host = (Resource(ResourceKind.HOST_PORT), self.host_bits)
+        return self.routes.global_of(chip), (host, port), (port, host), Action.OFFCHIP_BITS
 
     def _ports(self, steps: list, ports, bits: int, latency: int, kind: StepKind) -> None:
-        """Append the steps of ``bits`` through ``ports`` (a read's order; a write passes them reversed)."""
+        """Append the steps of ``bits`` through ``ports``, in order."""
         for res, width in ports:
             steps.append(Step(res, _cycles(bits, width), latency, kind))
             latency = 0
@@ -212,9 +210,9 @@ class PathBuilder:
         for inp in st.inputs:
             if inp.partial_sums:
                 continue  # read for the digital unit, after the macros
-            node, ports, action = self.store(inp.tensor, chip_of_home)
+            node, ports, _, action = self.store(inp.tensor, chip_of_home)
             read = inp.read_bits(first_of_row)
-            self._ports(steps, _read_ports(ports), read, 0, StepKind.READ)
+            self._ports(steps, ports, read, 0, StepKind.READ)
             counts[action] = counts.get(action, 0) + read
             if rep is None:
                 lat = self._transfer(steps, counts, node, home, read, 0)
@@ -236,8 +234,8 @@ class PathBuilder:
                 lat = max(lat, self._transfer(steps, counts, tile, home, bits, 0))
         for inp in st.inputs:
             if inp.partial_sums:  # an earlier part's partial sums, to be added by the digital unit
-                node, ports, action = self.store(inp.tensor, chip_of_home)
-                self._ports(steps, _read_ports(ports), inp.bits_per_vector, lat, StepKind.READ)
+                node, ports, _, action = self.store(inp.tensor, chip_of_home)
+                self._ports(steps, ports, inp.bits_per_vector, lat, StepKind.READ)
                 counts[action] = counts.get(action, 0) + inp.bits_per_vector
                 lat = self._transfer(steps, counts, node, home, inp.bits_per_vector, 0)
         ops = st.digital_ops_per_vector
@@ -257,9 +255,9 @@ class PathBuilder:
                latency: int) -> int:
         """Append the links from the home tile to ``tensor``'s store and its write port(s); returns the
         latency owed to a following step (0: the write port ends the chain)."""
-        node, ports, action = self.store(tensor, chip)
+        node, _, ports, action = self.store(tensor, chip)
         latency = self._transfer(steps, counts, home, node, bits, latency)
-        self._ports(steps, _write_ports(ports), bits, latency, StepKind.WRITE)
+        self._ports(steps, ports, bits, latency, StepKind.WRITE)
         counts[action] = counts.get(action, 0) + bits
         return 0
 
@@ -269,21 +267,6 @@ def _cycles(bits: int, width: float) -> int:
     if isinstance(width, int):
         return ceil_div(bits, width)
     return max(1, math.ceil(bits / width - 1e-9)) if bits else 0
-
-
-def _read_ports(ports) -> tuple:
-    """The ports a read crosses: a tile's read port; a store's one port; host memory then the chip's port."""
-    if ports[0][0].kind is ResourceKind.TILE_READ:
-        return ports[:1]
-    return ports if ports[0] is not ports[1] else ports[:1]
-
-
-def _write_ports(ports) -> tuple:
-    """The ports a write crosses, in its order: a tile's write port; a store's one port; the chip's
-    off-chip port then the host memory's."""
-    if ports[0][0].kind is ResourceKind.TILE_READ:
-        return ports[1:]
-    return tuple(reversed(ports)) if ports[0] is not ports[1] else ports[:1]
 
 
 def programming_cycles(bits: int, arch: ArchConfig) -> int:
