@@ -145,55 +145,138 @@ def _place_kv(plan, arch: ArchConfig, kv: set[str], home: str):
     return replace(plan, rounds=tuple(rounds))
 
 
-def run_pass(workload: Workload, arch: ArchConfig, new: int, past: int, *, kv_home: str = "auto",
-             options: RunOptions | None = None) -> PassFigures:
-    """One pass of ``new`` tokens after ``past`` ones: planned, placed on the chips, simulated alone."""
-    from accelsim.cost.energy import price
-    from accelsim.engine import simulate_plan
+class Passes:
+    """What the passes of one generation on one architecture share: the planner's layer works and
+    rounds (:class:`~accelsim.mapping.planner.PlanMemo`), the rounds as placed on the chips and the
+    vector paths (:class:`~accelsim.mapping.path.PathMemo`). A pass changes only the layers whose
+    shapes follow the context (the KV caches and the attention that reads them), so the others'
+    rounds and paths are kept: each pass is planned and priced as if alone, only faster."""
+
+    def __init__(self, arch: ArchConfig):
+        from accelsim.cost.energy import energy_per_action_pj
+        from accelsim.mapping.path import PathMemo
+        from accelsim.mapping.planner import PlanMemo
+
+        self.arch = arch
+        self.chip = arch.model_copy(update={"system": None})
+        self.plans = PlanMemo()
+        self.placed: dict = {}
+        self.paths = PathMemo(arch)
+        self.energy_pj = energy_per_action_pj(arch)
+
+
+def pass_plan(workload: Workload, arch: ArchConfig, new: int, past: int, *, kv_home: str = "auto",
+              schedule=None, passes: Passes | None = None):
+    """(the pass's workload, its plan on ``arch``'s chips with its KV caches in ``kv_home``)."""
     from accelsim.mapping import plan as make_plan
     from accelsim.mapping.system import on_system
+
+    passes = passes if passes is not None and passes.arch is arch else Passes(arch)
+    wl = pass_workload(workload, new, past)
+    chip_plan = make_plan(wl, passes.chip, schedule, 1, memo=passes.plans)
+    plan = _place_kv(on_system(chip_plan, arch, passes.placed), arch, set(kv_layers(wl)), kv_home)
+    return wl, plan
+
+
+def run_pass(workload: Workload, arch: ArchConfig, new: int, past: int, *, kv_home: str = "auto",
+             options: RunOptions | None = None, passes: Passes | None = None) -> PassFigures:
+    """One pass of ``new`` tokens after ``past`` ones: planned, placed on the chips, simulated alone."""
+    return _pass(workload, arch, new, past, kv_home, options, passes)[0]
+
+
+def _pass(workload: Workload, arch: ArchConfig, new: int, past: int, kv_home: str, options: RunOptions | None,
+          passes: Passes | None, latency: Callable[[object], float] | None = None):
+    """(the pass's figures, its plan). With ``latency`` (fast mode) the engine does not run: the
+    counts are the plan's paths' (:func:`accelsim.mapping.evaluate.plan_counts`, the engine's own),
+    the latency ``latency(plan)``."""
+    from accelsim.cost.energy import price
+    from accelsim.engine import simulate_plan
+    from accelsim.mapping.evaluate import plan_counts
     from accelsim.mapping.traffic import plan_traffic
 
-    wl = pass_workload(workload, new, past)
-    chip = arch.model_copy(update={"system": None})
+    passes = passes if passes is not None and passes.arch is arch else Passes(arch)
     opts = replace(options or RunOptions(), batch=1, verify=False, trace_max_events=0, progress=None,
                    record_path=False).resolved(arch)
+    wl, plan = pass_plan(workload, arch, new, past, kv_home=kv_home, schedule=opts.schedule, passes=passes)
     kv = set(kv_layers(wl))
-    plan = _place_kv(on_system(make_plan(wl, chip, opts.schedule, 1), arch), arch, kv, kv_home)
-    engine = simulate_plan(plan, arch, opts)
-    f_hz = arch.clock.frequency_mhz * 1e6
-    latency = engine.inference_done_cycles[0]
-    energy = price(engine.counts, arch, latency / f_hz).total_j
+    if latency is None:
+        engine = simulate_plan(plan, arch, opts, passes.paths)
+        counts, latency_s = engine.counts, engine.inference_done_cycles[0] / (arch.clock.frequency_mhz * 1e6)
+    else:
+        counts, latency_s = plan_counts(plan, arch, passes.paths), latency(plan)
+    energy = price(counts, arch, latency_s).total_j
     traffic = [t for t in plan_traffic(plan) if t.tensor in kv]
     stores = {}
     for rnd in plan.rounds:
         for t in rnd.tensors:
             if t.tensor in kv:
                 stores[t.tensor] = t.where
-    return PassFigures(new_tokens=new, past_tokens=past, latency_s=latency / f_hz, energy_j=energy,
+    return PassFigures(new_tokens=new, past_tokens=past, latency_s=latency_s, energy_j=energy,
                        kv_written_bits=sum(t.written_bits for t in traffic),
-                       kv_read_bits=sum(t.read_bits for t in traffic), rounds=len(plan.rounds), kv_stores=stores)
+                       kv_read_bits=sum(t.read_bits for t in traffic), rounds=len(plan.rounds), kv_stores=stores,
+                       simulated=latency is None, counts=counts.to_dict()), plan
+
+
+def estimate_s(plan, arch: ArchConfig, passes: Passes, schedule) -> float:
+    """The plan model's latency of a pass alone (:func:`accelsim.mapping.evaluate.plan_figures`: each
+    round's stages on their own resources, no waits on shared ones), in seconds."""
+    from accelsim.mapping.evaluate import plan_figures
+
+    figures = plan_figures(plan, arch, schedule, passes.energy_pj, 0.0, batch=1, paths_memo=passes.paths)
+    return figures.latency_s
+
+
+def sampled_steps(decode: int, every: int) -> list[int]:
+    """The decoding steps the engine runs in fast mode: every ``every``-th from the first, and the last."""
+    if every < 1:
+        raise ValueError("every must be at least 1")
+    return sorted({*range(0, decode, every), decode - 1}) if decode else []
 
 
 def generate(workload: Workload, arch: ArchConfig, prefill: int, decode: int, *, kv_home: str = "auto",
-             options: RunOptions | None = None, progress: Callable[[int, int], None] | None = None
-             ) -> GenerationResult:
-    """The prefill of ``prefill`` tokens and ``decode`` decoding steps of ``workload`` on ``arch``."""
+             options: RunOptions | None = None, progress: Callable[[int, int], None] | None = None,
+             sample_every: int = 1) -> GenerationResult:
+    """The prefill of ``prefill`` tokens and ``decode`` decoding steps of ``workload`` on ``arch``.
+
+    ``sample_every`` 1 (exact mode) simulates every pass. N > 1 (fast mode) simulates the prefill,
+    every N-th decoding step from the first, and the last; every other step is planned and counted
+    exactly as the engine would count it (:func:`_pass`); its latency is the plan model's
+    (:func:`estimate_s`) plus the engine's excess over the plan model, interpolated linearly in the
+    context between the two simulated steps around it (docs/decoding.md, Fast mode)."""
     from accelsim.mapping.budget import check_workload
 
     check_decoder(workload)
     if kv_home not in KV_HOMES:
         raise ValueError(f"kv_home must be one of {KV_HOMES}")
+    if sample_every < 1:
+        raise ValueError("sample_every must be at least 1")
     check_workload(pass_workload(workload, prefill, 0), arch)
     total = decode + 1
-    first = run_pass(workload, arch, prefill, 0, kv_home=kv_home, options=options)
-    if progress is not None:
-        progress(1, total)
-    steps = []
-    for i in range(decode):
-        steps.append(run_pass(workload, arch, 1, prefill + i, kv_home=kv_home, options=options))
+    passes = Passes(arch)
+    schedule = (options or RunOptions()).resolved(arch).schedule
+    done = 0
+
+    def one(new: int, past: int, latency: Callable[[object], float] | None = None):
+        nonlocal done
+        out = _pass(workload, arch, new, past, kv_home, options, passes, latency)
+        done += 1
         if progress is not None:
-            progress(i + 2, total)
+            progress(done, total)
+        return out
+
+    first = one(prefill, 0)[0]
+    sampled = sampled_steps(decode, sample_every)
+    by_step, excess = {}, {}
+    for i in sampled:
+        by_step[i], plan = one(1, prefill + i)
+        if sample_every > 1:  # the engine's latency over the plan model's, at each simulated step
+            excess[i] = by_step[i].latency_s - estimate_s(plan, arch, passes, schedule)
+    for a, b in zip(sampled, sampled[1:]):
+        for i in range(a + 1, b):  # the plan model's latency plus the excess, linear between a and b
+            over = excess[a] + (excess[b] - excess[a]) * (i - a) / (b - a)
+            by_step[i] = one(1, prefill + i, lambda plan, over=over: estimate_s(plan, arch, passes, schedule)
+                             + over)[0]
+    steps = [by_step[i] for i in range(decode)]
     last = steps[-1] if steps else first
     decode_s = sum(s.latency_s for s in steps)
     wl_last = pass_workload(workload, last.new_tokens, last.past_tokens)
@@ -201,7 +284,7 @@ def generate(workload: Workload, arch: ArchConfig, prefill: int, decode: int, *,
         * arch.chip.activation_bits
     return GenerationResult(
         workload=workload.name, arch=arch.name, chips=arch.chips, prefill_tokens=prefill, decode_tokens=decode,
-        kv_home=kv_home, time_to_first_token_s=first.latency_s,
+        kv_home=kv_home, sample_every=sample_every, time_to_first_token_s=first.latency_s,
         prefill_tokens_per_s=prefill / first.latency_s if first.latency_s else math.inf,
         decode_tokens_per_s=decode / decode_s if decode_s else 0.0,
         decode_latency_first_s=steps[0].latency_s if steps else 0.0,

@@ -10,7 +10,7 @@ import pytest
 
 from accelsim.config import load_arch
 from accelsim.config.system import load_system
-from accelsim.decoding import check_decoder, generate, pass_workload, run_pass
+from accelsim.decoding import Passes, check_decoder, generate, pass_plan, pass_workload, run_pass, sampled_steps
 from accelsim.errors import ConfigError
 from accelsim.workload import load_workload
 
@@ -121,3 +121,80 @@ def test_the_command(cli):
     assert r.code == 0 and "time to first token" in r.out and "decoding steps" in r.out, r.err
     assert cli("generate", "--prefill", "0").code == 2
     assert cli("generate", "mlp").code == 2
+
+
+# ---- the passes' memos and fast mode (docs/decoding.md, Fast mode)
+
+def test_a_pass_planned_with_the_memos_is_the_pass_planned_alone(tiny, two_chips):
+    passes = Passes(two_chips)
+    for past in (16, 17, 18, 21, 0):
+        new = 16 if past == 0 else 1
+        assert pass_plan(tiny, two_chips, new, past, passes=passes) == pass_plan(tiny, two_chips, new, past)
+    assert passes.placed and passes.plans.works and passes.plans.rounds
+
+
+def test_the_chip_plans_memo_keeps_the_rounds_whose_layers_are_unchanged():
+    from accelsim.mapping import plan as make_plan
+    from accelsim.mapping.planner import PlanMemo
+
+    small = load_workload("gpt2_small")
+    chip = load_arch("mram72")
+    memo = PlanMemo()
+    first = make_plan(pass_workload(small, 1, 8), chip, None, 1, memo=memo)
+    second = make_plan(pass_workload(small, 1, 9), chip, None, 1, memo=memo)
+    assert second == make_plan(pass_workload(small, 1, 9), chip, None, 1)
+    same = sum(a is b for a, b in zip(first.rounds, second.rounds))
+    # only the rounds holding a block's attention change with the context: 12 blocks of 467 rounds
+    assert len(second.rounds) - 24 <= same < len(second.rounds)
+
+
+def test_a_pass_simulated_with_the_memos_gives_the_figures_of_one_simulated_alone(tiny, two_chips):
+    passes = Passes(two_chips)
+    run_pass(tiny, two_chips, 1, 16, passes=passes)
+    assert run_pass(tiny, two_chips, 1, 17, passes=passes) == run_pass(tiny, two_chips, 1, 17)
+
+
+@pytest.mark.parametrize("workload, sets", [("kws_dscnn", []), ("mlp", ["chip.tiles=2", "chip.macros=16"])])
+def test_the_plan_counts_are_the_engines(workload, sets):
+    """Fast mode counts a pass from its plan: the counts the engine gives, one round or several."""
+    from accelsim.config.options import RunOptions
+    from accelsim.engine import simulate_plan
+    from accelsim.mapping import plan as make_plan
+    from accelsim.mapping.evaluate import plan_counts
+
+    arch = load_arch("mram72", sets)
+    p = make_plan(load_workload(workload), arch, None, 1)
+    engine = simulate_plan(p, arch, RunOptions(batch=1))
+    assert plan_counts(p, arch) == engine.counts
+    if len(p.rounds) > 1:
+        assert engine.counts["mram_write_bits"] == sum(q.bits for r in p.rounds for q in r.programs)
+
+
+def test_fast_mode_counts_exactly_and_its_latency_is_within_1_percent(tiny, two_chips):
+    exact = generate(tiny, two_chips, 16, 32)
+    fast = generate(tiny, two_chips, 16, 32, sample_every=8)
+    assert [s.simulated for s in fast.steps] == [i in (0, 8, 16, 24, 31) for i in range(32)]
+    assert all(s.simulated for s in exact.steps) and exact.sample_every == 1
+    for e, f in zip(exact.steps, fast.steps):
+        assert f.counts == e.counts
+        assert (f.kv_read_bits, f.kv_written_bits, f.kv_stores) == (e.kv_read_bits, e.kv_written_bits, e.kv_stores)
+        assert f.latency_s == pytest.approx(e.latency_s, rel=0.01)
+        assert f.energy_j == pytest.approx(e.energy_j, rel=0.01)
+        if f.simulated:
+            assert f == e
+    assert fast.prefill == exact.prefill
+    # the latency is a staircase (a step every 4 tokens of context): a straight line between the
+    # samples would miss by more than 1 %; the plan model's staircase plus the engine's excess does not
+    f_hz = two_chips.clock.frequency_mhz * 1e6
+    cycles = [round(s.latency_s * f_hz) for s in exact.steps]
+    line = [cycles[0] + (cycles[8] - cycles[0]) * i / 8 for i in range(9)]
+    assert max(abs(c / x - 1) for c, x in zip(cycles, line)) > 0.01
+
+
+def test_the_sampled_steps_are_every_nth_and_the_last():
+    assert sampled_steps(10, 4) == [0, 4, 8, 9]
+    assert sampled_steps(9, 4) == [0, 4, 8]
+    assert sampled_steps(3, 1) == [0, 1, 2]
+    assert sampled_steps(0, 16) == []
+    with pytest.raises(ValueError):
+        sampled_steps(4, 0)

@@ -166,6 +166,9 @@ CASES = [
     C("generate-decode-negative", "generate", "--decode", "-1", says=("--decode must be between 0 and",)),
     C("generate-not-a-decoder", "generate", "mlp", says=("mlp has no kv_cache layer",)),
     C("generate-kv-home", "generate", "--kv-cache", "disk", says=("invalid choice: 'disk'",)),
+    C("generate-fast-0", "generate", "--fast", "0", says=("--fast N must be between 1 and",)),
+    C("generate-fast-negative", "generate", "--fast", "-4", says=("--fast N must be between 1 and",)),
+    C("generate-fast-not-a-number", "generate", "--fast", "often", says=("invalid int value: 'often'",)),
     C("generate-kv-does-not-fit", "generate", "--prefill", "32", "--decode", "1", "--kv-cache", "tile",
       says=("--kv-cache", "takes", "bits; the tile")),
     # ---- systems: size, run --system

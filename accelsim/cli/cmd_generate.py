@@ -12,6 +12,8 @@ from accelsim.workload import load_workload
 
 #: the most tokens a prefill or a decode may ask for (each step is one engine run)
 MAX_TOKENS = 100_000
+#: fast mode's default: the engine runs every 16th decoding step
+FAST_EVERY = 16
 
 
 def register(sub) -> None:
@@ -30,7 +32,11 @@ def register(sub) -> None:
     p.add_argument("--kv-cache", choices=("auto", "tile", "global", "offchip"), default="auto",
                    help="where the KV caches live: auto (the planner's choice: on chip when they fit, else the "
                    "host memory), or every cache in a tile buffer, the global buffer or off chip (default: auto)")
-    p.add_argument("--mode", choices=("exact", "grouped"), help="default: simulation.mode")
+    p.add_argument("--fast", type=int, nargs="?", const=FAST_EVERY, default=1, metavar="N",
+                   help=f"fast mode: the engine runs the prefill, every N-th decoding step and the last "
+                   f"(default N: {FAST_EVERY}); every other step is planned and counted exactly, its latency "
+                   "the plan model's plus the engine's excess over it, interpolated (docs/decoding.md)")
+    p.add_argument("--mode", choices=("exact", "grouped"), help="the engine's booking (default: simulation.mode)")
     p.add_argument("--steps", action="store_true", help="also print a table of the decoding steps")
     p.add_argument("--json", action="store_true", help="print JSON only")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -47,12 +53,15 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--prefill must be between 1 and {MAX_TOKENS:,}, got {args.prefill}")
     if not 0 <= args.decode <= MAX_TOKENS:
         raise UsageError(f"--decode must be between 0 and {MAX_TOKENS:,}, got {args.decode}")
+    if not 1 <= args.fast <= MAX_TOKENS:
+        raise UsageError(f"--fast N must be between 1 and {MAX_TOKENS:,} (the engine runs every N-th step), "
+                         f"got {args.fast}")
     arch = load_machine(args, list(args.overrides))
     workload = load_workload(args.workload, input_shapes_of(args))
     with progress_bar(f"generating with {workload.name}", "passes",
                       enabled=sys.stderr.isatty() and not args.quiet) as update:
         result = generate(workload, arch, args.prefill, args.decode, kv_home=args.kv_cache,
-                          options=RunOptions(mode=args.mode), progress=update)
+                          options=RunOptions(mode=args.mode), progress=update, sample_every=args.fast)
     if args.json:
         sys.stdout.write(to_json(result.to_dict()) + "\n")
         return 0

@@ -43,6 +43,7 @@ from accelsim.hw.geometry import macro_geometry
 from accelsim.mapping.deal import next_first_replica, row_shares
 from accelsim.mapping.path import (
     PathBuilder,
+    PathMemo,
     Resource,
     ResourceKind,
     StepKind,
@@ -208,8 +209,9 @@ class _StageState:
 
 
 class _Sim:
-    def __init__(self, plan: TilePlan, arch: ArchConfig, opts: RunOptions):
+    def __init__(self, plan: TilePlan, arch: ArchConfig, opts: RunOptions, paths: PathMemo | None = None):
         self.plan, self.arch, self.opts = plan, arch, opts
+        self.path_memo = paths
         self.geom = macro_geometry(arch)
         self.batch = opts.batch
         self.grouped = opts.mode == "grouped"
@@ -440,7 +442,7 @@ class _Sim:
         for where, bits in held:
             self._level(where, bits)
         self.inference_end = [0] * self.batch
-        paths = PathBuilder(self.arch, rnd.tensors)
+        paths = PathBuilder(self.arch, rnd.tensors, self.path_memo)
         if self.recorder:
             self.recorder.begin_round(rnd.index, begin, start)
         issued: dict[tuple[int, int], simpy.Event] = {}
@@ -820,21 +822,23 @@ def _ranges(items) -> str:
     return ",".join(out)
 
 
-def simulate_plan(plan: TilePlan, arch: ArchConfig, options: RunOptions | None = None) -> EngineResult:
+def simulate_plan(plan: TilePlan, arch: ArchConfig, options: RunOptions | None = None,
+                  paths: PathMemo | None = None) -> EngineResult:
     """Run the discrete-event simulation of ``plan`` for ``options.batch`` inferences
-    (``options`` resolved against ``arch``: a ``None`` takes the architecture's default)."""
+    (``options`` resolved against ``arch``: a ``None`` takes the architecture's default). ``paths``
+    keeps vector paths from one run to the next on the same architecture (a decoder's passes)."""
     options = (options or RunOptions()).resolved(arch)
     if arch.total_macros < 1:
         raise SimulationError("the chip has no macros")
     plan = for_batch(plan, options.batch)  # partial sums sized for a smaller batch go off-chip
     if not options.record_path:
-        return _Sim(plan, arch, options).run()
+        return _Sim(plan, arch, options, paths).run()
     # a recorded run keeps every booking: pausing the cycle collector, which would scan them
     # again and again, halves its cost (nothing of the run is a reference cycle it must free)
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _Sim(plan, arch, options).run()
+        return _Sim(plan, arch, options, paths).run()
     finally:
         if was_enabled:
             gc.enable()

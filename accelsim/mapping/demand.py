@@ -53,11 +53,7 @@ class DemandModel:
         hit = self._vectors.get(key)
         if hit is not None and hit[0] is rep:
             return hit[1]
-        d: Demand = {}
-        for step in self.paths.vector(st, replica, first_of_row, with_counts=False).steps:
-            if step.cycles:
-                name = step.resource.name
-                d[name] = d.get(name, 0) + step.cycles
+        d: Demand = self.paths.vector(st, replica, first_of_row, with_counts=False).demand
         self._vectors[key] = (rep, d)  # holding rep keeps its id from being reused
         return d
 

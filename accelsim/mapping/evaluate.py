@@ -29,13 +29,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from accelsim.config.arch import ArchConfig, Schedule
-from accelsim.counts import Action
+from accelsim.counts import Action, ActionCounts
 from accelsim.mapping.demand import Demand, replica_shares
-from accelsim.mapping.path import PathBuilder, programming_cycles
+from accelsim.mapping.path import PathBuilder, PathMemo, programming_cycles
 from accelsim.mapping.plan import Replica, Stage, TensorPlacement, TilePlan
 from accelsim.units import MHZ, PJ
 
-__all__ = ["Figures", "RoundModel", "RoundFigures", "plan_figures", "combine"]
+__all__ = ["Figures", "RoundModel", "RoundFigures", "combine", "layer_counts", "plan_counts", "plan_figures"]
 
 
 @dataclass(frozen=True)
@@ -80,10 +80,11 @@ class RoundModel:
     many candidates that share replicas.
     """
 
-    def __init__(self, arch: ArchConfig, tensors: tuple[TensorPlacement, ...], energy_pj: dict[Action, float]):
+    def __init__(self, arch: ArchConfig, tensors: tuple[TensorPlacement, ...], energy_pj: dict[Action, float],
+                 paths_memo: PathMemo | None = None):
         self.arch = arch
         self.tensors = tensors
-        self.paths = PathBuilder(arch, tensors)
+        self.paths = PathBuilder(arch, tensors, paths_memo)
         self.energy_pj = energy_pj
         self._vectors: dict[tuple, tuple[Demand, float]] = {}
         self._stages: dict[tuple, tuple] = {}
@@ -95,10 +96,7 @@ class RoundModel:
         if hit is not None:
             return hit
         path = self.paths.vector(st, replica, first_of_row, with_counts=True)
-        d: Demand = {}
-        for step in path.steps:
-            if step.cycles:
-                d[step.resource.name] = d.get(step.resource.name, 0) + step.cycles
+        d: Demand = path.demand
         pj = sum(n * self.energy_pj[Action(a)] for a, n in path.counts.items() if a != "macs")
         self._vectors[key] = out = (d, pj)
         return out
@@ -209,24 +207,26 @@ def combine(rounds: list[RoundFigures], arch: ArchConfig, batch: int, energy_pj:
 
 
 def plan_figures(plan: TilePlan, arch: ArchConfig, schedule: Schedule, energy_pj: dict[Action, float],
-                 leakage_w: float, batch: int | None = None) -> Figures:
-    """The fast evaluator's figures of a whole plan (``energy_pj``, ``leakage_w``: see :func:`combine`)."""
+                 leakage_w: float, batch: int | None = None, paths_memo: PathMemo | None = None) -> Figures:
+    """The fast evaluator's figures of a whole plan (``energy_pj``, ``leakage_w``: see :func:`combine`;
+    ``paths_memo``: see :func:`layer_counts`)."""
     batch = plan.batch if batch is None else batch
     rounds = []
     for rnd in plan.rounds:
-        model = RoundModel(arch, rnd.tensors, energy_pj)
+        model = RoundModel(arch, rnd.tensors, energy_pj, paths_memo)
         rounds.append(model.round(rnd.stages, schedule, tuple(p.bits for p in rnd.programs)))
     return combine(rounds, arch, batch, energy_pj, leakage_w)
 
 
-def layer_counts(plan: TilePlan, arch: ArchConfig) -> dict[str, dict]:
+def layer_counts(plan: TilePlan, arch: ArchConfig, paths_memo: PathMemo | None = None) -> dict[str, dict]:
     """Each layer's actions per inference, from its vector paths (as the engine books them, each
     replica's loading and sliding vectors as :func:`accelsim.mapping.deal.deal` deals one inference's
     rows) and its digital operations; a multi-round plan's programming is not in them. Keys are
-    :class:`accelsim.counts.Action` values, as the engine's counts."""
+    :class:`accelsim.counts.Action` values, as the engine's counts. ``paths_memo`` keeps the paths
+    for the next plan on ``arch`` (:class:`accelsim.mapping.path.PathMemo`)."""
     out: dict[str, dict] = {}
     for rnd in plan.rounds:
-        paths = PathBuilder(arch, rnd.tensors)
+        paths = PathBuilder(arch, rnd.tensors, paths_memo)
         for st in rnd.stages:
             c = out.setdefault(st.layer, {})
             c[Action.DIGITAL_OPS.value] = c.get(Action.DIGITAL_OPS.value, 0) + st.digital_ops
@@ -239,3 +239,17 @@ def layer_counts(plan: TilePlan, arch: ArchConfig) -> dict[str, dict]:
                                 key = Action(a).value
                                 c[key] = c.get(key, 0) + v * n
     return out
+
+
+def plan_counts(plan: TilePlan, arch: ArchConfig, paths_memo: PathMemo | None = None) -> ActionCounts:
+    """The counts the engine gives one inference of ``plan`` alone (``EngineResult.counts`` at batch
+    1), without the engine: every layer's :func:`layer_counts`, plus, in a plan of several rounds, the
+    programming of every round (a one-round plan programs before the run, as the engine's setup)."""
+    total: dict = {}
+    for counts in layer_counts(plan, arch, paths_memo).values():
+        for a, v in counts.items():
+            total[a] = total.get(a, 0) + v
+    if len(plan.rounds) > 1:
+        bits = sum(p.bits for rnd in plan.rounds for p in rnd.programs)
+        total[Action.MRAM_WRITE_BITS.value] = total.get(Action.MRAM_WRITE_BITS.value, 0) + bits
+    return ActionCounts({Action(a): v for a, v in total.items() if v})

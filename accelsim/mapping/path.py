@@ -27,6 +27,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
+from functools import cached_property
 from typing import NamedTuple
 
 from accelsim.config.arch import ArchConfig
@@ -114,13 +115,36 @@ class VectorPath:
     counts: dict
     macs: int
 
+    @cached_property
+    def demand(self) -> dict[str, int]:
+        """Cycles per resource (by name) the vector holds (the bottleneck model's demand of one vector)."""
+        d: dict[str, int] = {}
+        for step in self.steps:
+            if step.cycles:
+                d[step.resource.name] = d.get(step.resource.name, 0) + step.cycles
+        return d
 
-class PathBuilder:
-    """Builds :class:`VectorPath` s for the stages of one round (its tensor placement)."""
 
-    def __init__(self, arch: ArchConfig, tensors: Iterable[TensorPlacement]):
+class PathMemo:
+    """The routes of one architecture and the vector paths already built on it, kept from one round
+    or plan to the next (a decoder's passes, :mod:`accelsim.decoding`). A path is kept by its stage
+    (the object, kept with it), replica and kind, and the placements of the tensors it reads and
+    writes: the same stage with its tensors where they were has the same path."""
+
+    def __init__(self, arch: ArchConfig):
         self.arch = arch
         self.routes = Routes(arch)
+        self.vectors: dict[tuple, tuple[Stage, VectorPath]] = {}
+
+
+class PathBuilder:
+    """Builds :class:`VectorPath` s for the stages of one round (its tensor placement); with a
+    :class:`PathMemo` of the same architecture, its routes and the paths it has already built."""
+
+    def __init__(self, arch: ArchConfig, tensors: Iterable[TensorPlacement], memo: PathMemo | None = None):
+        self.arch = arch
+        self.memo = memo if memo is not None and memo.arch is arch else None
+        self.routes = self.memo.routes if self.memo is not None else Routes(arch)
         self.tensors = {t.tensor: t for t in tensors}
         self.geom = macro_geometry(arch)
         self.chips = arch.chips
@@ -200,6 +224,17 @@ class PathBuilder:
         otherwise it reads and sends only what the sliding window renews.
         ``with_counts``: also count its macro actions (the bottleneck model needs only the steps).
         """
+        memo = self.memo
+        if memo is None:
+            return self._vector(st, replica, first_of_row, with_counts)
+        names = (*(i.tensor for i in st.inputs), st.output, st.psum_output)
+        key = (id(st), replica, first_of_row, with_counts, tuple(self.tensors.get(n) for n in names))
+        hit = memo.vectors.get(key)
+        if hit is None or hit[0] is not st:
+            hit = memo.vectors[key] = (st, self._vector(st, replica, first_of_row, with_counts))
+        return hit[1]
+
+    def _vector(self, st: Stage, replica: int, first_of_row: bool, with_counts: bool) -> VectorPath:
         chip = self.arch.chip
         steps: list[Step] = []
         counts: dict = {}

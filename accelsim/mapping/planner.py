@@ -620,12 +620,46 @@ def _place_tables(items, arch: ArchConfig, global_free: int) -> tuple[TensorPlac
     return tuple(placed)
 
 
-def prepare(workload: Workload, arch: ArchConfig, units: dict[str, bool] | None = None):
+class PlanMemo:
+    """What one plan keeps for the next plan of the same network at other shapes (a decoder's passes,
+    :mod:`accelsim.decoding`): each layer's work, by the layer, and each round, by everything its
+    placement reads. A layer whose shapes are unchanged keeps its work and a round whose layers' works
+    are unchanged keeps its placement, object for object, so a plan made with a memo is equal to one
+    made without (``tests/test_decoding.py``). One memo serves one architecture, schedule and batch;
+    a plan for another, or with :class:`Choices`, starts it afresh."""
+
+    def __init__(self) -> None:
+        self.context: tuple | None = None
+        #: the rounds' layers and the tensors' consumers the kept rounds were placed with
+        self.structure: tuple | None = None
+        #: (layer, its spec as written, its unit) -> its work, split along K
+        self.works: dict[tuple, LayerWork] = {}
+        #: (round index, its items, the partial sums kept before it) -> (round, the kept after it)
+        self.rounds: dict[tuple, tuple[Round, dict[str, bool]]] = {}
+
+    def start(self, context: tuple) -> None:
+        """Keep what is kept only when ``context`` (architecture, schedule, batch) is the last plan's."""
+        if context != self.context:
+            self.context, self.structure, self.works, self.rounds = context, None, {}, {}
+
+
+def _work(layer: LayerInfo, arch: ArchConfig, unit: bool | None, memo: PlanMemo | None) -> LayerWork:
+    if memo is None:
+        return split_along_k(layer_work(layer, arch, unit), arch.chip.macros)
+    # the spec's fields (a slice's axis, a KV cache's past) are not in LayerInfo's equality
+    key = (layer, layer.spec.model_dump_json(), unit)
+    work = memo.works.get(key)
+    if work is None:
+        work = memo.works[key] = split_along_k(layer_work(layer, arch, unit), arch.chip.macros)
+    return work
+
+
+def prepare(workload: Workload, arch: ArchConfig, units: dict[str, bool] | None = None,
+            memo: PlanMemo | None = None):
     """(each layer's work, split along K where its columns are taller than the chip; each tensor's
     consumers; the network's outputs), the staging of every layer checked."""
     units = units or {}
-    works = [split_along_k(layer_work(layer, arch, units.get(layer.name)), arch.chip.macros)
-             for layer in workload.layers]
+    works = [_work(layer, arch, units.get(layer.name), memo) for layer in workload.layers]
     shapes = {NETWORK_INPUT: workload.input_shape, **{w.layer.name: w.layer.out_shape for w in works}}
     check_staging(works, arch, shapes)
     consumers: dict[str, list[str]] = {}
@@ -649,7 +683,7 @@ def one_round(items, arch: ArchConfig, consumers, outputs, schedule: Schedule, s
 
 
 def plan(workload: Workload, arch: ArchConfig, schedule: Schedule | None = None,
-         batch: int | None = None, choices: Choices | None = None) -> TilePlan:
+         batch: int | None = None, choices: Choices | None = None, memo: PlanMemo | None = None) -> TilePlan:
     """Map ``workload`` onto ``arch``; raises MappingError naming the layer and the limit.
 
     ``schedule`` (default ``mapping.schedule``, resolved here once) is the one
@@ -660,12 +694,17 @@ def plan(workload: Workload, arch: ArchConfig, schedule: Schedule | None = None,
     between rounds only when the whole batch's fit.
     ``choices`` replace the rules they give (:class:`Choices`, built and
     checked from a plan file by :mod:`accelsim.mapping.space`).
+    ``memo`` keeps layer works and rounds from one call to the next (:class:`PlanMemo`).
     """
     schedule = schedule or arch.mapping.schedule
     batch = arch.simulation.batch if batch is None else batch
     choices = choices or Choices()
+    if choices != Choices():
+        memo = None
+    if memo is not None:
+        memo.start((arch, schedule, batch))
     geom = macro_geometry(arch)
-    works, consumers, outputs = prepare(workload, arch, choices.units)
+    works, consumers, outputs = prepare(workload, arch, choices.units, memo)
     grouped = (form_rounds(works, arch.chip.macros) if choices.rounds is None
                else given_rounds(works, choices.rounds, arch.chip.macros))
     produced_in: dict[str, list[int]] = {}
@@ -677,10 +716,27 @@ def plan(workload: Workload, arch: ArchConfig, schedule: Schedule | None = None,
     if choices.replicas is not None and len(choices.replicas) != len(grouped) or \
             choices.tensors is not None and len(choices.tensors) != len(grouped):
         raise ConfigError(f"the plan has {len(grouped)} round(s) but replicas or tensors for another number")
-    rounds = tuple(place_round(i, items, arch, consumers, produced_in, parts_of, outputs, schedule, batch, kept,
-                               None if choices.replicas is None else choices.replicas[i],
-                               None if choices.tensors is None else choices.tensors[i])
-                   for i, items in enumerate(grouped))
+    # what a round's placement reads besides its items and the kept partial sums: the network's structure
+    structure = (tuple(tuple((w.layer.name, g) for w, g in items) for items in grouped), tuple(sorted(outputs)),
+                 tuple(sorted((k, tuple(v)) for k, v in consumers.items())))
+    if memo is not None and memo.structure != structure:
+        memo.structure, memo.rounds = structure, {}
+    rounds = []
+    for i, items in enumerate(grouped):
+        # a memo's works are kept, one object per layer and shapes, so their identity tells them apart
+        key = (i, tuple((id(w), g) for w, g in items), tuple(sorted(kept.items()))) if memo else None
+        hit = memo.rounds.get(key) if memo else None
+        if hit is not None:
+            rounds.append(hit[0])
+            kept.clear()
+            kept.update(hit[1])
+            continue
+        rounds.append(place_round(i, items, arch, consumers, produced_in, parts_of, outputs, schedule, batch, kept,
+                                  None if choices.replicas is None else choices.replicas[i],
+                                  None if choices.tensors is None else choices.tensors[i]))
+        if memo is not None:
+            memo.rounds[key] = (rounds[-1], dict(kept))
+    rounds = tuple(rounds)
     cells_per_macro = geom.rows * geom.weight_columns
     stages_of: dict[str, list[Stage]] = {}
     for r in rounds:

@@ -54,8 +54,10 @@ def _bits(t: TensorPlacement) -> int:
     return (t.rows if t.capacity_rows is None else t.capacity_rows) * t.row_bits
 
 
-def on_system(plan: TilePlan, arch: ArchConfig) -> TilePlan:
-    """``plan`` (made for one of ``arch``'s chips) on all of ``arch.system``'s chips."""
+def on_system(plan: TilePlan, arch: ArchConfig, memo: dict | None = None) -> TilePlan:
+    """``plan`` (made for one of ``arch``'s chips) on all of ``arch.system``'s chips. ``memo`` (a dict
+    kept by the caller for one system) keeps each round's stages and programs as moved to a chip, for
+    the next plan that holds the same round object (a decoder's passes, :class:`PlanMemo`)."""
     n = arch.chips
     rounds = plan.rounds
     on_system_already = n > 1 and plan.macros == arch.total_macros
@@ -79,8 +81,14 @@ def on_system(plan: TilePlan, arch: ArchConfig) -> TilePlan:
         placed: dict[str, list[tuple[int, TensorPlacement]]] = {}
         used = [0] * len(grp)
         for c, rnd in enumerate(grp):
-            stages += [_moved(st, c * tiles, c * macros) for st in rnd.stages]
-            programs += [MacroProgram(p.macro + c * macros, p.bits) for p in rnd.programs]
+            hit = memo.get((id(rnd), c)) if memo is not None else None
+            if hit is None or hit[0] is not rnd:
+                hit = (rnd, [_moved(st, c * tiles, c * macros) for st in rnd.stages],
+                       [MacroProgram(p.macro + c * macros, p.bits) for p in rnd.programs])
+                if memo is not None:  # the round is kept with its moved copy, so its id is not reused
+                    memo[(id(rnd), c)] = hit
+            stages += hit[1]
+            programs += hit[2]
             for t in rnd.tensors:
                 placed.setdefault(t.tensor, []).append((c, t))
                 if t.store == "global":

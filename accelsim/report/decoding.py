@@ -20,6 +20,9 @@ def figures_table(r: GenerationResult):
         ("KV cache read per decoded token", si(r.kv_read_bits_per_token, "b")),
         ("KV cache written per decoded token", si(r.kv_written_bits_per_token, "b")),
         (f"KV caches in the host memory (kv home {r.kv_home})", spilled),
+        ("decoding steps simulated", f"{sum(s.simulated for s in r.steps):,} of {len(r.steps):,}"
+         + ("" if r.sample_every == 1 else f" (fast mode: one in {r.sample_every} and the last; the others' "
+                                           "latency interpolated)")),
     ]
     return table(f"{r.workload} on {r.arch} ({r.chips} chip{'s' if r.chips > 1 else ''}): prefill of "
                  f"{r.prefill_tokens} tokens, {r.decode_tokens} decoded one at a time",
@@ -31,8 +34,9 @@ def steps_table(r: GenerationResult, most: int = 12):
     if len(steps) > most:  # evenly spread, the last included
         picks = sorted({round(i * (len(steps) - 1) / (most - 1)) for i in range(most)})
         steps = [steps[i] for i in picks]
-    rows = [(s.past_tokens + 1, s.latency_s, s.energy_j, s.kv_read_bits, s.kv_written_bits, s.rounds)
-            for s in steps]
+    rows = [(s.past_tokens + 1, s.latency_s, s.energy_j, s.kv_read_bits, s.kv_written_bits, s.rounds,
+             "engine" if s.simulated else "interpolated") for s in steps]
     return table("decoding steps (context: the tokens its attention reads)",
                  (Col("context", "count"), Col("latency", "si", "s"), Col("energy", "si", "J"),
-                  Col("KV read", "si", "b"), Col("KV written", "si", "b"), Col("rounds", "count")), rows)
+                  Col("KV read", "si", "b"), Col("KV written", "si", "b"), Col("rounds", "count"),
+                  Col("latency from", "text")), rows)

@@ -9,7 +9,8 @@ from accelsim.plain import Record
 
 @dataclass(frozen=True)
 class PassFigures(Record):
-    """One pass (the prefill, or one decoding step) as the engine ran it."""
+    """One pass (the prefill, or one decoding step): simulated by the engine, or in fast mode counted
+    from its plan with its latency interpolated between simulated steps (docs/decoding.md)."""
 
     new_tokens: int
     past_tokens: int
@@ -22,6 +23,10 @@ class PassFigures(Record):
     rounds: int
     kv_stores: dict[str, str]
     """Where each KV cache lived in this pass."""
+    simulated: bool
+    """True: the engine ran the pass; False: its latency is interpolated (fast mode)."""
+    counts: dict[str, int]
+    """The pass's action counts (every pass's as the engine gives them, fast mode or not)."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,8 @@ class GenerationResult(Record):
     prefill_tokens: int
     decode_tokens: int
     kv_home: str
+    sample_every: int
+    """1: every pass simulated (exact mode); N: the engine ran every N-th decoding step and the last."""
     time_to_first_token_s: float
     """The prefill's latency: the first generated token's logits are its last row."""
     prefill_tokens_per_s: float
