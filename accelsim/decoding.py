@@ -30,6 +30,7 @@ from dataclasses import replace
 from accelsim.config.arch import ArchConfig
 from accelsim.config.options import RunOptions
 from accelsim.errors import ConfigError, Problem
+from accelsim.memo import Recent
 from accelsim.results.decoding import GenerationResult, PassFigures
 from accelsim.units import BITS_PER_KIB
 from accelsim.workload import Workload
@@ -150,7 +151,9 @@ class Passes:
     rounds (:class:`~accelsim.mapping.planner.PlanMemo`), the rounds as placed on the chips and the
     vector paths (:class:`~accelsim.mapping.path.PathMemo`). A pass changes only the layers whose
     shapes follow the context (the KV caches and the attention that reads them), so the others'
-    rounds and paths are kept: each pass is planned and priced as if alone, only faster."""
+    rounds and paths are kept: each pass is planned and priced as if alone, only faster. What no
+    pass used since the pass before is forgotten (:class:`accelsim.memo.Recent`), so the memos of
+    a generation of any length hold about two passes' worth."""
 
     def __init__(self, arch: ArchConfig):
         from accelsim.cost.energy import energy_per_action_pj
@@ -160,9 +163,18 @@ class Passes:
         self.arch = arch
         self.chip = arch.model_copy(update={"system": None})
         self.plans = PlanMemo()
-        self.placed: dict = {}
+        self.placed = Recent()
         self.paths = PathMemo(arch)
         self.energy_pj = energy_per_action_pj(arch)
+
+    def sweep_plans(self) -> None:
+        """A new pass is planned: forget the works and rounds the pass planned before did not use."""
+        self.plans.sweep()
+        self.placed.sweep()
+
+    def sweep_paths(self) -> None:
+        """A new pass is simulated or counted: forget the paths the one before it did not use."""
+        self.paths.vectors.sweep()
 
 
 def pass_plan(workload: Workload, arch: ArchConfig, new: int, past: int, *, kv_home: str = "auto",
@@ -172,38 +184,45 @@ def pass_plan(workload: Workload, arch: ArchConfig, new: int, past: int, *, kv_h
     from accelsim.mapping.system import on_system
 
     passes = passes if passes is not None and passes.arch is arch else Passes(arch)
+    passes.sweep_plans()
     wl = pass_workload(workload, new, past)
     chip_plan = make_plan(wl, passes.chip, schedule, 1, memo=passes.plans)
     plan = _place_kv(on_system(chip_plan, arch, passes.placed), arch, set(kv_layers(wl)), kv_home)
     return wl, plan
 
 
+def _options(options: RunOptions | None, arch: ArchConfig) -> RunOptions:
+    return replace(options or RunOptions(), batch=1, verify=False, trace_max_events=0, progress=None,
+                   record_path=False).resolved(arch)
+
+
 def run_pass(workload: Workload, arch: ArchConfig, new: int, past: int, *, kv_home: str = "auto",
              options: RunOptions | None = None, passes: Passes | None = None) -> PassFigures:
     """One pass of ``new`` tokens after ``past`` ones: planned, placed on the chips, simulated alone."""
-    return _pass(workload, arch, new, past, kv_home, options, passes)[0]
+    passes = passes if passes is not None and passes.arch is arch else Passes(arch)
+    opts = _options(options, arch)
+    wl, plan = pass_plan(workload, arch, new, past, kv_home=kv_home, schedule=opts.schedule, passes=passes)
+    return pass_figures(wl, plan, new, past, arch, opts, passes)
 
 
-def _pass(workload: Workload, arch: ArchConfig, new: int, past: int, kv_home: str, options: RunOptions | None,
-          passes: Passes | None, latency: Callable[[object], float] | None = None):
-    """(the pass's figures, its plan). With ``latency`` (fast mode) the engine does not run: the
-    counts are the plan's paths' (:func:`accelsim.mapping.evaluate.plan_counts`, the engine's own),
-    the latency ``latency(plan)``."""
+def pass_figures(wl: Workload, plan, new: int, past: int, arch: ArchConfig, opts: RunOptions, passes: Passes,
+                 latency_s: float | None = None) -> PassFigures:
+    """The figures of a pass planned by :func:`pass_plan`: simulated by the engine alone; or, given
+    ``latency_s`` (fast mode), not simulated: its counts the plan's paths' (the engine's own,
+    :func:`accelsim.mapping.evaluate.plan_counts`), its latency the one given."""
     from accelsim.cost.energy import price
     from accelsim.engine import simulate_plan
     from accelsim.mapping.evaluate import plan_counts
     from accelsim.mapping.traffic import plan_traffic
 
-    passes = passes if passes is not None and passes.arch is arch else Passes(arch)
-    opts = replace(options or RunOptions(), batch=1, verify=False, trace_max_events=0, progress=None,
-                   record_path=False).resolved(arch)
-    wl, plan = pass_plan(workload, arch, new, past, kv_home=kv_home, schedule=opts.schedule, passes=passes)
+    passes.sweep_paths()
     kv = set(kv_layers(wl))
-    if latency is None:
+    simulated = latency_s is None
+    if simulated:
         engine = simulate_plan(plan, arch, opts, passes.paths)
         counts, latency_s = engine.counts, engine.inference_done_cycles[0] / (arch.clock.frequency_mhz * 1e6)
     else:
-        counts, latency_s = plan_counts(plan, arch, passes.paths), latency(plan)
+        counts = plan_counts(plan, arch, passes.paths)
     energy = price(counts, arch, latency_s).total_j
     traffic = [t for t in plan_traffic(plan) if t.tensor in kv]
     stores = {}
@@ -214,7 +233,7 @@ def _pass(workload: Workload, arch: ArchConfig, new: int, past: int, kv_home: st
     return PassFigures(new_tokens=new, past_tokens=past, latency_s=latency_s, energy_j=energy,
                        kv_written_bits=sum(t.written_bits for t in traffic),
                        kv_read_bits=sum(t.read_bits for t in traffic), rounds=len(plan.rounds), kv_stores=stores,
-                       simulated=latency is None, counts=counts.to_dict()), plan
+                       simulated=simulated, counts=counts.to_dict())
 
 
 def estimate_s(plan, arch: ArchConfig, passes: Passes, schedule) -> float:
@@ -226,11 +245,14 @@ def estimate_s(plan, arch: ArchConfig, passes: Passes, schedule) -> float:
     return figures.latency_s
 
 
-def sampled_steps(decode: int, every: int) -> list[int]:
-    """The decoding steps the engine runs in fast mode: every ``every``-th from the first, and the last."""
-    if every < 1:
-        raise ValueError("every must be at least 1")
-    return sorted({*range(0, decode, every), decode - 1}) if decode else []
+def layout(plan) -> tuple:
+    """Where a plan's rounds keep each tensor: two steps of one layout differ only in sizes."""
+    return tuple((r.index, t.tensor, t.where) for r in plan.rounds for t in r.tensors)
+
+
+#: fast mode simulates the step between two simulated ones when the engine's excess over the plan
+#: model differs between them by more than this share of their latency
+REFINE = 0.002
 
 
 def generate(workload: Workload, arch: ArchConfig, prefill: int, decode: int, *, kv_home: str = "auto",
@@ -239,10 +261,13 @@ def generate(workload: Workload, arch: ArchConfig, prefill: int, decode: int, *,
     """The prefill of ``prefill`` tokens and ``decode`` decoding steps of ``workload`` on ``arch``.
 
     ``sample_every`` 1 (exact mode) simulates every pass. N > 1 (fast mode) simulates the prefill,
-    every N-th decoding step from the first, and the last; every other step is planned and counted
-    exactly as the engine would count it (:func:`_pass`); its latency is the plan model's
+    every N-th decoding step from the first, the last, the two steps around each change of the plan's
+    layout (:func:`layout`), and between two simulated steps whose excess (below) differs by more
+    than ``REFINE`` of their latency, the step halfway; every other step is planned and counted exactly
+    as the engine would count it (:func:`pass_figures`), its latency the plan model's
     (:func:`estimate_s`) plus the engine's excess over the plan model, interpolated linearly in the
-    context between the two simulated steps around it (docs/decoding.md, Fast mode)."""
+    context between the two simulated steps around it (docs/decoding.md, Fast mode). Steps are
+    planned in order, each once, and at most N plans are held at a time."""
     from accelsim.mapping.budget import check_workload
 
     check_decoder(workload)
@@ -253,30 +278,72 @@ def generate(workload: Workload, arch: ArchConfig, prefill: int, decode: int, *,
     check_workload(pass_workload(workload, prefill, 0), arch)
     total = decode + 1
     passes = Passes(arch)
-    schedule = (options or RunOptions()).resolved(arch).schedule
+    opts = _options(options, arch)
     done = 0
 
-    def one(new: int, past: int, latency: Callable[[object], float] | None = None):
+    def figures(wl, plan, new: int, past: int, latency_s: float | None = None) -> PassFigures:
         nonlocal done
-        out = _pass(workload, arch, new, past, kv_home, options, passes, latency)
+        out = pass_figures(wl, plan, new, past, arch, opts, passes, latency_s)
         done += 1
         if progress is not None:
             progress(done, total)
         return out
 
-    first = one(prefill, 0)[0]
-    sampled = sampled_steps(decode, sample_every)
-    by_step, excess = {}, {}
-    for i in sampled:
-        by_step[i], plan = one(1, prefill + i)
-        if sample_every > 1:  # the engine's latency over the plan model's, at each simulated step
-            excess[i] = by_step[i].latency_s - estimate_s(plan, arch, passes, schedule)
-    for a, b in zip(sampled, sampled[1:]):
-        for i in range(a + 1, b):  # the plan model's latency plus the excess, linear between a and b
-            over = excess[a] + (excess[b] - excess[a]) * (i - a) / (b - a)
-            by_step[i] = one(1, prefill + i, lambda plan, over=over: estimate_s(plan, arch, passes, schedule)
-                             + over)[0]
-    steps = [by_step[i] for i in range(decode)]
+    first = figures(*pass_plan(workload, arch, prefill, 0, kv_home=kv_home, schedule=opts.schedule,
+                               passes=passes), prefill, 0)
+    def planned(i: int):
+        return pass_plan(workload, arch, 1, prefill + i, kv_home=kv_home, schedule=opts.schedule, passes=passes)
+
+    fast = sample_every > 1
+    steps: list[PassFigures] = []
+    window: dict[int, tuple] = {}  # the plans of the steps after the last simulated one (at most N)
+    simulated: dict[int, PassFigures] = {}
+    excess: dict[int, float] = {}  # the engine's latency over the plan model's, at each simulated step
+    last = -1  # the last step whose figures are in ``steps``
+
+    def simulate(i: int) -> None:
+        wl, plan = window[i]
+        simulated[i] = figures(wl, plan, 1, prefill + i)
+        if fast:
+            excess[i] = simulated[i].latency_s - estimate_s(plan, arch, passes, opts.schedule)
+
+    def upto(b: int) -> None:
+        """Simulate step b and settle every step after ``last`` up to it."""
+        nonlocal last
+        simulate(b)
+        a = last
+        if a >= 0:  # where the excess moves between two simulated steps, the step between them is simulated
+            todo = [(a, b)]
+            while todo:
+                x, y = todo.pop()
+                if y - x > 1 and abs(excess[y] - excess[x]) > REFINE * min(simulated[x].latency_s,
+                                                                           simulated[y].latency_s):
+                    m = (x + y) // 2
+                    simulate(m)
+                    todo += [(x, m), (m, y)]
+        known = sorted(k for k in simulated if k >= a)
+        for x, y in zip(known, known[1:]):
+            for i in range(x + 1, y):  # the plan model's latency plus the excess, linear between x and y
+                wl, plan = window[i]
+                over = excess[x] + (excess[y] - excess[x]) * (i - x) / (y - x)
+                simulated[i] = figures(wl, plan, 1, prefill + i,
+                                       latency_s=estimate_s(plan, arch, passes, opts.schedule) + over)
+        steps.extend(simulated.pop(i) for i in range(a + 1, b + 1))
+        simulated[b] = steps[-1]  # the next stretch starts here
+        for i in range(a + 1, b + 1):
+            window.pop(i, None)
+        last = b
+
+    before = None
+    for i in range(decode):
+        window[i] = planned(i)
+        now = layout(window[i][1]) if fast else None
+        moved = before is not None and now != before
+        if moved and last < i - 1:  # no stretch between two simulated steps crosses a change of layout
+            upto(i - 1)
+        before = now
+        if not fast or i % sample_every == 0 or i == decode - 1 or moved:
+            upto(i)
     last = steps[-1] if steps else first
     decode_s = sum(s.latency_s for s in steps)
     wl_last = pass_workload(workload, last.new_tokens, last.past_tokens)

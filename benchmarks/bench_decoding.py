@@ -13,14 +13,19 @@ figures are from exact mode's. ``--quick`` runs the gpt2_tiny cases only.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 from bench_macro import cpu_name
 
 from accelsim.config.system import load_system
 from accelsim.decoding import generate, pass_workload
 from accelsim.mapping import plan as make_plan
-from accelsim.workload import load_workload
+from accelsim.workload import load_workload, workload_from_dict
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import make_gpt2  # noqa: E402  (the workloads' own generator, for decoders of more blocks)
 
 TARGET_S = 60.0
 FAST = 16
@@ -56,10 +61,15 @@ def main() -> None:
     for chips in (2, 4, 8):
         _, wall = timed(tiny, load_system("mram72x4_ucie", [f"chips={chips}"]), 32, 32)
         print(f"gpt2_tiny prefill 32 decode 32 on {chips} chips: exact {wall:5.2f} s")
+    chip = load_system("mram72x4_ucie").model_copy(update={"system": None})
+    for blocks in (2, 4, 8):  # gpt2_tiny's blocks, more of them, on the chips that hold them
+        deeper = workload_from_dict(make_gpt2.workload(f"gpt2_{blocks}x128", "", blocks, 128, 2, 512, 32, None))
+        chips = len(make_plan(pass_workload(deeper, 1, 32), chip).rounds)
+        _, wall = timed(deeper, load_system("mram72x4_ucie", [f"chips={chips}"]), 32, 32)
+        print(f"{blocks} blocks of width 128 on {chips} chips, prefill 32 decode 32: exact {wall:5.2f} s")
     if args.quick:
         return
     small = load_workload("gpt2_small")
-    chip = load_system("mram72x4_ucie").model_copy(update={"system": None})
     chips = len(make_plan(pass_workload(small, 1, 128), chip).rounds)
     # so many chips as a 2-D mesh of UCIe links (a ring would cross up to half of them per transfer)
     system = load_system("mram72x4_ucie", [f"chips={chips}", "topology=mesh"])

@@ -35,6 +35,7 @@ from accelsim.counts import Action
 from accelsim.hw.geometry import macro_geometry, mvm_counts
 from accelsim.mapping.plan import Replica, Round, Stage, TensorPlacement
 from accelsim.mapping.routes import Routes
+from accelsim.memo import Recent
 from accelsim.units import ceil_div
 
 
@@ -134,7 +135,8 @@ class PathMemo:
     def __init__(self, arch: ArchConfig):
         self.arch = arch
         self.routes = Routes(arch)
-        self.vectors: dict[tuple, tuple[Stage, VectorPath]] = {}
+        #: (stage by id, replica, first of row, with counts, its tensors' placements) -> (stage, path)
+        self.vectors = Recent()
 
 
 class PathBuilder:
@@ -231,7 +233,7 @@ class PathBuilder:
         key = (id(st), replica, first_of_row, with_counts, tuple(self.tensors.get(n) for n in names))
         hit = memo.vectors.get(key)
         if hit is None or hit[0] is not st:
-            hit = memo.vectors[key] = (st, self._vector(st, replica, first_of_row, with_counts))
+            hit = memo.vectors.put(key, (st, self._vector(st, replica, first_of_row, with_counts)))
         return hit[1]
 
     def _vector(self, st: Stage, replica: int, first_of_row: bool, with_counts: bool) -> VectorPath:

@@ -50,6 +50,7 @@ from accelsim.mapping.plan import (
 )
 from accelsim.mapping.streaming import check_staging, k_part_fields, psum_placements, split_along_k
 from accelsim.mapping.windows import row_window
+from accelsim.memo import Recent
 from accelsim.units import BITS_PER_KIB, ceil_div
 from accelsim.workload import LayerInfo, Workload
 from accelsim.workload.kinds import cached_rows
@@ -633,14 +634,20 @@ class PlanMemo:
         #: the rounds' layers and the tensors' consumers the kept rounds were placed with
         self.structure: tuple | None = None
         #: (layer, its spec as written, its unit) -> its work, split along K
-        self.works: dict[tuple, LayerWork] = {}
-        #: (round index, its items, the partial sums kept before it) -> (round, the kept after it)
-        self.rounds: dict[tuple, tuple[Round, dict[str, bool]]] = {}
+        self.works = Recent()
+        #: (round index, its items' works by id, the partial sums kept before it) -> (round, the kept
+        #: after it, the works, held so that their ids are not reused while the round is kept)
+        self.rounds = Recent()
 
     def start(self, context: tuple) -> None:
         """Keep what is kept only when ``context`` (architecture, schedule, batch) is the last plan's."""
         if context != self.context:
-            self.context, self.structure, self.works, self.rounds = context, None, {}, {}
+            self.context, self.structure, self.works, self.rounds = context, None, Recent(), Recent()
+
+    def sweep(self) -> None:
+        """Forget the works and rounds no plan used since the last sweep (:class:`accelsim.memo.Recent`)."""
+        self.works.sweep()
+        self.rounds.sweep()
 
 
 def _work(layer: LayerInfo, arch: ArchConfig, unit: bool | None, memo: PlanMemo | None) -> LayerWork:
@@ -650,7 +657,7 @@ def _work(layer: LayerInfo, arch: ArchConfig, unit: bool | None, memo: PlanMemo 
     key = (layer, layer.spec.model_dump_json(), unit)
     work = memo.works.get(key)
     if work is None:
-        work = memo.works[key] = split_along_k(layer_work(layer, arch, unit), arch.chip.macros)
+        work = memo.works.put(key, split_along_k(layer_work(layer, arch, unit), arch.chip.macros))
     return work
 
 
@@ -720,13 +727,13 @@ def plan(workload: Workload, arch: ArchConfig, schedule: Schedule | None = None,
     structure = (tuple(tuple((w.layer.name, g) for w, g in items) for items in grouped), tuple(sorted(outputs)),
                  tuple(sorted((k, tuple(v)) for k, v in consumers.items())))
     if memo is not None and memo.structure != structure:
-        memo.structure, memo.rounds = structure, {}
+        memo.structure, memo.rounds = structure, Recent()
     rounds = []
     for i, items in enumerate(grouped):
         # a memo's works are kept, one object per layer and shapes, so their identity tells them apart
         key = (i, tuple((id(w), g) for w, g in items), tuple(sorted(kept.items()))) if memo else None
         hit = memo.rounds.get(key) if memo else None
-        if hit is not None:
+        if hit is not None and all(a is w for a, (w, _) in zip(hit[2], items)):
             rounds.append(hit[0])
             kept.clear()
             kept.update(hit[1])
@@ -735,7 +742,7 @@ def plan(workload: Workload, arch: ArchConfig, schedule: Schedule | None = None,
                                   None if choices.replicas is None else choices.replicas[i],
                                   None if choices.tensors is None else choices.tensors[i]))
         if memo is not None:
-            memo.rounds[key] = (rounds[-1], dict(kept))
+            memo.rounds.put(key, (rounds[-1], dict(kept), tuple(w for w, _ in items)))
     rounds = tuple(rounds)
     cells_per_macro = geom.rows * geom.weight_columns
     stages_of: dict[str, list[Stage]] = {}

@@ -30,6 +30,7 @@ from dataclasses import replace
 from accelsim.config.arch import ArchConfig
 from accelsim.errors import ConfigError, MappingError, Problem
 from accelsim.mapping.plan import MacroProgram, Replica, Round, Stage, TensorPlacement, TilePlan
+from accelsim.memo import Recent
 from accelsim.units import BITS_PER_KIB
 
 GIB_BITS = 8 * 2**30
@@ -54,10 +55,10 @@ def _bits(t: TensorPlacement) -> int:
     return (t.rows if t.capacity_rows is None else t.capacity_rows) * t.row_bits
 
 
-def on_system(plan: TilePlan, arch: ArchConfig, memo: dict | None = None) -> TilePlan:
-    """``plan`` (made for one of ``arch``'s chips) on all of ``arch.system``'s chips. ``memo`` (a dict
-    kept by the caller for one system) keeps each round's stages and programs as moved to a chip, for
-    the next plan that holds the same round object (a decoder's passes, :class:`PlanMemo`)."""
+def on_system(plan: TilePlan, arch: ArchConfig, memo: Recent | None = None) -> TilePlan:
+    """``plan`` (made for one of ``arch``'s chips) on all of ``arch.system``'s chips. ``memo`` (kept by
+    the caller for one system) keeps each round's stages and programs as moved to a chip, for the next
+    plan that holds the same round object (a decoder's passes, :class:`PlanMemo`)."""
     n = arch.chips
     rounds = plan.rounds
     on_system_already = n > 1 and plan.macros == arch.total_macros
@@ -86,7 +87,7 @@ def on_system(plan: TilePlan, arch: ArchConfig, memo: dict | None = None) -> Til
                 hit = (rnd, [_moved(st, c * tiles, c * macros) for st in rnd.stages],
                        [MacroProgram(p.macro + c * macros, p.bits) for p in rnd.programs])
                 if memo is not None:  # the round is kept with its moved copy, so its id is not reused
-                    memo[(id(rnd), c)] = hit
+                    memo.put((id(rnd), c), hit)
             stages += hit[1]
             programs += hit[2]
             for t in rnd.tensors:
