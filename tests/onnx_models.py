@@ -310,3 +310,266 @@ def gpt2_with_past(layers: int = 2, hidden: int = 128, heads: int = 2, opset: in
                               producer_name="pytorch", producer_version="2.3.0")
     model.ir_version = 8
     return model
+
+
+INT64 = TensorProto.INT64
+#: the additive mask's "never attend" value, as Hugging Face writes it (torch.finfo(float32).min)
+_FMIN = np.float32(np.finfo(np.float32).min)
+
+
+def _hf_inputs(hidden: int, pasts: list[str], kv_heads: int, d: int, embeds: bool) -> list:
+    """The graph inputs of a Hugging Face with-past export: input_ids [batch, sequence], attention_mask
+    [batch, past_sequence + sequence], position_ids [batch, sequence] and the past keys and values
+    [batch, kv_heads, past_sequence, d] (or, ``embeds``, inputs_embeds [batch, sequence, hidden])."""
+    if embeds:
+        inputs = [helper.make_tensor_value_info("inputs_embeds", FLOAT, ["batch_size", "sequence_length", hidden])]
+    else:
+        inputs = [helper.make_tensor_value_info("input_ids", INT64, ["batch_size", "sequence_length"]),
+                  helper.make_tensor_value_info("attention_mask", INT64,
+                                                ["batch_size", "past_sequence_length + sequence_length"]),
+                  helper.make_tensor_value_info("position_ids", INT64, ["batch_size", "sequence_length"])]
+    inputs += [helper.make_tensor_value_info(name, FLOAT, ["batch_size", kv_heads, "past_sequence_length", d])
+               for name in pasts]
+    return inputs
+
+
+def _additive_mask(g: _Graph, mask: str) -> str:
+    """attention_mask [1, S] as the exporters extend it: [1, 1, 1, S], to float, (1 - m) * min."""
+    m = g.unsqueeze(mask, [1, 2], "/Unsqueeze_mask")
+    m = g.node("Cast", [m], "/Cast_mask", to=FLOAT)
+    m = g.node("Sub", [g.const("/one", np.float32(1.0)), m], "/Sub_mask")
+    return g.node("Mul", [m, g.const("/fmin", _FMIN)], "/Mul_mask")
+
+
+def _scalar_of_shape(g: _Graph, x: str, axis: int, name: str) -> str:
+    """x.shape[axis] as the exporters write it: Shape -> Gather (a scalar int64)."""
+    shape = g.node("Shape", [x], name + "/Shape")
+    return g.node("Gather", [shape, g.const(name + "/axis", np.array(axis, np.int64))], name + "/Gather", axis=0)
+
+
+def _model(g: _Graph, inputs, outputs, opset: int, producer: str = "pytorch") -> onnx.ModelProto:
+    graph = helper.make_graph(g.nodes, "main_graph", inputs, outputs, g.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name=producer,
+                              producer_version="2.3.0")
+    model.ir_version = 8
+    return model
+
+
+def gpt2_hf_with_past(layers: int = 2, hidden: int = 128, heads: int = 2, vocab: int = 96, positions: int = 64,
+                      opset: int = 17) -> onnx.ModelProto:
+    """GPT2LMHeadModel as Hugging Face's with-past exports write it (optimum's decoder with past):
+    inputs input_ids, attention_mask [batch, past + T], position_ids and ``past_key_values.{i}.key`` /
+    ``.value`` [batch, heads, past, d]; the word rows Gather'ed by input_ids plus the position rows
+    Gather'ed by position_ids; per block ln_1, the packed c_attn MatMul + Add split into Q, K and V,
+    the heads, K joined after the past keys by Concat(axis=-2) and V by Concat(axis=2) (the
+    ``present.{i}`` outputs), the scaled scores, the causal mask Where(bias[past:past+T, :past+T],
+    scores, min) with the slice bounds computed from the shapes, the attention mask extended to
+    (1 - mask) * min and added, Softmax, the context, c_proj, the residual, ln_2, the MLP with the
+    tanh GELU written out (gelu_new) and the residual; ln_f and the LM head tied to the word table."""
+    g = _Graph(opset)
+    d = hidden // heads
+    wte = g.weight("transformer.wte.weight", (vocab, hidden))
+    words = g.node("Gather", [wte, "input_ids"], "/transformer/wte/Gather", axis=0)
+    pos = g.node("Gather", [g.weight("transformer.wpe.weight", (positions, hidden)), "position_ids"],
+                 "/transformer/wpe/Gather", axis=0)
+    x = g.node("Add", [words, pos], "/transformer/Add")
+    mask = _additive_mask(g, "attention_mask")
+    causal = g.const("transformer.bias", np.tril(np.ones((positions, positions), bool))[None, None])
+    pasts, presents = [], []
+
+    def linear(x, n_in, n_out, name):
+        y = g.node("MatMul", [x, g.weight(name + ".weight", (n_in, n_out))], name + "/MatMul")
+        return g.node("Add", [g.weight(name + ".bias", (n_out,)), y], name + "/Add")
+
+    def norm(x, name):
+        return g.node("LayerNormalization", [x, g.const(name + ".weight", np.ones(hidden, np.float32)),
+                                             g.const(name + ".bias", np.zeros(hidden, np.float32))],
+                      name + "/LayerNormalization", axis=-1, epsilon=1e-5)
+
+    def heads_of(x, name):
+        y = g.node("Reshape", [x, g.const(name + "/shape", np.array([1, -1, heads, d], np.int64))], name + "/Reshape")
+        return g.node("Transpose", [y], name + "/Transpose", perm=[0, 2, 1, 3])
+
+    def gelu_new(x, name):
+        cube = g.node("Pow", [x, g.const(name + "/three", np.float32(3.0))], name + "/Pow")
+        inner = g.node("Add", [x, g.node("Mul", [g.const(name + "/c", np.float32(0.044715)), cube], name + "/Mul")],
+                       name + "/Add")
+        t = g.node("Tanh", [g.node("Mul", [g.const(name + "/s", np.float32(np.sqrt(2 / np.pi))), inner],
+                                   name + "/Mul_1")], name + "/Tanh")
+        half = g.node("Mul", [g.const(name + "/half", np.float32(0.5)), x], name + "/Mul_2")
+        return g.node("Mul", [half, g.node("Add", [g.const(name + "/one", np.float32(1.0)), t], name + "/Add_1")],
+                      name + "/Mul_3")
+
+    for i in range(layers):
+        p = f"/transformer/h.{i}"
+        h = norm(x, p + "/ln_1")
+        qkv = linear(h, hidden, 3 * hidden, p + "/attn/c_attn")
+        q, k, v = (f"{p}/attn/split_{n}" for n in "qkv")
+        g.nodes.append(helper.make_node("Split", [qkv, g.const(p + "/attn/sizes", np.array([hidden] * 3, np.int64))],
+                                        [q, k, v], name=p + "/attn/Split", axis=2))
+        q = heads_of(q, p + "/attn/q")
+        joined = []
+        for part, new, axis in (("key", heads_of(k, p + "/attn/k"), -2), ("value", heads_of(v, p + "/attn/v"), 2)):
+            past = f"past_key_values.{i}.{part}"
+            pasts.append(past)
+            joined.append(g.node("Concat", [past, new], f"{p}/attn/Concat_{part}", axis=axis))
+            presents.append(joined[-1])
+        scores = g.node("MatMul", [q, g.node("Transpose", [joined[0]], p + "/attn/Transpose_k", perm=[0, 1, 3, 2])],
+                        p + "/attn/MatMul")
+        scores = g.node("Div", [scores, g.const(p + "/attn/scale", np.float32(np.sqrt(d)))], p + "/attn/Div")
+        key_len = _scalar_of_shape(g, joined[0], 2, p + "/attn/key_len")
+        query_len = _scalar_of_shape(g, q, 2, p + "/attn/query_len")
+        start = g.unsqueeze(g.node("Sub", [key_len, query_len], p + "/attn/Sub"), [0], p + "/attn/Unsqueeze_start")
+        end = g.unsqueeze(key_len, [0], p + "/attn/Unsqueeze_end")
+        zero = g.const(p + "/attn/zero", np.array([0], np.int64))
+        rows = g.node("Slice", [causal, start, end, g.const(p + "/attn/axis2", np.array([2], np.int64))],
+                      p + "/attn/Slice")
+        keep = g.node("Slice", [rows, zero, end, g.const(p + "/attn/axis3", np.array([3], np.int64))],
+                      p + "/attn/Slice_1")
+        scores = g.node("Where", [keep, scores, g.const(p + "/attn/min", _FMIN)], p + "/attn/Where")
+        scores = g.node("Add", [scores, mask], p + "/attn/Add")
+        probs = g.node("Softmax", [scores], p + "/attn/Softmax", axis=-1)
+        ctx = g.node("MatMul", [probs, joined[1]], p + "/attn/MatMul_1")
+        ctx = g.node("Transpose", [ctx], p + "/attn/Transpose_ctx", perm=[0, 2, 1, 3])
+        ctx = g.node("Reshape", [ctx, g.const(p + "/attn/merge", np.array([1, -1, hidden], np.int64))],
+                     p + "/attn/Reshape_merge")
+        x = g.node("Add", [linear(ctx, hidden, hidden, p + "/attn/c_proj"), x], p + "/Add")
+        h = gelu_new(linear(norm(x, p + "/ln_2"), hidden, 4 * hidden, p + "/mlp/c_fc"), p + "/mlp/act")
+        x = g.node("Add", [linear(h, 4 * hidden, hidden, p + "/mlp/c_proj"), x], p + "/Add_1")
+    x = norm(x, "/transformer/ln_f")
+    head = g.node("Transpose", [wte], "/lm_head/Transpose", perm=[1, 0])  # tied to the word table; folded
+    logits = g.node("MatMul", [x, head], "/lm_head/MatMul")
+    outputs = [helper.make_tensor_value_info(logits, FLOAT, ["batch_size", "sequence_length", vocab])]
+    outputs += [helper.make_tensor_value_info(t, FLOAT, ["batch_size", heads, "total", d]) for t in presents]
+    return _model(g, _hf_inputs(hidden, pasts, heads, d, embeds=False), outputs, opset)
+
+
+def _rope_tables(positions: int, d: int, base: float = 10000.0) -> tuple[np.ndarray, np.ndarray]:
+    """Llama's rotary tables [positions, d]: angle p / base^(2i / d), the d/2 frequencies twice."""
+    freq = base ** (-np.arange(0, d, 2, dtype=np.float64) / d)
+    angles = np.outer(np.arange(positions), freq)
+    angles = np.concatenate([angles, angles], axis=-1)
+    return np.cos(angles).astype(np.float32), np.sin(angles).astype(np.float32)
+
+
+def llama_with_past(layers: int = 2, hidden: int = 128, heads: int = 4, kv_heads: int = 2, ffn: int = 352,
+                    past: bool = True, hf: bool = True, rsqrt: str = "reciprocal", positions: int = 64,
+                    opset: int = 17) -> onnx.ModelProto:
+    """A Llama-style decoder as torch.onnx.export writes LlamaForCausalLM's blocks (without the LM head):
+
+    - RMSNorm as ``Pow(x, 2) -> ReduceMean(-1) -> Add(eps) -> Sqrt -> Reciprocal -> Mul(x) -> Mul(weight)``
+      (torch's rsqrt; ``rsqrt="div"``: ``Div(1, Sqrt)``; ``"divide"``: ``Div(x, Sqrt)``);
+    - Q, K, V MatMuls without bias, the heads [batch, heads, T, d]; rotary embedding ``q * cos +
+      rotate_half(q) * sin``, rotate_half as ``Slice`` of the two halves, ``Neg`` of the second and
+      ``Concat(-x2, x1)``, cos and sin [1, 1, T, d] Gather'ed from constant tables by the positions;
+    - with ``past``: K and V joined after ``past_key_values.{i}.key`` / ``.value`` by Concat(axis=2);
+    - grouped-query attention (kv_heads < heads) with the Q heads of a group viewed as one KV head's
+      rows, ``Reshape [1, kv_heads, -1, d]``, and the context viewed back to [1, heads, -1, d];
+    - the scaled scores, Softmax, the context, o_proj, the residual, RMSNorm, the gated MLP (gate and
+      up MatMuls, SiLU as ``Sigmoid`` and ``Mul``, their ``Mul``, down), the residual; the final norm.
+
+    ``hf``: the inputs of a Hugging Face with-past export (input_ids looked up in the embedding table,
+    attention_mask extended to an additive mask added to the scores, position_ids Gather'ing cos and
+    sin); otherwise the tokens' embeddings ``inputs_embeds`` are the input and the positions are
+    ``Range(past, past + T)`` from the shapes."""
+    g = _Graph(opset)
+    d, group = hidden // heads, heads // kv_heads
+    cos_table, sin_table = _rope_tables(positions, d)
+    pasts, presents = [], []
+    if hf:
+        x = g.node("Gather", [g.weight("model.embed_tokens.weight", (96, hidden)), "input_ids"],
+                   "/model/embed_tokens/Gather", axis=0)
+        mask = _additive_mask(g, "attention_mask")
+        position_ids = "position_ids"
+    else:
+        x = "inputs_embeds"
+        start = (_scalar_of_shape(g, "past_key_values.0.key", 2, "/model/past_len") if past
+                 else g.const("/model/start", np.array(0, np.int64)))
+        end = g.node("Add", [start, _scalar_of_shape(g, x, 1, "/model/seq_len")], "/model/Add_end")
+        position_ids = g.node("Range", [start, end, g.const("/model/delta", np.array(1, np.int64))], "/model/Range")
+    cos = g.unsqueeze(g.node("Gather", [g.const("model.rotary.cos", cos_table), position_ids],
+                             "/model/rotary/Gather", axis=0), [0, 1] if not hf else [1], "/model/rotary/Unsqueeze")
+    sin = g.unsqueeze(g.node("Gather", [g.const("model.rotary.sin", sin_table), position_ids],
+                             "/model/rotary/Gather_1", axis=0), [0, 1] if not hf else [1], "/model/rotary/Unsqueeze_1")
+
+    def rms_norm(x, name):
+        sq = g.node("Pow", [x, g.const(name + "/two", np.float32(2.0))], name + "/Pow")
+        var = g.node("ReduceMean", [sq], name + "/ReduceMean", axes=[-1], keepdims=1)
+        root = g.node("Sqrt", [g.node("Add", [var, g.const(name + "/eps", np.float32(1e-6))], name + "/Add")],
+                      name + "/Sqrt")
+        if rsqrt == "divide":
+            y = g.node("Div", [x, root], name + "/Div")
+        else:
+            inv = (g.node("Reciprocal", [root], name + "/Reciprocal") if rsqrt == "reciprocal"
+                   else g.node("Div", [g.const(name + "/one", np.float32(1.0)), root], name + "/Div"))
+            y = g.node("Mul", [x, inv], name + "/Mul")
+        return g.node("Mul", [g.const(name + ".weight", np.ones(hidden, np.float32)), y], name + "/Mul_1")
+
+    def proj(x, n_in, n_out, name):
+        return g.node("MatMul", [x, g.weight(name + ".weight", (n_in, n_out))], name + "/MatMul")
+
+    def heads_of(x, n, name):
+        y = g.node("Reshape", [x, g.const(name + "/shape", np.array([1, -1, n, d], np.int64))], name + "/Reshape")
+        return g.node("Transpose", [y], name + "/Transpose", perm=[0, 2, 1, 3])
+
+    def rotary(x, name):
+        half = d // 2
+        axes = g.const(name + "/axes", np.array([-1], np.int64))
+        x_cos = g.node("Mul", [x, cos], name + "/Mul")
+        x1 = g.node("Slice", [x, g.const(name + "/s0", np.array([0], np.int64)),
+                              g.const(name + "/e0", np.array([half], np.int64)), axes], name + "/Slice")
+        x2 = g.node("Slice", [x, g.const(name + "/s1", np.array([half], np.int64)),
+                              g.const(name + "/e1", np.array([np.iinfo(np.int64).max], np.int64)), axes],
+                    name + "/Slice_1")
+        rot = g.node("Concat", [g.node("Neg", [x2], name + "/Neg"), x1], name + "/Concat", axis=-1)
+        return g.node("Add", [x_cos, g.node("Mul", [rot, sin], name + "/Mul_1")], name + "/Add")
+
+    for i in range(layers):
+        p = f"/model/layers.{i}"
+        h = rms_norm(x, p + "/input_layernorm")
+        q = rotary(heads_of(proj(h, hidden, hidden, p + "/self_attn/q_proj"), heads, p + "/self_attn/q"),
+                   p + "/self_attn/rotary_q")
+        kv = []
+        for part in ("key", "value"):
+            new = heads_of(proj(h, hidden, kv_heads * d, f"{p}/self_attn/{part[0]}_proj"), kv_heads,
+                           f"{p}/self_attn/{part[0]}")
+            if part == "key":
+                new = rotary(new, p + "/self_attn/rotary_k")
+            if past:
+                name = f"past_key_values.{i}.{part}"
+                pasts.append(name)
+                new = g.node("Concat", [name, new], f"{p}/self_attn/Concat_{part}", axis=2)
+                presents.append(new)
+            kv.append(new)
+        k, v = kv
+        if group > 1:
+            q = g.node("Reshape", [q, g.const(p + "/self_attn/groups", np.array([1, kv_heads, -1, d], np.int64))],
+                       p + "/self_attn/Reshape_groups")
+        scores = g.node("MatMul", [q, g.node("Transpose", [k], p + "/self_attn/Transpose_k", perm=[0, 1, 3, 2])],
+                        p + "/self_attn/MatMul")
+        scores = g.node("Div", [scores, g.const(p + "/self_attn/scale", np.float32(np.sqrt(d)))],
+                        p + "/self_attn/Div")
+        if hf:
+            scores = g.node("Add", [scores, mask], p + "/self_attn/Add_mask")
+        ctx = g.node("MatMul", [g.node("Softmax", [scores], p + "/self_attn/Softmax", axis=-1), v],
+                     p + "/self_attn/MatMul_1")
+        if group > 1:
+            ctx = g.node("Reshape", [ctx, g.const(p + "/self_attn/heads", np.array([1, heads, -1, d], np.int64))],
+                         p + "/self_attn/Reshape_heads")
+        ctx = g.node("Transpose", [ctx], p + "/self_attn/Transpose_ctx", perm=[0, 2, 1, 3])
+        ctx = g.node("Reshape", [ctx, g.const(p + "/self_attn/merge", np.array([1, -1, hidden], np.int64))],
+                     p + "/self_attn/Reshape_merge")
+        x = g.node("Add", [x, proj(ctx, hidden, hidden, p + "/self_attn/o_proj")], p + "/Add")
+        h = rms_norm(x, p + "/post_attention_layernorm")
+        gate = proj(h, hidden, ffn, p + "/mlp/gate_proj")
+        silu = g.node("Mul", [gate, g.node("Sigmoid", [gate], p + "/mlp/act_fn/Sigmoid")], p + "/mlp/act_fn/Mul")
+        up = proj(h, hidden, ffn, p + "/mlp/up_proj")
+        x = g.node("Add", [x, proj(g.node("Mul", [silu, up], p + "/mlp/Mul"), ffn, hidden, p + "/mlp/down_proj")],
+                   p + "/Add_1")
+    x = rms_norm(x, "/model/norm")
+    outputs = [helper.make_tensor_value_info(x, FLOAT, ["batch_size", "sequence_length", hidden])]
+    outputs += [helper.make_tensor_value_info(t, FLOAT, ["batch_size", kv_heads, "total", d]) for t in presents]
+    inputs = _hf_inputs(hidden, pasts, kv_heads, d, embeds=not hf)
+    if not hf and not past:
+        inputs = inputs[:1]
+    return _model(g, inputs, outputs, opset)

@@ -36,6 +36,9 @@ def test_golden_exact_totals():
         "digits_cnn": (9 * 16 * 64 + 144 * 32 * 64 + 512 * 10, 144 + 4_608 + 5_120),
         "gpt2_tiny": (13_107_200, 393_216),
         "gpt2_small": (16_114_089_984, 123_532_032),
+        # 2 blocks of 2 x 128^2 (Q, output) + 2 x 128 x 64 (K, V: 2 KV heads of 32) + 3 x 128 x 352 (gate, up,
+        # down) weights; at 32 tokens 32 x those + the scores and context, 2 x 2 x 4 x 32 x 32 x 32 MACs
+        "llama_tiny": (32 * 368_640 + 2 * 2 * 4 * 32 * 32 * 32, 2 * (2 * 128 * 128 + 2 * 128 * 64 + 3 * 128 * 352)),
     }
     for name, (macs, weights) in golden.items():
         w = load_workload(name)

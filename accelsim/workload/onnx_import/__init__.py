@@ -35,7 +35,8 @@ constants, and maps every remaining node onto a layer:
 A workload describes one inference: the model's one data input has a
 leading batch axis of 1 (beside ``input_ids``, Hugging Face's
 ``attention_mask``, ``token_type_ids`` and ``position_ids`` are set to
-their defaults). A tensor's leading axis is a batch, and stripped, only
+their defaults; beside past keys and values, over the past tokens too, and
+the word embeddings' lookup is cut so that the embeddings are the input). A tensor's leading axis is a batch, and stripped, only
 when it is 1; a leading axis of another size is tokens, heads or windows
 folded into the batch axis, axes of the one sample. The onnx package is an
 extra and is imported only when a model is read.
@@ -82,6 +83,7 @@ from accelsim.workload.onnx_import.load import (
     MAX_OPSET,
     MIN_OPSET,
     default_inputs,
+    embedding_input,
     fix_input,
     load_model,
     model_opset,
@@ -122,12 +124,15 @@ class ImportedModel:
             ``<layer>.model_weight_scale`` / ``.model_weight_zero_point`` (one per
             output channel) and ``.model_weight_bits``.
         opset: the model's default-domain opset.
-        input_name: the graph input that became the workload's ``input``.
+        input_name: the graph input that became the workload's ``input`` (for a decoder
+            exported with past keys and values and input_ids, the output of its word
+            embeddings' lookup, which is cut: the tokens' embeddings are the input).
         removed: names of nodes that have no effect at inference (Identity,
             Dropout, Cast) and so became no layer.
         defaults: the graph inputs beside ``input_ids`` that were set to Hugging
             Face's defaults (``attention_mask`` ones, ``token_type_ids`` zeros,
-            ``position_ids`` arange(T)) before folding, with that value.
+            ``position_ids`` arange(T)) before folding, with that value; beside P past
+            tokens, the mask is P + T ones and the positions ``arange(P, P + T)``.
         quantization: for every weight tensor that was quantised in the model
             (QDQ or QOperator format), by the name of the float tensor a
             layer reads: its scale, zero point and bits
@@ -225,8 +230,9 @@ def import_onnx(path: str | Path,
     model, tensors = load_model(onnx, file)
     opset = model_opset(model, file)
     given = dict(input_shapes or {})
-    defaults = default_inputs(model, given, file, constants=tensors)
     pasts = past_inputs(model, given, file, constants=tensors)
+    defaults = default_inputs(model, given, file, constants=tensors, pasts=pasts)
+    embedding_input(model, given, file, tensors, pasts)
     input_name, sample_shape = fix_input(model, given, file, constants={*tensors, *pasts})
     quantization = dequantize_operators(model, tensors, opset, file)
     quantization.update(weight_quantization(model, tensors, opset))

@@ -262,6 +262,11 @@ def mul(bld: Builder) -> None:
     bld.post_op(x, "scale", True, {"scale": _per_channel(bld, x, c)})
 
 
+def neg(bld: Builder) -> None:
+    """-x: an eltwise scale by -1 (the negated half of rotary embedding's rotate_half)."""
+    bld.post_op(bld.node.input[0], "scale", True, {"scale": np.float32(-1.0)})
+
+
 def div(bld: Builder) -> None:
     split = _split_const(bld)
     if split is None or split[2]:

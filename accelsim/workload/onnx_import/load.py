@@ -2,8 +2,9 @@
 (readable, accepted by the ONNX checker, a supported opset; its large
 initializers kept out of the graph by :mod:`.tensors`), the one data input
 made static (batch 1; Hugging Face's attention_mask, token_type_ids and position_ids beside
-input_ids set to their defaults), ONNX shape inference and the static shape of every
-activation."""
+input_ids set to their defaults, over the past tokens too beside past keys and values, whose
+word embeddings' lookup is cut so that the embeddings are the input), ONNX shape inference and
+the static shape of every activation."""
 
 from __future__ import annotations
 
@@ -76,55 +77,127 @@ def _data_inputs(model, constants: Container[str]) -> list:
     return [i for i in graph.input if i.name not in initializers and i.name in used]
 
 
-#: the inputs Hugging Face's exporters declare beside ``input_ids`` (all [batch, T]), and the
-#: value each takes when the model is called with input_ids alone: every token attended,
-#: one segment, positions 0..T-1
+#: the inputs Hugging Face's exporters declare beside ``input_ids`` (all [batch, T]; with past keys
+#: and values, attention_mask [batch, past + T]), and the value each takes when the model is called
+#: with input_ids alone: every token attended, one segment, positions 0..T-1 (past..past+T-1)
 HF_DEFAULTS = {"attention_mask": "ones", "token_type_ids": "zeros", "position_ids": "arange(T)"}
 
 
-def _default_value(kind: str, dtype: np.dtype, t: int) -> np.ndarray:
+def _default_value(kind: str, dtype: np.dtype, t: int, past: int = 0) -> np.ndarray:
     if kind == "ones":
-        return np.ones((1, t), dtype)
+        return np.ones((1, past + t), dtype)
     if kind == "zeros":
         return np.zeros((1, t), dtype)
-    return np.arange(t, dtype=dtype).reshape(1, t)
+    return np.arange(past, past + t, dtype=dtype).reshape(1, t)
+
+
+def past_length(pasts: dict[str, tuple[int, ...]], file: str) -> int:
+    """The past tokens of a model's KV-cache inputs (:func:`past_inputs`): the token axis, second to
+    last, of every one; 0 without them. Inputs that disagree are a ConfigError naming them."""
+    lengths = {name: shape[-2] for name, shape in pasts.items()}
+    if len(set(lengths.values())) > 1:
+        first = next(iter(lengths))
+        other = next(n for n, v in lengths.items() if v != lengths[first])
+        raise ConfigError(Problem(
+            f"the past keys and values disagree on the past tokens: {first!r} has {lengths[first]}, {other!r} "
+            f"{lengths[other]}; every past input holds the same tokens (--input-shape NAME=1,H,P,D with one P)",
+            file=file, path="graph.input", value=lengths[other]))
+    return next(iter(lengths.values()), 0)
 
 
 def default_inputs(model, given: dict[str, Sequence[int]], file: str,
-                   constants: Container[str] = ()) -> dict[str, str]:
+                   constants: Container[str] = (), pasts: dict[str, tuple[int, ...]] | None = None) -> dict[str, str]:
     """Replace the inputs of :data:`HF_DEFAULTS` beside ``input_ids`` by constant initializers
     of input_ids' shape [1, T] (in place, before any folding), so that ``input_ids`` is the one
     data input; returns each replaced input with its value ("ones", ...). A model whose data
     inputs are not input_ids and some of these, each of rank 2, is left as it is. A shape
-    ``given`` for a replaced input must be [1, T]; it is taken out of ``given``."""
+    ``given`` for a replaced input must be [1, T]; it is taken out of ``given``.
+
+    Beside the KV-cache inputs ``pasts`` of a model exported with past keys and values (Hugging
+    Face's with-past exports, :func:`past_inputs`), the past inputs are not counted among the data
+    inputs and the P past tokens are attended too: attention_mask is [1, P + T] ones and
+    position_ids P, ..., P + T - 1."""
     from onnx import helper, numpy_helper
 
-    inputs = {i.name: i for i in _data_inputs(model, constants)}
+    pasts = pasts or {}
+    inputs = {i.name: i for i in _data_inputs(model, constants) if i.name not in pasts}
     others = [name for name in inputs if name != "input_ids"]
     if ("input_ids" not in inputs or not others or not set(others) <= set(HF_DEFAULTS)
             or any(len(_dims(inputs[name])) != 2 for name in [*others, "input_ids"])):
         return {}
-    dims = list(given["input_ids"]) if "input_ids" in given else _dims(inputs["input_ids"])
-    t = dims[1] if len(dims) == 2 else None
-    if not isinstance(t, int) or (dims[0] != 1 and not isinstance(dims[0], str)):
-        raise ConfigError(Problem(
-            f"input 'input_ids' has the shape {dims}; give it with --input-shape input_ids=1,N (N: the sequence "
-            f"length): {', '.join(others)} then take their defaults for that length (docs/onnx.md)",
-            file=file, path="graph.input", value=dims))
+    t = _tokens(inputs["input_ids"], given, file, others)
+    past = past_length(pasts, file)
     replaced = {}
     for name in others:
         shape = list(given.pop(name)) if name in given else _dims(inputs[name])
-        if any(isinstance(d, int) and d != want for d, want in zip(shape, (1, t))) or len(shape) != 2:
+        length = past + t if name == "attention_mask" else t
+        if any(isinstance(d, int) and d != want for d, want in zip(shape, (1, length))) or len(shape) != 2:
+            if pasts and name == "attention_mask":
+                raise ConfigError(Problem(
+                    f"input 'attention_mask' has the shape {shape}, but it must be [1, {length}]: past + T = {past} "
+                    f"+ {t} (the past keys and values' {past} tokens and input_ids' {t}); the mask covers the past "
+                    f"tokens and the new ones, and is set to ones of that length", file=file, path="graph.input",
+                    value=shape))
             raise ConfigError(Problem(
                 f"input {name!r} has the shape {shape}, but input_ids is [1, {t}]: {name} is set to its default "
                 f"({HF_DEFAULTS[name]}) of input_ids' shape", file=file, path="graph.input", value=shape))
         dtype = helper.tensor_dtype_to_np_dtype(inputs[name].type.tensor_type.elem_type)
-        model.graph.initializer.append(numpy_helper.from_array(_default_value(HF_DEFAULTS[name], dtype, t), name))
-        replaced[name] = HF_DEFAULTS[name]
+        value = _default_value(HF_DEFAULTS[name], dtype, t, past)
+        model.graph.initializer.append(numpy_helper.from_array(value, name))
+        replaced[name] = (f"arange({past}, {past + t})" if past and name == "position_ids" else HF_DEFAULTS[name])
     keep = [i for i in model.graph.input if i.name not in replaced]
     del model.graph.input[:]
     model.graph.input.extend(keep)
     return replaced
+
+
+def _tokens(input_ids, given: dict[str, Sequence[int]], file: str, others: Sequence[str]) -> int:
+    """T of input_ids [1, T], static or ``given``; a ConfigError that shows the form otherwise."""
+    dims = list(given["input_ids"]) if "input_ids" in given else _dims(input_ids)
+    t = dims[1] if len(dims) == 2 else None
+    if not isinstance(t, int) or (dims[0] != 1 and not isinstance(dims[0], str)):
+        then = (f": {', '.join(others)} then take their defaults for that length" if others
+                else ": the tokens' embeddings [1, N, F] are then the decoder's input")
+        raise ConfigError(Problem(
+            f"input 'input_ids' has the shape {dims}; give it with --input-shape input_ids=1,N (N: the sequence "
+            f"length){then} (docs/onnx.md)", file=file, path="graph.input", value=dims))
+    return t
+
+
+def embedding_input(model, given: dict[str, Sequence[int]], file: str, constants: Container[str],
+                    pasts: dict[str, tuple[int, ...]]) -> str | None:
+    """A decoder exported with past keys and values whose data input is ``input_ids``: the output of
+    the word-embedding lookup (the one Gather of a constant table [V, F] by input_ids) becomes the
+    graph input, the tokens' embeddings [1, T, F], as the decoder workloads take them (the lookup is
+    a table read, docs/decoding.md); input_ids, if something else still reads it (its Shape), a
+    constant of its shape. Returns the new input's name; None for any other model."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    inputs = {i.name: i for i in _data_inputs(model, constants) if i.name not in pasts}
+    if not pasts or "input_ids" not in inputs:
+        return None
+    graph = model.graph
+    tables = {t.name: list(t.dims) for t in graph.initializer}
+    tables.update({i.name: [d for d in _dims(i)] for i in graph.input if i.name in constants})
+    lookups = [n for n in graph.node if n.op_type == "Gather" and len(n.input) == 2 and n.input[1] == "input_ids"
+               and n.input[0] in tables and len(tables[n.input[0]]) == 2]
+    if len(lookups) != 1:
+        return None
+    t = _tokens(inputs["input_ids"], given, file, [])
+    given.pop("input_ids", None)
+    (lookup,) = lookups
+    features = tables[lookup.input[0]][1]
+    graph.node.remove(lookup)
+    name = lookup.output[0]
+    dtype = inputs["input_ids"].type.tensor_type.elem_type
+    keep = [i for i in graph.input if i.name != "input_ids"]
+    del graph.input[:]
+    graph.input.extend(keep)
+    graph.input.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, t, features]))
+    if any("input_ids" in n.input for n in graph.node):
+        graph.initializer.append(numpy_helper.from_array(
+            np.zeros((1, t), helper.tensor_dtype_to_np_dtype(dtype)), "input_ids"))
+    return name
 
 
 #: a graph input holding the keys or values of past tokens (``past_key_values.0.key``, ``past_key_0``)

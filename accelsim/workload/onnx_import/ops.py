@@ -64,6 +64,7 @@ OPS: dict[str, Op] = {
     "Sub": Op("digital", handlers.sub),
     "Mul": Op("digital", handlers.mul),
     "Div": Op("digital", handlers.div),
+    "Neg": Op("digital", handlers.neg),
     "Where": Op("digital", handlers.where),
     "Flatten": Op("layout", handlers.reshape_like),
     "Reshape": Op("layout", handlers.reshape_like),
@@ -87,10 +88,12 @@ OPS: dict[str, Op] = {
 HINTS: dict[str, str] = {
     "Erf": "an Erf is mapped only inside the GELU x * 0.5 * (1 + Erf(x / sqrt(2))); export GELU as "
            "one operator (opset 20) or keep the exact form",
-    "Pow": "a Pow is mapped only inside the layer-norm and tanh-GELU decompositions; export "
+    "Pow": "a Pow is mapped only inside the layer-norm, RMSNorm and tanh-GELU decompositions; export "
            "LayerNormalization (opset 17) or Gelu (opset 20) as one operator",
-    "Sqrt": "a Sqrt is mapped only inside the layer-norm decomposition; export LayerNormalization "
-            "(opset 17) as one operator",
+    "Sqrt": "a Sqrt is mapped only inside the layer-norm and RMSNorm decompositions; export "
+            "LayerNormalization (opset 17) as one operator",
+    "Reciprocal": "a Reciprocal is mapped only inside the RMSNorm decomposition x * Reciprocal(Sqrt(mean(x^2) "
+                  "+ eps))",
     "IsNaN": "an IsNaN is mapped only as the guard Where(IsNaN(x), constant, x)",
     "Pad": "a Pad is mapped only when it pads the spatial axes with zeros (mode constant) and its "
            "one consumer is a Conv (the padding joins the Conv's); pad inside the Conv instead "

@@ -346,6 +346,50 @@ def _layer_norm_at(pat: _Pattern, r1: int, rank_of):
     return x, chain, out, gamma, beta
 
 
+def _rms_norm_at(pat: _Pattern, p: int, rank_of):
+    """RMSNorm as exporters write Llama's: x^2 -> mean -> + eps -> sqrt -> x / sqrt, or x * 1 / sqrt,
+    or x * Reciprocal(sqrt) (torch's rsqrt) [-> * gamma]."""
+    node = pat.nodes[p]
+    x = node.input[0]
+    rank = rank_of(x)
+    if not rank or len(node.input) < 2 or not _near(pat.scalar(node.input[1]), 2.0):
+        return None
+    r = pat.only_user(node.output[0], "ReduceMean")
+    if r is None or not pat.last_axis(r, rank):
+        return None
+    eps = pat.only_user(pat.nodes[r].output[0], "Add")
+    if eps is None or pat.scalar(pat.other(eps, pat.nodes[r].output[0])) is None:
+        return None
+    sqrt = pat.only_user(pat.nodes[eps].output[0], "Sqrt")
+    if sqrt is None:
+        return None
+    root = pat.nodes[sqrt].output[0]
+    users = pat.users.get(root, [])
+    if len(users) != 1:
+        return None
+    chain = [p, r, eps, sqrt, users[0]]
+    step = pat.nodes[users[0]]
+    if step.op_type == "Div" and list(step.input) == [x, root]:
+        out = step.output[0]
+    elif step.op_type == "Reciprocal" or (step.op_type == "Div" and list(step.input)[1:] == [root]
+                                          and _near(pat.scalar(step.input[0]), 1.0)):
+        inverse = step.output[0]
+        mul = pat.only_user(inverse, "Mul")
+        if mul is None or pat.other(mul, inverse) != x:
+            return None
+        chain.append(mul)
+        out = pat.nodes[mul].output[0]
+    else:
+        return None
+    gamma = None
+    mul = pat.only_user(out, "Mul")
+    if mul is not None and pat.other(mul, out) in pat.consts:
+        gamma = pat.other(mul, out)
+        chain.append(mul)
+        out = pat.nodes[mul].output[0]
+    return x, chain, out, gamma
+
+
 def _stem(node) -> str:
     return node.name.rsplit("/", 1)[0] if "/" in node.name else node.name
 
@@ -464,7 +508,8 @@ def drop_quantize_pairs(onnx, model, consts) -> tuple[Any, list[str]]:
 
 def fuse_decompositions(onnx, model, consts, opset: int = 17):
     """Replace the patterns exporters write for one operation by that node: the GELU
-    (Erf or tanh form) and layer-norm decompositions of older opsets, the IsNaN/Where
+    (Erf or tanh form) and layer-norm decompositions of older opsets, RMSNorm's decomposition
+    (a LayerNormalization: counted as a layer-norm), the IsNaN/Where
     guard after a softmax (an Identity), a zero Pad before a Conv (the Conv's pads)."""
     from onnx import helper
 
@@ -507,6 +552,17 @@ def fuse_decompositions(onnx, model, consts, opset: int = 17):
                 replaced[max(chain)] = helper.make_node(
                     "LayerNormalization", [x, gamma] + ([beta] if beta else []), [out], name=_stem(node),
                     axis=-1)
+                gone |= set(chain)
+        elif node.op_type == "Pow":
+            found = _rms_norm_at(pat, i, lambda t: len(shapes.get(t) or ()))
+            if found and not gone & set(found[1]):
+                x, chain, out, gamma = found
+                if gamma is None:
+                    gamma = f"{out}__ln_gamma"
+                    consts[gamma] = np.ones(shapes[x][-1], dtype=np.float32)
+                # counted as a layer-norm: no layer kind computes a root-mean-square norm (docs/onnx.md)
+                replaced[max(chain)] = helper.make_node("LayerNormalization", [x, gamma], [out], name=_stem(node),
+                                                        axis=-1)
                 gone |= set(chain)
     if not gone:
         return model

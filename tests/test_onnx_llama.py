@@ -1,0 +1,151 @@
+"""A Llama-style decoder as torch.onnx.export writes it (tests/onnx_models.py, llama_with_past):
+RMSNorm's decomposition, rotary embedding's Mul/Slice/Neg/Concat/Add with cos and sin Gather'ed by
+the positions, SiLU as Sigmoid and Mul, the gated MLP, grouped-query attention, with and without
+past inputs, and as a Hugging Face with-past export. It imports into the layer kinds of
+workloads/llama_tiny.yaml with the same MACs, weights and digital operations (docs/onnx.md)."""
+
+# ruff: noqa: E402  (onnx is imported after pytest.importorskip)
+from __future__ import annotations
+
+import importlib.util
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+
+from onnx import TensorProto, helper
+from onnx_models import _rope_tables, llama_with_past, save
+
+from accelsim.config.system import load_system
+from accelsim.decoding import generate, pass_workload
+from accelsim.errors import ConfigError
+from accelsim.workload import load_workload, workload_from_dict
+from accelsim.workload.onnx_import import import_onnx
+
+BLOCKS, W, H, KV, D = 2, 128, 4, 2, 32  # llama_tiny
+
+
+def _shapes(tokens: int, past: int | None, kv: int = KV, ids: bool = False) -> dict:
+    out = {"input_ids": (1, tokens)} if ids else {"inputs_embeds": (1, tokens, W)}
+    for i in range(BLOCKS if past is not None else 0):
+        for part in ("key", "value"):
+            out[f"past_key_values.{i}.{part}"] = (1, kv, past, D)
+    return out
+
+
+def _yaml(kv_heads: int):
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("make_llama", root / "scripts" / "make_llama.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return workload_from_dict(mod.workload("llama", "", layers_n=BLOCKS, width=W, heads=H, kv_heads=kv_heads,
+                                           ffn=352, tokens=16))
+
+
+def _figures(wl) -> tuple[int, int, int]:
+    return wl.total_macs, wl.total_weights, sum(layer.digital_ops for layer in wl.layers)
+
+
+def _kinds(wl) -> Counter:
+    """The layer kinds; a transpose that only moves a unit axis (one token) is a view, a reshape."""
+    return Counter("reshape" if layer.kind == "transpose" and 1 in layer.in_shapes[0] else layer.kind
+                   for layer in wl.layers)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("llama")
+    return {key: save(llama_with_past(kv_heads=kv, past=past, hf=hf), folder / f"llama_{kv}_{past}_{hf}.onnx")
+            for key in [(KV, True, False), (KV, False, False), (KV, True, True), (H, True, False)]
+            for kv, past, hf in [key]}
+
+
+@pytest.mark.parametrize("tokens, past", [(16, 0), (1, 7), (5, 11)])
+def test_the_llama_block_imports_with_llama_tiny_s_counts(models, tokens, past):
+    shipped = pass_workload(load_workload("llama_tiny"), tokens, past)
+    wl = load_workload(models[KV, True, False], _shapes(tokens, past))
+    assert _figures(wl) == _figures(shipped)
+    assert _kinds(wl) == _kinds(shipped)
+    caches = [layer for layer in wl.layers if layer.kind == "kv_cache"]
+    assert len(caches) == 2 * BLOCKS and all(c.out_shape == (KV, past + tokens, D) for c in caches)
+    # RMSNorm: four eltwise layer-norms and the final one on the last add; no Pow, Sqrt or Reciprocal left
+    assert sum(bool(layer.spec.layer_norm) for layer in wl.layers) == 2 * BLOCKS + 1
+    assert not any(layer.kind == "linear" and layer.spec.bias for layer in wl.layers)
+
+
+def test_without_past_inputs_it_is_llama_tiny_without_its_caches(models):
+    shipped = pass_workload(load_workload("llama_tiny"), 16, 0)
+    wl = load_workload(models[KV, False, False], _shapes(16, None))
+    assert _figures(wl) == _figures(shipped)
+    assert _kinds(wl) == _kinds(shipped) - Counter({"kv_cache": 2 * BLOCKS})
+
+
+@pytest.mark.parametrize("rsqrt", ["reciprocal", "div", "divide"])
+def test_each_form_of_rmsnorm_is_one_layer_norm(tmp_path, rsqrt):
+    path = save(llama_with_past(layers=1, past=False, rsqrt=rsqrt, hf=False), tmp_path / "m.onnx")
+    wl = load_workload(path, {"inputs_embeds": (1, 4, W)})
+    norms = [layer for layer in wl.layers if layer.spec.layer_norm]
+    assert [layer.kind for layer in norms] == ["eltwise", "eltwise", "add"]
+    assert all(layer.digital_ops == 6 * 4 * W for layer in norms[:2])  # counted as a layer-norm
+
+
+@pytest.mark.parametrize("hf", [False, True])
+def test_the_rotary_tables_are_the_rows_of_the_pass_s_positions(models, hf):
+    tokens, past = 3, 5
+    model = import_onnx(models[KV, True, hf], _shapes(tokens, past, ids=hf))
+    cos, sin = _rope_tables(64, D)
+    # [1, T, d]: one row per position, the same for every head
+    np.testing.assert_array_equal(model.weights["model_layers_0_self_attn_rotary_q_Mul.scale"],
+                                  cos[None, past:past + tokens])
+    np.testing.assert_array_equal(model.weights["model_layers_1_self_attn_rotary_k_Mul_1.scale"],
+                                  sin[None, past:past + tokens])
+    assert model.weights["model_layers_0_self_attn_rotary_q_Neg.scale"] == -1
+    if hf:
+        assert model.defaults == {"attention_mask": "ones", "position_ids": f"arange({past}, {past + tokens})"}
+
+
+@pytest.mark.parametrize("tokens, past", [(16, 0), (1, 7)])
+def test_a_hugging_face_llama_export_differs_by_its_attention_mask_only(models, tokens, past):
+    shipped = pass_workload(load_workload("llama_tiny"), tokens, past)
+    wl = load_workload(models[KV, True, True], _shapes(tokens, past, ids=True))
+    assert wl.input_shape == (tokens, W)  # the embedding lookup cut: the embeddings are the input
+    macs, weights, ops = _figures(wl)
+    assert (macs, weights) == _figures(shipped)[:2]
+    # the additive mask of past + T ones is the softmax's bias: one operation per score
+    assert ops - _figures(shipped)[2] == BLOCKS * H * tokens * (past + tokens)
+
+
+def test_an_imported_llama_generates_as_the_script_s_workload(models):
+    arch = load_system("mram72x4_ucie", ["chips=2"])
+    written = generate(_yaml(kv_heads=H), arch, 16, 3)
+    for tokens, past in ((16, 0), (1, 7)):
+        r = generate(load_workload(models[H, True, False], _shapes(tokens, past, kv=H)), arch, 16, 3)
+        assert r.time_to_first_token_s == written.time_to_first_token_s
+        assert [s.latency_s for s in r.steps] == [s.latency_s for s in written.steps]
+        assert [s.kv_read_bits for s in r.steps] == [s.kv_read_bits for s in written.steps]
+        assert [s.energy_j for s in r.steps] == pytest.approx([s.energy_j for s in written.steps], rel=1e-12)
+
+
+def test_an_imported_grouped_query_attention_generates_only_at_its_token_count(models):
+    """The grouped view [kv_heads, H / kv_heads x T, d] is static in the ONNX file and not the token
+    count, so another pass's tokens do not fit it: a ConfigError naming the reshape (the YAML's -1
+    serves every pass)."""
+    arch = load_system("mram72x4_ucie", ["chips=2"])
+    wl = load_workload(models[KV, True, False], _shapes(16, 0))
+    with pytest.raises(ConfigError, match=r"model_layers_0_self_attn_Reshape_groups.*cannot reshape \[4, 1, 32\]"):
+        generate(wl, arch, 16, 1)
+
+
+def test_onnxruntime_s_fused_rmsnorm_is_refused_by_the_checker(tmp_path):
+    node = helper.make_node("SimplifiedLayerNormalization", ["x", "g"], ["y"], axis=-1, epsilon=1e-6)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8])],
+                              [onnx.numpy_helper.from_array(np.ones(8, np.float32), "g")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "fused.onnx")
+    with pytest.raises(ConfigError, match="not a valid ONNX model: No Op registered for SimplifiedLayerNormalization"):
+        load_workload(tmp_path / "fused.onnx")
