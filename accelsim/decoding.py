@@ -23,6 +23,7 @@ ConfigError naming it, its bits and the buffer's capacity.
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Callable
 from dataclasses import replace
@@ -173,7 +174,9 @@ class Passes:
         self.placed.sweep()
 
     def sweep_paths(self) -> None:
-        """A new pass is simulated or counted: forget the paths the one before it did not use."""
+        """A new pass is simulated: forget the paths the simulated pass before it did not use, nor
+        the passes counted between them (a fast generation's: at most N - 1 of them; the engine's
+        paths of a sliding vector, which counting never asks for, are kept for the next engine run)."""
         self.paths.vectors.sweep()
 
 
@@ -215,9 +218,10 @@ def pass_figures(wl: Workload, plan, new: int, past: int, arch: ArchConfig, opts
     from accelsim.mapping.evaluate import plan_counts
     from accelsim.mapping.traffic import plan_traffic
 
-    passes.sweep_paths()
     kv = set(kv_layers(wl))
     simulated = latency_s is None
+    if simulated:
+        passes.sweep_paths()
     if simulated:
         engine = simulate_plan(plan, arch, opts, passes.paths)
         counts, latency_s = engine.counts, engine.inference_done_cycles[0] / (arch.clock.frequency_mhz * 1e6)
@@ -250,6 +254,9 @@ def layout(plan) -> tuple:
     return tuple((r.index, t.tensor, t.where) for r in plan.rounds for t in r.tensors)
 
 
+#: passes between two full runs of the garbage collector during a generation
+FULL_COLLECTION = 64
+
 #: fast mode simulates the step between two simulated ones when the engine's excess over the plan
 #: model differs between them by more than this share of their latency
 REFINE = 0.002
@@ -276,6 +283,21 @@ def generate(workload: Workload, arch: ArchConfig, prefill: int, decode: int, *,
     if sample_every < 1:
         raise ValueError("sample_every must be at least 1")
     check_workload(pass_workload(workload, prefill, 0), arch)
+    # the memos are a large, long-lived heap the collector would scan again and again: it runs once
+    # per pass instead, on the objects made since the pass before (an engine run's events make
+    # cycles), and in full every FULL_COLLECTION passes
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _generate(workload, arch, prefill, decode, kv_home, options, progress, sample_every)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _generate(workload: Workload, arch: ArchConfig, prefill: int, decode: int, kv_home: str,
+              options: RunOptions | None, progress: Callable[[int, int], None] | None,
+              sample_every: int) -> GenerationResult:
     total = decode + 1
     passes = Passes(arch)
     opts = _options(options, arch)
@@ -285,6 +307,7 @@ def generate(workload: Workload, arch: ArchConfig, prefill: int, decode: int, *,
         nonlocal done
         out = pass_figures(wl, plan, new, past, arch, opts, passes, latency_s)
         done += 1
+        gc.collect(2 if done % FULL_COLLECTION == 0 else 1)
         if progress is not None:
             progress(done, total)
         return out

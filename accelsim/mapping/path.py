@@ -129,8 +129,8 @@ class VectorPath:
 class PathMemo:
     """The routes of one architecture and the vector paths already built on it, kept from one round
     or plan to the next (a decoder's passes, :mod:`accelsim.decoding`). A path is kept by its stage
-    (the object, kept with it), replica and kind, and the placements of the tensors it reads and
-    writes: the same stage with its tensors where they were has the same path."""
+    (the object, kept with it), replica and kind, and the stores of the tensors it reads and writes:
+    the same stage with its tensors where they were has the same path."""
 
     def __init__(self, arch: ArchConfig):
         self.arch = arch
@@ -230,7 +230,10 @@ class PathBuilder:
         if memo is None:
             return self._vector(st, replica, first_of_row, with_counts)
         names = (*(i.tensor for i in st.inputs), st.output, st.psum_output)
-        key = (id(st), replica, first_of_row, with_counts, tuple(self.tensors.get(n) for n in names))
+        # a path reads of a placement only its store, tile and chip (:meth:`store`)
+        places = self.tensors
+        key = (id(st), replica, first_of_row, with_counts,
+               tuple(None if p is None else (p.store, p.tile, p.chip) for p in map(places.get, names)))
         hit = memo.vectors.get(key)
         if hit is None or hit[0] is not st:
             hit = memo.vectors.put(key, (st, self._vector(st, replica, first_of_row, with_counts)))
