@@ -92,7 +92,14 @@ def pass_workload(workload: Workload, new: int, past: int) -> Workload:
         layers.append(spec)
     spec = WorkloadSpec.model_construct(name=workload.name, description=workload.description,
                                         input_shape=[new, workload.input_shape[1]], weights=None, layers=layers)
-    return build_workload(spec, None, workload.source)
+    try:
+        return build_workload(spec, None, workload.source)
+    except ConfigError as err:  # the first problem; the layers after it only fail to find their inputs
+        first = err.problems[0]
+        raise ConfigError(Problem(
+            f"the pass of {new} new token{'s' if new != 1 else ''} after {past}: {first.message} (each reshape's "
+            f"token axis must be -1 or the input's token count, docs/decoding.md)", file=first.file,
+            path=first.path, line=first.line)) from None
 
 
 def _place_kv(plan, arch: ArchConfig, kv: set[str], home: str):
@@ -102,6 +109,7 @@ def _place_kv(plan, arch: ArchConfig, kv: set[str], home: str):
     tile_cap = int(arch.chip.tile_buffer_kib * BITS_PER_KIB)
     global_cap = int(arch.chip.global_buffer_kib * BITS_PER_KIB)
     rounds = []
+    read_anywhere = {i.tensor for rnd in plan.rounds for st in rnd.stages for i in st.inputs}
     for rnd in plan.rounds:
         producer = {st.output: st for st in rnd.stages}
         readers = {}
@@ -122,7 +130,7 @@ def _place_kv(plan, arch: ArchConfig, kv: set[str], home: str):
                 tensors.append(replace(t, store="offchip", tile=None, chip=None, capacity_rows=None))
                 continue
             st = producer.get(t.tensor)
-            if st is None or t.tensor not in readers:
+            if st is None or (t.tensor not in readers and t.tensor in read_anywhere):
                 raise ConfigError(Problem(
                     f"the KV cache {t.tensor!r} is written and read in different programming rounds, so it "
                     f"cannot stay in a {home} buffer; use --kv-cache offchip or auto, or more chips",
@@ -376,13 +384,13 @@ def _generate(workload: Workload, arch: ArchConfig, prefill: int, decode: int, k
         workload=workload.name, arch=arch.name, chips=arch.chips, prefill_tokens=prefill, decode_tokens=decode,
         kv_home=kv_home, sample_every=sample_every, time_to_first_token_s=first.latency_s,
         prefill_tokens_per_s=prefill / first.latency_s if first.latency_s else math.inf,
-        decode_tokens_per_s=decode / decode_s if decode_s else 0.0,
-        decode_latency_first_s=steps[0].latency_s if steps else 0.0,
-        decode_latency_last_s=last.latency_s if steps else 0.0,
+        decode_tokens_per_s=decode / decode_s if steps else None,
+        decode_latency_first_s=steps[0].latency_s if steps else None,
+        decode_latency_last_s=last.latency_s if steps else None,
         prefill_energy_j=first.energy_j,
-        decode_energy_per_token_j=sum(s.energy_j for s in steps) / decode if decode else 0.0,
+        decode_energy_per_token_j=sum(s.energy_j for s in steps) / decode if decode else None,
         kv_cache_bits=cache_bits,
         kv_spilled=tuple(sorted(name for name, where in last.kv_stores.items() if where == "off-chip memory")),
-        kv_read_bits_per_token=sum(s.kv_read_bits for s in steps) / decode if decode else 0.0,
-        kv_written_bits_per_token=sum(s.kv_written_bits for s in steps) / decode if decode else 0.0,
+        kv_read_bits_per_token=sum(s.kv_read_bits for s in steps) / decode if decode else None,
+        kv_written_bits_per_token=sum(s.kv_written_bits for s in steps) / decode if decode else None,
         prefill=first, steps=tuple(steps))

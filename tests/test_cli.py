@@ -93,4 +93,5 @@ def test_parse_input_shape():
     assert parse_input_shape("input_ids=1,128") == ("input_ids", (1, 128))
     assert parse_input_shape("x=1x3x32x32") == ("x", (1, 3, 32, 32))
     with pytest.raises(ConfigError):
-        parse_input_shape("x=1,0,3")
+        parse_input_shape("x=1,-2,3")
+    assert parse_input_shape("past_key_0=1,2,0,64") == ("past_key_0", (1, 2, 0, 64))  # a prefill's empty past

@@ -66,9 +66,10 @@ def parse_input_shape(text: str) -> tuple[str, tuple[int, ...]]:
         shape = tuple(int(d) for d in dims.replace("x", ",").split(","))
     except ValueError:
         shape = ()
-    if not sep or not name.strip() or not shape or any(d <= 0 for d in shape):
-        raise ConfigError(Problem("expected NAME=D0,D1,... with positive sizes, e.g. "
-                                  "--input-shape input=1,3,224,224", file="--input-shape", value=text))
+    if not sep or not name.strip() or not shape or any(d < 0 for d in shape):
+        raise ConfigError(Problem("expected NAME=D0,D1,... with sizes of 0 or more (0 only for the past "
+                                  "tokens of a KV cache), e.g. --input-shape input=1,3,224,224",
+                                  file="--input-shape", value=text))
     return name.strip(), shape
 
 

@@ -58,7 +58,10 @@ def attribute_to_overrides(err: ConfigError, overrides: Sequence[str | tuple[str
     paths = [(parse_override(o)[0] if isinstance(o, str) else o[0]) for o in overrides]
     fixed = []
     for p in err.problems:
-        hit = next((o for o in paths if p.path == o or p.path.startswith(o + ".")), None)
+        # a problem at the override's path, under it, or at a section above it that the override made
+        # (an unknown section named by the override: the file alone has no such key)
+        hit = next((o for o in paths if p.path == o or p.path.startswith(o + ".")
+                    or (p.path and o.startswith(p.path + ".") and "unknown key" in p.message)), None)
         if hit is not None:
             p = Problem(p.message, path=p.path, file=f"{SOURCE} {hit}", line=None, value=p.value) \
                 if p.has_value else Problem(p.message, path=p.path, file=f"{SOURCE} {hit}")

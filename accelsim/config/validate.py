@@ -125,7 +125,7 @@ def _message(err: dict, model: type[BaseModel], loc: tuple, data: Any) -> str:
         if near:
             msg += f"; did you mean {near[0]!r}?"
         if names:
-            msg += " Valid keys here: " + ", ".join(names) + "."
+            msg += (" " if near else "; ") + "valid keys here: " + ", ".join(names) + "."
         return msg
     if kind == "missing":
         return "required field is missing"

@@ -8,22 +8,28 @@ from accelsim.results.decoding import GenerationResult
 
 def figures_table(r: GenerationResult):
     spilled = ", ".join(r.kv_spilled) if r.kv_spilled else "none"
+
+    def per_token(value, unit: str) -> str:
+        return "- (nothing decoded)" if value is None else si(value, unit)
+
+    first_last = "- (nothing decoded)" if r.decode_latency_first_s is None else \
+        f"{si(r.decode_latency_first_s, 's')}, {si(r.decode_latency_last_s, 's')}"
     rows = [
         ("time to first token (the prefill)", si(r.time_to_first_token_s, "s")),
         ("prefill", si(r.prefill_tokens_per_s, " tokens/s")),
-        ("decode", si(r.decode_tokens_per_s, " tokens/s")),
-        ("decode latency, first and last token", f"{si(r.decode_latency_first_s, 's')}, "
-                                                 f"{si(r.decode_latency_last_s, 's')}"),
+        ("decode", per_token(r.decode_tokens_per_s, " tokens/s")),
+        ("decode latency, first and last token", first_last),
         ("prefill energy", si(r.prefill_energy_j, "J")),
-        ("energy per decoded token", si(r.decode_energy_per_token_j, "J")),
+        ("energy per decoded token", per_token(r.decode_energy_per_token_j, "J")),
         ("KV cache at the last token", si(r.kv_cache_bits, "b")),
-        ("KV cache read per decoded token", si(r.kv_read_bits_per_token, "b")),
-        ("KV cache written per decoded token", si(r.kv_written_bits_per_token, "b")),
+        ("KV cache read per decoded token", per_token(r.kv_read_bits_per_token, "b")),
+        ("KV cache written per decoded token", per_token(r.kv_written_bits_per_token, "b")),
         (f"KV caches in the host memory (kv home {r.kv_home})", spilled),
-        ("decoding steps simulated", f"{sum(s.simulated for s in r.steps):,} of {len(r.steps):,}"
-         + ("" if r.sample_every == 1 else f" (fast mode: one in {r.sample_every} and the last; the others' "
-                                           "latency interpolated)")),
     ]
+    if r.steps:
+        rows.append(("decoding steps simulated", f"{sum(s.simulated for s in r.steps):,} of {len(r.steps):,}"
+                     + ("" if r.sample_every == 1 else f" (fast mode: one in {r.sample_every} and the last; the "
+                                                       "others' latency interpolated)")))
     return table(f"{r.workload} on {r.arch} ({r.chips} chip{'s' if r.chips > 1 else ''}): prefill of "
                  f"{r.prefill_tokens} tokens, {r.decode_tokens} decoded one at a time",
                  (Col("figure", "text"), Col("value", "text")), rows)

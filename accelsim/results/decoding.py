@@ -44,17 +44,18 @@ class GenerationResult(Record):
     time_to_first_token_s: float
     """The prefill's latency: the first generated token's logits are its last row."""
     prefill_tokens_per_s: float
-    decode_tokens_per_s: float
-    """Decoded tokens over the sum of their steps' latencies (one sequence)."""
-    decode_latency_first_s: float
-    decode_latency_last_s: float
+    decode_tokens_per_s: float | None
+    """Decoded tokens over the sum of their steps' latencies (one sequence). This and every other
+    per-decoded-token figure is None when nothing is decoded (``decode_tokens`` 0)."""
+    decode_latency_first_s: float | None
+    decode_latency_last_s: float | None
     prefill_energy_j: float
-    decode_energy_per_token_j: float
+    decode_energy_per_token_j: float | None
     kv_cache_bits: int
     """Bits of every KV cache at the last step's context (keys and values, every layer)."""
     kv_spilled: tuple[str, ...]
     """The caches in the host memory at the last step (``auto``: they did not fit on chip)."""
-    kv_read_bits_per_token: float
-    kv_written_bits_per_token: float
+    kv_read_bits_per_token: float | None
+    kv_written_bits_per_token: float | None
     prefill: PassFigures
     steps: tuple[PassFigures, ...]

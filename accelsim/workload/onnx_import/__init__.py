@@ -233,7 +233,7 @@ def import_onnx(path: str | Path,
     pasts = past_inputs(model, given, file, constants=tensors)
     defaults = default_inputs(model, given, file, constants=tensors, pasts=pasts)
     embedding_input(model, given, file, tensors, pasts)
-    input_name, sample_shape = fix_input(model, given, file, constants={*tensors, *pasts})
+    input_name, sample_shape = fix_input(model, given, file, constants={*tensors, *pasts}, taken_names=set(pasts))
     quantization = dequantize_operators(model, tensors, opset, file)
     quantization.update(weight_quantization(model, tensors, opset))
     model, consts = fold_constants(onnx, model, opset, file, tensors)

@@ -236,15 +236,17 @@ def past_inputs(model, given: dict[str, Sequence[int]], file: str,
 
 
 def fix_input(model, given: dict[str, Sequence[int]], file: str,
-              constants: Container[str] = ()) -> tuple[str, tuple[int, ...]]:
+              constants: Container[str] = (), taken_names: Container[str] = ()) -> tuple[str, tuple[int, ...]]:
     """Make the one data input's shape static (batch 1); returns its name and per-sample shape.
-    ``constants`` are the graph inputs that stand for initializers kept out of the graph."""
+    ``constants`` are the graph inputs that stand for initializers kept out of the graph;
+    ``taken_names`` the inputs already read (a KV cache's past), named beside it in an error."""
     graph = model.graph
     inputs = _data_inputs(model, constants)
     names = [i.name for i in inputs]
     unknown = sorted(set(given) - set(names))
     if unknown:
-        raise ConfigError(Problem(f"--input-shape names {unknown}, but the model's inputs are {names}",
+        taken = [i.name for i in graph.input if i.name in taken_names] if taken_names else []
+        raise ConfigError(Problem(f"--input-shape names {unknown}, but the model's inputs are {names + taken}",
                                   file=file, path="graph.input"))
     if len(inputs) != 1:
         raise ConfigError(Problem(
@@ -275,6 +277,10 @@ def fix_input(model, given: dict[str, Sequence[int]], file: str,
         raise ConfigError(Problem(
             f"input {inp.name!r} of shape {list(shape)} must have a leading batch axis of size 1 "
             "(a workload is one inference)", file=file, path="graph.input", value=list(shape)))
+    if 0 in shape:
+        raise ConfigError(Problem(
+            f"input {inp.name!r} of shape {list(shape)} has a size 0: only a KV cache's past tokens may be 0 "
+            "(a prefill)", file=file, path="graph.input", value=list(shape)))
     if len(shape) > 4:
         raise ConfigError(Problem(f"input {inp.name!r} of shape {list(shape)}: at most [1, C, H, W] "
                                   "is supported", file=file, path="graph.input"))
