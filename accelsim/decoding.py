@@ -198,7 +198,11 @@ def pass_plan(workload: Workload, arch: ArchConfig, new: int, past: int, *, kv_h
     passes.sweep_plans()
     wl = pass_workload(workload, new, past)
     chip_plan = make_plan(wl, passes.chip, schedule, 1, memo=passes.plans)
-    plan = _place_kv(on_system(chip_plan, arch, passes.placed), arch, set(kv_layers(wl)), kv_home)
+    try:
+        plan = _place_kv(on_system(chip_plan, arch, passes.placed), arch, set(kv_layers(wl)), kv_home)
+    except ConfigError as err:  # say which pass: a cache may outgrow its home part way through
+        what = "the prefill" if past == 0 else f"the decoding step at a context of {past + new} tokens"
+        raise ConfigError([replace(p, message=f"{what}: {p.message}") for p in err.problems]) from None
     return wl, plan
 
 
