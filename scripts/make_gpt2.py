@@ -80,11 +80,17 @@ def main() -> int:
          "and its 50,257-token LM head (docs/sources.md s3.6)",
          dict(layers_n=12, width=768, heads=12, ffn=3072, tokens=128, head_units=50257)),
     ]
-    for name, what, kw in specs:
-        data = workload(name, what, **kw)
-        text = HEADER.format(name=name, what=what) + yaml.safe_dump(data, sort_keys=False, width=120)
-        (ROOT / "workloads" / f"{name}.yaml").write_text(text)
+    write_workloads(specs, HEADER, workload, ROOT)
     return 0
+
+
+def write_workloads(specs, header: str, make, root: Path) -> None:
+    """Write each (name, what, keywords) of ``specs`` as root/workloads/NAME.yaml: ``header`` (its
+    {name} and {what} filled in), then ``make(name, what, **keywords)`` as YAML."""
+    for name, what, kw in specs:
+        text = header.format(name=name, what=what) + yaml.safe_dump(make(name, what, **kw), sort_keys=False,
+                                                                     width=120)
+        (root / "workloads" / f"{name}.yaml").write_text(text)
 
 
 if __name__ == "__main__":
