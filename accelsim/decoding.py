@@ -234,7 +234,6 @@ def pass_figures(wl: Workload, plan, new: int, past: int, arch: ArchConfig, opts
     simulated = latency_s is None
     if simulated:
         passes.sweep_paths()
-    if simulated:
         engine = simulate_plan(plan, arch, opts, passes.paths)
         counts, latency_s = engine.counts, engine.inference_done_cycles[0] / (arch.clock.frequency_mhz * 1e6)
     else:
@@ -334,7 +333,7 @@ def _generate(workload: Workload, arch: ArchConfig, prefill: int, decode: int, k
     window: dict[int, tuple] = {}  # the plans of the steps after the last simulated one (at most N)
     simulated: dict[int, PassFigures] = {}
     excess: dict[int, float] = {}  # the engine's latency over the plan model's, at each simulated step
-    last = -1  # the last step whose figures are in ``steps``
+    settled = -1  # the last step whose figures are in ``steps``
 
     def simulate(i: int) -> None:
         wl, plan = window[i]
@@ -343,10 +342,10 @@ def _generate(workload: Workload, arch: ArchConfig, prefill: int, decode: int, k
             excess[i] = simulated[i].latency_s - estimate_s(plan, arch, passes, opts.schedule)
 
     def upto(b: int) -> None:
-        """Simulate step b and settle every step after ``last`` up to it."""
-        nonlocal last
+        """Simulate step b and settle every step after ``settled`` up to it."""
+        nonlocal settled
         simulate(b)
-        a = last
+        a = settled
         if a >= 0:  # where the excess moves between two simulated steps, the step between them is simulated
             todo = [(a, b)]
             while todo:
@@ -367,14 +366,14 @@ def _generate(workload: Workload, arch: ArchConfig, prefill: int, decode: int, k
         simulated[b] = steps[-1]  # the next stretch starts here
         for i in range(a + 1, b + 1):
             window.pop(i, None)
-        last = b
+        settled = b
 
     before = None
     for i in range(decode):
         window[i] = planned(i)
         now = layout(window[i][1]) if fast else None
         moved = before is not None and now != before
-        if moved and last < i - 1:  # no stretch between two simulated steps crosses a change of layout
+        if moved and settled < i - 1:  # no stretch between two simulated steps crosses a change of layout
             upto(i - 1)
         before = now
         if not fast or i % sample_every == 0 or i == decode - 1 or moved:
