@@ -308,6 +308,19 @@ def _pad_into_conv(pat: _Pattern, p: int, opset: int):
                                pads=new_pads, **attrs)
 
 
+def _root_mean(pat: _Pattern, square: int, rank: int) -> tuple[int, int, int] | None:
+    """(mean, + eps, sqrt) after the squares node ``square``: ReduceMean over the last axis, the
+    add of a scalar epsilon, the square root, each the only user of the one before; None otherwise."""
+    r = pat.only_user(pat.nodes[square].output[0], "ReduceMean")
+    if r is None or not pat.last_axis(r, rank):
+        return None
+    eps = pat.only_user(pat.nodes[r].output[0], "Add")
+    if eps is None or pat.scalar(pat.other(eps, pat.nodes[r].output[0])) is None:
+        return None
+    sqrt = pat.only_user(pat.nodes[eps].output[0], "Sqrt")
+    return None if sqrt is None else (r, eps, sqrt)
+
+
 def _layer_norm_at(pat: _Pattern, r1: int, rank_of):
     """mean -> x - mean -> (.)^2 -> mean -> + eps -> sqrt -> divide [-> * gamma [-> + beta]]."""
     x = pat.nodes[r1].input[0]
@@ -321,16 +334,11 @@ def _layer_norm_at(pat: _Pattern, r1: int, rank_of):
     users = {pat.nodes[i].op_type: i for i in pat.users.get(d, [])}
     if set(users) != {"Pow", "Div"} or not _near(pat.scalar(pat.nodes[users["Pow"]].input[1]), 2.0):
         return None
-    r2 = pat.only_user(pat.nodes[users["Pow"]].output[0], "ReduceMean")
-    if r2 is None or not pat.last_axis(r2, rank):
-        return None
-    eps = pat.only_user(pat.nodes[r2].output[0], "Add")
-    if eps is None or pat.scalar(pat.other(eps, pat.nodes[r2].output[0])) is None:
-        return None
-    sqrt = pat.only_user(pat.nodes[eps].output[0], "Sqrt")
+    root = _root_mean(pat, users["Pow"], rank)
     div = users["Div"]
-    if sqrt is None or list(pat.nodes[div].input) != [d, pat.nodes[sqrt].output[0]]:
+    if root is None or list(pat.nodes[div].input) != [d, pat.nodes[root[2]].output[0]]:
         return None
+    r2, eps, sqrt = root
     chain = [r1, sub, users["Pow"], r2, eps, sqrt, div]
     out, gamma, beta = pat.nodes[div].output[0], None, None
     mul = pat.only_user(out, "Mul")
@@ -354,15 +362,10 @@ def _rms_norm_at(pat: _Pattern, p: int, rank_of):
     rank = rank_of(x)
     if not rank or len(node.input) < 2 or not _near(pat.scalar(node.input[1]), 2.0):
         return None
-    r = pat.only_user(node.output[0], "ReduceMean")
-    if r is None or not pat.last_axis(r, rank):
+    found = _root_mean(pat, p, rank)
+    if found is None:
         return None
-    eps = pat.only_user(pat.nodes[r].output[0], "Add")
-    if eps is None or pat.scalar(pat.other(eps, pat.nodes[r].output[0])) is None:
-        return None
-    sqrt = pat.only_user(pat.nodes[eps].output[0], "Sqrt")
-    if sqrt is None:
-        return None
+    r, eps, sqrt = found
     root = pat.nodes[sqrt].output[0]
     users = pat.users.get(root, [])
     if len(users) != 1:
