@@ -43,7 +43,7 @@ def test_a_drifted_point_fails_its_tolerance(tmp_path):
     entry = next(e for e in index["macros"] if e["config"] == "sinangil_jssc21.yaml")
     entry["config"] = str(LIBRARY / "sinangil_jssc21.yaml")
     entry["points"][0]["published"] = 351 * 1.06      # fitted: 6 % off fails
-    entry["points"][4]["published"] = 4.563 * 1.1     # predicted (data sweep, 25 %): ~16 % off passes
+    entry["points"][4]["published"] = 4.563 * 1.05    # predicted (data sweep, stated 12 %): ~9 % off passes
     entry["points"][1]["published"] = 0.3724 * 1.03   # predicted (voltage sweep, stated 2 %): 3 % off fails
     (tmp_path / "index.yaml").write_text(yaml.safe_dump({"macros": [entry]}))
     v = validate_silicon(tmp_path / "index.yaml")
