@@ -193,3 +193,9 @@ def test_the_fit_script_reproduces_the_files_values(capsys):
         assert all(p.status == "fitted" for p in mod.points_of(fit.config) if mod.tuned(fit, p))
     assert "jia_jssc20.yaml: 2 parameters fitted to 2 fitted points" in out
     assert "wan_neurram_nature22.yaml: 2 parameters fitted to 2 fitted points" in out
+    assert "sinangil_jssc21.yaml: 2 parameters fitted to 2 fitted points" in out
+    # at most two fitted parameters per swept macro, in the script and in the index alike
+    index, _ = load_library()
+    stated = {e.config: len(e.free_parameters) for e in index.macros}
+    for fit in mod.FITS:
+        assert len(fit.parameters) <= 2 and stated[fit.config] == len(fit.parameters), fit.config
