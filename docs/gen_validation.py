@@ -28,6 +28,15 @@ $ accelsim silicon --check --csv
 $ accelsim silicon --library configs/macros/nope.yaml  # exits 2
 ```
 
+`accelsim silicon --plot DIR` also writes one PNG per macro and sweep into
+DIR (`<macro>__<sweep>.png`, a `/` of the sweep's name as `_`; the plot
+extra): the simulated figure against the published one on log-log axes, a
+panel per figure of the sweep, with the line of equality, the band of the
+sweep's tolerance, fitted points as filled squares and predicted ones as open
+circles, each labelled with the overrides that set it apart from the sweep's
+other points (unlabelled beyond 12 points a panel). A DIR that is a file is
+refused before any work (exit 2).
+
 `--json` prints `fitted_tolerance`, `predicted_tolerance`,
 `all_within_tolerance` and, per macro, `paper`, `free_parameters`, `limits`,
 `fitted_points`, `predicted_points`, `points` (each with `sweep`, `figure`,

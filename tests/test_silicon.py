@@ -112,3 +112,33 @@ def test_bad_library_is_a_config_error(tmp_path, cli):
         load_library(bad)
     r = cli("silicon", "--library", str(bad))
     assert r.code == 2 and "figure" in r.err
+
+
+def test_plot_draws_one_png_per_sweep_with_fitted_points_apart(tmp_path, cli):
+    pytest.importorskip("matplotlib")
+    from accelsim.report.silicon import _point_labels, plot_name
+
+    index = yaml.safe_load((LIBRARY / "validation.yaml").read_text())
+    entry = next(e for e in index["macros"] if e["config"] == "sinangil_jssc21.yaml")
+    entry["config"] = str(LIBRARY / "sinangil_jssc21.yaml")
+    (tmp_path / "index.yaml").write_text(yaml.safe_dump({"macros": [entry]}))
+    r = cli("silicon", "--library", str(tmp_path / "index.yaml"), "--plot", str(tmp_path / "plots"), "--quiet")
+    assert r.code == 0, r.err
+    sweeps = list(dict.fromkeys(p["sweep"] for p in entry["points"]))
+    files = sorted(p.name for p in (tmp_path / "plots").iterdir())
+    assert files == sorted(plot_name("sinangil_jssc21", s) for s in sweeps) and len(files) == 3
+    assert all((tmp_path / "plots" / f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in files)
+    assert f"3 sweep plots written to {tmp_path / 'plots'}" in r.out.replace("\n", "")
+    # labels name what sets a point apart, with its value whole
+    v = validate_silicon(tmp_path / "index.yaml")
+    volts = [p for p in v.points if p.sweep == "voltage/efficiency"]
+    assert _point_labels(volts) == ["(file)", "voltage_v=1.0", "voltage_v=1.0, input_mean=0, weight_mean=0",
+                                    "voltage_v=1.0, input_mean=0.968246, weight_mean=0.968246"]
+
+
+def test_plot_into_a_file_is_refused_before_any_work(tmp_path, cli):
+    target = tmp_path / "taken"
+    target.write_text("mine")
+    r = cli("silicon", "--plot", str(target), "--quiet")
+    assert r.code == 2 and "taken" in r.err and "Traceback" not in r.err
+    assert target.read_text() == "mine"
