@@ -157,7 +157,8 @@ def _run_result(arch: ArchConfig, workload: Workload, plan, engine, alone, opts:
         digital_macs=sum(s.macs for r in plan.rounds for s in r.stages if s.unit == "digital"),
         macro_busy_cycles=engine.macro_busy_cycles,
         resource_busy_cycles={r.name: r.busy_cycles for r in engine.resources},
-        bottleneck=bottleneck, steady=steady)
+        bottleneck=bottleneck, steady=steady, counts_by_chip=engine.counts_by_chip,
+        setup_counts_by_chip=engine.setup_counts_by_chip)
     on_path: dict[str, dict[str, int]] = {}
     breakdown: dict[str, int] = {}
     for part in alone.critical_path:
@@ -178,7 +179,8 @@ def _run_result(arch: ArchConfig, workload: Workload, plan, engine, alone, opts:
         layer = layer_figures(
             arch, batch=batch, counts=ActionCounts.total(s.counts for s in stages), cycles=cycles,
             latency_cycles=latency, macros=m.macros, busy_cycles=sum(s.macro_busy_cycles for s in stages),
-            span_cycles=max(s.last_end_cycle for s in stages) - min(s.first_start_cycle for s in stages))
+            span_cycles=max(s.last_end_cycle for s in stages) - min(s.first_start_cycle for s in stages),
+            counts_by_chip=_by_chip(stages, arch.chips))
         layers.append(LayerResult(
             name=m.layer, kind=m.kind, unit=m.unit, macros=m.macros, replicas=m.replicas,
             rounds=len(set(m.rounds)), vectors=stages[0].vectors, macs=m.macs, start_cycle=start, cycles=cycles,
@@ -200,6 +202,19 @@ def _run_result(arch: ArchConfig, workload: Workload, plan, engine, alone, opts:
         **vars(figures))
 
 
+def _by_chip(stages, chips: int) -> tuple:
+    """The stages' counts by chip (a system of different chips; () otherwise)."""
+    from accelsim.counts import ActionCounts
+
+    if not any(s.counts_by_chip for s in stages):
+        return ()
+    out = [ActionCounts()] * chips
+    for s in stages:
+        for c, counts in s.counts_by_chip:
+            out[c] = out[c] + counts
+    return tuple(out)
+
+
 def _system_figures(arch: ArchConfig, plan, engine, chip_rounds: int | None, batch: int):
     """Per chip: its macros' use and its layers; per chip-to-chip link: its load (docs/reports.md)."""
     from accelsim.counts import Action
@@ -213,7 +228,17 @@ def _system_figures(arch: ArchConfig, plan, engine, chip_rounds: int | None, bat
         busy = sum(engine.macro_busy_cycles[c * per:(c + 1) * per])
         layers = tuple(dict.fromkeys(st.layer for r in plan.rounds for st in r.stages
                                      if st.home_tile // arch.chip.tiles == c))
-        chips.append(ChipFigures(c, len(used), busy / (per * total) if total else 0.0, layers))
+        extra = {}
+        if engine.counts_by_chip:  # a system of different chips: each chip's own actions and energy
+            from accelsim.config.members import arch_of_chip
+            from accelsim.cost.energy import chip_energy_tables
+            from accelsim.units import PJ
+
+            counts, table = engine.counts_by_chip[c], chip_energy_tables(arch)[c]
+            extra = dict(arch=arch_of_chip(arch, c).name,
+                         energy_per_inference_j=sum(n * table[a] for a, n in counts.items()) * PJ / batch,
+                         counts_per_inference={a.value: n / batch for a, n in counts.items()})
+        chips.append(ChipFigures(c, len(used), busy / (per * total) if total else 0.0, layers, **extra))
     links = tuple(LinkLoad(r.name, r.busy_cycles, r.busy_cycles / total if total else 0.0)
                   for r in engine.resources if r.name.startswith("chip link") or r.name == "host memory port")
     return SystemFigures(
@@ -246,6 +271,8 @@ def size_system(chip: ArchConfig, system: ArchConfig, workload: Workload, option
 
     if system.system is None:
         raise ValueError("size_system takes a system: an architecture with a system section")
+    if system.system.members:
+        raise ValueError("size_system tries copies of one chip; this system's chips differ")
     options = options or RunOptions()
     chip = chip.model_copy(update={"system": None})
     opts = replace(options, verify=False).resolved(chip)

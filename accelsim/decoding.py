@@ -165,7 +165,8 @@ class Passes:
     a generation of any length hold about two passes' worth."""
 
     def __init__(self, arch: ArchConfig):
-        from accelsim.cost.energy import energy_per_action_pj
+        from accelsim.config.members import is_mixed
+        from accelsim.cost.energy import chip_energy_tables, energy_per_action_pj
         from accelsim.mapping.path import PathMemo
         from accelsim.mapping.planner import PlanMemo
 
@@ -174,7 +175,8 @@ class Passes:
         self.plans = PlanMemo()
         self.placed = Recent()
         self.paths = PathMemo(arch)
-        self.energy_pj = energy_per_action_pj(arch)
+        #: the energy per action (a system of different chips: each chip's, :class:`RoundModel`)
+        self.energy_pj = chip_energy_tables(arch) if is_mixed(arch) else energy_per_action_pj(arch)
 
     def sweep_plans(self) -> None:
         """A new pass is planned: forget the works and rounds the pass planned before did not use."""
@@ -225,9 +227,10 @@ def pass_figures(wl: Workload, plan, new: int, past: int, arch: ArchConfig, opts
     """The figures of a pass planned by :func:`pass_plan`: simulated by the engine alone; or, given
     ``latency_s`` (fast mode), not simulated: its counts the plan's paths' (the engine's own,
     :func:`accelsim.mapping.evaluate.plan_counts`), its latency the one given."""
-    from accelsim.cost.energy import price
+    from accelsim.config.members import is_mixed
+    from accelsim.cost.energy import price, price_by_chip
     from accelsim.engine import simulate_plan
-    from accelsim.mapping.evaluate import plan_counts
+    from accelsim.mapping.evaluate import plan_counts, plan_counts_by_chip
     from accelsim.mapping.traffic import plan_traffic
 
     kv = set(kv_layers(wl))
@@ -236,9 +239,11 @@ def pass_figures(wl: Workload, plan, new: int, past: int, arch: ArchConfig, opts
         passes.sweep_paths()
         engine = simulate_plan(plan, arch, opts, passes.paths)
         counts, latency_s = engine.counts, engine.inference_done_cycles[0] / (arch.clock.frequency_mhz * 1e6)
+        by_chip = engine.counts_by_chip
     else:
         counts = plan_counts(plan, arch, passes.paths)
-    energy = price(counts, arch, latency_s).total_j
+        by_chip = plan_counts_by_chip(plan, arch, passes.paths) if is_mixed(arch) else ()
+    energy = (price_by_chip(by_chip, arch, latency_s) if is_mixed(arch) else price(counts, arch, latency_s)).total_j
     traffic = [t for t in plan_traffic(plan) if t.tensor in kv]
     stores = {}
     for rnd in plan.rounds:

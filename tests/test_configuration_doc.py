@@ -30,13 +30,16 @@ def _models(ann) -> list[type[BaseModel]]:
     return [m for a in typing.get_args(ann) for m in _models(a)]
 
 
-def schema_fields(model: type[BaseModel] = ArchConfig, path: str = "") -> list[tuple[str, str]]:
-    """(section, field) of every field reachable from ``model``; the top level's section is ''."""
+def schema_fields(model: type[BaseModel] = ArchConfig, path: str = "",
+                  above: tuple = ()) -> list[tuple[str, str]]:
+    """(section, field) of every field reachable from ``model``; the top level's section is ''. A model
+    that holds its own ancestor (a system's members are architectures) is not entered again."""
     out = []
     for name, field in model.model_fields.items():
         out.append((path, name))
         for sub in _models(field.annotation):
-            out += schema_fields(sub, f"{path}.{name}" if path else name)
+            if sub not in above and sub is not model:
+                out += schema_fields(sub, f"{path}.{name}" if path else name, (*above, model))
     return out
 
 

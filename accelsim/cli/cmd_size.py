@@ -54,6 +54,11 @@ def run(args: argparse.Namespace) -> int:
         check_output_folder(args.plot)
     overrides = list(args.overrides)
     chip, system = load_system_file(args.system or DEFAULT_SYSTEM, overrides)
+    from accelsim.config.members import is_mixed
+
+    if is_mixed(system):
+        raise UsageError(f"size tries 1, 2, 4, ... copies of one chip; the chips of {args.system} differ "
+                         "(give a system of one architecture, or --arch)")
     if args.arch != "mram72" or args.system is None:
         chip = load_arch(args.arch, _split(overrides)[1])
     workload = load_workload(args.workload, input_shapes_of(args))

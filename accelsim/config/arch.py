@@ -681,6 +681,8 @@ class SystemConfig(Section):
     """The shared host memory; without it each chip's off-chip port reaches a host memory that never makes it wait."""
     reprogramming: bool = True
     """Allow programming rounds when the weights need more macros than the system has; false: such a workload is refused."""
+    members: tuple[ArchConfig, ...] = ()
+    """Each chip's own architecture, one per chip, when a system file's ``chips`` lists chips that differ (docs/systems.md, Different chips); empty: every chip is this architecture."""
 
     @field_validator("connections")
     @classmethod
@@ -688,6 +690,11 @@ class SystemConfig(Section):
         topology, chips = info.data.get("topology"), info.data.get("chips")
         if topology is None or chips is None:
             return connections  # reported on their own fields
+        if not isinstance(chips, int):  # a system file's list of chip entries
+            counts = [e.get("count", 1) if isinstance(e, dict) else 1 for e in chips]
+            if not all(isinstance(n, int) for n in counts):
+                return connections  # the entry is refused on its own
+            chips = sum(counts)
         if topology != "custom":
             if connections:
                 raise ValueError(f"connections are the links of topology custom; topology is {topology}")
@@ -715,6 +722,18 @@ class SystemConfig(Section):
             raise ValueError(f"chip(s) {', '.join(map(str, lost))} cannot be reached from chip 0 over the "
                              f"connections")
         return connections
+
+    @field_validator("members")
+    @classmethod
+    def _members(cls, members: tuple, info: ValidationInfo) -> tuple:
+        chips = info.data.get("chips")
+        if members and chips is not None and not isinstance(chips, int):
+            raise ValueError("a system file's chips list makes its members; a system file does not name them")
+        if members and chips is not None and len(members) != chips:
+            raise ValueError(f"{len(members)} chip architectures for {chips} chips; give one per chip")
+        if any(m.system is not None for m in members):
+            raise ValueError("a chip's architecture has a system section of its own; a system's chip is one chip")
+        return members
 
 
 class ArchConfig(Section):
@@ -746,3 +765,6 @@ class ArchConfig(Section):
     @property
     def total_tiles(self) -> int:
         return self.chip.tiles * self.chips
+
+
+SystemConfig.model_rebuild()

@@ -24,16 +24,29 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+import pydantic
+from pydantic import Field, field_validator
 
 from accelsim.config.arch import ArchConfig, SystemConfig
+from accelsim.config.base import Section
 from accelsim.config.overrides import apply_overrides, attribute_to_overrides, parse_override
 from accelsim.config.resources import PATH_SUFFIXES, WHAT, kind_of, resolve
-from accelsim.config.validate import validate_model
+from accelsim.config.validate import dotted, problems_from, validate_model
 from accelsim.config.yamlio import load_yaml, require_mapping
 from accelsim.errors import ConfigError, Problem
 
 __all__ = ["SystemFile", "load_system", "load_system_file", "SYSTEM_FIELDS"]
+
+
+class ChipEntry(Section):
+    """One entry of a system file's ``chips`` list: ``count`` chips of one architecture."""
+
+    arch: str | None = Field(default=None, min_length=1)
+    """The chips' architecture: a short name or a path relative to the system file; absent: the file's ``arch``."""
+    count: int = Field(default=1, gt=0, le=4096)
+    """How many consecutive chips this entry is."""
+    set: dict[str, Any] = {}
+    """Dotted overrides of this entry's architecture, e.g. ``{macro.adc.bits: 5}`` (after ``--set``)."""
 
 
 class SystemFile(SystemConfig):
@@ -45,6 +58,21 @@ class SystemFile(SystemConfig):
     """Free text, shown in reports."""
     arch: str = Field(min_length=1)
     """The architecture of every chip: a short name (``mram72``) or a path, relative to this file."""
+    chips: Any = 1
+
+    @field_validator("chips", mode="before")
+    @classmethod
+    def _chips(cls, chips: Any) -> Any:
+        if isinstance(chips, bool) or not isinstance(chips, (int, list, tuple)):
+            raise ValueError("expected an integer (or a list of chip entries)")
+        if isinstance(chips, int) and chips < 1:
+            raise ValueError("expected a value greater than 0")
+        if isinstance(chips, int) and chips > 4096:
+            raise ValueError("expected a value less than or equal to 4096")
+        if not isinstance(chips, int) and not chips:
+            raise ValueError("the chips list needs at least 1 entry")
+        return chips if isinstance(chips, int) else tuple(chips)
+    """Chips: copies of ``arch``, or a list of architectures or ``{arch, count, set}`` (docs/systems.md)."""
 
 
 #: the keys of a system file an override sets (the rest set the chip's architecture)
@@ -118,24 +146,90 @@ def load_system_file(name_or_path: str | Path, overrides: Sequence[str | tuple[s
         if ours:
             raise _as_typed(attribute_to_overrides(err, ours), ours) from None
         raise
+    home = Path(path).parent
+    arch = _load_chip(spec.arch, theirs, home, path, smap, ("arch",))
+    fields = {k: getattr(spec, k) for k in SystemConfig.model_fields if k not in ("chips", "members")}
+    if isinstance(spec.chips, int):
+        system = SystemConfig(chips=spec.chips, **fields)
+    else:
+        members = _members(spec, arch, theirs, home, path, smap)
+        base = members[0]
+        # chips all alike are the plain system: exactly the figures of N copies
+        alike = all(m.model_copy(update={"name": base.name}) == base for m in members)
+        system = SystemConfig(chips=len(members), members=() if alike else tuple(members), **fields)
+        arch = base
+    return arch, arch.model_copy(update={"name": spec.name, "description": spec.description or arch.description,
+                                         "system": system})
+
+
+def _load_chip(ref: str, overrides: list, home: Path, path, smap, where: tuple) -> ArchConfig:
+    """A chip's architecture ``ref`` (named at ``where`` of the system file) with ``overrides``."""
     from accelsim.config import arch_from_dict, load_arch_data
 
+    where_path = dotted(where)
+    line = smap.line_of(where)
     try:
-        arch_data, arch_smap = load_arch_data(_arch_path(spec.arch, Path(path).parent))
+        arch_data, arch_smap = load_arch_data(_arch_path(ref, home))
     except ConfigError as err:
-        raise ConfigError(Problem(f"the chips' architecture: {err.problems[0].message}", path="arch",
-                                  file=str(path), line=smap.line_of(("arch",)), value=spec.arch)) from None
+        raise ConfigError(Problem(f"the chips' architecture: {err.problems[0].message}", path=where_path,
+                                  file=str(path), line=line, value=ref)) from None
     arch_data = dict(arch_data)
     kind = kind_of(arch_data)
     if kind != "arch":
         what = f"a {WHAT[kind]}" if kind else "not an architecture"
         raise ConfigError(Problem(f"the chips' architecture must be an architecture file; this one is {what}",
-                                  path="arch", file=str(path), line=smap.line_of(("arch",)), value=spec.arch))
+                                  path=where_path, file=str(path), line=line, value=ref))
     if "system" in arch_data:
         raise ConfigError(Problem("the chips' architecture has a system section of its own; a system's chip "
-                                  "is one chip", path="arch", file=str(path), line=smap.line_of(("arch",)),
-                                  value=spec.arch))
-    arch = arch_from_dict(arch_data, theirs, arch_smap)
-    system = SystemConfig(**{k: getattr(spec, k) for k in SystemConfig.model_fields})
-    return arch, arch.model_copy(update={"name": spec.name, "description": spec.description or arch.description,
-                                         "system": system})
+                                  "is one chip", path=where_path, file=str(path), line=line, value=ref))
+    return arch_from_dict(arch_data, overrides, arch_smap)
+
+
+def _members(spec: SystemFile, default: ArchConfig, theirs: list, home: Path, path, smap) -> list[ArchConfig]:
+    """Every chip's architecture from the ``chips`` list, each checked against the first chip's."""
+    from accelsim.config import arch_from_dict
+    from accelsim.config.members import member_difference
+
+    members: list[ArchConfig] = []
+    loaded: dict[str, ArchConfig] = {spec.arch: default}
+    for k, entry in enumerate(spec.chips):
+        if isinstance(entry, str):
+            entry = {"arch": entry}
+        if not isinstance(entry, dict):
+            raise ConfigError(Problem("a chip entry is an architecture (a name or path) or a mapping of arch, "
+                                      "count and set", path=f"chips[{k}]", file=str(path),
+                                      line=smap.line_of(("chips", k))))
+        try:
+            entry = ChipEntry.model_validate(entry)
+        except pydantic.ValidationError as exc:
+            raise ConfigError(problems_from(exc, ChipEntry, entry, smap, prefix=("chips", k))) from None
+        ref = entry.arch or spec.arch
+        where = ("chips", k) if isinstance(spec.chips[k], str) else ("chips", k, "arch")
+        if ref not in loaded:
+            loaded[ref] = _load_chip(ref, theirs, home, path, smap, where)
+        chip = loaded[ref]
+        if entry.set:
+            ours = [(key, value) for key, value in entry.set.items()]
+            try:
+                chip = arch_from_dict(chip.model_dump(), ours)
+                sets = ", ".join(f"{key}={value}" for key, value in ours)
+                chip = chip.model_copy(update={"name": f"{chip.name} ({sets})"})
+            except ConfigError as err:
+                p = err.problems[0]
+                where = dict(path=f"chips[{k}].set.{p.path}", file=str(path), line=smap.line_of(("chips", k, "set")))
+                raise ConfigError(Problem(f"chip entry {k}'s set: {p.message}", value=p.value, **where)
+                                  if p.has_value else Problem(f"chip entry {k}'s set: {p.message}", **where)) from None
+        if members:
+            why = member_difference(members[0], chip)
+            if why is not None:
+                raise ConfigError(Problem(
+                    f"chip {len(members)} differs from chip 0 in {why}: the chips of a system share the clock, "
+                    "the chip's layout, the interconnect, the mapping and simulation options and the macro's "
+                    "shape; they may differ in the macro's times, converter, supply and data, and in the energy "
+                    "and area tables (docs/systems.md, Different chips)", path=f"chips[{k}]", file=str(path),
+                    line=smap.line_of(("chips", k))))
+        members += [chip] * entry.count
+    if len(members) > 4096:
+        raise ConfigError(Problem(f"the chips list makes {len(members)} chips; a system has at most 4,096",
+                                  path="chips", file=str(path), line=smap.line_of(("chips",))))
+    return members

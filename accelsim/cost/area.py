@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 from accelsim.config.arch import ArchConfig
+from accelsim.config.members import chip_groups, is_mixed
 from accelsim.units import UM2_PER_MM2
 
 
@@ -98,6 +99,13 @@ def chip_link_ends(arch: ArchConfig) -> int:
 def system_area(arch: ArchConfig) -> AreaBreakdown:
     """The whole system: each component of a chip times the chips, and the chip-to-chip link
     interfaces (``system.link.area_mm2`` each); :func:`chip_area` for one chip (a system of one too)."""
+    if is_mixed(arch):  # each chip's own area
+        out: dict[str, float] = {}
+        for chip, chips in chip_groups(arch):
+            for k, v in chip_area(chip).components_mm2.items():
+                out[k] = out.get(k, 0.0) + v * len(chips)
+        out["chip_links"] = chip_link_ends(arch) * arch.system.link.area_mm2
+        return AreaBreakdown(out)
     area = chip_area(arch)
     if arch.chips == 1:
         return area

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from accelsim.config.arch import ArchConfig
+from accelsim.config.members import chip_groups, is_mixed
 from accelsim.counts import Action, ActionCounts
 from accelsim.hw.activity import data_energy_factors, supply_energy_factors
 from accelsim.units import PJ
@@ -95,8 +96,23 @@ def energy_per_action_pj(arch: ArchConfig) -> dict[Action, float]:
 
 
 def leakage_power_w(arch: ArchConfig) -> float:
+    """Static power of every macro and tile (of each chip's own table, in a system of different chips)."""
+    if is_mixed(arch):
+        return sum(len(chips) * leakage_power_w(chip) for chip, chips in chip_groups(arch))
     e = arch.technology.energy
     return (arch.total_macros * e.leakage_mw_per_macro + arch.total_tiles * e.leakage_mw_per_tile) * 1e-3
+
+
+def chip_energy_tables(arch: ArchConfig) -> tuple[dict[Action, float], ...]:
+    """Each chip's energy per action (:func:`energy_per_action_pj` of its own architecture), the
+    chip-to-chip links' at the system's figure."""
+    link = arch.system.link.pj_per_bit if arch.system is not None else 0.0
+    tables = [None] * arch.chips
+    for chip, chips in chip_groups(arch):
+        table = {**energy_per_action_pj(chip), Action.CHIP_LINK_BITS: link}
+        for c in chips:
+            tables[c] = table
+    return tuple(tables)
 
 
 @dataclass(frozen=True)
@@ -114,12 +130,30 @@ class EnergyBreakdown:
 
 
 def price(counts: ActionCounts, arch: ArchConfig, elapsed_s: float = 0.0) -> EnergyBreakdown:
-    """Energy of ``counts`` plus leakage over ``elapsed_s``, by component."""
+    """Energy of ``counts`` plus leakage over ``elapsed_s``, by component (a system of different chips
+    is priced by chip: :func:`price_by_chip`)."""
+    if is_mixed(arch):
+        raise ValueError("a system of different chips prices each chip's counts with its own table "
+                         "(price_by_chip)")
     table = energy_per_action_pj(arch)
     out = {c: 0.0 for c in COMPONENTS}
     if arch.chips > 1:
         out["chip_links"] = 0.0  # a system's chip-to-chip links (listed only for a system of several chips)
     for action, n in counts.items():
         out[COMPONENT_OF[action]] += n * table[action] * PJ
+    out["leakage"] = leakage_power_w(arch) * elapsed_s
+    return EnergyBreakdown(out)
+
+
+def price_by_chip(counts_by_chip, arch: ArchConfig, elapsed_s: float = 0.0) -> EnergyBreakdown:
+    """Energy of each chip's counts (``counts_by_chip[c]``) at chip c's own table, plus every chip's
+    leakage over ``elapsed_s``, by component: a system of different chips (``accelsim.config.members``)."""
+    tables = chip_energy_tables(arch)
+    out = {c: 0.0 for c in COMPONENTS}
+    out["chip_links"] = 0.0
+    for c, counts in enumerate(counts_by_chip):
+        table = tables[c]
+        for action, n in counts.items():
+            out[COMPONENT_OF[action]] += n * table[action] * PJ
     out["leakage"] = leakage_power_w(arch) * elapsed_s
     return EnergyBreakdown(out)

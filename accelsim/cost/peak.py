@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from accelsim.config.arch import ArchConfig
+from accelsim.config.members import is_mixed
 from accelsim.cost.area import macro_area, system_area
 from accelsim.cost.energy import price
 from accelsim.hw.geometry import macro_geometry, mvm_counts, mvm_time_ns
@@ -69,6 +70,8 @@ class PeakFigures:
 
 def peak_figures(arch: ArchConfig) -> PeakFigures:
     """The peak figures of ``arch`` (module docstring: what each one includes)."""
+    if is_mixed(arch):
+        return _mixed_peak(arch)
     geom = macro_geometry(arch)
     t_mvm_ns = mvm_time_ns(arch)
     energy_pj = {name: joules / PJ for name, joules in price(mvm_counts(geom), arch).to_dict().items() if joules}
@@ -101,4 +104,44 @@ def peak_figures(arch: ArchConfig) -> PeakFigures:
         macro_tops_per_mm2_1b=macro_tops * scale_1b / macro_mm2,
         chip_tops_per_mm2=chip_tops / chip_mm2,
         chip_tops_per_mm2_1b=chip_tops * scale_1b / chip_mm2,
+    )
+
+
+def _mixed_peak(arch: ArchConfig) -> PeakFigures:
+    """A system of different chips (the same macro shape, their own times, energies and areas): every
+    macro of every chip at its own peak. Throughput sums, ``chip_tops = sum_c M_c ops / t_c``; efficiency
+    is that over the macros' power, ``sum_c M_c E_c / t_c``; ``macro_tops`` and the per-MVM time,
+    energy and area are the mean macro's (``t = M / sum_c M_c / t_c``, ``E_k = t sum_c M_c E_c,k / t_c / M``,
+    area the mean), so that they give the system's figures as one chip's do."""
+    from accelsim.config.members import chip_groups
+
+    parts = [(peak_figures(chip), len(chips) * chip.total_macros) for chip, chips in chip_groups(arch)]
+    first = parts[0][0]
+    m = sum(n for _, n in parts)
+    rate = sum(n / p.t_mvm_ns for p, n in parts)  # MVMs per ns of all the macros
+    power = sum(n * p.energy_per_mvm_pj / p.t_mvm_ns for p, n in parts)  # pJ per ns
+    t_mvm_ns = m / rate
+    energy: dict[str, float] = {}
+    for p, n in parts:
+        for k, v in p.energy_per_mvm_by_component_pj.items():
+            energy[k] = energy.get(k, 0.0) + t_mvm_ns * n * v / p.t_mvm_ns / m
+    area: dict[str, float] = {}
+    for p, n in parts:
+        for k, v in p.macro_area_by_component_mm2.items():
+            area[k] = area.get(k, 0.0) + n * v / m
+    macro_mm2 = sum(n * p.macro_area_mm2 for p, n in parts) / m
+    chip_mm2 = system_area(arch).total_mm2
+    scale_1b = first.ops_per_mvm_1b // first.ops_per_mvm
+    chip_tops = first.ops_per_mvm * rate * 1e-3
+    macro_tops = chip_tops / m
+    tops_per_w = first.ops_per_mvm * rate / power
+    return PeakFigures(
+        macros=m, ops_per_mvm=first.ops_per_mvm, ops_per_mvm_1b=first.ops_per_mvm_1b, t_mvm_ns=t_mvm_ns,
+        energy_per_mvm_by_component_pj=energy, energy_per_mvm_pj=power / rate,
+        macro_area_by_component_mm2=area, macro_area_mm2=macro_mm2, chip_area_mm2=chip_mm2,
+        macro_tops=macro_tops, macro_tops_1b=macro_tops * scale_1b,
+        chip_tops=chip_tops, chip_tops_1b=chip_tops * scale_1b,
+        tops_per_w=tops_per_w, tops_per_w_1b=tops_per_w * scale_1b,
+        macro_tops_per_mm2=macro_tops / macro_mm2, macro_tops_per_mm2_1b=macro_tops * scale_1b / macro_mm2,
+        chip_tops_per_mm2=chip_tops / chip_mm2, chip_tops_per_mm2_1b=chip_tops * scale_1b / chip_mm2,
     )

@@ -13,8 +13,9 @@ from collections.abc import Mapping, Sequence
 from fractions import Fraction
 
 from accelsim.config.arch import ArchConfig
+from accelsim.config.members import is_mixed
 from accelsim.cost.area import system_area
-from accelsim.cost.energy import price
+from accelsim.cost.energy import price, price_by_chip
 from accelsim.cost.peak import peak_figures
 from accelsim.counts import Action, ActionCounts
 from accelsim.hw.geometry import macro_geometry
@@ -38,7 +39,8 @@ def run_figures(arch: ArchConfig, *, batch: int, counts: ActionCounts, setup_cou
                 total_cycles: int, latency_cycles: int, offchip_bits: int, analog_macs: int,
                 workload_macs: int, digital_macs: int, macro_busy_cycles: Sequence[int],
                 resource_busy_cycles: Mapping[str, int], bottleneck: Bottleneck,
-                steady: SteadyState | None = None) -> RunFigures:
+                steady: SteadyState | None = None, counts_by_chip: Sequence[ActionCounts] = (),
+                setup_counts_by_chip: Sequence[ActionCounts] = ()) -> RunFigures:
     """The figures of a run of ``batch`` inferences that took ``total_cycles``.
 
     ``counts`` are the batch run's actions, ``setup_counts`` those of the
@@ -47,7 +49,9 @@ def run_figures(arch: ArchConfig, *, batch: int, counts: ActionCounts, setup_cou
     on the digital units (the plan's), ``workload_macs`` the workload's.
     ``steady`` is the steady-state measurement of a one-round plan (its
     throughput); a multi-round plan, whose every round is reprogrammed per
-    batch, runs batch x f_clk / total cycles.
+    batch, runs batch x f_clk / total cycles. A system of different chips
+    prices ``counts_by_chip`` (and ``setup_counts_by_chip``), each chip's
+    with its own table; they sum to ``counts`` (``setup_counts``).
     """
     f_hz = arch.clock.frequency_mhz * MHZ
     geom = macro_geometry(arch)
@@ -61,7 +65,9 @@ def run_figures(arch: ArchConfig, *, batch: int, counts: ActionCounts, setup_cou
         busy: Fraction | int = (bottleneck.resource(bottleneck.bound_resource).busy_cycles_per_inference
                                 if bottleneck.resources else 0)
         busy_share = float(busy * batch / total_cycles)
-    energy = price(counts, arch, total_cycles / f_hz)
+    mixed = is_mixed(arch)
+    energy = price_by_chip(counts_by_chip, arch, total_cycles / f_hz) if mixed else price(counts, arch,
+                                                                                          total_cycles / f_hz)
     energy_per = {k: v / batch for k, v in energy.components_j.items()}
     e_inf = sum(energy_per.values())
     area = system_area(arch)
@@ -79,7 +85,7 @@ def run_figures(arch: ArchConfig, *, batch: int, counts: ActionCounts, setup_cou
         bound_cycles_per_inference=float(bound),
         bound_resource_busy_share=busy_share,
         energy_per_inference_j=e_inf, energy_breakdown_j=energy_per,
-        setup_energy_j=price(setup_counts, arch).total_j,
+        setup_energy_j=(price_by_chip(setup_counts_by_chip, arch) if mixed else price(setup_counts, arch)).total_j,
         area_mm2=area_mm2, area_breakdown_mm2=area.to_dict(),
         executed_macs=analog + digital_macs, analog_macs=analog, digital_macs=digital_macs,
         padded_macs=slots - analog,
@@ -98,12 +104,14 @@ def run_figures(arch: ArchConfig, *, batch: int, counts: ActionCounts, setup_cou
 
 
 def layer_figures(arch: ArchConfig, *, batch: int, counts: ActionCounts, cycles: int, latency_cycles: int,
-                  macros: int, busy_cycles: int, span_cycles: int) -> LayerFigures:
+                  macros: int, busy_cycles: int, span_cycles: int,
+                  counts_by_chip: Sequence[ActionCounts] = ()) -> LayerFigures:
     """A layer's share of the latency (``cycles`` of one inference alone over ``latency_cycles``), its
     macros' utilisation (``busy_cycles`` of its ``macros`` over its ``span_cycles`` in the batch run) and
     its energy per inference (its ``counts`` in the batch run)."""
     return LayerFigures(
         latency_share=_per(cycles, latency_cycles),
         macro_utilization=_per(busy_cycles, macros * span_cycles),
-        energy_per_inference_j=price(counts, arch).total_j / batch,
+        energy_per_inference_j=(price_by_chip(counts_by_chip, arch) if is_mixed(arch)
+                                else price(counts, arch)).total_j / batch,
     )

@@ -52,6 +52,9 @@ class PathRecorder:
     def __init__(self, geom: MacroGeometry):
         self.cycles_per_mvm = geom.cycles_per_mvm
         self.conversion_cycles = geom.conversion_cycles_per_mvm
+        #: a replica timeline's (cycles per MVM, conversion cycles) where its chip's differ from ``geom``'s
+        #: (a system of different chips)
+        self.macro_split: dict = {}
         #: (chain, vectors, (arrival, start, end) per step, what its process waited for before it,
         #: issue time, layer) of each booking, appended by the engine
         self.bookings: list[tuple] = []
@@ -190,7 +193,8 @@ class PathRecorder:
                 continue
             name = where if isinstance(where, str) else ("interconnect" if where is None else where.name)
             if what is StepKind.MACRO:
-                conversion = cycles * self.conversion_cycles // self.cycles_per_mvm
+                per_mvm, converting = self.macro_split.get(where, (self.cycles_per_mvm, self.conversion_cycles))
+                conversion = cycles * converting // per_mvm
                 split = ((MACRO, cycles - conversion), (ADC, conversion))
             else:
                 split = ((what.value if isinstance(what, StepKind) else what, cycles),)

@@ -34,6 +34,7 @@ from typing import NamedTuple
 import simpy
 
 from accelsim.config.arch import ArchConfig
+from accelsim.config.members import chip_archs, is_mixed
 from accelsim.config.options import RunOptions
 from accelsim.counts import Action, ActionCounts
 from accelsim.engine.critical import STEPS_MAX, PathPart, PathRecorder
@@ -73,6 +74,9 @@ class StageStats:
     inference0_end_cycle: int
     macro_busy_cycles: int
     counts: ActionCounts
+    #: a system of different chips: ``counts`` by chip, as (chip, counts) pairs (the stage's own chip,
+    #: and a chip whose global buffer it reads or writes); () otherwise
+    counts_by_chip: tuple[tuple[int, ActionCounts], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,10 @@ class EngineResult:
     critical_path: tuple[PathPart, ...] = ()
     #: booked [start, end) intervals of the ``track_busy`` resources
     busy_intervals: dict[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)
+    #: a system of different chips: ``counts`` and ``setup_counts`` by chip (each chip's actions, priced
+    #: with its own table; they sum to ``counts`` and ``setup_counts``); () otherwise
+    counts_by_chip: tuple[ActionCounts, ...] = ()
+    setup_counts_by_chip: tuple[ActionCounts, ...] = ()
 
 
 #: a group of vectors is booked in at most this many chunks, each arriving when its
@@ -213,6 +221,9 @@ class _Sim:
         self.plan, self.arch, self.opts = plan, arch, opts
         self.path_memo = paths
         self.geom = macro_geometry(arch)
+        #: a system of different chips: each chip's geometry (its macro cycles; its counts kept apart)
+        self.mixed = is_mixed(arch)
+        self.geoms = tuple(macro_geometry(a) for a in chip_archs(arch)) if self.mixed else ()
         self.batch = opts.batch
         self.grouped = opts.mode == "grouped"
         self.net = Network(arch)
@@ -364,6 +375,9 @@ class _Sim:
         setup_prog = 0
         counts_total = ActionCounts()
         setup_counts = ActionCounts()
+        chips = self.arch.chips if self.mixed else 0
+        by_chip = [ActionCounts()] * chips
+        setup_by_chip = [ActionCounts()] * chips
         stage_stats: list[StageStats] = []
         done_at = [0] * self.batch
         single_round = len(self.plan.rounds) == 1
@@ -372,12 +386,15 @@ class _Sim:
             prog_counts = ActionCounts({Action.MRAM_WRITE_BITS: sum(p.bits for p in rnd.programs)})
             for p in rnd.programs:
                 self.macro_prog[p.macro] += programming_cycles(p.bits, self.arch)
+            prog_by_chip = self._programming_by_chip(rnd) if self.mixed else ()
             if single_round:
                 setup_prog, setup_counts = prog_cycles, prog_counts
+                setup_by_chip = list(prog_by_chip)
                 start = t_round
             else:
                 prog_total += prog_cycles
                 counts_total = counts_total + prog_counts
+                by_chip = [a + b for a, b in zip(by_chip, prog_by_chip)]
                 start = t_round + prog_cycles
                 if self.tracing and prog_cycles:
                     self._trace_event(f"programming round {rnd.index}", "programming", "programming", t_round,
@@ -386,6 +403,9 @@ class _Sim:
             stats, counts, t_end = self.run_round(env, rnd, t_round, start)
             stage_stats += stats
             counts_total = counts_total + counts
+            for stat in stats:
+                for c, cc in stat.counts_by_chip:
+                    by_chip[c] = by_chip[c] + cc
             t_round = t_end
             for i in range(self.batch):
                 done_at[i] = max(done_at[i], self.inference_end[i])
@@ -396,7 +416,8 @@ class _Sim:
         return EngineResult(
             total_cycles=t_round, inference_done_cycles=tuple(done_at), rounds=len(self.plan.rounds),
             programming_cycles=prog_total, setup_programming_cycles=setup_prog,
-            counts=counts_total, setup_counts=setup_counts, offchip_bits=self.offchip_bits,
+            counts=counts_total, setup_counts=setup_counts, counts_by_chip=tuple(by_chip),
+            setup_counts_by_chip=tuple(setup_by_chip), offchip_bits=self.offchip_bits,
             analog_macs=self.analog_macs,
             stages=tuple(stage_stats), macro_busy_cycles=tuple(self.macro_busy),
             macro_programming_cycles=tuple(self.macro_prog), resources=tuple(resources),
@@ -450,6 +471,10 @@ class _Sim:
         states: list[_StageState] = []
         for si, st in enumerate(rnd.stages):
             tls = [Timeline(f"{st.label} replica {k}", "macro") for k in range(len(st.replicas))]
+            if self.mixed and self.recorder:
+                geom = self.geoms[st.home_tile // self.arch.chip.tiles]
+                for tl in tls:
+                    self.recorder.macro_split[tl] = (geom.cycles_per_mvm, geom.conversion_cycles_per_mvm)
             for tl, rep in zip(tls, st.replicas):
                 if self.tracing:
                     self.trace_where[tl] = (("tile", rep.tiles[0].tile), ("macros", _ranges(rep.macros)))
@@ -498,7 +523,18 @@ class _Sim:
                     for a, v in per.items():
                         totals[a] = totals.get(a, 0) + v * n
             self.analog_macs += totals.pop("macs", 0)
-            c = ActionCounts(totals)
+            split = ()
+            if self.mixed:  # the stage's own chip's actions, and those on another chip's global buffer
+                own = st.home_tile // self.arch.chip.tiles
+                parts: dict[int, dict] = {own: {}}
+                for key, v in totals.items():
+                    chip, action = key if isinstance(key, tuple) else (own, key)
+                    part = parts.setdefault(chip, {})
+                    part[action] = part.get(action, 0) + v
+                split = tuple(sorted((chip, ActionCounts(part)) for chip, part in parts.items()))
+                c = ActionCounts.total(cc for _, cc in split)
+            else:
+                c = ActionCounts(totals)
             self.offchip_bits += c[Action.OFFCHIP_BITS]
             counts_round = counts_round + c
             # each timeline's busy cycles: the vectors booked along each chain times its steps' cycles
@@ -516,8 +552,15 @@ class _Sim:
                 layer=st.layer, label=st.label, round=rnd.index, unit=st.unit, macros=len(st.macros),
                 vectors=st.vectors, first_start_cycle=int(state.first), last_end_cycle=int(state.last),
                 inference0_start_cycle=int(state.inference0[0]), inference0_end_cycle=int(state.inference0[1]),
-                macro_busy_cycles=mbusy, counts=c))
+                macro_busy_cycles=mbusy, counts=c, counts_by_chip=split))
         return stats, counts_round, t_end
+
+    def _programming_by_chip(self, rnd: Round) -> list[ActionCounts]:
+        """The MRAM bits a round programs, on each chip (its macros' chip)."""
+        bits = [0] * self.arch.chips
+        for p in rnd.programs:
+            bits[p.macro // self.arch.chip.macros] += p.bits
+        return [ActionCounts({Action.MRAM_WRITE_BITS: b}) for b in bits]
 
     def _deadlock(self, rnd: Round) -> DeadlockError:
         waits = sorted(set(self.waiting.values()))

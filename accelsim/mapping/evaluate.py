@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from accelsim.config.arch import ArchConfig, Schedule
 from accelsim.counts import Action, ActionCounts
 from accelsim.mapping.demand import Demand, replica_shares
-from accelsim.mapping.path import PathBuilder, PathMemo, programming_cycles
+from accelsim.mapping.path import PathBuilder, PathMemo, programming_cycles, stage_chip
 from accelsim.mapping.plan import Replica, Stage, TensorPlacement, TilePlan
 from accelsim.units import MHZ, PJ
 
@@ -80,12 +80,15 @@ class RoundModel:
     many candidates that share replicas.
     """
 
-    def __init__(self, arch: ArchConfig, tensors: tuple[TensorPlacement, ...], energy_pj: dict[Action, float],
-                 paths_memo: PathMemo | None = None):
+    def __init__(self, arch: ArchConfig, tensors: tuple[TensorPlacement, ...],
+                 energy_pj: dict[Action, float] | tuple[dict[Action, float], ...], paths_memo: PathMemo | None = None):
         self.arch = arch
         self.tensors = tensors
         self.paths = PathBuilder(arch, tensors, paths_memo)
-        self.energy_pj = energy_pj
+        #: a system of different chips: a table per chip (a stage's actions at its chip's), the first
+        #: chip's for what belongs to no chip
+        self.tables = energy_pj if isinstance(energy_pj, tuple) else None
+        self.energy_pj = energy_pj[0] if self.tables is not None else energy_pj
         self._vectors: dict[tuple, tuple[Demand, float]] = {}
         self._stages: dict[tuple, tuple] = {}
 
@@ -97,7 +100,13 @@ class RoundModel:
             return hit
         path = self.paths.vector(st, replica, first_of_row, with_counts=True)
         d: Demand = path.demand
-        pj = sum(n * self.energy_pj[Action(a)] for a, n in path.counts.items() if a != "macs")
+        if self.tables is None:
+            pj = sum(n * self.energy_pj[Action(a)] for a, n in path.counts.items() if a != "macs")
+        else:
+            tables = self.tables
+            own = tables[stage_chip(st, self.arch)]
+            pj = sum(n * (tables[a[0]][a[1]] if isinstance(a, tuple) else own[Action(a)])
+                     for a, n in path.counts.items() if a != "macs")
         self._vectors[key] = out = (d, pj)
         return out
 
@@ -108,7 +117,8 @@ class RoundModel:
         if hit is not None and hit[3] is st.replicas:
             return hit[:3]
         d: Demand = {}
-        pj = st.digital_ops * self.energy_pj[Action.DIGITAL_OPS]
+        table = self.energy_pj if self.tables is None else self.tables[stage_chip(st, self.arch)]
+        pj = st.digital_ops * table[Action.DIGITAL_OPS]
         for k, (loads, slides) in enumerate(replica_shares(st.out_rows, st.vectors_per_row,
                                                            max(1, len(st.replicas)))):
             for first, n in ((True, loads), (False, slides)):
@@ -189,6 +199,8 @@ def combine(rounds: list[RoundFigures], arch: ArchConfig, batch: int, energy_pj:
     """A plan's figures from its rounds' (module docstring); ``energy_pj`` is the energy per action
     (:func:`accelsim.cost.energy.energy_per_action_pj`), ``leakage_w`` the chip's leakage power."""
     f_hz = arch.clock.frequency_mhz * MHZ
+    if isinstance(energy_pj, tuple):  # a system of different chips: programming at the first chip's
+        energy_pj = energy_pj[0]
     multi = len(rounds) > 1
     if multi:
         per_batch = sum(r.programming_cycles + batch * r.busiest for r in rounds)
@@ -218,6 +230,25 @@ def plan_figures(plan: TilePlan, arch: ArchConfig, schedule: Schedule, energy_pj
     return combine(rounds, arch, batch, energy_pj, leakage_w)
 
 
+def _vector_counts(plan: TilePlan, arch: ArchConfig, paths_memo: PathMemo | None):
+    """(layer, chip, action value, count) of every action of one inference of ``plan``'s stages, as
+    the engine books them (:func:`layer_counts`); ``chip`` the one whose table prices it (the stage's,
+    or that of another chip's global buffer in a system of different chips)."""
+    for rnd in plan.rounds:
+        paths = PathBuilder(arch, rnd.tensors, paths_memo)
+        for st in rnd.stages:
+            own = stage_chip(st, arch)
+            yield st.layer, own, Action.DIGITAL_OPS.value, st.digital_ops
+            for k, (loads, slides) in enumerate(replica_shares(st.out_rows, st.vectors_per_row,
+                                                               max(1, len(st.replicas)))):
+                for first, n in ((True, loads), (False, slides)):
+                    if n:
+                        for a, v in paths.vector(st, k, first, with_counts=True).counts.items():
+                            if a != "macs":
+                                chip, a = a if isinstance(a, tuple) else (own, a)
+                                yield st.layer, chip, Action(a).value, v * n
+
+
 def layer_counts(plan: TilePlan, arch: ArchConfig, paths_memo: PathMemo | None = None) -> dict[str, dict]:
     """Each layer's actions per inference, from its vector paths (as the engine books them, each
     replica's loading and sliding vectors as :func:`accelsim.mapping.deal.deal` deals one inference's
@@ -225,19 +256,9 @@ def layer_counts(plan: TilePlan, arch: ArchConfig, paths_memo: PathMemo | None =
     :class:`accelsim.counts.Action` values, as the engine's counts. ``paths_memo`` keeps the paths
     for the next plan on ``arch`` (:class:`accelsim.mapping.path.PathMemo`)."""
     out: dict[str, dict] = {}
-    for rnd in plan.rounds:
-        paths = PathBuilder(arch, rnd.tensors, paths_memo)
-        for st in rnd.stages:
-            c = out.setdefault(st.layer, {})
-            c[Action.DIGITAL_OPS.value] = c.get(Action.DIGITAL_OPS.value, 0) + st.digital_ops
-            for k, (loads, slides) in enumerate(replica_shares(st.out_rows, st.vectors_per_row,
-                                                               max(1, len(st.replicas)))):
-                for first, n in ((True, loads), (False, slides)):
-                    if n:
-                        for a, v in paths.vector(st, k, first, with_counts=True).counts.items():
-                            if a != "macs":
-                                key = Action(a).value
-                                c[key] = c.get(key, 0) + v * n
+    for layer, _, key, v in _vector_counts(plan, arch, paths_memo):
+        c = out.setdefault(layer, {})
+        c[key] = c.get(key, 0) + v
     return out
 
 
@@ -253,3 +274,19 @@ def plan_counts(plan: TilePlan, arch: ArchConfig, paths_memo: PathMemo | None = 
         bits = sum(p.bits for rnd in plan.rounds for p in rnd.programs)
         total[Action.MRAM_WRITE_BITS.value] = total.get(Action.MRAM_WRITE_BITS.value, 0) + bits
     return ActionCounts({Action(a): v for a, v in total.items() if v})
+
+
+def plan_counts_by_chip(plan: TilePlan, arch: ArchConfig,
+                        paths_memo: PathMemo | None = None) -> tuple[ActionCounts, ...]:
+    """:func:`plan_counts` by chip (``EngineResult.counts_by_chip`` at batch 1): each chip's
+    actions, the programming of each chip's macros among them."""
+    per: list[dict] = [{} for _ in range(arch.chips)]
+    for _, chip, key, v in _vector_counts(plan, arch, paths_memo):
+        per[chip][key] = per[chip].get(key, 0) + v
+    if len(plan.rounds) > 1:
+        key = Action.MRAM_WRITE_BITS.value
+        for rnd in plan.rounds:
+            for p in rnd.programs:
+                c = per[p.macro // arch.chip.macros]
+                c[key] = c.get(key, 0) + p.bits
+    return tuple(ActionCounts({Action(a): v for a, v in c.items() if v}) for c in per)

@@ -31,6 +31,7 @@ from functools import cached_property
 from typing import NamedTuple
 
 from accelsim.config.arch import ArchConfig
+from accelsim.config.members import chip_archs, is_mixed
 from accelsim.counts import Action
 from accelsim.hw.geometry import macro_geometry, mvm_counts
 from accelsim.mapping.plan import Replica, Round, Stage, TensorPlacement
@@ -110,7 +111,8 @@ class Step(NamedTuple):
 
 @dataclass(frozen=True)
 class VectorPath:
-    """The steps of one vector and the actions it causes (``macs``: analog MACs done)."""
+    """The steps of one vector and the actions it causes (``macs``: analog MACs done); in a system of
+    different chips, an action on another chip's global buffer is counted under (that chip, action)."""
 
     steps: tuple[Step, ...]
     counts: dict
@@ -150,6 +152,10 @@ class PathBuilder:
         self.tensors = {t.tensor: t for t in tensors}
         self.geom = macro_geometry(arch)
         self.chips = arch.chips
+        #: a system of different chips: each chip's macro geometry (its own macro cycles), and the
+        #: actions on another chip's global buffer counted under (that chip, action)
+        self.mixed = is_mixed(arch)
+        self.geoms = tuple(macro_geometry(a) for a in chip_archs(arch)) if self.mixed else ()
         host = arch.system.host if arch.system is not None else None
         #: the host memory's bits per cycle (None: no shared host memory)
         self.host_bits = None if host is None else host.bandwidth_gbps * 1e3 / arch.clock.frequency_mhz
@@ -171,7 +177,10 @@ class PathBuilder:
         system = self.chips > 1
         if place.store == "global":
             port = ((Resource(ResourceKind.GLOBAL_PORT, place.chip if system else None), c.global_buffer_port_bits),)
-            return self.routes.global_of(place.chip or 0), port, port, Action.GLOBAL_BUFFER_BITS
+            action = Action.GLOBAL_BUFFER_BITS
+            if self.mixed and place.chip is not None and place.chip != chip:
+                action = (place.chip, action)  # another chip's buffer: priced with that chip's table
+            return self.routes.global_of(place.chip or 0), port, port, action
         port = (Resource(ResourceKind.OFFCHIP_PORT, chip if system else None), c.offchip_port_bits)
         if self.host_bits is None:
             return self.routes.global_of(chip), (port,), (port,), Action.OFFCHIP_BITS
@@ -262,7 +271,8 @@ class PathBuilder:
                     lat = max(lat, self._transfer(steps, counts, node, tile, bits, 0))
         macs = 0
         if rep is not None:
-            steps.append(Step(Resource(ResourceKind.REPLICA, (st.label, replica)), self.geom.cycles_per_mvm,
+            geom = self.geoms[chip_of_home] if self.mixed else self.geom
+            steps.append(Step(Resource(ResourceKind.REPLICA, (st.label, replica)), geom.cycles_per_mvm,
                               lat, StepKind.MACRO))
             lat = 0
             if with_counts:
@@ -300,6 +310,11 @@ class PathBuilder:
         self._ports(steps, ports, bits, latency, StepKind.WRITE)
         counts[action] = counts.get(action, 0) + bits
         return 0
+
+
+def stage_chip(st: Stage, arch: ArchConfig) -> int:
+    """The chip a stage runs on (its home tile's; a system places whole rounds on a chip)."""
+    return st.home_tile // arch.chip.tiles
 
 
 def _cycles(bits: int, width: float) -> int:

@@ -51,6 +51,7 @@ from fractions import Fraction
 from typing import Any, Literal
 
 from accelsim.config import ArchConfig, arch_from_dict
+from accelsim.config.members import is_mixed
 from accelsim.errors import ConfigError
 from accelsim.hw.geometry import macro_geometry
 from accelsim.mapping.demand import Demand, round_demand
@@ -151,6 +152,9 @@ def doubling(name: str, arch: ArchConfig, plan: TilePlan | None = None) -> Doubl
 
 
 def _macro_doubling(arch: ArchConfig) -> Doubling:
+    if is_mixed(arch):
+        return Doubling((), False, "the chips' macros differ: halve each chip's macro times in the system "
+                                   "file's chips list (no one change of --set halves them all)")
     m = arch.macro
     geom = macro_geometry(arch)
     old = geom.cycles_per_mvm
@@ -178,8 +182,16 @@ def _macro_doubling(arch: ArchConfig) -> Doubling:
 
 
 def variant_arch(arch: ArchConfig, changes: Sequence[str | tuple[str, Any]]) -> ArchConfig:
-    """``arch`` with dotted overrides applied, validated as ``--set`` is (ConfigError on a bad value)."""
-    return arch_from_dict(arch.model_dump(), list(changes))
+    """``arch`` with dotted overrides applied, validated as ``--set`` is (ConfigError on a bad value); in a
+    system of different chips, a change of the chip applies to every chip."""
+    if not is_mixed(arch):
+        return arch_from_dict(arch.model_dump(), list(changes))
+    data = arch.model_dump()
+    data["system"]["members"] = ()
+    out = arch_from_dict(data, list(changes))
+    chip = [c for c in changes if not (c if isinstance(c, str) else c[0]).startswith("system.")]
+    members = tuple(arch_from_dict(m.model_dump(), chip) for m in arch.system.members)
+    return out.model_copy(update={"system": out.system.model_copy(update={"members": members})})
 
 
 # ---- the bound --------------------------------------------------------------------------------

@@ -13,10 +13,16 @@ from accelsim.results.system import SizeResult
 def chips_table(r: RunResult):
     """Per chip: macros programmed, their busy share, the layers it runs."""
     s = r.system
+    title = f"{s.chips} chips ({s.topology}); the weights need {s.chips_needed} chip(s) to stay on chip"
+    if any(c.arch is not None for c in s.per_chip):  # different chips: each one's architecture and energy
+        rows = [(c.chip, c.arch, c.macros_used, c.macro_utilization, c.energy_per_inference_j,
+                 ", ".join(c.layers) or "-") for c in s.per_chip]
+        return table(title, (Col("chip", "count"), Col("architecture", "name"), Col("macros used", "count"),
+                             Col("macro busy", "pct"), Col("energy / inference", "si", "J"), Col("layers", "text")),
+                     rows)
     rows = [(c.chip, c.macros_used, c.macro_utilization, ", ".join(c.layers) or "-") for c in s.per_chip]
-    return table(f"{s.chips} chips ({s.topology}); the weights need {s.chips_needed} chip(s) to stay on chip",
-                 (Col("chip", "count"), Col("macros used", "count"), Col("macro busy", "pct"),
-                  Col("layers", "text")), rows)
+    return table(title, (Col("chip", "count"), Col("macros used", "count"), Col("macro busy", "pct"),
+                         Col("layers", "text")), rows)
 
 
 def links_table(r: RunResult):

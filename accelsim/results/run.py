@@ -29,6 +29,13 @@ class ChipFigures(Record):
     """Busy cycles of its macros over (its macros x the run's cycles)."""
     layers: tuple[str, ...]
     """The layers with a stage on it, in layer order."""
+    arch: str | None = None
+    """A system of different chips: the chip's architecture (its name and the ``set`` of its entry); None otherwise."""
+    energy_per_inference_j: float | None = None
+    """A system of different chips: the chip's actions at its own table, per inference (the chip links, the
+    setup and leakage not included); None otherwise."""
+    counts_per_inference: dict[str, float] | None = None
+    """A system of different chips: the chip's actions per inference (they sum to the run's); None otherwise."""
 
 
 @dataclass(frozen=True)

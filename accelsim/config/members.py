@@ -1,0 +1,82 @@
+"""The chips of a system that are not all alike (docs/systems.md, Different chips).
+
+A system file may list its chips, each an architecture of its own. They run
+one plan on one clock, so they must agree on everything the plan and the
+engine's clock read: the clock, the chip's layout (tiles, macros, buffers,
+ports), the interconnect, the mapping and simulation options, and the macro's
+shape (rows, columns, bits, input and weight schemes, the columns
+converted: what its geometry holds but its times). They may
+differ in the rest: the macro's times, converter, supply and data statistics,
+the energy and area tables, leakage. Each chip's stages then take its own
+macro cycles, and its actions are priced with its own table.
+
+A system whose chips are all alike has no members: ``arch`` is every chip.
+"""
+
+from __future__ import annotations
+
+from accelsim.config.arch import ArchConfig
+
+__all__ = ["SHARED_SECTIONS", "arch_of_chip", "chip_archs", "chip_groups", "is_mixed", "member_difference"]
+
+#: the sections every chip of a system shares
+SHARED_SECTIONS = ("clock", "chip", "interconnect", "mapping", "simulation")
+
+
+def is_mixed(arch: ArchConfig) -> bool:
+    """Whether ``arch`` is a system whose chips differ."""
+    return arch.system is not None and bool(arch.system.members)
+
+
+def arch_of_chip(arch: ArchConfig, chip: int) -> ArchConfig:
+    """Chip ``chip``'s own architecture (one chip, no system section)."""
+    if is_mixed(arch):
+        return arch.system.members[chip]
+    return arch if arch.system is None else arch.model_copy(update={"system": None})
+
+
+def chip_archs(arch: ArchConfig) -> tuple[ArchConfig, ...]:
+    """Every chip's architecture, in chip order."""
+    if is_mixed(arch):
+        return arch.system.members
+    return (arch_of_chip(arch, 0),) * arch.chips
+
+
+def chip_groups(arch: ArchConfig) -> tuple[tuple[ArchConfig, tuple[int, ...]], ...]:
+    """The distinct chip architectures of ``arch`` and the chips of each, in order of first chip."""
+    groups: dict[int, tuple[ArchConfig, list[int]]] = {}
+    archs = chip_archs(arch)
+    for c, a in enumerate(archs):
+        key = next((k for k, (b, _) in groups.items() if b == a), c)
+        groups.setdefault(key, (a, []))[1].append(c)
+    return tuple((a, tuple(chips)) for a, chips in groups.values())
+
+
+def _macro_shape(arch: ArchConfig) -> dict:
+    """What of the macro the plan and the counts read (its geometry but for its times)."""
+    m = arch.macro
+    shape = {"compute": m.compute, "rows": m.rows, "columns": m.columns, "weight_columns": m.weight_columns,
+             "columns_per_weight": m.columns_per_weight, "bits_per_cell": m.bits_per_cell,
+             "weight_bits": m.weight_bits, "weight_encoding": m.weight_encoding, "input_bits": m.input_bits,
+             "input_mode": m.input_mode, "evaluations_per_mvm": m.evaluations_per_mvm}
+    if m.is_digital:
+        shape["registers"] = m.digital.registers
+    else:
+        shape.update(conversion_columns=m.conversion_columns, input_phases=m.input_phases,
+                     converts_each_input_bit=m.converts_each_input_bit)
+    return shape
+
+
+def member_difference(base: ArchConfig, other: ArchConfig) -> str | None:
+    """Why ``other`` cannot be a chip of one system with ``base``: the first shared part in which they
+    differ, as ``"dotted.path (a vs b)"``; None when they may share a system."""
+    for section in SHARED_SECTIONS:
+        a, b = getattr(base, section).model_dump(), getattr(other, section).model_dump()
+        if a != b:
+            key = next(k for k in a if a[k] != b.get(k))
+            return f"{section}.{key} ({a[key]!r} vs {b[key]!r})"
+    sa, sb = _macro_shape(base), _macro_shape(other)
+    if sa != sb:
+        key = next(k for k in sa if sa[k] != sb[k])
+        return f"the macro's {key.replace('_', ' ')} ({sa[key]!r} vs {sb[key]!r})"
+    return None
