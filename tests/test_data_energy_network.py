@@ -76,24 +76,56 @@ def test_real_data_moves_each_layer_the_way_its_means_say(kws):
                                            + d.total_stated_j - sum(e.energy_stated_j for e in d.layers))
 
 
-def test_all_zero_inputs_cost_the_fixed_part_and_full_scale_inputs_more(kws):
+def _each_layer_follows_its_means(d, workload, arch):
+    """Every layer's energy is its counts priced at its own means, and lies below (above) the stated one
+    when its mean input and mean input x weight are below (above) the reference's."""
+    counts = layer_counts(make_plan(workload, arch), arch)
+    for e in d.layers:
+        at = price(ActionCounts(counts[e.layer]), at_statistics(arch, e.input_mean, e.weight_mean)).total_j
+        assert e.energy_data_j == pytest.approx(at, rel=1e-12), e.layer
+        if e.input_mean < 0.25 and e.input_mean * e.weight_mean < 0.125:
+            assert e.energy_data_j < e.energy_stated_j, e.layer
+        if e.input_mean > 0.25 and e.input_mean * e.weight_mean > 0.125:
+            assert e.energy_data_j > e.energy_stated_j, e.layer
+
+
+@pytest.fixture(scope="module")
+def real_energy(kws):
+    return _energy(load_arch("mram72", DATA), *kws)
+
+
+def test_all_zero_inputs_cost_less_than_real_data(kws, real_energy):
     """Features below the input's range quantise to code 0 on conv1's macros, but for the zero padding
-    (a padded feature is 0, which the input's affine quantisation maps to its zero point, not to code 0);
-    features above it to full scale, but for the padding."""
+    (a padded feature is 0, which the input's affine quantisation maps to its zero point, not to code 0):
+    conv1 costs little more than its fixed part, and the network less than on its real data."""
     workload, weights, features = kws
     arch = load_arch("mram72", DATA)
     zero = _energy(arch, workload, weights, np.full_like(features[:4], -1e6))
-    full = _energy(arch, workload, weights, np.full_like(features[:4], 1e6))
-    conv0 = next(e for e in zero.layers if e.layer == "conv1")
-    conv1 = next(e for e in full.layers if e.layer == "conv1")
-    assert conv0.input_mean < 0.1 and conv1.input_mean > 0.9
-    counts = ActionCounts(layer_counts(make_plan(workload, arch), arch)["conv1"])
-    assert conv0.energy_data_j == pytest.approx(price(counts, at_statistics(arch, conv0.input_mean,
-                                                                            conv0.weight_mean)).total_j)
+    conv = next(e for e in zero.layers if e.layer == "conv1")
+    real = next(e for e in real_energy.layers if e.layer == "conv1")
+    assert conv.input_mean < 0.1 < real.input_mean
+    assert conv.energy_data_j < conv.energy_stated_j and conv.energy_data_j < real.energy_data_j
     # at x = 0 every data-dependent part is gone: the drivers and the array (p = 1) cost nothing
-    bare = price(counts, at_statistics(arch, 0.0, conv0.weight_mean)).components_j
+    counts = ActionCounts(layer_counts(make_plan(workload, arch), arch)["conv1"])
+    bare = price(counts, at_statistics(arch, 0.0, conv.weight_mean)).components_j
     assert bare["input_drivers"] == 0.0 and bare["macro_array"] == 0.0 and bare["adc"] > 0.0
-    assert conv0.energy_data_j < conv0.energy_stated_j < conv1.energy_data_j
+    assert price(counts, at_statistics(arch, 0.0, conv.weight_mean)).total_j < conv.energy_data_j
+    _each_layer_follows_its_means(zero, workload, arch)
+    assert zero.total_data_j < real_energy.total_data_j < real_energy.total_stated_j
+
+
+def test_full_scale_inputs_cost_more_than_real_data(kws, real_energy):
+    """Features above the input's range quantise to full scale on conv1's macros (but for the padding):
+    conv1 costs more than its stated energy and than on real data, and so does the network."""
+    workload, weights, features = kws
+    arch = load_arch("mram72", DATA)
+    full = _energy(arch, workload, weights, np.full_like(features[:4], 1e6))
+    conv = next(e for e in full.layers if e.layer == "conv1")
+    real = next(e for e in real_energy.layers if e.layer == "conv1")
+    assert conv.input_mean > 0.9 > real.input_mean
+    assert conv.energy_data_j > conv.energy_stated_j and conv.energy_data_j > real.energy_data_j
+    _each_layer_follows_its_means(full, workload, arch)
+    assert full.total_data_j > real_energy.total_data_j
 
 
 def test_at_the_stated_statistics_the_energy_is_the_stated_one(kws):
