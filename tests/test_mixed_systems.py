@@ -211,3 +211,22 @@ def test_the_what_if_of_a_mixed_system_changes_every_chip(tmp_path):
     out = variant_arch(mixed, ["technology.energy.digital_op_pj=0.5", "system.link.bandwidth_gbps=512"])
     assert [a.technology.energy.digital_op_pj for a in chip_archs(out)] == [0.5, 0.5]
     assert [a.macro.adc.bits for a in chip_archs(out)] == [6, 5] and out.system.link.bandwidth_gbps == 512
+
+
+def test_each_round_is_sized_for_the_chip_it_runs_on(tmp_path):
+    """Three small convolutions on chips of 6 macros make two rounds, on chips 0 and 1. Round 1's layer
+    has macros to spare: at mram72's 50 ns MVM it is replicated, on a chip of 10 ns MVMs it is not, and
+    a system whose chip 1 is the fast one places round 1 as a plan for fast chips does."""
+    chip = ["chip.tiles=1", "chip.macros_per_tile=6", "chip.macros=6"]
+    fast = {"macro.t_mvm_ns": 10}
+    mixed = load_system(_system(tmp_path, ["mram72", {"set": fast}]), chip)
+    base = load_system(_system(tmp_path, ["mram72", "mram72"], name="base"), chip)
+    fast_all = load_system(_system(tmp_path, [{"count": 2, "set": fast}], name="fast"), chip)
+    wl = workload_from_dict({"name": "convs", "input_shape": [16, 16, 16], "layers": [
+        {"name": f"c{i}", "type": "conv2d", "filters": 16, "kernel": 3, "padding": 1} for i in range(3)]})
+    plans = {k: make_plan(wl, a) for k, a in (("mixed", mixed), ("base", base), ("fast", fast_all))}
+    assert [len(s.replicas) for s in plans["base"].rounds[1].stages] == [2]
+    assert [len(s.replicas) for s in plans["fast"].rounds[1].stages] == [1]
+    assert plans["mixed"].rounds == (plans["base"].rounds[0], plans["fast"].rounds[1])
+    r = simulate(mixed, wl, RunOptions(batch=2))
+    assert [c.layers for c in r.system.per_chip] == [("c0", "c1"), ("c2",)]

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from accelsim.config.arch import ArchConfig
 
-__all__ = ["SHARED_SECTIONS", "arch_of_chip", "chip_archs", "chip_groups", "is_mixed", "member_difference"]
+__all__ = ["SHARED_SECTIONS", "arch_of_chip", "chip_archs", "chip_groups", "is_mixed", "member_difference",
+           "seen_from_chip"]
 
 #: the sections every chip of a system shares
 SHARED_SECTIONS = ("clock", "chip", "interconnect", "mapping", "simulation")
@@ -33,6 +34,17 @@ def arch_of_chip(arch: ArchConfig, chip: int) -> ArchConfig:
     if is_mixed(arch):
         return arch.system.members[chip]
     return arch if arch.system is None else arch.model_copy(update={"system": None})
+
+
+def seen_from_chip(arch: ArchConfig, chip: int) -> ArchConfig:
+    """The system ``arch`` as if every chip were chip ``chip`` (its macro and tables, the system's links
+    and host): what the planner sizes a round with that will run on that chip. ``arch`` itself when its
+    chips are alike."""
+    if not is_mixed(arch):
+        return arch
+    own = arch.system.members[chip]
+    return arch.model_copy(update={"macro": own.macro, "technology": own.technology,
+                                   "system": arch.system.model_copy(update={"members": ()})})
 
 
 def chip_archs(arch: ArchConfig) -> tuple[ArchConfig, ...]:

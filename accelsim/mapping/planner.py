@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass, replace
 
 from accelsim.config.arch import ArchConfig, Schedule
+from accelsim.config.members import seen_from_chip
 from accelsim.errors import ConfigError
 from accelsim.hw.geometry import macro_geometry
 from accelsim.mapping.choices import (
@@ -738,7 +739,9 @@ def plan(workload: Workload, arch: ArchConfig, schedule: Schedule | None = None,
             kept.clear()
             kept.update(hit[1])
             continue
-        rounds.append(place_round(i, items, arch, consumers, produced_in, parts_of, outputs, schedule, batch, kept,
+        # a system of different chips: the round is sized for the chip it will run on (on_system: i mod N)
+        on = seen_from_chip(arch, i % arch.chips)
+        rounds.append(place_round(i, items, on, consumers, produced_in, parts_of, outputs, schedule, batch, kept,
                                   None if choices.replicas is None else choices.replicas[i],
                                   None if choices.tensors is None else choices.tensors[i]))
         if memo is not None:
