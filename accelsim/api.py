@@ -223,19 +223,27 @@ def _system_figures(arch: ArchConfig, plan, engine, chip_rounds: int | None, bat
     per = arch.chip.macros
     total = engine.total_cycles
     chips = []
+    tables = ()
+    if engine.counts_by_chip:  # a system of different chips: each chip's own table
+        from accelsim.config.members import chip_archs
+        from accelsim.cost.energy import chip_energy_tables
+
+        tables, names = chip_energy_tables(arch), [a.name for a in chip_archs(arch)]
+    used_by: dict[int, set] = {}
+    for r in plan.rounds:
+        for p in r.programs:
+            used_by.setdefault(p.macro // per, set()).add(p.macro)
     for c in range(arch.chips):
-        used = {p.macro for r in plan.rounds for p in r.programs if p.macro // per == c}
+        used = used_by.get(c, ())
         busy = sum(engine.macro_busy_cycles[c * per:(c + 1) * per])
         layers = tuple(dict.fromkeys(st.layer for r in plan.rounds for st in r.stages
                                      if st.home_tile // arch.chip.tiles == c))
         extra = {}
-        if engine.counts_by_chip:  # a system of different chips: each chip's own actions and energy
-            from accelsim.config.members import arch_of_chip
-            from accelsim.cost.energy import chip_energy_tables
+        if tables:  # each chip's own actions and energy
             from accelsim.units import PJ
 
-            counts, table = engine.counts_by_chip[c], chip_energy_tables(arch)[c]
-            extra = dict(arch=arch_of_chip(arch, c).name,
+            counts, table = engine.counts_by_chip[c], tables[c]
+            extra = dict(arch=names[c],
                          energy_per_inference_j=sum(n * table[a] for a, n in counts.items()) * PJ / batch,
                          counts_per_inference={a.value: n / batch for a, n in counts.items()})
         chips.append(ChipFigures(c, len(used), busy / (per * total) if total else 0.0, layers, **extra))

@@ -195,13 +195,21 @@ def test_size_and_accuracy_refuse_a_system_of_different_chips(tmp_path, cli):
     assert r.code == 2 and "--accuracy" in r.err and "differ" in r.err and "Traceback" not in r.err
 
 
-def test_an_architecture_cannot_name_members_of_its_own(tmp_path, cli):
-    arch = load_system("mram72x4_ucie").model_dump(mode="json")
-    arch["system"]["members"] = [load_system("mram72x4_ucie").model_dump(mode="json") | {"system": None}] * 4
-    path = tmp_path / "arch.yaml"
-    path.write_text(yaml.safe_dump(arch, sort_keys=False))
-    r = cli("run", "mlp", "--arch", str(path))
-    assert r.code == 2 and "system.members" in r.err and f"{path}:" in r.err and "Traceback" not in r.err
+def test_shown_members_read_back_and_members_that_differ_in_a_shared_part_are_refused(tmp_path, cli):
+    path = _system(tmp_path, ["mram72", {"set": {"macro.adc.bits": 5}}])
+    shown = tmp_path / "shown.yaml"
+    r = cli("show", str(path))
+    assert r.code == 0, r.err
+    shown.write_text(r.out)
+    a, b = cli("run", "mlp", "--arch", str(shown), "--json"), cli("run", "mlp", "--system", str(path), "--json")
+    assert a.code == 0 and b.code == 0, a.err + b.err
+    assert __import__("json").loads(a.out)["system"] == __import__("json").loads(b.out)["system"]
+    data = yaml.safe_load(r.out)
+    data["system"]["members"][1]["chip"]["tiles"] = 4
+    data["system"]["members"][1]["chip"]["macros"] = 32
+    shown.write_text(yaml.safe_dump(data, sort_keys=False))
+    r = cli("run", "mlp", "--arch", str(shown))
+    assert r.code == 2 and "system.members" in r.err and "chip.tiles (9 vs 4)" in r.err and "Traceback" not in r.err
 
 
 def test_the_what_if_of_a_mixed_system_changes_every_chip(tmp_path):

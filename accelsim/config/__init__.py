@@ -17,18 +17,9 @@ __all__ = ["ArchConfig", "load_arch", "load_arch_data", "arch_from_dict"]
 
 
 def arch_from_dict(data: Any, overrides: Sequence[str | tuple[str, Any]] = (), smap=None) -> ArchConfig:
-    """Validate raw architecture data (with optional dotted overrides). Chips that differ are a system
-    file's ``chips`` list, checked there (docs/systems.md), not ``system.members`` of an architecture."""
+    """Validate raw architecture data (with optional dotted overrides)."""
     if overrides:
         data = apply_overrides(data, overrides)
-    system = data.get("system") if isinstance(data, dict) else None
-    if isinstance(system, dict) and system.get("members"):
-        from accelsim.errors import Problem
-
-        raise ConfigError(Problem("chips that differ are listed in a system file's chips (docs/systems.md, "
-                                  "Different chips), not as system.members of an architecture",
-                                  path="system.members", file=smap.file if smap is not None else None,
-                                  line=smap.line_of(("system", "members")) if smap is not None else None))
     try:
         return validate_model(ArchConfig, data, smap)
     except ConfigError as err:

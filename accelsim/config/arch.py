@@ -733,6 +733,14 @@ class SystemConfig(Section):
             raise ValueError(f"{len(members)} chip architectures for {chips} chips; give one per chip")
         if any(m.system is not None for m in members):
             raise ValueError("a chip's architecture has a system section of its own; a system's chip is one chip")
+        from accelsim.config.members import member_difference
+
+        for k, m in enumerate(members[1:], 1):
+            why = member_difference(members[0], m)
+            if why is not None:
+                raise ValueError(f"chip {k} differs from chip 0 in {why}; the chips of a system share all but "
+                                 "the macro's times, converter, supply and data and the energy and area tables "
+                                 "(docs/systems.md, Different chips)")
         return members
 
 
@@ -752,6 +760,17 @@ class ArchConfig(Section):
     technology: TechnologyConfig
     system: SystemConfig | None = None
     """Several copies of this chip with links between them (docs/systems.md); absent: one chip."""
+
+    @model_validator(mode="after")
+    def _first_member_is_this_chip(self) -> ArchConfig:
+        members = self.system.members if self.system is not None else ()
+        if members:
+            mine = self.model_copy(update={"system": None, "name": members[0].name,
+                                           "description": members[0].description})
+            if mine != members[0]:
+                raise ValueError("system.members[0] is this architecture's own chip: it must hold the same "
+                                 "sections (the first chip of a system of different chips)")
+        return self
 
     @property
     def chips(self) -> int:

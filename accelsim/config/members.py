@@ -59,7 +59,9 @@ def chip_groups(arch: ArchConfig) -> tuple[tuple[ArchConfig, tuple[int, ...]], .
     groups: dict[int, tuple[ArchConfig, list[int]]] = {}
     archs = chip_archs(arch)
     for c, a in enumerate(archs):
-        key = next((k for k, (b, _) in groups.items() if b == a), c)
+        key = next((k for k, (b, _) in groups.items() if b is a), None)
+        if key is None:
+            key = next((k for k, (b, _) in groups.items() if b == a), c)
         groups.setdefault(key, (a, []))[1].append(c)
     return tuple((a, tuple(chips)) for a, chips in groups.values())
 

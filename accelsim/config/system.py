@@ -60,6 +60,14 @@ class SystemFile(SystemConfig):
     """The architecture of every chip: a short name (``mram72``) or a path, relative to this file."""
     chips: Any = 1
 
+    @field_validator("members", mode="before")
+    @classmethod
+    def _no_members(cls, members: Any) -> Any:
+        if members == () and isinstance(members, tuple):  # the default: not in the file
+            return members
+        raise ValueError("a system file lists chips that differ under chips (docs/systems.md, Different "
+                         "chips); members is what loading it makes")
+
     @field_validator("chips", mode="before")
     @classmethod
     def _chips(cls, chips: Any) -> Any:
@@ -138,6 +146,13 @@ def load_system_file(name_or_path: str | Path, overrides: Sequence[str | tuple[s
     data, smap = load_yaml(path)
     data = require_mapping(data, smap, "a system file")
     ours, theirs = _split(overrides)
+    listed = data.get("chips")
+    for key, value in ours:
+        if key == "chips" and isinstance(listed, list) and not isinstance(value, (list, tuple)):
+            raise ConfigError(Problem(
+                f"{path} lists its {len(listed)} chip entries (chips that differ); a number of chips would drop "
+                "them: edit the list, or give the whole list (--set 'chips=[mram72, {count: 3}]')",
+                path="chips", file=f"--set {getattr(key, 'typed', key)}", value=value))
     if ours:
         data = apply_overrides(data, ours)
     try:
@@ -152,10 +167,22 @@ def load_system_file(name_or_path: str | Path, overrides: Sequence[str | tuple[s
     if isinstance(spec.chips, int):
         system = SystemConfig(chips=spec.chips, **fields)
     else:
-        members = _members(spec, arch, theirs, home, path, smap)
+        try:
+            members = _members(spec, arch, theirs, home, path, smap)
+        except ConfigError as err:
+            given = next((k for k, _ in ours if k == "chips"), None)
+            if given is None:
+                raise
+            # the list came from --set: its entries' problems are the option's, not the file's lines
+            raise ConfigError([Problem(p.message, path=p.path, file=f"--set {getattr(given, 'typed', given)}",
+                                       value=p.value) if p.has_value else
+                               Problem(p.message, path=p.path, file=f"--set {getattr(given, 'typed', given)}")
+                               for p in err.problems]) from None
         base = members[0]
-        # chips all alike are the plain system: exactly the figures of N copies
-        alike = all(m.model_copy(update={"name": base.name}) == base for m in members)
+        # chips all alike are the plain system: exactly the figures of N copies (names and descriptions
+        # aside: a copy's own text does not make it another chip)
+        same = {"name": base.name, "description": base.description}
+        alike = all(m.model_copy(update=same) == base for m in members)
         system = SystemConfig(chips=len(members), members=() if alike else tuple(members), **fields)
         arch = base
     return arch, arch.model_copy(update={"name": spec.name, "description": spec.description or arch.description,
@@ -196,9 +223,19 @@ def _members(spec: SystemFile, default: ArchConfig, theirs: list, home: Path, pa
         if isinstance(entry, str):
             entry = {"arch": entry}
         if not isinstance(entry, dict):
-            raise ConfigError(Problem("a chip entry is an architecture (a name or path) or a mapping of arch, "
-                                      "count and set", path=f"chips[{k}]", file=str(path),
-                                      line=smap.line_of(("chips", k))))
+            raise ConfigError(Problem("expected a chip entry: an architecture (a name or path) or a mapping of "
+                                      "arch, count and set", path=f"chips[{k}]", file=str(path),
+                                      line=smap.line_of(("chips", k)), value=entry))
+        if isinstance(entry.get("count"), bool):
+            raise ConfigError(Problem("expected an integer", path=f"chips[{k}].count", file=str(path),
+                                      line=smap.line_of(("chips", k, "count")), value=entry["count"]))
+        for key in entry.get("set") or {} if isinstance(entry.get("set"), dict) else ():
+            head = str(key).split(".", 1)[0]
+            if head in SYSTEM_FIELDS - {"name", "description"} or head == "system":
+                raise ConfigError(Problem(
+                    f"{key} is a field of the system, not of a chip: set it at the file's top level (an entry's "
+                    "set changes that chip's architecture)", path=f"chips[{k}].set.{key}", file=str(path),
+                    line=smap.line_of(("chips", k, "set"))))
         try:
             entry = ChipEntry.model_validate(entry)
         except pydantic.ValidationError as exc:

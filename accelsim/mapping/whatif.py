@@ -51,7 +51,7 @@ from fractions import Fraction
 from typing import Any, Literal
 
 from accelsim.config import ArchConfig, arch_from_dict
-from accelsim.config.members import is_mixed
+from accelsim.config.members import chip_groups, is_mixed
 from accelsim.errors import ConfigError
 from accelsim.hw.geometry import macro_geometry
 from accelsim.mapping.demand import Demand, round_demand
@@ -190,7 +190,12 @@ def variant_arch(arch: ArchConfig, changes: Sequence[str | tuple[str, Any]]) -> 
     data["system"]["members"] = ()
     out = arch_from_dict(data, list(changes))
     chip = [c for c in changes if not (c if isinstance(c, str) else c[0]).startswith("system.")]
-    members = tuple(arch_from_dict(m.model_dump(), chip) for m in arch.system.members)
+    changed = {}
+    for m, chips in chip_groups(arch):  # each distinct chip validated once
+        new = arch_from_dict(m.model_dump(), chip)
+        for c in chips:
+            changed[c] = new
+    members = tuple(changed[c] for c in range(arch.chips))
     return out.model_copy(update={"system": out.system.model_copy(update={"members": members})})
 
 
