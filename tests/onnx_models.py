@@ -452,9 +452,46 @@ def _rope_tables(positions: int, d: int, base: float = 10000.0) -> tuple[np.ndar
     return np.cos(angles).astype(np.float32), np.sin(angles).astype(np.float32)
 
 
+def _repeat_kv(g: _Graph, x: str, kv_heads: int, n_rep: int, d: int, name: str, axis: int = 2) -> str:
+    """transformers' repeat_kv as torch.onnx.export writes it: x [B, kv, S, d] ``[:, :, None]``
+    (Unsqueeze), ``.expand(B, kv, n_rep, S, d)`` (the sizes from the shapes, with the exporter's
+    ``Where(Equal(size, -1), 1, size)``), ``.reshape(B, kv * n_rep, S, d)``. ``axis`` 1 repeats the
+    heads in the other order (``x[:, None].expand(B, n_rep, kv, S, d)``): not groups of consecutive heads."""
+    def dim(i):
+        return g.unsqueeze(_scalar_of_shape(g, x, i, f"{name}/dim{i}"), [0], f"{name}/Unsqueeze_dim{i}")
+
+    def ints(*values):
+        return g.const(g.tensor(name + "/c"), np.array(values, np.int64))
+
+    b, s = dim(0), dim(2)
+    sizes = [b, ints(kv_heads), ints(n_rep), s, ints(d)] if axis == 2 else [b, ints(n_rep), ints(kv_heads), s,
+                                                                            ints(d)]
+    size = g.node("Concat", sizes, name + "/Concat", axis=0)
+    size = g.node("Where", [g.node("Equal", [size, ints(-1)], name + "/Equal"), ints(1, 1, 1, 1, 1), size],
+                  name + "/Where")
+    y = g.node("Expand", [g.unsqueeze(x, [axis], name + "/Unsqueeze"), size], name + "/Expand")
+    shape = g.node("Concat", [b, ints(kv_heads * n_rep), s, ints(d)], name + "/Concat_1", axis=0)
+    return g.node("Reshape", [y, shape], name + "/Reshape")
+
+
+def _causal_mask(g: _Graph, q: str, k: str, name: str) -> str:
+    """A causal additive mask [1, 1, T, S] from the shapes (the query at row t is token S - T + t: it
+    sees the keys 0 .. S - T + t), min where a key is later; folded to a constant on import."""
+    t, s = _scalar_of_shape(g, q, 2, name + "/causal/T"), _scalar_of_shape(g, k, 2, name + "/causal/S")
+    one = g.const(name + "/causal/one", np.array(1, np.int64))
+    rows = g.node("Range", [g.node("Sub", [s, t], name + "/causal/Sub"), s, one], name + "/causal/Range")
+    cols = g.node("Range", [g.const(name + "/causal/zero", np.array(0, np.int64)), s, one], name + "/causal/Range_1")
+    later = g.node("Greater", [g.unsqueeze(cols, [0], name + "/causal/Unsqueeze"),
+                               g.unsqueeze(rows, [1], name + "/causal/Unsqueeze_1")], name + "/causal/Greater")
+    mask = g.node("Where", [later, g.const(name + "/causal/min", _FMIN), g.const(name + "/causal/zero_f",
+                                                                                  np.float32(0.0))],
+                  name + "/causal/Where")
+    return g.unsqueeze(mask, [0, 1], name + "/causal/Unsqueeze_2")
+
+
 def llama_with_past(layers: int = 2, hidden: int = 128, heads: int = 4, kv_heads: int = 2, ffn: int = 352,
                     past: bool = True, hf: bool = True, rsqrt: str = "reciprocal", positions: int = 64,
-                    opset: int = 17) -> onnx.ModelProto:
+                    opset: int = 17, attention: str = "grouped", causal: bool = False) -> onnx.ModelProto:
     """A Llama-style decoder as torch.onnx.export writes LlamaForCausalLM's blocks (without the LM head):
 
     - RMSNorm as ``Pow(x, 2) -> ReduceMean(-1) -> Add(eps) -> Sqrt -> Reciprocal -> Mul(x) -> Mul(weight)``
@@ -464,7 +501,11 @@ def llama_with_past(layers: int = 2, hidden: int = 128, heads: int = 4, kv_heads
       ``Concat(-x2, x1)``, cos and sin [1, 1, T, d] Gather'ed from constant tables by the positions;
     - with ``past``: K and V joined after ``past_key_values.{i}.key`` / ``.value`` by Concat(axis=2);
     - grouped-query attention (kv_heads < heads) with the Q heads of a group viewed as one KV head's
-      rows, ``Reshape [1, kv_heads, -1, d]``, and the context viewed back to [1, heads, -1, d];
+      rows, ``Reshape [1, kv_heads, -1, d]``, and the context viewed back to [1, heads, -1, d]
+      (``attention="grouped"``), or as transformers' LlamaAttention writes it, K and V repeated for
+      every Q head by ``repeat_kv`` after the cache's Concat (``"repeat_kv"``; ``"interleaved"``: the
+      heads repeated in the other order, an Expand the importer refuses);
+    - ``causal``: a causal additive mask [1, 1, T, past + T] added to the scores;
     - the scaled scores, Softmax, the context, o_proj, the residual, RMSNorm, the gated MLP (gate and
       up MatMuls, SiLU as ``Sigmoid`` and ``Mul``, their ``Mul``, down), the residual; the final norm.
 
@@ -542,7 +583,10 @@ def llama_with_past(layers: int = 2, hidden: int = 128, heads: int = 4, kv_heads
                 presents.append(new)
             kv.append(new)
         k, v = kv
-        if group > 1:
+        if attention != "grouped" and group > 1:
+            k, v = (_repeat_kv(g, t, kv_heads, group, d, f"{p}/self_attn/repeat_kv_{part}",
+                               axis=2 if attention == "repeat_kv" else 1) for t, part in ((k, "k"), (v, "v")))
+        if attention == "grouped" and group > 1:
             q = g.node("Reshape", [q, g.const(p + "/self_attn/groups", np.array([1, kv_heads, -1, d], np.int64))],
                        p + "/self_attn/Reshape_groups")
         scores = g.node("MatMul", [q, g.node("Transpose", [k], p + "/self_attn/Transpose_k", perm=[0, 1, 3, 2])],
@@ -551,9 +595,11 @@ def llama_with_past(layers: int = 2, hidden: int = 128, heads: int = 4, kv_heads
                         p + "/self_attn/Div")
         if hf:
             scores = g.node("Add", [scores, mask], p + "/self_attn/Add_mask")
+        if causal:
+            scores = g.node("Add", [scores, _causal_mask(g, q, k, p + "/self_attn")], p + "/self_attn/Add_causal")
         ctx = g.node("MatMul", [g.node("Softmax", [scores], p + "/self_attn/Softmax", axis=-1), v],
                      p + "/self_attn/MatMul_1")
-        if group > 1:
+        if attention == "grouped" and group > 1:
             ctx = g.node("Reshape", [ctx, g.const(p + "/self_attn/heads", np.array([1, heads, -1, d], np.int64))],
                          p + "/self_attn/Reshape_heads")
         ctx = g.node("Transpose", [ctx], p + "/self_attn/Transpose_ctx", perm=[0, 2, 1, 3])
@@ -573,3 +619,33 @@ def llama_with_past(layers: int = 2, hidden: int = 128, heads: int = 4, kv_heads
     if not hf and not past:
         inputs = inputs[:1]
     return _model(g, inputs, outputs, opset)
+
+
+def repeat_kv_attention(heads: int = 4, kv_heads: int = 2, tokens: int = 3, past: int = 2, d: int = 8,
+                        opset: int = 17) -> onnx.ModelProto:
+    """One attention of queries q [1, heads, T, d] over a cache k, v [1, kv_heads, S, d] (S = past + T)
+    as transformers writes it: ``repeat_kv`` of k and v (constant sizes), the scores scaled, a causal
+    mask [1, 1, T, S] and a per-head factor [1, heads, 1, 1] on them (constants that vary along the
+    rows and the heads), the softmax, the context, its heads moved back behind the tokens."""
+    g = _Graph(opset)
+    s, n = past + tokens, heads // kv_heads
+    rng = np.random.default_rng(1)
+
+    def repeat(x, name):
+        y = g.node("Expand", [g.unsqueeze(x, [2], name + "/Unsqueeze"),
+                              g.const(name + "/size", np.array([1, kv_heads, n, s, d], np.int64))], name + "/Expand")
+        return g.node("Reshape", [y, g.const(name + "/shape", np.array([1, heads, s, d], np.int64))], name + "/Reshape")
+
+    k, v = repeat("k", "/repeat_k"), repeat("v", "/repeat_v")
+    scores = g.node("MatMul", ["q", g.node("Transpose", [k], "/Transpose_k", perm=[0, 1, 3, 2])], "/MatMul")
+    scores = g.node("Mul", [scores, g.const("/scaling", np.float32(d ** -0.5))], "/Mul")
+    causal = np.where(np.arange(s)[None] > np.arange(past, s)[:, None], np.float32(-1e4), np.float32(0))
+    scores = g.node("Add", [scores, g.const("/causal", causal[None, None].astype(np.float32))], "/Add_causal")
+    scores = g.node("Mul", [g.const("/per_head", rng.uniform(0.5, 2, (1, heads, 1, 1)).astype(np.float32)), scores],
+                    "/Mul_heads")
+    ctx = g.node("MatMul", [g.node("Softmax", [scores], "/Softmax", axis=-1), v], "/MatMul_1")
+    out = g.node("Transpose", [ctx], "/Transpose_ctx", perm=[0, 2, 1, 3])
+    inputs = [helper.make_tensor_value_info("q", FLOAT, [1, heads, tokens, d]),
+              helper.make_tensor_value_info("k", FLOAT, [1, kv_heads, s, d]),
+              helper.make_tensor_value_info("v", FLOAT, [1, kv_heads, s, d])]
+    return _model(g, inputs, [helper.make_tensor_value_info(out, FLOAT, [1, tokens, heads, d])], opset)

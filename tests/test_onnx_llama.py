@@ -17,7 +17,7 @@ import pytest
 onnx = pytest.importorskip("onnx")
 
 from onnx import TensorProto, helper
-from onnx_models import _rope_tables, llama_with_past, save
+from onnx_models import _rope_tables, llama_with_past, repeat_kv_attention, save
 
 from accelsim.config.system import load_system
 from accelsim.decoding import generate, pass_workload
@@ -129,14 +129,107 @@ def test_an_imported_llama_generates_as_the_script_s_workload(models):
         assert [s.energy_j for s in r.steps] == pytest.approx([s.energy_j for s in written.steps], rel=1e-12)
 
 
-def test_an_imported_grouped_query_attention_generates_only_at_its_token_count(models):
-    """The grouped view [kv_heads, H / kv_heads x T, d] is static in the ONNX file and not the token
-    count, so another pass's tokens do not fit it: a ConfigError naming the reshape (the YAML's -1
-    serves every pass)."""
+@pytest.fixture(scope="module")
+def repeat_kv_models(tmp_path_factory):
+    """Hugging Face's grouped-query form: K and V repeated for every Q head by repeat_kv after the
+    cache's Concat; with and without past inputs, and with Hugging Face's inputs and a causal mask."""
+    folder = tmp_path_factory.mktemp("repeat_kv")
+    return {key: save(llama_with_past(past=past, hf=hf, causal=hf, attention="repeat_kv"),
+                      folder / f"repeat_kv_{past}_{hf}.onnx")
+            for key in [(True, False), (False, False), (True, True)] for past, hf in [key]}
+
+
+def _layers(wl) -> list[tuple]:
+    return [(layer.kind, layer.in_shapes, layer.out_shape, layer.macs, layer.digital_ops) for layer in wl.layers]
+
+
+@pytest.mark.parametrize("tokens, past", [(16, 0), (1, 7), (5, 11)])
+def test_repeat_kv_imports_as_the_grouped_view_with_llama_tiny_s_counts(models, repeat_kv_models, tokens, past):
+    """No copy of the cache: each KV head is read by the n_rep Q heads of its group, as in llama_tiny."""
+    shipped = pass_workload(load_workload("llama_tiny"), tokens, past)
+    wl = load_workload(repeat_kv_models[True, False], _shapes(tokens, past))
+    assert _figures(wl) == _figures(shipped)
+    assert _kinds(wl) == _kinds(shipped)
+    caches = [layer for layer in wl.layers if layer.kind == "kv_cache"]
+    assert len(caches) == 2 * BLOCKS and all(c.out_shape == (KV, past + tokens, D) for c in caches)
+    # layer for layer the import of the grouped view the Llama export writes
+    assert _layers(wl) == _layers(load_workload(models[KV, True, False], _shapes(tokens, past)))
+    groups = [layer for layer in wl.layers if layer.name.endswith("_groups")]
+    assert [g.spec.shape for g in groups] == [[KV, -1, D]] * BLOCKS  # the rows follow the pass's tokens
+    assert all(g.out_shape == (KV, H // KV * tokens, D) for g in groups)
+
+
+def test_repeat_kv_without_past_inputs_is_llama_tiny_without_its_caches(repeat_kv_models):
+    shipped = pass_workload(load_workload("llama_tiny"), 16, 0)
+    wl = load_workload(repeat_kv_models[False, False], _shapes(16, None))
+    assert _figures(wl) == _figures(shipped)
+    assert _kinds(wl) == _kinds(shipped) - Counter({"kv_cache": 2 * BLOCKS})
+
+
+@pytest.mark.parametrize("tokens, past", [(16, 0), (5, 11)])
+def test_repeat_kv_with_hugging_face_s_inputs_and_a_causal_mask(repeat_kv_models, tokens, past):
+    """The causal mask [1, 1, T, S] varies along the query rows: it is rewritten into the grouped rows
+    and joins the attention mask in the softmax's one bias (one operation per score)."""
+    shipped = pass_workload(load_workload("llama_tiny"), tokens, past)
+    model = import_onnx(repeat_kv_models[True, True], _shapes(tokens, past, ids=True))
+    wl = workload_from_dict(model.data)
+    macs, weights, ops = _figures(wl)
+    assert (macs, weights) == _figures(shipped)[:2]
+    assert ops - _figures(shipped)[2] == BLOCKS * H * tokens * (past + tokens)
+    bias = model.weights["model_layers_0_self_attn_Div.bias"]
+    causal = np.where(np.arange(past + tokens)[None] > np.arange(past, past + tokens)[:, None],
+                      np.finfo(np.float32).min, np.float32(0))
+    np.testing.assert_array_equal(bias, np.tile(causal, (KV, H // KV, 1)))  # rows: each group's Q heads in turn
+
+
+def test_the_rewrite_computes_what_repeat_kv_computes(tmp_path):
+    """The ONNX graph rewritten into the grouped view gives the attention's output of the original,
+    with constants along the rows (a causal mask) and along the heads (a per-head factor) on the
+    scores (onnx's reference evaluator on both graphs)."""
+    from onnx.reference import ReferenceEvaluator
+
+    from accelsim.workload.onnx_import.gqa import rewrite_repeat_kv
+
+    model = onnx.shape_inference.infer_shapes(repeat_kv_attention())
+    consts = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
+    rewritten, refused = rewrite_repeat_kv(onnx, model, consts, 17, "m.onnx")
+    assert refused == {}
+    ops = [n.op_type for n in rewritten.graph.node]
+    assert "Expand" not in ops and ops.count("Reshape") == 2  # the queries' view and the context's
+    rng = np.random.default_rng(0)
+    feeds = {"q": rng.standard_normal((1, H, 3, 8), np.float32),
+             **{x: rng.standard_normal((1, KV, 5, 8), np.float32) for x in ("k", "v")}}
+    (want,), (got,) = (ReferenceEvaluator(m).run(None, feeds) for m in (model, rewritten))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_an_imported_grouped_query_llama_generates_as_the_script_s_workload(models, repeat_kv_models):
+    """4 Q heads on 2 KV heads, in either grouped-query form, imported as a prefill or a decoding
+    step: every pass of its generation is the YAML's, figure for figure (the grouped views keep the
+    -1 of their rows, so they follow each pass's tokens)."""
     arch = load_system("mram72x4_ucie", ["chips=2"])
-    wl = load_workload(models[KV, True, False], _shapes(16, 0))
-    with pytest.raises(ConfigError, match=r"model_layers_0_self_attn_Reshape_groups.*cannot reshape \[4, 1, 32\]"):
-        generate(wl, arch, 16, 1)
+    written = generate(_yaml(kv_heads=KV), arch, 8, 3)
+    for path in (models[KV, True, False], repeat_kv_models[True, False]):
+        for tokens, past in ((16, 0), (1, 7)):
+            r = generate(load_workload(path, _shapes(tokens, past)), arch, 8, 3)
+            for got, want in zip((r.prefill, *r.steps), (written.prefill, *written.steps), strict=True):
+                assert (got.latency_s, got.counts, got.kv_read_bits, got.kv_written_bits, got.rounds) == \
+                    (want.latency_s, want.counts, want.kv_read_bits, want.kv_written_bits, want.rounds)
+                assert got.energy_j == pytest.approx(want.energy_j, rel=1e-12)
+            assert r.kv_cache_bits == written.kv_cache_bits
+
+
+def test_an_expand_that_is_not_repeat_kv_is_refused_naming_the_node(tmp_path, cli):
+    """K and V repeated in the other order (x[:, None].expand(B, n_rep, kv, S, d)) put a KV head's
+    copies on Q heads that are not consecutive: not repeat_kv, no grouped view; exit 2, no traceback."""
+    path = save(llama_with_past(layers=1, past=False, hf=False, attention="interleaved"), tmp_path / "m.onnx")
+    for command in ("import", "run"):
+        args = [command, path, "--input-shape", f"inputs_embeds=1,4,{W}"]
+        r = cli(*args, "-o", tmp_path / "m.yaml") if command == "import" else cli(*args)
+        assert r.code == 2 and "Traceback" not in r.err
+        assert "node '/model/layers.0/self_attn/repeat_kv_k/Expand' (Expand)" in r.err
+        assert "not each KV head's n_rep copies side by side" in r.err
+    assert not (tmp_path / "m.yaml").exists()
 
 
 def test_onnxruntime_s_fused_rmsnorm_is_refused_by_the_checker(tmp_path):

@@ -56,7 +56,9 @@ The steps, one module each:
   tensors included), a quantised model's Quantize/DequantizeLinear pairs on
   activations taken out, and the patterns exporters write for one operation
   (GELU and layer-norm decompositions, the IsNaN/Where softmax guard, a zero
-  Pad before a Conv) rewritten into that node; :mod:`.fold`: the numpy value
+  Pad before a Conv) rewritten into that node; :mod:`.gqa`: Hugging Face's
+  grouped-query ``repeat_kv`` (the KV cache copied for every Q head)
+  rewritten into the grouped view of the queries; :mod:`.fold`: the numpy value
   of every folded operator (no ONNX reference evaluator);
 - :mod:`.ops`: the operator table (``OPS``: ONNX operator -> where it runs
   and its handler); the supported operators are its keys;
@@ -79,6 +81,7 @@ from pathlib import Path
 import numpy as np
 
 from accelsim.errors import ConfigError
+from accelsim.workload.onnx_import.gqa import rewrite_repeat_kv
 from accelsim.workload.onnx_import.load import (
     MAX_OPSET,
     MIN_OPSET,
@@ -239,10 +242,12 @@ def import_onnx(path: str | Path,
     model, consts = fold_constants(onnx, model, opset, file, tensors)
     model, pairs = drop_quantize_pairs(onnx, model, consts)
     model = fuse_decompositions(onnx, model, consts, opset)
+    model, refused = rewrite_repeat_kv(onnx, model, consts, opset, file)
     check_supported(model, file, consts)
     shapes = static_shapes(onnx, model, consts, file)
     builder = Builder(file, model, consts, shapes, input_name, opset)
     builder.pasts = pasts
+    builder.refused = refused
     builder.removed.extend(pairs)
     layers = builder.build()
     name = identifier(Path(file).stem) or "model"

@@ -307,7 +307,31 @@ def reshape_like(bld: Builder):
     elif len(after) == 1:
         bld.emit("flatten", [bld.source(x)])
     else:
-        bld.emit("reshape", [bld.source(x)], shape=list(after))
+        bld.emit("reshape", [bld.source(x)], shape=_grouped_view(bld, before, after) or list(after))
+
+
+def _grouped_view(bld: Builder, before: Sequence[int], after: Sequence[int]) -> list[int] | None:
+    """The target of grouped-query attention's views, with the -1 of the node's own target kept at
+    the rows: the queries [heads, T, d] as their KV heads' rows [kv_heads, heads / kv_heads x T, d],
+    and the context back. Those rows are not the token count, so only the -1 says they follow it
+    (a decoder's passes, accelsim.decoding.pass_workload); None for any other reshape."""
+    if bld.node.op_type != "Reshape" or len(before) != 3 or len(after) != 3:
+        return None
+    target = bld.const(bld.node.input[1])
+    (a, b, c), (a2, b2, c2) = before, after
+    if target is None or target.size < 3 or c != c2 or a == a2 or a * b != a2 * b2:
+        return None
+    if int(target.reshape(-1)[-2]) != -1 or int(target.reshape(-1)[-3]) != a2 or max(a, a2) % min(a, a2):
+        return None
+    return [a2, -1, c2]
+
+
+def expand(bld: Builder) -> None:
+    """An Expand of an activation: Hugging Face's repeat_kv was rewritten into the grouped view before
+    the translation (:mod:`.gqa`); any other is refused with the reason found there."""
+    from accelsim.workload.onnx_import.gqa import FORM
+
+    bld.fail(bld.refused.get(bld.node.output[0], f"an Expand of an activation copies it; {FORM}"))
 
 
 def transpose(bld: Builder) -> None:

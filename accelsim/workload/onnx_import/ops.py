@@ -73,6 +73,7 @@ OPS: dict[str, Op] = {
     "Slice": Op("layout", select.slice_),
     "Split": Op("layout", select.split),
     "Gather": Op("layout", select.gather),
+    "Expand": Op("layout", handlers.expand),
     "Resize": Op("layout", upsample.resize),
     "Squeeze": Op("layout", handlers.reshape_like),
     "Unsqueeze": Op("layout", handlers.reshape_like),

@@ -46,6 +46,8 @@ class Builder:
         #: the graph inputs of past keys and values -> their per-sample shapes (a Concat after one is a
         #: ``kv_cache`` layer, :func:`.handlers.concat`)
         self.pasts: dict[str, tuple[int, ...]] = {}
+        #: the output of each Expand of an activation that is not repeat_kv -> why (:mod:`.gqa`)
+        self.refused: dict[str, str] = {}
         #: tensor -> the node that writes it (made on first use)
         self._writers: dict[str, object] | None = None
 
