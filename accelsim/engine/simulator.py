@@ -50,6 +50,7 @@ from accelsim.mapping.path import (
     StepKind,
     programming_cycles,
     round_programming_cycles,
+    stage_chip,
 )
 from accelsim.mapping.plan import Round, Stage, TensorPlacement, TilePlan
 from accelsim.mapping.streaming import for_batch
@@ -472,7 +473,7 @@ class _Sim:
         for si, st in enumerate(rnd.stages):
             tls = [Timeline(f"{st.label} replica {k}", "macro") for k in range(len(st.replicas))]
             if self.mixed and self.recorder:
-                geom = self.geoms[st.home_tile // self.arch.chip.tiles]
+                geom = self.geoms[stage_chip(st, self.arch)]
                 for tl in tls:
                     self.recorder.macro_split[tl] = (geom.cycles_per_mvm, geom.conversion_cycles_per_mvm)
             for tl, rep in zip(tls, st.replicas):
@@ -525,7 +526,7 @@ class _Sim:
             self.analog_macs += totals.pop("macs", 0)
             split = ()
             if self.mixed:  # the stage's own chip's actions, and those on another chip's global buffer
-                own = st.home_tile // self.arch.chip.tiles
+                own = stage_chip(st, self.arch)
                 parts: dict[int, dict] = {own: {}}
                 for key, v in totals.items():
                     chip, action = key if isinstance(key, tuple) else (own, key)
