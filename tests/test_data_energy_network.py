@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from accelsim.accuracy import reference
-from accelsim.accuracy.data_energy import DataRecorder, at_statistics, data_energy
+from accelsim.accuracy.data_energy import DataRecorder, at_histograms, at_statistics, data_energy
 from accelsim.accuracy.dataset import builtin_kws_test_set, load_feature_set
 from accelsim.accuracy.weights import load_weights
 from accelsim.config import load_arch
@@ -34,11 +34,16 @@ def kws():
     return workload, load_weights(workload), features
 
 
-def _energy(arch, workload, weights, features):
+def _recorded(arch, workload, weights, features):
+    """The data energy and each layer's (input, weight) histograms the recorder kept."""
     tile_plan = make_plan(workload, arch)
     recorder = DataRecorder(arch, tile_plan)
     reference.forward(workload, weights, features, "quantised", recorder)
-    return data_energy(arch, tile_plan, recorder.statistics())
+    return data_energy(arch, tile_plan, recorder.statistics()), recorder.statistics()
+
+
+def _energy(arch, workload, weights, features):
+    return _recorded(arch, workload, weights, features)[0]
 
 
 def test_the_layers_counts_are_the_engines(kws):
@@ -76,13 +81,18 @@ def test_real_data_moves_each_layer_the_way_its_means_say(kws):
                                            + d.total_stated_j - sum(e.energy_stated_j for e in d.layers))
 
 
-def _each_layer_follows_its_means(d, workload, arch):
-    """Every layer's energy is its counts priced at its own means, and lies below (above) the stated one
-    when its mean input and mean input x weight are below (above) the reference's."""
+def _each_layer_follows_its_means(d, stats, workload, arch):
+    """Every layer's energy is its counts priced at its own histograms, and lies below (above) the stated
+    one when its mean input and mean input x weight are below (above) the reference's."""
     counts = layer_counts(make_plan(workload, arch), arch)
     for e in d.layers:
-        at = price(ActionCounts(counts[e.layer]), at_statistics(arch, e.input_mean, e.weight_mean)).total_j
+        at = price(ActionCounts(counts[e.layer]), at_histograms(arch, *stats[e.layer])).total_j
         assert e.energy_data_j == pytest.approx(at, rel=1e-12), e.layer
+        inputs, weights = stats[e.layer]
+        assert e.input_mean == pytest.approx(float(np.arange(len(inputs)) @ inputs) / inputs.sum()
+                                             / (len(inputs) - 1), rel=1e-12)
+        assert e.weight_mean == pytest.approx(float(np.arange(len(weights)) @ weights) / weights.sum()
+                                              / (len(weights) - 1), rel=1e-12)
         if e.input_mean < 0.25 and e.input_mean * e.weight_mean < 0.125:
             assert e.energy_data_j < e.energy_stated_j, e.layer
         if e.input_mean > 0.25 and e.input_mean * e.weight_mean > 0.125:
@@ -100,7 +110,7 @@ def test_all_zero_inputs_cost_less_than_real_data(kws, real_energy):
     conv1 costs little more than its fixed part, and the network less than on its real data."""
     workload, weights, features = kws
     arch = load_arch("mram72", DATA)
-    zero = _energy(arch, workload, weights, np.full_like(features[:4], -1e6))
+    zero, stats = _recorded(arch, workload, weights, np.full_like(features[:4], -1e6))
     conv = next(e for e in zero.layers if e.layer == "conv1")
     real = next(e for e in real_energy.layers if e.layer == "conv1")
     assert conv.input_mean < 0.1 < real.input_mean
@@ -110,7 +120,7 @@ def test_all_zero_inputs_cost_less_than_real_data(kws, real_energy):
     bare = price(counts, at_statistics(arch, 0.0, conv.weight_mean)).components_j
     assert bare["input_drivers"] == 0.0 and bare["macro_array"] == 0.0 and bare["adc"] > 0.0
     assert price(counts, at_statistics(arch, 0.0, conv.weight_mean)).total_j < conv.energy_data_j
-    _each_layer_follows_its_means(zero, workload, arch)
+    _each_layer_follows_its_means(zero, stats, workload, arch)
     assert zero.total_data_j < real_energy.total_data_j < real_energy.total_stated_j
 
 
@@ -119,24 +129,28 @@ def test_full_scale_inputs_cost_more_than_real_data(kws, real_energy):
     conv1 costs more than its stated energy and than on real data, and so does the network."""
     workload, weights, features = kws
     arch = load_arch("mram72", DATA)
-    full = _energy(arch, workload, weights, np.full_like(features[:4], 1e6))
+    full, stats = _recorded(arch, workload, weights, np.full_like(features[:4], 1e6))
     conv = next(e for e in full.layers if e.layer == "conv1")
     real = next(e for e in real_energy.layers if e.layer == "conv1")
     assert conv.input_mean > 0.9 > real.input_mean
     assert conv.energy_data_j > conv.energy_stated_j and conv.energy_data_j > real.energy_data_j
-    _each_layer_follows_its_means(full, workload, arch)
+    _each_layer_follows_its_means(full, stats, workload, arch)
     assert full.total_data_j > real_energy.total_data_j
 
 
 def test_at_the_stated_statistics_the_energy_is_the_stated_one(kws):
+    """An architecture that states pw1's own histograms prices pw1 at exactly its stated energy."""
     workload, weights, features = kws
-    probe = _energy(load_arch("mram72", DATA), workload, weights, features)
-    pw1 = next(e for e in probe.layers if e.layer == "pw1")
-    arch = load_arch("mram72", DATA + [f"macro.data.input_mean={pw1.input_mean!r}",
-                                       f"macro.data.weight_mean={pw1.weight_mean!r}"])
+    _, stats = _recorded(load_arch("mram72", DATA), workload, weights, features)
+    inputs, stored = stats["pw1"]
+    arch = load_arch("mram72", DATA + ["macro.data.input_histogram=[" + ",".join(map(str, inputs)) + "]",
+                                       "macro.data.weight_histogram=[" + ",".join(map(str, stored)) + "]"])
     d = _energy(arch, workload, weights, features)
     again = next(e for e in d.layers if e.layer == "pw1")
     assert again.energy_data_j == pytest.approx(again.energy_stated_j, rel=1e-12)
+    assert next(e for e in d.layers if e.layer == "conv1").energy_data_j != pytest.approx(
+        next(e for e in d.layers if e.layer == "conv1").energy_stated_j, rel=1e-6)
+
 
 
 def test_run_accuracy_reports_the_data_energy(capsys):

@@ -1,15 +1,16 @@
 """A network's energy at the statistics of its own data (docs/accuracy.md, "Energy of the data").
 
 While the ideal quantised pass runs, :class:`DataRecorder` wraps its matmul and
-keeps, for each layer on macros, the sum and the count of the input codes its
-macros receive (im2col windows, zero padding included: a padded row drives
-nothing) and its stored weight codes. Each layer's statistics, as
-``macro.data`` states them (:func:`accelsim.hw.activity.data_statistics`: the
-mean input over ``2**input_bits - 1``, the mean stored weight value), price
-that layer's actions per inference (:func:`accelsim.mapping.evaluate.layer_counts`,
-the same counts the engine books) with ``macro.data``'s means replaced by the
-layer's: ``E_l = counts_l x energy per action at (x_l, w_l)``
-(:func:`accelsim.cost.energy.price`, no leakage: it does not depend on the data).
+keeps, for each layer on macros, how often each input code reached its macros
+(im2col windows, zero padding included: a padded row drives nothing) and how
+often each weight value is stored. Those histograms, as ``macro.data`` states
+data (``input_histogram``, ``weight_histogram``; :mod:`accelsim.hw.activity`:
+exact 1-bits of a bit-serial input, exact draw of every cell), price that
+layer's actions per inference (:func:`accelsim.mapping.evaluate.layer_counts`,
+the same counts the engine books): ``E_l = counts_l x energy per action at the
+layer's data`` (:func:`accelsim.cost.energy.price`, no leakage: it does not
+depend on the data). The report gives each layer's mean input and weight (over
+full scale), the histograms' means.
 Beside it, ``counts_l`` priced at the architecture's stated statistics. Without a
 ``macro.data`` section the energy does not follow the data: both are the table's.
 
@@ -25,8 +26,8 @@ import numpy as np
 from accelsim.accuracy.analog import digital_matmul
 from accelsim.config import ArchConfig
 from accelsim.counts import ActionCounts
-from accelsim.hw.activity import data_statistics
-from accelsim.hw.macro import input_max
+from accelsim.hw.activity import input_statistics, weight_statistics
+from accelsim.hw.macro import checked_integers, input_max, weight_range
 from accelsim.mapping import TilePlan
 from accelsim.results.accuracy import DataEnergy, LayerDataEnergy
 
@@ -37,22 +38,25 @@ class DataRecorder:
     def __init__(self, arch: ArchConfig, tile_plan: TilePlan):
         self.arch = arch
         self.on_macros = {m.layer for m in tile_plan.layers if m.unit == "macros"}
-        self.sums: dict[str, tuple[float, int]] = {}
-        self.weights: dict[str, float] = {}
+        self.inputs: dict[str, np.ndarray] = {}
+        self.weights: dict[str, np.ndarray] = {}
 
     def __call__(self, layer, x_codes: np.ndarray, w_codes: np.ndarray) -> np.ndarray:
         if layer.name in self.on_macros:
-            total, n = self.sums.get(layer.name, (0.0, 0))
-            self.sums[layer.name] = (total + float(np.sum(x_codes, dtype=np.float64)), n + x_codes.size)
+            macro = self.arch.macro
+            counts = np.bincount(np.asarray(x_codes, dtype=np.int64).ravel(), minlength=input_max(macro) + 1)
+            seen = self.inputs.get(layer.name)
+            self.inputs[layer.name] = counts if seen is None else seen + counts
             if layer.name not in self.weights:
-                self.weights[layer.name] = data_statistics(self.arch.macro, np.zeros(1, dtype=np.int64),
-                                                           w_codes)[1]
+                low, high = weight_range(macro)
+                w = checked_integers(w_codes, "weights", low, high, f"weight_bits={macro.weight_bits}, signed")
+                self.weights[layer.name] = np.bincount((w.astype(np.int64) - low).ravel(), minlength=high - low + 1)
         return digital_matmul(layer, x_codes, w_codes)
 
-    def statistics(self) -> dict[str, tuple[float, float]]:
-        """Each layer's (input mean, weight mean), fractions of full scale."""
-        top = input_max(self.arch.macro)
-        return {name: (total / n / top if n else 0.0, self.weights[name]) for name, (total, n) in self.sums.items()}
+    def statistics(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Each layer's (input histogram, weight histogram): how often each input value
+        ``0 .. 2**B_in - 1`` and each signed weight value ``-2**(B_w-1) ..`` occurred."""
+        return {name: (counts, self.weights[name]) for name, counts in self.inputs.items()}
 
 
 def at_statistics(arch: ArchConfig, input_mean: float, weight_mean: float) -> ArchConfig:
@@ -61,7 +65,22 @@ def at_statistics(arch: ArchConfig, input_mean: float, weight_mean: float) -> Ar
     if data is None:
         return arch
     data = data.model_copy(update={"input_mean": min(1.0, max(0.0, input_mean)),
-                                   "weight_mean": min(1.0, max(0.0, weight_mean))})
+                                   "weight_mean": min(1.0, max(0.0, weight_mean)),
+                                   "input_histogram": None, "weight_histogram": None})
+    return arch.model_copy(update={"macro": arch.macro.model_copy(update={"data": data})})
+
+
+def at_histograms(arch: ArchConfig, input_histogram, weight_histogram) -> ArchConfig:
+    """``arch`` with ``macro.data`` stating the data by these histograms (``arch`` itself without a
+    data section); a histogram with no entries (nothing received) stands for inputs all 0."""
+    data = arch.macro.data
+    if data is None:
+        return arch
+    inputs = tuple(float(v) for v in input_histogram)
+    if not sum(inputs) > 0:
+        inputs = (1.0,) + (0.0,) * (len(inputs) - 1)
+    data = data.model_copy(update={"input_mean": None, "weight_mean": None, "input_histogram": inputs,
+                                   "weight_histogram": tuple(float(v) for v in weight_histogram)})
     return arch.model_copy(update={"macro": arch.macro.model_copy(update={"data": data})})
 
 
@@ -77,8 +96,10 @@ def data_energy(arch: ArchConfig, tile_plan: TilePlan, stats: dict[str, tuple[fl
         c = ActionCounts(counts.get(m.layer, {}))
         stated = price(c, arch).total_j
         if m.layer in stats:
-            x, w = stats[m.layer]
-            priced = price(c, at_statistics(arch, x, w)).total_j
+            inputs, weights = stats[m.layer]
+            x = input_statistics(arch.macro, inputs)[0] if np.sum(inputs) > 0 else 0.0
+            w = weight_statistics(arch.macro, weights)[0]
+            priced = price(c, at_histograms(arch, inputs, weights)).total_j
             layers.append(LayerDataEnergy(m.layer, x, w, stated, priced))
         else:
             priced = stated  # a layer in a digital unit: its energy does not follow the macro's data model

@@ -6,7 +6,7 @@ checked here, once, at the edge: code below ``config/`` trusts these objects.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -233,10 +233,34 @@ class DataConfig(Section):
     """Mean input value, fraction of full scale; absent: the reference's."""
     weight_mean: float | None = Field(default=None, ge=0, le=1)
     """Mean stored weight value (as encoded, unsigned), fraction of full scale; absent: the reference's."""
+    input_histogram: tuple[Annotated[float, Field(ge=0)], ...] | None = None
+    """Relative frequency of each input value 0 .. 2**input_bits - 1 (any non-negative weights, normalised); instead of input_mean: exact for the 1-bits of a bit-serial input."""
+    weight_histogram: tuple[Annotated[float, Field(ge=0)], ...] | None = None
+    """Relative frequency of each signed weight value -2**(weight_bits-1) .. 2**(weight_bits-1) - 1 (normalised); instead of weight_mean: exact for every cell's draw and stored bits."""
     reference: DataReferenceConfig
     """The statistics at which the technology table's macro energies hold."""
     proportional: DataSplitConfig = DataSplitConfig()
     """Data-proportional fraction of each component (macro_control and leakage are always fixed)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> DataConfig:
+        for name in ("input", "weight"):
+            histogram = getattr(self, f"{name}_histogram")
+            if histogram is None:
+                continue
+            if getattr(self, f"{name}_mean") is not None:
+                raise ValueError(f"give {name}_mean or {name}_histogram, not both")
+            if not sum(histogram) > 0:
+                raise ValueError(f"{name}_histogram has no weight (every entry is 0): it states no data")
+        return self
+
+    def check_lengths(self, input_bits: int, weight_bits: int) -> None:
+        """The histograms' lengths against the macro's bits (a ValueError naming both)."""
+        for name, bits in (("input", input_bits), ("weight", weight_bits)):
+            histogram = getattr(self, f"{name}_histogram")
+            if histogram is not None and len(histogram) != 2**bits:
+                raise ValueError(f"data.{name}_histogram has {len(histogram)} entries; {name}_bits = {bits} "
+                                 f"needs one per value, {2**bits}")
 
 
 class DigitalConfig(Section):
@@ -322,6 +346,8 @@ class MacroConfig(Section):
 
     @model_validator(mode="after")
     def _check(self) -> MacroConfig:
+        if self.data is not None:
+            self.data.check_lengths(self.input_bits, self.weight_bits)
         if self.compute == "digital_bit_serial":
             self._check_digital()
             return self
@@ -370,7 +396,11 @@ class MacroConfig(Section):
         if self.columns < self.columns_per_weight:
             raise ValueError(f"columns ({self.columns}) are fewer than one output needs "
                              f"(weight_bits + digital.accumulation_columns = {self.columns_per_weight})")
-        analog = {"adc": self.adc is not None, "variation": self.variation is not None, "data": self.data is not None,
+        if self.data is not None and (self.data.proportional.adc or self.data.proportional.macro_digital):
+            raise ValueError("a digital_bit_serial macro has no converter and no column digital energy: "
+                             "data.proportional.adc and .macro_digital must be 0 (its input lines follow "
+                             "input_drivers, its bit-cells macro_array)")
+        analog = {"adc": self.adc is not None, "variation": self.variation is not None,
                   "input_mode": self.input_mode != "bit_parallel", "serial_accumulation": self.serial_accumulation != "digital",
                   "slice_combine": self.slice_combine != "digital", "input_phases": self.input_phases != 1,
                   "integration_cycle_ns": self.integration_cycle_ns != 0, "input_pulse_ns": self.input_pulse_ns != 0,

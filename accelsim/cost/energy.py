@@ -88,8 +88,8 @@ def energy_per_action_pj(arch: ArchConfig) -> dict[Action, float]:
         Action.DIGITAL_OPS: e.digital_op_pj,
         Action.MRAM_WRITE_BITS: e.mram_write_pj_per_bit,
         Action.OFFCHIP_BITS: e.offchip_pj_per_bit,
-        Action.BITCELL_OP: e.bitcell_op_fj * 1e-3 * v["macro_array"],
-        Action.INPUT_LINE: e.input_line_pj * v["input_drivers"],
+        Action.BITCELL_OP: e.bitcell_op_fj * 1e-3 * v["macro_array"] * data["macro_array"],
+        Action.INPUT_LINE: e.input_line_pj * v["input_drivers"] * data["input_drivers"],
         Action.REGISTER_BIT: e.register_bit_fj * 1e-3 * v["macro_control"],
         Action.DECODER_ACCESS: e.decoder_pj * v["macro_decoder"],
     }

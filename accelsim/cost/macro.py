@@ -9,9 +9,12 @@ reports) and the study's energy are priced, and everything is put into one
 
 from __future__ import annotations
 
+import dataclasses
+
 from accelsim.config.arch import ArchConfig
 from accelsim.cost.energy import price
 from accelsim.cost.peak import peak_figures
+from accelsim.hw.activity import data_activity, data_statistics_of
 from accelsim.hw.geometry import macro_geometry, mvm_counts
 from accelsim.hw.macro import (
     CELL_QUANTITY_UNIT,
@@ -30,7 +33,8 @@ def _at_uniform_data(arch: ArchConfig) -> ArchConfig:
     d = arch.macro.data
     if d is None:
         return arch
-    data = d.model_copy(update={"input_mean": 0.5, "weight_mean": 0.5})
+    data = d.model_copy(update={"input_mean": 0.5, "weight_mean": 0.5, "input_histogram": None,
+                                "weight_histogram": None})
     return arch.model_copy(update={"macro": arch.macro.model_copy(update={"data": data})})
 
 
@@ -107,4 +111,16 @@ def macro_characterization(arch: ArchConfig, study: CalibrationStudy) -> MacroCh
         # the calibration's vectors and tiles are uniform draws: priced at their statistics
         calibration_energy_pj_per_macro=price(study.counts, _at_uniform_data(arch)).total_j / PJ / study.macros,
         calibration_time_ns_per_macro=study.cycles_per_macro / f_hz / NS,
+        data=_data_figures(m),
     )
+
+
+def _data_figures(m) -> dict | None:
+    """The data statistics a macro's energy is priced at, the reference's, and the activity ratios."""
+    if m.data is None:
+        return None
+    stated, ref = data_statistics_of(m)
+    activity = data_activity(m)
+    if m.is_digital:  # no converter, no column digital logic
+        activity = {c: a for c, a in activity.items() if c in ("input_drivers", "macro_array")}
+    return {"stated": dataclasses.asdict(stated), "reference": dataclasses.asdict(ref), "activity": activity}

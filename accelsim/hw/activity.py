@@ -5,11 +5,13 @@ cell model, and :mod:`accelsim.cost.energy` applies them to its prices."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import numpy as np
 
 from accelsim.config.arch import MacroConfig
 from accelsim.hw.geometry import supply_delay_scale, supply_energy_scale
-from accelsim.hw.macro import cell_quantities, checked_integers, input_max, weight_range
+from accelsim.hw.macro import cell_quantities, checked_integers, encode_weights, input_max, weight_range
 
 #: the macro energy components whose energy may follow the data (macro_control and leakage never do)
 DATA_COMPONENTS = ("input_drivers", "macro_array", "adc", "macro_digital")
@@ -19,10 +21,8 @@ def cell_current_fractions(macro: MacroConfig) -> tuple[float, float]:
     """What a cell draws per unit of drive at its lowest and highest stored level, as fractions of
     the larger: read current ``V/R`` of an MTJ cell (in either readout), current ``V G`` of an RRAM
     cell, charge ``d C V`` of an SRAM charge cell (``cell_quantities`` turned into what flows)."""
-    q = cell_quantities(macro)
-    drawn = 1.0 / q if macro.cell.is_mtj else q
-    top = float(max(drawn[0], drawn[-1]))
-    return float(drawn[0]) / top, float(drawn[-1]) / top
+    drawn = _drawn_fractions(macro)
+    return float(drawn[0]), float(drawn[-1])
 
 
 def mean_cell_current(macro: MacroConfig, weight_mean: float) -> float:
@@ -33,30 +33,126 @@ def mean_cell_current(macro: MacroConfig, weight_mean: float) -> float:
     return q0 + weight_mean * (q_top - q0)
 
 
+@dataclass(frozen=True)
+class DataStatistics:
+    """What the data present to a macro, as the energy model reads it (fractions of full scale).
+
+    ``input_value``: mean input over ``2**B_in - 1``; ``input_ones``: mean fraction of an input's
+    bits that are 1; ``weight_value``: mean stored weight value as ``macro.data`` states it;
+    ``cell``: mean drawn quantity of a cell (:func:`cell_current_fractions` units);
+    ``weight_ones``: mean fraction of the stored weight bits that are 1 (a digital bit-cell's).
+    """
+
+    input_value: float
+    input_ones: float
+    weight_value: float
+    cell: float
+    weight_ones: float
+
+
+def _popcount(values: np.ndarray) -> np.ndarray:
+    v = values.astype(np.int64)
+    count = np.zeros_like(v)
+    while np.any(v):
+        count += v & 1
+        v >>= 1
+    return count
+
+
+def _normalised(histogram, length: int) -> np.ndarray:
+    p = np.asarray(histogram, dtype=np.float64)
+    if p.shape != (length,):
+        raise ValueError(f"a histogram of {length} values was expected; got {p.size}")
+    return p / p.sum()
+
+
+def input_statistics(macro: MacroConfig, histogram) -> tuple[float, float]:
+    """``(input_value, input_ones)`` of an input histogram over the values ``0 .. 2**B_in - 1``."""
+    top = input_max(macro)
+    p = _normalised(histogram, top + 1)
+    values = np.arange(top + 1)
+    return float(p @ values) / top, float(p @ _popcount(values)) / macro.input_bits
+
+
+def weight_statistics(macro: MacroConfig, histogram) -> tuple[float, float, float]:
+    """``(weight_value, cell, weight_ones)`` of a weight histogram over the signed values
+    ``-2**(B_w-1) .. 2**(B_w-1) - 1``: the stored value as ``macro.data`` states it, and the
+    exact mean over every cell of every plane (:func:`~accelsim.hw.macro.encode_weights`) of
+    what the cell draws and of its stored bits."""
+    low, high = weight_range(macro)
+    p = _normalised(histogram, high - low + 1)
+    w = np.arange(low, high + 1)
+    if macro.weight_encoding == "differential":
+        value = float(p @ np.abs(w)) / -low
+    else:
+        value = float(p @ (w - low)) / (high - low)
+    if macro.is_digital:  # a digital macro stores a weight's two's-complement bits
+        ones = float(p @ _popcount(w & (2**macro.weight_bits - 1))) / macro.weight_bits
+        return value, ones, ones
+    digits = encode_weights(macro, w[:, None]).astype(np.intp)  # (values, planes)
+    ones = float(p @ _popcount(digits).mean(axis=1)) / macro.bits_per_cell
+    cell = float(p @ _drawn_fractions(macro)[digits].mean(axis=1))
+    return value, cell, ones
+
+
+def _drawn_fractions(macro: MacroConfig) -> np.ndarray:
+    """What a cell draws per unit of drive at each stored level, fractions of the larger end's."""
+    q = cell_quantities(macro)
+    drawn = 1.0 / q if macro.cell.is_mtj else q
+    return drawn / float(max(drawn[0], drawn[-1]))
+
+
+def _from_means(macro: MacroConfig, input_mean: float, weight_mean: float) -> DataStatistics:
+    """A mean stands for data whose every bit is 1 with that probability (so the bits' and the
+    value's fractions are equal); a cell's draw on its end-point line at the mean."""
+    cell = weight_mean if macro.is_digital else mean_cell_current(macro, weight_mean)
+    return DataStatistics(input_mean, input_mean, weight_mean, cell, weight_mean)
+
+
+def data_statistics_of(macro: MacroConfig) -> tuple[DataStatistics, DataStatistics]:
+    """``(stated, reference)``: the statistics ``macro.data`` states (its histograms where given, else
+    its means, else the reference's) and the reference's; ``macro.data`` must be present."""
+    d = macro.data
+    ref = _from_means(macro, d.reference.input_mean, d.reference.weight_mean)
+    stated = _from_means(macro, ref.input_value if d.input_mean is None else d.input_mean,
+                         ref.weight_value if d.weight_mean is None else d.weight_mean)
+    if d.input_histogram is not None:
+        value, ones = input_statistics(macro, d.input_histogram)
+        stated = replace(stated, input_value=value, input_ones=ones)
+    if d.weight_histogram is not None:
+        value, cell, ones = weight_statistics(macro, d.weight_histogram)
+        stated = replace(stated, weight_value=value, cell=cell, weight_ones=ones)
+    return stated, ref
+
+
+def _activities(macro: MacroConfig, s: DataStatistics) -> dict[str, float]:
+    drive = s.input_ones if macro.input_mode == "bit_serial" or macro.is_digital else s.input_value
+    code = s.input_value * s.weight_value
+    array = s.input_ones * s.weight_ones if macro.is_digital else drive * s.cell
+    return {"input_drivers": drive, "macro_array": array, "adc": code, "macro_digital": code}
+
+
 def data_activity(macro: MacroConfig) -> dict[str, float]:
     """Activity of each data-dependent component (``DATA_COMPONENTS``) at ``macro.data``'s statistics
     over its activity at the reference statistics; 1.0 each without a ``data`` section.
 
-    - ``input_drivers``: mean input ``x`` (unit pulses of a pulse-width input, charge of a
-      binary-weighted driver, 1-bits of a bit-serial one);
-    - ``macro_array``: ``x`` times the mean drawn cell quantity ``q(w)`` (read current or charge);
+    - ``input_drivers``: the input's drive: its mean value (unit pulses of a pulse-width input,
+      charge of a binary-weighted driver), or its 1-bits (a bit-serial input, a digital macro's
+      input lines);
+    - ``macro_array``: the drive times the mean drawn cell quantity (read current or charge); in a
+      digital macro the density of 1 partial products, input 1-bits times stored 1-bits;
     - ``adc``, ``macro_digital``: the mean output code, ``x w``.
     """
     d = macro.data
     if d is None:
         return dict.fromkeys(DATA_COMPONENTS, 1.0)
-    ref = d.reference
-    x = ref.input_mean if d.input_mean is None else d.input_mean
-    w = ref.weight_mean if d.weight_mean is None else d.weight_mean
-    if x == ref.input_mean and w == ref.weight_mean:  # exactly the table's energies at the reference
-        return dict.fromkeys(DATA_COMPONENTS, 1.0)
-    code = (x * w) / (ref.input_mean * ref.weight_mean)
-    return {
-        "input_drivers": x / ref.input_mean,
-        "macro_array": (x * mean_cell_current(macro, w)) / (ref.input_mean * mean_cell_current(macro, ref.weight_mean)),
-        "adc": code,
-        "macro_digital": code,
-    }
+    if (d.input_histogram is None and d.weight_histogram is None
+            and (d.input_mean is None or d.input_mean == d.reference.input_mean)
+            and (d.weight_mean is None or d.weight_mean == d.reference.weight_mean)):
+        return dict.fromkeys(DATA_COMPONENTS, 1.0)  # exactly the table's energies at the reference
+    stated, ref = data_statistics_of(macro)
+    a, a_ref = _activities(macro, stated), _activities(macro, ref)
+    return {c: a[c] / a_ref[c] for c in DATA_COMPONENTS}
 
 
 def data_energy_factors(macro: MacroConfig) -> dict[str, float]:

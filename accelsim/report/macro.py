@@ -79,7 +79,25 @@ def macro_tables(c: MacroCharacterization) -> Group:
         "per macro; "
         f"worst-macro RMSE reduced {cal.worst_rmse_reduction:.2f}x."
     )
-    return Group(Text(title, style="bold"), perf, timing, energy, area, errors, note)
+    parts = [Text(title, style="bold"), perf, timing, energy]
+    if c.data is not None:
+        parts.append(_data_table(c.data))
+    return Group(*parts, area, errors, note)
+
+
+#: the data statistics' rows: (label, key)
+_DATA_ROWS = (("input value", "input_value"), ("input 1-bits", "input_ones"), ("weight value", "weight_value"),
+              ("cell draw", "cell"), ("stored 1-bits", "weight_ones"))
+
+
+def _data_table(data: dict):
+    """The statistics the energy above was priced at, beside the table's reference, and each data
+    component's activity ratio."""
+    stated, ref, activity = data["stated"], data["reference"], data["activity"]
+    rows = [(label, stated[key], ref[key]) for label, key in _DATA_ROWS]
+    rows += [(f"activity: {c}", activity[c], 1.0) for c in activity]
+    return table("Data the energy follows (macro.data; fractions of full scale, activity over the reference's)",
+                 (Col("statistic", "text"), Col("priced at", "num"), Col("reference", "num")), rows)
 
 
 def print_macro(console: Console, c: MacroCharacterization) -> None:

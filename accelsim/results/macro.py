@@ -131,6 +131,10 @@ class MacroCharacterization(Record):
     calibration: CalibrationStudy
     calibration_energy_pj_per_macro: float = field(metadata={"key": "calibration.energy_pj_per_macro"})
     calibration_time_ns_per_macro: float = field(metadata={"key": "calibration.time_ns_per_macro"})
+    data: dict | None = field(default=None, metadata={"omit_if": lambda v: v is None})
+    """With ``macro.data``: the statistics its energy was priced at and the reference's
+    (``stated``, ``reference``: input value and 1-bit fractions, weight value fraction, mean cell
+    draw, stored 1-bit fraction) and each data component's ``activity`` ratio (docs/macro-model.md)."""
 
     def __repr__(self) -> str:
         return (f"MacroCharacterization({self.arch_name}: {self.rows}x{self.physical_columns} "
