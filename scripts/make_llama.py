@@ -4,12 +4,10 @@ workloads/llama_tiny.yaml (docs/decoding.md, docs/workloads.md).
 A Llama block (Touvron et al. 2023; docs/sources.md s3.7) in the existing layer kinds:
 
 - **RMSNorm** before the attention and before the MLP (pre-norm: the residual stream itself is
-  not normalised). No layer kind computes a root-mean-square norm, so each is an ``eltwise``
-  layer with ``layer_norm: true``: it is counted as a layer-norm, 6 digital operations per
-  element (``kinds.LAYER_NORM_OPS``), where RMSNorm needs 4 (the square, a term of the mean of
-  squares, the product by 1/rms, the learned scale): 2 operations per element more than RMSNorm
-  does, 2 x T x width per norm. The final norm is the last residual add's ``layer_norm``
-  attribute (the add has no other reader), as the ONNX importer writes it.
+  not normalised): an ``eltwise`` layer with ``rms_norm: true``, 4 digital operations per
+  element (``kinds.RMS_NORM_OPS``: the square, a term of the mean of squares, the product by
+  1/rms, the learned scale). The final norm is the last residual add's ``rms_norm`` attribute
+  (the add has no other reader), as the ONNX importer writes it.
 - **Rotary position embedding** on Q and K, per head [H, T, d]: ``x * cos + rotate_half(x) *
   sin``, rotate_half(x) = concat(-x[d/2:], x[:d/2]). The products by cos and sin are ``eltwise``
   layers with ``scale`` (the tables of the pass's positions are constants of the layer, one
@@ -61,7 +59,7 @@ def block(i: int, src: str, width: int, heads: int, kv_heads: int, ffn: int, las
     d = width // heads
     group = heads // kv_heads
     p = f"l{i}_"
-    layers = [{"name": p + "attn_norm", "type": "eltwise", "inputs": src, "layer_norm": True}]
+    layers = [{"name": p + "attn_norm", "type": "eltwise", "inputs": src, "rms_norm": True}]
     layers += [
         {"name": p + "q", "type": "linear", "inputs": p + "attn_norm", "units": width, "bias": False},
         {"name": p + "q_heads", "type": "reshape", "shape": [-1, heads, d]},
@@ -93,7 +91,7 @@ def block(i: int, src: str, width: int, heads: int, kv_heads: int, ffn: int, las
         {"name": p + "merge", "type": "reshape", "shape": [-1, width]},
         {"name": p + "attn_out", "type": "linear", "units": width, "bias": False},
         {"name": p + "attn_add", "type": "add", "inputs": [src, p + "attn_out"]},
-        {"name": p + "mlp_norm", "type": "eltwise", "layer_norm": True},
+        {"name": p + "mlp_norm", "type": "eltwise", "rms_norm": True},
         {"name": p + "gate", "type": "linear", "inputs": p + "mlp_norm", "units": ffn, "bias": False},
         {"name": p + "gate_sigmoid", "type": "eltwise", "activation": "sigmoid"},
         {"name": p + "gate_silu", "type": "mul", "inputs": [p + "gate", p + "gate_sigmoid"]},
@@ -103,7 +101,7 @@ def block(i: int, src: str, width: int, heads: int, kv_heads: int, ffn: int, las
         {"name": p + "mlp_add", "type": "add", "inputs": [p + "attn_add", p + "down"]},
     ]
     if last:  # the final RMSNorm: the last add has no other reader
-        layers[-1]["layer_norm"] = True
+        layers[-1]["rms_norm"] = True
     return layers
 
 
@@ -121,8 +119,8 @@ def workload(name: str, description: str, layers_n: int, width: int, heads: int,
 HEADER = """# {name}: {what}
 # Written by scripts/make_llama.py (do not edit by hand; its docstring says what each layer
 # stands for). Input: the prompt's token embeddings [T, F] (the embedding lookup is a table
-# read, not a layer here). RMSNorm is counted as a layer-norm (6 digital operations per
-# element; RMSNorm needs 4). Rotary embedding: eltwise products by the cos and sin of the
+# read, not a layer here). RMSNorm: 4 digital operations per element, the square, a term of
+# the mean of squares, the product by 1/rms and the learned scale. Rotary embedding: eltwise products by the cos and sin of the
 # pass's positions (constants, not weights), slices, a negation, a concat and an add.
 # Grouped-query attention: 2 KV heads for 4 Q heads, the Q heads of a group viewed as one
 # KV head's rows. K and V pass a kv_cache layer: as written (past 0) the workload is a prefill

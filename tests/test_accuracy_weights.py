@@ -180,3 +180,22 @@ def test_unknown_and_misplaced_layer_keys_are_named(kws, tmp_path):
     assert not load_weights(workload, save(tmp_path, floats, "floats.npz")).has_quantised
     floats["pw2.weight_bits"] = np.int32(2)
     rejected(workload, save(tmp_path, floats, "floats_bits.npz"), "pw2.weight_bits", "only the float network")
+
+
+@pytest.mark.parametrize("norm", ["layer_norm", "rms_norm"])
+def test_a_normalisation_the_file_cannot_hold_is_named(kws, tmp_path, norm):
+    """The weights file holds no normalisation terms: a layer-norm or an RMSNorm after a weight layer
+    is refused, naming the layer and the attribute, rather than evaluated wrongly."""
+    import yaml
+
+    workload, arrays = kws
+    data = yaml.safe_load((WORKLOADS / "kws_dscnn.yaml").read_text())
+    layer = next(x for x in data["layers"] if x["name"] == "pw1")
+    layer[norm] = True
+    changed = workload_from_dict(data, source=str(WORKLOADS / "kws_dscnn.yaml"))
+    with pytest.raises(ConfigError) as info:
+        load_weights(changed, save(tmp_path, arrays))
+    text = str(info.value)
+    index = [x["name"] for x in data["layers"]].index("pw1")
+    assert f"kws_dscnn.yaml: layers[{index}].{norm}: {norm} after 'pw1'" in text  # the workload's fault
+    assert "no normalisation terms" in text and info.value.exit_code == EXIT_USAGE

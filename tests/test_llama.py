@@ -41,12 +41,12 @@ def _digital_ops(t: int, width: int, heads: int, kv_heads: int, ffn: int, past: 
     """The digital operations of a pass of t tokens after ``past``, from the shape alone."""
     d = width // heads
     ctx = past + t
-    norms = 2 * 6 * t * width  # two RMSNorms a block, counted as layer-norms
+    norms = 2 * 4 * t * width  # two RMSNorms a block: square, mean term, 1/rms, scale
     rope = lambda h: h * t * d * 3 + h * t * d // 2  # noqa: E731  (cos, sin, add per element; the negated half)
     attention = heads * t * ctx * (1 + 3)  # the scores' scale and softmax
     residual = 2 * t * width
     mlp = 3 * t * ffn  # the sigmoid, the SiLU's product, the gating product
-    return BLOCKS * (norms + rope(heads) + rope(kv_heads) + attention + residual + mlp) + 6 * t * width
+    return BLOCKS * (norms + rope(heads) + rope(kv_heads) + attention + residual + mlp) + 4 * t * width
 
 
 @pytest.fixture(scope="module")

@@ -86,6 +86,8 @@ def _evaluate(w, weights: dict, x: np.ndarray) -> np.ndarray:
         if spec.layer_norm:
             y = (y - y.mean(-1, keepdims=True)) / np.sqrt(y.var(-1, keepdims=True) + 1e-12)
             y = y * weights[f"{name}.ln_scale"] + weights.get(f"{name}.ln_shift", 0.0)
+        if getattr(spec, "rms_norm", False):
+            y = y / np.sqrt((y * y).mean(-1, keepdims=True) + 1e-12) * weights[f"{name}.rms_scale"]
         if spec.activation == "gelu":
             y = 0.5 * y * (1 + np.vectorize(math.erf)(y / math.sqrt(2)))
         elif spec.activation == "relu":

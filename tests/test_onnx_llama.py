@@ -71,8 +71,9 @@ def test_the_llama_block_imports_with_llama_tiny_s_counts(models, tokens, past):
     assert _kinds(wl) == _kinds(shipped)
     caches = [layer for layer in wl.layers if layer.kind == "kv_cache"]
     assert len(caches) == 2 * BLOCKS and all(c.out_shape == (KV, past + tokens, D) for c in caches)
-    # RMSNorm: four eltwise layer-norms and the final one on the last add; no Pow, Sqrt or Reciprocal left
-    assert sum(bool(layer.spec.layer_norm) for layer in wl.layers) == 2 * BLOCKS + 1
+    # RMSNorm: four eltwise RMSNorms and the final one on the last add; no Pow, Sqrt or Reciprocal left
+    assert sum(bool(layer.spec.rms_norm) for layer in wl.layers) == 2 * BLOCKS + 1
+    assert not any(layer.spec.layer_norm for layer in wl.layers)
     assert not any(layer.kind == "linear" and layer.spec.bias for layer in wl.layers)
 
 
@@ -84,12 +85,13 @@ def test_without_past_inputs_it_is_llama_tiny_without_its_caches(models):
 
 
 @pytest.mark.parametrize("rsqrt", ["reciprocal", "div", "divide"])
-def test_each_form_of_rmsnorm_is_one_layer_norm(tmp_path, rsqrt):
+def test_each_form_of_rmsnorm_is_one_rms_norm(tmp_path, rsqrt):
     path = save(llama_with_past(layers=1, past=False, rsqrt=rsqrt, hf=False), tmp_path / "m.onnx")
     wl = load_workload(path, {"inputs_embeds": (1, 4, W)})
-    norms = [layer for layer in wl.layers if layer.spec.layer_norm]
+    norms = [layer for layer in wl.layers if layer.spec.rms_norm]
     assert [layer.kind for layer in norms] == ["eltwise", "eltwise", "add"]
-    assert all(layer.digital_ops == 6 * 4 * W for layer in norms[:2])  # counted as a layer-norm
+    assert all(layer.digital_ops == 4 * 4 * W for layer in norms[:2])  # square, mean term, 1/rms, scale
+    assert not any(layer.spec.layer_norm for layer in wl.layers)
 
 
 @pytest.mark.parametrize("hf", [False, True])

@@ -130,6 +130,24 @@ def test_layer_norm_and_activation_digital_ops():
     assert w.layer("n").category == "digital"
 
 
+def test_rms_norm_counts_four_operations_per_element():
+    w = wl([16, 32],
+           {"name": "fc", "type": "linear", "units": 32, "bias": False, "rms_norm": True, "activation": "gelu"},
+           {"name": "n", "type": "eltwise", "rms_norm": True})
+    elems = 16 * 32
+    assert w.layer("fc").digital_ops == elems * (4 + ACTIVATION_OPS["gelu"])
+    assert w.layer("n").digital_ops == elems * 4
+    # against a layer-norm of the same layer: 2 operations per element fewer (no mean removed, no shift)
+    ln = wl([16, 32], {"name": "n", "type": "eltwise", "layer_norm": True})
+    assert ln.layer("n").digital_ops - w.layer("n").digital_ops == 2 * elems
+
+
+def test_one_normalisation_per_layer():
+    with pytest.raises(ConfigError, match="layer_norm and rms_norm both set") as exc:
+        wl([16, 32], {"name": "n", "type": "eltwise", "layer_norm": True, "rms_norm": True})
+    assert "layers[0]" in str(exc.value)
+
+
 def test_bert_tiny_layer_hand_count():
     """The header of workloads/bert_tiny_layer.yaml derives these by hand."""
     w = load_workload("bert_tiny_layer")

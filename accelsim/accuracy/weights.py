@@ -241,7 +241,7 @@ def load_weights(workload: Workload, path: str | Path | None = None) -> NetworkW
     layers: dict[str, LayerWeights] = {}
     for i, layer in enumerate(workload.layers):
         if not layer.has_weights:
-            for attr in ("batch_norm", "layer_norm", "scale", "bias"):
+            for attr in ("batch_norm", "layer_norm", "rms_norm", "scale", "bias"):
                 if getattr(layer.spec, attr, False):
                     problems.append(Problem(
                         f"{attr} on a {layer.kind} layer ({layer.name!r}): the weights file format "
@@ -249,11 +249,12 @@ def load_weights(workload: Workload, path: str | Path | None = None) -> NetworkW
                         "weight layer, so the reference inference cannot evaluate it",
                         path=f"layers[{i}].{attr}", file=workload.source))
             continue
-        if layer.spec.layer_norm:
-            problems.append(Problem(
-                f"layer_norm after {layer.name!r}: the weights file format has no layer-norm "
-                "terms, so the reference inference cannot evaluate it",
-                path=f"layers[{i}].layer_norm", file=workload.source))
+        for norm in ("layer_norm", "rms_norm"):
+            if getattr(layer.spec, norm):
+                problems.append(Problem(
+                    f"{norm} after {layer.name!r}: the weights file format has no normalisation "
+                    "terms, so the reference inference cannot evaluate it",
+                    path=f"layers[{i}].{norm}", file=workload.source))
         parsed = _check_layer(layer, data, bits, bad, quantised)
         model_quantisation = _check_model_quantisation(layer, data, bad)
         if parsed is not None:

@@ -70,6 +70,9 @@ BATCH_NORM_OPS = 2
 #: subtraction, a term of the variance, a multiplication by 1/sigma, then the
 #: learned scale and shift
 LAYER_NORM_OPS = 6
+#: RMSNorm: a square, a term of the mean of squares, a multiplication by 1/rms, then the
+#: learned scale (no mean removed, no shift)
+RMS_NORM_OPS = 4
 #: bilinear interpolation of one output element: its four nearest input values weighted
 #: (the weights depend only on the position, so they are constants of the layer) and
 #: summed: four multiplications and three additions
@@ -229,6 +232,8 @@ def post_ops(spec, out_elems: int) -> int:
         ops += BATCH_NORM_OPS * out_elems
     if spec.layer_norm:
         ops += LAYER_NORM_OPS * out_elems
+    if getattr(spec, "rms_norm", False):
+        ops += RMS_NORM_OPS * out_elems
     ops += ACTIVATION_OPS[spec.activation] * out_elems
     return ops
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from accelsim.config.base import Section
 
@@ -37,6 +37,8 @@ class LayerBase(Section):
     """A batch-norm (per-channel scale and shift) follows, in the digital unit."""
     layer_norm: bool = False
     """A layer normalisation over the last axis follows (after batch-norm), in the digital unit."""
+    rms_norm: bool = False
+    """An RMSNorm over the last axis follows (no mean removed, no shift; after batch-norm), in the digital unit."""
     activation: Activation = "none"
     """Activation applied after the layer (and its normalisation), in the digital unit."""
 
@@ -44,6 +46,13 @@ class LayerBase(Section):
     @classmethod
     def _one_input_as_list(cls, v):
         return [v] if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _one_norm(self):
+        if self.layer_norm and self.rms_norm:
+            raise ValueError("layer_norm and rms_norm both set: a layer is followed by one normalisation "
+                             "(split it into two layers)")
+        return self
 
 
 class _Spatial(Section):

@@ -298,7 +298,7 @@ def fix_input(model, given: dict[str, Sequence[int]], file: str,
 
 #: operators whose output has the shape of their first input, for those ONNX shape
 #: inference leaves without a shape (function operators such as GroupNormalization)
-SAME_SHAPE_OPS = {"GroupNormalization", "InstanceNormalization", "LayerNormalization", "HardSwish",
+SAME_SHAPE_OPS = {"GroupNormalization", "InstanceNormalization", "LayerNormalization", "RMSNormalization", "HardSwish",
                   "HardSigmoid", "Gelu", "Relu", "Sigmoid", "Tanh", "Softmax", "Identity", "Dropout",
                   "QuantizeLinear", "DequantizeLinear", "BatchNormalization"}
 

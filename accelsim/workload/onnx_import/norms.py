@@ -40,6 +40,19 @@ def layer_normalization(bld: Builder) -> None:
     bld.post_op(x, "layer_norm", True, arrays)
 
 
+def rms_normalization(bld: Builder) -> None:
+    """RMSNorm over the last axis, ``x / sqrt(mean(x^2) + eps) * scale`` (opset 23's
+    RMSNormalization; the importer also writes it for the decomposition exporters write)."""
+    x = bld.node.input[0]
+    rank = len(bld.shapes[x])
+    if int(bld.attr("axis", -1)) % rank != rank - 1:
+        bld.fail("only an RMSNorm over the last axis is supported")
+    gamma = bld.const(bld.node.input[1]) if len(bld.node.input) > 1 and bld.node.input[1] else None
+    if gamma is None:
+        bld.fail("the scale must be a constant")
+    bld.post_op(x, "rms_norm", True, {"rms_scale": gamma})
+
+
 def _affine(bld: Builder, source: str, shape: Sequence[int], gamma: np.ndarray | None,
             beta: np.ndarray | None, suffix: str) -> str:
     """A per-channel scale and shift (channel axis 0 of ``shape``) as an eltwise layer;

@@ -44,6 +44,7 @@ OPS: dict[str, Op] = {
     "MatMul": Op("macro", handlers.mat_mul),
     "BatchNormalization": Op("digital", norms.batch_normalization),
     "LayerNormalization": Op("digital", norms.layer_normalization),
+    "RMSNormalization": Op("digital", norms.rms_normalization),
     "InstanceNormalization": Op("digital", norms.instance_normalization),
     "GroupNormalization": Op("digital", norms.group_normalization),
     "Relu": Op("digital", partial(norms.activation, function="relu")),

@@ -512,7 +512,7 @@ def drop_quantize_pairs(onnx, model, consts) -> tuple[Any, list[str]]:
 def fuse_decompositions(onnx, model, consts, opset: int = 17):
     """Replace the patterns exporters write for one operation by that node: the GELU
     (Erf or tanh form) and layer-norm decompositions of older opsets, RMSNorm's decomposition
-    (a LayerNormalization: counted as a layer-norm), the IsNaN/Where
+    (an RMSNormalization, opset 23's operator), the IsNaN/Where
     guard after a softmax (an Identity), a zero Pad before a Conv (the Conv's pads)."""
     from onnx import helper
 
@@ -561,10 +561,10 @@ def fuse_decompositions(onnx, model, consts, opset: int = 17):
             if found and not gone & set(found[1]):
                 x, chain, out, gamma = found
                 if gamma is None:
-                    gamma = f"{out}__ln_gamma"
+                    gamma = f"{out}__rms_gamma"
                     consts[gamma] = np.ones(shapes[x][-1], dtype=np.float32)
-                # counted as a layer-norm: no layer kind computes a root-mean-square norm (docs/onnx.md)
-                replaced[max(chain)] = helper.make_node("LayerNormalization", [x, gamma], [out], name=_stem(node),
+                # opset 23's operator, which the importer maps whatever the model's opset (docs/onnx.md)
+                replaced[max(chain)] = helper.make_node("RMSNormalization", [x, gamma], [out], name=_stem(node),
                                                         axis=-1)
                 gone |= set(chain)
     if not gone:

@@ -164,8 +164,10 @@ class Builder:
             layer = self.by_name[layer["_view_of"]]
         if KINDS[layer["type"]].data_movement:
             return None
-        order = ["scale", "bias", "batch_norm", "layer_norm", "activation"]
-        for key in order[order.index(after):]:
+        order = ["scale", "bias", "batch_norm", "layer_norm", "rms_norm", "activation"]
+        # one normalisation per layer: a layer-norm and an RMSNorm take the same place
+        start = order.index("layer_norm" if after == "rms_norm" else after)
+        for key in order[start:]:
             if layer.get(key, "none" if key == "activation" else False) not in (False, "none"):
                 return None
         return layer
