@@ -116,7 +116,7 @@ def simulate(arch: ArchConfig, workload: Workload, options: RunOptions | None = 
         from accelsim.mapping.streaming import for_batch
 
         tile_plan = for_batch(tile_plan, opts.batch)
-    chip_rounds = len(tile_plan.rounds) if tile_plan.macros < arch.total_macros else None
+    chip_rounds = tile_plan.chips_to_hold if tile_plan.macros < arch.total_macros else None
     tile_plan = on_system(tile_plan, arch)  # a system of several chips: one chip round per chip
     check_host(tile_plan, arch, opts.batch)
     check_simulation(tile_plan, workload, arch, opts, "simulation.batch" if options.batch is None else "batch")
@@ -257,15 +257,18 @@ def _system_figures(arch: ArchConfig, plan, engine, chip_rounds: int | None, bat
         host_bits_per_inference=engine.offchip_bits / batch)
 
 
-def size_counts(needed: int, most: int | None = None) -> tuple[int, ...]:
+def size_counts(needed: int, most: int | None = None, beyond: bool = False) -> tuple[int, ...]:
     """The system sizes ``accelsim size`` tries: 1, 2, 4, ... below ``needed``, and ``needed``
-    (at most ``most`` chips, when given)."""
-    top = needed if most is None else min(needed, most)
-    sizes, n = [], 1
+    (at most ``most`` chips, when given); with ``beyond`` (a system that spreads a network over
+    spare chips) the doublings go on past ``needed`` up to ``most``, and ``most`` itself."""
+    top = needed if most is None else (max(needed, most) if beyond else min(needed, most))
+    sizes, n = {top}, 1
     while n < top:
-        sizes.append(n)
+        sizes.add(n)
         n *= 2
-    return (*sizes, top)
+    if top > needed:
+        sizes.add(needed)
+    return tuple(sorted(sizes))
 
 
 def size_system(chip: ArchConfig, system: ArchConfig, workload: Workload, options: RunOptions | None = None,
@@ -287,13 +290,18 @@ def size_system(chip: ArchConfig, system: ArchConfig, workload: Workload, option
     check_workload(workload, chip)
     chip_plan = make_plan(workload, chip, opts.schedule, opts.batch)
     needed = len(chip_plan.rounds)
-    # without reprogramming only a system that holds every weight can run it
-    sizes = size_counts(needed, most) if system.system.reprogramming else (needed,)
+    spread = system.system.partition == "spread"
+    # without reprogramming only a system that holds every weight can run it (or, spread, a larger one)
+    sizes = size_counts(needed, most, spread)
+    if not system.system.reprogramming:
+        sizes = tuple(n for n in sizes if n >= needed)
     points = []
     for i, n in enumerate(sizes):
         arch = chip.model_copy(update={"name": f"{chip.name} x{n}",
                                        "system": system.system.model_copy(update={"chips": n})})
-        r = simulate(arch, workload, replace(options, progress=None, trace_max_events=0), tile_plan=chip_plan)
+        # spread: each size's own plan (the rounds balanced over its chips); fill: the chip's rounds
+        r = simulate(arch, workload, replace(options, progress=None, trace_max_events=0),
+                     tile_plan=None if spread else chip_plan)
         links = r.system.chip_link_bits_per_inference if r.system else 0.0
         host = r.system.host_bits_per_inference if r.system else r.offchip_bits_per_inference
         points.append(SizePoint(

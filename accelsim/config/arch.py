@@ -711,6 +711,8 @@ class SystemConfig(Section):
     """The shared host memory; without it each chip's off-chip port reaches a host memory that never makes it wait."""
     reprogramming: bool = True
     """Allow programming rounds when the weights need more macros than the system has; false: such a workload is refused."""
+    partition: Literal["fill", "spread"] = "fill"
+    """How a network that needs fewer chips than the system has is cut: ``fill``, rounds of one whole chip each, the spare chips idle; ``spread``, rounds balanced by macros over every chip (the fewest macros per round that still make at most one round per chip), each chip replicating its layers into the macros left (docs/systems.md)."""
     members: tuple[ArchConfig, ...] = ()
     """Each chip's own architecture, one per chip, when a system file's ``chips`` lists chips that differ (docs/systems.md, Different chips); empty: every chip is this architecture."""
 

@@ -162,6 +162,7 @@ class _Tensor:
         "region",
         "released",
         "reserved",
+        "reserve_waiters",
         "store_key",
         "waiters",
     )
@@ -178,6 +179,8 @@ class _Tensor:
         #: per inference: rows of the region its producer has taken (written or being written),
         #: and rows given back once every consumer was done with them
         self.reserved = [0] * batch
+        #: per inference: the later parts of a split layer waiting for part 0 to take a row's space
+        self.reserve_waiters: list[list[tuple[int, simpy.Event]]] = [[] for _ in range(batch)]
         self.freed = [0] * batch
         self.store_key = ""
 
@@ -624,9 +627,21 @@ class _Sim:
                                      f"{out.place.row_bits} bits, full)")
                 yield out.region.put(1)
                 out.reserved[inf] += 1
+                self._wake_parts(out, inf)
                 self._level(out.store_key, out.place.row_bits)
                 # a row no consumer needs (below a slice's start, beyond its end) is given back at once
                 self._free(out, inf)
+                if rec and env.now > t0:
+                    pred = rec.space(t0, int(env.now), out.place.tensor, pred)
+            elif out.region is not None and out.reserved[inf] <= row:
+                # a later part of a split layer writes a row only once part 0 has taken its space:
+                # the parts advance together, so no part books its chain ahead of the tensor's room
+                t0 = env.now
+                ev = env.event()
+                out.reserve_waiters[inf].append((row + 1, ev))
+                self.waiting[key] = (f"{st.label} (inference {inf}) waits for part 1 of {st.layer!r} to take "
+                                     f"space for row {row} in {out.store_key}")
+                yield ev
                 if rec and env.now > t0:
                     pred = rec.space(t0, int(env.now), out.place.tensor, pred)
             self.waiting.pop(key, None)
@@ -825,6 +840,16 @@ class _Sim:
                 else:
                     keep.append((need, ev))
             ts.waiters[inf] = keep
+
+    def _wake_parts(self, ts: _Tensor, inf: int) -> None:
+        """Wake the later parts of a split layer whose row part 0 has now taken space for."""
+        waiters = ts.reserve_waiters[inf]
+        if waiters:
+            taken = ts.reserved[inf]
+            ts.reserve_waiters[inf] = [(need, ev) for need, ev in waiters if need > taken]
+            for need, ev in waiters:
+                if need <= taken:
+                    ev.succeed()
 
     def _release(self, ts: _Tensor, inf: int, consumer: str, upto: int) -> None:
         """``consumer`` needs no row of ``ts`` below ``upto`` any more (inference ``inf``)."""

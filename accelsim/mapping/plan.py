@@ -391,6 +391,14 @@ class TilePlan:
     batch: int = 1
     #: per round, its (layer, column groups) in layer order: what the rounds hold (a plan file's rounds)
     grouping: tuple[tuple[tuple[str, tuple[int, ...]], ...], ...] = ()
+    #: rounds of one whole chip each that hold every weight (the planner's rounds at the chip's size);
+    #: 0: the plan's own rounds (a plan spread over a system's chips has more, smaller rounds)
+    rounds_to_hold: int = 0
+
+    @property
+    def chips_to_hold(self) -> int:
+        """Chips that hold every weight at once, one whole chip per round."""
+        return self.rounds_to_hold or len(self.rounds)
 
     @property
     def stages(self) -> tuple[Stage, ...]:

@@ -291,6 +291,22 @@ def form_rounds(works: list[LayerWork], macros: int) -> list[list[tuple[LayerWor
     return [r for r in rounds if r]
 
 
+def spread_rounds(works: list[LayerWork], macros: int, chips: int) -> list[list[tuple[LayerWork, tuple[int, ...]]]]:
+    """:func:`form_rounds` at the fewest macros per round that still make at most ``chips`` rounds:
+    the network's weight tiles balanced over the chips, in layer order (``system.partition: spread``).
+    The greedy packing makes no more rounds with more room, so the least such room is a bisection
+    between the largest column group and the chip."""
+    groups = [len(g) for w in works if w.on_macros for g in w.column_groups]
+    low, high = max(groups, default=macros), macros
+    while low < high:
+        mid = (low + high) // 2
+        if len(form_rounds(works, mid)) <= chips:
+            high = mid
+        else:
+            low = mid + 1
+    return form_rounds(works, low)
+
+
 class MacroPool:
     """Free macros by tile; a stage goes to an empty tile when it fits in one."""
 
@@ -715,6 +731,10 @@ def plan(workload: Workload, arch: ArchConfig, schedule: Schedule | None = None,
     works, consumers, outputs = prepare(workload, arch, choices.units, memo)
     grouped = (form_rounds(works, arch.chip.macros) if choices.rounds is None
                else given_rounds(works, choices.rounds, arch.chip.macros))
+    to_hold = len(grouped)
+    if choices.rounds is None and arch.system is not None and arch.system.partition == "spread" \
+            and len(grouped) < arch.chips:
+        grouped = spread_rounds(works, arch.chip.macros, arch.chips)
     produced_in: dict[str, list[int]] = {}
     for i, items in enumerate(grouped):
         for w, _ in items:
@@ -766,5 +786,6 @@ def plan(workload: Workload, arch: ArchConfig, schedule: Schedule | None = None,
             cells_allocated=macros * cells_per_macro, macs=w.layer.macs))
     grouping = tuple(tuple((w.layer.name, tuple(g)) for w, g in items) for items in grouped)
     return TilePlan(workload=workload.name, arch=arch.name, rounds=rounds, layers=tuple(layers),
-                    macros=arch.chip.macros, cells_per_macro=cells_per_macro, batch=batch, grouping=grouping)
+                    macros=arch.chip.macros, cells_per_macro=cells_per_macro, batch=batch, grouping=grouping,
+                    rounds_to_hold=to_hold if to_hold != len(rounds) else 0)
 
