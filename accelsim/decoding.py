@@ -6,7 +6,8 @@ values through ``kv_cache`` layers (``workloads/gpt2_tiny.yaml``). Each pass
 is that workload at a number of new tokens and a number of past ones: the
 prefill is P new tokens and no past (it fills the cache); decoding step i is
 one new token after P + i past ones (its attention reads P + i + 1 keys and
-values). Every pass is planned for one chip, placed on the architecture's
+values). Every pass is planned as ``run`` plans (each round for the chip it runs on;
+balanced over the chips when the system spreads), placed on the architecture's
 chips (docs/systems.md) and simulated by the engine alone, one sequence at a
 time: its latency is the engine's, its energy the counts times the energy per
 action plus leakage over its latency. A pass whose weights need more rounds
@@ -171,7 +172,6 @@ class Passes:
         from accelsim.mapping.planner import PlanMemo
 
         self.arch = arch
-        self.chip = arch.model_copy(update={"system": None})
         self.plans = PlanMemo()
         self.placed = Recent()
         self.paths = PathMemo(arch)
@@ -199,7 +199,9 @@ def pass_plan(workload: Workload, arch: ArchConfig, new: int, past: int, *, kv_h
     passes = passes if passes is not None and passes.arch is arch else Passes(arch)
     passes.sweep_plans()
     wl = pass_workload(workload, new, past)
-    chip_plan = make_plan(wl, passes.chip, schedule, 1, memo=passes.plans)
+    # planned on the system (each round sized for the chip it runs on, and spread when the system
+    # spreads), placed on its chips
+    chip_plan = make_plan(wl, arch, schedule, 1, memo=passes.plans)
     try:
         plan = _place_kv(on_system(chip_plan, arch, passes.placed), arch, set(kv_layers(wl)), kv_home)
     except ConfigError as err:  # say which pass: a cache may outgrow its home part way through

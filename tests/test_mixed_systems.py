@@ -238,3 +238,22 @@ def test_each_round_is_sized_for_the_chip_it_runs_on(tmp_path):
     assert plans["mixed"].rounds == (plans["base"].rounds[0], plans["fast"].rounds[1])
     r = simulate(mixed, wl, RunOptions(batch=2))
     assert [c.layers for c in r.system.per_chip] == [("c0", "c1"), ("c2",)]
+
+
+def test_a_decoders_passes_are_planned_for_the_chip_each_round_runs_on(tmp_path):
+    """generate's passes are planned as run's plans are: round i for chip i mod N, not every round for
+    the first chip. On chips of 12 macros whose chip 1 takes 1 us per MVM, gpt2_tiny's prefill of 16
+    tokens replicates two more macro groups on chip 1 than a plan for chip 0 would."""
+    from accelsim.decoding import pass_plan, pass_workload
+    from accelsim.mapping.system import on_system
+
+    chip = ["chip.tiles=2", "chip.macros_per_tile=6", "chip.macros=12"]
+    mixed = load_system(_system(tmp_path, ["mram72", {"set": {"macro.t_mvm_ns": 1000}}]), chip)
+    base = load_system(_system(tmp_path, ["mram72", "mram72"], name="base"), chip)
+    decoder = load_workload("gpt2_tiny")
+    _, plan = pass_plan(decoder, mixed, 16, 0)
+    replicas = lambda p: [len(s.replicas) for r in p.rounds for s in r.stages]  # noqa: E731
+    expect = on_system(make_plan(pass_workload(decoder, 16, 0), mixed, None, 1), mixed)
+    first_chip = on_system(make_plan(pass_workload(decoder, 16, 0), base, None, 1), mixed)
+    assert replicas(plan) == replicas(expect)
+    assert sum(replicas(plan)) == sum(replicas(first_chip)) + 2
