@@ -622,7 +622,7 @@ def llama_with_past(layers: int = 2, hidden: int = 128, heads: int = 4, kv_heads
 
 
 def repeat_kv_attention(heads: int = 4, kv_heads: int = 2, tokens: int = 3, past: int = 2, d: int = 8,
-                        opset: int = 17) -> onnx.ModelProto:
+                        opset: int = 17, no_ops: bool = False) -> onnx.ModelProto:
     """One attention of queries q [1, heads, T, d] over a cache k, v [1, kv_heads, S, d] (S = past + T)
     as transformers writes it: ``repeat_kv`` of k and v (constant sizes), the scores scaled, a causal
     mask [1, 1, T, S] and a per-head factor [1, heads, 1, 1] on them (constants that vary along the
@@ -632,8 +632,14 @@ def repeat_kv_attention(heads: int = 4, kv_heads: int = 2, tokens: int = 3, past
     rng = np.random.default_rng(1)
 
     def repeat(x, name):
+        if no_ops:  # x[:, :, None] with the full slices a TorchScript export may keep, and an Identity
+            x = g.node("Slice", [x, g.const(name + "/starts", np.array([0, 0], np.int64)),
+                                 g.const(name + "/ends", np.array([2**63 - 1, 2**63 - 1], np.int64)),
+                                 g.const(name + "/axes", np.array([0, 1], np.int64))], name + "/Slice")
         y = g.node("Expand", [g.unsqueeze(x, [2], name + "/Unsqueeze"),
                               g.const(name + "/size", np.array([1, kv_heads, n, s, d], np.int64))], name + "/Expand")
+        if no_ops:
+            y = g.node("Identity", [y], name + "/Identity")
         return g.node("Reshape", [y, g.const(name + "/shape", np.array([1, heads, s, d], np.int64))], name + "/Reshape")
 
     k, v = repeat("k", "/repeat_k"), repeat("v", "/repeat_v")

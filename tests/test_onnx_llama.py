@@ -205,6 +205,40 @@ def test_the_rewrite_computes_what_repeat_kv_computes(tmp_path):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
+def test_full_slices_and_identities_inside_repeat_kv_are_seen_through():
+    """A Slice that keeps its whole input (x[:, :] as an exporter may write it) and an Identity between
+    repeat_kv's nodes are taken out first: the grouped view, computing what the graph computes, the
+    two named among the removed nodes; a Slice that cuts (keeps 1 of 2 KV heads) is kept, and no
+    grouped view is made through it."""
+    from onnx.reference import ReferenceEvaluator
+
+    from accelsim.workload.onnx_import.gqa import rewrite_repeat_kv
+    from accelsim.workload.onnx_import.rewrite import drop_no_ops
+
+    def rewritten(model):
+        model = onnx.shape_inference.infer_shapes(model)
+        consts = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
+        model, removed = drop_no_ops(onnx, model, consts)
+        new, refused = rewrite_repeat_kv(onnx, model, consts, 17, "m.onnx")
+        return model, new, removed, refused
+
+    noisy = repeat_kv_attention(no_ops=True)
+    _, new, removed, refused = rewritten(noisy)
+    assert refused == {} and "Expand" not in [n.op_type for n in new.graph.node]
+    assert {"/repeat_k/Slice", "/repeat_k/Identity", "/repeat_v/Slice", "/repeat_v/Identity"} == set(removed)
+    rng = np.random.default_rng(0)
+    feeds = {"q": rng.standard_normal((1, H, 3, 8), np.float32),
+             **{x: rng.standard_normal((1, KV, 5, 8), np.float32) for x in ("k", "v")}}
+    (want,), (got,) = (ReferenceEvaluator(m).run(None, feeds) for m in (noisy, new))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    cut = repeat_kv_attention(no_ops=True)
+    ends = next(t for t in cut.graph.initializer if t.name == "/repeat_k/ends")
+    ends.CopyFrom(onnx.numpy_helper.from_array(np.array([2**63 - 1, 1], np.int64), "/repeat_k/ends"))
+    model, new, removed, refused = rewritten(cut)
+    assert "/repeat_k/Slice" not in removed and "/repeat_v/Slice" in removed
+    assert "Slice" in [n.op_type for n in new.graph.node]
+
+
 def test_an_imported_grouped_query_llama_generates_as_the_script_s_workload(models, repeat_kv_models):
     """4 Q heads on 2 KV heads, in either grouped-query form, imported as a prefill or a decoding
     step: every pass of its generation is the YAML's, figure for figure (the grouped views keep the

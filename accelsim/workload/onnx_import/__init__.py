@@ -104,7 +104,12 @@ from accelsim.workload.onnx_import.ops import (
     check_supported,
 )
 from accelsim.workload.onnx_import.qoperator import QOPERATOR_OPS, Quantization, dequantize_operators, weight_quantization
-from accelsim.workload.onnx_import.rewrite import drop_quantize_pairs, fold_constants, fuse_decompositions
+from accelsim.workload.onnx_import.rewrite import (
+    drop_no_ops,
+    drop_quantize_pairs,
+    fold_constants,
+    fuse_decompositions,
+)
 from accelsim.workload.onnx_import.translate import Builder, identifier
 
 __all__ = ["DIGITAL_OPS", "LAYOUT_OPS", "MACRO_OPS", "MAX_OPSET", "MIN_OPSET", "OPS", "QOPERATOR_OPS",
@@ -241,6 +246,7 @@ def import_onnx(path: str | Path,
     quantization.update(weight_quantization(model, tensors, opset))
     model, consts = fold_constants(onnx, model, opset, file, tensors)
     model, pairs = drop_quantize_pairs(onnx, model, consts)
+    model, no_ops = drop_no_ops(onnx, model, consts)
     model = fuse_decompositions(onnx, model, consts, opset)
     model, refused = rewrite_repeat_kv(onnx, model, consts, opset, file)
     check_supported(model, file, consts)
@@ -248,7 +254,7 @@ def import_onnx(path: str | Path,
     builder = Builder(file, model, consts, shapes, input_name, opset)
     builder.pasts = pasts
     builder.refused = refused
-    builder.removed.extend(pairs)
+    builder.removed.extend(pairs + no_ops)
     layers = builder.build()
     name = identifier(Path(file).stem) or "model"
     producer = " ".join(x for x in (model.producer_name, model.producer_version) if x)

@@ -509,6 +509,69 @@ def drop_quantize_pairs(onnx, model, consts) -> tuple[Any, list[str]]:
     return new, removed
 
 
+#: a Slice end at or past this is "to the end" (exporters write INT64_MAX or INT32_MAX)
+_TO_END = 2**31 - 1
+
+
+def _ints(consts, name: str) -> np.ndarray | None:
+    value = consts.get(name) if name else None
+    return None if value is None else np.asarray(value).reshape(-1).astype(np.int64)
+
+
+def _whole_slice(node, consts, shapes) -> bool:
+    """Whether a Slice keeps its whole input: constant starts at 0 (or before the axis's start),
+    ends at or past its end, steps of 1 (``x[:, :]`` as exporters write it)."""
+    if node.op_type != "Slice" or len(node.input) < 3:
+        return False
+    starts, ends = _ints(consts, node.input[1]), _ints(consts, node.input[2])
+    given = [len(node.input) > k and bool(node.input[k]) for k in (3, 4)]
+    axes = _ints(consts, node.input[3]) if given[0] else None
+    steps = _ints(consts, node.input[4]) if given[1] else None
+    if starts is None or ends is None or (given[0] and axes is None) or (given[1] and steps is None):
+        return False
+    axes = np.arange(len(starts)) if axes is None else axes
+    steps = np.ones(len(starts), np.int64) if steps is None else steps
+    shape = shapes.get(node.input[0])
+    for start, end, axis, step in zip(starts, ends, axes, steps):
+        dim = shape[int(axis)] if shape is not None and -len(shape) <= int(axis) < len(shape) else None
+        if step != 1 or not (start == 0 or (dim is not None and start <= -dim)):
+            return False
+        if not (end >= _TO_END or (dim is not None and end >= dim)):
+            return False
+    return True
+
+
+def drop_no_ops(onnx, model, consts) -> tuple[Any, list[str]]:
+    """Identity nodes and Slices that keep their whole input (``x[:, :, None]``'s full slices)
+    taken out before the patterns are matched, their readers reading their input: a pattern with
+    one between its nodes (a repeat_kv, a decomposition) is then recognised. A node whose output is
+    a graph output is kept. Returns the model and the names of the nodes taken out."""
+    shapes = shape_map(model)
+    outputs = {o.name for o in model.graph.output}
+    rename: dict[str, str] = {}
+    removed, kept = [], []
+    for node in model.graph.node:
+        if node.output and node.output[0] not in outputs and (
+                (node.op_type == "Identity" and len(node.input) == 1) or _whole_slice(node, consts, shapes)):
+            src = node.input[0]
+            rename[node.output[0]] = rename.get(src, src)
+            removed.append(node.name or node.op_type)
+            continue
+        kept.append(node)
+    if not removed:
+        return model, []
+    new = onnx.ModelProto()
+    new.CopyFrom(model)
+    del new.graph.node[:]
+    for node in kept:
+        copy = new.graph.node.add()
+        copy.CopyFrom(node)
+        for k, name in enumerate(copy.input):
+            if name in rename:
+                copy.input[k] = rename[name]
+    return new, removed
+
+
 def fuse_decompositions(onnx, model, consts, opset: int = 17):
     """Replace the patterns exporters write for one operation by that node: the GELU
     (Erf or tanh form) and layer-norm decompositions of older opsets, RMSNorm's decomposition
