@@ -261,12 +261,12 @@ def size_counts(needed: int, most: int | None = None, beyond: bool = False) -> t
     """The system sizes ``accelsim size`` tries: 1, 2, 4, ... below ``needed``, and ``needed``
     (at most ``most`` chips, when given); with ``beyond`` (a system that spreads a network over
     spare chips) the doublings go on past ``needed`` up to ``most``, and ``most`` itself."""
-    top = needed if most is None else (max(needed, most) if beyond else min(needed, most))
+    top = needed if most is None else (most if beyond else min(needed, most))
     sizes, n = {top}, 1
     while n < top:
         sizes.add(n)
         n *= 2
-    if top > needed:
+    if needed < top:
         sizes.add(needed)
     return tuple(sorted(sizes))
 
@@ -295,6 +295,13 @@ def size_system(chip: ArchConfig, system: ArchConfig, workload: Workload, option
     sizes = size_counts(needed, most, spread)
     if not system.system.reprogramming:
         sizes = tuple(n for n in sizes if n >= needed)
+        if not sizes:
+            from accelsim.errors import ConfigError, Problem
+
+            raise ConfigError(Problem(
+                f"{workload.name} needs {needed} chips to keep every weight on chip and the system does not "
+                f"reprogram (reprogramming: false): no size up to {most} chips can run it", file="--max-chips",
+                value=most))
     points = []
     for i, n in enumerate(sizes):
         arch = chip.model_copy(update={"name": f"{chip.name} x{n}",

@@ -244,7 +244,7 @@ def load_weights(workload: Workload, path: str | Path | None = None) -> NetworkW
             for attr in ("batch_norm", "layer_norm", "rms_norm", "scale", "bias"):
                 if getattr(layer.spec, attr, False):
                     problems.append(Problem(
-                        f"{attr} on a {layer.kind} layer ({layer.name!r}): the weights file format "
+                        f"{attr} on layer {layer.name!r} ({layer.kind}): the weights file format "
                         "holds per-channel terms only as the folded out_scale/out_shift of a "
                         "weight layer, so the reference inference cannot evaluate it",
                         path=f"layers[{i}].{attr}", file=workload.source))

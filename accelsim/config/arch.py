@@ -250,7 +250,7 @@ class DataConfig(Section):
                 continue
             if getattr(self, f"{name}_mean") is not None:
                 raise ValueError(f"give {name}_mean or {name}_histogram, not both")
-            if not sum(histogram) > 0:
+            if histogram and not sum(histogram) > 0:  # (an empty one: its length is refused with the bits)
                 raise ValueError(f"{name}_histogram has no weight (every entry is 0): it states no data")
         return self
 

@@ -53,6 +53,13 @@ def apply_overrides(data: dict, overrides: Sequence[str | tuple[str, Any]]) -> d
     return out
 
 
+def _names(message: str, field: str) -> bool:
+    """Whether ``message`` names the dotted ``field`` as a word of its own."""
+    import re
+
+    return re.search(rf"(?<![\w.]){re.escape(field)}(?![\w])", message) is not None
+
+
 def attribute_to_overrides(err: ConfigError, overrides: Sequence[str | tuple[str, Any]]) -> ConfigError:
     """Re-label problems on overridden paths as coming from ``--set``."""
     paths = [(parse_override(o)[0] if isinstance(o, str) else o[0]) for o in overrides]
@@ -60,8 +67,14 @@ def attribute_to_overrides(err: ConfigError, overrides: Sequence[str | tuple[str
     for p in err.problems:
         # a problem at the override's path, under it, or at a section above it that the override made
         # (an unknown section named by the override: the file alone has no such key)
-        hit = next((o for o in paths if p.path == o or p.path.startswith(o + ".")
-                    or (p.path and o.startswith(p.path + ".") and "unknown key" in p.message)), None)
+        hit = next((o for o in paths if p.path == o or p.path.startswith((o + ".", o + "["))
+                    or (p.path and o.startswith(p.path + ".") and "unknown key" in p.message)
+                    # a required field missing from a section the override made (``--set macro.data.x``
+                    # where the file has no ``macro.data``)
+                    or ("required field is missing" in p.message and "." in p.path
+                        and o.startswith(p.path.rsplit(".", 1)[0] + "."))
+                    # a section's own check naming the overridden field (``data.input_histogram has ...``)
+                    or (p.path and o.startswith(p.path + ".") and _names(p.message, o[len(p.path) + 1:]))), None)
         if hit is not None:
             p = Problem(p.message, path=p.path, file=f"{SOURCE} {hit}", line=None, value=p.value) \
                 if p.has_value else Problem(p.message, path=p.path, file=f"{SOURCE} {hit}")

@@ -184,6 +184,15 @@ def _accepts_bool(annotation: Any) -> bool:
     return any(_accepts_bool(a) for a in typing.get_args(annotation))
 
 
+def _numeric(annotation: Any) -> bool:
+    """Whether a field's type takes a number somewhere (a Literal's values are not types)."""
+    if annotation in (int, float):
+        return True
+    if typing.get_origin(annotation) is typing.Literal:
+        return False
+    return any(_numeric(a) for a in typing.get_args(annotation))
+
+
 def _pick(models: list[type[BaseModel]], value: dict) -> type[BaseModel] | None:
     """The model a mapping is validated as: the only one, or the member its ``type`` tag names."""
     if len(models) == 1:
@@ -212,7 +221,8 @@ def bool_problems(model: type[BaseModel], data: Any, smap: SourceMap | None, pat
         items = value if isinstance(value, list) else [value]
         for i, item in enumerate(items):
             where = sub + ((i,) if isinstance(value, list) else ())
-            if isinstance(item, bool) and not _accepts_bool(ann):
+            # (a non-numeric field refuses true itself, saying what it expects)
+            if isinstance(item, bool) and not _accepts_bool(ann) and _numeric(ann):
                 out.append(Problem("expected a number, not true or false", path=dotted(where),
                                    file=smap.file if smap else None,
                                    line=smap.line_of(where) if smap else None, value=item))

@@ -83,6 +83,15 @@ def peak_figures(arch: ArchConfig) -> PeakFigures:
     scale_1b = geom.input_bits * geom.weight_bits
     macro_tops = geom.ops_per_mvm / t_mvm_ns * 1e-3  # ops per ns = 1e9 ops/s; TOPS = 1e12 ops/s
     chip_tops = macro_tops * arch.total_macros
+    if not e_mvm_pj > 0:
+        from accelsim.errors import ConfigError, Problem
+
+        raise ConfigError(Problem(
+            "one MVM costs no energy at these settings (every macro energy is 0 or wholly "
+            "data-proportional at zero data, and no control or leakage energy), so its TOPS/W is undefined; "
+            "give the macro a fixed part (macro.data.proportional below 1, technology.energy.macro_control_pj "
+            "or leakage_mw_per_macro above 0) or data above zero", file=f"architecture {arch.name!r}",
+            path="macro.data"))
     tops_per_w = geom.ops_per_mvm / e_mvm_pj  # ops per pJ = 1e12 ops per J
     return PeakFigures(
         macros=arch.total_macros,

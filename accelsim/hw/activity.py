@@ -63,6 +63,7 @@ def _normalised(histogram, length: int) -> np.ndarray:
     p = np.asarray(histogram, dtype=np.float64)
     if p.shape != (length,):
         raise ValueError(f"a histogram of {length} values was expected; got {p.size}")
+    p = p / p.max()  # first to the largest entry: entries near the float range do not sum to inf
     return p / p.sum()
 
 
