@@ -428,3 +428,14 @@ def test_rms_norm_workload_runs_on_a_system_with_spread(cli, write):
     d = ok_json(cli("run", kinds(write, "rms_norm"), "--system", UCIE, "--set", "chips=2", "--set", "partition=spread",
                     "--json", "--quiet", "--layers", "none"))
     check_run(d)
+
+
+@pytest.mark.parametrize("value", ['"yes"', "1", "1.0", '"true"'])
+def test_a_switch_is_written_true_or_false(cli, tmp_path, value):
+    """pydantic would read these as true; a layer's rms_norm (and every switch) takes true or false only."""
+    path = tmp_path / "w.yaml"
+    path.write_text(f"name: w\ninput_shape: [8]\nlayers:\n  - {{name: fc, type: linear, units: 4, rms_norm: {value}}}\n")
+    r = cli("run", path)
+    assert r.code == 2 and f"{path}:4: layers[0].rms_norm" in r.err and "expected true or false" in r.err
+    r = cli("macro", "--set", f"macro.calibration.enabled={value}")
+    assert r.code == 2 and "--set macro.calibration.enabled" in r.err and "expected true or false" in r.err

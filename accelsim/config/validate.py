@@ -226,6 +226,11 @@ def bool_problems(model: type[BaseModel], data: Any, smap: SourceMap | None, pat
                 out.append(Problem("expected a number, not true or false", path=dotted(where),
                                    file=smap.file if smap else None,
                                    line=smap.line_of(where) if smap else None, value=item))
+            elif ann is bool and not isinstance(item, bool) and item is not None:
+                # pydantic would read "yes", 1 or "true" as true: a switch is written true or false
+                out.append(Problem("expected true or false", path=dotted(where),
+                                   file=smap.file if smap else None,
+                                   line=smap.line_of(where) if smap else None, value=item))
             elif isinstance(item, dict) and models:
                 m = _pick(models, item)
                 if m is not None:
