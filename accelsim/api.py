@@ -296,8 +296,6 @@ def size_system(chip: ArchConfig, system: ArchConfig, workload: Workload, option
     if not system.system.reprogramming:
         sizes = tuple(n for n in sizes if n >= needed)
         if not sizes:
-            from accelsim.errors import ConfigError, Problem
-
             raise ConfigError(Problem(
                 f"{workload.name} needs {needed} chips to keep every weight on chip and the system does not "
                 f"reprogram (reprogramming: false): no size up to {most} chips can run it", file="--max-chips",

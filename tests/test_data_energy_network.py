@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 
 from accelsim.accuracy import reference
-from accelsim.accuracy.data_energy import DataRecorder, at_histograms, at_statistics, data_energy
+from accelsim.accuracy.data_energy import DataRecorder, at_histograms, data_energy
 from accelsim.accuracy.dataset import builtin_kws_test_set, load_feature_set
 from accelsim.accuracy.weights import load_weights
 from accelsim.config import load_arch
 from accelsim.config.options import RunOptions
 from accelsim.cost.energy import price
 from accelsim.counts import ActionCounts
+from accelsim.hw.activity import with_data
 from accelsim.mapping import plan as make_plan
 from accelsim.mapping.evaluate import layer_counts
 from accelsim.workload import load_workload
@@ -117,9 +118,9 @@ def test_all_zero_inputs_cost_less_than_real_data(kws, real_energy):
     assert conv.energy_data_j < conv.energy_stated_j and conv.energy_data_j < real.energy_data_j
     # at x = 0 every data-dependent part is gone: the drivers and the array (p = 1) cost nothing
     counts = ActionCounts(layer_counts(make_plan(workload, arch), arch)["conv1"])
-    bare = price(counts, at_statistics(arch, 0.0, conv.weight_mean)).components_j
+    bare = price(counts, with_data(arch, input_mean=0.0, weight_mean=conv.weight_mean)).components_j
     assert bare["input_drivers"] == 0.0 and bare["macro_array"] == 0.0 and bare["adc"] > 0.0
-    assert price(counts, at_statistics(arch, 0.0, conv.weight_mean)).total_j < conv.energy_data_j
+    assert price(counts, with_data(arch, input_mean=0.0, weight_mean=conv.weight_mean)).total_j < conv.energy_data_j
     _each_layer_follows_its_means(zero, stats, workload, arch)
     assert zero.total_data_j < real_energy.total_data_j < real_energy.total_stated_j
 

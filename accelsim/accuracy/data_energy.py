@@ -26,7 +26,7 @@ import numpy as np
 from accelsim.accuracy.analog import digital_matmul
 from accelsim.config import ArchConfig
 from accelsim.counts import ActionCounts
-from accelsim.hw.activity import input_statistics, weight_statistics
+from accelsim.hw.activity import input_statistics, weight_statistics, with_data
 from accelsim.hw.macro import checked_integers, input_max, weight_range
 from accelsim.mapping import TilePlan
 from accelsim.results.accuracy import DataEnergy, LayerDataEnergy
@@ -59,29 +59,14 @@ class DataRecorder:
         return {name: (counts, self.weights[name]) for name, counts in self.inputs.items()}
 
 
-def at_statistics(arch: ArchConfig, input_mean: float, weight_mean: float) -> ArchConfig:
-    """``arch`` with ``macro.data``'s means replaced (``arch`` itself without a data section)."""
-    data = arch.macro.data
-    if data is None:
-        return arch
-    data = data.model_copy(update={"input_mean": min(1.0, max(0.0, input_mean)),
-                                   "weight_mean": min(1.0, max(0.0, weight_mean)),
-                                   "input_histogram": None, "weight_histogram": None})
-    return arch.model_copy(update={"macro": arch.macro.model_copy(update={"data": data})})
-
-
 def at_histograms(arch: ArchConfig, input_histogram, weight_histogram) -> ArchConfig:
     """``arch`` with ``macro.data`` stating the data by these histograms (``arch`` itself without a
     data section); a histogram with no entries (nothing received) stands for inputs all 0."""
-    data = arch.macro.data
-    if data is None:
-        return arch
     inputs = tuple(float(v) for v in input_histogram)
     if not sum(inputs) > 0:
         inputs = (1.0,) + (0.0,) * (len(inputs) - 1)
-    data = data.model_copy(update={"input_mean": None, "weight_mean": None, "input_histogram": inputs,
-                                   "weight_histogram": tuple(float(v) for v in weight_histogram)})
-    return arch.model_copy(update={"macro": arch.macro.model_copy(update={"data": data})})
+    return with_data(arch, input_mean=None, weight_mean=None, input_histogram=inputs,
+                     weight_histogram=tuple(float(v) for v in weight_histogram))
 
 
 def data_energy(arch: ArchConfig, tile_plan: TilePlan, stats: dict[str, tuple[float, float]]) -> DataEnergy:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -55,8 +56,6 @@ def apply_overrides(data: dict, overrides: Sequence[str | tuple[str, Any]]) -> d
 
 def _names(message: str, field: str) -> bool:
     """Whether ``message`` names the dotted ``field`` as a word of its own."""
-    import re
-
     return re.search(rf"(?<![\w.]){re.escape(field)}(?![\w])", message) is not None
 
 

@@ -14,7 +14,7 @@ import dataclasses
 from accelsim.config.arch import ArchConfig
 from accelsim.cost.energy import price
 from accelsim.cost.peak import peak_figures
-from accelsim.hw.activity import data_activity, data_statistics_of
+from accelsim.hw.activity import data_activity, data_statistics_of, with_data
 from accelsim.hw.geometry import macro_geometry, mvm_counts
 from accelsim.hw.macro import (
     CELL_QUANTITY_UNIT,
@@ -30,12 +30,7 @@ from accelsim.units import MHZ, NS, PJ
 def _at_uniform_data(arch: ArchConfig) -> ArchConfig:
     """``arch`` with its data statistics at those of the calibration study's draws (inputs and weights
     uniform over their ranges: half of full scale each), when its energy follows the data."""
-    d = arch.macro.data
-    if d is None:
-        return arch
-    data = d.model_copy(update={"input_mean": 0.5, "weight_mean": 0.5, "input_histogram": None,
-                                "weight_histogram": None})
-    return arch.model_copy(update={"macro": arch.macro.model_copy(update={"data": data})})
+    return with_data(arch, input_mean=0.5, weight_mean=0.5, input_histogram=None, weight_histogram=None)
 
 
 def _analog_cell(m) -> dict:

@@ -30,6 +30,7 @@ from accelsim.config.arch import ArchConfig
 from accelsim.config.members import is_mixed
 from accelsim.cost.area import macro_area, system_area
 from accelsim.cost.energy import price
+from accelsim.errors import ConfigError, Problem
 from accelsim.hw.geometry import macro_geometry, mvm_counts, mvm_time_ns
 from accelsim.units import PJ
 
@@ -84,8 +85,6 @@ def peak_figures(arch: ArchConfig) -> PeakFigures:
     macro_tops = geom.ops_per_mvm / t_mvm_ns * 1e-3  # ops per ns = 1e9 ops/s; TOPS = 1e12 ops/s
     chip_tops = macro_tops * arch.total_macros
     if not e_mvm_pj > 0:
-        from accelsim.errors import ConfigError, Problem
-
         raise ConfigError(Problem(
             "one MVM costs no energy at these settings (every macro energy is 0 or wholly "
             "data-proportional at zero data, and no control or leakage energy), so its TOPS/W is undefined; "

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from accelsim.config.arch import MacroConfig
+from accelsim.config.arch import ArchConfig, MacroConfig
 from accelsim.hw.geometry import supply_delay_scale, supply_energy_scale
 from accelsim.hw.macro import cell_quantities, checked_integers, encode_weights, input_max, weight_range
 
@@ -154,6 +154,15 @@ def data_activity(macro: MacroConfig) -> dict[str, float]:
     stated, ref = data_statistics_of(macro)
     a, a_ref = _activities(macro, stated), _activities(macro, ref)
     return {c: a[c] / a_ref[c] for c in DATA_COMPONENTS}
+
+
+def with_data(arch: ArchConfig, **fields) -> ArchConfig:
+    """``arch`` with these ``macro.data`` fields replaced (``arch`` itself without a data section):
+    the data a run, a layer or a study is priced at."""
+    data = arch.macro.data
+    if data is None:
+        return arch
+    return arch.model_copy(update={"macro": arch.macro.model_copy(update={"data": data.model_copy(update=fields)})})
 
 
 def data_energy_factors(macro: MacroConfig) -> dict[str, float]:

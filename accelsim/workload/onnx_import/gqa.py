@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from accelsim.workload.onnx_import.load import infer_shapes, shape_map
+from accelsim.workload.onnx_import.rewrite import with_nodes
 from accelsim.workload.onnx_import.tensors import put
 
 #: what repeat_kv's Expand must be, for the refusals' messages
@@ -269,10 +270,7 @@ def rewrite_repeat_kv(onnx, model, consts, opset: int, file: str):
             node = copy
         nodes.append(node)
         nodes.extend(after.get(i, []))
-    new = onnx.ModelProto()
-    new.CopyFrom(model)
-    del new.graph.node[:]
-    new.graph.node.extend(nodes)
+    new = with_nodes(onnx, model, nodes)
     kept = [vi for vi in new.graph.value_info if vi.name not in changed]
     del new.graph.value_info[:]
     new.graph.value_info.extend(kept)

@@ -26,6 +26,15 @@ _RANDOM_OPS = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUnifo
                "Multinomial", "Bernoulli"}
 
 
+
+def with_nodes(onnx, model, nodes):
+    """A copy of ``model`` whose graph holds ``nodes``, in order, instead of its own."""
+    new = onnx.ModelProto()
+    new.CopyFrom(model)
+    del new.graph.node[:]
+    new.graph.node.extend(nodes)
+    return new
+
 def fold_constants(onnx, model, opset: int, file: str, tensors: Tensors | None = None):
     """Evaluate every node whose inputs are all constant (shape subgraphs, weight
     transposes, dequantised weights, position rows of a stored table), the large
@@ -100,10 +109,7 @@ def _without(onnx, model, folded: list[int], consts: Tensors):
     keep = [n for i, n in enumerate(model.graph.node) if i not in gone]
     used = {name for n in keep for name in n.input} | {o.name for o in model.graph.output}
     have = {t.name for t in model.graph.initializer}
-    new = onnx.ModelProto()
-    new.CopyFrom(model)
-    del new.graph.node[:]
-    new.graph.node.extend(keep)
+    new = with_nodes(onnx, model, keep)
     del new.graph.value_info[:]
     for i in folded:
         for name in model.graph.node[i].output:
@@ -502,11 +508,7 @@ def drop_quantize_pairs(onnx, model, consts) -> tuple[Any, list[str]]:
         kept.append(n)
     # a dequantised graph output keeps its name
     kept += [helper.make_node("Identity", [rename[o]], [o], name=f"{o}_Identity") for o in outputs if o in rename]
-    new = onnx.ModelProto()
-    new.CopyFrom(model)
-    del new.graph.node[:]
-    new.graph.node.extend(kept)
-    return new, removed
+    return with_nodes(onnx, model, kept), removed
 
 
 #: a Slice end at or past this is "to the end" (exporters write INT64_MAX or INT32_MAX)
@@ -560,15 +562,11 @@ def drop_no_ops(onnx, model, consts) -> tuple[Any, list[str]]:
         kept.append(node)
     if not removed:
         return model, []
-    new = onnx.ModelProto()
-    new.CopyFrom(model)
-    del new.graph.node[:]
-    for node in kept:
-        copy = new.graph.node.add()
-        copy.CopyFrom(node)
-        for k, name in enumerate(copy.input):
+    new = with_nodes(onnx, model, kept)  # copies: renaming their inputs leaves ``model`` as it is
+    for node in new.graph.node:
+        for k, name in enumerate(node.input):
             if name in rename:
-                copy.input[k] = rename[name]
+                node.input[k] = rename[name]
     return new, removed
 
 
@@ -632,8 +630,4 @@ def fuse_decompositions(onnx, model, consts, opset: int = 17):
                 gone |= set(chain)
     if not gone:
         return model
-    new = onnx.ModelProto()
-    new.CopyFrom(model)
-    del new.graph.node[:]
-    new.graph.node.extend(replaced.get(i, n) for i, n in enumerate(nodes) if i not in gone or i in replaced)
-    return new
+    return with_nodes(onnx, model, (replaced.get(i, n) for i, n in enumerate(nodes) if i not in gone or i in replaced))
