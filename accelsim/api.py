@@ -104,12 +104,13 @@ def simulate(arch: ArchConfig, workload: Workload, options: RunOptions | None = 
     from accelsim.engine.steady import measure_steady_state
     from accelsim.mapping import plan as make_plan
     from accelsim.mapping.budget import check_simulation, check_workload
-    from accelsim.mapping.system import check_host, on_system
+    from accelsim.mapping.system import check_host, copies_for, copy_system, on_system, with_copies
     from accelsim.mapping.whatif import what_would_help
 
     options = options or RunOptions()
     opts = replace(options, verify=False).resolved(arch)
     check_workload(workload, arch)  # sizes that cannot be planned or simulated are refused before either
+    spread_plan = tile_plan is None  # the planner's plan: a copy of it is spread over the copy's chips
     if tile_plan is None:
         tile_plan = make_plan(workload, arch, opts.schedule, opts.batch)
     elif tile_plan.batch != opts.batch:
@@ -117,16 +118,24 @@ def simulate(arch: ArchConfig, workload: Workload, options: RunOptions | None = 
 
         tile_plan = for_batch(tile_plan, opts.batch)
     chip_rounds = tile_plan.chips_to_hold if tile_plan.macros < arch.total_macros else None
-    tile_plan = on_system(tile_plan, arch)  # a system of several chips: one chip round per chip
+    copies = copies_for(tile_plan, arch) if chip_rounds is not None else 1
+    if copies > 1:  # copies of the network side by side, each planned and placed on its own chips
+        one = copy_system(arch, copies)
+        if spread_plan and one.system.partition == "spread":
+            tile_plan = make_plan(workload, one, opts.schedule, opts.batch)
+        tile_plan = with_copies(on_system(tile_plan, one), arch, copies)
+    else:
+        tile_plan = on_system(tile_plan, arch)  # a system of several chips: one chip round per chip
     check_host(tile_plan, arch, opts.batch)
     check_simulation(tile_plan, workload, arch, opts, "simulation.batch" if options.batch is None else "batch")
     engine = simulate_plan(tile_plan, arch, replace(opts, record_path=opts.batch == 1))
     alone = engine if opts.batch == 1 else simulate_plan(
         tile_plan, arch, replace(opts, batch=1, trace_max_events=0, progress=None, record_path=True))
     bottleneck = what_would_help(tile_plan, arch, batch=opts.batch, distinct_changes=True)
-    steady = measure_steady_state(
-        tile_plan, arch, opts, bound=(bottleneck.bound_resource, int(bottleneck.bound_cycles_per_inference))
-    ) if len(tile_plan.rounds) == 1 else None
+    # the bound of a stream dealt over copies is each copy's demand over the copies (the batch's may
+    # leave a copy one inference more)
+    bound = (bottleneck.bound_resource, int(bottleneck.bound_cycles_per_inference)) if copies == 1 else None
+    steady = measure_steady_state(tile_plan, arch, opts, bound=bound) if len(tile_plan.rounds) == 1 else None
     result = _run_result(arch, workload, tile_plan, engine, alone, opts, steady, bottleneck)
     if arch.chips > 1:
         result = replace(result, system=_system_figures(arch, tile_plan, engine, chip_rounds, opts.batch))
@@ -172,14 +181,16 @@ def _run_result(arch: ArchConfig, workload: Workload, plan, engine, alone, opts:
             of.setdefault(s.layer, []).append(s)
     layers = []
     for m in plan.layers:
-        stages, lone = stages_of[m.layer], lone_of[m.layer]
+        # inference 0 runs on the first copy; a copy that ran no inference of the batch has no span
+        stages, lone = stages_of[m.layer], [s for s in lone_of[m.layer] if s.inference0_start_cycle >= 0]
+        ran = [s for s in stages if s.inferences]
         start = min(s.inference0_start_cycle for s in lone)
         cycles = max(s.inference0_end_cycle for s in lone) - start
         causes = on_path.get(m.layer, {})
         layer = layer_figures(
             arch, batch=batch, counts=ActionCounts.total(s.counts for s in stages), cycles=cycles,
             latency_cycles=latency, macros=m.macros, busy_cycles=sum(s.macro_busy_cycles for s in stages),
-            span_cycles=max(s.last_end_cycle for s in stages) - min(s.first_start_cycle for s in stages),
+            span_cycles=max(s.last_end_cycle for s in ran) - min(s.first_start_cycle for s in ran),
             counts_by_chip=_by_chip(stages, arch.chips))
         layers.append(LayerResult(
             name=m.layer, kind=m.kind, unit=m.unit, macros=m.macros, replicas=m.replicas,
@@ -246,6 +257,8 @@ def _system_figures(arch: ArchConfig, plan, engine, chip_rounds: int | None, bat
             extra = dict(arch=names[c],
                          energy_per_inference_j=sum(n * table[a] for a, n in counts.items()) * PJ / batch,
                          counts_per_inference={a.value: n / batch for a, n in counts.items()})
+        if plan.copies > 1 and c < plan.copies * (arch.chips // plan.copies):
+            extra["copy"] = c // (arch.chips // plan.copies)
         chips.append(ChipFigures(c, len(used), busy / (per * total) if total else 0.0, layers, **extra))
     links = tuple(LinkLoad(r.name, r.busy_cycles, r.busy_cycles / total if total else 0.0)
                   for r in engine.resources if r.name.startswith("chip link") or r.name == "host memory port")
@@ -254,7 +267,7 @@ def _system_figures(arch: ArchConfig, plan, engine, chip_rounds: int | None, bat
         chips_needed=chip_rounds if chip_rounds is not None else len(plan.rounds),
         per_chip=tuple(chips), links=links,
         chip_link_bits_per_inference=engine.counts[Action.CHIP_LINK_BITS] / batch,
-        host_bits_per_inference=engine.offchip_bits / batch)
+        host_bits_per_inference=engine.offchip_bits / batch, copies=plan.copies)
 
 
 def size_counts(needed: int, most: int | None = None, beyond: bool = False) -> tuple[int, ...]:
@@ -291,8 +304,16 @@ def size_system(chip: ArchConfig, system: ArchConfig, workload: Workload, option
     chip_plan = make_plan(workload, chip, opts.schedule, opts.batch)
     needed = len(chip_plan.rounds)
     spread = system.system.partition == "spread"
-    # without reprogramming only a system that holds every weight can run it (or, spread, a larger one)
-    sizes = size_counts(needed, most, spread)
+    copies = system.system.copies
+    # without reprogramming only a system that holds every weight can run it (or, spread or with
+    # copies, a larger one)
+    sizes = size_counts(needed, most, spread or copies != 1)
+    if isinstance(copies, int) and copies > 1:  # sizes whose every copy holds every weight
+        sizes = tuple(n for n in sizes if n >= copies * needed)
+        if not sizes:
+            raise ConfigError(Problem(
+                f"{copies} copies of {workload.name} need {copies * needed} chips ({needed} each to keep every "
+                f"weight on chip); --max-chips is {most}", file="--max-chips", value=most))
     if not system.system.reprogramming:
         sizes = tuple(n for n in sizes if n >= needed)
         if not sizes:
@@ -307,13 +328,15 @@ def size_system(chip: ArchConfig, system: ArchConfig, workload: Workload, option
         # spread: each size's own plan (the rounds balanced over its chips); fill: the chip's rounds
         r = simulate(arch, workload, replace(options, progress=None, trace_max_events=0),
                      tile_plan=None if spread else chip_plan)
+        extra = {"copies": r.system.copies} if r.system else {}
         links = r.system.chip_link_bits_per_inference if r.system else 0.0
         host = r.system.host_bits_per_inference if r.system else r.offchip_bits_per_inference
         points.append(SizePoint(
             chips=n, rounds=r.rounds, throughput_inferences_per_s=r.throughput_inferences_per_s,
             latency_s=r.latency_s, energy_per_inference_j=r.energy_per_inference_j, area_mm2=r.area_mm2,
             effective_tops_per_w=r.effective_tops_per_w, macro_utilization=r.macro_utilization,
-            chip_link_bits_per_inference=links, host_bits_per_inference=host, bound_resource=r.bound_resource))
+            chip_link_bits_per_inference=links, host_bits_per_inference=host, bound_resource=r.bound_resource,
+            **extra))
         if progress is not None:
             progress(i + 1, len(sizes))
     return SizeResult(workload=workload.name, arch=chip.name, system=system.name, chips_needed=needed,

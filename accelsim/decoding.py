@@ -296,6 +296,11 @@ def generate(workload: Workload, arch: ArchConfig, prefill: int, decode: int, *,
     from accelsim.mapping.budget import check_workload
 
     check_decoder(workload)
+    if arch.system is not None and arch.system.copies != 1:
+        raise ConfigError(Problem(
+            f"generate runs one sequence, token by token, on one copy of the network; system.copies "
+            f"({arch.system.copies}) deals the inferences of a batch over copies (accelsim run)",
+            path="system.copies", file=f"system {arch.name!r}", value=arch.system.copies))
     if kv_home not in KV_HOMES:
         raise ValueError(f"kv_home must be one of {KV_HOMES}")
     if sample_every < 1:

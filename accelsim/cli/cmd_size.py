@@ -32,7 +32,7 @@ def register(sub) -> None:
     add_input_shape(p)
     p.add_argument("--max-chips", type=int, metavar="N",
                    help="try at most N chips (default: as many as needed; a system with partition: spread "
-                        "tries up to N even past the chips needed)")
+                        "or copies tries up to N even past the chips needed)")
     p.add_argument("--batch", type=int, help="inferences per batch (default: simulation.batch)")
     p.add_argument("--mode", choices=("exact", "grouped"), help="default: simulation.mode")
     p.add_argument("--plot", metavar="DIR", help="write size.png (needs the plot extra)")

@@ -715,6 +715,8 @@ class SystemConfig(Section):
     """How a network that needs fewer chips than the system has is cut: ``fill``, rounds of one whole chip each, the spare chips idle; ``spread``, rounds balanced by macros over every chip (the fewest macros per round that still make at most one round per chip), each chip replicating its layers into the macros left (docs/systems.md)."""
     members: tuple[ArchConfig, ...] = ()
     """Each chip's own architecture, one per chip, when a system file's ``chips`` lists chips that differ (docs/systems.md, Different chips); empty: every chip is this architecture."""
+    copies: int | Literal["auto"] = 1
+    """Copies of the network run side by side, each on its own chips, inference i on copy i mod ``copies`` (data parallel, docs/systems.md, Copies); ``auto``: as many as the chips hold with no reprogramming (the chips over the chips one copy needs); 1: one copy."""
 
     @field_validator("connections")
     @classmethod
@@ -774,6 +776,25 @@ class SystemConfig(Section):
                                  "the macro's times, converter, supply and data and the energy and area tables "
                                  "(docs/systems.md, Different chips)")
         return members
+
+    @field_validator("copies", mode="before")
+    @classmethod
+    def _copies_value(cls, copies: object) -> object:
+        if copies == "auto" or isinstance(copies, int) and not isinstance(copies, bool) and 1 <= copies <= 4096:
+            return copies
+        raise ValueError("expected a whole number of copies from 1 to 4,096, or auto")
+
+    @field_validator("copies")
+    @classmethod
+    def _copies(cls, copies: int | str, info: ValidationInfo) -> int | str:
+        chips, members = info.data.get("chips"), info.data.get("members")
+        if copies == 1:
+            return copies
+        if members:
+            raise ValueError("copies of a network run on chips alike; this system's chips differ")
+        if isinstance(copies, int) and isinstance(chips, int) and copies > chips:
+            raise ValueError(f"{copies} copies need at least {copies} chips; the system has {chips}")
+        return copies
 
 
 class ArchConfig(Section):

@@ -183,10 +183,27 @@ def load_system_file(name_or_path: str | Path, overrides: Sequence[str | tuple[s
         # aside: a copy's own text does not make it another chip)
         same = {"name": base.name, "description": base.description}
         alike = all(m.model_copy(update=same) == base for m in members)
+        why = _copies_problem(spec.copies, len(members), alike)
+        if why:
+            given = next((k for k, _ in ours if k == "copies"), None)
+            where = (dict(file=f"--set {getattr(given, 'typed', given)}") if given is not None else
+                     dict(file=str(path), line=smap.line_of(("copies",))))
+            raise ConfigError(Problem(why, path="copies", value=spec.copies, **where))
         system = SystemConfig(chips=len(members), members=() if alike else tuple(members), **fields)
         arch = base
     return arch, arch.model_copy(update={"name": spec.name, "description": spec.description or arch.description,
                                          "system": system})
+
+
+def _copies_problem(copies: int | str, chips: int, alike: bool) -> str | None:
+    """What is wrong with ``copies`` on a system of ``chips`` listed chips (None: nothing)."""
+    if copies == 1:
+        return None
+    if not alike:
+        return "copies of a network run on chips alike; the chips this file lists differ (docs/systems.md, Copies)"
+    if isinstance(copies, int) and copies > chips:
+        return f"{copies} copies need at least {copies} chips; the system has {chips}"
+    return None
 
 
 def _load_chip(ref: str, overrides: list, home: Path, path, smap, where: tuple) -> ArchConfig:

@@ -244,7 +244,9 @@ def validate_model(model: type[M], data: Any, smap: SourceMap | None = None) -> 
     try:
         result = model.model_validate(data)
     except pydantic.ValidationError as exc:
-        raise ConfigError(bools + problems_from(exc, model, data, smap)) from None
+        said = {(b.path, b.line) for b in bools}  # a value refused for being true/false is named once
+        raise ConfigError(bools + [p for p in problems_from(exc, model, data, smap)
+                                   if (p.path, p.line) not in said]) from None
     if bools:
         raise ConfigError(bools)
     return result

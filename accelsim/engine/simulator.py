@@ -75,6 +75,9 @@ class StageStats:
     inference0_end_cycle: int
     macro_busy_cycles: int
     counts: ActionCounts
+    #: inferences the stage ran (a copy of the network runs a share of the batch: ``Stage.copy``); the
+    #: cycles above are -1 for a stage that ran none, and the inference-0 cycles for a stage of another copy
+    inferences: int = 0
     #: a system of different chips: ``counts`` by chip, as (chip, counts) pairs (the stage's own chip,
     #: and a chip whose global buffer it reads or writes); () otherwise
     counts_by_chip: tuple[tuple[int, ActionCounts], ...] = ()
@@ -276,7 +279,7 @@ class _Sim:
         self.recorder = PathRecorder(self.geom) if opts.record_path else None
         #: each resource's timeline, but a replica's (a stage's own)
         self._timelines: dict[Resource, Timeline] = {}
-        self.total_jobs = sum(len(r.stages) for r in plan.rounds) * self.batch
+        self.total_jobs = sum(plan.inferences_of(st.copy, self.batch) for r in plan.rounds for st in r.stages)
 
     # ---- building the per-vector paths -------------------------------------------------
     def _timeline(self, res: Resource, replicas: list[Timeline]) -> Timeline:
@@ -444,6 +447,7 @@ class _Sim:
             self.trace_histories.append(tl)
 
     def run_round(self, env: simpy.Environment, rnd: Round, begin: int, start: int):
+        copies = self.plan.copies
         producers: dict[str, int] = {}
         for st in rnd.stages:
             producers[st.output] = producers.get(st.output, 0) + 1
@@ -496,12 +500,12 @@ class _Sim:
                 state.traced = [tuple(tuple(dict.fromkeys(b.timeline for b in chain)) for chain in pair)
                                 for pair in chains]
             states.append(state)
-            for inf in range(self.batch):
+            for inf in range(st.copy, self.batch, copies):  # a copy of the network runs every copies-th
                 issued[(si, inf)] = env.event()
                 finished[(si, inf)] = env.event()
         self.waiting = {}
-        for si in range(len(rnd.stages)):
-            for inf in range(self.batch):
+        for si, st in enumerate(rnd.stages):
+            for inf in range(st.copy, self.batch, copies):
                 env.process(self.stage_proc(env, rnd, si, inf, states, issued, finished, start))
         all_done = simpy.AllOf(env, [finished[k] for k in finished])
         try:
@@ -518,10 +522,11 @@ class _Sim:
         counts_round = ActionCounts()
         for state in states:
             st = state.stage
-            if state.vectors != st.vectors * self.batch:
+            runs = self.plan.inferences_of(st.copy, self.batch)
+            if state.vectors != st.vectors * runs:
                 raise SimulationError(f"stage {st.label}: {state.vectors} vectors simulated, "
-                                      f"{st.vectors * self.batch} expected")
-            totals: dict = {Action.DIGITAL_OPS: st.digital_ops * self.batch}
+                                      f"{st.vectors * runs} expected")
+            totals: dict = {Action.DIGITAL_OPS: st.digital_ops * runs}
             for pair, vectors_pair in zip(state.per_vector, state.per_kind):
                 for per, n in zip(pair, vectors_pair):
                     for a, v in per.items():
@@ -552,11 +557,14 @@ class _Sim:
                 mbusy += tl.busy * len(rep.tiles)
                 for m in rep.macros:
                     self.macro_busy[m] += tl.busy
+            ran0 = state.inference0[0] is not None
             stats.append(StageStats(
                 layer=st.layer, label=st.label, round=rnd.index, unit=st.unit, macros=len(st.macros),
-                vectors=st.vectors, first_start_cycle=int(state.first), last_end_cycle=int(state.last),
-                inference0_start_cycle=int(state.inference0[0]), inference0_end_cycle=int(state.inference0[1]),
-                macro_busy_cycles=mbusy, counts=c, counts_by_chip=split))
+                vectors=st.vectors, first_start_cycle=int(state.first) if runs else -1,
+                last_end_cycle=int(state.last) if runs else -1,
+                inference0_start_cycle=int(state.inference0[0]) if ran0 else -1,
+                inference0_end_cycle=int(state.inference0[1]) if ran0 else -1,
+                macro_busy_cycles=mbusy, counts=c, inferences=runs, counts_by_chip=split))
         return stats, counts_round, t_end
 
     def _programming_by_chip(self, rnd: Round) -> list[ActionCounts]:
@@ -581,9 +589,10 @@ class _Sim:
         gates = []
         if env.now < start:
             gates.append(env.timeout(start - env.now))
-        if inf > 0:
-            gates.append(issued[(si, inf - 1)])
-        after_previous = self.opts.schedule == "layer_by_layer" and si > 0
+        copies = self.plan.copies
+        if inf >= copies:  # the stage's previous inference (of its copy)
+            gates.append(issued[(si, inf - copies)])
+        after_previous = self.opts.schedule == "layer_by_layer" and si > 0 and rnd.stages[si - 1].copy == st.copy
         if after_previous:
             gates.append(finished[(si - 1, inf)])
         for inp in st.inputs:

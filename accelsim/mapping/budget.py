@@ -139,16 +139,19 @@ def check_simulation(plan: TilePlan, workload: Workload, arch: ArchConfig, opts:
                 cost = st.out_rows * (1 + 2 * max(1, len(st.replicas))) * SECONDS_PER_GROUP
             else:
                 cost = st.vectors * SECONDS_PER_VECTOR
-            seconds[st.layer] = seconds.get(st.layer, 0.0) + cost + SECONDS_PER_JOB
+            # a copy of the network runs one inference in plan.copies
+            seconds[st.layer] = seconds.get(st.layer, 0.0) + (cost + SECONDS_PER_JOB) / plan.copies
     per_inference_s = sum(seconds.values())
-    per_inference_b = max((len(r.stages) * BYTES_PER_JOB + len(r.tensors) * BYTES_PER_TENSOR_INFERENCE
+    per_inference_b = max((len(r.stages) * BYTES_PER_JOB / plan.copies + len(r.tensors) * BYTES_PER_TENSOR_INFERENCE
                            for r in plan.rounds), default=0)
 
+    steady = STEADY_INFERENCES * plan.copies if one_round else 0  # turns of one inference per copy
+
     def inferences(b: int) -> int:  # the batch, the lone inference, the steady-state stream
-        return b + (b > 1) + (STEADY_INFERENCES if one_round else 0)
+        return b + (b > 1) + steady
 
     def problems(b: int) -> tuple[str | None, str | None]:
-        return (memory_problem(max(b, STEADY_INFERENCES if one_round else 1) * per_inference_b),
+        return (memory_problem(int(max(b, steady or 1) * per_inference_b)),
                 time_problem(inferences(b) * per_inference_s))
 
     memory, time = problems(batch)

@@ -17,7 +17,8 @@ Resources are named as the engine names them: ``tile3 buffer read port``,
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from fractions import Fraction
 from functools import lru_cache
 
 from accelsim.config.arch import ArchConfig
@@ -27,7 +28,7 @@ from accelsim.mapping.plan import Round, Stage, TensorPlacement
 
 Demand = dict[str, int]
 
-__all__ = ["Demand", "DemandModel", "bottleneck", "replica_shares", "round_demand"]
+__all__ = ["Demand", "DemandModel", "bottleneck", "inference_demand", "replica_shares", "round_demand"]
 
 
 @lru_cache(maxsize=4096)
@@ -76,14 +77,25 @@ class DemandModel:
         return d
 
 
-def round_demand(rnd: Round, arch: ArchConfig) -> Demand:
-    """Cycles per inference each resource of ``rnd`` is busy (the engine's busy cycles of one inference)."""
+def round_demand(rnd: Round, arch: ArchConfig, runs: Callable[[int], int] | None = None) -> Demand:
+    """Cycles per inference each resource of ``rnd`` is busy (the engine's busy cycles of one inference).
+
+    ``runs(copy)``, for a round of several copies of a network (``Stage.copy``): the inferences each
+    copy runs; the cycles are then those of all of them (the engine's busy cycles of the batch)."""
     model = DemandModel(arch, rnd.tensors)
     total: Demand = {}
     for st in rnd.stages:
-        for key, cycles in model.stage(st).items():
-            total[key] = total.get(key, 0) + cycles
+        n = 1 if runs is None else runs(st.copy)
+        if n:
+            for key, cycles in model.stage(st).items():
+                total[key] = total.get(key, 0) + cycles * n
     return total
+
+
+def inference_demand(rnd: Round, arch: ArchConfig, copies: int) -> dict[str, Fraction]:
+    """Cycles per inference each resource of ``rnd`` is busy in a long stream of inferences dealt over
+    ``copies`` copies of the network: each copy runs one inference in ``copies``."""
+    return {k: Fraction(v, copies) for k, v in round_demand(rnd, arch).items()}
 
 
 def bottleneck(demand: Demand) -> tuple[str, int]:

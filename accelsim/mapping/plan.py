@@ -265,6 +265,9 @@ class Stage:
     k_parts: int = 1
     #: the first output row it writes (a KV cache's past tokens are the rows before)
     row_offset: int = 0
+    #: the copy of the network it belongs to on a system that runs copies side by side
+    #: (``system.copies``, docs/systems.md): it runs the inferences i with i mod copies == copy
+    copy: int = 0
 
     @property
     def vectors(self) -> int:
@@ -276,7 +279,8 @@ class Stage:
 
     @property
     def label(self) -> str:
-        return self.layer if self.parts == 1 else f"{self.layer}[{self.part + 1}/{self.parts}]"
+        label = self.layer if self.parts == 1 else f"{self.layer}[{self.part + 1}/{self.parts}]"
+        return f"{label}@{self.copy}" if self.copy else label
 
     @property
     def digital_ops_per_vector(self) -> int:
@@ -304,6 +308,8 @@ class TensorPlacement:
     chip: int | None = None
     #: rows in the store before the round, ready for every inference (a KV cache's past tokens)
     preset_rows: int = 0
+    #: the copy of the network whose stages write and read it (``Stage.copy``)
+    copy: int = 0
 
     @property
     def where(self) -> str:
@@ -394,6 +400,13 @@ class TilePlan:
     #: rounds of one whole chip each that hold every weight (the planner's rounds at the chip's size);
     #: 0: the plan's own rounds (a plan spread over a system's chips has more, smaller rounds)
     rounds_to_hold: int = 0
+    #: copies of the network side by side on a system, each on its own chips (``system.copies``):
+    #: inference i runs on the stages of copy i mod copies
+    copies: int = 1
+
+    def inferences_of(self, copy: int, batch: int) -> int:
+        """Inferences of a batch that copy ``copy`` runs (those i with i mod copies == copy)."""
+        return len(range(copy, batch, self.copies))
 
     @property
     def chips_to_hold(self) -> int:

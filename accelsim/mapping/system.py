@@ -122,6 +122,71 @@ def on_system(plan: TilePlan, arch: ArchConfig, memo: Recent | None = None) -> T
     return replace(plan, rounds=tuple(out), layers=layers, macros=arch.total_macros, grouping=())
 
 
+def copies_for(plan: TilePlan, arch: ArchConfig) -> int:
+    """The copies of the network ``arch.system.copies`` asks for, ``plan`` being one chip's plan of it
+    (docs/systems.md, Copies): ``auto``, as many as the chips hold with every weight on chip (1 when
+    one copy needs reprogramming); a number of copies whose chips cannot each hold a copy is a
+    :class:`~accelsim.errors.MappingError` naming the chips one copy needs."""
+    asked = arch.system.copies if arch.system is not None else 1
+    need = plan.chips_to_hold
+    if asked == "auto":
+        return max(1, arch.chips // need)
+    per = arch.chips // asked
+    if asked > 1 and need > per:
+        raise MappingError(
+            f"system.copies is {asked}: each copy has {per} chip(s) ({arch.chips} chips over {asked} copies) and "
+            f"{plan.workload} needs {need} to keep every weight on chip (one per programming round of one chip); "
+            f"at most {max(1, arch.chips // need)} copies fit")
+    return asked
+
+
+def copy_system(arch: ArchConfig, copies: int) -> ArchConfig:
+    """The system one of ``copies`` copies runs on: the first ``arch.chips // copies`` chips of ``arch``."""
+    if copies == 1:
+        return arch
+    return arch.model_copy(update={"system": arch.system.model_copy(
+        update={"chips": arch.chips // copies, "copies": 1, "topology": _copy_topology(arch),
+                "connections": ()})})
+
+
+def _copy_topology(arch: ArchConfig) -> str:
+    # a custom topology's connections name chips of the whole system; one copy's placement reads only
+    # the chips' count (the engine routes over the whole system's links)
+    return "ring" if arch.system.topology == "custom" else arch.system.topology
+
+
+def with_copies(plan: TilePlan, arch: ArchConfig, copies: int) -> TilePlan:
+    """``plan`` (one copy's, placed on the first ``arch.chips // copies`` chips by :func:`on_system`) with
+    its ``copies - 1`` copies on the next chips, in one round: copy k's stages and tensors are the first
+    copy's moved by k copies' chips, its tensors named ``<tensor>@k`` (docs/systems.md, Copies)."""
+    if copies == 1:
+        return plan
+    if len(plan.rounds) != 1:
+        raise ValueError("copies of a network hold every weight on chip: one round")
+    per = arch.chips // copies
+    tiles, macros = per * arch.chip.tiles, per * arch.chip.macros
+    (rnd,) = plan.rounds
+    stages, tensors, programs = [], [], []
+    for k in range(copies):
+        def name(t: str, k: int = k) -> str:
+            return f"{t}@{k}" if k and t else t
+
+        for st in rnd.stages:
+            moved = _moved(st, k * tiles, k * macros)
+            stages.append(replace(moved, copy=k, output=name(st.output), psum_output=name(st.psum_output),
+                                  inputs=tuple(replace(i, tensor=name(i.tensor)) for i in st.inputs)))
+        for t in rnd.tensors:
+            tile = t.tile + k * tiles if t.store == "tile" else t.tile
+            chip = (t.chip or 0) + k * per if t.store == "global" else t.chip
+            tensors.append(replace(t, tensor=name(t.tensor), copy=k, tile=tile, chip=chip))
+        programs += [MacroProgram(p.macro + k * macros, p.bits) for p in rnd.programs]
+    layers = tuple(replace(m, macros=m.macros * copies, cells_used=m.cells_used * copies,
+                           cells_allocated=m.cells_allocated * copies) for m in plan.layers)
+    return replace(plan, rounds=(Round(index=rnd.index, stages=tuple(stages), tensors=tuple(tensors),
+                                       programs=tuple(programs)),),
+                   layers=layers, macros=arch.total_macros, copies=copies)
+
+
 def check_host(plan: TilePlan, arch: ArchConfig, batch: int) -> None:
     """Refuse a system plan whose host-memory tensors for ``batch`` inferences exceed its capacity."""
     host = arch.system.host if arch.system is not None else None
@@ -130,9 +195,9 @@ def check_host(plan: TilePlan, arch: ArchConfig, batch: int) -> None:
     seen = {}
     for rnd in plan.rounds:
         for t in rnd.tensors:
-            if t.store == "offchip":
-                seen[t.tensor] = t.rows * t.row_bits
-    need = sum(seen.values()) * batch
+            if t.store == "offchip":  # each copy's tensors for the inferences it runs
+                seen[t.tensor] = t.rows * t.row_bits * plan.inferences_of(t.copy, batch)
+    need = sum(seen.values())
     cap = host.capacity_gib * GIB_BITS
     if need > cap:
         raise ConfigError(Problem(

@@ -54,7 +54,7 @@ from accelsim.config import ArchConfig, arch_from_dict
 from accelsim.config.members import chip_groups, is_mixed
 from accelsim.errors import ConfigError
 from accelsim.hw.geometry import macro_geometry
-from accelsim.mapping.demand import Demand, round_demand
+from accelsim.mapping.demand import Demand, inference_demand, round_demand
 from accelsim.mapping.path import round_programming_cycles
 from accelsim.mapping.plan import TilePlan
 from accelsim.mapping.streaming import for_batch
@@ -203,6 +203,8 @@ def variant_arch(arch: ArchConfig, changes: Sequence[str | tuple[str, Any]]) -> 
 @dataclass(frozen=True)
 class _Priced:
     per_batch_cycles: int
+    #: cycles per inference: per_batch_cycles / batch; on copies of the network, the stream's
+    bound: Fraction
     busy: dict[str, Fraction]
     rounds: tuple[tuple[int, int, Demand], ...]  # (index, programming cycles, demand)
 
@@ -214,16 +216,24 @@ def _price(plan: TilePlan, arch: ArchConfig, batch: int) -> _Priced:
     rounds = []
     programming = 0
     for rnd in plan.rounds:
-        demand = round_demand(rnd, arch)
         prog = round_programming_cycles(rnd, arch)
+        if plan.copies > 1:
+            # copies of the network: the batch as dealt (a copy may run one inference more than another),
+            # and a stream, where each copy runs one inference in plan.copies
+            of_batch = round_demand(rnd, arch, lambda copy: plan.inferences_of(copy, batch))
+            per_batch += max(of_batch.values(), default=0)
+            demand = inference_demand(rnd, arch, plan.copies)
+        else:
+            demand = round_demand(rnd, arch)
+            per_batch += (prog if multi else 0) + batch * max(demand.values(), default=0)
         rounds.append((rnd.index, prog, demand))
-        per_batch += (prog if multi else 0) + batch * max(demand.values(), default=0)
         programming += prog
         for key, cycles in demand.items():
             busy[key] = busy.get(key, 0) + Fraction(cycles)
     if multi and programming:
         busy[PROGRAMMING] = Fraction(programming, batch)
-    return _Priced(per_batch, busy, tuple(rounds))
+    bound = max(busy.values(), default=Fraction(0)) if plan.copies > 1 else Fraction(per_batch, batch)
+    return _Priced(per_batch, bound, busy, tuple(rounds))
 
 
 def _throughput(frequency_mhz: float, bound: Fraction | None) -> float | None:
@@ -249,7 +259,7 @@ def _impossible(name: str, kind: str, busy: Fraction, share: float, note: str) -
 
 def _what_if(plan: TilePlan, arch: ArchConfig, name: str, batch: int, base: _Priced,
              cache: dict[tuple[str, ...], _Priced | str]) -> WhatIf:
-    bound = Fraction(base.per_batch_cycles, batch)
+    bound = base.bound
     kind = resource_kind(name, plan)
     busy = base.busy.get(name, Fraction(0))
     share = _share(busy, bound)
@@ -269,7 +279,7 @@ def _what_if(plan: TilePlan, arch: ArchConfig, name: str, batch: int, base: _Pri
     priced = cache[d.changes]
     if isinstance(priced, str):
         return _impossible(name, kind, busy, share, f"{note}; {priced}")
-    new_bound = Fraction(priced.per_batch_cycles, batch)
+    new_bound = priced.bound
     speedup = float(bound / new_bound) if new_bound else None
     throughput = _throughput(arch.clock.frequency_mhz, new_bound)
     return WhatIf(resource=name, kind=kind, busy_cycles_per_inference=busy, share_of_bound=share,
@@ -301,7 +311,7 @@ def what_would_help(plan: TilePlan, arch: ArchConfig, *, batch: int | None = Non
         raise ValueError(f"top must be a non-negative integer, not {top!r}")
     plan = for_batch(plan, b)  # as the engine runs it: partial sums off-chip for a batch larger than planned
     base = _price(plan, arch, b)
-    bound = Fraction(base.per_batch_cycles, b)
+    bound = base.bound
     multi = len(base.rounds) > 1
     loads = tuple(ResourceLoad(name, resource_kind(name, plan), cycles, _share(cycles, bound))
                   for name, cycles in sorted(base.busy.items(), key=lambda kv: (-kv[1], kv[0])))

@@ -14,12 +14,20 @@ def chips_table(r: RunResult):
     """Per chip: macros programmed, their busy share, the layers it runs."""
     s = r.system
     title = f"{s.chips} chips ({s.topology}); the weights need {s.chips_needed} chip(s) to stay on chip"
+    if s.copies > 1:
+        title = (f"{s.chips} chips ({s.topology}) running {s.copies} copies of the network, inference i on copy "
+                 f"i mod {s.copies}; a copy's weights need {s.chips_needed} chip(s) to stay on chip")
     if any(c.arch is not None for c in s.per_chip):  # different chips: each one's architecture and energy
         rows = [(c.chip, c.arch, c.macros_used, c.macro_utilization, c.energy_per_inference_j,
                  ", ".join(c.layers) or "-") for c in s.per_chip]
         return table(title, (Col("chip", "count"), Col("architecture", "name"), Col("macros used", "count"),
                              Col("macro busy", "pct"), Col("energy / inference", "si", "J"), Col("layers", "text")),
                      rows)
+    if s.copies > 1:
+        rows = [(c.chip, "-" if c.copy is None else str(c.copy), c.macros_used, c.macro_utilization,
+                 ", ".join(c.layers) or "-") for c in s.per_chip]
+        return table(title, (Col("chip", "count"), Col("copy", "name"), Col("macros used", "count"),
+                             Col("macro busy", "pct"), Col("layers", "text")), rows)
     rows = [(c.chip, c.macros_used, c.macro_utilization, ", ".join(c.layers) or "-") for c in s.per_chip]
     return table(title, (Col("chip", "count"), Col("macros used", "count"), Col("macro busy", "pct"),
                          Col("layers", "text")), rows)
@@ -35,13 +43,16 @@ def links_table(r: RunResult):
 
 
 def size_table(r: SizeResult):
-    rows = [(p.chips, p.rounds, p.throughput_inferences_per_s, p.latency_s, p.energy_per_inference_j,
+    copies = any(p.copies > 1 for p in r.points)  # a system of copies: how many each size runs
+    rows = [(p.chips,) + ((p.copies,) if copies else ()) + (
+             p.rounds, p.throughput_inferences_per_s, p.latency_s, p.energy_per_inference_j,
              p.area_mm2, p.effective_tops_per_w * 1e12, p.macro_utilization, p.chip_link_bits_per_inference,
              p.bound_resource) for p in r.points]
-    cols = (Col("chips", "count"), Col("rounds", "count"), Col("throughput", "si", "inf/s"),
+    cols = ((Col("chips", "count"),) + ((Col("copies", "count"),) if copies else ()) + (
+            Col("rounds", "count"), Col("throughput", "si", "inf/s"),
             Col("latency", "si", "s"), Col("energy / inference", "si", "J"), Col("area", "num"),
             Col("effective", "si", "OPS/W"), Col("macro busy", "pct"), Col("chip-link bits / inference", "si", "b"),
-            Col("bound by", "name"))
+            Col("bound by", "name")))
     return table(f"{r.workload} on {r.arch} chips joined as {r.system}, batch {r.batch} (area in mm2)", cols, rows)
 
 

@@ -32,7 +32,8 @@ class RoundBound(Record):
     index: int = field(metadata={"key": "round"})
     programming_cycles: int
     bound_resource: str
-    bound_cycles_per_inference: int
+    #: a Fraction on a system of copies of the network (each resource's cycles of the batch over the batch)
+    bound_cycles_per_inference: int | Fraction
     share_of_bound: float
 
 
@@ -76,7 +77,11 @@ class Bottleneck(Record):
     ``bound_cycles_per_inference`` is exactly ``per_batch_cycles / batch``
     (integers, for exact comparisons: a simulated batch takes at least
     ``per_batch_cycles`` cycles, not counting a one-round plan's setup
-    programming); ``throughput_bound_per_s`` is f_clk / that: no schedule of
+    programming); on a system of copies of the network (``system.copies``)
+    it is a stream's, each copy's cycles over the copies, and
+    ``per_batch_cycles`` the batch's as dealt (a batch that is not a whole
+    number of turns leaves the first copies one inference more);
+    ``throughput_bound_per_s`` is f_clk / that: no schedule of
     this plan runs more inferences per second (None for a zero bound).
     ``bound_resource`` is the resource with the most busy cycles per inference
     (ties as :func:`accelsim.mapping.demand.bottleneck` breaks them); in a

@@ -36,6 +36,9 @@ class ChipFigures(Record):
     setup and leakage not included); None otherwise."""
     counts_per_inference: dict[str, float] | None = None
     """A system of different chips: the chip's actions per inference (they sum to the run's); None otherwise."""
+    copy: int | None = None
+    """A system of copies of the network (``system.copies``): the copy whose stages the chip runs; None for a
+    chip no copy uses, and on a system of one copy."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,9 @@ class SystemFigures(Record):
     """Bits sent over chip-to-chip links per inference, once per link crossed."""
     host_bits_per_inference: float
     """Bits read from or written to the host memory (the chips' off-chip ports) per inference."""
+    copies: int = 1
+    """Copies of the network side by side, each on its own chips (``system.copies``, ``auto`` resolved):
+    inference i runs on copy i mod ``copies``."""
 
 
 @dataclass(frozen=True)

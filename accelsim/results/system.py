@@ -23,6 +23,8 @@ class SizePoint(Record):
     chip_link_bits_per_inference: float
     host_bits_per_inference: float
     bound_resource: str
+    copies: int = 1
+    """Copies of the network side by side on the chips (``system.copies``, ``auto`` resolved)."""
 
 
 @dataclass(frozen=True)

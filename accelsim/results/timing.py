@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from accelsim.plain import Record, count
 
@@ -24,7 +25,8 @@ class SteadyState(Record):
 
     cycles_per_inference: float
     bound_resource: str
-    bound_cycles_per_inference: int
+    #: a Fraction when the stream is dealt over copies of the network (each copy's cycles over the copies)
+    bound_cycles_per_inference: int | Fraction
     inferences: int = field(metadata={"key": "inferences_simulated"})
     window_start_cycle: int
     window_end_cycle: int
@@ -38,4 +40,4 @@ class SteadyState(Record):
         state = "settled" if self.settled else "not settled"
         return (f"SteadyState({self.cycles_per_inference:,.6g} cycles/inference over "
                 f"{count(self.window_inferences, 'inference')}, bound by {self.bound_resource} at "
-                f"{self.bound_cycles_per_inference:,}, {state})")
+                f"{float(self.bound_cycles_per_inference):,.6g}, {state})")

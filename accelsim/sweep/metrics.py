@@ -70,6 +70,9 @@ def _unwrap(tp: Any) -> Any:
 def _scalar_kind(tp: Any) -> str | None:
     """``"int"`` or ``"float"`` for a numeric type (a Fraction is written as a float), else None."""
     tp = _unwrap(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):  # int | Fraction: written as a float
+        kinds = {_scalar_kind(a) for a in typing.get_args(tp) if a is not type(None)}
+        return "float" if kinds <= {"int", "float"} and "float" in kinds else None
     if tp is bool:
         return None
     if tp is int:
