@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from accelsim.config.arch import ArchConfig
 from accelsim.config.members import is_mixed
 from accelsim.cost.area import macro_area, system_area
-from accelsim.cost.energy import price
+from accelsim.cost.energy import COMPONENT_OF, price
 from accelsim.errors import ConfigError, Problem
 from accelsim.hw.geometry import macro_geometry, mvm_counts, mvm_time_ns
 from accelsim.units import PJ
@@ -75,7 +75,11 @@ def peak_figures(arch: ArchConfig) -> PeakFigures:
         return _mixed_peak(arch)
     geom = macro_geometry(arch)
     t_mvm_ns = mvm_time_ns(arch)
-    energy_pj = {name: joules / PJ for name, joules in price(mvm_counts(geom), arch).to_dict().items() if joules}
+    counts = mvm_counts(geom)
+    # the components an MVM's actions are reported under, at zero energy too (zero data): the same keys
+    # for every data of a macro
+    parts = {COMPONENT_OF[a] for a in counts}
+    energy_pj = {name: joules / PJ for name, joules in price(counts, arch).to_dict().items() if name in parts}
     # static power of the macro's periphery over one MVM: mW x ns = pJ
     energy_pj["leakage"] = arch.technology.energy.leakage_mw_per_macro * t_mvm_ns
     e_mvm_pj = sum(energy_pj.values())
