@@ -199,3 +199,23 @@ def test_a_normalisation_the_file_cannot_hold_is_named(kws, tmp_path, norm):
     index = [x["name"] for x in data["layers"]].index("pw1")
     assert f"kws_dscnn.yaml: layers[{index}].{norm}: {norm} after 'pw1'" in text  # the workload's fault
     assert "no normalisation terms" in text and info.value.exit_code == EXIT_USAGE
+
+
+def test_a_normalisation_the_file_cannot_hold_has_its_line(kws, tmp_path):
+    """Read from a file, the refusal names the layer's line too."""
+    import yaml
+
+    from accelsim.workload import load_workload
+
+    workload, arrays = kws
+    data = yaml.safe_load((WORKLOADS / "kws_dscnn.yaml").read_text())
+    index = [x["name"] for x in data["layers"]].index("pw1")
+    data["layers"][index]["rms_norm"] = True
+    data["weights"] = None
+    path = tmp_path / "kws_rms.yaml"
+    path.write_text(yaml.safe_dump({k: v for k, v in data.items() if v is not None}, sort_keys=False))
+    changed = load_workload(path)
+    line = next(n for n, text in enumerate(path.read_text().splitlines(), 1) if "name: pw1" in text)
+    with pytest.raises(ConfigError) as info:
+        load_weights(changed, save(tmp_path, arrays))
+    assert f"kws_rms.yaml:{line}: layers[{index}].rms_norm: rms_norm after 'pw1'" in str(info.value)

@@ -247,14 +247,14 @@ def load_weights(workload: Workload, path: str | Path | None = None) -> NetworkW
                         f"{attr} on layer {layer.name!r} ({layer.kind}): the weights file format "
                         "holds per-channel terms only as the folded out_scale/out_shift of a "
                         "weight layer, so the reference inference cannot evaluate it",
-                        path=f"layers[{i}].{attr}", file=workload.source))
+                        path=f"layers[{i}].{attr}", file=workload.source, line=layer.line))
             continue
         for norm in ("layer_norm", "rms_norm"):
             if getattr(layer.spec, norm):
                 problems.append(Problem(
                     f"{norm} after {layer.name!r}: the weights file format has no normalisation "
                     "terms, so the reference inference cannot evaluate it",
-                    path=f"layers[{i}].{norm}", file=workload.source))
+                    path=f"layers[{i}].{norm}", file=workload.source, line=layer.line))
         parsed = _check_layer(layer, data, bits, bad, quantised)
         model_quantisation = _check_model_quantisation(layer, data, bad)
         if parsed is not None:
