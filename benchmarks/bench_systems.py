@@ -9,6 +9,10 @@ throughput. ``--quick`` runs kws_dscnn, mlp and resnet18_cifar10 only.
 ``--mixed`` times instead resnet18_cifar10 on the 41 chips that hold it, every
 chip alike and every other chip with 5-bit ADCs and a 60 ns MVM (a system of
 different chips, docs/systems.md), and prints the ratio of the two.
+``--copies`` times kws_dscnn and mlp as ``copies: auto`` on 1, 2, 4, 8 and 16
+chips (docs/systems.md, Copies): per size the copies, the wall time and its
+ratio to one copy's, the events of the batch (8 inferences a copy) and the
+throughput and its ratio to one copy's.
 There is no target for this figure in the issue that asked for systems
 other than the decoder's (60 s, measured once decoding exists); the table
 is the record of how the time grows.
@@ -33,11 +37,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--mixed", action="store_true")
+    ap.add_argument("--copies", action="store_true")
     args = ap.parse_args()
     chip, system = load_system_file("mram72x4_ucie")
     print(f"machine: {cpu_name()}")
     if args.mixed:
         return mixed(chip, system)
+    if args.copies:
+        return copies(chip, system)
     print(f"{'workload':<18} {'chips':>5} {'rounds':>6} {'events':>10} {'wall s':>7} {'inferences/s':>13}")
     for name in WORKLOADS[:3] if args.quick else WORKLOADS:
         wl = load_workload(name)
@@ -68,6 +75,25 @@ def mixed(chip, system) -> None:
         print(f"resnet18_cifar10 on {n} chips, {label}: {walls[-1]:.2f} s, {r.events:,} events, "
               f"{r.throughput_inferences_per_s:,.1f} inferences/s, {r.energy_per_inference_j * 1e6:.1f} uJ", flush=True)
     print(f"mixed / alike wall time: {walls[1] / walls[0]:.2f}x")
+
+
+def copies(chip, system) -> None:
+    """kws_dscnn and mlp as copies: auto on 1 to 16 chips; wall time and throughput against one copy's."""
+    print(f"{'workload':<10} {'chips':>5} {'copies':>6} {'events':>9} {'wall s':>7} {'x one':>6} "
+          f"{'inferences/s':>13} {'x one':>6}")
+    for name in ("kws_dscnn", "mlp"):
+        wl = load_workload(name)
+        first = None
+        for n in (1, 2, 4, 8, 16):
+            arch = chip.model_copy(update={"system": system.system.model_copy(update={"chips": n, "copies": "auto"})})
+            t = time.perf_counter()
+            r = simulate(arch, wl, RunOptions(batch=8 * n))
+            wall = time.perf_counter() - t
+            k = r.system.copies if r.system else 1
+            first = first or (wall, r.throughput_inferences_per_s)
+            print(f"{name:<10} {n:>5} {k:>6} {r.events:>9,} {wall:>7.2f} {wall / first[0]:>6.2f} "
+                  f"{r.throughput_inferences_per_s:>13,.1f} {r.throughput_inferences_per_s / first[1]:>6.2f}",
+                  flush=True)
 
 
 if __name__ == "__main__":
