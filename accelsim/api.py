@@ -314,6 +314,11 @@ def size_system(chip: ArchConfig, system: ArchConfig, workload: Workload, option
             raise ConfigError(Problem(
                 f"{copies} copies of {workload.name} need {copies * needed} chips ({needed} each to keep every "
                 f"weight on chip); --max-chips is {most}", file="--max-chips", value=most))
+    if system.system.topology == "custom" and any(n != system.chips for n in sizes):
+        raise ConfigError(Problem(
+            f"size tries systems of {', '.join(map(str, sizes))} chips, and a custom topology's connections "
+            f"join the {system.chips} chips of one size: give size a ring, mesh, star or all_to_all system",
+            path="topology", file=f"system {system.name!r}", value="custom"))
     if not system.system.reprogramming:
         sizes = tuple(n for n in sizes if n >= needed)
         if not sizes:

@@ -22,6 +22,7 @@ import math
 from typing import NamedTuple
 
 from accelsim.config.arch import ArchConfig
+from accelsim.errors import MappingError
 
 #: the one link of a bus
 BUS = (-1, -1)
@@ -165,6 +166,8 @@ class Routes:
         prev = {a: a}
         frontier = [a]
         while b not in prev:
+            if not frontier:  # the connections validate against the system's chips; never loop
+                raise MappingError(f"chip {b} cannot be reached from chip {a} over the system's connections")
             nxt = []
             for x in frontier:
                 for y in self._neighbours[x]:
