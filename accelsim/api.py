@@ -307,6 +307,8 @@ def size_system(chip: ArchConfig, system: ArchConfig, workload: Workload, option
     copies = system.system.copies
     # without reprogramming only a system that holds every weight can run it (or, spread or with
     # copies, a larger one)
+    if most is None and isinstance(copies, int) and copies > 1:  # as many chips as the copies need
+        most = copies * needed
     sizes = size_counts(needed, most, spread or copies != 1)
     if isinstance(copies, int) and copies > 1:  # sizes whose every copy holds every weight
         sizes = tuple(n for n in sizes if n >= copies * needed)

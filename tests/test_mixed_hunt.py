@@ -157,7 +157,7 @@ HOSTILE = [
     pytest.param("{count: 4000}\n  - {count: 200}", ("chips: the chips list makes 4201 chips; a system has at "
                                                      "most 4,096",), id="list-totals-over-4096"),
     # ---- set that is not a mapping
-    pytest.param("{set: [macro.adc.bits, 5]}", ("s.yaml:5: chips[1].set: expected a mapping",), id="set-list"),
+    pytest.param("{set: [macro.adc.bits, 5]}", ("s.yaml:5: chips[1].set: value ['macro.adc.bits', 5]: expected a mapping",), id="set-list"),
     pytest.param("{set: macro.adc.bits=5}", ("s.yaml:5: chips[1].set: value 'macro.adc.bits=5': expected a "
                                              "mapping",), id="set-text"),
     pytest.param("{set: null}", ("s.yaml:5: chips[1].set: value None: expected a mapping",), id="set-null"),
@@ -224,7 +224,7 @@ def test_an_empty_chips_list_is_refused_at_its_line(cli, tmp_path, monkeypatch):
     (tmp_path / "s.yaml").write_text(TEMPLATE.replace("chips:\n  - mram72\n  - ENTRY\n", "chips: []\n"))
     monkeypatch.chdir(tmp_path)
     for command, r in _both(cli).items():
-        _refused(r, command, "s.yaml:3: chips: the chips list needs at least 1 entry")
+        _refused(r, command, "s.yaml:3: chips: value []: the chips list needs at least 1 entry")
 
 
 def test_the_chips_limit_counts_the_expanded_list(tmp_path):
@@ -250,7 +250,7 @@ def test_custom_connections_are_checked_against_the_expanded_list(cli, tmp_path,
     (tmp_path / "s.yaml").write_text(base.replace("CONN", "[[0, 1], [1, 2], [2, 3]]"))
     monkeypatch.chdir(tmp_path)
     for command, r in _both(cli).items():
-        _refused(r, command, "s.yaml:7: connections: connection [2, 3] names chip 3; the chips are 0 to 2")
+        _refused(r, command, "s.yaml:7: connections: value [[0, 1], [1, 2], [2, 3]]: connection [2, 3] names chip 3; the chips are 0 to 2")
     (tmp_path / "s.yaml").write_text(base.replace("CONN", "[[0, 1], [1, 2], [2, 0]]"))
     assert cli("validate", "s.yaml").out == "s.yaml: valid system 's'\n"
     data = _json(cli, "run", "mlp", "--system", "s.yaml", "--quiet", *SMALL_SET)

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         check_output_folder(args.plot)
     overrides = list(args.overrides)
-    chip, system = load_system_file(args.system or DEFAULT_SYSTEM, overrides)
+    chip, system = load_system_file(args.system or DEFAULT_SYSTEM, overrides, sized=True)
     from accelsim.config.members import is_mixed
 
     if is_mixed(system):

@@ -780,6 +780,8 @@ class SystemConfig(Section):
     @field_validator("copies", mode="before")
     @classmethod
     def _copies_value(cls, copies: object) -> object:
+        if isinstance(copies, float) and copies.is_integer():  # 2.0, as every integer field takes it
+            copies = int(copies)
         if copies == "auto" or isinstance(copies, int) and not isinstance(copies, bool) and 1 <= copies <= 4096:
             return copies
         raise ValueError("expected a whole number of copies from 1 to 4,096, or auto")
@@ -792,7 +794,8 @@ class SystemConfig(Section):
             return copies
         if members:
             raise ValueError("copies of a network run on chips alike; this system's chips differ")
-        if isinstance(copies, int) and isinstance(chips, int) and copies > chips:
+        chosen = (info.context or {}).get("chips_chosen", False)  # accelsim size picks the chips later
+        if isinstance(copies, int) and isinstance(chips, int) and copies > chips and not chosen:
             raise ValueError(f"{copies} copies need at least {copies} chips; the system has {chips}")
         return copies
 

@@ -139,9 +139,13 @@ def load_system(name_or_path: str | Path, overrides: Sequence[str | tuple[str, A
     return load_system_file(name_or_path, overrides)[1]
 
 
-def load_system_file(name_or_path: str | Path, overrides: Sequence[str | tuple[str, Any]] = ()
-                     ) -> tuple[ArchConfig, ArchConfig]:
-    """(the chips' architecture as its file gives it, the system: :func:`load_system`)."""
+def load_system_file(name_or_path: str | Path, overrides: Sequence[str | tuple[str, Any]] = (), *,
+                     sized: bool = False) -> tuple[ArchConfig, ArchConfig]:
+    """(the chips' architecture as its file gives it, the system: :func:`load_system`).
+
+    ``sized``: the system is a template whose number of chips ``accelsim size`` chooses, so its
+    copies are not held to the file's chips."""
+    context = {"chips_chosen": sized}
     path = resolve(name_or_path, "system")
     data, smap = load_yaml(path)
     data = require_mapping(data, smap, "a system file")
@@ -156,7 +160,7 @@ def load_system_file(name_or_path: str | Path, overrides: Sequence[str | tuple[s
     if ours:
         data = apply_overrides(data, ours)
     try:
-        spec = validate_model(SystemFile, data, smap)
+        spec = validate_model(SystemFile, data, smap, context=context)
     except ConfigError as err:
         if ours:
             raise _as_typed(attribute_to_overrides(err, ours), ours) from None
@@ -165,7 +169,7 @@ def load_system_file(name_or_path: str | Path, overrides: Sequence[str | tuple[s
     arch = _load_chip(spec.arch, theirs, home, path, smap, ("arch",))
     fields = {k: getattr(spec, k) for k in SystemConfig.model_fields if k not in ("chips", "members")}
     if isinstance(spec.chips, int):
-        system = SystemConfig(chips=spec.chips, **fields)
+        system = SystemConfig.model_validate({"chips": spec.chips, **fields}, context=context)
     else:
         try:
             members = _members(spec, arch, theirs, home, path, smap)
@@ -183,25 +187,27 @@ def load_system_file(name_or_path: str | Path, overrides: Sequence[str | tuple[s
         # aside: a copy's own text does not make it another chip)
         same = {"name": base.name, "description": base.description}
         alike = all(m.model_copy(update=same) == base for m in members)
-        why = _copies_problem(spec.copies, len(members), alike)
+        why = _copies_problem(spec.copies, len(members), alike, sized)
         if why:
             given = next((k for k, _ in ours if k == "copies"), None)
             where = (dict(file=f"--set {getattr(given, 'typed', given)}") if given is not None else
                      dict(file=str(path), line=smap.line_of(("copies",))))
             raise ConfigError(Problem(why, path="copies", value=spec.copies, **where))
-        system = SystemConfig(chips=len(members), members=() if alike else tuple(members), **fields)
+        system = SystemConfig.model_validate({"chips": len(members), "members": () if alike else tuple(members),
+                                              **fields}, context=context)
         arch = base
     return arch, arch.model_copy(update={"name": spec.name, "description": spec.description or arch.description,
                                          "system": system})
 
 
-def _copies_problem(copies: int | str, chips: int, alike: bool) -> str | None:
-    """What is wrong with ``copies`` on a system of ``chips`` listed chips (None: nothing)."""
+def _copies_problem(copies: int | str, chips: int, alike: bool, sized: bool = False) -> str | None:
+    """What is wrong with ``copies`` on a system of ``chips`` listed chips (None: nothing); ``sized``:
+    the chips are chosen later, so any number of copies is possible."""
     if copies == 1:
         return None
     if not alike:
         return "copies of a network run on chips alike; the chips this file lists differ (docs/systems.md, Copies)"
-    if isinstance(copies, int) and copies > chips:
+    if isinstance(copies, int) and copies > chips and not sized:
         return f"{copies} copies need at least {copies} chips; the system has {chips}"
     return None
 

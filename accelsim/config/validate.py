@@ -48,6 +48,20 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
     return out
 
 
+def _holds_section(model: type[BaseModel], loc: tuple) -> bool:
+    """Whether the value at ``loc`` is meant to be a section (a model), not a plain value; a key
+    that is no field (an entry of a mapping or list) holds what its container holds."""
+    candidates: list[type[BaseModel]] = [model]
+    held = True
+    for part in loc:
+        fields = [m.model_fields[part] for m in candidates if isinstance(part, str) and part in m.model_fields]
+        if fields:
+            inner = [x for f in fields for x in _models_in(f.annotation)]
+            held = bool(inner)
+            candidates = inner or candidates
+    return held
+
+
 def _field_names_at(model: type[BaseModel], loc: tuple, data: Any) -> list[str]:
     """Field names valid at ``loc`` (the parent of an unknown key)."""
     candidates: list[type[BaseModel]] = [model]
@@ -164,7 +178,11 @@ def problems_from(exc: pydantic.ValidationError, model: type[BaseModel], data: A
         value: Any = Problem.__dataclass_fields__["value"].default
         if err.get("type") not in ("missing", "extra_forbidden") and "input" in err:
             value = err["input"]
-            if isinstance(value, (dict, list)) and err.get("type") not in ("int_type", "float_type", "string_type", "bool_type"):
+            # a section handed whole to its own check is noise; a short list or mapping where a plain
+            # value belongs is the user's mistake, worth repeating
+            if isinstance(value, (dict, list)) and err.get("type") not in (
+                    "int_type", "float_type", "string_type", "bool_type") and (
+                    len(repr(value)) > 40 or isinstance(value, dict) and _holds_section(model, raw_loc)):
                 value = Problem.__dataclass_fields__["value"].default
         problems.append(
             Problem(
@@ -238,11 +256,13 @@ def bool_problems(model: type[BaseModel], data: Any, smap: SourceMap | None, pat
     return out
 
 
-def validate_model(model: type[M], data: Any, smap: SourceMap | None = None) -> M:
-    """Validate ``data`` as ``model`` or raise one ConfigError with every problem."""
+def validate_model(model: type[M], data: Any, smap: SourceMap | None = None, *,
+                   context: dict | None = None) -> M:
+    """Validate ``data`` as ``model`` (with pydantic's validation ``context``) or raise one
+    ConfigError with every problem."""
     bools = bool_problems(model, data, smap)
     try:
-        result = model.model_validate(data)
+        result = model.model_validate(data, context=context)
     except pydantic.ValidationError as exc:
         said = {(b.path, b.line) for b in bools}  # a value refused for being true/false is named once
         raise ConfigError(bools + [p for p in problems_from(exc, model, data, smap)

@@ -223,10 +223,11 @@ class SweepSpec(Section):
             if isinstance(values, list):
                 seen: list = []
                 for value in values:
-                    if value in seen and not isinstance(value, (dict, list)):
+                    # true == 1 in Python, but they are two different points a user listed
+                    if (type(value), value) in seen and not isinstance(value, (dict, list)):
                         raise ValueError(f"parameter {key!r} lists {value!r} twice: each value of an axis "
                                          "is one point of the sweep")
-                    seen.append(value)
+                    seen.append((type(value), value))
         return v
 
     @model_validator(mode="after")
