@@ -226,3 +226,13 @@ def test_every_assumed_figure_in_the_default_config_is_commented(root):
 def test_arch_from_dict_validates_plain_data(base):
     arch = arch_from_dict(base)
     assert arch.name == "mram72"
+
+
+def test_human_seconds_picks_the_unit_that_keeps_the_figure_above_one():
+    from accelsim.config.limits import human_seconds
+
+    assert human_seconds(90_000) == "1.04 days"
+    assert human_seconds(2.5) == "2.5 s"
+    assert human_seconds(7.5e-05) == "75 us"
+    assert human_seconds(0.012) == "12 ms"
+    assert human_seconds(0.0) == "0 ns"

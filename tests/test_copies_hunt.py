@@ -439,9 +439,6 @@ def test_generate_refuses_copies_with_exit_2(cli):
         _refused(r, 2, "system.copies", "generate runs one sequence", command="generate")
 
 
-@pytest.mark.xfail(strict=True, reason="generate's refusal names \"system 'mram72x4_ucie'\" (or \"system 's'\"), not "
-                   "the option the user gave (--set copies) nor the file's line (s.yaml:4): decoding.py:299-303 "
-                   "builds the Problem with file=f'system {arch.name!r}'")
 @pytest.mark.parametrize("where", ["set", "file"])
 def test_generate_refusal_names_where_copies_was_given(cli, tmp_path, monkeypatch, where):
     monkeypatch.chdir(tmp_path)
@@ -536,11 +533,6 @@ def test_size_on_a_custom_topology_with_copies_ends(cli, tmp_path, monkeypatch, 
 # The simulation budget
 # =============================================================================================================
 
-@pytest.mark.xfail(strict=True, reason="a run of many copies too large to simulate is refused as the workload's "
-                   "fault: 'mlp.yaml:7: layers[0]: layer fc1 ... books 64 vectors per inference (1 rows of 1) over "
-                   "64 stage(s) ... --mode grouped books a row's vectors in groups' - each inference books 1 "
-                   "vector, the cause is the copies (and their steady-state stream of 12 x 64 inferences), which "
-                   "the message never names: mapping/budget.py:178-185")
 def test_too_many_copies_to_simulate_are_named_in_the_refusal(cli, monkeypatch):
     import accelsim.config.limits as limits
 

@@ -60,11 +60,15 @@ def human_bytes(n: float) -> str:
 
 
 def human_seconds(s: float) -> str:
-    """A duration in the largest unit that keeps it above 1: ``90_000`` -> ``1.04 days``."""
+    """A duration in the largest unit that keeps it above 1: ``90_000`` -> ``1.04 days``,
+    ``7.5e-05`` -> ``75 us``."""
     for unit, scale in (("years", 365.25 * 86400), ("days", 86400), ("hours", 3600), ("minutes", 60)):
         if s >= scale:
             return f"{s / scale:.3g} {unit}"
-    return f"{s:.3g} s"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if s >= scale:
+            return f"{s / scale:.3g} {unit}"
+    return f"{s * 1e9:.3g} ns"
 
 
 def memory_problem(estimate: float) -> str | None:

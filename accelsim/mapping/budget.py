@@ -147,12 +147,12 @@ def check_simulation(plan: TilePlan, workload: Workload, arch: ArchConfig, opts:
 
     steady = STEADY_INFERENCES * plan.copies if one_round else 0  # turns of one inference per copy
 
-    def inferences(b: int) -> int:  # the batch, the lone inference, the steady-state stream
-        return b + (b > 1) + steady
+    def inferences(b: int, stream: int = steady) -> int:  # the batch, the lone inference, the steady state
+        return b + (b > 1) + stream
 
-    def problems(b: int) -> tuple[str | None, str | None]:
-        return (memory_problem(int(max(b, steady or 1) * per_inference_b)),
-                time_problem(inferences(b) * per_inference_s))
+    def problems(b: int, stream: int = steady) -> tuple[str | None, str | None]:
+        return (memory_problem(int(max(b, stream or 1) * per_inference_b)),
+                time_problem(inferences(b, stream) * per_inference_s))
 
     memory, time = problems(batch)
     if not (memory or time):
@@ -165,6 +165,15 @@ def check_simulation(plan: TilePlan, workload: Workload, arch: ArchConfig, opts:
         raise ConfigError(Problem(
             f"a batch of {batch:,} inferences, at {what}, needs {memory or time}; a batch of at most about "
             f"{fits:,} could fit", file=batch_label, value=batch))
+    if steady and plan.copies > 1 and not any(problems(1, STEADY_INFERENCES)):
+        # the copies' steady-state stream, not the network, is what does not fit
+        fits = _largest(lambda k: not any(problems(1, STEADY_INFERENCES * k)), plan.copies)
+        asked = arch.system.copies if arch.system is not None else plan.copies
+        raise ConfigError(Problem(
+            f"{plan.copies:,} copies" + (" (auto: as many as the chips hold)" if asked == "auto" else "")
+            + f" are measured in turns of one inference per copy: the steady-state stream of {steady:,} "
+            f"inferences at {human_seconds(per_inference_s)} and {human_bytes(per_inference_b)} each needs "
+            f"{memory or time}; about {fits:,} copies could fit", file="system.copies", value=asked))
     index = {layer.name: i for i, layer in enumerate(workload.layers)}
     name = max(seconds, key=seconds.__getitem__)
     layer = workload.layers[index[name]]
