@@ -460,10 +460,6 @@ def test_map_on_one_copy_the_engine_stays_under_the_models_bound(cli, tmp_path):
     assert d["best_engine"]["throughput_per_s"] <= d["best_model"]["throughput_per_s"] * (1 + 1e-9)
 
 
-@pytest.mark.xfail(strict=True, reason="map on a system of 4 copies reports the fast evaluator's throughput, "
-                   "labelled 'a bound', as one copy's (174.5 k/s) while the engine runs 573.9 k/s: the evaluator "
-                   "(accelsim/mapping/evaluate.py, used by accelsim/mapper/search.py) ignores system.copies, so "
-                   "the search ranks plans for one copy")
 def test_map_on_copies_the_engine_stays_under_the_models_bound(cli, tmp_path):
     d = _map_scores(cli, tmp_path, "4")
     assert d["best_engine"]["throughput_per_s"] <= d["best_model"]["throughput_per_s"] * (1 + 1e-9), (

@@ -212,7 +212,8 @@ class PlanSpace:
         if states not in self._seen:
             self._seen.add(states)
             self.priced += 1
-        return combine(per, self.arch, self.batch, self.energy_pj, self.leakage_w)
+        return combine(per, self.arch, self.batch, self.energy_pj, self.leakage_w,
+                       self.base.macros < self.arch.total_macros)
 
     @property
     def tensors_key(self):
@@ -243,7 +244,8 @@ class PlanSpace:
         per = [space.exact(state) for space, state in zip(self.rounds, states)]
         if any(f is None for f in per):
             return None
-        return combine(per, self.arch, self.batch, self.energy_pj, self.leakage_w)
+        return combine(per, self.arch, self.batch, self.energy_pj, self.leakage_w,
+                       self.base.macros < self.arch.total_macros)
 
     def empty(self):
         return tuple(r.empty() for r in self.rounds)

@@ -194,13 +194,43 @@ def programs_bits(stages, arch: ArchConfig) -> tuple[int, ...]:
     return tuple(t.rows_used * t.weight_columns_used * per for s in stages for r in s.replicas for t in r.tiles)
 
 
+def system_rounds(rounds: list[RoundFigures], arch: ArchConfig) -> tuple[list[RoundFigures], int]:
+    """One chip's ``rounds`` as ``arch``'s system runs them, and the copies of the network it runs
+    (:func:`accelsim.mapping.system.copies_held`): each copy's chips hold consecutive rounds, one per
+    chip, side by side (:func:`accelsim.mapping.system.on_system`), so a group of them is one system
+    round: its busiest resource the busiest of its chips' (each chip's own resources; the links
+    between them are not priced), a lone inference's cycles the sum of its chips', its chips
+    programmed in parallel. Every copy streams its own inferences: the copies divide the bound."""
+    if arch.system is None or arch.chips == 1:
+        return rounds, 1
+    from accelsim.mapping.system import copies_held
+
+    copies = copies_held(len(rounds), arch)
+    per = arch.chips // copies
+    if per == 1:
+        return rounds, copies
+    grouped = []
+    for i in range(0, len(rounds), per):
+        grp = rounds[i:i + per]
+        worst = max(grp, key=lambda r: (r.busiest, r.resource))
+        grouped.append(RoundFigures(worst.busiest, worst.resource, sum(r.latency for r in grp),
+                                    sum(r.dynamic_pj for r in grp), max(r.programming_cycles for r in grp),
+                                    sum(r.programming_bits for r in grp)))
+    return grouped, copies
+
+
 def combine(rounds: list[RoundFigures], arch: ArchConfig, batch: int, energy_pj: dict[Action, float],
-            leakage_w: float) -> Figures:
+            leakage_w: float, chip_rounds: bool = False) -> Figures:
     """A plan's figures from its rounds' (module docstring); ``energy_pj`` is the energy per action
-    (:func:`accelsim.cost.energy.energy_per_action_pj`), ``leakage_w`` the chip's leakage power."""
+    (:func:`accelsim.cost.energy.energy_per_action_pj`), ``leakage_w`` the leakage power of every
+    chip; ``chip_rounds``: the rounds are one chip's, run on ``arch``'s system as
+    :func:`system_rounds` says."""
     f_hz = arch.clock.frequency_mhz * MHZ
     if isinstance(energy_pj, tuple):  # a system of different chips: programming at the first chip's
         energy_pj = energy_pj[0]
+    copies = 1
+    if chip_rounds:
+        rounds, copies = system_rounds(rounds, arch)
     multi = len(rounds) > 1
     if multi:
         per_batch = sum(r.programming_cycles + batch * r.busiest for r in rounds)
@@ -210,6 +240,7 @@ def combine(rounds: list[RoundFigures], arch: ArchConfig, batch: int, energy_pj:
     else:
         bound = float(rounds[0].busiest) if rounds else 0.0
         resource = rounds[0].resource if rounds else ""
+    bound /= copies
     latency = sum(r.latency for r in rounds) + sum(r.programming_cycles for r in rounds[1:])
     dynamic = sum(r.dynamic_pj for r in rounds)
     if multi:
@@ -227,7 +258,7 @@ def plan_figures(plan: TilePlan, arch: ArchConfig, schedule: Schedule, energy_pj
     for rnd in plan.rounds:
         model = RoundModel(arch, rnd.tensors, energy_pj, paths_memo)
         rounds.append(model.round(rnd.stages, schedule, tuple(p.bits for p in rnd.programs)))
-    return combine(rounds, arch, batch, energy_pj, leakage_w)
+    return combine(rounds, arch, batch, energy_pj, leakage_w, plan.macros < arch.total_macros)
 
 
 def _vector_counts(plan: TilePlan, arch: ArchConfig, paths_memo: PathMemo | None):

@@ -130,7 +130,7 @@ def copies_for(plan: TilePlan, arch: ArchConfig) -> int:
     asked = arch.system.copies if arch.system is not None else 1
     need = plan.chips_to_hold
     if asked == "auto":
-        return max(1, arch.chips // need)
+        return copies_held(need, arch)
     per = arch.chips // asked
     if asked > 1 and need > per:
         raise MappingError(
@@ -138,6 +138,16 @@ def copies_for(plan: TilePlan, arch: ArchConfig) -> int:
             f"{plan.workload} needs {need} to keep every weight on chip (one per programming round of one chip); "
             f"at most {max(1, arch.chips // need)} copies fit")
     return asked
+
+
+def copies_held(need: int, arch: ArchConfig) -> int:
+    """The copies of a network needing ``need`` chips (one per programming round of one chip) that
+    ``arch`` runs: ``system.copies``, ``auto`` as many as the chips hold (1 when one copy needs
+    reprogramming), and 1 where :func:`copies_for` refuses the copies asked for."""
+    asked = arch.system.copies if arch.system is not None else 1
+    if asked == "auto":
+        return max(1, arch.chips // need)
+    return asked if asked > 1 and arch.chips // asked >= need else 1
 
 
 def copy_system(arch: ArchConfig, copies: int) -> ArchConfig:
