@@ -51,10 +51,9 @@ class Problem:
         return self.value is not _MISSING
 
     def render(self) -> str:
-        where = self.file or "<input>"
-        if self.line is not None:
-            where += f":{self.line}"
-        parts = [where + ":"]
+        parts = []
+        if self.file or self.line is not None:  # a message that names its own source has no file
+            parts.append(f"{self.file or '<input>'}" + (f":{self.line}" if self.line is not None else "") + ":")
         if self.path:
             parts.append(f"{self.path}:")
         if self.has_value:

@@ -560,3 +560,17 @@ def test_on_a_system_holding_every_round_the_model_bounds_the_engine_and_charges
     assert engine["throughput_per_s"] <= model["throughput_per_s"] * (1 + 1e-9), (model, engine)
     # programming the chips once is not an inference's energy: within the leakage's share of the engine's
     assert model["energy_per_inference_j"] == pytest.approx(engine["energy_per_inference_j"], rel=0.05)
+
+
+def test_a_throughput_constraint_is_checked_against_every_chip_of_a_system(cli, tmp_path):
+    # one chip's ceiling is not the system's: a constraint between the two is searched, not refused
+    one = cli("map", "mlp", "--constraint", "throughput>=1e12", *FAST)
+    _refused(one, r"this chip's 72 macros can give")
+    ceiling = float(re.search(r"no plan reaches it; ([\d.,e+]+) inferences/s", one.err).group(1).replace(",", ""))
+    system = tmp_path / "s.yaml"
+    system.write_text(cli("show", "mram72x4_ucie", "--set", "copies=4").out)
+    d = json.loads(_ok(cli("map", "mlp", "--arch", str(system), "--constraint", f"throughput>={2 * ceiling}",
+                           "--json", *FAST)).out)
+    assert len(d["constraints"]) == 1  # searched, not refused
+    _refused(cli("map", "mlp", "--arch", str(system), "--constraint", f"throughput>={5 * ceiling}", *FAST),
+             r"the 288 macros of the 4 chips can give")

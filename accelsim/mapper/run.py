@@ -65,7 +65,8 @@ def limits(workload: Workload, plan: TilePlan, arch: ArchConfig) -> Limits:
     whatever the plan; a layer with a choice of unit may leave the macros):
 
     - throughput at most f_clk x macros / (sum over their stages of vectors x macros of one replica x
-      cycles per MVM): every one of their MVMs on some macro, all the chip's macros busy all the time;
+      cycles per MVM): every one of their MVMs on some macro, all the macros (of every chip of a
+      system) busy all the time;
     - latency at least max over them of ceil(V / r) x cycles per MVM, r = min(V, macros // replica
       macros) the most replicas the chip holds: a replica makes its share of the V vectors one MVM at
       a time;
@@ -92,7 +93,8 @@ def limits(workload: Workload, plan: TilePlan, arch: ArchConfig) -> Limits:
                 longest = max(longest, -(-s.vectors // most) * cycles)
     counts = layer_counts(plan, arch)
     mvm = ActionCounts({a: sum(c.get(a, 0) for name, c in counts.items() if name in fixed) for a in MVM_ACTIONS})
-    return Limits(f_hz * arch.chip.macros / work if work else math.inf, longest / f_hz, price(mvm, arch).total_j)
+    # every MVM on some macro of the whole system (its copies, its chips' rounds side by side)
+    return Limits(f_hz * arch.total_macros / work if work else math.inf, longest / f_hz, price(mvm, arch).total_j)
 
 
 def check_constraints(constraints: tuple[Constraint, ...], workload: Workload, plan: TilePlan,
@@ -100,8 +102,10 @@ def check_constraints(constraints: tuple[Constraint, ...], workload: Workload, p
     """A constraint no plan can meet, refused before the search (ConfigError, exit 2): above the
     throughput ceiling, below the latency, energy or EDP floor of :func:`limits`."""
     lim = limits(workload, plan, arch)
-    why = {"throughput": (f"{lim.throughput_per_s:,.4g} inferences/s is the most this chip's {arch.chip.macros} "
-                          "macros can give, all busy all the time"),
+    where = (f"this chip's {arch.chip.macros} macros" if arch.chips == 1 else
+             f"the {arch.total_macros:,} macros of the {arch.chips} chips")
+    why = {"throughput": (f"{lim.throughput_per_s:,.4g} inferences/s is the most {where} can give, all busy "
+                          "all the time"),
            "latency": (f"{lim.latency_s:.4g} s is the least: the slowest layer's MVMs on as many replicas as the "
                        "chip holds"),
            "energy": f"{lim.energy_j:.4g} J is the least: the energy of the network's MVMs alone",
