@@ -231,7 +231,6 @@ def _system_figures(arch: ArchConfig, plan, engine, chip_rounds: int | None, bat
     from accelsim.counts import Action
     from accelsim.results.run import ChipFigures, LinkLoad, SystemFigures
 
-    per = arch.chip.macros
     total = engine.total_cycles
     chips = []
     tables = ()
@@ -243,12 +242,13 @@ def _system_figures(arch: ArchConfig, plan, engine, chip_rounds: int | None, bat
     used_by: dict[int, set] = {}
     for r in plan.rounds:
         for p in r.programs:
-            used_by.setdefault(p.macro // per, set()).add(p.macro)
+            used_by.setdefault(arch.chip_of_macro(p.macro), set()).add(p.macro)
     for c in range(arch.chips):
         used = used_by.get(c, ())
-        busy = sum(engine.macro_busy_cycles[c * per:(c + 1) * per])
+        first, per = arch.macro_base(c), arch.chip_tiles(c) * arch.chip.macros_per_tile
+        busy = sum(engine.macro_busy_cycles[first:first + per])
         layers = tuple(dict.fromkeys(st.layer for r in plan.rounds for st in r.stages
-                                     if st.home_tile // arch.chip.tiles == c))
+                                     if arch.chip_of_tile(st.home_tile) == c))
         extra = {}
         if tables:  # each chip's own actions and energy
             from accelsim.units import PJ
@@ -257,6 +257,8 @@ def _system_figures(arch: ArchConfig, plan, engine, chip_rounds: int | None, bat
             extra = dict(arch=names[c],
                          energy_per_inference_j=sum(n * table[a] for a, n in counts.items()) * PJ / batch,
                          counts_per_inference={a.value: n / batch for a, n in counts.items()})
+        if arch.sized_apart:
+            extra["macros"] = per
         if plan.copies > 1 and c < plan.copies * (arch.chips // plan.copies):
             extra["copy"] = c // (arch.chips // plan.copies)
         chips.append(ChipFigures(c, len(used), busy / (per * total) if total else 0.0, layers, **extra))
@@ -264,6 +266,7 @@ def _system_figures(arch: ArchConfig, plan, engine, chip_rounds: int | None, bat
                   for r in engine.resources if r.name.startswith("chip link") or r.name == "host memory port")
     return SystemFigures(
         chips=arch.chips, topology=arch.system.topology, tiles_per_chip=arch.chip.tiles,
+        tiles_by_chip=tuple(arch.chip_tiles(c) for c in range(arch.chips)) if arch.sized_apart else (),
         chips_needed=chip_rounds if chip_rounds is not None else len(plan.rounds),
         per_chip=tuple(chips), links=links,
         chip_link_bits_per_inference=engine.counts[Action.CHIP_LINK_BITS] / batch,

@@ -140,7 +140,7 @@ def _place_kv(plan, arch: ArchConfig, kv: set[str], home: str):
             if home == "tile":
                 key, cap, what = ("tile", st.home_tile), tile_cap, f"tile{st.home_tile} buffer"
             else:
-                chip = st.home_tile // arch.chip.tiles if arch.chips > 1 else None
+                chip = arch.chip_of_tile(st.home_tile) if arch.chips > 1 else None
                 key, cap, what = ("global", chip or 0), global_cap, "global buffer" if chip is None \
                     else f"chip{chip} global buffer"
             if used.get(key, 0) + bits > cap:

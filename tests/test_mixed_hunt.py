@@ -339,7 +339,8 @@ def test_system_members_in_an_architecture_file_are_checked_as_a_chips_list_is(c
     r = cli("run", "mlp", "--arch", "a.yaml", "--json", "--quiet")
     assert r.code == 0, r.err[-2000:]
     assert [c["arch"] for c in json.loads(r.out)["system"]["per_chip"]] == ["mram72", "mram72"]
-    for bad, says in ((lambda m: m[1]["chip"].update(tiles=4, macros=32), "chip 1 differs from chip 0 in chip.tiles"),
+    for bad, says in ((lambda m: m[1]["chip"].update(tiles=18, macros_per_tile=4),
+                           "chip 1 differs from chip 0 in chip.macros_per_tile"),
                       (lambda m: m[0]["macro"]["adc"].update(bits=4), "system.members[0] is this architecture's own")):
         data = json.loads(json.dumps(arch))
         bad(data["system"]["members"])

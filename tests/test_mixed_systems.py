@@ -156,7 +156,8 @@ def test_fast_and_exact_decoding_price_each_chip_alike(tmp_path):
 
 
 @pytest.mark.parametrize("chips, where, words", [
-    (["mram72", {"set": {"chip.tiles": 4, "chip.macros": 32}}], "chips[1]", "chip.tiles (9 vs 4)"),
+    (["mram72", {"set": {"chip.tiles": 18, "chip.macros_per_tile": 4}}], "chips[1]",
+     "chip.macros_per_tile (8 vs 4)"),
     (["mram72", {"set": {"macro.rows": 128}}], "chips[1]", "rows"),
     (["mram72", {"set": {"interconnect.link_width_bits": 32}}], "chips[1]", "interconnect.link_width_bits"),
     (["mram72", {"set": {"clock.frequency_mhz": 100}}], "chips[1]", "clock.frequency_mhz"),
@@ -205,11 +206,12 @@ def test_shown_members_read_back_and_members_that_differ_in_a_shared_part_are_re
     assert a.code == 0 and b.code == 0, a.err + b.err
     assert __import__("json").loads(a.out)["system"] == __import__("json").loads(b.out)["system"]
     data = yaml.safe_load(r.out)
-    data["system"]["members"][1]["chip"]["tiles"] = 4
-    data["system"]["members"][1]["chip"]["macros"] = 32
+    data["system"]["members"][1]["chip"]["tiles"] = 18
+    data["system"]["members"][1]["chip"]["macros_per_tile"] = 4
     shown.write_text(yaml.safe_dump(data, sort_keys=False))
     r = cli("run", "mlp", "--arch", str(shown))
-    assert r.code == 2 and "system.members" in r.err and "chip.tiles (9 vs 4)" in r.err and "Traceback" not in r.err
+    assert r.code == 2 and "system.members" in r.err and "chip.macros_per_tile (8 vs 4)" in r.err \
+        and "Traceback" not in r.err
 
 
 def test_the_what_if_of_a_mixed_system_changes_every_chip(tmp_path):

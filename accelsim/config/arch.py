@@ -773,7 +773,8 @@ class SystemConfig(Section):
             why = member_difference(members[0], m)
             if why is not None:
                 raise ValueError(f"chip {k} differs from chip 0 in {why}; the chips of a system share all but "
-                                 "the macro's times, converter, supply and data and the energy and area tables "
+                                 "their size (chip.tiles, chip.macros), the macro's times, converter, supply and "
+                                 "data and the energy and area tables "
                                  "(docs/systems.md, Different chips)")
         return members
 
@@ -834,12 +835,47 @@ class ArchConfig(Section):
         return self.system.chips if self.system is not None else 1
 
     @property
+    def sized_apart(self) -> bool:
+        """Whether the chips of this system differ in size (tiles, so macros)."""
+        members = self.system.members if self.system is not None else ()
+        return bool(members) and any(m.chip.tiles != members[0].chip.tiles for m in members)
+
+    def chip_tiles(self, chip: int) -> int:
+        """Tiles of chip ``chip``."""
+        return self.system.members[chip].chip.tiles if self.sized_apart else self.chip.tiles
+
+    def tile_base(self, chip: int) -> int:
+        """The system-wide index of chip ``chip``'s first tile: the chips' tiles are numbered in chip order."""
+        if not self.sized_apart:
+            return chip * self.chip.tiles
+        return sum(m.chip.tiles for m in self.system.members[:chip])
+
+    def macro_base(self, chip: int) -> int:
+        """The system-wide index of chip ``chip``'s first macro."""
+        return self.tile_base(chip) * self.chip.macros_per_tile
+
+    def chip_of_tile(self, tile: int) -> int:
+        """The chip that holds system-wide tile ``tile``."""
+        if not self.sized_apart:
+            return tile // self.chip.tiles
+        c, base = 0, 0
+        for c, m in enumerate(self.system.members):
+            base += m.chip.tiles
+            if tile < base:
+                return c
+        return c
+
+    def chip_of_macro(self, macro: int) -> int:
+        """The chip that holds system-wide macro ``macro``."""
+        return self.chip_of_tile(macro // self.chip.macros_per_tile)
+
+    @property
     def total_macros(self) -> int:
-        return self.chip.macros * self.chips
+        return self.total_tiles * self.chip.macros_per_tile
 
     @property
     def total_tiles(self) -> int:
-        return self.chip.tiles * self.chips
+        return self.tile_base(self.chips) if self.sized_apart else self.chip.tiles * self.chips
 
 
 SystemConfig.model_rebuild()

@@ -2,13 +2,14 @@
 
 A system file may list its chips, each an architecture of its own. They run
 one plan on one clock, so they must agree on everything the plan and the
-engine's clock read: the clock, the chip's layout (tiles, macros, buffers,
-ports), the interconnect, the mapping and simulation options, and the macro's
-shape (rows, columns, bits, input and weight schemes, the columns
-converted: what its geometry holds but its times). They may
-differ in the rest: the macro's times, converter, supply and data statistics,
-the energy and area tables, leakage. Each chip's stages then take its own
-macro cycles, and its actions are priced with its own table.
+engine's clock read: the clock, the chip's layout but for its size (macros per
+tile, buffers, ports), the interconnect, the mapping and simulation options,
+and the macro's shape (rows, columns, bits, input and weight schemes, the
+columns converted: what its geometry holds but its times). They may differ in
+the rest: their size (tiles, so macros), the macro's times, converter, supply
+and data statistics, the energy and area tables, leakage. Each chip's rounds
+are then sized to its own macros, its stages take its own macro cycles, and
+its actions are priced with its own table.
 
 A system whose chips are all alike has no members: ``arch`` is every chip.
 """
@@ -17,11 +18,13 @@ from __future__ import annotations
 
 from accelsim.config.arch import ArchConfig
 
-__all__ = ["SHARED_SECTIONS", "arch_of_chip", "chip_archs", "chip_groups", "is_mixed", "member_difference",
+__all__ = ["SHARED_SECTIONS", "SIZED", "arch_of_chip", "chip_archs", "chip_groups", "is_mixed", "member_difference",
            "seen_from_chip"]
 
 #: the sections every chip of a system shares
 SHARED_SECTIONS = ("clock", "chip", "interconnect", "mapping", "simulation")
+#: the fields of the chip section in which the chips of a system may differ: their size
+SIZED = ("tiles", "macros")
 
 
 def is_mixed(arch: ArchConfig) -> bool:
@@ -43,7 +46,7 @@ def seen_from_chip(arch: ArchConfig, chip: int) -> ArchConfig:
     if not is_mixed(arch):
         return arch
     own = arch.system.members[chip]
-    return arch.model_copy(update={"macro": own.macro, "technology": own.technology,
+    return arch.model_copy(update={"macro": own.macro, "technology": own.technology, "chip": own.chip,
                                    "system": arch.system.model_copy(update={"members": ()})})
 
 
@@ -86,6 +89,9 @@ def member_difference(base: ArchConfig, other: ArchConfig) -> str | None:
     differ, as ``"dotted.path (a vs b)"``; None when they may share a system."""
     for section in SHARED_SECTIONS:
         a, b = getattr(base, section).model_dump(), getattr(other, section).model_dump()
+        if section == "chip":  # chips may differ in size: their tiles, so their macros
+            for key in SIZED:
+                a.pop(key), b.pop(key)
         if a != b:
             key = next(k for k in a if a[k] != b.get(k))
             return f"{section}.{key} ({a[key]!r} vs {b[key]!r})"

@@ -571,7 +571,7 @@ class _Sim:
         """The MRAM bits a round programs, on each chip (its macros' chip)."""
         bits = [0] * self.arch.chips
         for p in rnd.programs:
-            bits[p.macro // self.arch.chip.macros] += p.bits
+            bits[self.arch.chip_of_macro(p.macro)] += p.bits
         return [ActionCounts({Action.MRAM_WRITE_BITS: b}) for b in bits]
 
     def _deadlock(self, rnd: Round) -> DeadlockError:

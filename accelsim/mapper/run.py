@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from accelsim.config.arch import ArchConfig
 from accelsim.config.options import RunOptions
-from accelsim.errors import ConfigError
+from accelsim.errors import ConfigError, Problem
 from accelsim.mapper.search import METRICS, Constraint, score_key, search
 from accelsim.mapper.spaces import unit_choices
 from accelsim.mapping.evaluate import Figures
@@ -132,6 +132,13 @@ def map_workload(workload: Workload, arch: ArchConfig, objective: str, constrain
 
     if not budget_s > 0 or not math.isfinite(budget_s):
         raise ConfigError(f"--budget-s must be a positive number of seconds, got {budget_s}")
+    if arch.sized_apart:
+        sizes = ", ".join(f"chip {c}: {arch.chip_tiles(c) * arch.chip.macros_per_tile} macros"
+                          for c in range(arch.chips))
+        raise ConfigError(Problem(
+            f"map searches the rounds, replicas and stores of chips of one size; this system's chips differ "
+            f"in size ({sizes}): accelsim run plans it, each round sized to its chip", path="system.members",
+            file=f"system {arch.name!r}"))
     from accelsim.mapping.budget import check_simulation
 
     label = "simulation.batch" if batch is None else "--batch"

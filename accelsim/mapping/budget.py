@@ -77,7 +77,9 @@ def check_workload(workload: Workload, arch: ArchConfig) -> None:
     """Refuse, before planning, a workload or a chip whose plan cannot fit in memory or be made in a day:
     its weight tiles, the largest stage's deal of vectors, the chip's tiles and macros."""
     geom = macro_geometry(arch)
-    chip = arch.chip
+    chip = arch.chip  # on chips of different sizes, the largest
+    if arch.sized_apart:
+        chip = max((m.chip for m in arch.system.members), key=lambda c: c.tiles)
     chip_bytes = chip.tiles * BYTES_PER_CHIP_TILE + chip.macros * BYTES_PER_MACRO
     why = memory_problem(chip_bytes)
     if why:

@@ -44,7 +44,8 @@ class Choices:
     tensors: tuple[dict[str, tuple[str, int | None, int | None]], ...] | None = None
 
 
-def given_rounds(works: list[LayerWork], rounds, macros: int) -> list[list[tuple[LayerWork, tuple[int, ...]]]]:
+def given_rounds(works: list[LayerWork], rounds, macros: int | tuple[int, ...]
+                 ) -> list[list[tuple[LayerWork, tuple[int, ...]]]]:
     """The rounds a plan gives, (layer, column groups) each, checked: every layer once or in
     consecutive rounds, in layer order; each column group of a layer once, in order; a round's
     weight tiles no more than the chip's ``macros``. A ConfigError names the first that breaks a rule."""
@@ -75,8 +76,9 @@ def given_rounds(works: list[LayerWork], rounds, macros: int) -> list[list[tuple
                 seen[name] = [-1]
             used += sum(len(w.column_groups[g]) for g in groups)
             placed.append((w, tuple(groups)))
-        if used > macros:
-            raise ConfigError(f"round {r}: its weight tiles need {used} macros; the chip has {macros}")
+        cap = macros if isinstance(macros, int) else macros[r % len(macros)]  # chips of different sizes
+        if used > cap:
+            raise ConfigError(f"round {r}: its weight tiles need {used} macros; the chip has {cap}")
         if not placed:
             raise ConfigError(f"round {r} has no layer")
         out.append(placed)

@@ -318,6 +318,6 @@ def plan_counts_by_chip(plan: TilePlan, arch: ArchConfig,
         key = Action.MRAM_WRITE_BITS.value
         for rnd in plan.rounds:
             for p in rnd.programs:
-                c = per[p.macro // arch.chip.macros]
+                c = per[arch.chip_of_macro(p.macro)]
                 c[key] = c.get(key, 0) + p.bits
     return tuple(ActionCounts({Action(a): v for a, v in c.items() if v}) for c in per)

@@ -254,7 +254,7 @@ class PathBuilder:
         counts: dict = {}
         rep: Replica | None = st.replicas[replica] if st.replicas else None
         home = rep.home_tile if rep else st.home_tile
-        chip_of_home = home // chip.tiles
+        chip_of_home = self.arch.chip_of_tile(home)
         lat = 0
         for inp in st.inputs:
             if inp.partial_sums:
@@ -314,7 +314,7 @@ class PathBuilder:
 
 def stage_chip(st: Stage, arch: ArchConfig) -> int:
     """The chip a stage runs on (its home tile's; a system places whole rounds on a chip)."""
-    return st.home_tile // arch.chip.tiles
+    return arch.chip_of_tile(st.home_tile)
 
 
 def _cycles(bits: int, width: float) -> int:

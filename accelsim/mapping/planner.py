@@ -263,20 +263,39 @@ def layer_work(layer: LayerInfo, arch: ArchConfig, on_macros: bool | None = None
     return LayerWork(layer, on_macros, groups, out_rows, per_row, tuple(inputs), ops, row_offset=offset)
 
 
-def form_rounds(works: list[LayerWork], macros: int) -> list[list[tuple[LayerWork, tuple[int, ...]]]]:
-    """Pack (layer, column groups) into rounds of at most ``macros`` macros, in layer order.
+def round_macros(arch: ArchConfig) -> int | tuple[int, ...]:
+    """The macros each round may take: the chip's, or on a system of chips of different sizes each
+    chip's in turn (round r runs on chip r mod N, :func:`accelsim.mapping.system.on_system`)."""
+    if not arch.sized_apart:
+        return arch.chip.macros
+    return tuple(arch.chip_tiles(c) * arch.chip.macros_per_tile for c in range(arch.chips))
+
+
+def smallest_chip_macros(arch: ArchConfig) -> int:
+    """The macros of the smallest chip: a column group must fit every chip its round may run on."""
+    caps = round_macros(arch)
+    return caps if isinstance(caps, int) else min(caps)
+
+
+def _cap(macros: int | tuple[int, ...], r: int) -> int:
+    return macros if isinstance(macros, int) else macros[r % len(macros)]
+
+
+def form_rounds(works: list[LayerWork], macros: int | tuple[int, ...]) -> list[list[tuple[LayerWork, tuple[int, ...]]]]:
+    """Pack (layer, column groups) into rounds of at most ``macros`` macros (or ``macros[r mod N]``
+    for round r: chips of different sizes), in layer order.
 
     Every column group must fit the chip (:func:`split_along_k` cuts the taller ones).
     """
     rounds: list[list[tuple[LayerWork, tuple[int, ...]]]] = [[]]
-    free = macros
+    free = _cap(macros, 0)
     for w in works:
         if not w.on_macros:
             rounds[-1].append((w, ()))
             continue
         if w.macros > free and rounds[-1]:
             rounds.append([])
-            free = macros
+            free = _cap(macros, len(rounds) - 1)
         nxt, count = 0, len(w.column_groups)  # the next column group to place
         while nxt < count:
             take: list[int] = []
@@ -287,24 +306,31 @@ def form_rounds(works: list[LayerWork], macros: int) -> list[list[tuple[LayerWor
             rounds[-1].append((w, tuple(take)))
             if nxt < count:
                 rounds.append([])
-                free = macros
+                free = _cap(macros, len(rounds) - 1)
     return [r for r in rounds if r]
 
 
-def spread_rounds(works: list[LayerWork], macros: int, chips: int) -> list[list[tuple[LayerWork, tuple[int, ...]]]]:
+def spread_rounds(works: list[LayerWork], macros: int | tuple[int, ...], chips: int
+                  ) -> list[list[tuple[LayerWork, tuple[int, ...]]]]:
     """:func:`form_rounds` at the fewest macros per round that still make at most ``chips`` rounds:
     the network's weight tiles balanced over the chips, in layer order (``system.partition: spread``).
     The greedy packing makes no more rounds with more room, so the least such room is a bisection
-    between the largest column group and the chip."""
+    between the largest column group and the chip. On chips of different sizes a round takes at most
+    the room or its chip's macros, whichever is less."""
+    caps = (macros,) * chips if isinstance(macros, int) else macros
+
+    def within(room: int) -> tuple[int, ...]:
+        return tuple(min(room, c) for c in caps)
+
     groups = [len(g) for w in works if w.on_macros for g in w.column_groups]
-    low, high = max(groups, default=macros), macros
+    low, high = max(groups, default=max(caps)), max(caps)
     while low < high:
         mid = (low + high) // 2
-        if len(form_rounds(works, mid)) <= chips:
+        if len(form_rounds(works, within(mid))) <= chips:
             high = mid
         else:
             low = mid + 1
-    return form_rounds(works, low)
+    return form_rounds(works, within(low) if not isinstance(macros, int) else low)
 
 
 class MacroPool:
@@ -669,12 +695,12 @@ class PlanMemo:
 
 def _work(layer: LayerInfo, arch: ArchConfig, unit: bool | None, memo: PlanMemo | None) -> LayerWork:
     if memo is None:
-        return split_along_k(layer_work(layer, arch, unit), arch.chip.macros)
+        return split_along_k(layer_work(layer, arch, unit), smallest_chip_macros(arch))
     # the spec's fields (a slice's axis, a KV cache's past) are not in LayerInfo's equality
     key = (layer, layer.spec.model_dump_json(), unit)
     work = memo.works.get(key)
     if work is None:
-        work = memo.works.put(key, split_along_k(layer_work(layer, arch, unit), arch.chip.macros))
+        work = memo.works.put(key, split_along_k(layer_work(layer, arch, unit), smallest_chip_macros(arch)))
     return work
 
 
@@ -729,12 +755,12 @@ def plan(workload: Workload, arch: ArchConfig, schedule: Schedule | None = None,
         memo.start((arch, schedule, batch))
     geom = macro_geometry(arch)
     works, consumers, outputs = prepare(workload, arch, choices.units, memo)
-    grouped = (form_rounds(works, arch.chip.macros) if choices.rounds is None
-               else given_rounds(works, choices.rounds, arch.chip.macros))
+    grouped = (form_rounds(works, round_macros(arch)) if choices.rounds is None
+               else given_rounds(works, choices.rounds, round_macros(arch)))
     to_hold = len(grouped)
     if choices.rounds is None and arch.system is not None and arch.system.partition == "spread" \
             and len(grouped) < arch.chips:
-        grouped = spread_rounds(works, arch.chip.macros, arch.chips)
+        grouped = spread_rounds(works, round_macros(arch), arch.chips)
     produced_in: dict[str, list[int]] = {}
     for i, items in enumerate(grouped):
         for w, _ in items:

@@ -7,8 +7,9 @@ position 0 and the tiles after it, row by row. The planner's bottleneck model
 and the engine both route through :class:`Routes`, so they agree on every hop.
 
 A system of N chips (``arch.system``, docs/systems.md) numbers its tiles
-0 .. N x tiles - 1, chip c holding c x tiles .. (c + 1) x tiles - 1, and chip
-c's global buffer is node N x tiles + c. A chip's global buffer is also its
+in chip order, chip c holding the T_c tiles after the chips before it
+(c x tiles .. (c + 1) x tiles - 1 when the chips are alike), and chip
+c's global buffer is node T + c, T the tiles of all chips. A chip's global buffer is also its
 port to the other chips: a transfer between chips goes from its tile to its
 chip's global buffer over that chip's interconnect, over the chip-to-chip
 links of the system's topology, and from the other chip's global buffer to its
@@ -76,7 +77,8 @@ class Routes:
         self.tiles = arch.chip.tiles
         self.nodes = arch.chip.tiles + 1
         self.chips = arch.chips
-        self.global_node = arch.chip.tiles * self.chips
+        self.arch = arch
+        self.global_node = arch.total_tiles
         self.columns = math.ceil(math.sqrt(self.nodes))
         ic = arch.interconnect
         self._on_chip = LinkSpec(ic.link_width_bits, ic.hop_latency_cycles, False)
@@ -110,11 +112,12 @@ class Routes:
 
     def chip_of(self, node: int) -> int:
         """The chip a node is on."""
-        return node // self.tiles if node < self.global_node else node - self.global_node
+        return self.arch.chip_of_tile(node) if node < self.global_node else node - self.global_node
 
-    def _pos(self, node: int) -> int:
-        """Position on the ring/grid: the global buffer first, then tiles in order."""
-        return 0 if node == self.tiles else node + 1
+    @staticmethod
+    def _pos(node: int, tiles: int) -> int:
+        """Position on the ring/grid of a chip of ``tiles`` tiles: the global buffer first, then tiles in order."""
+        return 0 if node == tiles else node + 1
 
     def path(self, a: int, b: int) -> tuple[tuple[int, int], ...]:
         """Links from node ``a`` to node ``b``, in order; empty when a == b."""
@@ -122,29 +125,32 @@ class Routes:
             return ()
         key = (a, b)
         if key not in self._paths:
-            self._paths[key] = self._route(a, b) if self.chips == 1 else self._system_route(a, b)
+            self._paths[key] = self._route(a, b, self.tiles) if self.chips == 1 else self._system_route(a, b)
         return self._paths[key]
 
-    def _route(self, a: int, b: int) -> tuple[tuple[int, int], ...]:
-        """On one chip, between its local nodes (tiles 0 .. tiles-1, the global buffer ``tiles``)."""
+    def _route(self, a: int, b: int, tiles: int) -> tuple[tuple[int, int], ...]:
+        """On one chip of ``tiles`` tiles, between its local nodes (tiles 0 .. tiles-1, the global
+        buffer ``tiles``)."""
         if a == b:
             return ()
         if self.topology == "bus":
             return (BUS,)
         if self.topology == "ring":
-            return tuple(_ring_route(self._pos(a), self._pos(b), self.nodes))
-        return tuple(_grid_route(self._pos(a), self._pos(b), self.columns))
+            return tuple(_ring_route(self._pos(a, tiles), self._pos(b, tiles), tiles + 1))
+        return tuple(_grid_route(self._pos(a, tiles), self._pos(b, tiles), math.ceil(math.sqrt(tiles + 1))))
 
-    def _local(self, node: int) -> int:
-        return node % self.tiles if node < self.global_node else self.tiles
+    def _local(self, node: int, chip: int) -> int:
+        """``node`` (on chip ``chip``) as that chip's local node."""
+        return node - self.arch.tile_base(chip) if node < self.global_node else self.arch.chip_tiles(chip)
 
     def _system_route(self, a: int, b: int) -> tuple[tuple, ...]:
         ca, cb = self.chip_of(a), self.chip_of(b)
+        ta, tb = self.arch.chip_tiles(ca), self.arch.chip_tiles(cb)
         if ca == cb:
-            return tuple((ca, *k) for k in self._route(self._local(a), self._local(b)))
-        out = [(ca, *k) for k in self._route(self._local(a), self.tiles)]
+            return tuple((ca, *k) for k in self._route(self._local(a, ca), self._local(b, ca), ta))
+        out = [(ca, *k) for k in self._route(self._local(a, ca), ta, ta)]
         out += [(CHIP, *k) for k in self._chip_route(ca, cb)]
-        out += [(cb, *k) for k in self._route(self.tiles, self._local(b))]
+        out += [(cb, *k) for k in self._route(tb, self._local(b, cb), tb)]
         return tuple(out)
 
     def _chip_route(self, a: int, b: int) -> list[tuple]:

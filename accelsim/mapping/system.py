@@ -68,7 +68,6 @@ def on_system(plan: TilePlan, arch: ArchConfig, memo: Recent | None = None) -> T
             f"programming round of one chip), the system has {n} and system.reprogramming is false")
     if n == 1 or on_system_already:
         return plan
-    tiles, macros = arch.chip.tiles, arch.chip.macros
     groups = [rounds[i:i + n] for i in range(0, len(rounds), n)]
     group_of = {}
     for k, grp in enumerate(groups):
@@ -84,8 +83,9 @@ def on_system(plan: TilePlan, arch: ArchConfig, memo: Recent | None = None) -> T
         for c, rnd in enumerate(grp):
             hit = memo.get((id(rnd), c)) if memo is not None else None
             if hit is None or hit[0] is not rnd:
-                hit = (rnd, [_moved(st, c * tiles, c * macros) for st in rnd.stages],
-                       [MacroProgram(p.macro + c * macros, p.bits) for p in rnd.programs])
+                tiles, macros = arch.tile_base(c), arch.macro_base(c)  # chip c's first tile and macro
+                hit = (rnd, [_moved(st, tiles, macros) for st in rnd.stages],
+                       [MacroProgram(p.macro + macros, p.bits) for p in rnd.programs])
                 if memo is not None:  # the round is kept with its moved copy, so its id is not reused
                     memo.put((id(rnd), c), hit)
             stages += hit[1]
@@ -104,7 +104,7 @@ def on_system(plan: TilePlan, arch: ArchConfig, memo: Recent | None = None) -> T
             c, t = places[0]
             if len(places) == 1:
                 if t.store == "tile":
-                    tensors.append(replace(t, tile=t.tile + c * tiles))
+                    tensors.append(replace(t, tile=t.tile + arch.tile_base(c)))
                 else:
                     tensors.append(replace(t, chip=c if t.store == "global" else None))
                 continue

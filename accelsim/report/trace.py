@@ -81,7 +81,7 @@ def trace_document(result: RunResult, max_events: int) -> dict:
     if system is not None:  # by chip, then as on one chip within it
         def chip_of(key):
             if key[0] is not None:
-                return key[0] // system.tiles_per_chip
+                return system.chip_of_tile(key[0])
             m = _CHIP_PREFIX.match(key[1])
             return int(m.group(1)) if m else None
         order.sort(key=lambda k: -1 if chip_of(k) is None else chip_of(k))

@@ -36,6 +36,8 @@ class ChipFigures(Record):
     setup and leakage not included); None otherwise."""
     counts_per_inference: dict[str, float] | None = None
     """A system of different chips: the chip's actions per inference (they sum to the run's); None otherwise."""
+    macros: int | None = None
+    """A system of chips of different sizes: the chip's macros; None when the chips are alike."""
     copy: int | None = None
     """A system of copies of the network (``system.copies``): the copy whose stages the chip runs; None for a
     chip no copy uses, and on a system of one copy."""
@@ -57,6 +59,7 @@ class SystemFigures(Record):
     chips: int
     topology: str
     tiles_per_chip: int
+    """The first chip's tiles (every chip's, when they are alike)."""
     chips_needed: int
     """Chips that hold the workload's weights with no reprogramming: the rounds of one chip's plan."""
     per_chip: tuple[ChipFigures, ...]
@@ -69,6 +72,20 @@ class SystemFigures(Record):
     copies: int = 1
     """Copies of the network side by side, each on its own chips (``system.copies``, ``auto`` resolved):
     inference i runs on copy i mod ``copies``."""
+    tiles_by_chip: tuple[int, ...] = ()
+    """A system of chips of different sizes: each chip's tiles, in chip order (its tiles follow the
+    chips before it); empty when the chips are alike."""
+
+    def chip_of_tile(self, tile: int) -> int:
+        """The chip that holds system-wide tile ``tile``."""
+        if not self.tiles_by_chip:
+            return tile // self.tiles_per_chip
+        base = 0
+        for c, n in enumerate(self.tiles_by_chip):
+            base += n
+            if tile < base:
+                return c
+        return len(self.tiles_by_chip) - 1
 
 
 @dataclass(frozen=True)
