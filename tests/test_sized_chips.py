@@ -126,12 +126,21 @@ def test_a_run_json_and_trace_give_each_chip_its_size(cli, tmp_path):
     assert not any(t.startswith("chip1") for t in threads["chip 0"]), threads["chip 0"]
 
 
-def test_map_refuses_chips_of_different_sizes_naming_them(cli, tmp_path):
+def test_map_on_chips_of_different_sizes_keeps_each_round_on_its_chip(cli, tmp_path):
+    # the planner's rounds (32 then 72 macros) are kept; their replicas are searched on their own chips
     shown = tmp_path / "shown.yaml"
     shown.write_text(cli("show", str(_system(tmp_path, [_small(4), "mram72"]))).out)
-    r = cli("map", "mlp", "--arch", str(shown), "--budget-s", "0.2", "--quiet")
-    assert r.code == 2 and "Traceback" not in r.err
-    assert "chip 0: 32 macros, chip 1: 72 macros" in r.err and "accelsim run plans it" in r.err, r.err
+    r = cli("map", "mlp", "--arch", str(shown), "--budget-s", "0.3", "--batch", "4", "--quiet", "--json",
+            "--out", str(tmp_path / "plan.yaml"))
+    assert r.code == 0, r.err
+    d = json.loads(r.out)
+    assert d["best_engine"]["throughput_per_s"] <= d["best_model"]["throughput_per_s"] * (1 + 1e-9)
+    assert d["best_engine"]["throughput_per_s"] >= d["default_engine"]["throughput_per_s"] * (1 - 1e-9)
+    ran = cli("run", "mlp", "--arch", str(shown), "--plan", str(tmp_path / "plan.yaml"), "--batch", "4",
+              "--quiet", "--json", "--layers", "none")
+    assert ran.code == 0, ran.err
+    per_chip = json.loads(ran.out)["system"]["per_chip"]
+    assert all(c["macros_used"] <= c["macros"] for c in per_chip), per_chip
 
 
 def test_chips_that_differ_in_macros_per_tile_are_still_refused(tmp_path):
@@ -139,3 +148,14 @@ def test_chips_that_differ_in_macros_per_tile_are_still_refused(tmp_path):
 
     with pytest.raises(ConfigError, match=r"chip.macros_per_tile \(8 vs 4\)"):
         load_system(_system(tmp_path, ["mram72", {"set": {"chip.tiles": 18, "chip.macros_per_tile": 4}}]))
+
+
+def test_map_on_chips_of_different_tables_prices_its_floor_at_the_cheapest_chip(cli, tmp_path):
+    # its energy floor priced the counts with one table, which a system of different chips does not have
+    shown = tmp_path / "shown.yaml"
+    shown.write_text(cli("show", str(_system(tmp_path, ["mram72", {"set": {"macro.adc.bits": 5}}]))).out)
+    r = cli("map", "mlp", "--arch", str(shown), "--budget-s", "0.3", "--batch", "4", "--quiet", "--json",
+            "--objective", "energy", "--constraint", "energy<=1")
+    assert r.code == 0, r.err
+    d = json.loads(r.out)
+    assert d["best_engine"]["energy_per_inference_j"] <= d["default_engine"]["energy_per_inference_j"] * (1 + 1e-9)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from accelsim.config.arch import ArchConfig
 from accelsim.config.options import RunOptions
-from accelsim.errors import ConfigError, Problem
+from accelsim.errors import ConfigError
 from accelsim.mapper.search import METRICS, Constraint, score_key, search
 from accelsim.mapper.spaces import unit_choices
 from accelsim.mapping.evaluate import Figures
@@ -83,18 +83,23 @@ def limits(workload: Workload, plan: TilePlan, arch: ArchConfig) -> Limits:
     fixed = {layer.name for layer in workload.layers if layer.name not in choosable}
     cycles = macro_geometry(arch).cycles_per_mvm
     f_hz = arch.clock.frequency_mhz * MHZ
+    largest = max(arch.chip_tiles(c) for c in range(arch.chips)) * arch.chip.macros_per_tile
     work, longest = 0, 0
     for s in plan.stages:
         if s.replicas and s.layer in fixed:
             need = len(s.replicas[0].tiles)
             work += s.vectors * need * cycles
             if s.parts == 1:
-                most = max(1, min(s.vectors, arch.chip.macros // need))
+                most = max(1, min(s.vectors, largest // need))
                 longest = max(longest, -(-s.vectors // most) * cycles)
     counts = layer_counts(plan, arch)
     mvm = ActionCounts({a: sum(c.get(a, 0) for name, c in counts.items() if name in fixed) for a in MVM_ACTIONS})
     # every MVM on some macro of the whole system (its copies, its chips' rounds side by side)
-    return Limits(f_hz * arch.total_macros / work if work else math.inf, longest / f_hz, price(mvm, arch).total_j)
+    # on chips of different tables, every MVM on the chip that prices them least
+    from accelsim.config.members import chip_groups
+
+    least = min(price(mvm, chip).total_j for chip, _ in chip_groups(arch))
+    return Limits(f_hz * arch.total_macros / work if work else math.inf, longest / f_hz, least)
 
 
 def check_constraints(constraints: tuple[Constraint, ...], workload: Workload, plan: TilePlan,
@@ -132,13 +137,6 @@ def map_workload(workload: Workload, arch: ArchConfig, objective: str, constrain
 
     if not budget_s > 0 or not math.isfinite(budget_s):
         raise ConfigError(f"--budget-s must be a positive number of seconds, got {budget_s}")
-    if arch.sized_apart:
-        sizes = ", ".join(f"chip {c}: {arch.chip_tiles(c) * arch.chip.macros_per_tile} macros"
-                          for c in range(arch.chips))
-        raise ConfigError(Problem(
-            f"map searches the rounds, replicas and stores of chips of one size; this system's chips differ "
-            f"in size ({sizes}): accelsim run plans it, each round sized to its chip", path="system.members",
-            file=f"system {arch.name!r}"))
     from accelsim.mapping.budget import check_simulation
 
     label = "simulation.batch" if batch is None else "--batch"

@@ -154,6 +154,9 @@ def search(workload: Workload, arch: ArchConfig, objective: str, constraints: tu
 
     if objective not in OBJECTIVES:
         raise ConfigError(f"objective {objective!r}: one of {', '.join(OBJECTIVES)}")
+    # chips of different sizes: the rounds' program packs rounds of one chip's size, so the planner's
+    # rounds (each sized to its chip) are kept and their replicas and stores searched
+    rounds = rounds and not arch.sized_apart
     energy_pj, leak = energy_per_action_pj(arch), leakage_power_w(arch)
     start = time.perf_counter()
     deadline = start + budget_s

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from accelsim.config.arch import ArchConfig
+from accelsim.config.members import seen_from_chip
 from accelsim.errors import ConfigError
 from accelsim.mapping.evaluate import Figures, RoundFigures, RoundModel, combine, programs_bits
 from accelsim.mapping.plan import Replica, Stage, TilePlan
@@ -197,8 +198,10 @@ class PlanSpace:
                 self.rounds.append(reuse_from.rounds[k])
                 continue
             replicable = [s.unit == "macros" and parts[s.layer] == 1 for s in rnd.stages]
-            model = RoundModel(arch, rnd.tensors, energy_pj)
-            self.rounds.append(RoundSpace(rnd, arch, model, schedule, replicable, flow))
+            # chips of different sizes: the round is searched on the chip it runs on (round k on chip k mod N)
+            on = seen_from_chip(arch, k % arch.chips) if arch.sized_apart else arch
+            model = RoundModel(on, rnd.tensors, energy_pj)
+            self.rounds.append(RoundSpace(rnd, on, model, schedule, replicable, flow))
 
     def figures(self, states) -> Figures | None:
         """The fast evaluator's figures of ``states`` (None when the macros do not suffice); a plan not
