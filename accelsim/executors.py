@@ -15,6 +15,9 @@ from contextlib import contextmanager
 
 from accelsim.errors import ConfigError, Problem
 
+#: how long a scheduler that does not answer is tried before the sweep is refused
+CONNECT_TIMEOUT_S = 10
+
 #: Linux's prctl option that sends a signal to a process when its parent dies
 _PR_SET_PDEATHSIG = 1
 
@@ -56,7 +59,7 @@ class DaskExecutor:
             self._client = Client(self._cluster)
         else:
             try:
-                self._client = Client(address, timeout="10s")
+                self._client = Client(address, timeout=f"{CONNECT_TIMEOUT_S}s")
             except OSError as exc:
                 raise ConfigError(Problem(f"cannot reach the Dask scheduler: {exc}",
                                           file="--scheduler", value=address)) from None

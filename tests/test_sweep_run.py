@@ -158,8 +158,11 @@ def test_sweep_on_an_existing_dask_scheduler_by_address(cli, write, tmp_path):
     assert store_rows(tmp_path / "remote.db") == store_rows(tmp_path / "local.db")
 
 
-def test_unreachable_scheduler_is_a_clear_error(cli, write, tmp_path):
+def test_unreachable_scheduler_is_a_clear_error(cli, write, tmp_path, monkeypatch):
     pytest.importorskip("distributed")
+    import accelsim.executors
+
+    monkeypatch.setattr(accelsim.executors, "CONNECT_TIMEOUT_S", 1)  # a closed port: no answer will come
     r = cli("sweep", write("small.yaml", SWEEP), "--out", tmp_path / "x.db", "--scheduler",
             "tcp://127.0.0.1:9", "--quiet")
     assert r.code == 2 and "cannot reach the Dask scheduler" in r.err and "Traceback" not in r.err
