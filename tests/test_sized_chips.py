@@ -159,3 +159,34 @@ def test_map_on_chips_of_different_tables_prices_its_floor_at_the_cheapest_chip(
     assert r.code == 0, r.err
     d = json.loads(r.out)
     assert d["best_engine"]["energy_per_inference_j"] <= d["default_engine"]["energy_per_inference_j"] * (1 + 1e-9)
+
+
+def test_a_chain_whose_last_chip_is_larger_meets_the_chains_closed_form(tmp_path):
+    """docs/systems.md, Latency of a chain: three 64 x 64 layers on chips of 1, 1 and 3 one-macro tiles,
+    one layer per chip (round 2 needs one of chip 2's three macros, and one vector has no replica to
+    gain): the larger chip's tiles and global buffer are numbered after the others', and the latency is
+    the chain's closed form to the cycle, as on three alike chips."""
+    import math
+
+    from accelsim.hw.geometry import macro_geometry
+    from accelsim.workload import workload_from_dict
+
+    one = {"chip.tiles": 1, "chip.macros_per_tile": 1, "chip.macros": 1, "interconnect.hop_latency_cycles": 2}
+    chips = [{"set": one}, {"set": one}, {"set": {**one, "chip.tiles": 3, "chip.macros": 3}}]
+    arch = load_system(_system(tmp_path, chips, link={"bandwidth_gbps": 1000, "latency_ns": 15, "pj_per_bit": 0.7}))
+    wl = workload_from_dict({"name": "chain", "input_shape": [64], "layers": [
+        {"name": f"fc{i}", "type": "linear", "units": 64} for i in range(3)]})
+    r = simulate(arch, wl, RunOptions(batch=1))
+    assert [c.layers for c in r.system.per_chip] == [("fc0",), ("fc1",), ("fc2",)]
+    c, ic = arch.chip, arch.interconnect
+    bits = 64 * c.activation_bits
+    bus = math.ceil(bits / ic.link_width_bits)
+    digital = [math.ceil(st.digital_ops_per_vector / c.digital_ops_per_cycle)
+               for rnd in make_plan(wl, arch).rounds for st in rnd.stages]
+    f_mhz = arch.clock.frequency_mhz
+    hop = math.ceil(bits / (1000 * 1e3 / f_mhz)) + math.ceil(15 * f_mhz / 1e3)
+    port = {"offchip": math.ceil(bits / c.offchip_port_bits), "global": math.ceil(bits / c.global_buffer_port_bits)}
+    layers = sum((port["offchip"] if i == 0 else port["global"]) + 2 * (bus + ic.hop_latency_cycles)
+                 + macro_geometry(arch).cycles_per_mvm + digital[i] + (port["offchip"] if i == 2 else port["global"])
+                 for i in range(3))
+    assert r.latency_cycles == layers + 2 * hop
