@@ -58,11 +58,16 @@ def run(args: argparse.Namespace) -> int:
     chip, system = load_system_file(args.system or DEFAULT_SYSTEM, overrides, sized=True)
     from accelsim.config.members import is_mixed
 
-    if is_mixed(system):
+    arch_given = args.arch != "mram72" or args.system is None  # the chips are --arch's
+    if is_mixed(system) and not arch_given:
         raise UsageError(f"size tries 1, 2, 4, ... copies of one chip; the chips of {args.system} differ "
                          "(give a system of one architecture, or --arch)")
-    if args.arch != "mram72" or args.system is None:
+    if arch_given:
         chip = load_arch(args.arch, _split(overrides)[1])
+        if is_mixed(chip):
+            raise UsageError(f"size tries 1, 2, 4, ... copies of one chip; {args.arch} is a system whose chips "
+                             "differ (give one chip's architecture)")
+    system = system.model_copy(update={"system": system.system.model_copy(update={"members": ()})})
     workload = load_workload(args.workload, input_shapes_of(args))
     with progress_bar(f"sizing {workload.name}", "sizes", enabled=sys.stderr.isatty() and not args.quiet) as update:
         result = size_system(chip, system, workload, RunOptions(batch=args.batch, mode=args.mode),

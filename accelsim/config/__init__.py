@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from accelsim.config.arch import ArchConfig
-from accelsim.config.overrides import apply_overrides, attribute_to_overrides
+from accelsim.config.overrides import apply_overrides, attribute_to_overrides, parse_override
 from accelsim.config.resources import resolve
 from accelsim.config.validate import validate_model
 from accelsim.config.yamlio import load_yaml, require_mapping
@@ -17,15 +17,31 @@ __all__ = ["ArchConfig", "load_arch", "load_arch_data", "arch_from_dict"]
 
 
 def arch_from_dict(data: Any, overrides: Sequence[str | tuple[str, Any]] = (), smap=None) -> ArchConfig:
-    """Validate raw architecture data (with optional dotted overrides)."""
+    """Validate raw architecture data (with optional dotted overrides: on an architecture of a system
+    of different chips, the ones outside ``system`` set every chip of ``system.members`` too, as
+    ``--set`` does on a system file's chips)."""
     if overrides:
         data = apply_overrides(data, overrides)
+        data = _onto_members(data, overrides)
     try:
         return validate_model(ArchConfig, data, smap)
     except ConfigError as err:
         if overrides:
             raise attribute_to_overrides(err, overrides) from None
         raise
+
+
+def _onto_members(data: Any, overrides: Sequence[str | tuple[str, Any]]) -> Any:
+    """``data`` with the chip overrides (not ``system.*``) applied to each of its ``system.members``."""
+    system = data.get("system") if isinstance(data, dict) else None
+    members = system.get("members") if isinstance(system, dict) else None
+    if not isinstance(members, list):
+        return data
+    ours = [o for o in overrides if not (parse_override(o)[0] if isinstance(o, str) else o[0]).startswith("system.")]
+    if not ours:
+        return data
+    members = [apply_overrides(m, ours) if isinstance(m, dict) else m for m in members]
+    return {**data, "system": {**system, "members": members}}
 
 
 def load_arch_data(name_or_path: str | Path = "mram72"):

@@ -152,7 +152,7 @@ def doubling(name: str, arch: ArchConfig, plan: TilePlan | None = None) -> Doubl
 
 
 def _macro_doubling(arch: ArchConfig) -> Doubling:
-    if is_mixed(arch):
+    if is_mixed(arch) and len({m.macro.model_dump_json() for m in arch.system.members}) > 1:
         return Doubling((), False, "the chips' macros differ: halve each chip's macro times in the system "
                                    "file's chips list (no one change of --set halves them all)")
     m = arch.macro
