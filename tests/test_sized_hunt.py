@@ -584,12 +584,6 @@ def test_shows_output_with_a_differing_member_is_refused_at_that_member(cli, big
     assert r.code == 2 and f"e.yaml:{line}: system.members[1]" in r.out, r.out
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "show's output whose top-level chip.tile_buffer_kib differs from members[0]'s is refused as "
-    "'e.yaml:2: system.members[0] is this architecture's own chip: it must hold the same sections': line 2 "
-    "is the name, and neither the field (chip.tile_buffer_kib) nor the two values are named; it should name "
-    "the first field that differs and both values, as a differing member does "
-    "(accelsim/config/arch.py:828)"))
 def test_shows_output_with_a_top_level_chip_unlike_its_first_member_names_the_field(cli, big_small, tmp_path):
     shown = _shown(cli, big_small, tmp_path)
     text = shown.read_text()

@@ -6,9 +6,9 @@ checked here, once, at the edge: code below ``config/`` trusts these objects.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from accelsim.config.base import Section
 
@@ -801,6 +801,19 @@ class SystemConfig(Section):
         return copies
 
 
+def _first_difference(a: Any, b: Any) -> tuple[str, Any, Any]:
+    """The first dotted path (``.adc.bits``, empty for the values themselves) at which ``a`` and ``b``
+    differ, and their values there."""
+    a = a.model_dump() if isinstance(a, BaseModel) else a
+    b = b.model_dump() if isinstance(b, BaseModel) else b
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in a:
+            if a[key] != b.get(key):
+                where, x, y = _first_difference(a[key], b.get(key))
+                return f".{key}{where}", x, y
+    return "", a, b
+
+
 class ArchConfig(Section):
     """A whole accelerator: the top level of an architecture YAML."""
 
@@ -818,16 +831,20 @@ class ArchConfig(Section):
     system: SystemConfig | None = None
     """Several copies of this chip with links between them (docs/systems.md); absent: one chip."""
 
-    @model_validator(mode="after")
-    def _first_member_is_this_chip(self) -> ArchConfig:
-        members = self.system.members if self.system is not None else ()
-        if members:
-            mine = self.model_copy(update={"system": None, "name": members[0].name,
-                                           "description": members[0].description})
-            if mine != members[0]:
-                raise ValueError("system.members[0] is this architecture's own chip: it must hold the same "
-                                 "sections (the first chip of a system of different chips)")
-        return self
+    @field_validator("system")
+    @classmethod
+    def _first_member_is_this_chip(cls, system: SystemConfig | None, info: ValidationInfo) -> SystemConfig | None:
+        members = system.members if system is not None else ()
+        for name in cls.model_fields if members else ():
+            if name in ("system", "name", "description") or name not in info.data:
+                continue  # a section that failed its own check is named there
+            mine, first = info.data[name], getattr(members[0], name)
+            if mine != first:
+                where, a, b = _first_difference(mine, first)
+                raise ValueError(f"system.members[0] is this architecture's own chip (the first chip of a system "
+                                 f"of different chips): it must hold the same sections, but {name}{where} is "
+                                 f"{a!r} here and {b!r} in members[0]")
+        return system
 
     @property
     def chips(self) -> int:
