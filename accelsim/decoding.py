@@ -31,7 +31,7 @@ from dataclasses import replace
 
 from accelsim.config.arch import ArchConfig
 from accelsim.config.options import RunOptions
-from accelsim.errors import ConfigError, Problem
+from accelsim.errors import ConfigError, MappingError, Problem
 from accelsim.memo import Recent
 from accelsim.results.decoding import GenerationResult, PassFigures
 from accelsim.units import BITS_PER_KIB
@@ -165,13 +165,18 @@ class Passes:
     pass used since the pass before is forgotten (:class:`accelsim.memo.Recent`), so the memos of
     a generation of any length hold about two passes' worth."""
 
-    def __init__(self, arch: ArchConfig):
+    def __init__(self, arch: ArchConfig, copies: int = 1):
         from accelsim.config.members import is_mixed
         from accelsim.cost.energy import chip_energy_tables, energy_per_action_pj
         from accelsim.mapping.path import PathMemo
         from accelsim.mapping.planner import PlanMemo
+        from accelsim.mapping.system import copy_system
 
         self.arch = arch
+        #: sequences decoded side by side, one on each copy of the network (``system.copies``), and
+        #: the system one copy runs on (its first chips)
+        self.copies = copies
+        self.one = copy_system(arch, copies)
         self.plans = PlanMemo()
         self.placed = Recent()
         self.paths = PathMemo(arch)
@@ -194,24 +199,32 @@ def pass_plan(workload: Workload, arch: ArchConfig, new: int, past: int, *, kv_h
               schedule=None, passes: Passes | None = None):
     """(the pass's workload, its plan on ``arch``'s chips with its KV caches in ``kv_home``)."""
     from accelsim.mapping import plan as make_plan
-    from accelsim.mapping.system import on_system
+    from accelsim.mapping.system import on_system, with_copies
 
     passes = passes if passes is not None and passes.arch is arch else Passes(arch)
     passes.sweep_plans()
     wl = pass_workload(workload, new, past)
     # planned on the system (each round sized for the chip it runs on, and spread when the system
-    # spreads), placed on its chips
-    chip_plan = make_plan(wl, arch, schedule, 1, memo=passes.plans)
+    # spreads), placed on its chips; with copies, on one copy's chips, then copied to the others'
+    one = passes.one
+    chip_plan = make_plan(wl, one, schedule, 1, memo=passes.plans)
     try:
-        plan = _place_kv(on_system(chip_plan, arch, passes.placed), arch, set(kv_layers(wl)), kv_home)
+        plan = _place_kv(on_system(chip_plan, one, passes.placed), one, set(kv_layers(wl)), kv_home)
     except ConfigError as err:  # say which pass: a cache may outgrow its home part way through
         what = "the prefill" if past == 0 else f"the decoding step at a context of {past + new} tokens"
         raise ConfigError([replace(p, message=f"{what}: {p.message}") for p in err.problems]) from None
+    if passes.copies > 1:
+        if len(plan.rounds) != 1:
+            raise MappingError(
+                f"{wl.name}: a copy's {one.chips} chip(s) hold the network in {len(plan.rounds)} programming "
+                f"rounds; copies of a network keep every weight on chip (system.copies {passes.copies})")
+        plan = with_copies(plan, arch, passes.copies)
     return wl, plan
 
 
-def _options(options: RunOptions | None, arch: ArchConfig) -> RunOptions:
-    return replace(options or RunOptions(), batch=1, verify=False, trace_max_events=0, progress=None,
+def _options(options: RunOptions | None, arch: ArchConfig, copies: int = 1) -> RunOptions:
+    """A pass's options: one inference per sequence (one sequence on each copy)."""
+    return replace(options or RunOptions(), batch=copies, verify=False, trace_max_events=0, progress=None,
                    record_path=False).resolved(arch)
 
 
@@ -219,7 +232,7 @@ def run_pass(workload: Workload, arch: ArchConfig, new: int, past: int, *, kv_ho
              options: RunOptions | None = None, passes: Passes | None = None) -> PassFigures:
     """One pass of ``new`` tokens after ``past`` ones: planned, placed on the chips, simulated alone."""
     passes = passes if passes is not None and passes.arch is arch else Passes(arch)
-    opts = _options(options, arch)
+    opts = _options(options, arch, passes.copies)
     wl, plan = pass_plan(workload, arch, new, past, kv_home=kv_home, schedule=opts.schedule, passes=passes)
     return pass_figures(wl, plan, new, past, arch, opts, passes)
 
@@ -228,7 +241,9 @@ def pass_figures(wl: Workload, plan, new: int, past: int, arch: ArchConfig, opts
                  latency_s: float | None = None) -> PassFigures:
     """The figures of a pass planned by :func:`pass_plan`: simulated by the engine alone; or, given
     ``latency_s`` (fast mode), not simulated: its counts the plan's paths' (the engine's own,
-    :func:`accelsim.mapping.evaluate.plan_counts`), its latency the one given."""
+    :func:`accelsim.mapping.evaluate.plan_counts`), its latency the one given. With copies, the pass
+    of every sequence at once: its latency the last sequence's, its counts every sequence's, its
+    energy and KV-cache traffic one sequence's (the pass's over the copies; a cache of copy 0)."""
     from accelsim.config.members import is_mixed
     from accelsim.cost.energy import price, price_by_chip
     from accelsim.engine import simulate_plan
@@ -240,12 +255,13 @@ def pass_figures(wl: Workload, plan, new: int, past: int, arch: ArchConfig, opts
     if simulated:
         passes.sweep_paths()
         engine = simulate_plan(plan, arch, opts, passes.paths)
-        counts, latency_s = engine.counts, engine.inference_done_cycles[0] / (arch.clock.frequency_mhz * 1e6)
+        counts, latency_s = engine.counts, max(engine.inference_done_cycles) / (arch.clock.frequency_mhz * 1e6)
         by_chip = engine.counts_by_chip
     else:
         counts = plan_counts(plan, arch, passes.paths)
         by_chip = plan_counts_by_chip(plan, arch, passes.paths) if is_mixed(arch) else ()
     energy = (price_by_chip(by_chip, arch, latency_s) if is_mixed(arch) else price(counts, arch, latency_s)).total_j
+    energy /= passes.copies
     traffic = [t for t in plan_traffic(plan) if t.tensor in kv]
     stores = {}
     for rnd in plan.rounds:
@@ -296,11 +312,6 @@ def generate(workload: Workload, arch: ArchConfig, prefill: int, decode: int, *,
     from accelsim.mapping.budget import check_workload
 
     check_decoder(workload)
-    if arch.system is not None and arch.system.copies != 1:
-        raise ConfigError(Problem(
-            f"generate runs one sequence, token by token, on one copy of the network; system.copies "
-            f"({arch.system.copies}) deals the inferences of a batch over copies (accelsim run)",
-            path="system.copies", file=f"system {arch.name!r}", value=arch.system.copies))
     if kv_home not in KV_HOMES:
         raise ValueError(f"kv_home must be one of {KV_HOMES}")
     if sample_every < 1:
@@ -318,12 +329,25 @@ def generate(workload: Workload, arch: ArchConfig, prefill: int, decode: int, *,
             gc.enable()
 
 
+def _copies(workload: Workload, arch: ArchConfig, prefill: int, options: RunOptions | None) -> int:
+    """The sequences decoded side by side: the copies of the network ``system.copies`` asks for
+    (:func:`accelsim.mapping.system.copies_for`, from the prefill's plan; a decoding step holds the
+    same weights), one sequence on each."""
+    if arch.system is None or arch.system.copies == 1:
+        return 1
+    from accelsim.mapping import plan as make_plan
+    from accelsim.mapping.system import copies_for
+
+    schedule = (options.schedule if options is not None else None) or arch.mapping.schedule
+    return copies_for(make_plan(pass_workload(workload, prefill, 0), arch, schedule, 1), arch)
+
+
 def _generate(workload: Workload, arch: ArchConfig, prefill: int, decode: int, kv_home: str,
               options: RunOptions | None, progress: Callable[[int, int], None] | None,
               sample_every: int) -> GenerationResult:
     total = decode + 1
-    passes = Passes(arch)
-    opts = _options(options, arch)
+    passes = Passes(arch, _copies(workload, arch, prefill, options))
+    opts = _options(options, arch, passes.copies)
     done = 0
 
     def figures(wl, plan, new: int, past: int, latency_s: float | None = None) -> PassFigures:
@@ -395,11 +419,12 @@ def _generate(workload: Workload, arch: ArchConfig, prefill: int, decode: int, k
     wl_last = pass_workload(workload, last.new_tokens, last.past_tokens)
     cache_bits = sum(math.prod(layer.out_shape) for layer in wl_last.layers if layer.kind == "kv_cache") \
         * arch.chip.activation_bits
+    k = passes.copies
     return GenerationResult(
         workload=workload.name, arch=arch.name, chips=arch.chips, prefill_tokens=prefill, decode_tokens=decode,
         kv_home=kv_home, sample_every=sample_every, time_to_first_token_s=first.latency_s,
-        prefill_tokens_per_s=prefill / first.latency_s if first.latency_s else math.inf,
-        decode_tokens_per_s=decode / decode_s if steps else None,
+        prefill_tokens_per_s=k * prefill / first.latency_s if first.latency_s else math.inf,
+        decode_tokens_per_s=k * decode / decode_s if steps else None,
         decode_latency_first_s=steps[0].latency_s if steps else None,
         decode_latency_last_s=last.latency_s if steps else None,
         prefill_energy_j=first.energy_j,
@@ -408,4 +433,4 @@ def _generate(workload: Workload, arch: ArchConfig, prefill: int, decode: int, k
         kv_spilled=tuple(sorted(name for name, where in last.kv_stores.items() if where == "off-chip memory")),
         kv_read_bits_per_token=sum(s.kv_read_bits for s in steps) / decode if decode else None,
         kv_written_bits_per_token=sum(s.kv_written_bits for s in steps) / decode if decode else None,
-        prefill=first, steps=tuple(steps))
+        prefill=first, steps=tuple(steps), copies=k)

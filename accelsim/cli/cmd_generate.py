@@ -57,15 +57,6 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--fast N must be between 1 and {MAX_TOKENS:,} (the engine runs every N-th step), "
                          f"got {args.fast}")
     arch = load_machine(args, list(args.overrides))
-    if arch.system is not None and arch.system.copies != 1:
-        from accelsim.config.system import given_at
-        from accelsim.errors import ConfigError, Problem
-
-        where = given_at(args.system or args.arch, args.overrides, "copies", "system" if args.system else "arch")
-        raise ConfigError(Problem(
-            f"generate runs one sequence, token by token, on one copy of the network; system.copies "
-            f"({arch.system.copies}) deals the inferences of a batch over copies (accelsim run)",
-            path="copies" if args.system else "system.copies", value=arch.system.copies, **where))
     workload = load_workload(args.workload, input_shapes_of(args))
     with progress_bar(f"generating with {workload.name}", "passes",
                       enabled=sys.stderr.isatty() and not args.quiet) as update:

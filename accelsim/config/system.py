@@ -35,7 +35,7 @@ from accelsim.config.validate import dotted, problems_from, validate_model
 from accelsim.config.yamlio import load_yaml, require_mapping
 from accelsim.errors import ConfigError, Problem
 
-__all__ = ["SystemFile", "given_at", "load_system", "load_system_file", "SYSTEM_FIELDS"]
+__all__ = ["SystemFile", "load_system", "load_system_file", "SYSTEM_FIELDS"]
 
 
 class ChipEntry(Section):
@@ -198,20 +198,6 @@ def load_system_file(name_or_path: str | Path, overrides: Sequence[str | tuple[s
         arch = base
     return arch, arch.model_copy(update={"name": spec.name, "description": spec.description or arch.description,
                                          "system": system})
-
-
-def given_at(name_or_path: str | Path, overrides: Sequence[str], field: str, kind: str = "system") -> dict:
-    """Where a system ``field`` was given: ``file=`` the last ``--set`` naming it (``copies`` or
-    ``system.copies``), else the ``file=`` and ``line=`` of the system file (or of an architecture
-    file's system section, ``kind="arch"``) that holds it."""
-    names = (field, f"system.{field}") if kind == "system" else (f"system.{field}",)
-    for o in reversed(list(overrides)):
-        key = o.split("=", 1)[0].strip()
-        if key in names:
-            return {"file": f"--set {key}"}
-    path = resolve(name_or_path, kind)
-    _, smap = load_yaml(path)
-    return {"file": str(path), "line": smap.line_of((field,) if kind == "system" else ("system", field))}
 
 
 def _copies_problem(copies: int | str, chips: int, alike: bool, sized: bool = False) -> str | None:

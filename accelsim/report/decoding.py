@@ -30,7 +30,8 @@ def figures_table(r: GenerationResult):
         rows.append(("decoding steps simulated", f"{sum(s.simulated for s in r.steps):,} of {len(r.steps):,}"
                      + ("" if r.sample_every == 1 else f" (fast mode: one in {r.sample_every} and the last; the "
                                                        "others' latency interpolated)")))
-    return table(f"{r.workload} on {r.arch} ({r.chips} chip{'s' if r.chips > 1 else ''}): prefill of "
+    side = f", {r.copies} sequences at once, one per copy" if r.copies > 1 else ""
+    return table(f"{r.workload} on {r.arch} ({r.chips} chip{'s' if r.chips > 1 else ''}{side}): prefill of "
                  f"{r.prefill_tokens} tokens, {r.decode_tokens} decoded one at a time",
                  (Col("figure", "text"), Col("value", "text")), rows)
 

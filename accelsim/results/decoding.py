@@ -15,7 +15,9 @@ class PassFigures(Record):
     new_tokens: int
     past_tokens: int
     latency_s: float
+    """The pass's latency (with copies, the last sequence's)."""
     energy_j: float
+    """The pass's energy, leakage included (with copies, one sequence's: the pass's over the copies)."""
     kv_written_bits: int
     """Bits written into the KV caches (the new tokens' keys and values)."""
     kv_read_bits: int
@@ -26,7 +28,8 @@ class PassFigures(Record):
     simulated: bool
     """True: the engine ran the pass; False: its latency is interpolated (fast mode)."""
     counts: dict[str, int]
-    """The pass's action counts (every pass's as the engine gives them, fast mode or not)."""
+    """The pass's action counts (every pass's as the engine gives them, fast mode or not; with copies,
+    every sequence's)."""
 
 
 @dataclass(frozen=True)
@@ -45,8 +48,9 @@ class GenerationResult(Record):
     """The prefill's latency: the first generated token's logits are its last row."""
     prefill_tokens_per_s: float
     decode_tokens_per_s: float | None
-    """Decoded tokens over the sum of their steps' latencies (one sequence). This and every other
-    per-decoded-token figure is None when nothing is decoded (``decode_tokens`` 0)."""
+    """Decoded tokens over the sum of their steps' latencies, of every sequence (``copies`` of them side
+    by side). This and every other per-decoded-token figure is None when nothing is decoded
+    (``decode_tokens`` 0)."""
     decode_latency_first_s: float | None
     decode_latency_last_s: float | None
     prefill_energy_j: float
@@ -59,3 +63,7 @@ class GenerationResult(Record):
     kv_written_bits_per_token: float | None
     prefill: PassFigures
     steps: tuple[PassFigures, ...]
+    copies: int = 1
+    """Sequences decoded side by side, one on each copy of the network (``system.copies``): the tokens/s
+    are all of theirs; the latencies are the last sequence's; the energies, KV-cache sizes and traffic
+    are one sequence's."""
