@@ -23,17 +23,25 @@ import csv
 import io
 import json
 import math
-import re
 import signal
 from pathlib import Path
 
 import pytest
 import yaml
+from hunt_helpers import json_of as _json
+from hunt_helpers import loads_strict as _loads
+from hunt_helpers import no_traceback as _no_traceback
+from hunt_helpers import refused
 
 from accelsim.api import RunOptions, simulate
 from accelsim.config.system import load_system
 from accelsim.mapping import plan as make_plan
 from accelsim.workload import load_workload
+
+
+def _refused(r, code: int, *says: str, command: str = "run") -> str:
+    return refused(r, code, *says, command=command, once=True)
+
 
 ROOT = Path(__file__).resolve().parents[1]
 LINK = {"bandwidth_gbps": 256, "latency_ns": 2, "pj_per_bit": 0.5}
@@ -99,35 +107,6 @@ def deadline():
     yield
     signal.alarm(0)
     signal.signal(signal.SIGALRM, old)
-
-
-def _no_traceback(*texts: str) -> None:
-    for t in texts:
-        assert "Traceback" not in t and not re.search(r"\b[A-Z]\w*Error: ", t), t
-
-
-def _loads(text: str):
-    """JSON that must be strict: no NaN or Infinity."""
-    def bad(c):
-        raise ValueError(f"non-standard JSON constant {c}")
-    return json.loads(text, parse_constant=bad)
-
-
-def _json(cli, *args) -> dict:
-    r = cli(*args, "--json")
-    assert r.code == 0, r.err[-3000:]
-    _no_traceback(r.err)
-    return _loads(r.out)
-
-
-def _refused(r, code: int, *says: str, command: str = "run") -> str:
-    assert r.code == code, f"exit {r.code}\nstderr: {r.err[-2000:]}\nstdout: {r.out[-2000:]}"
-    _no_traceback(r.out, r.err)
-    assert r.err.startswith(f"accelsim {command}: error: "), r.err
-    assert r.err.count("error:") == 1, r.err
-    for s in says:
-        assert s in r.err, f"{s!r} not in:\n{r.err}"
-    return r.err
 
 
 def _consistent(d: dict, macros: list[int] | None = None) -> None:
