@@ -373,11 +373,6 @@ def test_a_system_file_as_a_sweeps_base_is_refused_at_its_lines(cli, big_small, 
     _no_traceback(r.out, r.err)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a sweep whose fixed system.chips is a list of chips of different sizes is refused at its line "
-    "(sw.yaml:8, 'expected an integer'), and the same problem is also reported at every value of every axis "
-    "(sw.yaml:5: macro.adc.bits = 5: expected an integer), values that are right: "
-    "accelsim/sweep/runner.py:247 checks each axis value together with the fixed values and keeps their problem"))
 def test_a_bad_fixed_chips_list_is_named_once_at_its_own_line(cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "sw.yaml").write_text(

@@ -242,11 +242,18 @@ def check_axes(spec: SweepSpec, smap, base_data: dict, file: str) -> None:
 def _value_problems(base_data: dict, fixed: list, pairs: list, smap, where: tuple, file: str,
                     seen: set) -> list[Problem]:
     out = []
+    try:  # what the fixed values get wrong alone is named at their own lines, not at every axis value
+        arch_from_dict(base_data, fixed)
+        theirs: set = set()
+    except ConfigError as err:
+        theirs = {(p.path, p.message) for p in err.problems}
     for path, value in pairs:
         try:
             arch_from_dict(base_data, fixed + [(path, value)])
         except ConfigError as err:
             for p in err.problems:
+                if (p.path, p.message) in theirs:
+                    continue
                 unknown = p.message.startswith("unknown key")
                 tag = (path, p.message) if unknown else (path, p.message, repr(value))
                 if _schema_problem(p.message) and tag not in seen:
