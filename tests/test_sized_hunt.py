@@ -543,11 +543,6 @@ def test_shows_output_with_a_member_differing_in_a_buffer_names_the_field(cli, b
     _refused(cli("run", "mlp", "--arch", edited, "--batch", "1", "--quiet"), 2, field)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "show's output with members[1] differing in chip.tile_buffer_kib is refused at the line of 'members:' "
-    "(system.members), not at members[1]'s own line, while a system file's chips list names chips[1] at its "
-    "entry (docs/systems.md: the members are 'checked as a chips list is'): accelsim/config/arch.py:775 "
-    "raises on the whole members field"))
 def test_shows_output_with_a_differing_member_is_refused_at_that_member(cli, big_small, tmp_path):
     shown = _shown(cli, big_small, tmp_path)
     text = shown.read_text()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from accelsim.config.base import Section
 
@@ -771,11 +772,11 @@ class SystemConfig(Section):
 
         for k, m in enumerate(members[1:], 1):
             why = member_difference(members[0], m)
-            if why is not None:
-                raise ValueError(f"chip {k} differs from chip 0 in {why}; the chips of a system share all but "
-                                 "their size (chip.tiles, chip.macros), the macro's times, converter, supply and "
-                                 "data and the energy and area tables "
-                                 "(docs/systems.md, Different chips)")
+            if why is not None:  # named at the entry (config/validate.py reads ``entry``)
+                raise PydanticCustomError(
+                    "member_differs", "chip {entry} differs from chip 0 in {why}; the chips of a system share all "
+                    "but their size (chip.tiles, chip.macros), the macro's times, converter, supply and data and "
+                    "the energy and area tables (docs/systems.md, Different chips)", {"entry": k, "why": why})
         return members
 
     @field_validator("copies", mode="before")

@@ -162,6 +162,9 @@ def problems_from(exc: pydantic.ValidationError, model: type[BaseModel], data: A
     problems: list[Problem] = []
     for err in exc.errors(include_url=False):
         raw_loc = tuple(err.get("loc", ()))
+        entry = (err.get("ctx") or {}).get("entry")
+        if isinstance(entry, int):  # a list's check that names one of its entries (ENTRY_ERROR)
+            raw_loc = raw_loc + (entry,)
         loc = _clean_loc(raw_loc, data)
         if err.get("type") == "union_tag_invalid":  # point at the tag itself
             disc = str(err.get("ctx", {}).get("discriminator", "type")).strip("'")
