@@ -574,3 +574,31 @@ def test_a_throughput_constraint_is_checked_against_every_chip_of_a_system(cli, 
     assert len(d["constraints"]) == 1  # searched, not refused
     _refused(cli("map", "mlp", "--arch", str(system), "--constraint", f"throughput>={5 * ceiling}", *FAST),
              r"the 288 macros of the 4 chips can give")
+
+
+def test_on_a_system_holding_the_rounds_the_search_balances_them_over_the_chips(cli, tmp_path):
+    """mlp fits one chip; on four, the rounds' program splits it into rounds side by side, balanced by
+    their busiest resource: at least the macro-balanced spread's throughput, under the model's bound."""
+    system = tmp_path / "s4.yaml"
+    system.write_text(cli("show", "mram72x4_ucie").out)
+    d = json.loads(_ok(cli("map", "mlp", "--arch", str(system), "--batch", "8", "--budget-s", "0.5", "--quiet",
+                           "--json")).out)
+    default, best = d["default_engine"]["throughput_per_s"], d["best_engine"]["throughput_per_s"]
+    assert best <= d["best_model"]["throughput_per_s"] * (1 + 1e-9)
+    assert best >= 3 * default, (best, default)
+    assert any(c["what"] == "rounds" and int(c["after"]) > 1 for c in d["changes"]), d["changes"]
+    spread = json.loads(_ok(cli("run", "mlp", "--arch", str(system), "--set", "system.partition=spread",
+                                "--batch", "8", "--quiet", "--json", "--layers", "none")).out)
+    assert best >= spread["throughput_inferences_per_s"] * 0.99
+
+
+def test_a_system_that_reprograms_past_its_chips_keeps_the_sum_over_rounds(cli, tmp_path):
+    # one chip of 16 macros holds none of mlp's weights at once: its rounds are programmed in turn, and
+    # the program that splits them is the single chip's (a sum over rounds), not the side-by-side one
+    system = yaml.safe_load(cli("show", "mram72x4_ucie", "--set", "chips=1").out)
+    system["chip"].update(tiles=2, macros=16)
+    path = tmp_path / "one.yaml"
+    path.write_text(yaml.safe_dump(system))
+    d = json.loads(_ok(cli("map", "mlp", "--arch", str(path), "--batch", "4", "--budget-s", "0.3", "--quiet",
+                           "--json")).out)
+    assert d["best_engine"]["throughput_per_s"] >= d["default_engine"]["throughput_per_s"] * (1 - 1e-9)

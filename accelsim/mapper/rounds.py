@@ -20,6 +20,11 @@ of atoms i..j-1 at its best replicas (:func:`round_cost`, the local search of
 apart (its programming is setup, not per inference). Plans with a layer split
 along K (a column taller than the chip) keep the planner's rounds: their
 partial sums tie consecutive rounds together.
+
+On a system whose chips hold the rounds side by side (:func:`holds_rounds`)
+nothing is reprogrammed and the cycles per inference are the busiest
+round's, so :func:`best_system_partition` minimises a bottleneck instead,
+over at most N rounds, round k sized to chip k.
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ def atoms(works, macros: int) -> list[Atom] | None:
         chunk: list[int] = []
         used = 0
         for g, group in enumerate(w.column_groups):
-            if used + len(group) > macros:
+            if used + len(group) > macros and chunk:  # a group wider than ``macros`` is an atom alone
                 out.append(Atom(w.layer.name, tuple(chunk), used))
                 chunk, used = [], 0
             chunk.append(g)
@@ -174,3 +179,109 @@ def best_partition(workload: Workload, arch: ArchConfig, schedule: str, input_re
     if not cuts:
         return None  # one round: priced apart
     return partition_of(seq, tuple(sorted(cuts)))
+
+
+def holds_rounds(arch: ArchConfig, rounds: int) -> bool:
+    """Whether ``arch`` is a system that runs ``rounds`` rounds of one chip side by side, one per chip
+    (one copy of the network, every round held: :func:`accelsim.mapping.system.on_system`)."""
+    return arch.system is not None and arch.chips > 1 and arch.system.copies == 1 and rounds <= arch.chips
+
+
+def best_system_partition(workload: Workload, arch: ArchConfig, schedule: str, input_reuse: str,
+                          units: dict[str, bool], batch: int, objective: str, energy_pj, leakage_w: float,
+                          round_search: Callable, deadline: float) -> Partition | None:
+    """On a system whose chips hold one round each (:func:`holds_rounds`), the partition into at most
+    N rounds, round k on chip k (of its size), that is best for ``objective``: the rounds stream side
+    by side, so the cycles per inference are the busiest round's, ``min max_k D_k``, a bottleneck
+    path; the latency is ``sum_k L_k`` and the energy ``sum_k E_k``, with no programming (every round is
+    held). ``best[k][j] = min_i best[k-1][i] (+ or max) cost_k(i, j)`` over k <= N rounds; a round's
+    cost at its best replicas (``round_search``), kept per atoms and chip size. A network that fits
+    one chip may spread over several: the pipeline balanced by time, not by macros. None when a
+    layer is split along K, the network has one atom, or the deadline passes."""
+    import time
+
+    from accelsim.config.members import seen_from_chip
+    from accelsim.mapper.spaces import RoundSpace, mapping_variant
+    from accelsim.mapping.planner import one_round, prepare, round_macros, smallest_chip_macros
+
+    variant = mapping_variant(arch, input_reuse, replicate=False)
+    works, consumers, outputs = prepare(workload, variant, units)
+    # a wide layer's column groups in chunks of about a chip's share of the network, so that it may
+    # spread over several chips
+    share = -(-sum(w.macros for w in works if w.on_macros) // arch.chips)
+    seq = atoms(works, max(1, min(smallest_chip_macros(arch), share)))
+    if seq is None or len(seq) < 2:
+        return None
+    caps = round_macros(arch)
+    chips = arch.chips
+    by_name = {w.layer.name: w for w in works}
+    whole: dict[str, int] = {}
+    for a in seq:
+        whole[a.layer] = whole.get(a.layer, 0) + 1
+    inf = float("inf")
+    priced: dict[tuple, float] = {}
+
+    def value(i: int, j: int, k: int) -> float | None:
+        """Atoms i..j-1 as round k, on chip k; None when the deadline passed."""
+        key = (i, j, arch.chip_tiles(k))
+        if key not in priced:
+            if time.perf_counter() > deadline:
+                return None
+            items, count = [], {}
+            for atom in seq[i:j]:
+                count[atom.layer] = count.get(atom.layer, 0) + 1
+                if items and items[-1][0].layer.name == atom.layer:
+                    items[-1] = (items[-1][0], items[-1][1] + atom.groups)
+                else:
+                    items.append((by_name[atom.layer], atom.groups))
+            split = {name for name, c in count.items() if c < whole[name]}
+            on = seen_from_chip(variant, k) if arch.sized_apart else variant
+            rnd = one_round(items, on, consumers, outputs, schedule, split)
+            replicable = [s.unit == "macros" and s.layer not in split for s in rnd.stages]
+            seen = seen_from_chip(arch, k) if arch.sized_apart else arch
+            rspace = RoundSpace(rnd, seen, RoundModel(seen, rnd.tensors, energy_pj), schedule, replicable,
+                                objective == "latency")
+            priced[key] = round_search(rspace, lambda f: held_cost(f, objective, leakage_w, arch))
+        return priced[key]
+
+    n = len(seq)
+    best = [[inf] * (n + 1) for _ in range(chips + 1)]
+    back = [[0] * (n + 1) for _ in range(chips + 1)]
+    best[0][0] = 0.0
+    for k in range(1, chips + 1):
+        cap = caps if isinstance(caps, int) else caps[k - 1]
+        for j in range(1, n + 1):
+            used = 0
+            for i in range(j - 1, -1, -1):
+                used += seq[i].macros
+                if used > cap:
+                    break
+                if best[k - 1][i] == inf:
+                    continue
+                v = value(i, j, k - 1)
+                if v is None:
+                    return None
+                c = max(best[k - 1][i], v) if objective == "throughput" else best[k - 1][i] + v
+                if c < best[k][j]:
+                    best[k][j], back[k][j] = c, i
+    rounds = min(range(1, chips + 1), key=lambda k: (best[k][n], k))  # the fewest chips on a tie
+    if best[rounds][n] == inf or rounds == 1:
+        return None  # one round: the planner's own
+    cuts = []
+    j = n
+    for k in range(rounds, 0, -1):
+        j = back[k][j]
+        if j:
+            cuts.append(j)
+    return partition_of(seq, tuple(sorted(cuts)))
+
+
+def held_cost(f: RoundFigures, objective: str, leakage_w: float, arch: ArchConfig) -> float:
+    """Round ``f``'s term in a plan whose rounds are all held side by side (:func:`best_system_partition`):
+    its busiest resource's cycles (throughput), its latency, or its energy (dynamic, and the system's
+    leakage over its busiest cycles)."""
+    if objective == "throughput":
+        return float(f.busiest)
+    if objective == "latency":
+        return float(f.latency)
+    return f.dynamic_pj * PJ + leakage_w * f.busiest / (arch.clock.frequency_mhz * MHZ)

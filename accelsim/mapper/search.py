@@ -148,14 +148,15 @@ def search(workload: Workload, arch: ArchConfig, objective: str, constraints: tu
     False keeps the planner's rounds (no dynamic program over where they split); ``stores`` False
     keeps the planner's tensor stores."""
     from accelsim.cost.energy import energy_per_action_pj, leakage_power_w
-    from accelsim.mapper.rounds import best_partition
+    from accelsim.mapper.rounds import best_partition, best_system_partition, holds_rounds
     from accelsim.mapping import plan as make_plan
     from accelsim.mapping.evaluate import plan_figures
 
     if objective not in OBJECTIVES:
         raise ConfigError(f"objective {objective!r}: one of {', '.join(OBJECTIVES)}")
-    # chips of different sizes: the rounds' program packs rounds of one chip's size, so the planner's
-    # rounds (each sized to its chip) are kept and their replicas and stores searched
+    # the rounds' program over rounds programmed in turn packs rounds of one chip's size: on chips of
+    # different sizes it runs only where the rounds are held side by side, each sized to its chip
+    partitioned = rounds
     rounds = rounds and not arch.sized_apart
     energy_pj, leak = energy_per_action_pj(arch), leakage_power_w(arch)
     start = time.perf_counter()
@@ -236,12 +237,17 @@ def search(workload: Workload, arch: ArchConfig, objective: str, constraints: tu
         if time.perf_counter() > deadline and kept:
             break
         partitions = [None]
-        several = rounds and rounds_of[schedule, reuse, tuple(sorted(units.items()))] > 1
+        planned = rounds_of[schedule, reuse, tuple(sorted(units.items()))]
+        # a system that holds the rounds side by side balances them over its chips (one round may
+        # spread); else the rounds are programmed in turn and their sum is what counts
+        side_by_side = partitioned and holds_rounds(arch, planned)
+        several = side_by_side or rounds and planned > 1
         for o in DP_OBJECTIVES[objective] if several and n_combo < DP_COMBOS else ():
             if time.perf_counter() > deadline:
                 break
-            p = best_partition(workload, arch, schedule, reuse, units, batch, o, energy_pj, leak,
-                               lambda rs, cost: _round_best(rs, cost, deadline, stats), deadline)
+            p = (best_system_partition if side_by_side else best_partition)(
+                workload, arch, schedule, reuse, units, batch, o, energy_pj, leak,
+                lambda rs, cost: _round_best(rs, cost, deadline, stats), deadline)
             if p is not None and p not in partitions:
                 partitions.append(p)
         for partition in partitions:
