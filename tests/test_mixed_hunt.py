@@ -189,8 +189,8 @@ HOSTILE = [
                                          "file not found",), id="arch-missing-path"),
     pytest.param("{arch: ''}", ("s.yaml:5: chips[1].arch: value ''",), id="arch-empty"),
     pytest.param("{arch: 5}", ("s.yaml:5: chips[1].arch: value 5: expected a string",), id="arch-number"),
-    pytest.param("macros/sinangil_jssc21", ("s.yaml:5: chips[1]: chip 1 differs from chip 0 in clock.frequency_mhz "
-                                            "(200.0 vs 2000.0)",), id="entry-of-another-clock"),
+    pytest.param("macros/sinangil_jssc21", ("s.yaml:5: chips[1]: chip 1 differs from chip 0 in chip.macros_per_tile "
+                                            "(8 vs 1)",), id="entry-of-another-layout"),
     pytest.param("{set: {macro.rows: 128}}", ("s.yaml:5: chips[1]: chip 1 differs from chip 0 in the macro's rows "
                                               "(64 vs 128)",), id="entry-of-another-shape"),
 ]

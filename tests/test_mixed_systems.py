@@ -160,7 +160,7 @@ def test_fast_and_exact_decoding_price_each_chip_alike(tmp_path):
      "chip.macros_per_tile (8 vs 4)"),
     (["mram72", {"set": {"macro.rows": 128}}], "chips[1]", "rows"),
     (["mram72", {"set": {"interconnect.link_width_bits": 32}}], "chips[1]", "interconnect.link_width_bits"),
-    (["mram72", {"set": {"clock.frequency_mhz": 100}}], "chips[1]", "clock.frequency_mhz"),
+    (["mram72", {"set": {"chip.global_buffer_kib": 32}}], "chips[1]", "chip.global_buffer_kib"),
     (["mram72", {"set": {"macro.adc.bitz": 5}}], "chips[1].set.macro.adc.bitz", "unknown key"),
     (["mram72", "no_such_chip"], "chips[1]", "no_such_chip"),
     (["mram72", {"count": 0}], "chips[1].count", "greater than 0"),

@@ -775,7 +775,7 @@ class SystemConfig(Section):
             if why is not None:  # named at the entry (config/validate.py reads ``entry``)
                 raise PydanticCustomError(
                     "member_differs", "chip {entry} differs from chip 0 in {why}; the chips of a system share all "
-                    "but their size (chip.tiles, chip.macros), the macro's times, converter, supply and data and "
+                    "but their size (chip.tiles, chip.macros), clock, the macro's times, converter, supply and data and "
                     "the energy and area tables (docs/systems.md, Different chips)", {"entry": k, "why": why})
         return members
 

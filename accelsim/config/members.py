@@ -1,15 +1,16 @@
 """The chips of a system that are not all alike (docs/systems.md, Different chips).
 
 A system file may list its chips, each an architecture of its own. They run
-one plan on one clock, so they must agree on everything the plan and the
-engine's clock read: the clock, the chip's layout but for its size (macros per
-tile, buffers, ports), the interconnect, the mapping and simulation options,
-and the macro's shape (rows, columns, bits, input and weight schemes, the
-columns converted: what its geometry holds but its times). They may differ in
-the rest: their size (tiles, so macros), the macro's times, converter, supply
-and data statistics, the energy and area tables, leakage. Each chip's rounds
-are then sized to its own macros, its stages take its own macro cycles, and
-its actions are priced with its own table.
+one plan, so they must agree on everything the plan reads: the chip's layout
+but for its size (macros per tile, buffers, ports), the interconnect, the
+mapping and simulation options, and the macro's shape (rows, columns, bits,
+input and weight schemes, the columns converted: what its geometry holds but
+its times). They may differ in the rest: their size (tiles, so macros), their
+clock, the macro's times, converter, supply and data statistics, the energy
+and area tables, leakage. Each chip's rounds are then sized to its own
+macros, its stages take its own macro cycles, its ports, links and digital
+unit move at its own clock (:func:`chip_speeds`; the engine counts the first
+chip's cycles), and its actions are priced with its own table.
 
 A system whose chips are all alike has no members: ``arch`` is every chip.
 """
@@ -18,11 +19,11 @@ from __future__ import annotations
 
 from accelsim.config.arch import ArchConfig
 
-__all__ = ["SHARED_SECTIONS", "SIZED", "arch_of_chip", "chip_archs", "chip_groups", "is_mixed", "member_difference",
-           "seen_from_chip"]
+__all__ = ["SHARED_SECTIONS", "SIZED", "arch_of_chip", "chip_archs", "chip_groups", "chip_speeds", "is_mixed",
+           "member_difference", "on_system_clock", "seen_from_chip"]
 
-#: the sections every chip of a system shares
-SHARED_SECTIONS = ("clock", "chip", "interconnect", "mapping", "simulation")
+#: the sections every chip of a system shares (the clock may differ: :func:`chip_speeds`)
+SHARED_SECTIONS = ("chip", "interconnect", "mapping", "simulation")
 #: the fields of the chip section in which the chips of a system may differ: their size
 SIZED = ("tiles", "macros")
 
@@ -48,6 +49,23 @@ def seen_from_chip(arch: ArchConfig, chip: int) -> ArchConfig:
     own = arch.system.members[chip]
     return arch.model_copy(update={"macro": own.macro, "technology": own.technology, "chip": own.chip,
                                    "system": arch.system.model_copy(update={"members": ()})})
+
+
+def chip_speeds(arch: ArchConfig) -> tuple[float, ...] | None:
+    """Each chip's clock over the system's (the first chip's: the cycles the engine counts), in chip
+    order; None when every chip runs at the system's clock. A chip at speed s moves s times its
+    ports', links' and digital unit's bits or operations per system cycle, and its hops take
+    ceil(h / s) system cycles."""
+    if not is_mixed(arch):
+        return None
+    f0 = arch.clock.frequency_mhz
+    speeds = tuple(m.clock.frequency_mhz / f0 for m in arch.system.members)
+    return None if all(s == 1 for s in speeds) else speeds
+
+
+def on_system_clock(chip: ArchConfig, arch: ArchConfig) -> ArchConfig:
+    """``chip`` with the system's clock: its macro's times (in ns) counted in the system's cycles."""
+    return chip if chip.clock == arch.clock else chip.model_copy(update={"clock": arch.clock})
 
 
 def chip_archs(arch: ArchConfig) -> tuple[ArchConfig, ...]:

@@ -283,10 +283,10 @@ def _members(spec: SystemFile, default: ArchConfig, theirs: list, home: Path, pa
             why = member_difference(members[0], chip)
             if why is not None:
                 raise ConfigError(Problem(
-                    f"chip {len(members)} differs from chip 0 in {why}: the chips of a system share the clock, "
-                    "the chip's layout, the interconnect, the mapping and simulation options and the macro's "
-                    "shape; they may differ in the macro's times, converter, supply and data, and in the energy "
-                    "and area tables (docs/systems.md, Different chips)", path=f"chips[{k}]", file=str(path),
+                    f"chip {len(members)} differs from chip 0 in {why}: the chips of a system share the chip's "
+                    "layout but for its size, the interconnect, the mapping and simulation options and the "
+                    "macro's shape; they may differ in size, clock, the macro's times, converter, supply and data, "
+                    "and in the energy and area tables (docs/systems.md, Different chips)", path=f"chips[{k}]", file=str(path),
                     line=smap.line_of(("chips", k))))
         members += [chip] * entry.count
     if len(members) > 4096:

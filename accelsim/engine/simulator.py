@@ -34,7 +34,7 @@ from typing import NamedTuple
 import simpy
 
 from accelsim.config.arch import ArchConfig
-from accelsim.config.members import chip_archs, is_mixed
+from accelsim.config.members import chip_archs, is_mixed, on_system_clock
 from accelsim.config.options import RunOptions
 from accelsim.counts import Action, ActionCounts
 from accelsim.engine.critical import STEPS_MAX, PathPart, PathRecorder
@@ -230,7 +230,7 @@ class _Sim:
         self.geom = macro_geometry(arch)
         #: a system of different chips: each chip's geometry (its macro cycles; its counts kept apart)
         self.mixed = is_mixed(arch)
-        self.geoms = tuple(macro_geometry(a) for a in chip_archs(arch)) if self.mixed else ()
+        self.geoms = tuple(macro_geometry(on_system_clock(a, arch)) for a in chip_archs(arch)) if self.mixed else ()
         self.batch = opts.batch
         self.grouped = opts.mode == "grouped"
         self.net = Network(arch)
@@ -392,7 +392,7 @@ class _Sim:
             prog_cycles = round_programming_cycles(rnd, self.arch)
             prog_counts = ActionCounts({Action.MRAM_WRITE_BITS: sum(p.bits for p in rnd.programs)})
             for p in rnd.programs:
-                self.macro_prog[p.macro] += programming_cycles(p.bits, self.arch)
+                self.macro_prog[p.macro] += programming_cycles(p.bits, self.arch, self.arch.chip_of_macro(p.macro))
             prog_by_chip = self._programming_by_chip(rnd) if self.mixed else ()
             if single_round:
                 setup_prog, setup_counts = prog_cycles, prog_counts

@@ -31,7 +31,7 @@ from functools import cached_property
 from typing import NamedTuple
 
 from accelsim.config.arch import ArchConfig
-from accelsim.config.members import chip_archs, is_mixed
+from accelsim.config.members import chip_archs, chip_speeds, is_mixed, on_system_clock
 from accelsim.counts import Action
 from accelsim.hw.geometry import macro_geometry, mvm_counts
 from accelsim.mapping.plan import Replica, Round, Stage, TensorPlacement
@@ -155,7 +155,9 @@ class PathBuilder:
         #: a system of different chips: each chip's macro geometry (its own macro cycles), and the
         #: actions on another chip's global buffer counted under (that chip, action)
         self.mixed = is_mixed(arch)
-        self.geoms = tuple(macro_geometry(a) for a in chip_archs(arch)) if self.mixed else ()
+        self.geoms = tuple(macro_geometry(on_system_clock(a, arch)) for a in chip_archs(arch)) if self.mixed else ()
+        #: chips of different clocks: each chip's clock over the system's (None: one clock)
+        self.speed = chip_speeds(arch)
         host = arch.system.host if arch.system is not None else None
         #: the host memory's bits per cycle (None: no shared host memory)
         self.host_bits = None if host is None else host.bandwidth_gbps * 1e3 / arch.clock.frequency_mhz
@@ -172,20 +174,26 @@ class PathBuilder:
         place = self.tensors[tensor]
         if place.store == "tile":
             t = place.tile
-            return (t, ((Resource(ResourceKind.TILE_READ, t), c.tile_buffer_port_bits),),
-                    ((Resource(ResourceKind.TILE_WRITE, t), c.tile_buffer_port_bits),), Action.TILE_BUFFER_BITS)
+            width = self._width(c.tile_buffer_port_bits, self.arch.chip_of_tile(t))
+            return (t, ((Resource(ResourceKind.TILE_READ, t), width),),
+                    ((Resource(ResourceKind.TILE_WRITE, t), width),), Action.TILE_BUFFER_BITS)
         system = self.chips > 1
         if place.store == "global":
-            port = ((Resource(ResourceKind.GLOBAL_PORT, place.chip if system else None), c.global_buffer_port_bits),)
+            port = ((Resource(ResourceKind.GLOBAL_PORT, place.chip if system else None),
+                     self._width(c.global_buffer_port_bits, place.chip or 0)),)
             action = Action.GLOBAL_BUFFER_BITS
             if self.mixed and place.chip is not None and place.chip != chip:
                 action = (place.chip, action)  # another chip's buffer: priced with that chip's table
             return self.routes.global_of(place.chip or 0), port, port, action
-        port = (Resource(ResourceKind.OFFCHIP_PORT, chip if system else None), c.offchip_port_bits)
+        port = (Resource(ResourceKind.OFFCHIP_PORT, chip if system else None), self._width(c.offchip_port_bits, chip))
         if self.host_bits is None:
             return self.routes.global_of(chip), (port,), (port,), Action.OFFCHIP_BITS
         host = (Resource(ResourceKind.HOST_PORT), self.host_bits)
         return self.routes.global_of(chip), (host, port), (port, host), Action.OFFCHIP_BITS
+
+    def _width(self, width: int, chip: int) -> float:
+        """``width`` bits (or operations) per cycle of chip ``chip``, per system cycle."""
+        return width if self.speed is None or self.speed[chip] == 1 else width * self.speed[chip]
 
     def _ports(self, steps: list, ports, bits: int, latency: int, kind: StepKind) -> None:
         """Append the steps of ``bits`` through ``ports``, in order."""
@@ -290,8 +298,9 @@ class PathBuilder:
                 lat = self._transfer(steps, counts, node, home, inp.bits_per_vector, 0)
         ops = st.digital_ops_per_vector
         if ops:
-            steps.append(Step(Resource(ResourceKind.DIGITAL, home), ceil_div(ops, chip.digital_ops_per_cycle),
-                              lat, StepKind.DIGITAL))
+            steps.append(Step(Resource(ResourceKind.DIGITAL, home),
+                              _cycles(ops, self._width(chip.digital_ops_per_cycle, chip_of_home)), lat,
+                              StepKind.DIGITAL))
             lat = 0
         writes = [(st.output, st.output_bits_per_vector)]
         if st.psum_output:
@@ -324,11 +333,17 @@ def _cycles(bits: int, width: float) -> int:
     return max(1, math.ceil(bits / width - 1e-9)) if bits else 0
 
 
-def programming_cycles(bits: int, arch: ArchConfig) -> int:
-    """Cycles one macro takes to write ``bits`` of weights at ``chip.mram_write_bits_per_cycle``."""
-    return ceil_div(bits, arch.chip.mram_write_bits_per_cycle)
+def programming_cycles(bits: int, arch: ArchConfig, chip: int = 0) -> int:
+    """Cycles one macro (of chip ``chip``) takes to write ``bits`` of weights at
+    ``chip.mram_write_bits_per_cycle`` of that chip's clock, in system cycles."""
+    speeds = chip_speeds(arch)
+    if speeds is None or speeds[chip] == 1:
+        return ceil_div(bits, arch.chip.mram_write_bits_per_cycle)
+    return _cycles(bits, arch.chip.mram_write_bits_per_cycle * speeds[chip])
 
 
 def round_programming_cycles(rnd: Round, arch: ArchConfig) -> int:
     """Cycles a round's programming takes: its macros write in parallel, the slowest sets it."""
-    return max((programming_cycles(p.bits, arch) for p in rnd.programs), default=0)
+    if chip_speeds(arch) is None:
+        return max((programming_cycles(p.bits, arch) for p in rnd.programs), default=0)
+    return max((programming_cycles(p.bits, arch, arch.chip_of_macro(p.macro)) for p in rnd.programs), default=0)

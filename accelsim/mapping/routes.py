@@ -82,6 +82,13 @@ class Routes:
         self.columns = math.ceil(math.sqrt(self.nodes))
         ic = arch.interconnect
         self._on_chip = LinkSpec(ic.link_width_bits, ic.hop_latency_cycles, False)
+        from accelsim.config.members import chip_speeds
+
+        speeds = chip_speeds(arch)
+        #: chips of different clocks: each chip's own links, per system cycle (None: one clock)
+        self._on_chips = None if speeds is None else tuple(
+            LinkSpec(ic.link_width_bits * s, math.ceil(ic.hop_latency_cycles / s - 1e-9), False) if s != 1
+            else self._on_chip for s in speeds)
         sysc = arch.system
         if self.chips > 1:
             mhz = arch.clock.frequency_mhz
@@ -104,7 +111,11 @@ class Routes:
 
     def spec(self, link: tuple) -> LinkSpec:
         """The width, hop latency and kind of ``link``."""
-        return self._between if link[0] == CHIP else self._on_chip
+        if link[0] == CHIP:
+            return self._between
+        if self._on_chips is not None and len(link) == 3:  # a link on chip link[0]
+            return self._on_chips[link[0]]
+        return self._on_chip
 
     def global_of(self, chip: int) -> int:
         """The node of chip ``chip``'s global buffer (its port to the other chips)."""
