@@ -118,6 +118,20 @@ def additive_cost(f: RoundFigures, objective: str, arch: ArchConfig, batch: int,
         + leakage_w * cycles / batch / f_hz
 
 
+def round_items(atoms_of_round: list[Atom], by_name: dict, whole: dict[str, int]) -> tuple[list, set[str]]:
+    """A round's (layer work, column groups), a layer's atoms merged, and the layers it holds only
+    part of (``whole``: each layer's atoms in the network)."""
+    items: list = []
+    count: dict[str, int] = {}
+    for atom in atoms_of_round:
+        count[atom.layer] = count.get(atom.layer, 0) + 1
+        if items and items[-1][0].layer.name == atom.layer:
+            items[-1] = (items[-1][0], items[-1][1] + atom.groups)
+        else:
+            items.append((by_name[atom.layer], atom.groups))
+    return items, {name for name, c in count.items() if c < whole[name]}
+
+
 def best_partition(workload: Workload, arch: ArchConfig, schedule: str, input_reuse: str, units: dict[str, bool],
                    batch: int, objective: str, energy_pj, leakage_w: float,
                    round_search: Callable, deadline: float) -> Partition | None:
@@ -151,14 +165,7 @@ def best_partition(workload: Workload, arch: ArchConfig, schedule: str, input_re
                 return None
             if best[i] == float("inf"):
                 continue
-            items, count = [], {}
-            for atom in seq[i:j]:
-                count[atom.layer] = count.get(atom.layer, 0) + 1
-                if items and items[-1][0].layer.name == atom.layer:
-                    items[-1] = (items[-1][0], items[-1][1] + atom.groups)
-                else:
-                    items.append((by_name[atom.layer], atom.groups))
-            split = {name for name, c in count.items() if c < whole[name]}
+            items, split = round_items(seq[i:j], by_name, whole)
             rnd = one_round(items, variant, consumers, outputs, schedule, split)
             replicable = [s.unit == "macros" and s.layer not in split for s in rnd.stages]
             rspace = RoundSpace(rnd, arch, RoundModel(arch, rnd.tensors, energy_pj), schedule, replicable,
@@ -227,14 +234,7 @@ def best_system_partition(workload: Workload, arch: ArchConfig, schedule: str, i
         if key not in priced:
             if time.perf_counter() > deadline:
                 return None
-            items, count = [], {}
-            for atom in seq[i:j]:
-                count[atom.layer] = count.get(atom.layer, 0) + 1
-                if items and items[-1][0].layer.name == atom.layer:
-                    items[-1] = (items[-1][0], items[-1][1] + atom.groups)
-                else:
-                    items.append((by_name[atom.layer], atom.groups))
-            split = {name for name, c in count.items() if c < whole[name]}
+            items, split = round_items(seq[i:j], by_name, whole)
             on = seen_from_chip(variant, k) if arch.sized_apart else variant
             rnd = one_round(items, on, consumers, outputs, schedule, split)
             replicable = [s.unit == "macros" and s.layer not in split for s in rnd.stages]
