@@ -802,7 +802,7 @@ class SystemConfig(Section):
         return copies
 
 
-def _first_difference(a: Any, b: Any) -> tuple[str, Any, Any]:
+def first_difference(a: Any, b: Any) -> tuple[str, Any, Any]:
     """The first dotted path (``.adc.bits``, empty for the values themselves) at which ``a`` and ``b``
     differ, and their values there."""
     a = a.model_dump() if isinstance(a, BaseModel) else a
@@ -810,7 +810,7 @@ def _first_difference(a: Any, b: Any) -> tuple[str, Any, Any]:
     if isinstance(a, dict) and isinstance(b, dict):
         for key in a:
             if a[key] != b.get(key):
-                where, x, y = _first_difference(a[key], b.get(key))
+                where, x, y = first_difference(a[key], b.get(key))
                 return f".{key}{where}", x, y
     return "", a, b
 
@@ -841,7 +841,7 @@ class ArchConfig(Section):
                 continue  # a section that failed its own check is named there
             mine, first = info.data[name], getattr(members[0], name)
             if mine != first:
-                where, a, b = _first_difference(mine, first)
+                where, a, b = first_difference(mine, first)
                 raise ValueError(f"system.members[0] is this architecture's own chip (the first chip of a system "
                                  f"of different chips): it must hold the same sections, but {name}{where} is "
                                  f"{a!r} here and {b!r} in members[0]")

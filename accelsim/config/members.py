@@ -17,7 +17,7 @@ A system whose chips are all alike has no members: ``arch`` is every chip.
 
 from __future__ import annotations
 
-from accelsim.config.arch import ArchConfig
+from accelsim.config.arch import ArchConfig, first_difference
 
 __all__ = ["SHARED_SECTIONS", "SIZED", "arch_of_chip", "chip_archs", "chip_groups", "chip_speeds", "is_mixed",
            "member_difference", "on_system_clock", "seen_from_chip"]
@@ -111,8 +111,8 @@ def member_difference(base: ArchConfig, other: ArchConfig) -> str | None:
             for key in SIZED:
                 a.pop(key), b.pop(key)
         if a != b:
-            key = next(k for k in a if a[k] != b.get(k))
-            return f"{section}.{key} ({a[key]!r} vs {b[key]!r})"
+            where, x, y = first_difference(a, b)
+            return f"{section}{where} ({x!r} vs {y!r})"
     sa, sb = _macro_shape(base), _macro_shape(other)
     if sa != sb:
         key = next(k for k in sa if sa[k] != sb[k])

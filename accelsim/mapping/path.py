@@ -333,17 +333,21 @@ def _cycles(bits: int, width: float) -> int:
     return max(1, math.ceil(bits / width - 1e-9)) if bits else 0
 
 
-def programming_cycles(bits: int, arch: ArchConfig, chip: int = 0) -> int:
-    """Cycles one macro (of chip ``chip``) takes to write ``bits`` of weights at
-    ``chip.mram_write_bits_per_cycle`` of that chip's clock, in system cycles."""
-    speeds = chip_speeds(arch)
-    if speeds is None or speeds[chip] == 1:
+def programming_cycles(bits: int, arch: ArchConfig, speed: float = 1.0) -> int:
+    """Cycles one macro takes to write ``bits`` of weights at ``chip.mram_write_bits_per_cycle`` of its
+    chip's clock, ``speed`` times the system's (:func:`accelsim.config.members.chip_speeds`), in
+    system cycles."""
+    if speed == 1:
         return ceil_div(bits, arch.chip.mram_write_bits_per_cycle)
-    return _cycles(bits, arch.chip.mram_write_bits_per_cycle * speeds[chip])
+    return _cycles(bits, arch.chip.mram_write_bits_per_cycle * speed)
+
+
+def macro_speeds(rnd: Round, arch: ArchConfig, speeds: tuple[float, ...] | None) -> list[float]:
+    """The clock speed (:func:`accelsim.config.members.chip_speeds`) of each of ``rnd``'s programs' chips."""
+    return [1.0 if speeds is None else speeds[arch.chip_of_macro(p.macro)] for p in rnd.programs]
 
 
 def round_programming_cycles(rnd: Round, arch: ArchConfig) -> int:
     """Cycles a round's programming takes: its macros write in parallel, the slowest sets it."""
-    if chip_speeds(arch) is None:
-        return max((programming_cycles(p.bits, arch) for p in rnd.programs), default=0)
-    return max((programming_cycles(p.bits, arch, arch.chip_of_macro(p.macro)) for p in rnd.programs), default=0)
+    return max((programming_cycles(p.bits, arch, s)
+                for p, s in zip(rnd.programs, macro_speeds(rnd, arch, chip_speeds(arch)))), default=0)
