@@ -4,6 +4,15 @@ from __future__ import annotations
 
 import os
 import wave
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # a pytest-xdist worker is given COLUMNS=80 and LINES=24; the reports' layout for a pipe (no COLUMNS)
+    # is what the tests read, as in a serial run. One BLAS thread per worker: the workers are the
+    # parallelism (set before numpy is imported).
+    for _name in ("COLUMNS", "LINES"):
+        os.environ.pop(_name, None)
+    for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_name, "1")
 from dataclasses import dataclass
 from pathlib import Path
 
