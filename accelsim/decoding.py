@@ -107,8 +107,9 @@ def _place_kv(plan, arch: ArchConfig, kv: set[str], home: str):
     """``plan`` with every KV cache in ``home`` (not ``auto``), checked against the buffers' capacity."""
     if home == "auto":
         return plan
-    tile_cap = int(arch.chip.tile_buffer_kib * BITS_PER_KIB)
-    global_cap = int(arch.chip.global_buffer_kib * BITS_PER_KIB)
+    def capacity(chip: int, field: str) -> int:  # chip ``chip``'s buffer (chips may differ in theirs)
+        return int(getattr(arch.chip_at(chip), field) * BITS_PER_KIB)
+
     rounds = []
     read_anywhere = {i.tensor for rnd in plan.rounds for st in rnd.stages for i in st.inputs}
     for rnd in plan.rounds:
@@ -138,11 +139,12 @@ def _place_kv(plan, arch: ArchConfig, kv: set[str], home: str):
                     file="--kv-cache", value=home))
             bits = t.rows * t.row_bits
             if home == "tile":
-                key, cap, what = ("tile", st.home_tile), tile_cap, f"tile{st.home_tile} buffer"
+                cap = capacity(arch.chip_of_tile(st.home_tile), "tile_buffer_kib")
+                key, what = ("tile", st.home_tile), f"tile{st.home_tile} buffer"
             else:
                 chip = arch.chip_of_tile(st.home_tile) if arch.chips > 1 else None
-                key, cap, what = ("global", chip or 0), global_cap, "global buffer" if chip is None \
-                    else f"chip{chip} global buffer"
+                cap = capacity(chip or 0, "global_buffer_kib")
+                key, what = ("global", chip or 0), "global buffer" if chip is None else f"chip{chip} global buffer"
             if used.get(key, 0) + bits > cap:
                 raise ConfigError(Problem(
                     f"the KV cache {t.tensor!r} takes {bits:,} bits; the {what} holds {cap:,}, "

@@ -459,18 +459,12 @@ def test_set_chips_to_a_list_of_sizes_on_the_command_line(cli, big_small):
 SHARED = [
     pytest.param("{set: {chip.tiles: 2, chip.macros: 8, chip.macros_per_tile: 4}}", "chip.macros_per_tile (8 vs 4)",
                  id="macros_per_tile"),
-    pytest.param("{set: {chip.tiles: 4, chip.macros: 32, chip.tile_buffer_kib: 16}}",
-                 "chip.tile_buffer_kib (8.0 vs 16.0)", id="tile_buffer"),
-    pytest.param("{set: {chip.tiles: 1, chip.macros: 8, chip.global_buffer_kib: 32}}",
-                 "chip.global_buffer_kib (64.0 vs 32.0)", id="global_buffer"),
-    pytest.param("{set: {chip.tiles: 4, chip.macros: 32, chip.global_buffer_port_bits: 64}}",
-                 "chip.global_buffer_port_bits (128 vs 64)", id="global_port"),
-    pytest.param("{set: {chip.tiles: 4, chip.macros: 32, chip.tile_buffer_port_bits: 32}}",
-                 "chip.tile_buffer_port_bits (64 vs 32)", id="tile_port"),
-    pytest.param("{set: {chip.tiles: 4, chip.macros: 32, chip.offchip_port_bits: 64}}",
-                 "chip.offchip_port_bits (128 vs 64)", id="offchip_port"),
-    pytest.param("{set: {chip.tiles: 4, chip.macros: 32, interconnect.topology: mesh}}",
-                 "interconnect.topology ('bus' vs 'mesh')", id="interconnect"),
+    pytest.param("{set: {chip.tiles: 4, chip.macros: 32, chip.activation_bits: 4}}",
+                 "chip.activation_bits (8 vs 4)", id="activation_bits"),
+    pytest.param("{set: {chip.tiles: 1, chip.macros: 8, chip.partial_sum_bits: 24}}",
+                 "chip.partial_sum_bits (16 vs 24)", id="partial_sum_bits"),
+    pytest.param("{set: {chip.tiles: 4, chip.macros: 32, mapping.depthwise: macro}}",
+                 "mapping.depthwise ('digital' vs 'macro')", id="mapping"),
 ]
 
 
@@ -528,10 +522,10 @@ def _edit(text: str, after: int, old: str, new: str) -> str:
 
 
 @pytest.mark.parametrize("old, new, field", [
-    ("tile_buffer_kib: 8.0", "tile_buffer_kib: 16.0", "chip.tile_buffer_kib (8.0 vs 16.0)"),
-    ("global_buffer_port_bits: 128", "global_buffer_port_bits: 64", "chip.global_buffer_port_bits (128 vs 64)"),
+    ("activation_bits: 8", "activation_bits: 4", "chip.activation_bits (8 vs 4)"),
+    ("partial_sum_bits: 16", "partial_sum_bits: 24", "chip.partial_sum_bits (16 vs 24)"),
 ])
-def test_shows_output_with_a_member_differing_in_a_buffer_names_the_field(cli, big_small, tmp_path, old, new,
+def test_shows_output_with_a_member_differing_in_a_word_width_names_the_field(cli, big_small, tmp_path, old, new,
                                                                          field):
     shown = _shown(cli, big_small, tmp_path)
     text = shown.read_text()
@@ -548,7 +542,7 @@ def test_shows_output_with_a_differing_member_is_refused_at_that_member(cli, big
     text = shown.read_text()
     line = _member_lines(text)[1]
     edited = tmp_path / "e.yaml"
-    edited.write_text(_edit(text, line, "tile_buffer_kib: 8.0", "tile_buffer_kib: 16.0"))
+    edited.write_text(_edit(text, line, "activation_bits: 8", "activation_bits: 4"))
     r = cli("validate", edited)
     assert r.code == 2 and f"e.yaml:{line}: system.members[1]" in r.out, r.out
 

@@ -774,9 +774,9 @@ class SystemConfig(Section):
             why = member_difference(members[0], m)
             if why is not None:  # named at the entry (config/validate.py reads ``entry``)
                 raise PydanticCustomError(
-                    "member_differs", "chip {entry} differs from chip 0 in {why}; the chips of a system share all "
-                    "but their size (chip.tiles, chip.macros), clock, the macro's times, converter, supply and data and "
-                    "the energy and area tables (docs/systems.md, Different chips)", {"entry": k, "why": why})
+                    "member_differs", "chip {entry} differs from chip 0 in {why}; the chips of a system share the "
+                    "chip's macros per tile and word widths, the mapping and simulation options and the macro's shape, "
+                    "and may differ in the rest (docs/systems.md, Different chips)", {"entry": k, "why": why})
         return members
 
     @field_validator("copies", mode="before")
@@ -857,6 +857,12 @@ class ArchConfig(Section):
         """Whether the chips of this system differ in size (tiles, so macros)."""
         members = self.system.members if self.system is not None else ()
         return bool(members) and any(m.chip.tiles != members[0].chip.tiles for m in members)
+
+    def chip_at(self, chip: int) -> ChipConfig:
+        """Chip ``chip``'s chip section: its size and layout (buffers, ports; docs/systems.md, Different
+        chips)."""
+        members = self.system.members if self.system is not None else ()
+        return members[chip].chip if members else self.chip
 
     def chip_tiles(self, chip: int) -> int:
         """Tiles of chip ``chip``."""

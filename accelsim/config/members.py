@@ -1,16 +1,18 @@
 """The chips of a system that are not all alike (docs/systems.md, Different chips).
 
 A system file may list its chips, each an architecture of its own. They run
-one plan, so they must agree on everything the plan reads: the chip's layout
-but for its size (macros per tile, buffers, ports), the interconnect, the
-mapping and simulation options, and the macro's shape (rows, columns, bits,
-input and weight schemes, the columns converted: what its geometry holds but
-its times). They may differ in the rest: their size (tiles, so macros), their
-clock, the macro's times, converter, supply and data statistics, the energy
-and area tables, leakage. Each chip's rounds are then sized to its own
-macros, its stages take its own macro cycles, its ports, links and digital
-unit move at its own clock (:func:`chip_speeds`; the engine counts the first
-chip's cycles), and its actions are priced with its own table.
+one plan, so they must agree on everything the plan's structure reads: the
+chip's macros per tile and word widths (:data:`SHARED_CHIP`), the mapping and
+simulation options, and the macro's shape (rows, columns, bits, input and
+weight schemes, the columns converted: what its geometry holds but its
+times). They may differ in the rest: their size (tiles, so macros), their
+buffers, ports, digital units and programming rate (:data:`LAYOUT`), their
+on-chip interconnect, their clock, the macro's times, converter, supply and
+data statistics, the energy and area tables, leakage. Each chip's rounds are
+then sized to its own macros and buffers, its stages take its own macro
+cycles, its ports, links and digital unit move at its own widths and clock
+(:func:`chip_rates`, :func:`chip_speeds`; the engine counts the first chip's
+cycles), and its actions are priced with its own table.
 
 A system whose chips are all alike has no members: ``arch`` is every chip.
 """
@@ -18,14 +20,24 @@ A system whose chips are all alike has no members: ``arch`` is every chip.
 from __future__ import annotations
 
 from accelsim.config.arch import ArchConfig, first_difference
+from accelsim.memo import Recent
 
-__all__ = ["SHARED_SECTIONS", "SIZED", "arch_of_chip", "chip_archs", "chip_groups", "chip_speeds", "is_mixed",
-           "member_difference", "on_system_clock", "seen_from_chip"]
+__all__ = ["LAYOUT", "RATES", "SHARED_CHIP", "SHARED_SECTIONS", "SIZED", "arch_of_chip", "chip_archs",
+           "chip_groups", "chip_rates", "chip_speeds", "is_mixed", "member_difference", "on_system_clock",
+           "seen_from_chip"]
 
-#: the sections every chip of a system shares (the clock may differ: :func:`chip_speeds`)
-SHARED_SECTIONS = ("chip", "interconnect", "mapping", "simulation")
-#: the fields of the chip section in which the chips of a system may differ: their size
+#: the sections every chip of a system shares, the chip's but for the fields that may differ
+#: (the clock and the interconnect may differ: :func:`chip_speeds`, :func:`chip_rates`)
+SHARED_SECTIONS = ("chip", "mapping", "simulation")
+#: the fields of the chip section in which the chips of a system may differ in size
 SIZED = ("tiles", "macros")
+#: the chip's rates: bits or operations per cycle of its own clock (:func:`chip_rates`)
+RATES = ("tile_buffer_port_bits", "global_buffer_port_bits", "offchip_port_bits", "digital_ops_per_cycle",
+         "mram_write_bits_per_cycle")
+#: the fields of the chip section besides its size in which the chips of a system may differ
+LAYOUT = ("tile_buffer_kib", "global_buffer_kib") + RATES
+#: the fields of the chip section every chip shares: the plan's numbering of macros and its tensors' words
+SHARED_CHIP = ("macros_per_tile", "activation_bits", "partial_sum_bits")
 
 
 def is_mixed(arch: ArchConfig) -> bool:
@@ -41,14 +53,32 @@ def arch_of_chip(arch: ArchConfig, chip: int) -> ArchConfig:
 
 
 def seen_from_chip(arch: ArchConfig, chip: int) -> ArchConfig:
-    """The system ``arch`` as if every chip were chip ``chip`` (its macro and tables, the system's links
-    and host): what the planner sizes a round with that will run on that chip. ``arch`` itself when its
-    chips are alike."""
+    """The system ``arch`` as if every chip were chip ``chip`` (its macro, layout, interconnect and
+    tables, the system's links and host): what the planner sizes and the mapping search prices a round
+    with that will run on that chip. The system's clock stays the one counted: every chip is chip
+    ``chip`` at its own clock, so its rates and macro cycles are counted in the system's cycles as the
+    engine counts them. ``arch`` itself when its chips are alike."""
     if not is_mixed(arch):
         return arch
     own = arch.system.members[chip]
-    return arch.model_copy(update={"macro": own.macro, "technology": own.technology, "chip": own.chip,
-                                   "system": arch.system.model_copy(update={"members": ()})})
+    if own is arch.system.members[0] and all(m is own for m in arch.system.members):
+        return arch
+    key = (id(arch), id(own))
+    hit = _SEEN.get(key)
+    if hit is None or hit[0] is not arch or hit[1] is not own:  # one view per system and chip: the planner's
+        # memos of paths and routes hold to the view they were made for; kept with the objects, so their
+        # ids are not reused
+        update = {"macro": own.macro, "technology": own.technology, "chip": own.chip, "interconnect": own.interconnect}
+        members = (own,) * arch.chips
+        view = arch.model_copy(update={**update, "system": arch.system.model_copy(update={"members": members})})
+        if len(_SEEN) > 256:  # a long sweep of systems keeps the views it still uses
+            _SEEN.sweep()
+        hit = _SEEN.put(key, (arch, own, view))
+    return hit[2]
+
+
+#: seen_from_chip's views, by (system, chip architecture)
+_SEEN = Recent()
 
 
 def chip_speeds(arch: ArchConfig) -> tuple[float, ...] | None:
@@ -61,6 +91,20 @@ def chip_speeds(arch: ArchConfig) -> tuple[float, ...] | None:
     f0 = arch.clock.frequency_mhz
     speeds = tuple(m.clock.frequency_mhz / f0 for m in arch.system.members)
     return None if all(s == 1 for s in speeds) else speeds
+
+
+def chip_rates(arch: ArchConfig, field: str) -> tuple[float, ...] | None:
+    """Each chip's ``chip.<field>`` (one of :data:`RATES`) per system cycle, in chip order: its own
+    figure times its clock over the system's (:func:`chip_speeds`); None when every chip's is the
+    first chip's at the system's clock. A figure at the system's clock stays an integer, so its
+    cycles are counted exactly."""
+    if not is_mixed(arch):
+        return None
+    speeds = chip_speeds(arch)
+    rates = tuple(getattr(m.chip, field) if speeds is None or speeds[c] == 1 else getattr(m.chip, field) * speeds[c]
+                  for c, m in enumerate(arch.system.members))
+    first = getattr(arch.chip, field)
+    return None if all(r == first for r in rates) else rates
 
 
 def on_system_clock(chip: ArchConfig, arch: ArchConfig) -> ArchConfig:
@@ -107,8 +151,8 @@ def member_difference(base: ArchConfig, other: ArchConfig) -> str | None:
     differ, as ``"dotted.path (a vs b)"``; None when they may share a system."""
     for section in SHARED_SECTIONS:
         a, b = getattr(base, section).model_dump(), getattr(other, section).model_dump()
-        if section == "chip":  # chips may differ in size: their tiles, so their macros
-            for key in SIZED:
+        if section == "chip":  # chips may differ in size (tiles, so macros) and layout
+            for key in SIZED + LAYOUT:
                 a.pop(key), b.pop(key)
         if a != b:
             where, x, y = first_difference(a, b)

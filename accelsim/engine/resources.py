@@ -107,8 +107,8 @@ class Network:
         self.links: dict[tuple, Timeline] = {}
         #: called with each link's timeline when it is first used
         self.on_new_link = None
-        if self.routes.topology == "bus":  # listed in the report even when nothing crosses it
-            for c in range(arch.chips):
+        for c in range(arch.chips):  # a bus is listed in the report even when nothing crosses it
+            if self.routes.topology_of(c) == "bus":
                 self.link(BUS if arch.chips == 1 else (c, *BUS))
 
     def link(self, key: tuple) -> Timeline:

@@ -34,7 +34,7 @@ from typing import NamedTuple
 import simpy
 
 from accelsim.config.arch import ArchConfig
-from accelsim.config.members import chip_archs, chip_speeds, is_mixed, on_system_clock
+from accelsim.config.members import chip_archs, is_mixed, on_system_clock
 from accelsim.config.options import RunOptions
 from accelsim.counts import Action, ActionCounts
 from accelsim.engine.critical import STEPS_MAX, PathPart, PathRecorder
@@ -48,10 +48,11 @@ from accelsim.mapping.path import (
     Resource,
     ResourceKind,
     StepKind,
-    macro_speeds,
+    macro_rates,
     programming_cycles,
     round_programming_cycles,
     stage_chip,
+    write_rates,
 )
 from accelsim.mapping.plan import Round, Stage, TensorPlacement, TilePlan
 from accelsim.mapping.streaming import for_batch
@@ -232,8 +233,8 @@ class _Sim:
         #: a system of different chips: each chip's geometry (its macro cycles; its counts kept apart)
         self.mixed = is_mixed(arch)
         self.geoms = tuple(macro_geometry(on_system_clock(a, arch)) for a in chip_archs(arch)) if self.mixed else ()
-        #: chips of different clocks: each chip's clock over the system's (None: one clock)
-        self.speeds = chip_speeds(arch)
+        #: chips of different programming rates or clocks: each chip's write bits per system cycle
+        self.write_rates = write_rates(arch)
         self.batch = opts.batch
         self.grouped = opts.mode == "grouped"
         self.net = Network(arch)
@@ -394,8 +395,8 @@ class _Sim:
         for rnd in self.plan.rounds:
             prog_cycles = round_programming_cycles(rnd, self.arch)
             prog_counts = ActionCounts({Action.MRAM_WRITE_BITS: sum(p.bits for p in rnd.programs)})
-            for p, speed in zip(rnd.programs, macro_speeds(rnd, self.arch, self.speeds)):
-                self.macro_prog[p.macro] += programming_cycles(p.bits, self.arch, speed)
+            for p, rate in zip(rnd.programs, macro_rates(rnd, self.arch, self.write_rates)):
+                self.macro_prog[p.macro] += programming_cycles(p.bits, self.arch, rate)
             prog_by_chip = self._programming_by_chip(rnd) if self.mixed else ()
             if single_round:
                 setup_prog, setup_counts = prog_cycles, prog_counts

@@ -194,6 +194,30 @@ def holds_rounds(arch: ArchConfig, rounds: int) -> bool:
     return arch.system is not None and arch.chips > 1 and arch.system.copies == 1 and rounds <= arch.chips
 
 
+def _held(rnd, after: list[Atom], k: int, chips: int, consumers: dict, outputs) -> tuple:
+    """Round ``rnd``'s tensors as a system holding it on chip k beside the rounds of ``after`` keeps
+    them (:func:`accelsim.mapping.system.on_system`), seen from chip k (chip 0 of the view): a tensor
+    from an earlier round in its own global buffer, one for a later round in the next chip's (chip 1);
+    the network's input and outputs off-chip. Space in the global buffers is not checked here: the
+    chosen partition is priced as it is placed (:func:`accelsim.mapping.system.held_tensors`)."""
+    from dataclasses import replace
+
+    from accelsim.mapping.planner import NETWORK_INPUT
+
+    made = {st.output for st in rnd.stages}
+    read = {i.tensor for st in rnd.stages for i in st.inputs}
+    later = {a.layer for a in after}
+    out = []
+    for t in rnd.tensors:
+        if t.store == "offchip" and t.tensor not in outputs:
+            if t.tensor in made and k + 1 < chips and later.intersection(consumers.get(t.tensor, ())):
+                t = replace(t, store="global", tile=None, capacity_rows=t.rows, chip=1)
+            elif t.tensor not in made and t.tensor in read and k > 0 and t.tensor != NETWORK_INPUT:
+                t = replace(t, store="global", tile=None, capacity_rows=t.rows, chip=0)
+        out.append(t)
+    return tuple(out)
+
+
 def best_system_partition(workload: Workload, arch: ArchConfig, schedule: str, input_reuse: str,
                           units: dict[str, bool], batch: int, objective: str, energy_pj, leakage_w: float,
                           round_search: Callable, deadline: float) -> Partition | None:
@@ -207,8 +231,8 @@ def best_system_partition(workload: Workload, arch: ArchConfig, schedule: str, i
     layer is split along K, the network has one atom, or the deadline passes."""
     import time
 
-    from accelsim.config.members import seen_from_chip
-    from accelsim.mapper.spaces import RoundSpace, mapping_variant
+    from accelsim.config.members import is_mixed, seen_from_chip
+    from accelsim.mapper.spaces import RoundSpace, chip_view, mapping_variant
     from accelsim.mapping.planner import one_round, prepare, round_macros, smallest_chip_macros
 
     variant = mapping_variant(arch, input_reuse, replicate=False)
@@ -221,6 +245,7 @@ def best_system_partition(workload: Workload, arch: ArchConfig, schedule: str, i
         return None
     caps = round_macros(arch)
     chips = arch.chips
+    mixed = is_mixed(arch)
     by_name = {w.layer.name: w for w in works}
     whole: dict[str, int] = {}
     for a in seq:
@@ -230,17 +255,17 @@ def best_system_partition(workload: Workload, arch: ArchConfig, schedule: str, i
 
     def value(i: int, j: int, k: int) -> float | None:
         """Atoms i..j-1 as round k, on chip k; None when the deadline passed."""
-        key = (i, j, arch.chip_tiles(k))
+        # chips alike in all but their size share a round's price; chips of other layouts or macros not
+        key = (i, j, id(arch.system.members[k]) if mixed else None, arch.chip_tiles(k))
         if key not in priced:
             if time.perf_counter() > deadline:
                 return None
             items, split = round_items(seq[i:j], by_name, whole)
-            on = seen_from_chip(variant, k) if arch.sized_apart else variant
-            rnd = one_round(items, on, consumers, outputs, schedule, split)
+            rnd = one_round(items, seen_from_chip(variant, k), consumers, outputs, schedule, split)
             replicable = [s.unit == "macros" and s.layer not in split for s in rnd.stages]
-            seen = seen_from_chip(arch, k) if arch.sized_apart else arch
-            rspace = RoundSpace(rnd, seen, RoundModel(seen, rnd.tensors, energy_pj), schedule, replicable,
-                                objective == "latency")
+            seen, table = chip_view(arch, k, energy_pj)
+            rspace = RoundSpace(rnd, seen, RoundModel(seen, _held(rnd, seq[j:], k, chips, consumers, outputs), table),
+                                schedule, replicable, objective == "latency")
             priced[key] = round_search(rspace, lambda f: held_cost(f, objective, leakage_w, arch))
         return priced[key]
 

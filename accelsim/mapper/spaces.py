@@ -18,10 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from accelsim.config.arch import ArchConfig
-from accelsim.config.members import seen_from_chip
+from accelsim.config.members import is_mixed, seen_from_chip
 from accelsim.errors import ConfigError
 from accelsim.mapping.evaluate import Figures, RoundFigures, RoundModel, combine, programs_bits
 from accelsim.mapping.plan import Replica, Stage, TilePlan
+from accelsim.mapping.system import held_tensors
+from accelsim.memo import Recent
 from accelsim.workload import Workload
 
 
@@ -171,6 +173,30 @@ class Candidate:
     states: tuple
     figures: Figures
 
+def chip_view(arch: ArchConfig, chip: int, energy_pj):
+    """The system as a round on chip ``chip`` sees it (:func:`accelsim.config.members.seen_from_chip`:
+    its size, layout, clock and macro) and that chip's energy per action; ``arch`` and ``energy_pj``
+    when the chips are alike."""
+    if not is_mixed(arch):
+        return arch, energy_pj
+    own = arch.system.members[chip]
+    key = (id(arch), id(own))
+    hit = _VIEWS.get(key)
+    if hit is None or hit[0] is not arch or hit[1] is not own:  # kept with the objects, so ids are not reused
+        from accelsim.cost.energy import energy_per_action_pj
+
+        on = seen_from_chip(arch, chip)
+        # a table per chip: the view's chips are all chip ``chip``, another chip's buffer priced as its own
+        if len(_VIEWS) > 256:  # a long sweep of systems keeps the views it still uses
+            _VIEWS.sweep()
+        hit = _VIEWS.put(key, (arch, own, on, (energy_per_action_pj(on),) * on.chips))
+    return hit[2], hit[3]
+
+
+#: chip_view's views, by (system, chip architecture)
+_VIEWS = Recent()
+
+
 class PlanSpace:
     """The rounds of one choice of schedule, input reuse and units, with their replica spaces."""
 
@@ -192,15 +218,17 @@ class PlanSpace:
         self._seen: set = set()
         self.priced = 0  # distinct plans priced
         parts = {m.layer: m.parts for m in self.base.layers}
+        # on a system that holds the rounds side by side, a tensor between them is in a global buffer
+        held = held_tensors(self.base, arch)
         self.rounds = []
         for k, rnd in enumerate(self.base.rounds):
             if reuse_from is not None and k != changed:  # a round's stores change no other round
                 self.rounds.append(reuse_from.rounds[k])
                 continue
             replicable = [s.unit == "macros" and parts[s.layer] == 1 for s in rnd.stages]
-            # chips of different sizes: the round is searched on the chip it runs on (round k on chip k mod N)
-            on = seen_from_chip(arch, k % arch.chips) if arch.sized_apart else arch
-            model = RoundModel(on, rnd.tensors, energy_pj)
+            # chips that differ: the round is searched on the chip it runs on (round k on chip k mod N)
+            on, table = chip_view(arch, k % arch.chips, energy_pj)
+            model = RoundModel(on, rnd.tensors if held is None else held[k], table)
             self.rounds.append(RoundSpace(rnd, on, model, schedule, replicable, flow))
 
     def figures(self, states) -> Figures | None:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from accelsim.config.arch import ArchConfig, Schedule
 from accelsim.counts import Action, ActionCounts
 from accelsim.mapping.demand import Demand, replica_shares
-from accelsim.mapping.path import PathBuilder, PathMemo, programming_cycles, stage_chip
+from accelsim.mapping.path import PathBuilder, PathMemo, programming_cycles, stage_chip, write_rates
 from accelsim.mapping.plan import Replica, Stage, TensorPlacement, TilePlan
 from accelsim.units import MHZ, PJ
 
@@ -85,6 +85,8 @@ class RoundModel:
         self.arch = arch
         self.tensors = tensors
         self.paths = PathBuilder(arch, tensors, paths_memo)
+        #: chips of different programming rates or clocks: each chip's write bits per system cycle
+        self.write_rates = write_rates(arch)
         #: a system of different chips: a table per chip (a stage's actions at its chip's), the first
         #: chip's for what belongs to no chip
         self.tables = energy_pj if isinstance(energy_pj, tuple) else None
@@ -154,7 +156,9 @@ class RoundModel:
             latency = max(busiest, sum(own))
         # the macros program in parallel: the most bits set the round's cycles
         most, bits = program if program is not None else (max(programs_bits, default=0), sum(programs_bits))
-        return RoundFigures(busiest, resource, latency, pj, programming_cycles(most, self.arch), bits)
+        rates = self.write_rates
+        rate = None if rates is None or not stages else rates[stage_chip(stages[0], self.arch)]
+        return RoundFigures(busiest, resource, latency, pj, programming_cycles(most, self.arch, rate), bits)
 
 
 def pipeline_latency(stages, own: list[int]) -> int:

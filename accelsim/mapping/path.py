@@ -31,7 +31,7 @@ from functools import cached_property
 from typing import NamedTuple
 
 from accelsim.config.arch import ArchConfig
-from accelsim.config.members import chip_archs, chip_speeds, is_mixed, on_system_clock
+from accelsim.config.members import chip_archs, chip_rates, is_mixed, on_system_clock
 from accelsim.counts import Action
 from accelsim.hw.geometry import macro_geometry, mvm_counts
 from accelsim.mapping.plan import Replica, Round, Stage, TensorPlacement
@@ -156,8 +156,10 @@ class PathBuilder:
         #: actions on another chip's global buffer counted under (that chip, action)
         self.mixed = is_mixed(arch)
         self.geoms = tuple(macro_geometry(on_system_clock(a, arch)) for a in chip_archs(arch)) if self.mixed else ()
-        #: chips of different clocks: each chip's clock over the system's (None: one clock)
-        self.speed = chip_speeds(arch)
+        #: chips of different layouts or clocks: each chip's port widths and digital unit's operations
+        #: per system cycle, by field (None: every chip's are the first chip's, at the system's clock)
+        self.rates = {f: chip_rates(arch, f) for f in ("tile_buffer_port_bits", "global_buffer_port_bits",
+                                                      "offchip_port_bits", "digital_ops_per_cycle")}
         host = arch.system.host if arch.system is not None else None
         #: the host memory's bits per cycle (None: no shared host memory)
         self.host_bits = None if host is None else host.bandwidth_gbps * 1e3 / arch.clock.frequency_mhz
@@ -170,30 +172,30 @@ class PathBuilder:
         reaches it; the ports as (port, width) in the order a read (a write) crosses them: the store's
         port; for off-chip memory in a system with a host memory, the host memory's and the chip's
         off-chip port."""
-        c = self.arch.chip
         place = self.tensors[tensor]
         if place.store == "tile":
             t = place.tile
-            width = self._width(c.tile_buffer_port_bits, self.arch.chip_of_tile(t))
+            width = self._width("tile_buffer_port_bits", self.arch.chip_of_tile(t))
             return (t, ((Resource(ResourceKind.TILE_READ, t), width),),
                     ((Resource(ResourceKind.TILE_WRITE, t), width),), Action.TILE_BUFFER_BITS)
         system = self.chips > 1
         if place.store == "global":
             port = ((Resource(ResourceKind.GLOBAL_PORT, place.chip if system else None),
-                     self._width(c.global_buffer_port_bits, place.chip or 0)),)
+                     self._width("global_buffer_port_bits", place.chip or 0)),)
             action = Action.GLOBAL_BUFFER_BITS
             if self.mixed and place.chip is not None and place.chip != chip:
                 action = (place.chip, action)  # another chip's buffer: priced with that chip's table
             return self.routes.global_of(place.chip or 0), port, port, action
-        port = (Resource(ResourceKind.OFFCHIP_PORT, chip if system else None), self._width(c.offchip_port_bits, chip))
+        port = (Resource(ResourceKind.OFFCHIP_PORT, chip if system else None), self._width("offchip_port_bits", chip))
         if self.host_bits is None:
             return self.routes.global_of(chip), (port,), (port,), Action.OFFCHIP_BITS
         host = (Resource(ResourceKind.HOST_PORT), self.host_bits)
         return self.routes.global_of(chip), (host, port), (port, host), Action.OFFCHIP_BITS
 
-    def _width(self, width: int, chip: int) -> float:
-        """``width`` bits (or operations) per cycle of chip ``chip``, per system cycle."""
-        return width if self.speed is None or self.speed[chip] == 1 else width * self.speed[chip]
+    def _width(self, field: str, chip: int) -> float:
+        """Chip ``chip``'s ``chip.<field>``: bits (or operations) per system cycle."""
+        rates = self.rates[field]
+        return getattr(self.arch.chip, field) if rates is None else rates[chip]
 
     def _ports(self, steps: list, ports, bits: int, latency: int, kind: StepKind) -> None:
         """Append the steps of ``bits`` through ``ports``, in order."""
@@ -299,7 +301,7 @@ class PathBuilder:
         ops = st.digital_ops_per_vector
         if ops:
             steps.append(Step(Resource(ResourceKind.DIGITAL, home),
-                              _cycles(ops, self._width(chip.digital_ops_per_cycle, chip_of_home)), lat,
+                              _cycles(ops, self._width("digital_ops_per_cycle", chip_of_home)), lat,
                               StepKind.DIGITAL))
             lat = 0
         writes = [(st.output, st.output_bits_per_vector)]
@@ -333,21 +335,27 @@ def _cycles(bits: int, width: float) -> int:
     return max(1, math.ceil(bits / width - 1e-9)) if bits else 0
 
 
-def programming_cycles(bits: int, arch: ArchConfig, speed: float = 1.0) -> int:
-    """Cycles one macro takes to write ``bits`` of weights at ``chip.mram_write_bits_per_cycle`` of its
-    chip's clock, ``speed`` times the system's (:func:`accelsim.config.members.chip_speeds`), in
-    system cycles."""
-    if speed == 1:
+def programming_cycles(bits: int, arch: ArchConfig, rate: float | None = None) -> int:
+    """Cycles one macro takes to write ``bits`` of weights at ``rate`` bits per system cycle: its chip's
+    ``chip.mram_write_bits_per_cycle`` at its chip's clock (:func:`macro_rates`); None: the first
+    chip's, at the system's clock."""
+    if rate is None:
         return ceil_div(bits, arch.chip.mram_write_bits_per_cycle)
-    return _cycles(bits, arch.chip.mram_write_bits_per_cycle * speed)
+    return _cycles(bits, rate)
 
 
-def macro_speeds(rnd: Round, arch: ArchConfig, speeds: tuple[float, ...] | None) -> list[float]:
-    """The clock speed (:func:`accelsim.config.members.chip_speeds`) of each of ``rnd``'s programs' chips."""
-    return [1.0 if speeds is None else speeds[arch.chip_of_macro(p.macro)] for p in rnd.programs]
+def write_rates(arch: ArchConfig) -> tuple[float, ...] | None:
+    """Each chip's MRAM programming bits per system cycle (:func:`accelsim.config.members.chip_rates`);
+    None when every chip's is the first chip's at the system's clock."""
+    return chip_rates(arch, "mram_write_bits_per_cycle")
+
+
+def macro_rates(rnd: Round, arch: ArchConfig, rates: tuple[float, ...] | None) -> list[float | None]:
+    """The programming rate (:func:`write_rates`) of each of ``rnd``'s programs' chips."""
+    return [None if rates is None else rates[arch.chip_of_macro(p.macro)] for p in rnd.programs]
 
 
 def round_programming_cycles(rnd: Round, arch: ArchConfig) -> int:
     """Cycles a round's programming takes: its macros write in parallel, the slowest sets it."""
-    return max((programming_cycles(p.bits, arch, s)
-                for p, s in zip(rnd.programs, macro_speeds(rnd, arch, chip_speeds(arch)))), default=0)
+    return max((programming_cycles(p.bits, arch, r)
+                for p, r in zip(rnd.programs, macro_rates(rnd, arch, write_rates(arch)))), default=0)

@@ -82,13 +82,21 @@ class Routes:
         self.columns = math.ceil(math.sqrt(self.nodes))
         ic = arch.interconnect
         self._on_chip = LinkSpec(ic.link_width_bits, ic.hop_latency_cycles, False)
-        from accelsim.config.members import chip_speeds
+        from accelsim.config.members import chip_archs, chip_speeds, is_mixed
 
-        speeds = chip_speeds(arch)
-        #: chips of different clocks: each chip's own links, per system cycle (None: one clock)
-        self._on_chips = None if speeds is None else tuple(
-            LinkSpec(ic.link_width_bits * s, math.ceil(ic.hop_latency_cycles / s - 1e-9), False) if s != 1
-            else self._on_chip for s in speeds)
+        #: chips of different interconnects or clocks: each chip's own links, per system cycle, and
+        #: topologies (None: every chip's are the first chip's)
+        self._on_chips = self._topologies = None
+        if is_mixed(arch):
+            speeds = chip_speeds(arch) or (1,) * self.chips
+            nets = [a.interconnect for a in chip_archs(arch)]
+            specs = tuple(LinkSpec(n.link_width_bits * s, math.ceil(n.hop_latency_cycles / s - 1e-9), False)
+                          if s != 1 else LinkSpec(n.link_width_bits, n.hop_latency_cycles, False)
+                          for n, s in zip(nets, speeds))
+            if any(sp != self._on_chip for sp in specs):
+                self._on_chips = specs
+            if any(n.topology != self.topology for n in nets):
+                self._topologies = tuple(n.topology for n in nets)
         sysc = arch.system
         if self.chips > 1:
             mhz = arch.clock.frequency_mhz
@@ -139,14 +147,15 @@ class Routes:
             self._paths[key] = self._route(a, b, self.tiles) if self.chips == 1 else self._system_route(a, b)
         return self._paths[key]
 
-    def _route(self, a: int, b: int, tiles: int) -> tuple[tuple[int, int], ...]:
-        """On one chip of ``tiles`` tiles, between its local nodes (tiles 0 .. tiles-1, the global
-        buffer ``tiles``)."""
+    def _route(self, a: int, b: int, tiles: int, topology: str | None = None) -> tuple[tuple[int, int], ...]:
+        """On one chip of ``tiles`` tiles and ``topology`` (default: the first chip's), between its local
+        nodes (tiles 0 .. tiles-1, the global buffer ``tiles``)."""
         if a == b:
             return ()
-        if self.topology == "bus":
+        topology = topology or self.topology
+        if topology == "bus":
             return (BUS,)
-        if self.topology == "ring":
+        if topology == "ring":
             return tuple(_ring_route(self._pos(a, tiles), self._pos(b, tiles), tiles + 1))
         return tuple(_grid_route(self._pos(a, tiles), self._pos(b, tiles), math.ceil(math.sqrt(tiles + 1))))
 
@@ -157,12 +166,17 @@ class Routes:
     def _system_route(self, a: int, b: int) -> tuple[tuple, ...]:
         ca, cb = self.chip_of(a), self.chip_of(b)
         ta, tb = self.arch.chip_tiles(ca), self.arch.chip_tiles(cb)
+        na, nb = (None, None) if self._topologies is None else (self._topologies[ca], self._topologies[cb])
         if ca == cb:
-            return tuple((ca, *k) for k in self._route(self._local(a, ca), self._local(b, ca), ta))
-        out = [(ca, *k) for k in self._route(self._local(a, ca), ta, ta)]
+            return tuple((ca, *k) for k in self._route(self._local(a, ca), self._local(b, ca), ta, na))
+        out = [(ca, *k) for k in self._route(self._local(a, ca), ta, ta, na)]
         out += [(CHIP, *k) for k in self._chip_route(ca, cb)]
-        out += [(cb, *k) for k in self._route(tb, self._local(b, cb), tb)]
+        out += [(cb, *k) for k in self._route(tb, self._local(b, cb), tb, nb)]
         return tuple(out)
+
+    def topology_of(self, chip: int) -> str:
+        """Chip ``chip``'s on-chip topology."""
+        return self.topology if self._topologies is None else self._topologies[chip]
 
     def _chip_route(self, a: int, b: int) -> list[tuple]:
         """The chip-to-chip links from chip ``a`` to chip ``b`` (a != b), as (from, to) pairs."""

@@ -74,7 +74,8 @@ def on_system(plan: TilePlan, arch: ArchConfig, memo: Recent | None = None) -> T
         for rnd in grp:
             for t in rnd.tensors:
                 group_of.setdefault(t.tensor, set()).add(k)
-    global_cap = int(arch.chip.global_buffer_kib * BITS_PER_KIB)
+    # each chip's global buffer (chips may differ in their buffers)
+    global_cap = [int(arch.chip_at(c).global_buffer_kib * BITS_PER_KIB) for c in range(min(n, len(rounds)))]
     out = []
     for k, grp in enumerate(groups):
         stages, programs = [], []
@@ -111,7 +112,7 @@ def on_system(plan: TilePlan, arch: ArchConfig, memo: Recent | None = None) -> T
             # written on one chip and read on another: the first reader's global buffer, or the host
             first = min(readers.get(name, [-1]))
             whole = t.rows * t.row_bits
-            copies = min(COPIES, (global_cap - used[first]) // whole) if first >= 0 and whole else 0
+            copies = min(COPIES, (global_cap[first] - used[first]) // whole) if first >= 0 and whole else 0
             if len(group_of[name]) == 1 and copies >= 1:
                 used[first] += copies * whole
                 tensors.append(replace(t, store="global", tile=None, capacity_rows=copies * t.rows, chip=first))
@@ -120,6 +121,37 @@ def on_system(plan: TilePlan, arch: ArchConfig, memo: Recent | None = None) -> T
         out.append(Round(index=k, stages=tuple(stages), tensors=tuple(tensors), programs=tuple(programs)))
     layers = tuple(replace(m, rounds=tuple(sorted({r // n for r in m.rounds}))) for m in plan.layers)
     return replace(plan, rounds=tuple(out), layers=layers, macros=arch.total_macros, grouping=())
+
+
+def held_tensors(plan: TilePlan, arch: ArchConfig) -> tuple[tuple[TensorPlacement, ...], ...] | None:
+    """Each round of ``plan`` (one chip's) with its tensors where ``arch``'s system keeps them when its
+    chips hold consecutive rounds side by side (:func:`on_system`, on one copy's chips), seen from the
+    round's own chip: that chip is chip 0 and the chips after it 1, 2, ... So a tensor between two
+    rounds of a group is in its first reader's global buffer (chip 0 for the reader itself, chip d
+    for the round d chips on) rather than off-chip, as the engine runs it. None when the system runs
+    the rounds one at a time (one chip per copy, or one round)."""
+    if arch.system is None or arch.chips == 1 or len(plan.rounds) < 2 or plan.macros == arch.total_macros:
+        return None
+    one = copy_system(arch, copies_held(len(plan.rounds), arch))
+    if one.chips == 1:
+        return None
+    try:
+        placed = on_system(plan, one)
+    except MappingError:  # more rounds than chips and no reprogramming: refused where it runs
+        return None
+    out = []
+    for k, rnd in enumerate(plan.rounds):
+        group, c = divmod(k, one.chips)
+        merged = {t.tensor: t for t in placed.rounds[group].tensors}
+        own = []
+        for t in rnd.tensors:
+            m = merged.get(t.tensor)
+            if m is not None and t.store == "offchip" and m.store == "global" and m.chip is not None \
+                    and m.chip >= c:
+                t = replace(m, chip=m.chip - c)
+            own.append(t)
+        out.append(tuple(own))
+    return tuple(out)
 
 
 def copies_for(plan: TilePlan, arch: ArchConfig) -> int:

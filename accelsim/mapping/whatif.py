@@ -127,17 +127,21 @@ def doubling(name: str, arch: ArchConfig, plan: TilePlan | None = None) -> Doubl
     if name == HOST_PORT:
         bw = arch.system.host.bandwidth_gbps
         return Doubling((f"system.host.bandwidth_gbps={_num(2 * bw)}",), True, "the host memory twice as fast")
+    if kind in ("link", "port", "digital", "programming"):
+        differ = _differing(arch, kind, name)
+        if differ is not None:
+            return Doubling((), False, f"the chips' {differ} differ: double each chip's in the system file's "
+                                       "chips list (no one change of --set doubles them all)")
     if kind == "link":
         return Doubling((f"interconnect.link_width_bits={2 * arch.interconnect.link_width_bits}",), True,
                         "the bus is twice as wide" if arch.interconnect.topology == "bus"
                         else "every link is twice as wide (hop latency unchanged)")
     if kind == "port":
-        plain = name.split(" ", 1)[1] if _CHIP_PORT.fullmatch(name) else name
-        field, what = {"global buffer port": ("global_buffer_port_bits", "every chip's global buffer port"
-                                              if arch.chips > 1 else "the global buffer port"),
-                       "off-chip port": ("offchip_port_bits", "every chip's off-chip port"
-                                         if arch.chips > 1 else "the off-chip port")}.get(
-            plain, ("tile_buffer_port_bits", "every tile's buffer read and write ports"))
+        field = _port_field(name)
+        what = {"global_buffer_port_bits": "every chip's global buffer port" if arch.chips > 1
+                else "the global buffer port",
+                "offchip_port_bits": "every chip's off-chip port" if arch.chips > 1 else "the off-chip port",
+                "tile_buffer_port_bits": "every tile's buffer read and write ports"}[field]
         return Doubling((f"chip.{field}={2 * getattr(chip, field)}",), True, f"{what} twice as wide")
     if kind == "digital":
         return Doubling((f"chip.digital_ops_per_cycle={2 * chip.digital_ops_per_cycle}",), True,
@@ -149,6 +153,24 @@ def doubling(name: str, arch: ArchConfig, plan: TilePlan | None = None) -> Doubl
         return _macro_doubling(arch)
     return Doubling((), False, f"no architecture field sets the speed of {name!r}: not a resource "
                                f"of the bottleneck model")
+
+
+def _port_field(name: str) -> str:
+    plain = name.split(" ", 1)[1] if _CHIP_PORT.fullmatch(name) else name
+    return {"global buffer port": "global_buffer_port_bits", "off-chip port": "offchip_port_bits"}.get(
+        plain, "tile_buffer_port_bits")
+
+
+def _differing(arch: ArchConfig, kind: str, name: str) -> str | None:
+    """The dotted field that sets resource ``name``'s speed when the chips of ``arch`` differ in it."""
+    if not is_mixed(arch):
+        return None
+    members = arch.system.members
+    if kind == "link":
+        return "interconnect.link_width_bits" if len({m.interconnect.link_width_bits for m in members}) > 1 else None
+    field = {"port": _port_field(name), "digital": "digital_ops_per_cycle",
+             "programming": "mram_write_bits_per_cycle"}[kind]
+    return f"chip.{field}" if len({getattr(m.chip, field) for m in members}) > 1 else None
 
 
 def _macro_doubling(arch: ArchConfig) -> Doubling:
