@@ -38,6 +38,7 @@ import numpy as np
 from accelsim.accuracy import reference
 from accelsim.accuracy.weights import NetworkWeights
 from accelsim.config import ArchConfig
+from accelsim.config.members import arch_of_chip, is_mixed
 from accelsim.errors import ConfigError, Problem
 from accelsim.hw.calibration import calibrate
 from accelsim.hw.macro import (
@@ -60,6 +61,8 @@ from accelsim.workload import KINDS, LayerInfo, Workload
 
 #: child of SeedSequence(seed) that feeds the read noise of inference (make_population uses 0..5)
 NOISE_STREAM = 6
+#: child of SeedSequence(seed) whose children are the devices' seeds of a system's chips after the first
+CHIP_STREAM = 7
 #: samples per pass through the network (bounds the memory of the unrolled vectors)
 DEFAULT_CHUNK = 512
 #: percentile of a macro's ideal column sums over the calibration batch that its ADC full scale
@@ -266,12 +269,22 @@ def build_chip(arch: ArchConfig, workload: Workload, weights: NetworkWeights, se
     seed = arch.simulation.seed if seed is None else seed
     tile_plan = make_plan(workload, arch) if tile_plan is None else tile_plan
     check_bits(arch, weights, tile_plan)
-    population = make_population(arch, seed=seed)
+    population = make_population(arch_of_chip(arch, 0) if is_mixed(arch) else arch, seed=seed)
+    # a system of different chips: round r runs on chip r mod N (mapping.system.on_system), on that
+    # chip's own devices, drawn from its own seed (chip 0's the run's seed)
+    populations = {0: population}
     batch = None if calibration_features is None else layer_inputs(workload, weights, calibration_features)
     pick_rng = np.random.default_rng(population.calibration_seed.spawn(1)[0])
     by_name = {layer.name: layer for layer in workload.layers}
     layers: dict[str, list[TileGroup]] = {}
     for rnd in tile_plan.rounds:
+        on, population = arch, populations[0]
+        if is_mixed(arch):
+            c = rnd.index % arch.chips
+            on = arch_of_chip(arch, c)
+            if c not in populations:
+                populations[c] = make_population(on, seed=chip_seed(seed, c))
+            population = populations[c]
         for stage in rnd.stages:
             if stage.unit != "macros" or not stage.replicas:
                 continue
@@ -289,17 +302,26 @@ def build_chip(arch: ArchConfig, workload: Workload, weights: NetworkWeights, se
                     calibrated = calibrate(raw).programmed
                 else:
                     x_cal = batch[layer.name]
-                    drives = evaluation_drives(arch, np.stack(
+                    drives = evaluation_drives(on, np.stack(
                         [_gather(x_cal, t, slice(None)) for _, t in members]))
-                    bottom, full_scale = adc_ranges(arch, tiles, drives)
+                    bottom, full_scale = adc_ranges(on, tiles, drives)
                     raw = program(population, ids, tiles, adc_full_scale=full_scale, adc_bottom=bottom)
-                    calibrated = calibrate(raw, drive=_calibration_drive(arch, drives, pick_rng)).programmed
+                    calibrated = calibrate(raw, drive=_calibration_drive(on, drives, pick_rng)).programmed
                 layers.setdefault(layer.name, []).append(TileGroup(
                     stage=stage.label, round=rnd.index, replicas=len(stage.replicas),
                     tiles=tuple(t for _, t in members), replica=tuple(r for r, _ in members),
                     raw=raw, calibrated=calibrated, vectors_per_row=stage.vectors_per_row))
-    return AnalogChip(arch, workload, tile_plan, population, seed,
+    return AnalogChip(arch, workload, tile_plan, populations[0], seed,
                       {name: tuple(groups) for name, groups in layers.items()})
+
+
+def chip_seed(seed: int, chip: int) -> int:
+    """The seed of chip ``chip``'s devices in a system of different chips: the run's seed for chip 0,
+    else a child of it (:data:`CHIP_STREAM`), so that each chip is a die of its own."""
+    if chip == 0:
+        return seed
+    return int(np.random.SeedSequence(seed, spawn_key=(CHIP_STREAM, chip)).generate_state(1, np.uint64)[0]
+               % 2**63)
 
 
 # ---------------------------------------------------------------- the product on the macros
@@ -428,7 +450,12 @@ def analog_pass(chip: AnalogChip, weights: NetworkWeights, features: np.ndarray,
 
 def ideal_arch(arch: ArchConfig) -> ArchConfig:
     """The same chip with ideal macros: no variation or noise, and an ADC that resolves every
-    integer column sum (full scale 1, enough bits). Its macros compute the integer product exactly."""
+    integer column sum (full scale 1, enough bits). Its macros compute the integer product exactly.
+    A system of different chips: each chip's."""
+    if is_mixed(arch):
+        members = tuple(ideal_arch(m) for m in arch.system.members)
+        first = ideal_arch(arch.model_copy(update={"system": None}))
+        return first.model_copy(update={"system": arch.system.model_copy(update={"members": members})})
     zero = arch.macro.variation.without_errors()
     m = arch.macro
     exact = m.model_copy(update={"variation": zero,

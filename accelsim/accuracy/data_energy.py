@@ -71,6 +71,7 @@ def at_histograms(arch: ArchConfig, input_histogram, weight_histogram) -> ArchCo
 
 def data_energy(arch: ArchConfig, tile_plan: TilePlan, stats: dict[str, tuple[float, float]]) -> DataEnergy:
     """Each layer's energy per inference at its data's statistics and at the stated ones (module docstring)."""
+    from accelsim.config.members import arch_of_chip, is_mixed
     from accelsim.cost.energy import price
     from accelsim.mapping.evaluate import layer_counts
 
@@ -79,12 +80,14 @@ def data_energy(arch: ArchConfig, tile_plan: TilePlan, stats: dict[str, tuple[fl
     stated_total = data_total = 0.0
     for m in tile_plan.layers:
         c = ActionCounts(counts.get(m.layer, {}))
-        stated = price(c, arch).total_j
+        # a system of different chips: a layer is priced on the chip its first round runs on (r mod N)
+        own = arch_of_chip(arch, m.rounds[0] % arch.chips) if is_mixed(arch) and m.rounds else arch
+        stated = price(c, own).total_j
         if m.layer in stats:
             inputs, weights = stats[m.layer]
-            x = input_statistics(arch.macro, inputs)[0] if np.sum(inputs) > 0 else 0.0
-            w = weight_statistics(arch.macro, weights)[0]
-            priced = price(c, at_histograms(arch, inputs, weights)).total_j
+            x = input_statistics(own.macro, inputs)[0] if np.sum(inputs) > 0 else 0.0
+            w = weight_statistics(own.macro, weights)[0]
+            priced = price(c, at_histograms(own, inputs, weights)).total_j
             layers.append(LayerDataEnergy(m.layer, x, w, stated, priced))
         else:
             priced = stated  # a layer in a digital unit: its energy does not follow the macro's data model

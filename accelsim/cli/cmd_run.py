@@ -115,11 +115,6 @@ def run(args: argparse.Namespace) -> int:
 
         if args.accuracy_samples is not None and args.accuracy_samples < 1:
             raise UsageError(f"--accuracy-samples must be at least 1, got {args.accuracy_samples}")
-        from accelsim.config.members import is_mixed
-
-        if is_mixed(arch):
-            raise UsageError(f"--accuracy simulates one chip's macros; the chips of {args.system} differ "
-                             "(run --accuracy with --arch on each chip's architecture)")
         require_weights(workload)
         test = load_test_set(workload, samples=args.accuracy_samples)
         # calibrated on the test set's own split, on the macros the run's plan (--plan) uses
