@@ -62,3 +62,13 @@ def test_a_round_on_a_chip_of_coarse_converters_costs_accuracy(tmp_path):
     for layer in late:  # 3-bit steps are 8 times the 6-bit ones: the same error is fewer steps, the SQNR lower
         assert err["coarse"][layer].sqnr_db_uncalibrated < err["fine"][layer].sqnr_db_uncalibrated
     assert b.accuracy_uncalibrated < a.accuracy_uncalibrated
+
+
+def test_on_chips_alike_each_round_is_still_its_own_chips_die(tmp_path):
+    wl = load_workload("kws_dscnn")
+    arch = _system(tmp_path, [{"set": SMALL}, {"set": SMALL}], partition="spread")
+    assert arch.system.members == ()  # chips alike: the plain system
+    plan = make_plan(wl, arch)
+    chip = build_chip(arch, wl, load_weights(wl), seed=3, tile_plan=plan)
+    seeds = {g.round: g.raw.population.seed for groups in chip.layers.values() for g in groups}
+    assert seeds == {0: 3, 1: chip_seed(3, 1)}

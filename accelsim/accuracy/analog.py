@@ -270,8 +270,8 @@ def build_chip(arch: ArchConfig, workload: Workload, weights: NetworkWeights, se
     tile_plan = make_plan(workload, arch) if tile_plan is None else tile_plan
     check_bits(arch, weights, tile_plan)
     population = make_population(arch_of_chip(arch, 0) if is_mixed(arch) else arch, seed=seed)
-    # a system of different chips: round r runs on chip r mod N (mapping.system.on_system), on that
-    # chip's own devices, drawn from its own seed (chip 0's the run's seed)
+    # a system: round r runs on chip r mod N (mapping.system.on_system), on that chip's own devices
+    # (its own macro when the chips differ), drawn from its own seed (chip 0's the run's seed)
     populations = {0: population}
     batch = None if calibration_features is None else layer_inputs(workload, weights, calibration_features)
     pick_rng = np.random.default_rng(population.calibration_seed.spawn(1)[0])
@@ -279,7 +279,7 @@ def build_chip(arch: ArchConfig, workload: Workload, weights: NetworkWeights, se
     layers: dict[str, list[TileGroup]] = {}
     for rnd in tile_plan.rounds:
         on, population = arch, populations[0]
-        if is_mixed(arch):
+        if arch.chips > 1:
             c = rnd.index % arch.chips
             on = arch_of_chip(arch, c)
             if c not in populations:
