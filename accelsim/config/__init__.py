@@ -21,8 +21,7 @@ def arch_from_dict(data: Any, overrides: Sequence[str | tuple[str, Any]] = (), s
     of different chips, the ones outside ``system`` set every chip of ``system.members`` too, as
     ``--set`` does on a system file's chips)."""
     if overrides:
-        data = apply_overrides(data, overrides)
-        data = _onto_members(data, overrides)
+        data = _onto_members(apply_overrides(data, overrides), overrides, data)
     try:
         return validate_model(ArchConfig, data, smap)
     except ConfigError as err:
@@ -31,16 +30,33 @@ def arch_from_dict(data: Any, overrides: Sequence[str | tuple[str, Any]] = (), s
         raise
 
 
-def _onto_members(data: Any, overrides: Sequence[str | tuple[str, Any]]) -> Any:
-    """``data`` with the chip overrides (not ``system.*``) applied to each of its ``system.members``."""
+_MISSING = object()
+
+
+def _at(data: Any, path: str) -> Any:
+    """The value at dotted ``path`` of nested mappings, or :data:`_MISSING`."""
+    for key in path.split("."):
+        if not isinstance(data, dict) or key not in data:
+            return _MISSING
+        data = data[key]
+    return data
+
+
+def _onto_members(data: Any, overrides: Sequence[str | tuple[str, Any]], before: Any) -> Any:
+    """``data`` with the chip overrides (not ``system.*``) applied to each of its ``system.members``
+    whose value there was the first chip's (the architecture's own, in ``before``, the data the
+    overrides were applied to): a member that differs in a field was given it by its chip entry, and an
+    entry's own ``set`` wins over ``--set``, as in the system file (docs/systems.md, Different chips)."""
     system = data.get("system") if isinstance(data, dict) else None
     members = system.get("members") if isinstance(system, dict) else None
     if not isinstance(members, list):
         return data
-    ours = [o for o in overrides if not (parse_override(o)[0] if isinstance(o, str) else o[0]).startswith("system.")]
+    ours = [(o, parse_override(o)[0] if isinstance(o, str) else o[0]) for o in overrides]
+    ours = [(o, path) for o, path in ours if not path.startswith("system.")]
     if not ours:
         return data
-    members = [apply_overrides(m, ours) if isinstance(m, dict) else m for m in members]
+    members = [apply_overrides(m, [o for o, path in ours if _at(m, path) == _at(before, path)])
+               if isinstance(m, dict) else m for m in members]
     return {**data, "system": {**system, "members": members}}
 
 

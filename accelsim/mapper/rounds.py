@@ -232,7 +232,8 @@ def best_system_partition(workload: Workload, arch: ArchConfig, schedule: str, i
     import time
 
     from accelsim.config.members import is_mixed, seen_from_chip
-    from accelsim.mapper.spaces import RoundSpace, chip_view, mapping_variant
+    from accelsim.mapper.spaces import RoundSpace, mapping_variant
+    from accelsim.mapping.evaluate import chip_view
     from accelsim.mapping.planner import one_round, prepare, round_macros, smallest_chip_macros
 
     variant = mapping_variant(arch, input_reuse, replicate=False)

@@ -18,12 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from accelsim.config.arch import ArchConfig
-from accelsim.config.members import is_mixed, seen_from_chip
 from accelsim.errors import ConfigError
-from accelsim.mapping.evaluate import Figures, RoundFigures, RoundModel, combine, programs_bits
+from accelsim.mapping.evaluate import Figures, RoundFigures, RoundModel, chip_view, combine, programs_bits
 from accelsim.mapping.plan import Replica, Stage, TilePlan
 from accelsim.mapping.system import held_tensors
-from accelsim.memo import Recent
 from accelsim.workload import Workload
 
 
@@ -172,30 +170,6 @@ class Candidate:
     tensors: object  # None: the planner's stores; else per round the stores given
     states: tuple
     figures: Figures
-
-def chip_view(arch: ArchConfig, chip: int, energy_pj):
-    """The system as a round on chip ``chip`` sees it (:func:`accelsim.config.members.seen_from_chip`:
-    its size, layout, clock and macro) and that chip's energy per action; ``arch`` and ``energy_pj``
-    when the chips are alike."""
-    if not is_mixed(arch):
-        return arch, energy_pj
-    own = arch.system.members[chip]
-    key = (id(arch), id(own))
-    hit = _VIEWS.get(key)
-    if hit is None or hit[0] is not arch or hit[1] is not own:  # kept with the objects, so ids are not reused
-        from accelsim.cost.energy import energy_per_action_pj
-
-        on = seen_from_chip(arch, chip)
-        # a table per chip: the view's chips are all chip ``chip``, another chip's buffer priced as its own
-        if len(_VIEWS) > 256:  # a long sweep of systems keeps the views it still uses
-            _VIEWS.sweep()
-        hit = _VIEWS.put(key, (arch, own, on, (energy_per_action_pj(on),) * on.chips))
-    return hit[2], hit[3]
-
-
-#: chip_view's views, by (system, chip architecture)
-_VIEWS = Recent()
-
 
 class PlanSpace:
     """The rounds of one choice of schedule, input reuse and units, with their replica spaces."""

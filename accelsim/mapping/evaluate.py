@@ -26,16 +26,19 @@ docs/mapping.md has the equations and how close each comes to the engine.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from accelsim.config.arch import ArchConfig, Schedule
+from accelsim.config.members import is_mixed, seen_from_chip
 from accelsim.counts import Action, ActionCounts
 from accelsim.mapping.demand import Demand, replica_shares
 from accelsim.mapping.path import PathBuilder, PathMemo, programming_cycles, stage_chip, write_rates
 from accelsim.mapping.plan import Replica, Stage, TensorPlacement, TilePlan
+from accelsim.memo import Recent
 from accelsim.units import MHZ, PJ
 
-__all__ = ["Figures", "RoundModel", "RoundFigures", "combine", "layer_counts", "plan_counts", "plan_figures"]
+__all__ = ["Figures", "RoundModel", "RoundFigures", "chip_view", "combine", "layer_counts", "plan_counts", "plan_figures"]
 
 
 @dataclass(frozen=True)
@@ -216,11 +219,22 @@ def system_rounds(rounds: list[RoundFigures], arch: ArchConfig) -> tuple[list[Ro
     grouped = []
     for i in range(0, len(rounds), per):
         grp = rounds[i:i + per]
-        worst = max(grp, key=lambda r: (r.busiest, r.resource))
-        grouped.append(RoundFigures(worst.busiest, worst.resource, sum(r.latency for r in grp),
+        at, worst = max(enumerate(grp), key=lambda cr: (cr[1].busiest, cr[1].resource))
+        grouped.append(RoundFigures(worst.busiest, seen_on(worst.resource, at, arch), sum(r.latency for r in grp),
                                     sum(r.dynamic_pj for r in grp), max(r.programming_cycles for r in grp),
                                     sum(r.programming_bits for r in grp)))
     return grouped, copies
+
+
+def seen_on(name: str, chip: int, arch: ArchConfig) -> str:
+    """Resource ``name`` of a round priced as one chip's (its first tile tile 0, its chip chip 0, the
+    next chip 1: :func:`accelsim.config.members.seen_from_chip`) as the system names it when the round
+    runs on chip ``chip``."""
+    if not chip:
+        return name
+    base = arch.tile_base(chip)
+    name = re.sub(r"\btile(\d+)", lambda m: f"tile{int(m.group(1)) + base}", name)
+    return re.sub(r"\bchip(\d+)", lambda m: f"chip{(int(m.group(1)) + chip) % arch.chips}", name)
 
 
 def combine(rounds: list[RoundFigures], arch: ArchConfig, batch: int, energy_pj: dict[Action, float],
@@ -253,16 +267,47 @@ def combine(rounds: list[RoundFigures], arch: ArchConfig, batch: int, energy_pj:
     return Figures(bound, resource, latency, energy, f_hz)
 
 
+def chip_view(arch: ArchConfig, chip: int, energy_pj):
+    """The system as a round on chip ``chip`` sees it (:func:`accelsim.config.members.seen_from_chip`:
+    its size, layout, clock and macro) and that chip's energy per action; ``arch`` and ``energy_pj``
+    when the chips are alike."""
+    if not is_mixed(arch):
+        return arch, energy_pj
+    own = arch.system.members[chip]
+    key = (id(arch), id(own))
+    hit = _VIEWS.get(key)
+    if hit is None or hit[0] is not arch or hit[1] is not own:  # kept with the objects, so ids are not reused
+        from accelsim.cost.energy import energy_per_action_pj
+
+        on = seen_from_chip(arch, chip)
+        # a table per chip: the view's chips are all chip ``chip``, another chip's buffer priced as its own
+        if len(_VIEWS) > 256:  # a long sweep of systems keeps the views it still uses
+            _VIEWS.sweep()
+        hit = _VIEWS.put(key, (arch, own, on, (energy_per_action_pj(on),) * on.chips))
+    return hit[2], hit[3]
+
+
+#: chip_view's views, by (system, chip architecture)
+_VIEWS = Recent()
+
+
 def plan_figures(plan: TilePlan, arch: ArchConfig, schedule: Schedule, energy_pj: dict[Action, float],
                  leakage_w: float, batch: int | None = None, paths_memo: PathMemo | None = None) -> Figures:
     """The fast evaluator's figures of a whole plan (``energy_pj``, ``leakage_w``: see :func:`combine`;
     ``paths_memo``: see :func:`layer_counts`)."""
+    from accelsim.mapping.system import held_tensors
+
     batch = plan.batch if batch is None else batch
+    chip_rounds = plan.macros < arch.total_macros
+    # one chip's rounds on a system: each priced on the chip it runs on (round k on chip k mod N), the
+    # tensors between the rounds the system holds side by side where it keeps them
+    held = held_tensors(plan, arch) if chip_rounds else None
     rounds = []
-    for rnd in plan.rounds:
-        model = RoundModel(arch, rnd.tensors, energy_pj, paths_memo)
+    for k, rnd in enumerate(plan.rounds):
+        on, table = chip_view(arch, k % arch.chips, energy_pj) if chip_rounds else (arch, energy_pj)
+        model = RoundModel(on, rnd.tensors if held is None else held[k], table, paths_memo if on is arch else None)
         rounds.append(model.round(rnd.stages, schedule, tuple(p.bits for p in rnd.programs)))
-    return combine(rounds, arch, batch, energy_pj, leakage_w, plan.macros < arch.total_macros)
+    return combine(rounds, arch, batch, energy_pj, leakage_w, chip_rounds)
 
 
 def _vector_counts(plan: TilePlan, arch: ArchConfig, paths_memo: PathMemo | None):

@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass, replace
 
 from accelsim.config.arch import ArchConfig, Schedule
-from accelsim.config.members import seen_from_chip
+from accelsim.config.members import is_mixed, seen_from_chip
 from accelsim.errors import ConfigError
 from accelsim.hw.geometry import macro_geometry
 from accelsim.mapping.choices import (
@@ -761,6 +761,10 @@ def plan(workload: Workload, arch: ArchConfig, schedule: Schedule | None = None,
     if choices.rounds is None and arch.system is not None and arch.system.partition == "spread" \
             and len(grouped) < arch.chips:
         grouped = spread_rounds(works, round_macros(arch), arch.chips)
+    if is_mixed(arch):  # each round's inputs staged in its own chip's buffers
+        shapes = {NETWORK_INPUT: workload.input_shape, **{w.layer.name: w.layer.out_shape for w in works}}
+        for i, items in enumerate(grouped):
+            check_staging([w for w, _ in items], arch, shapes, i % arch.chips)
     produced_in: dict[str, list[int]] = {}
     for i, items in enumerate(grouped):
         for w, _ in items:

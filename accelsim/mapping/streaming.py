@@ -201,13 +201,25 @@ def staging_bits(w: LayerWork, inp: StageInput, shape: tuple[int, ...], arch: Ar
                   f"{inp.tensor!r} at {bits} bits)")
 
 
-def check_staging(works: list[LayerWork], arch: ArchConfig, shapes: dict[str, tuple[int, ...]]) -> None:
+def check_staging(works: list[LayerWork], arch: ArchConfig, shapes: dict[str, tuple[int, ...]],
+                  chip: int | None = None) -> None:
     """Refuse what no streaming can do: an input whose least on-chip need (:func:`staging_bits`) is
-    more than the largest on-chip buffer holds."""
-    chip = arch.chip
-    largest = int(max(chip.tile_buffer_kib, chip.global_buffer_kib) * BITS_PER_KIB)
-    which = "global buffer (chip.global_buffer_kib)" if chip.global_buffer_kib >= chip.tile_buffer_kib \
+    more than the largest on-chip buffer holds. On a system of chips of different buffers: the
+    buffers of chip ``chip``, which runs ``works``; None: the roomiest chip's (what no chip holds)."""
+    from accelsim.config.members import is_mixed
+
+    def room(c: int) -> float:
+        own = arch.chip_at(c)
+        return max(own.tile_buffer_kib, own.global_buffer_kib)
+
+    mixed = is_mixed(arch)
+    at = 0 if not mixed else chip if chip is not None else max(range(arch.chips), key=room)
+    own = arch.chip_at(at)
+    largest = int(room(at) * BITS_PER_KIB)
+    which = "global buffer (chip.global_buffer_kib)" if own.global_buffer_kib >= own.tile_buffer_kib \
         else "tile buffer (chip.tile_buffer_kib)"
+    if mixed:
+        which = f"chip {at}'s {which}"
     for w in works:
         for inp in w.inputs:
             need, what = staging_bits(w, inp, shapes.get(inp.tensor, ()), arch)

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any, Literal
 
@@ -119,7 +119,6 @@ def _num(x: float | int) -> str:
 def doubling(name: str, arch: ArchConfig, plan: TilePlan | None = None) -> Doubling:
     """The dotted overrides that make resource ``name``'s class twice as fast on ``arch``."""
     kind = resource_kind(name, plan)
-    chip = arch.chip
     if kind == "link" and _CHIP_LINK.fullmatch(name):
         bw = arch.system.link.bandwidth_gbps
         return Doubling((f"system.link.bandwidth_gbps={_num(2 * bw)}",), True,
@@ -132,9 +131,22 @@ def doubling(name: str, arch: ArchConfig, plan: TilePlan | None = None) -> Doubl
         if differ is not None:
             return Doubling((), False, f"the chips' {differ} differ: double each chip's in the system file's "
                                        "chips list (no one change of --set doubles them all)")
+        if is_mixed(arch):
+            d = _plain_doubling(name, kind, arch)
+            return replace(d, note=d.note + " (on a system file, a chip entry's own set of the field wins "
+                                             "over --set: change it there)")
+    return _plain_doubling(name, kind, arch)
+
+
+def _plain_doubling(name: str, kind: str, arch: ArchConfig) -> Doubling:
+    """What :func:`doubling` changes for a resource of ``kind`` on a chip (or chips) of ``arch``."""
+    chip = arch.chip
     if kind == "link":
+        on = re.match(r"chip(\d+) ", name)  # a chip's own link: that chip's topology
+        topology = arch.interconnect.topology if on is None or not is_mixed(arch) else \
+            arch.system.members[int(on.group(1))].interconnect.topology
         return Doubling((f"interconnect.link_width_bits={2 * arch.interconnect.link_width_bits}",), True,
-                        "the bus is twice as wide" if arch.interconnect.topology == "bus"
+                        "the bus is twice as wide" if topology == "bus"
                         else "every link is twice as wide (hop latency unchanged)")
     if kind == "port":
         field = _port_field(name)
