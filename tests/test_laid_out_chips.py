@@ -194,3 +194,14 @@ def test_map_prices_a_tensor_between_held_rounds_in_its_readers_global_buffer(tm
     assert model.energy_per_inference_j == pytest.approx(r.energy_per_inference_j, rel=0.1)
     if layout:  # chip 1's digital unit, at 2 ops a cycle, bounds both
         assert model.bound_resource.endswith("digital unit") and r.bottleneck.bound_resource.endswith("digital unit")
+
+
+def test_a_resource_priced_on_a_rounds_view_is_named_on_the_chip_it_runs_on(tmp_path):
+    from accelsim.mapping.evaluate import seen_on
+
+    arch = _system(tmp_path, [{"count": 4}])  # four mram72 chips of 9 tiles on a ring
+    assert seen_on("tile1 buffer read port", 0, arch) == "tile1 buffer read port"
+    assert seen_on("tile1 buffer read port", 1, arch) == "tile10 buffer read port"
+    assert seen_on("chip0 global buffer port", 2, arch) == "chip2 global buffer port"
+    assert seen_on("chip link chip0->chip1", 3, arch) == "chip link chip3->chip0"  # round the ring
+    assert seen_on("tile3 replica 0", 2, arch) == "tile3 replica 0"  # a layer named tile3

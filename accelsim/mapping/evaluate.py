@@ -230,7 +230,7 @@ def seen_on(name: str, chip: int, arch: ArchConfig) -> str:
     """Resource ``name`` of a round priced as one chip's (its first tile tile 0, its chip chip 0, the
     next chip 1: :func:`accelsim.config.members.seen_from_chip`) as the system names it when the round
     runs on chip ``chip``."""
-    if not chip:
+    if not chip or re.search(r" replica \d+$", name):  # a replica is named by its stage, on any chip
         return name
     base = arch.tile_base(chip)
     name = re.sub(r"\btile(\d+)", lambda m: f"tile{int(m.group(1)) + base}", name)
