@@ -114,7 +114,8 @@ def additive_cost(f: RoundFigures, objective: str, arch: ArchConfig, batch: int,
     if objective == "latency":
         return f.latency + (0 if first else f.programming_cycles)
     f_hz = arch.clock.frequency_mhz * MHZ
-    return (f.dynamic_pj + f.programming_bits * energy_pj[Action.MRAM_WRITE_BITS] / batch) * PJ \
+    table = energy_pj[0] if isinstance(energy_pj, tuple) else energy_pj  # programming: the first chip's
+    return (f.dynamic_pj + f.programming_bits * table[Action.MRAM_WRITE_BITS] / batch) * PJ \
         + leakage_w * cycles / batch / f_hz
 
 

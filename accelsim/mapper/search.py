@@ -158,7 +158,12 @@ def search(workload: Workload, arch: ArchConfig, objective: str, constraints: tu
     # different sizes it runs only where the rounds are held side by side, each sized to its chip
     partitioned = rounds
     rounds = rounds and not arch.sized_apart
-    energy_pj, leak = energy_per_action_pj(arch), leakage_power_w(arch)
+    from accelsim.config.members import is_mixed
+    from accelsim.cost.energy import chip_energy_tables
+
+    # a system of different chips: a table per chip, each round priced with its own chip's
+    energy_pj = chip_energy_tables(arch) if is_mixed(arch) else energy_per_action_pj(arch)
+    leak = leakage_power_w(arch)
     start = time.perf_counter()
     deadline = start + budget_s
     stats = SearchStats(started=start)

@@ -35,7 +35,6 @@ from accelsim.counts import Action, ActionCounts
 from accelsim.mapping.demand import Demand, replica_shares
 from accelsim.mapping.path import PathBuilder, PathMemo, programming_cycles, stage_chip, write_rates
 from accelsim.mapping.plan import Replica, Stage, TensorPlacement, TilePlan
-from accelsim.memo import Recent
 from accelsim.units import MHZ, PJ
 
 __all__ = ["Figures", "RoundModel", "RoundFigures", "chip_view", "combine", "layer_counts", "plan_counts", "plan_figures"]
@@ -269,26 +268,15 @@ def combine(rounds: list[RoundFigures], arch: ArchConfig, batch: int, energy_pj:
 
 def chip_view(arch: ArchConfig, chip: int, energy_pj):
     """The system as a round on chip ``chip`` sees it (:func:`accelsim.config.members.seen_from_chip`:
-    its size, layout, clock and macro) and that chip's energy per action; ``arch`` and ``energy_pj``
-    when the chips are alike."""
+    its size, layout, clock and macro) and that chip's energy per action, every chip of the view priced
+    as it (``energy_pj`` a table per chip on a system of different chips:
+    :func:`accelsim.cost.energy.chip_energy_tables`); ``arch`` and ``energy_pj`` when the chips are alike."""
     if not is_mixed(arch):
         return arch, energy_pj
-    own = arch.system.members[chip]
-    key = (id(arch), id(own))
-    hit = _VIEWS.get(key)
-    if hit is None or hit[0] is not arch or hit[1] is not own:  # kept with the objects, so ids are not reused
-        from accelsim.cost.energy import energy_per_action_pj
+    on = seen_from_chip(arch, chip)
+    own = energy_pj[chip] if isinstance(energy_pj, tuple) else energy_pj
+    return on, (own,) * on.chips
 
-        on = seen_from_chip(arch, chip)
-        # a table per chip: the view's chips are all chip ``chip``, another chip's buffer priced as its own
-        if len(_VIEWS) > 256:  # a long sweep of systems keeps the views it still uses
-            _VIEWS.sweep()
-        hit = _VIEWS.put(key, (arch, own, on, (energy_per_action_pj(on),) * on.chips))
-    return hit[2], hit[3]
-
-
-#: chip_view's views, by (system, chip architecture)
-_VIEWS = Recent()
 
 
 def plan_figures(plan: TilePlan, arch: ArchConfig, schedule: Schedule, energy_pj: dict[Action, float],
