@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+
+import pytest
 
 
 def no_traceback(*texts: str) -> None:
@@ -39,3 +42,20 @@ def refused(r, code: int, *says: str, command: str = "run", once: bool = False) 
     for s in says:
         assert s in r.err, f"{s!r} not in:\n{r.err}"
     return r.err
+
+
+class _Hang(BaseException):
+    """Raised by the alarm: a command that ran past its time (not an Exception, so no handler takes it)."""
+
+
+@pytest.fixture(autouse=True)
+def deadline():  # imported by each hunt, which so runs under it
+    """No test may hang: each is stopped after 60 s."""
+    def on_alarm(signum, frame):
+        raise _Hang("the test ran past its 60 s deadline")
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(60)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)

@@ -23,15 +23,17 @@ import csv
 import io
 import json
 import math
-import signal
 from pathlib import Path
 
 import pytest
 import yaml
+from hunt_helpers import (
+    deadline,  # noqa: F401 (the autouse deadline)
+    refused,
+)
 from hunt_helpers import json_of as _json
 from hunt_helpers import loads_strict as _loads
 from hunt_helpers import no_traceback as _no_traceback
-from hunt_helpers import refused
 
 from accelsim.api import RunOptions, simulate
 from accelsim.config.system import load_system
@@ -92,21 +94,6 @@ def big_small(tmp_path) -> Path:
     return path
 
 
-class _Hang(BaseException):
-    """Raised by the alarm: a command that ran past its time (not an Exception, so no handler takes it)."""
-
-
-@pytest.fixture(autouse=True)
-def deadline():
-    """No test may hang: each is stopped after 60 s."""
-    def on_alarm(signum, frame):
-        raise _Hang("the test ran past its 60 s deadline")
-
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(60)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, old)
 
 
 def _consistent(d: dict, macros: list[int] | None = None) -> None:
