@@ -272,19 +272,17 @@ def build_chip(arch: ArchConfig, workload: Workload, weights: NetworkWeights, se
     population = make_population(arch_of_chip(arch, 0) if is_mixed(arch) else arch, seed=seed)
     # a system: round r runs on chip r mod N (mapping.system.on_system), on that chip's own devices
     # (its own macro when the chips differ), drawn from its own seed (chip 0's the run's seed)
-    populations = {0: population}
+    populations = {0: (arch, population)}  # chip -> (its architecture, its devices)
     batch = None if calibration_features is None else layer_inputs(workload, weights, calibration_features)
     pick_rng = np.random.default_rng(population.calibration_seed.spawn(1)[0])
     by_name = {layer.name: layer for layer in workload.layers}
     layers: dict[str, list[TileGroup]] = {}
     for rnd in tile_plan.rounds:
-        on, population = arch, populations[0]
-        if arch.chips > 1:
-            c = rnd.index % arch.chips
-            on = arch_of_chip(arch, c)
-            if c not in populations:
-                populations[c] = make_population(on, seed=chip_seed(seed, c))
-            population = populations[c]
+        c = rnd.index % arch.chips
+        if c not in populations:
+            own = arch_of_chip(arch, c)
+            populations[c] = (own, make_population(own, seed=chip_seed(seed, c)))
+        on, population = populations[c]
         for stage in rnd.stages:
             if stage.unit != "macros" or not stage.replicas:
                 continue
@@ -311,12 +309,12 @@ def build_chip(arch: ArchConfig, workload: Workload, weights: NetworkWeights, se
                     stage=stage.label, round=rnd.index, replicas=len(stage.replicas),
                     tiles=tuple(t for _, t in members), replica=tuple(r for r, _ in members),
                     raw=raw, calibrated=calibrated, vectors_per_row=stage.vectors_per_row))
-    return AnalogChip(arch, workload, tile_plan, populations[0], seed,
+    return AnalogChip(arch, workload, tile_plan, populations[0][1], seed,
                       {name: tuple(groups) for name, groups in layers.items()})
 
 
 def chip_seed(seed: int, chip: int) -> int:
-    """The seed of chip ``chip``'s devices in a system of different chips: the run's seed for chip 0,
+    """The seed of chip ``chip``'s devices in a system of chips: the run's seed for chip 0,
     else a child of it (:data:`CHIP_STREAM`), so that each chip is a die of its own."""
     if chip == 0:
         return seed
