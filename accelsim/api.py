@@ -209,8 +209,16 @@ def _run_result(arch: ArchConfig, workload: Workload, plan, engine, alone, opts:
         cell_utilization=plan.cell_utilization, macros_used=plan.macros_used,
         macro_busy_cycles=engine.macro_busy_cycles, macro_programming_cycles=engine.macro_programming_cycles,
         peak_buffer_bits=engine.peak_buffer_bits, layers=tuple(layers), events=engine.events,
-        macros_per_tile=arch.chip.macros_per_tile, trace=engine.trace, trace_truncated=engine.trace_truncated,
+        macros_per_tile=arch.chip.macros_per_tile, macros_by_tile=_macros_by_tile(arch), trace=engine.trace,
+        trace_truncated=engine.trace_truncated,
         **vars(figures))
+
+
+def _macros_by_tile(arch: ArchConfig) -> tuple[int, ...]:
+    """Each system-wide tile's macros when the chips differ in macros per tile, else ()."""
+    if not arch.sized_apart or len({arch.chip_at(c).macros_per_tile for c in range(arch.chips)}) == 1:
+        return ()
+    return tuple(arch.chip_at(c).macros_per_tile for c in range(arch.chips) for _ in range(arch.chip_tiles(c)))
 
 
 def _by_chip(stages, chips: int) -> tuple:
@@ -245,7 +253,7 @@ def _system_figures(arch: ArchConfig, plan, engine, chip_rounds: int | None, bat
             used_by.setdefault(arch.chip_of_macro(p.macro), set()).add(p.macro)
     for c in range(arch.chips):
         used = used_by.get(c, ())
-        first, per = arch.macro_base(c), arch.chip_tiles(c) * arch.chip.macros_per_tile
+        first, per = arch.macro_base(c), arch.chip_macros(c)
         busy = sum(engine.macro_busy_cycles[first:first + per])
         layers = tuple(dict.fromkeys(st.layer for r in plan.rounds for st in r.stages
                                      if arch.chip_of_tile(st.home_tile) == c))

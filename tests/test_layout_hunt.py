@@ -210,8 +210,6 @@ def test_a_malformed_layout_entry_is_named_at_its_line(cli, tmp_path, monkeypatc
 
 
 SHARED = [
-    pytest.param("{set: {chip.tiles: 8, chip.macros: 32, chip.macros_per_tile: 4}}", "chip.macros_per_tile (8 vs 4)",
-                 id="macros_per_tile"),
     pytest.param("{set: {chip.tiles: 4, chip.macros: 32, chip.activation_bits: 4, chip.tile_buffer_kib: 16}}",
                  "chip.activation_bits (8 vs 4)", id="activation_bits-beside-a-layout-field"),
     pytest.param("{set: {chip.tiles: 4, chip.macros: 32, chip.partial_sum_bits: 24, interconnect.topology: mesh}}",

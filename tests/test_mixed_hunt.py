@@ -189,8 +189,8 @@ HOSTILE = [
                                          "file not found",), id="arch-missing-path"),
     pytest.param("{arch: ''}", ("s.yaml:5: chips[1].arch: value ''",), id="arch-empty"),
     pytest.param("{arch: 5}", ("s.yaml:5: chips[1].arch: value 5: expected a string",), id="arch-number"),
-    pytest.param("macros/sinangil_jssc21", ("s.yaml:5: chips[1]: chip 1 differs from chip 0 in chip.macros_per_tile "
-                                            "(8 vs 1)",), id="entry-of-another-layout"),
+    pytest.param("macros/sinangil_jssc21", ("s.yaml:5: chips[1]: chip 1 differs from chip 0 in the macro's weight "
+                                            "columns (64 vs 16)",), id="entry-of-another-macro"),
     pytest.param("{set: {macro.rows: 128}}", ("s.yaml:5: chips[1]: chip 1 differs from chip 0 in the macro's rows "
                                               "(64 vs 128)",), id="entry-of-another-shape"),
 ]
@@ -339,8 +339,8 @@ def test_system_members_in_an_architecture_file_are_checked_as_a_chips_list_is(c
     r = cli("run", "mlp", "--arch", "a.yaml", "--json", "--quiet")
     assert r.code == 0, r.err[-2000:]
     assert [c["arch"] for c in json.loads(r.out)["system"]["per_chip"]] == ["mram72", "mram72"]
-    for bad, says in ((lambda m: m[1]["chip"].update(tiles=18, macros_per_tile=4),
-                           "chip 1 differs from chip 0 in chip.macros_per_tile"),
+    for bad, says in ((lambda m: m[1]["chip"].update(activation_bits=4),
+                           "chip 1 differs from chip 0 in chip.activation_bits"),
                       (lambda m: m[0]["macro"]["adc"].update(bits=4), "system.members[0] is this architecture's own")):
         data = json.loads(json.dumps(arch))
         bad(data["system"]["members"])

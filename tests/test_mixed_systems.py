@@ -156,8 +156,6 @@ def test_fast_and_exact_decoding_price_each_chip_alike(tmp_path):
 
 
 @pytest.mark.parametrize("chips, where, words", [
-    (["mram72", {"set": {"chip.tiles": 18, "chip.macros_per_tile": 4}}], "chips[1]",
-     "chip.macros_per_tile (8 vs 4)"),
     (["mram72", {"set": {"macro.rows": 128}}], "chips[1]", "rows"),
     (["mram72", {"set": {"chip.activation_bits": 4}}], "chips[1]", "chip.activation_bits (8 vs 4)"),
     (["mram72", {"set": {"chip.partial_sum_bits": 24}}], "chips[1]", "chip.partial_sum_bits (16 vs 24)"),
@@ -206,11 +204,10 @@ def test_shown_members_read_back_and_members_that_differ_in_a_shared_part_are_re
     assert a.code == 0 and b.code == 0, a.err + b.err
     assert __import__("json").loads(a.out)["system"] == __import__("json").loads(b.out)["system"]
     data = yaml.safe_load(r.out)
-    data["system"]["members"][1]["chip"]["tiles"] = 18
-    data["system"]["members"][1]["chip"]["macros_per_tile"] = 4
+    data["system"]["members"][1]["chip"]["activation_bits"] = 4
     shown.write_text(yaml.safe_dump(data, sort_keys=False))
     r = cli("run", "mlp", "--arch", str(shown))
-    assert r.code == 2 and "system.members" in r.err and "chip.macros_per_tile (8 vs 4)" in r.err \
+    assert r.code == 2 and "system.members" in r.err and "chip.activation_bits (8 vs 4)" in r.err \
         and "Traceback" not in r.err
 
 

@@ -36,7 +36,7 @@ def _system(tmp_path, chips, name="sized", **fields):
 
 
 def _chip_macros(arch) -> list[range]:
-    return [range(arch.macro_base(c), arch.macro_base(c) + arch.chip_tiles(c) * arch.chip.macros_per_tile)
+    return [range(arch.macro_base(c), arch.macro_base(c) + arch.chip_macros(c))
             for c in range(arch.chips)]
 
 
@@ -141,13 +141,6 @@ def test_map_on_chips_of_different_sizes_keeps_each_round_on_its_chip(cli, tmp_p
     assert ran.code == 0, ran.err
     per_chip = json.loads(ran.out)["system"]["per_chip"]
     assert all(c["macros_used"] <= c["macros"] for c in per_chip), per_chip
-
-
-def test_chips_that_differ_in_macros_per_tile_are_still_refused(tmp_path):
-    from accelsim.errors import ConfigError
-
-    with pytest.raises(ConfigError, match=r"chip.macros_per_tile \(8 vs 4\)"):
-        load_system(_system(tmp_path, ["mram72", {"set": {"chip.tiles": 18, "chip.macros_per_tile": 4}}]))
 
 
 def test_map_on_chips_of_different_tables_prices_its_floor_at_the_cheapest_chip(cli, tmp_path):

@@ -1,6 +1,6 @@
 """A hostile-input and consistency hunt on systems whose chips differ in size (docs/systems.md, Different
 chips, Chips of different sizes): a system file's ``chips`` list with ``chip.tiles``/``chip.macros`` set per
-entry, the chips sharing ``chip.macros_per_tile`` and the buffers.
+entry, the chips sharing the buffers (tests/test_tiled_chips.py has chips of different macros per tile).
 
 Two halves:
 
@@ -445,8 +445,6 @@ def test_set_chips_to_a_list_of_sizes_on_the_command_line(cli, big_small):
 
 
 SHARED = [
-    pytest.param("{set: {chip.tiles: 2, chip.macros: 8, chip.macros_per_tile: 4}}", "chip.macros_per_tile (8 vs 4)",
-                 id="macros_per_tile"),
     pytest.param("{set: {chip.tiles: 4, chip.macros: 32, chip.activation_bits: 4}}",
                  "chip.activation_bits (8 vs 4)", id="activation_bits"),
     pytest.param("{set: {chip.tiles: 1, chip.macros: 8, chip.partial_sum_bits: 24}}",

@@ -775,7 +775,7 @@ class SystemConfig(Section):
             if why is not None:  # named at the entry (config/validate.py reads ``entry``)
                 raise PydanticCustomError(
                     "member_differs", "chip {entry} differs from chip 0 in {why}; the chips of a system share the "
-                    "chip's macros per tile and word widths, the mapping and simulation options and the macro's shape, "
+                    "chip's word widths, the mapping and simulation options and the macro's shape, "
                     "and may differ in the rest (docs/systems.md, Different chips)", {"entry": k, "why": why})
         return members
 
@@ -854,9 +854,11 @@ class ArchConfig(Section):
 
     @property
     def sized_apart(self) -> bool:
-        """Whether the chips of this system differ in size (tiles, so macros)."""
+        """Whether the chips of this system differ in size: in their tiles or their macros per tile, so
+        in how the system numbers its tiles and macros."""
         members = self.system.members if self.system is not None else ()
-        return bool(members) and any(m.chip.tiles != members[0].chip.tiles for m in members)
+        return bool(members) and any((m.chip.tiles, m.chip.macros_per_tile) !=
+                                     (members[0].chip.tiles, members[0].chip.macros_per_tile) for m in members)
 
     def chip_at(self, chip: int) -> ChipConfig:
         """Chip ``chip``'s chip section: its size and layout (buffers, ports; docs/systems.md, Different
@@ -868,6 +870,10 @@ class ArchConfig(Section):
         """Tiles of chip ``chip``."""
         return self.system.members[chip].chip.tiles if self.sized_apart else self.chip.tiles
 
+    def chip_macros(self, chip: int) -> int:
+        """Macros of chip ``chip``."""
+        return self.system.members[chip].chip.macros if self.sized_apart else self.chip.macros
+
     def tile_base(self, chip: int) -> int:
         """The system-wide index of chip ``chip``'s first tile: the chips' tiles are numbered in chip order."""
         if not self.sized_apart:
@@ -875,27 +881,43 @@ class ArchConfig(Section):
         return sum(m.chip.tiles for m in self.system.members[:chip])
 
     def macro_base(self, chip: int) -> int:
-        """The system-wide index of chip ``chip``'s first macro."""
-        return self.tile_base(chip) * self.chip.macros_per_tile
+        """The system-wide index of chip ``chip``'s first macro: the chips' macros are numbered in chip order."""
+        if not self.sized_apart:
+            return chip * self.chip.macros
+        return sum(m.chip.macros for m in self.system.members[:chip])
 
     def chip_of_tile(self, tile: int) -> int:
         """The chip that holds system-wide tile ``tile``."""
         if not self.sized_apart:
             return tile // self.chip.tiles
-        c, base = 0, 0
-        for c, m in enumerate(self.system.members):
-            base += m.chip.tiles
-            if tile < base:
-                return c
-        return c
+        return self._chip_of(tile, "tiles")
 
     def chip_of_macro(self, macro: int) -> int:
         """The chip that holds system-wide macro ``macro``."""
-        return self.chip_of_tile(macro // self.chip.macros_per_tile)
+        if not self.sized_apart:
+            return macro // self.chip.macros
+        return self._chip_of(macro, "macros")
+
+    def _chip_of(self, index: int, field: str) -> int:
+        """The chip whose tiles or macros (``field``), numbered in chip order, hold ``index``."""
+        c, base = 0, 0
+        for c, m in enumerate(self.system.members):
+            base += getattr(m.chip, field)
+            if index < base:
+                return c
+        return c
+
+    def tile_of_macro(self, macro: int) -> int:
+        """The system-wide tile that holds system-wide macro ``macro`` (each chip has its own macros per
+        tile)."""
+        if not self.sized_apart:
+            return macro // self.chip.macros_per_tile
+        c = self.chip_of_macro(macro)
+        return self.tile_base(c) + (macro - self.macro_base(c)) // self.system.members[c].chip.macros_per_tile
 
     @property
     def total_macros(self) -> int:
-        return self.total_tiles * self.chip.macros_per_tile
+        return self.macro_base(self.chips) if self.sized_apart else self.chip.macros * self.chips
 
     @property
     def total_tiles(self) -> int:

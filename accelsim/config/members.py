@@ -2,10 +2,10 @@
 
 A system file may list its chips, each an architecture of its own. They run
 one plan, so they must agree on everything the plan's structure reads: the
-chip's macros per tile and word widths (:data:`SHARED_CHIP`), the mapping and
-simulation options, and the macro's shape (rows, columns, bits, input and
-weight schemes, the columns converted: what its geometry holds but its
-times). They may differ in the rest: their size (tiles, so macros), their
+chip's word widths (:data:`SHARED_CHIP`), the mapping and simulation options,
+and the macro's shape (rows, columns, bits, input and weight schemes, the
+columns converted: what its geometry holds but its times). They may differ in
+the rest: their size (tiles and macros per tile, so macros), their
 buffers, ports, digital units and programming rate (:data:`LAYOUT`), their
 on-chip interconnect, their clock, the macro's times, converter, supply and
 data statistics, the energy and area tables, leakage. Each chip's rounds are
@@ -30,14 +30,14 @@ __all__ = ["LAYOUT", "RATES", "SHARED_CHIP", "SHARED_SECTIONS", "SIZED", "arch_o
 #: (the clock and the interconnect may differ: :func:`chip_speeds`, :func:`chip_rates`)
 SHARED_SECTIONS = ("chip", "mapping", "simulation")
 #: the fields of the chip section in which the chips of a system may differ in size
-SIZED = ("tiles", "macros")
+SIZED = ("tiles", "macros_per_tile", "macros")
 #: the chip's rates: bits or operations per cycle of its own clock (:func:`chip_rates`)
 RATES = ("tile_buffer_port_bits", "global_buffer_port_bits", "offchip_port_bits", "digital_ops_per_cycle",
          "mram_write_bits_per_cycle")
 #: the fields of the chip section besides its size in which the chips of a system may differ
 LAYOUT = ("tile_buffer_kib", "global_buffer_kib") + RATES
-#: the fields of the chip section every chip shares: the plan's numbering of macros and its tensors' words
-SHARED_CHIP = ("macros_per_tile", "activation_bits", "partial_sum_bits")
+#: the fields of the chip section every chip shares: its tensors' words
+SHARED_CHIP = ("activation_bits", "partial_sum_bits")
 
 
 def is_mixed(arch: ArchConfig) -> bool:
@@ -151,7 +151,7 @@ def member_difference(base: ArchConfig, other: ArchConfig) -> str | None:
     differ, as ``"dotted.path (a vs b)"``; None when they may share a system."""
     for section in SHARED_SECTIONS:
         a, b = getattr(base, section).model_dump(), getattr(other, section).model_dump()
-        if section == "chip":  # chips may differ in size (tiles, so macros) and layout
+        if section == "chip":  # chips may differ in size (tiles and macros per tile) and layout
             for key in SIZED + LAYOUT:
                 a.pop(key), b.pop(key)
         if a != b:

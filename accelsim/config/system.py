@@ -284,11 +284,11 @@ def _members(spec: SystemFile, default: ArchConfig, theirs: list, home: Path, pa
             if why is not None:
                 raise ConfigError(Problem(
                     f"chip {len(members)} differs from chip 0 in {why}: the chips of a system share the chip's "
-                    "macros per tile and word widths (chip.macros_per_tile, chip.activation_bits, "
-                    "chip.partial_sum_bits), the mapping and simulation options and the macro's shape; they may "
-                    "differ in size, buffers, ports, digital units, programming rate, interconnect, clock, the "
-                    "macro's times, converter, supply and data, and in the energy and area tables (docs/systems.md, "
-                    "Different chips)", path=f"chips[{k}]", file=str(path),
+                    "word widths (chip.activation_bits, chip.partial_sum_bits), the mapping and simulation "
+                    "options and the macro's shape; they may differ in size (tiles and macros per tile), "
+                    "buffers, ports, digital units, programming rate, interconnect, clock, the macro's times, "
+                    "converter, supply and data, and in the energy and area tables (docs/systems.md, Different "
+                    "chips)", path=f"chips[{k}]", file=str(path),
                     line=smap.line_of(("chips", k))))
         members += [chip] * entry.count
     if len(members) > 4096:

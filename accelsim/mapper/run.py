@@ -83,7 +83,7 @@ def limits(workload: Workload, plan: TilePlan, arch: ArchConfig) -> Limits:
     fixed = {layer.name for layer in workload.layers if layer.name not in choosable}
     cycles = macro_geometry(arch).cycles_per_mvm
     f_hz = arch.clock.frequency_mhz * MHZ
-    largest = max(arch.chip_tiles(c) for c in range(arch.chips)) * arch.chip.macros_per_tile
+    largest = max(arch.chip_macros(c) for c in range(arch.chips))
     work, longest = 0, 0
     for s in plan.stages:
         if s.replicas and s.layer in fixed:
@@ -187,18 +187,24 @@ def map_workload(workload: Workload, arch: ArchConfig, objective: str, constrain
             how = "over the bound" if c.op == "<=" else "short of it"
             misses.append(f"{c}: the best plan found has {score.metric(c.metric):.4g} {METRICS[c.metric][2]}, "
                           f"{miss:.1%} {how}")
-    per_tile = arch.chip.macros_per_tile
     placement = []
+    on_system = tp.macros == arch.total_macros  # the system's numbering, else each round's chip's own
+
+    def tile_of(k: int, macro: int) -> int:
+        """The tile of round k's macro ``macro``."""
+        return arch.tile_of_macro(macro) if on_system else macro // arch.chip_at(k % arch.chips).macros_per_tile
+
     for m in tp.layers:
-        macros = tuple(sorted(mm for r in tp.rounds for s in r.stages if s.layer == m.layer for mm in s.macros))
-        placement.append(PlacedLayer(m.layer, m.unit, tuple(sorted(set(m.rounds))), m.replicas, macros,
-                                     tuple(sorted({mm // per_tile for mm in macros}))))
+        held = [(r.index, mm) for r in tp.rounds for s in r.stages if s.layer == m.layer for mm in s.macros]
+        placement.append(PlacedLayer(m.layer, m.unit, tuple(sorted(set(m.rounds))), m.replicas,
+                                     tuple(sorted(mm for _, mm in held)),
+                                     tuple(sorted({tile_of(i, mm) for i, mm in held}))))
     return MapResult(
         workload=workload.name, arch=arch.name, objective=objective, constraints=tuple(str(c) for c in constraints),
         batch=batch, seed=seed, default_model=_model_score(found.default[0]),
         default_engine=options[0][0], best_model=_model_score(model), best_engine=score,
         feasible=not misses, missed=tuple(misses),
-        changes=tuple(Change(d.what, d.before, d.after) for d in differences(default_spec, spec)),
+        changes=tuple(Change(d.what, d.before, d.after) for d in differences(default_spec, spec, tile_of)),
         placement=tuple(placement), latency_breakdown_cycles=dict(result.latency_breakdown),
         latency_cycles=result.latency_cycles, plans_evaluated=found.evaluated, rounds_priced=found.rounds_priced,
         search_s=found.seconds,

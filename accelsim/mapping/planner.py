@@ -268,7 +268,7 @@ def round_macros(arch: ArchConfig) -> int | tuple[int, ...]:
     chip's in turn (round r runs on chip r mod N, :func:`accelsim.mapping.system.on_system`)."""
     if not arch.sized_apart:
         return arch.chip.macros
-    return tuple(arch.chip_tiles(c) * arch.chip.macros_per_tile for c in range(arch.chips))
+    return tuple(arch.chip_macros(c) for c in range(arch.chips))
 
 
 def smallest_chip_macros(arch: ArchConfig) -> int:

@@ -229,9 +229,10 @@ class Difference:
     after: str
 
 
-def differences(before: PlanSpec, after: PlanSpec) -> list[Difference]:
+def differences(before: PlanSpec, after: PlanSpec, tile_of=None) -> list[Difference]:
     """What changed from ``before`` to ``after``: schedule, input reuse, units, rounds, each stage's
-    replicas (count and tiles), each tensor's store."""
+    replicas (count and tiles), each tensor's store. ``tile_of(k, m)`` names the tile of round k's macro
+    m (a system whose chips differ in their macros per tile); by default, the plan's chip's."""
     out = []
     for key in ("schedule", "input_reuse"):
         if getattr(before, key) != getattr(after, key):
@@ -243,11 +244,11 @@ def differences(before: PlanSpec, after: PlanSpec) -> list[Difference]:
         out.append(Difference("rounds", str(len(before.rounds)), str(len(after.rounds))))
         return out
     per_tile = after.chip["chip.macros_per_tile"]
-
-    def tiles(reps):
-        return "+".join(",".join(f"t{t}" for t in sorted({int(m // per_tile) for m in r})) for r in reps) or "-"
-
     for k, (rb, ra) in enumerate(zip(before.rounds, after.rounds)):
+        def tiles(reps, k=k):
+            return "+".join(",".join(f"t{t}" for t in sorted({int(m // per_tile) if tile_of is None else tile_of(k, m)
+                                                               for m in r})) for r in reps) or "-"
+
         where = f"round {k} " if len(after.rounds) > 1 else ""
         for sb, sa in zip(rb.stages, ra.stages):
             if sb.replicas != sa.replicas:

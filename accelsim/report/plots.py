@@ -153,19 +153,25 @@ def _unit_label(unit: str) -> str:
 def utilization_grid(r: RunResult) -> tuple[list[list[float]], list[list[bool]]]:
     """Each macro's busy cycles / run cycles, tile by tile, and whether it holds weights (was
     programmed or ever busy)."""
-    per_tile = max(r.macros_per_tile, 1)
     macros = len(r.macro_busy_cycles)
-    tiles = -(-macros // per_tile)
+    sizes = list(r.macros_by_tile)  # tiles of different sizes: each row as long as the largest tile
+    if not sizes:
+        per = max(r.macros_per_tile, 1)
+        sizes = [per] * -(-macros // per)
+    per_tile = max(sizes, default=1)
     total = r.total_cycles or 1
     grid, used = [], []
-    for t in range(tiles):
+    first = 0
+    for size in sizes:
         row, held = [], []
         for m in range(per_tile):
-            i = t * per_tile + m
-            busy = r.macro_busy_cycles[i] if i < macros else 0
-            prog = r.macro_programming_cycles[i] if i < len(r.macro_programming_cycles) else 0
+            i = first + m
+            mine = m < size and i < macros
+            busy = r.macro_busy_cycles[i] if mine else 0
+            prog = r.macro_programming_cycles[i] if mine and i < len(r.macro_programming_cycles) else 0
             row.append(busy / total)
-            held.append(i < macros and (busy > 0 or prog > 0))
+            held.append(mine and (busy > 0 or prog > 0))
+        first += size
         grid.append(row)
         used.append(held)
     return grid, used

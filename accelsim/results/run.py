@@ -204,6 +204,10 @@ class RunResult(RunFigures, Record):
     layers: tuple[LayerResult, ...]
     events: int
     macros_per_tile: int
+    """The first chip's macros per tile (every tile's, unless ``macros_by_tile`` says otherwise)."""
+    macros_by_tile: tuple[int, ...] = field(default=(), metadata={"omit_if": lambda v: not v})
+    """A system whose chips differ in macros per tile: each system-wide tile's macros, in tile order
+    (a tile's macros follow the tiles' before it); empty when every tile has ``macros_per_tile``."""
     what_if_verified: tuple[VerifiedWhatIf, ...] = ()
     trace: tuple[dict, ...] = field(default=(), repr=False, compare=False, metadata={"json": False})
     trace_truncated: bool = False
