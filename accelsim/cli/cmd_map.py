@@ -8,8 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from accelsim.cli.common import add_arch, add_input_shape, input_shapes_of
-from accelsim.config import load_arch
+from accelsim.cli.common import add_arch, add_input_shape, add_system, input_shapes_of, load_machine
 from accelsim.errors import UsageError
 from accelsim.files import check_output_file, write_atomic
 from accelsim.report.console import stdout_console, to_json
@@ -34,6 +33,7 @@ def register(sub) -> None:
     p.add_argument("workload", nargs="?", default="kws_dscnn",
                    help="workload YAML/ONNX path or built-in name (default: kws_dscnn)")
     add_arch(p)
+    add_system(p)
     add_input_shape(p)
     p.add_argument("--objective", choices=("throughput", "latency", "energy", "edp"), default="throughput",
                    help="what to optimise (default: throughput)")
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     constraints = tuple(parse_constraint(c) for c in args.constraint)
     if args.out:
         check_output_file(args.out)
-    arch = load_arch(args.arch, list(args.overrides))
+    arch = load_machine(args, list(args.overrides))
     workload = load_workload(args.workload, input_shapes_of(args))
     with progress_bar("searching", "descents", enabled=sys.stderr.isatty() and not args.quiet) as update:
         result, _, _ = map_workload(workload, arch, args.objective, constraints, batch=args.batch,
@@ -94,5 +94,6 @@ def run(args: argparse.Namespace) -> int:
     if args.pareto:
         con.print(pareto_table(result))
     if args.out:
-        con.print(f"plan written to {args.out} (accelsim run {args.workload} --arch {args.arch} --plan {args.out})")
+        machine = f"--system {args.system}" if args.system else f"--arch {args.arch}"
+        con.print(f"plan written to {args.out} (accelsim run {args.workload} {machine} --plan {args.out})")
     return 0

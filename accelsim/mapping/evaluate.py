@@ -14,7 +14,8 @@ L_k(s) the busiest resource of stage s alone:
   ``max_r D_k(r)`` (one inference does all the round's work) and, pipelined,
   the rows' flow through the stages each alone (:func:`pipeline_latency`),
   layer by layer ``sum_s L_k(s)``; summed over the rounds with the
-  programming of every round after the first. It is a lower bound of the
+  programming of every round after the first (rounds a system holds side by
+  side are one flow of rows: :func:`system_rounds`). It is a lower bound of the
   engine's figure, which adds the pipeline's fill and the waits on shared
   resources: the search ranks by it, the engine decides;
 - energy per inference: the dynamic energy, plus in a multi-round plan the
@@ -27,7 +28,7 @@ docs/mapping.md has the equations and how close each comes to the engine.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from accelsim.config.arch import ArchConfig, Schedule
 from accelsim.config.members import is_mixed, seen_from_chip
@@ -50,6 +51,10 @@ class RoundFigures:
     dynamic_pj: float
     programming_cycles: int
     programming_bits: int
+    #: a pipelined round's stages and each one's busiest resource's cycles (what
+    #: :func:`pipeline_latency` reads), so that rounds held side by side are priced as one flow of rows
+    #: (:func:`system_rounds`); empty when the round's latency is not the rows' flow
+    flow: tuple = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -160,7 +165,8 @@ class RoundModel:
         most, bits = program if program is not None else (max(programs_bits, default=0), sum(programs_bits))
         rates = self.write_rates
         rate = None if rates is None or not stages else rates[stage_chip(stages[0], self.arch)]
-        return RoundFigures(busiest, resource, latency, pj, programming_cycles(most, self.arch, rate), bits)
+        rows = (tuple(stages), tuple(own)) if schedule == "pipelined" and flow else ()
+        return RoundFigures(busiest, resource, latency, pj, programming_cycles(most, self.arch, rate), bits, rows)
 
 
 def pipeline_latency(stages, own: list[int]) -> int:
@@ -170,10 +176,12 @@ def pipeline_latency(stages, own: list[int]) -> int:
     f_s(i) = max(f_s(i - 1), a_s(i)) + t_s, where a_s(i) is when the input
     rows it needs exist: for each input made in the round by stage q, the end
     of q's row n(i) - 1, n(i) the rows the input's row window needs for output
-    row i (:meth:`RowWindow.last_row_needed`). Inputs made in another round are
-    there at the start. The round's latency is the last row's end. Waits on
-    resources the stages share are not counted: it is an estimate, ranked by
-    the search and checked by the engine.
+    row i (:meth:`RowWindow.last_row_needed`); a tensor that several stages make
+    in parts (a layer's column groups in several rounds held side by side) has
+    its row i when every part has. Inputs made in another round are there at
+    the start. The round's latency is the last row's end. Waits on resources
+    the stages share are not counted: it is an estimate, ranked by the search
+    and checked by the engine.
     """
     made: dict[str, list[float]] = {}  # tensor -> the end of each of its rows
     last = 0.0
@@ -189,7 +197,9 @@ def pipeline_latency(stages, own: list[int]) -> int:
                 ready = max(ready, src[min(len(src), window.last_row_needed(i, len(src))) - 1])
             prev = max(prev, ready) + t_row
             ends.append(prev)
-        made[st.output] = ends
+        before = made.get(st.output)
+        made[st.output] = ends if before is None or len(before) != len(ends) else \
+            [max(a, b) for a, b in zip(before, ends)]
         last = max(last, prev)
     return round(last)
 
@@ -205,8 +215,11 @@ def system_rounds(rounds: list[RoundFigures], arch: ArchConfig) -> tuple[list[Ro
     (:func:`accelsim.mapping.system.copies_held`): each copy's chips hold consecutive rounds, one per
     chip, side by side (:func:`accelsim.mapping.system.on_system`), so a group of them is one system
     round: its busiest resource the busiest of its chips' (each chip's own resources; the links
-    between them are not priced), a lone inference's cycles the sum of its chips', its chips
-    programmed in parallel. Every copy streams its own inferences: the copies divide the bound."""
+    between them are not priced), its chips programmed in parallel. A lone inference's cycles are its
+    rows' flow through all the group's stages as one pipeline (:func:`pipeline_latency`: a round's
+    rows start as the round before makes them), at least each round's own latency; the sum of its
+    chips' where a round's latency is not its flow (layer by layer). Every copy streams its own
+    inferences: the copies divide the bound."""
     if arch.system is None or arch.chips == 1:
         return rounds, 1
     from accelsim.mapping.system import copies_held
@@ -219,7 +232,11 @@ def system_rounds(rounds: list[RoundFigures], arch: ArchConfig) -> tuple[list[Ro
     for i in range(0, len(rounds), per):
         grp = rounds[i:i + per]
         at, worst = max(enumerate(grp), key=lambda cr: (cr[1].busiest, cr[1].resource))
-        grouped.append(RoundFigures(worst.busiest, seen_on(worst.resource, at, arch), sum(r.latency for r in grp),
+        latency = sum(r.latency for r in grp)
+        if len(grp) > 1 and all(r.flow for r in grp):
+            flow = pipeline_latency([s for r in grp for s in r.flow[0]], [c for r in grp for c in r.flow[1]])
+            latency = max(flow, *(r.latency for r in grp))
+        grouped.append(RoundFigures(worst.busiest, seen_on(worst.resource, at, arch), latency,
                                     sum(r.dynamic_pj for r in grp), max(r.programming_cycles for r in grp),
                                     sum(r.programming_bits for r in grp)))
     return grouped, copies
