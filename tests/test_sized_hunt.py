@@ -305,9 +305,12 @@ def test_map_on_shows_output_of_tiny_and_big_chips_stays_under_its_bound(cli, tm
     assert d["best_engine"]["throughput_per_s"] <= d["best_model"]["throughput_per_s"] * (1 + 1e-9)
 
 
-def test_map_takes_no_system_option(cli, big_small):
-    r = cli("map", "mlp", "--system", big_small, "--quiet")
-    assert r.code == 2 and "unrecognized arguments: --system" in r.err
+def test_map_system_keeps_every_chips_macros_within_its_size(cli, big_small):
+    r = cli("map", "mlp", "--system", big_small, "--budget-s", "0.3", "--batch", "2", "--verify", "1", "--quiet",
+            "--json")
+    assert r.code == 0, r.err
+    used = {m for placed in json.loads(r.out)["placement"] for m in placed["macros"]}
+    assert used and max(used) < 32 + 72  # the system's macros: 32 on chip 0 and 72 on chip 1
 
 
 def test_size_refuses_chips_of_different_sizes_and_accuracy_runs_on_them(cli, big_small):
