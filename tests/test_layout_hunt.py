@@ -218,8 +218,8 @@ SHARED = [
                  "mapping.schedule ('pipelined' vs 'layer_by_layer')", id="mapping"),
     pytest.param("{set: {chip.tiles: 4, chip.macros: 32, simulation.mode: grouped}}",
                  "simulation.mode ('exact' vs 'grouped')", id="simulation"),
-    pytest.param("{set: {chip.tiles: 4, chip.macros: 32, macro.rows: 32}}", "the macro's rows (64 vs 32)",
-                 id="macro-shape"),
+    pytest.param("{set: {chip.tiles: 4, chip.macros: 32, macro.input_bits: 6}}", "the macro's input bits (4 vs 6)",
+                 id="macro-input"),
 ]
 
 

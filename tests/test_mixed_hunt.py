@@ -189,10 +189,10 @@ HOSTILE = [
                                          "file not found",), id="arch-missing-path"),
     pytest.param("{arch: ''}", ("s.yaml:5: chips[1].arch: value ''",), id="arch-empty"),
     pytest.param("{arch: 5}", ("s.yaml:5: chips[1].arch: value 5: expected a string",), id="arch-number"),
-    pytest.param("macros/sinangil_jssc21", ("s.yaml:5: chips[1]: chip 1 differs from chip 0 in the macro's weight "
-                                            "columns (64 vs 16)",), id="entry-of-another-macro"),
-    pytest.param("{set: {macro.rows: 128}}", ("s.yaml:5: chips[1]: chip 1 differs from chip 0 in the macro's rows "
-                                              "(64 vs 128)",), id="entry-of-another-shape"),
+    pytest.param("macros/sinangil_jssc21", ("s.yaml:5: chips[1]: chip 1 differs from chip 0 in the macro's columns "
+                                            "per weight (1 vs 4)",), id="entry-of-another-macro"),
+    pytest.param("{set: {macro.input_bits: 6}}", ("s.yaml:5: chips[1]: chip 1 differs from chip 0 in the macro's "
+                                                  "input bits (4 vs 6)",), id="entry-of-another-input"),
 ]
 
 
@@ -391,7 +391,7 @@ def test_set_chips_to_a_list_on_the_command_line_makes_a_mixed_system(cli):
 
 
 @pytest.mark.parametrize("override", ["chips=[mram72, {count: 0}]", "chips=[mram72, 5]",
-                                      "chips=[mram72, nope]", "system.chips=[mram72, {set: {macro.rows: 128}}]"])
+                                      "chips=[mram72, nope]", "system.chips=[mram72, {set: {macro.input_bits: 6}}]"])
 def test_a_bad_chips_list_given_by_set_names_the_set(cli, override):
     r = cli("run", "mlp", "--system", "mram72x4_ucie", "--set", override, "--batch", "1", "--quiet")
     assert r.code == 2, r.err
@@ -603,7 +603,7 @@ def test_runs_of_a_mixed_system_are_deterministic(cli, mixed3):
 
 def test_the_api_refuses_what_the_cli_refuses(tmp_path):
     """load_system raises ConfigError (never another exception) with file, line and path for a bad entry."""
-    for text, where in (("{count: 0}", "chips[1].count"), ("{set: {macro.rows: 128}}", "chips[1]"),
+    for text, where in (("{count: 0}", "chips[1].count"), ("{set: {macro.input_bits: 6}}", "chips[1]"),
                         ("{arch: nope/x.yaml}", "chips[1].arch"), ("[1, 2]", "chips[1]")):
         path = tmp_path / "s.yaml"
         path.write_text(entry(text))

@@ -156,7 +156,7 @@ def test_fast_and_exact_decoding_price_each_chip_alike(tmp_path):
 
 
 @pytest.mark.parametrize("chips, where, words", [
-    (["mram72", {"set": {"macro.rows": 128}}], "chips[1]", "rows"),
+    (["mram72", {"set": {"macro.input_bits": 6}}], "chips[1]", "input bits (4 vs 6)"),
     (["mram72", {"set": {"chip.activation_bits": 4}}], "chips[1]", "chip.activation_bits (8 vs 4)"),
     (["mram72", {"set": {"chip.partial_sum_bits": 24}}], "chips[1]", "chip.partial_sum_bits (16 vs 24)"),
     (["mram72", {"set": {"macro.adc.bitz": 5}}], "chips[1].set.macro.adc.bitz", "unknown key"),

@@ -775,7 +775,7 @@ class SystemConfig(Section):
             if why is not None:  # named at the entry (config/validate.py reads ``entry``)
                 raise PydanticCustomError(
                     "member_differs", "chip {entry} differs from chip 0 in {why}; the chips of a system share the "
-                    "chip's word widths, the mapping and simulation options and the macro's shape, "
+                    "chip's word widths, the mapping and simulation options and the macro's kind (all but its size), "
                     "and may differ in the rest (docs/systems.md, Different chips)", {"entry": k, "why": why})
         return members
 

@@ -3,9 +3,11 @@
 A system file may list its chips, each an architecture of its own. They run
 one plan, so they must agree on everything the plan's structure reads: the
 chip's word widths (:data:`SHARED_CHIP`), the mapping and simulation options,
-and the macro's shape (rows, columns, bits, input and weight schemes, the
-columns converted: what its geometry holds but its times). They may differ in
-the rest: their size (tiles and macros per tile, so macros), their
+and the macro's kind (bits, input and weight schemes, the columns converted
+per weight: what its geometry holds but its times and its size). They may
+differ in the rest: their size (tiles and macros per tile, so macros), the
+macro's rows and columns (the plan's weight tiles are cut to the smallest,
+:func:`tile_shape`), their
 buffers, ports, digital units and programming rate (:data:`LAYOUT`), their
 on-chip interconnect, their clock, the macro's times, converter, supply and
 data statistics, the energy and area tables, leakage. Each chip's rounds are
@@ -24,7 +26,7 @@ from accelsim.memo import Recent
 
 __all__ = ["LAYOUT", "RATES", "SHARED_CHIP", "SHARED_SECTIONS", "SIZED", "arch_of_chip", "chip_archs",
            "chip_groups", "chip_rates", "chip_speeds", "is_mixed", "member_difference", "on_system_clock",
-           "seen_from_chip"]
+           "seen_from_chip", "shapes_apart", "tile_shape"]
 
 #: the sections every chip of a system shares, the chip's but for the fields that may differ
 #: (the clock and the interconnect may differ: :func:`chip_speeds`, :func:`chip_rates`)
@@ -131,18 +133,34 @@ def chip_groups(arch: ArchConfig) -> tuple[tuple[ArchConfig, tuple[int, ...]], .
     return tuple((a, tuple(chips)) for a, chips in groups.values())
 
 
+def shapes_apart(arch: ArchConfig) -> bool:
+    """Whether the chips of ``arch`` differ in their macros' rows or columns."""
+    return is_mixed(arch) and len({(m.macro.rows, m.macro.columns) for m in arch.system.members}) > 1
+
+
+def tile_shape(arch: ArchConfig) -> tuple[int, int]:
+    """(rows, weight columns) of the plan's weight tiles: the macro's, or on a system whose chips differ
+    in their macros' size the fewest of each among the chips, so that every tile fits every chip's
+    macros (a chip of larger macros holds one such tile per macro, its other cells unused)."""
+    if not shapes_apart(arch):
+        return arch.macro.rows, arch.macro.weight_columns
+    return (min(m.macro.rows for m in arch.system.members), min(m.macro.weight_columns for m in arch.system.members))
+
+
 def _macro_shape(arch: ArchConfig) -> dict:
-    """What of the macro the plan and the counts read (its geometry but for its times)."""
+    """What of the macro the plan and the counts read (its geometry but for its times and its size:
+    rows and columns may differ, :func:`tile_shape`)."""
     m = arch.macro
-    shape = {"compute": m.compute, "rows": m.rows, "columns": m.columns, "weight_columns": m.weight_columns,
-             "columns_per_weight": m.columns_per_weight, "bits_per_cell": m.bits_per_cell,
+    shape = {"compute": m.compute, "columns_per_weight": m.columns_per_weight, "bits_per_cell": m.bits_per_cell,
              "weight_bits": m.weight_bits, "weight_encoding": m.weight_encoding, "input_bits": m.input_bits,
-             "input_mode": m.input_mode, "evaluations_per_mvm": m.evaluations_per_mvm}
+             "input_mode": m.input_mode, "evaluations_per_mvm": m.evaluations_per_mvm,
+             # what a weight column of a tile counts, whatever the macro's size (hw.geometry.mvm_counts)
+             "cell columns per weight column": m.columns // m.weight_columns}
     if m.is_digital:
         shape["registers"] = m.digital.registers
     else:
-        shape.update(conversion_columns=m.conversion_columns, input_phases=m.input_phases,
-                     converts_each_input_bit=m.converts_each_input_bit)
+        shape.update({"conversions per weight column": m.conversion_columns // m.weight_columns,
+                      "input_phases": m.input_phases, "converts_each_input_bit": m.converts_each_input_bit})
     return shape
 
 

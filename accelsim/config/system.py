@@ -285,10 +285,10 @@ def _members(spec: SystemFile, default: ArchConfig, theirs: list, home: Path, pa
                 raise ConfigError(Problem(
                     f"chip {len(members)} differs from chip 0 in {why}: the chips of a system share the chip's "
                     "word widths (chip.activation_bits, chip.partial_sum_bits), the mapping and simulation "
-                    "options and the macro's shape; they may differ in size (tiles and macros per tile), "
-                    "buffers, ports, digital units, programming rate, interconnect, clock, the macro's times, "
-                    "converter, supply and data, and in the energy and area tables (docs/systems.md, Different "
-                    "chips)", path=f"chips[{k}]", file=str(path),
+                    "options and the macro's kind (its bits, schemes and columns per weight); they may differ "
+                    "in size (tiles and macros per tile), the macro's rows and columns, buffers, ports, digital "
+                    "units, programming rate, interconnect, clock, the macro's times, converter, supply and "
+                    "data, and in the energy and area tables (docs/systems.md, Different chips)", path=f"chips[{k}]", file=str(path),
                     line=smap.line_of(("chips", k))))
         members += [chip] * entry.count
     if len(members) > 4096:

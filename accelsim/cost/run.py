@@ -73,7 +73,13 @@ def run_figures(arch: ArchConfig, *, batch: int, counts: ActionCounts, setup_cou
     area = system_area(arch)
     area_mm2 = area.total_mm2
     analog = analog_macs // batch
-    slots = counts[Action.MACRO_EVALUATION] // geom.evaluations_per_mvm * geom.macs_per_mvm // batch
+    if mixed and counts_by_chip:  # each chip's MVMs at its own macro's MACs (chips may differ in them)
+        from accelsim.config.members import chip_archs
+
+        slots = sum(c[Action.MACRO_EVALUATION] // g.evaluations_per_mvm * g.macs_per_mvm
+                    for c, g in zip(counts_by_chip, map(macro_geometry, chip_archs(arch)))) // batch
+    else:
+        slots = counts[Action.MACRO_EVALUATION] // geom.evaluations_per_mvm * geom.macs_per_mvm // batch
     ops_1b = geom.input_bits * geom.weight_bits
     peak = peak_figures(arch)  # the chip's macros over the chip's area; TOPS/W incl. the macro's leakage
     eff_tops = 2 * workload_macs * throughput / 1e12

@@ -275,8 +275,9 @@ class PlanSpace:
         layers = []
         for m in self.base.layers:
             tiles = m.macros  # one replica's macros (the base plan has no extra replica)
+            copies = macros.get(m.layer, 0) // tiles if tiles else 0  # each replica a copy of the first's tiles
             layers.append(replace(m, replicas=replicas.get(m.layer, 0), macros=macros.get(m.layer, 0),
-                                  cells_used=m.cells_used * (macros.get(m.layer, 0) // tiles if tiles else 0)))
+                                  cells_used=m.cells_used * copies, cells_allocated=m.cells_allocated * copies))
         return replace(self.base, rounds=tuple(rounds), layers=tuple(layers))
 
 def mapping_variant(arch: ArchConfig, input_reuse: str, replicate: bool) -> ArchConfig:

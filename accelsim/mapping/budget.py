@@ -19,7 +19,6 @@ from accelsim.config.arch import ArchConfig
 from accelsim.config.limits import human_bytes, human_seconds, memory_limit, memory_problem, time_problem
 from accelsim.config.options import RunOptions
 from accelsim.errors import ConfigError, Problem
-from accelsim.hw.geometry import macro_geometry
 from accelsim.mapping.plan import TilePlan
 from accelsim.units import ceil_div
 from accelsim.workload import LayerInfo, Workload
@@ -76,7 +75,9 @@ def _arch_file(arch: ArchConfig) -> str:
 def check_workload(workload: Workload, arch: ArchConfig) -> None:
     """Refuse, before planning, a workload or a chip whose plan cannot fit in memory or be made in a day:
     its weight tiles, the largest stage's deal of vectors, the chip's tiles and macros."""
-    geom = macro_geometry(arch)
+    from accelsim.config.members import tile_shape
+
+    rows, weight_columns = tile_shape(arch)  # the plan's tiles (the smallest macro's on chips that differ)
     chip = arch.chip  # on chips of different sizes, the largest
     if arch.sized_apart:
         chip = max((m.chip for m in arch.system.members), key=lambda c: c.tiles)
@@ -93,7 +94,7 @@ def check_workload(workload: Workload, arch: ArchConfig) -> None:
     vectors = []
     for layer in workload.layers:
         on_macros = layer.layer_kind.runs_on_macros(arch.mapping)
-        tiles.append(weight_tiles(layer, geom.rows, geom.weight_columns) if on_macros else 0)
+        tiles.append(weight_tiles(layer, rows, weight_columns) if on_macros else 0)
         rows, per_row = layer_vectors(layer)
         vectors.append(rows * per_row)
     total_tiles = sum(tiles)
@@ -108,7 +109,7 @@ def check_workload(workload: Workload, arch: ArchConfig) -> None:
             raise _layer_problem(workload, biggest, (
                 f"layer {layer.name!r} ({layer.kind}, K x N = {layer.k:,} x {layer.n:,}"
                 + (f", {layer.groups:,} groups" if layer.groups > 1 else "")
-                + f") is cut into {tiles[biggest]:,} weight tiles of {geom.rows} x {geom.weight_columns} "
+                + f") is cut into {tiles[biggest]:,} weight tiles of {rows} x {weight_columns} "
                 f"(the macro's rows x weight columns){share}; at about {human_bytes(BYTES_PER_WEIGHT_TILE)} per "
                 f"weight tile the plan needs {why}"))
         layer = workload.layers[widest]

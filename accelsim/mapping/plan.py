@@ -429,8 +429,9 @@ class TilePlan:
 
     @property
     def cell_utilization(self) -> float:
-        """Cells holding a weight over the cells of the macros in use, across rounds."""
-        alloc = sum(r.macros_used for r in self.rounds) * self.cells_per_macro
+        """Cells holding a weight over the cells of the macros in use, across rounds (each macro's own:
+        the chips of a system may differ in their macros' size)."""
+        alloc = sum(m.cells_allocated for m in self.layers)
         used = sum(m.cells_used for m in self.layers)
         return used / alloc if alloc else 0.0
 

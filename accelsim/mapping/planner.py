@@ -22,9 +22,8 @@ import math
 from dataclasses import dataclass, replace
 
 from accelsim.config.arch import ArchConfig, Schedule
-from accelsim.config.members import is_mixed, seen_from_chip
+from accelsim.config.members import chip_archs, is_mixed, seen_from_chip, tile_shape
 from accelsim.errors import ConfigError
-from accelsim.hw.geometry import macro_geometry
 from accelsim.mapping.choices import (
     NETWORK_INPUT,
     Choices,
@@ -224,7 +223,7 @@ def weight_tiles(layer: LayerInfo, rows: int, weight_columns: int,
 def layer_work(layer: LayerInfo, arch: ArchConfig, on_macros: bool | None = None) -> LayerWork:
     """What ``layer`` asks of the chip; ``on_macros`` (default: the kind's rule under ``arch.mapping``)
     puts a layer with a digital option (a depthwise convolution) on macros or in the digital unit."""
-    geom = macro_geometry(arch)
+    rows, weight_columns = tile_shape(arch)
     if on_macros is None or not layer.layer_kind.weights or layer.layer_kind.digital_option is None:
         on_macros = layer.layer_kind.runs_on_macros(arch.mapping)
     out_rows, per_row = row_layout(layer.out_shape)
@@ -255,7 +254,7 @@ def layer_work(layer: LayerInfo, arch: ArchConfig, on_macros: bool | None = None
     groups: tuple[tuple[WeightTile, ...], ...] = ()
     ops = layer.digital_ops
     if on_macros:
-        groups = weight_tiles(layer, geom.rows, geom.weight_columns, slides[0] if slides else None)
+        groups = weight_tiles(layer, rows, weight_columns, slides[0] if slides else None)
         # partial sums of the row tiles of each column group are added in the digital unit
         ops += sum((len(cg) - 1) * cg[0].weight_columns_used for cg in groups) * vectors
     else:
@@ -753,7 +752,6 @@ def plan(workload: Workload, arch: ArchConfig, schedule: Schedule | None = None,
         memo = None
     if memo is not None:
         memo.start((arch, schedule, batch))
-    geom = macro_geometry(arch)
     works, consumers, outputs = prepare(workload, arch, choices.units, memo)
     grouped = (form_rounds(works, round_macros(arch)) if choices.rounds is None
                else given_rounds(works, choices.rounds, round_macros(arch)))
@@ -797,11 +795,15 @@ def plan(workload: Workload, arch: ArchConfig, schedule: Schedule | None = None,
         if memo is not None:
             memo.rounds.put(key, (rounds[-1], dict(kept), tuple(w for w, _ in items)))
     rounds = tuple(rounds)
-    cells_per_macro = geom.rows * geom.weight_columns
+    # the cells of a macro of each round's chip (round i on chip i mod N: chips may differ in them)
+    cells = [m.rows * m.weight_columns for m in (a.macro for a in chip_archs(arch))]
+    cells_per_macro = cells[0]
     stages_of: dict[str, list[Stage]] = {}
-    for r in rounds:
+    allocated: dict[str, int] = {}
+    for i, r in enumerate(rounds):
         for s in r.stages:
             stages_of.setdefault(s.layer, []).append(s)
+            allocated[s.layer] = allocated.get(s.layer, 0) + len(s.macros) * cells[i % len(cells)]
     layers = []
     for w in works:
         stages = stages_of.get(w.layer.name, [])
@@ -813,7 +815,7 @@ def plan(workload: Workload, arch: ArchConfig, schedule: Schedule | None = None,
             k=w.layer.k, n=w.layer.n, groups=w.layer.groups, weight_tiles=tiles, macros=macros,
             replicas=max((len(s.replicas) for s in stages), default=0), parts=len(stages),
             rounds=tuple(produced_in[w.layer.name]), cells_used=used * (macros // tiles if tiles else 0),
-            cells_allocated=macros * cells_per_macro, macs=w.layer.macs))
+            cells_allocated=allocated.get(w.layer.name, 0), macs=w.layer.macs))
     grouping = tuple(tuple((w.layer.name, tuple(g)) for w, g in items) for items in grouped)
     return TilePlan(workload=workload.name, arch=arch.name, rounds=rounds, layers=tuple(layers),
                     macros=arch.chip.macros, cells_per_macro=cells_per_macro, batch=batch, grouping=grouping,

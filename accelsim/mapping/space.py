@@ -41,7 +41,6 @@ from pydantic import Field
 
 from accelsim.config.arch import ArchConfig, Schedule, Section
 from accelsim.errors import ConfigError, Problem
-from accelsim.hw.geometry import macro_geometry
 from accelsim.mapping.plan import TilePlan
 from accelsim.workload import Workload
 
@@ -91,11 +90,14 @@ class PlanSpec(Section):
 
 # ---- what a plan is for -------------------------------------------------------------------
 def chip_facts(arch: ArchConfig) -> dict[str, int | float]:
-    """The architecture's values a plan depends on, by dotted path."""
-    geom = macro_geometry(arch)
+    """The architecture's values a plan depends on, by dotted path (the weight tiles' rows and columns:
+    on chips of different macros, the smallest's, :func:`accelsim.config.members.tile_shape`)."""
+    from accelsim.config.members import tile_shape
+
+    rows, weight_columns = tile_shape(arch)
     c = arch.chip
-    return {"chip.tiles": c.tiles, "chip.macros_per_tile": c.macros_per_tile, "macro.rows": geom.rows,
-            "macro.weight_columns": geom.weight_columns, "chip.tile_buffer_kib": c.tile_buffer_kib,
+    return {"chip.tiles": c.tiles, "chip.macros_per_tile": c.macros_per_tile, "macro.rows": rows,
+            "macro.weight_columns": weight_columns, "chip.tile_buffer_kib": c.tile_buffer_kib,
             "chip.global_buffer_kib": c.global_buffer_kib, "chip.activation_bits": c.activation_bits}
 
 
